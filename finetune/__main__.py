@@ -1,0 +1,156 @@
+"""`python -m finetune`: LoRA-fine-tune registry models under identical conditions.
+
+    python -m finetune --list
+    python -m finetune --model smollm2-135m --preset demo
+    python -m finetune --model smollm2-135m --max-steps 20 --data ../shared/data/medquad/medquad.jsonl
+    python -m finetune --all --config my.yaml          # each model in its own subprocess
+
+Every flag `--section.field` is generated from the typed config (see finetune/config.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from finetune.config import ConfigError, FinetuneConfig, build_config, cli_fields
+from finetune.data import DataError
+from finetune.loading import BaseUnavailableError, availability
+from finetune.registry import MODELS, REGISTRY, UnknownModelError, get_model
+from finetune.train import OutputError
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m finetune", description=__doc__.split("\n\n")[0])
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", action="append", metavar="KEY", help="registry key (repeatable)")
+    which.add_argument("--all", action="store_true", help="every registry model whose base loads here")
+    which.add_argument("--list", action="store_true", help="print the model registry and exit")
+    parser.add_argument("--data", help="data source: bundled, bundled-mcq, a .jsonl/.csv path, or a hub set")
+    parser.add_argument("--config", help="YAML file with lora/train/data sections")
+    parser.add_argument("--preset", default="default", help="named overrides: default or demo")
+    parser.add_argument("--max-steps", type=int, help="optimiser steps (same as --train.max_steps)")
+    parser.add_argument("--output", help="adapter folder root (default: adapters)")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="converted-base cache (default: $MEDARENA_CACHE or ~/.cache/medarena)"
+    )
+    for flag, _section, field in cli_fields():
+        parser.add_argument(
+            f"--{flag}",
+            dest=flag,
+            default=None,
+            metavar=field.name.upper(),
+            help=f"default {field.default!r}",
+        )
+    return parser.parse_args(argv)
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for flag, section, field in cli_fields():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.setdefault(section, {})[field.name] = value
+    if args.max_steps is not None:
+        overrides.setdefault("train", {})["max_steps"] = args.max_steps
+    if args.data is not None:
+        overrides.setdefault("data", {})["source"] = args.data
+    if args.output is not None:
+        overrides["output_dir"] = args.output
+    return overrides
+
+
+def print_registry(cache_dir: Path | None) -> None:
+    header = f"{'key':<22} {'model':<30} {'params':>7} {'ctx':>7}  {'here':<4} how / what is missing"
+    print(header)
+    print("-" * len(header))
+    for spec in MODELS:
+        available, how = availability(spec, cache_dir)
+        print(
+            f"{spec.key:<22} {spec.display_name:<30} {spec.params_b:>6g}B {spec.context_length:>7}"
+            f"  {'yes' if available else 'no':<4} {how}"
+        )
+    print(f"\n{len(MODELS)} models; 4-bit ids, chat templates and LoRA targets: finetune/registry.py")
+
+
+def without_model_selection(argv: list[str]) -> list[str]:
+    """The command line minus --all and every --model KEY, to pass on to one-model subprocesses."""
+    kept, skip_next = [], False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg == "--model":
+            skip_next = True
+        elif arg != "--all" and not arg.startswith("--model="):
+            kept.append(arg)
+    return kept
+
+
+def train_in_subprocesses(keys: list[str], argv: list[str]) -> int:
+    """Train each model in a fresh interpreter: Unsloth patches globally and keeps VRAM in-process."""
+    passthrough = without_model_selection(argv)
+    failures = 0
+    for key in keys:
+        print(f"\n=== {key} ===", flush=True)
+        code = subprocess.call([sys.executable, "-m", "finetune", "--model", key, *passthrough])
+        failures += code != 0
+    print(f"\n{len(keys) - failures} of {len(keys)} models trained")
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    try:
+        if args.list:
+            print_registry(args.cache_dir)
+            return 0
+        config: FinetuneConfig = build_config(
+            preset=args.preset, yaml_file=args.config, flags=flag_overrides(args)
+        )
+        if args.all:
+            keys = [spec.key for spec in MODELS if availability(spec, args.cache_dir)[0]]
+            skipped = [spec.key for spec in MODELS if spec.key not in keys]
+            if skipped:
+                print(f"skipping (base not available here): {', '.join(skipped)}")
+            return train_in_subprocesses(keys, argv)
+        if not args.model:
+            print(
+                "error: name a model with --model KEY (or --all, --list); valid keys: " + ", ".join(REGISTRY),
+                file=sys.stderr,
+            )
+            return 2
+        specs = [get_model(key) for key in args.model]  # validate every key before training any
+        if len(specs) > 1:
+            return train_in_subprocesses([s.key for s in specs], argv)
+        from finetune.train import train_one
+
+        result = train_one(specs[0], config, cache_dir=args.cache_dir)
+        run = result.run
+        print(
+            f"adapter written: {result.adapter_dir}\n"
+            f"  loss {run['losses'][0]['loss']:.3f} -> {run['final_train_loss']:.3f}, validation {run['validation_loss']}, "
+            f"{run['train_tokens_per_second']} tok/s, peak RSS {run['memory']['peak_rss_mb']} MB"
+        )
+        return 0
+    except (
+        UnknownModelError,
+        ConfigError,
+        DataError,
+        BaseUnavailableError,
+        OutputError,
+        FloatingPointError,
+        ValueError,
+    ) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no adapter was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

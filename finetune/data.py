@@ -1,0 +1,353 @@
+"""Medical QA data: load any source into one record shape, clean it, split it deterministically.
+
+Sources (`--data`):
+- `bundled` / `bundled-mcq`: the team's own demonstration sets in `data/` (offline default);
+- a path to a `.jsonl` or `.csv` file in the free-text `{id, question, answer, source, focus}` or
+  multiple-choice `{id, question, options, answer}` shape (e.g. `../shared/data/medquad/medquad.jsonl`);
+- a hub set through `datasets` when a hub is reachable: `medquad`, `wikidoc`, `medqa-usmle`,
+  `medical-o1`, `pubmedqa`.
+
+    python -c "from finetune.data import load_dataset_source; print(load_dataset_source('bundled').report)"
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = {
+    "bundled": PROJECT_ROOT / "data" / "medarena_qa.jsonl",
+    "bundled-mcq": PROJECT_ROOT / "data" / "medarena_mcq.jsonl",
+}
+
+
+class DataError(ValueError):
+    """A data source that cannot be used; the message says why in one sentence."""
+
+
+@dataclass(frozen=True)
+class QARecord:
+    """A free-text question with its reference answer."""
+
+    id: str
+    question: str
+    answer: str
+    source: str
+    focus: str = ""
+    category: str = ""
+
+    options = None  # free-text records have no options; lets callers treat both shapes alike
+
+
+@dataclass(frozen=True)
+class MCQRecord:
+    """A multiple-choice question; `answer` is the correct option's letter."""
+
+    id: str
+    question: str
+    options: dict[str, str]
+    answer: str
+    source: str = ""
+    category: str = ""
+
+
+Record = QARecord | MCQRecord
+
+
+@dataclass
+class CleaningReport:
+    """How many records each cleaning rule removed; nothing is dropped silently."""
+
+    read: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def summary(self) -> str:
+        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(self.dropped.items()))
+        return f"read {self.read}, kept {self.kept}" + (f", dropped {detail}" if detail else "")
+
+
+@dataclass(frozen=True)
+class CleaningRules:
+    min_question_chars: int = 10
+    max_question_chars: int = 4000
+    min_answer_chars: int = 1  # one letter is a whole multiple-choice answer
+    max_answer_chars: int = 4000
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[Record]
+    validation: list[Record]
+    test: list[Record]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    source: str
+    kind: str  # "free_text" or "multiple_choice"
+    records: list[Record]
+    report: CleaningReport
+    content_hash: str  # sha256 over the cleaned records: provenance for adapters and results
+
+
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
+def normalise_text(text: str) -> str:
+    """NFC, collapsed runs of spaces, trimmed lines, no blank-line runs."""
+    text = unicodedata.normalize("NFC", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _as_record(raw: Mapping[str, Any], source: str, index: int) -> Record:
+    """Build a record from one raw row, or raise KeyError/TypeError/ValueError for a bad row."""
+    question = raw["question"]
+    if not isinstance(question, str):
+        raise TypeError("question is not text")
+    record_id = str(raw.get("id") or f"{Path(source).stem}-{index:06d}")
+    context = raw.get("context")
+    if isinstance(context, str) and context.strip():  # PubMedQA: the abstract the question is about
+        question = f"{context}\n\nQuestion: {question}"
+    options = raw.get("options")
+    if isinstance(options, str) and options.strip().startswith("{"):  # CSV cells hold JSON
+        options = json.loads(options)
+    if options:
+        if not isinstance(options, Mapping) or not all(isinstance(v, str) for v in options.values()):
+            raise TypeError("options must map letters to text")
+        answer = str(raw["answer"]).strip().upper()
+        if answer not in options:
+            raise ValueError("answer letter is not one of the options")
+        return MCQRecord(
+            id=record_id,
+            question=normalise_text(question),
+            options={str(k).upper(): normalise_text(v) for k, v in options.items()},
+            answer=answer,
+            source=str(raw.get("source") or source),
+            category=str(raw.get("category") or raw.get("subject") or ""),
+        )
+    answer = raw["answer"]
+    if not isinstance(answer, str):
+        raise TypeError("answer is not text")
+    return QARecord(
+        id=record_id,
+        question=normalise_text(question),
+        answer=normalise_text(answer),
+        source=str(raw.get("source") or source),
+        focus=str(raw.get("focus") or ""),
+        category=str(raw.get("category") or raw.get("qtype") or ""),
+    )
+
+
+def clean(
+    raw_rows: Iterable[Mapping[str, Any] | None], source: str, rules: CleaningRules = CleaningRules()
+) -> tuple[list[Record], CleaningReport]:
+    """Normalise rows into records; count every malformed, empty, too long or duplicate row."""
+    report = CleaningReport()
+    records: list[Record] = []
+    seen_questions: set[str] = set()
+    for index, raw in enumerate(raw_rows):
+        report.read += 1
+        if raw is None:
+            report.drop("malformed")
+            continue
+        try:
+            record = _as_record(raw, source, index)
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+            report.drop("malformed")
+            continue
+        answer_text = record.answer if isinstance(record, QARecord) else record.options[record.answer]
+        if not record.question or not answer_text:
+            report.drop("empty")
+        elif (
+            len(record.question) < rules.min_question_chars or len(record.question) > rules.max_question_chars
+        ):
+            report.drop("question length")
+        elif isinstance(record, QARecord) and not (
+            rules.min_answer_chars <= len(record.answer) <= rules.max_answer_chars
+        ):
+            report.drop("answer length")
+        elif (key := record.question.casefold()) in seen_questions:
+            report.drop("duplicate question")
+        else:
+            seen_questions.add(key)
+            records.append(record)
+    report.kept = len(records)
+    return records, report
+
+
+def _read_jsonl(path: Path) -> Iterable[Mapping[str, Any] | None]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                yield None  # counted as malformed by clean()
+                continue
+            yield row if isinstance(row, dict) else None
+
+
+def _read_csv(path: Path) -> Iterable[Mapping[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def _read_file(path: Path) -> list[Mapping[str, Any] | None]:
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist")
+    readers: dict[str, Callable[[Path], Iterable[Mapping[str, Any] | None]]] = {
+        ".jsonl": _read_jsonl,
+        ".csv": _read_csv,
+    }
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"data file {path} must be .jsonl or .csv")
+    try:
+        return list(reader(path))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"data file {path} is not readable text ({error})") from error
+
+
+# Hub sets: dataset id, config, split, and how one row maps onto our record shape.
+def _medquad_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row.get("document_id"),
+        "question": row.get("question"),
+        "answer": row.get("answer"),
+        "focus": row.get("question_focus"),
+        "category": row.get("question_type"),
+    }
+
+
+def _wikidoc_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"question": row.get("input"), "answer": row.get("output")}
+
+
+def _medqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"question": row.get("question"), "options": row.get("options"), "answer": row.get("answer_idx")}
+
+
+def _o1_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    # The seeds train on the chain of thought followed by the response.
+    reasoning, response = row.get("Complex_CoT") or "", row.get("Response") or ""
+    return {"question": row.get("Question"), "answer": f"{reasoning}\n\n{response}".strip()}
+
+
+def _pubmedqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    contexts = " ".join((row.get("context") or {}).get("contexts") or [])
+    letter = {"yes": "A", "no": "B", "maybe": "C"}.get(str(row.get("final_decision")), "")
+    return {
+        "id": str(row.get("pubid")),
+        "question": f"{contexts}\n\n{row.get('question')}",
+        "options": {"A": "yes", "B": "no", "C": "maybe"},
+        "answer": letter,
+    }
+
+
+HUB_SETS: dict[str, tuple[str, str | None, str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
+    "medquad": ("lavita/MedQuAD", None, "train", _medquad_row),
+    "wikidoc": ("medalpaca/medical_meadow_wikidoc", None, "train", _wikidoc_row),
+    "medqa-usmle": ("GBaker/MedQA-USMLE-4-options", None, "train", _medqa_row),
+    "medical-o1": ("FreedomIntelligence/medical-o1-reasoning-SFT", "en", "train", _o1_row),
+    "pubmedqa": ("qiaojin/PubMedQA", "pqa_labeled", "train", _pubmedqa_row),
+}
+
+
+def _read_hub(name: str) -> list[Mapping[str, Any] | None]:
+    repo, config, split, to_row = HUB_SETS[name]
+    try:
+        import datasets
+
+        rows = datasets.load_dataset(repo, config, split=split)
+    except Exception as error:  # offline, gated, renamed: all end the same way for the user
+        raise DataError(
+            f"hub data set {repo} could not be loaded ({type(error).__name__}); "
+            "use --data bundled or a local .jsonl/.csv file when no hub is reachable"
+        ) from error
+    return [to_row(row) for row in rows]
+
+
+def content_hash(records: list[Record]) -> str:
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps(asdict(record), sort_keys=True, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def load_dataset_source(
+    source: str, *, limit: int | None = None, rules: CleaningRules = CleaningRules()
+) -> LoadedData:
+    """Read, normalise and clean one source. Raises DataError with one sentence when unusable."""
+    if source in BUNDLED:
+        raw_rows, label = _read_file(BUNDLED[source]), source
+    elif source in HUB_SETS:
+        raw_rows, label = _read_hub(source), source
+    else:
+        path = Path(source).expanduser()
+        if not path.suffix:
+            valid = ", ".join([*BUNDLED, *HUB_SETS])
+            raise DataError(f"unknown data source {source!r}; use a .jsonl/.csv path or one of: {valid}")
+        raw_rows, label = _read_file(path), str(path)
+    records, report = clean(raw_rows, label, rules)
+    if not records:
+        raise DataError(f"data source {label} has no usable records after cleaning ({report.summary()})")
+    kinds = {type(record) for record in records}
+    if len(kinds) > 1:
+        raise DataError(f"data source {label} mixes free-text and multiple-choice records; split it in two")
+    if limit is not None:
+        records = records[:limit]
+    kind = "multiple_choice" if kinds == {MCQRecord} else "free_text"
+    return LoadedData(
+        source=label, kind=kind, records=records, report=report, content_hash=content_hash(records)
+    )
+
+
+def split_records(
+    records: list[Record], *, seed: int = 42, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> Split:
+    """Deterministic train/validation/test split: records ordered by a seeded hash of their id.
+
+    Hash order (rather than a shuffled list) keeps each record's side stable when the file
+    gains or loses other records.
+    """
+    ordered = sorted(
+        records, key=lambda r: hashlib.sha256(f"{seed}|{r.id}|{r.question}".encode()).hexdigest()
+    )
+    n = len(ordered)
+    n_train = round(n * fractions[0])
+    n_validation = round(n * fractions[1])
+    if n >= 3:  # every side gets at least one record, so validation loss always exists
+        n_validation = max(1, n_validation)
+        n_train = min(max(1, n_train), n - n_validation - 1)
+    return Split(
+        train=ordered[:n_train],
+        validation=ordered[n_train : n_train + n_validation],
+        test=ordered[n_train + n_validation :],
+    )
+
+
+def target_text(record: Record) -> str:
+    """What the model learns to answer: the reference text, or 'Answer: X. <option>'."""
+    from finetune.prompt import mcq_target
+
+    if isinstance(record, MCQRecord):
+        return mcq_target(record.answer, record.options)
+    return record.answer

