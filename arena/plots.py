@@ -1,0 +1,75 @@
+"""Leaderboard figures: ratings with confidence intervals, and the pairwise win-rate heatmap.
+
+Figures are built as `matplotlib.figure.Figure` objects (never pyplot's global state), so they are
+safe in a headless server and in parallel requests; the caller saves or hands them to Gradio.
+
+    from arena.plots import ratings_figure
+    ratings_figure(leaderboard(battles)).savefig("ratings.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from arena.ratings import LeaderboardRow
+
+
+class PlotInputError(ValueError):
+    """Plot input whose shape does not match (e.g. a win-rate matrix that is not names x names)."""
+
+
+def ratings_figure(rows: Sequence[LeaderboardRow]) -> Figure:
+    """Horizontal point-and-interval chart of Bradley-Terry ratings, best contestant at the top."""
+    figure = Figure(figsize=(7.0, 1.2 + 0.45 * max(len(rows), 1)), layout="constrained")
+    axes = figure.add_subplot()
+    if not rows:
+        axes.text(0.5, 0.5, "No votes yet", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return figure
+    # barh-style charts draw the first item at the bottom, so reverse to put the best at the top.
+    ordered = sorted(rows, key=lambda row: (row.rank, -row.bt_rating, row.name))[::-1]
+    positions = np.arange(len(ordered))
+    ratings = np.array([row.bt_rating for row in ordered])
+    # Clip at zero: with very few votes a percentile interval need not contain the point estimate.
+    below = np.maximum(ratings - np.array([row.ci_low for row in ordered]), 0.0)
+    above = np.maximum(np.array([row.ci_high for row in ordered]) - ratings, 0.0)
+    axes.errorbar(ratings, positions, xerr=[below, above], fmt="o", capsize=4, color="tab:blue")
+    axes.set_yticks(positions, [f"#{row.rank} {row.name}" for row in ordered])
+    axes.set_xlabel("Bradley-Terry rating (Elo scale) with bootstrap interval")
+    axes.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def win_rate_heatmap(names: Sequence[str], matrix: np.ndarray) -> Figure:
+    """Annotated heatmap of the row contestant's win share against the column one; blank where unplayed."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.shape != (len(names), len(names)):
+        raise PlotInputError(
+            f"Win-rate matrix has shape {matrix.shape} but {len(names)} names need "
+            f"({len(names)}, {len(names)})."
+        )
+    side = 2.0 + 0.6 * max(len(names), 1)
+    figure = Figure(figsize=(side + 1.0, side), layout="constrained")
+    axes = figure.add_subplot()
+    if not names:
+        axes.text(0.5, 0.5, "No votes yet", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return figure
+    image = axes.imshow(np.ma.masked_invalid(matrix), cmap="RdBu", vmin=0.0, vmax=1.0)
+    positions = np.arange(len(names))
+    axes.set_xticks(positions, list(names), rotation=45, ha="right")
+    axes.set_yticks(positions, list(names))
+    axes.set_xlabel("Opponent")
+    axes.set_ylabel("Contestant")
+    for row, column in np.ndindex(matrix.shape):
+        value = matrix[row, column]
+        if np.isnan(value):
+            continue
+        # White text on the saturated ends of the colour map, black in the pale middle.
+        colour = "white" if abs(value - 0.5) > 0.3 else "black"
+        axes.text(column, row, f"{value:.0%}", ha="center", va="center", color=colour, fontsize=8)
+    figure.colorbar(image, ax=axes, label="Win share (ties count half)")
+    return figure
