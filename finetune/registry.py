@@ -110,6 +110,16 @@ CHAT_TEMPLATES: dict[str, str] = {
 }
 
 
+# The token that closes an assistant turn in each template family: generation stops there.
+END_OF_TURN: dict[str, str] = {
+    "chatml": "<|im_end|>",
+    "llama-3": "<|eot_id|>",
+    "gemma": "<end_of_turn>",
+    "phi-3": "<|end|>",
+    "mistral": "</s>",
+}
+
+
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         key="llama3-8b",
