@@ -1,0 +1,491 @@
+"""The arena's inference engine: resident 4-bit bases with every adapter hot-swapped by name.
+
+One base per base model stays in memory; each adapter under `adapters/` is loaded onto it once
+at start-up. A battle whose two contestants share a base is answered in ONE batched forward
+pass per token (PEFT mixed-adapter batches, `adapter_names=[...]`, `__base__` for the plain
+base); contestants on different bases run concurrently. Tokens stream to the caller as they
+come. No Gradio and no database here.
+
+    python -c "from arena.engine import ArenaEngine; e = ArenaEngine.start(); print(e.contestant_names())"
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import resource
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune.loading import BaseUnavailableError, LoadedBase, availability, load_base
+from finetune.prompt import render_prompt
+from finetune.registry import END_OF_TURN, MODELS, ModelSpec, get_model
+
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Identical for both sides of every battle and for every evaluated answer."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0  # 0 means greedy decoding
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_new_tokens <= 4096:
+            raise ValueError("max_new_tokens must be in [1, 4096]")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    model_key: str
+    run_id: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Contestant:
+    """One arena entrant: a base model, optionally with one adapter run, at one quantisation."""
+
+    model_key: str
+    display_name: str
+    adapter_run: str | None
+    adapter_path: Path | None
+    quantization: str
+
+    @property
+    def name(self) -> str:
+        adapter = f"LoRA {self.adapter_run}" if self.adapter_run else "base"
+        return f"{self.display_name} · {adapter} · {self.quantization}"
+
+    @property
+    def adapter_name(self) -> str:
+        # PEFT adapter names become module keys, which may not contain dots.
+        return (
+            f"run_{self.adapter_run.replace('-', '_').replace('.', '_')}"
+            if self.adapter_run
+            else BASE_ADAPTER
+        )
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    ttft_s: float
+    latency_s: float
+    output_tokens: int
+    tokens_per_s: float
+    peak_memory_mb: float
+    memory_kind: str  # "rss" on CPU, "vram" on CUDA
+    adapter_switch_ms: float
+    batched_with_other_side: bool
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SideState:
+    text: str = ""
+    done: bool = False
+    error: str | None = None
+    telemetry: Telemetry | None = None
+
+
+@dataclass(frozen=True)
+class PairUpdate:
+    """A snapshot of both answers while they stream."""
+
+    a: SideState
+    b: SideState
+
+    @property
+    def finished(self) -> bool:
+        return self.a.done and self.b.done
+
+
+@dataclass(frozen=True)
+class GeneratedAnswer:
+    text: str
+    output_tokens: int
+    ttft_s: float
+    latency_s: float
+
+
+@dataclass
+class ResidentBase:
+    """A loaded base with its adapters; the lock serialises generation on this model."""
+
+    loaded: LoadedBase
+    model: Any  # PeftModel when adapters exist, else the plain model
+    adapters: dict[str, Contestant] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def has_adapters(self) -> bool:
+        return bool(self.adapters)
+
+
+class ContestantUnavailable(LookupError):
+    """A contestant name the engine does not serve."""
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+def discover_adapters(adapters_dir: Path) -> tuple[list[AdapterInfo], list[str]]:
+    """Every complete adapter run under adapters/<model>/<run-id>/, plus warnings for broken ones."""
+    found: list[AdapterInfo] = []
+    warnings: list[str] = []
+    if not adapters_dir.is_dir():
+        return found, warnings
+    keys = {spec.key for spec in MODELS}
+    for model_dir in sorted(p for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if model_dir.name not in keys:
+            warnings.append(f"skipped adapters/{model_dir.name}: not a registry model")
+            continue
+        for run_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            missing = [
+                name
+                for name in ("adapter_config.json", "adapter_model.safetensors")
+                if not (run_dir / name).exists()
+            ]
+            if missing:
+                warnings.append(
+                    f"skipped adapter {model_dir.name}/{run_dir.name}: missing {', '.join(missing)}"
+                )
+                continue
+            try:
+                json.loads((run_dir / "adapter_config.json").read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                warnings.append(
+                    f"skipped adapter {model_dir.name}/{run_dir.name}: adapter_config.json is corrupt"
+                )
+                continue
+            found.append(AdapterInfo(model_dir.name, run_dir.name, run_dir))
+    return found, warnings
+
+
+def select_adapters(adapters: list[AdapterInfo], selection: str | Sequence[str]) -> list[AdapterInfo]:
+    """'latest' (newest run per model), 'all', or an explicit list of 'model/run-id'."""
+    if selection == "all":
+        return adapters
+    if selection == "latest":
+        newest: dict[str, AdapterInfo] = {}
+        for info in adapters:  # run ids are UTC timestamps, so the largest is the newest
+            if info.model_key not in newest or info.run_id > newest[info.model_key].run_id:
+                newest[info.model_key] = info
+        return list(newest.values())
+    wanted = set(selection)
+    return [info for info in adapters if f"{info.model_key}/{info.run_id}" in wanted]
+
+
+# --- telemetry helpers -----------------------------------------------------------------------
+
+
+def peak_memory_mb(device: str) -> tuple[float, str]:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20, "vram"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss"
+
+
+def stop_token_ids(loaded: LoadedBase) -> list[int]:
+    tokenizer = loaded.tokenizer
+    ids = {tokenizer.eos_token_id}
+    configured = getattr(loaded.model.generation_config, "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    marker = END_OF_TURN[loaded.spec.chat_template]
+    marker_id = tokenizer.convert_tokens_to_ids(marker)
+    if isinstance(marker_id, int) and marker_id != tokenizer.unk_token_id:
+        ids.add(marker_id)
+    return sorted(i for i in ids if isinstance(i, int))
+
+
+class _RowStreamer:
+    """A transformers streamer for a batch: per row, decoded text, token count and first-token time."""
+
+    def __init__(self, tokenizer: Any, rows: int, stop_ids: list[int], on_token: Callable[[], None]):
+        self.tokenizer = tokenizer
+        self.stop_ids = set(stop_ids)
+        self.tokens: list[list[int]] = [[] for _ in range(rows)]
+        self.finished = [False] * rows
+        self.first_token_at: list[float | None] = [None] * rows
+        self.prompt_seen = False
+        self.on_token = on_token
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() first hands over the prompt
+            self.prompt_seen = True
+            return
+        now = time.perf_counter()
+        for row, token in enumerate(value.reshape(len(self.tokens), -1)[:, -1].tolist()):
+            if self.finished[row]:
+                continue
+            if self.first_token_at[row] is None:
+                self.first_token_at[row] = now
+            if token in self.stop_ids:
+                self.finished[row] = True
+            else:
+                self.tokens[row].append(token)
+        self.on_token()
+
+    def end(self) -> None:
+        self.finished = [True] * len(self.finished)
+
+    def text(self, row: int) -> str:
+        return self.tokenizer.decode(self.tokens[row], skip_special_tokens=True).strip()
+
+
+# --- the engine --------------------------------------------------------------------------------
+
+
+class ArenaEngine:
+    """Serves contestants by name; thread-safe (one lock per resident base)."""
+
+    def __init__(self, bases: dict[str, ResidentBase], contestants: list[Contestant], warnings: list[str]):
+        self._bases = bases
+        self._contestants = {c.name: c for c in contestants}
+        self.warnings = list(warnings)
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        adapters_dir: Path = Path("adapters"),
+        model_keys: Sequence[str] | None = None,
+        adapter_selection: str | Sequence[str] = "latest",
+        include_plain_bases: bool = True,
+        cache_dir: Path | None = None,
+        loader: Callable[..., LoadedBase] = load_base,
+    ) -> ArenaEngine:
+        """Load every available base once and put each selected adapter on it."""
+        from peft import PeftModel
+
+        specs: list[ModelSpec] = (
+            [get_model(k) for k in model_keys]
+            if model_keys
+            else [s for s in MODELS if availability(s, cache_dir)[0]]
+        )
+        adapters, warnings = discover_adapters(adapters_dir)
+        chosen = select_adapters(adapters, adapter_selection)
+        bases: dict[str, ResidentBase] = {}
+        contestants: list[Contestant] = []
+        for spec in specs:
+            try:
+                loaded = loader(spec, cache_dir=cache_dir)
+            except BaseUnavailableError as error:
+                warnings.append(f"skipped {spec.key}: {error}")
+                continue
+            loaded.tokenizer.padding_side = "left"  # batched generation continues from the right edge
+            loaded.model.eval()
+            resident = ResidentBase(loaded=loaded, model=loaded.model)
+            for info in (a for a in chosen if a.model_key == spec.key):
+                contestant = Contestant(
+                    spec.key, spec.display_name, info.run_id, info.path, loaded.quantization
+                )
+                try:
+                    if isinstance(resident.model, PeftModel):
+                        resident.model.load_adapter(str(info.path), adapter_name=contestant.adapter_name)
+                    else:
+                        resident.model = PeftModel.from_pretrained(
+                            resident.model, str(info.path), adapter_name=contestant.adapter_name
+                        )
+                except Exception as error:  # a corrupt adapter must not stop the arena
+                    warnings.append(
+                        f"skipped adapter {spec.key}/{info.run_id}: {type(error).__name__}: {error}"
+                    )
+                    continue
+                resident.adapters[contestant.adapter_name] = contestant
+                contestants.append(contestant)
+            if include_plain_bases:
+                contestants.append(Contestant(spec.key, spec.display_name, None, None, loaded.quantization))
+            bases[spec.key] = resident
+        return cls(bases, contestants, warnings)
+
+    # --- lookup ---
+
+    def contestant_names(self) -> list[str]:
+        return list(self._contestants)
+
+    def contestants(self) -> list[Contestant]:
+        return list(self._contestants.values())
+
+    def contestant(self, name: str) -> Contestant:
+        try:
+            return self._contestants[name]
+        except KeyError:
+            raise ContestantUnavailable(f"contestant {name!r} is not loaded in this arena") from None
+
+    def base_for(self, name: str) -> ResidentBase:
+        return self._bases[self.contestant(name).model_key]
+
+    # --- generation ---
+
+    def _generate(
+        self,
+        resident: ResidentBase,
+        contestants: list[Contestant],
+        prompts: list[str],
+        settings: GenerationSettings,
+        on_token: Callable[[_RowStreamer], None] = lambda streamer: None,
+    ) -> tuple[_RowStreamer, float, float]:
+        """One batched generate; returns the streamer, start time and adapter-switch milliseconds."""
+        import torch
+
+        loaded = resident.loaded
+        encoded = loaded.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        encoded = {k: v.to(loaded.model.device) for k, v in encoded.items()}
+        stop_ids = stop_token_ids(loaded)
+        streamer = _RowStreamer(loaded.tokenizer, len(prompts), stop_ids, lambda: on_token(streamer))
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "eos_token_id": stop_ids,
+            "pad_token_id": loaded.tokenizer.pad_token_id,
+            "streamer": streamer,
+        }
+        if settings.temperature > 0:
+            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
+            torch.manual_seed(settings.seed)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        with resident.lock, torch.inference_mode():
+            switch_started = time.perf_counter()
+            if resident.has_adapters:
+                # Routing rows to adapters by name: nothing is loaded or copied, which is the hot swap.
+                kwargs["adapter_names"] = [c.adapter_name for c in contestants]
+            switch_ms = (time.perf_counter() - switch_started) * 1000
+            if loaded.device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            started = time.perf_counter()
+            resident.model.generate(**encoded, **kwargs)
+        return streamer, started, switch_ms
+
+    def _telemetry(
+        self,
+        streamer: _RowStreamer,
+        row: int,
+        started: float,
+        ended: float,
+        switch_ms: float,
+        batched: bool,
+        device: str,
+    ) -> Telemetry:
+        first = streamer.first_token_at[row] or ended
+        tokens = len(streamer.tokens[row])
+        memory, kind = peak_memory_mb(device)
+        latency = ended - started
+        return Telemetry(
+            ttft_s=round(first - started, 4),
+            latency_s=round(latency, 4),
+            output_tokens=tokens,
+            tokens_per_s=round(tokens / latency, 2) if latency > 0 else 0.0,
+            peak_memory_mb=round(memory, 1),
+            memory_kind=kind,
+            adapter_switch_ms=round(switch_ms, 4),
+            batched_with_other_side=batched,
+            device=device,
+        )
+
+    def stream_pair(
+        self, question: str, name_a: str, name_b: str, settings: GenerationSettings
+    ) -> Iterator[PairUpdate]:
+        """Answer one question with two contestants, yielding snapshots as tokens arrive."""
+        contestant_a, contestant_b = self.contestant(name_a), self.contestant(name_b)
+        updates: queue.Queue[tuple[str, Any]] = queue.Queue()
+        sides = {"a": SideState(), "b": SideState()}
+
+        def run(side_rows: dict[str, int], contestants: list[Contestant]) -> None:
+            resident = self._bases[contestants[0].model_key]
+            prompt = render_prompt(resident.loaded.tokenizer, question)
+
+            def publish(streamer: _RowStreamer) -> None:
+                updates.put(("tokens", {side: streamer.text(row) for side, row in side_rows.items()}))
+
+            try:
+                streamer, started, switch_ms = self._generate(
+                    resident, contestants, [prompt] * len(contestants), settings, publish
+                )
+                ended = time.perf_counter()
+                batched = len(contestants) > 1
+                for side, row in side_rows.items():
+                    telemetry = self._telemetry(
+                        streamer, row, started, ended, switch_ms, batched, resident.loaded.device
+                    )
+                    updates.put(("done", (side, streamer.text(row), telemetry)))
+            except Exception as error:  # out of memory or a broken model voids the battle, not the app
+                message = f"{type(error).__name__}: {error}"
+                for side in side_rows:
+                    updates.put(("error", (side, message)))
+
+        if contestant_a.model_key == contestant_b.model_key:
+            workers = [threading.Thread(target=run, args=({"a": 0, "b": 1}, [contestant_a, contestant_b]))]
+        else:
+            workers = [
+                threading.Thread(target=run, args=({"a": 0}, [contestant_a])),
+                threading.Thread(target=run, args=({"b": 0}, [contestant_b])),
+            ]
+        for worker in workers:
+            worker.start()
+        while not (sides["a"].done and sides["b"].done):
+            kind, payload = updates.get()
+            if kind == "tokens":
+                for side, text in payload.items():
+                    if not sides[side].done:
+                        sides[side].text = text
+            elif kind == "done":
+                side, text, telemetry = payload
+                sides[side] = SideState(text=text, done=True, telemetry=telemetry)
+            else:
+                side, message = payload
+                sides[side] = SideState(text=sides[side].text, done=True, error=message)
+            yield PairUpdate(a=SideState(**asdict(sides["a"])), b=SideState(**asdict(sides["b"])))
+        for worker in workers:
+            worker.join()
+
+    def generate_answers(
+        self,
+        name: str,
+        items: Sequence[tuple[str, dict[str, str] | None]],
+        settings: GenerationSettings,
+        *,
+        batch_size: int = 8,
+        on_batch: Callable[[int], None] = lambda n: None,
+    ) -> list[GeneratedAnswer]:
+        """Answer many (question, options) items with one contestant, in length-sorted batches."""
+        contestant = self.contestant(name)
+        resident = self._bases[contestant.model_key]
+        prompts = [render_prompt(resident.loaded.tokenizer, q, o) for q, o in items]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        answers: dict[int, GeneratedAnswer] = {}
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            streamer, started, _ = self._generate(
+                resident, [contestant] * len(chunk), [prompts[i] for i in chunk], settings
+            )
+            ended = time.perf_counter()
+            for row, index in enumerate(chunk):
+                first = streamer.first_token_at[row] or ended
+                answers[index] = GeneratedAnswer(
+                    text=streamer.text(row),
+                    output_tokens=len(streamer.tokens[row]),
+                    ttft_s=round(first - started, 4),
+                    latency_s=round(ended - started, 4),
+                )
+            on_batch(len(chunk))
+        return [answers[i] for i in range(len(prompts))]
+
+    def answer(self, name: str, question: str, settings: GenerationSettings) -> GeneratedAnswer:
+        return self.generate_answers(name, [(question, None)], settings, batch_size=1)[0]
