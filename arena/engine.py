@@ -17,7 +17,7 @@ import resource
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class GenerationSettings:
     max_new_tokens: int = 128
     temperature: float = 0.0  # 0 means greedy decoding
     top_p: float = 1.0
+    # Tiny greedy models loop on a phrase; a mild penalty, the same for every contestant, stops that.
+    repetition_penalty: float = 1.15
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -355,6 +357,7 @@ class ArenaEngine:
             "eos_token_id": stop_ids,
             "pad_token_id": loaded.tokenizer.pad_token_id,
             "streamer": streamer,
+            "repetition_penalty": settings.repetition_penalty,
         }
         if settings.temperature > 0:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
@@ -451,7 +454,7 @@ class ArenaEngine:
             else:
                 side, message = payload
                 sides[side] = SideState(text=sides[side].text, done=True, error=message)
-            yield PairUpdate(a=SideState(**asdict(sides["a"])), b=SideState(**asdict(sides["b"])))
+            yield PairUpdate(a=replace(sides["a"]), b=replace(sides["b"]))  # shallow snapshots
         for worker in workers:
             worker.join()
 

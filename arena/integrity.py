@@ -35,7 +35,9 @@ _PII_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a phone number", re.compile(r"(?<!\w)(?:\+?\d[\d\s().-]{8,}\d)(?!\w)")),
     (
         "a medical record or patient number",
-        re.compile(r"\b(?:MRN|NHS|record|patient|hospital)\s*(?:no\.?|number|#|id)?\s*[:#]?\s*\d{5,}\b", re.I),
+        re.compile(
+            r"\b(?:MRN|NHS|record|patient|hospital)\s*(?:no\.?|number|#|id)?\s*[:#]?\s*\d{5,}\b", re.I
+        ),
     ),
     (
         "a date of birth",

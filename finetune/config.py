@@ -52,6 +52,7 @@ class TrainSettings:
     logging_steps: int = 1
     group_by_length: bool = True  # batches of similar length waste less compute on padding
     gradient_checkpointing: bool = False  # trades ~30% speed for memory; off where memory allows
+    adapter_dtype: str = "float32"  # float16 halves the adapter file (the demo adapters are committed)
 
     def __post_init__(self) -> None:
         _check(0 < self.learning_rate < 1, "train.learning_rate must be in (0, 1)")
@@ -66,6 +67,9 @@ class TrainSettings:
         )
         _check(64 <= self.max_seq_length <= 32768, "train.max_seq_length must be in [64, 32768]")
         _check(self.logging_steps >= 1, "train.logging_steps must be at least 1")
+        _check(
+            self.adapter_dtype in {"float32", "float16"}, "train.adapter_dtype must be 'float32' or 'float16'"
+        )
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     # Small, useful adapters for the embedded bases on 2 CPU cores in a few minutes.
     "demo": {
-        "train": {"learning_rate": 1e-3, "max_steps": 40, "warmup_steps": 3, "max_seq_length": 256},
+        "train": {
+            "learning_rate": 1e-3,
+            "max_steps": 40,
+            "warmup_steps": 3,
+            "max_seq_length": 256,
+            "adapter_dtype": "float16",
+        },
         "lora": {"rank": 8, "alpha": 16},
     },
 }

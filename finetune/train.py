@@ -263,6 +263,15 @@ def peak_memory(device: str) -> dict[str, float | None]:
     return out
 
 
+def shrink_adapter(path: Path) -> None:
+    """Store LoRA weights as float16: half the file, and PEFT casts them back on load."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tensors = {name: tensor.to(torch.float16) for name, tensor in load_file(path).items()}
+    save_file(tensors, path, metadata={"format": "pt"})
+
+
 def git_commit() -> str | None:
     try:
         return subprocess.run(
@@ -399,6 +408,8 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
     staging = Path(tempfile.mkdtemp(prefix=f".{run_id}-", dir=output_root / spec.key))
     try:
         model.save_pretrained(staging)
+        if config.train.adapter_dtype == "float16":
+            shrink_adapter(staging / "adapter_model.safetensors")
         run = {
             "run_id": run_id,
             "model_key": spec.key,

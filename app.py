@@ -1,0 +1,111 @@
+"""MedArena: blind side-by-side battles between medical LLMs, rated by clinicians.
+
+    python app.py                                   # embedded offline default on http://127.0.0.1:7860
+    python app.py --host 0.0.0.0 --port 7860 --share
+    python app.py --models smollm2-135m gemma3-270m --adapters adapters --adapter-selection all
+
+Host, port and share also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT / MEDARENA_SHARE; the
+vote database from MEDARENA_VOTES_DB (on a Hugging Face Space with persistent storage: /data/votes.db).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from arena.engine import ArenaEngine, GenerationSettings
+from arena.service import ArenaService, ReferenceScorer
+from arena.store import ArenaStore, default_db_path
+from finetune.data import load_dataset_source
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument(
+        "--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", env.get("PORT", "7860")))
+    )
+    parser.add_argument("--share", action="store_true", default=env.get("MEDARENA_SHARE", "") == "1")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="vote database (default: $MEDARENA_VOTES_DB or ./votes.db)"
+    )
+    parser.add_argument("--adapters", type=Path, default=ROOT / "adapters", help="adapter root folder")
+    parser.add_argument(
+        "--adapter-selection", default="latest", help="latest, all, or comma-separated model/run-id"
+    )
+    parser.add_argument(
+        "--models", nargs="*", default=None, help="registry keys (default: every base available here)"
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument(
+        "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
+    )
+    return parser.parse_args(argv)
+
+
+def space_db_path() -> Path:
+    """On a Hugging Face Space, keep votes in persistent storage when it is mounted."""
+    if os.environ.get("SPACE_ID") and Path("/data").is_dir() and "MEDARENA_VOTES_DB" not in os.environ:
+        return Path("/data/votes.db")
+    return default_db_path()
+
+
+def reference_scorer() -> ReferenceScorer | None:
+    """BERTScore F1 against the bank's reference answer, for the metric-human agreement figure."""
+    from arena.metrics import ScoringModelUnavailable, bertscore, load_bert_scorer, resolve_scoring_model
+
+    try:
+        scorer = load_bert_scorer(resolve_scoring_model())
+    except ScoringModelUnavailable as error:
+        logging.warning("battle-time BERTScore is off: %s", error)
+        return None
+    return lambda answers, references: bertscore(answers, references, scorer).f1
+
+
+def build_service(args: argparse.Namespace) -> ArenaService:
+    selection = (
+        args.adapter_selection
+        if args.adapter_selection in {"latest", "all"}
+        else args.adapter_selection.split(",")
+    )
+    engine = ArenaEngine.start(
+        adapters_dir=args.adapters, model_keys=args.models, adapter_selection=selection
+    )
+    store = ArenaStore(args.db or space_db_path())
+    bank = load_dataset_source("bundled").records
+    return ArenaService(
+        engine,
+        store,
+        bank,
+        settings=GenerationSettings(max_new_tokens=args.max_new_tokens),
+        reference_scorer=None if args.no_reference_scoring else reference_scorer(),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    from arena.ui import build_ui
+
+    service = build_service(args)
+    for warning in service.warnings:
+        logging.warning(warning)
+    print(
+        f"MedArena: {len(service.engine.contestant_names())} contestants; votes in {service.store.path}",
+        flush=True,
+    )
+    demo = build_ui(service)
+    demo.queue(default_concurrency_limit=4).launch(
+        server_name=args.host, server_port=args.port, share=args.share
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
