@@ -1,0 +1,184 @@
+"""Arena benchmark: every ratio in one run, on the embedded bases.
+
+    python bench/arena_bench.py [--tokens 128] [--adapters adapters]
+
+1. Battle wall time (two contestants on the same base, 128 new greedy tokens each): the engine's
+   one mixed-adapter batch vs a naive baseline that loads two separate models and generates one
+   after the other (target <= 0.6x).
+2. Adapter switch: median time to switch contestants (set_adapter on resident adapters) vs
+   reloading the adapter from disk (target <= 1 ms vs hundreds of ms).
+3. Memory: RSS with every embedded contestant loaded vs the bases alone (target <= 1.3x).
+4. Leaderboard: Bradley-Terry with 200 bootstrap rounds on 100,000 synthetic votes among 12
+   contestants (target < 2 s).
+Figures are printed and written to bench/results/arena_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+QUESTION = "What are the first-line treatments for community-acquired pneumonia in adults?"
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ensure_adapter(adapters: Path) -> Path:
+    """The newest smollm2-135m adapter, training a tiny one when none exists."""
+    runs = sorted((adapters / "smollm2-135m").glob("[0-9]*"))
+    if not runs:
+        subprocess.run(
+            [sys.executable, "-m", "finetune", "--model", "smollm2-135m", "--max-steps", "2", "--data.limit", "16",
+             "--train.max_seq_length", "128", "--output", str(adapters)],
+            cwd=ROOT, check=True,
+        )  # fmt: skip
+        runs = sorted((adapters / "smollm2-135m").glob("[0-9]*"))
+    return runs[-1]
+
+
+def memory_probe(adapters: Path, with_adapters: bool) -> float:
+    """RSS of a fresh process holding the embedded bases, with or without every adapter."""
+    command = [
+        sys.executable,
+        __file__,
+        "--adapters",
+        str(adapters),
+        "--probe-memory",
+        "all" if with_adapters else "none",
+    ]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return float(next(line for line in out.splitlines() if line.startswith("RSS")).split()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--adapters", type=Path, default=ROOT / "adapters")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--probe-memory", choices=["all", "none"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe_memory:
+        from arena.engine import ArenaEngine
+
+        engine = ArenaEngine.start(
+            adapters_dir=args.adapters, adapter_selection="all" if args.probe_memory == "all" else []
+        )
+        print("RSS", rss_mb(), len(engine.contestant_names()))
+        return
+
+    import numpy as np
+    from peft import PeftModel
+
+    from arena.engine import ArenaEngine, GenerationSettings
+    from arena.ratings import RatedBattle, leaderboard
+    from finetune.loading import load_base
+    from finetune.prompt import render_prompt
+
+    adapter_dir = ensure_adapter(args.adapters)
+    settings = GenerationSettings(max_new_tokens=args.tokens, repetition_penalty=1.0)
+    results: dict[str, float] = {}
+
+    # 1. battle wall time, same base
+    engine = ArenaEngine.start(
+        adapters_dir=args.adapters,
+        model_keys=["smollm2-135m"],
+        adapter_selection=[f"smollm2-135m/{adapter_dir.name}"],
+    )
+    name_adapter, name_base = engine.contestant_names()
+    list(engine.stream_pair("warm-up", name_adapter, name_base, GenerationSettings(max_new_tokens=4)))
+    started = time.perf_counter()
+    for _ in engine.stream_pair(QUESTION, name_adapter, name_base, settings):
+        pass
+    results["battle_engine_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    naive_a = load_base("smollm2-135m")
+    naive_a_model = PeftModel.from_pretrained(naive_a.model, str(adapter_dir))
+    naive_b = load_base("smollm2-135m")
+    for loaded, model in ((naive_a, naive_a_model), (naive_b, naive_b.model)):
+        prompt = render_prompt(loaded.tokenizer, QUESTION)
+        encoded = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        # min_new_tokens keeps the work equal: both sides produce exactly --tokens tokens.
+        model.generate(**encoded, max_new_tokens=args.tokens, min_new_tokens=args.tokens, do_sample=False)
+    results["battle_naive_s"] = time.perf_counter() - started
+    results["battle_ratio"] = results["battle_engine_s"] / results["battle_naive_s"]
+
+    # 2. adapter switch vs reload
+    resident = engine.base_for(name_adapter).model
+    resident.load_adapter(str(adapter_dir), adapter_name="second")
+    switches = []
+    for i in range(200):
+        target = "second" if i % 2 else engine.contestant(name_adapter).adapter_name
+        t0 = time.perf_counter()
+        resident.set_adapter(target)
+        switches.append(time.perf_counter() - t0)
+    reloads = []
+    for i in range(5):
+        t0 = time.perf_counter()
+        resident.load_adapter(str(adapter_dir), adapter_name=f"reload{i}")
+        reloads.append(time.perf_counter() - t0)
+        resident.delete_adapter(f"reload{i}")
+    results["switch_median_ms"] = statistics.median(switches) * 1000
+    results["reload_median_ms"] = statistics.median(reloads) * 1000
+    results["switch_ratio"] = results["switch_median_ms"] / results["reload_median_ms"]
+    del engine, naive_a, naive_b, naive_a_model
+
+    # 3. memory: every embedded contestant vs bases alone, each in a fresh process
+    if not args.skip_memory:
+        results["rss_bases_mb"] = memory_probe(args.adapters, with_adapters=False)
+        results["rss_all_contestants_mb"] = memory_probe(args.adapters, with_adapters=True)
+        results["memory_ratio"] = results["rss_all_contestants_mb"] / results["rss_bases_mb"]
+
+    # 4. leaderboard on 100k synthetic votes among 12 contestants
+    rng = np.random.default_rng(0)
+    names = [f"model-{i:02d}" for i in range(12)]
+    strength = np.linspace(-1.5, 1.5, 12)
+    pairs = rng.integers(0, 12, size=(100_000, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    p_a = 1 / (1 + np.exp(strength[pairs[:, 1]] - strength[pairs[:, 0]]))
+    draws = rng.random(len(pairs))
+    outcomes = np.where(draws < 0.1, "tie", np.where(draws < 0.1 + 0.9 * p_a, "model_a", "model_b"))
+    battles = [RatedBattle(names[a], names[b], o) for (a, b), o in zip(pairs, outcomes, strict=True)]
+    t0 = time.perf_counter()
+    rows = leaderboard(battles, rounds=200, seed=0)
+    results["leaderboard_100k_s"] = time.perf_counter() - t0
+    results["leaderboard_votes"] = len(battles)
+    assert rows[0].name == "model-11"
+
+    print(
+        f"battle (same base, {args.tokens} tokens each): engine {results['battle_engine_s']:.2f} s vs naive "
+        f"{results['battle_naive_s']:.2f} s -> {results['battle_ratio']:.2f}x (target <= 0.6x)"
+    )
+    print(
+        f"adapter switch: {results['switch_median_ms']:.4f} ms vs reload {results['reload_median_ms']:.1f} ms "
+        f"-> {results['switch_ratio']:.5f}x (target <= 1 ms)"
+    )
+    if "memory_ratio" in results:
+        print(
+            f"memory: all contestants {results['rss_all_contestants_mb']:.0f} MB vs bases alone "
+            f"{results['rss_bases_mb']:.0f} MB -> {results['memory_ratio']:.2f}x (target <= 1.3x)"
+        )
+    print(
+        f"leaderboard: Bradley-Terry + 200 bootstrap rounds on {len(battles):,} votes, 12 contestants: "
+        f"{results['leaderboard_100k_s']:.2f} s (target < 2 s)"
+    )
+    out = ROOT / "bench" / "results" / "arena_bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({k: round(v, 5) for k, v in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny real LoRA adapter for smollm2-135m, trained once per test session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_adapters(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """adapters/ root holding one real smollm2-135m adapter (a few steps on the bundled set)."""
+    root = tmp_path_factory.mktemp("adapters")
+    command = [
+        sys.executable, "-m", "finetune", "--model", "smollm2-135m", "--max-steps", "2",
+        "--data.limit", "16", "--train.max_seq_length", "128", "--train.learning_rate", "1e-3",
+        "--output", str(root),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root
