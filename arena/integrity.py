@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 
 MAX_QUESTION_CHARS = 4000
-MAX_RATIONALE_CHARS = 500
 
 
 class QuestionRejected(ValueError):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.engine import ArenaEngine, GenerationSettings, PairUpdate, Telemetry
-from arena.integrity import MAX_RATIONALE_CHARS, leaks_identity, pii_warnings, validate_question
+from arena.integrity import leaks_identity, pii_warnings, validate_question
 from arena.ratings import (
     LeaderboardRow,
     RatedBattle,
@@ -27,10 +27,9 @@ from arena.ratings import (
     position_bias,
     win_rate_matrix,
 )
-from arena.store import ArenaStore, VoteRejected
+from arena.store import ArenaStore
 from finetune.data import QARecord
 
-OUTCOMES = ("model_a", "model_b", "tie", "both_bad")
 ReferenceScorer = Callable[[list[str], list[str]], list[float]]
 
 
@@ -282,12 +281,8 @@ class ArenaService:
         voter_specialty: str = "",
         session_id: str = "",
     ) -> Reveal:
-        """Record one vote (the store refuses forged, unfinished and repeated votes), then reveal."""
-        if outcome not in OUTCOMES:
-            raise VoteRejected("Please choose A better, B better, Tie or Both bad.")
-        rationale = (rationale or "").strip()
-        if len(rationale) > MAX_RATIONALE_CHARS:
-            raise VoteRejected(f"Please keep the rationale under {MAX_RATIONALE_CHARS} characters.")
+        """Record one vote, then reveal. The store refuses bad outcomes, over-long rationales and
+        forged, unfinished, voided or already-voted battles, storing nothing."""
         self.store.record_vote(
             battle_id,
             outcome,
@@ -295,7 +290,7 @@ class ArenaService:
             flag_a_incorrect=flag_a_incorrect,
             flag_b_unsafe=flag_b_unsafe,
             flag_b_incorrect=flag_b_incorrect,
-            rationale=rationale,
+            rationale=(rationale or "").strip(),
             voter_role=(voter_role or "").strip()[:80],
             voter_specialty=(voter_specialty or "").strip()[:80],
             session_id=session_id,
