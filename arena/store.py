@@ -423,7 +423,7 @@ class ArenaStore:
             SELECT b.id AS battle_id, b.contestant_a, b.contestant_b, v.outcome, b.category,
                    b.question_source, v.voter_role, v.voter_specialty,
                    v.flag_a_unsafe, v.flag_a_incorrect, v.flag_b_unsafe, v.flag_b_incorrect,
-                   b.identity_leak, v.created_at AS voted_at
+                   b.identity_leak, v.created_at AS voted_at, b.bertscore_a, b.bertscore_b
             FROM votes v JOIN battles b ON b.id = v.battle_id
             WHERE b.status = 'finished' {leak_filter}
             ORDER BY v.created_at, v.id
