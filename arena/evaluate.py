@@ -114,6 +114,7 @@ METRIC_LABELS = {
     "peak_rss_mb": "Peak RSS MB",
     "peak_vram_mb": "Peak VRAM MB",
 }
+SPEED_DIGITS = {"ttft_s": 2, "latency_s": 2, "tokens_per_s": 1, "peak_rss_mb": 0, "peak_vram_mb": 0}
 REPORT_FILES = ("eval_report.md", "eval_report.csv", "eval_report.png")
 
 EngineStarter = Callable[..., ArenaEngine]
@@ -611,13 +612,19 @@ class ReportRow:
     settings: dict[str, float]
 
 
-def report_rows(rows: Iterable[Mapping[str, Any]]) -> list[ReportRow]:
-    """One row per (contestant, data set, split) from the latest result of each metric."""
-    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for row in latest_rows(rows):
-        grouped.setdefault((row["contestant"], row["dataset"], row["split"]), []).append(row)
+def report_rows(rows: Iterable[Mapping[str, Any]], *, by_hash: bool = False) -> list[ReportRow]:
+    """One row per (contestant, data set, split) from the latest result of each metric.
+
+    With `by_hash`, per (contestant, data set hash, split) instead: the same data set scored with another
+    --limit or file version is then a separate row, which is what a like-for-like comparison needs.
+    """
+    dataset_column = "dataset_hash" if by_hash else "dataset"
+    key = ("contestant", dataset_column, "split")
+    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in latest_rows(rows, (*key, "metric")):
+        grouped.setdefault(tuple(row[column] for column in key), []).append(row)
     table = []
-    for (contestant, dataset, split), group in grouped.items():
+    for (contestant, _, split), group in grouped.items():
         quality = [r for r in group if r["metric"] in QUALITY_METRICS]
         reference = max(quality or group, key=_recency)
         table.append(
@@ -625,7 +632,7 @@ def report_rows(rows: Iterable[Mapping[str, Any]]) -> list[ReportRow]:
                 contestant=contestant,
                 model_key=reference["model_key"],
                 adapter_run=reference.get("adapter_run"),
-                dataset=dataset,
+                dataset=reference["dataset"],
                 dataset_hash=reference["dataset_hash"],
                 split=split,
                 n=int(reference["n"]),
@@ -652,7 +659,11 @@ class DeltaRow:
 
 
 def delta_rows(table: Sequence[ReportRow]) -> list[DeltaRow]:
-    """Adapter minus plain base per quality metric, where both were scored on the same records (hash)."""
+    """Adapter minus plain base per quality metric, where both were scored on the same records (hash).
+
+    Pass `report_rows(rows, by_hash=True)`, so that a base's later run on other records does not hide
+    the pair.
+    """
     bases = {(r.model_key, r.dataset_hash, r.split): r for r in table if r.adapter_run is None}
     result = []
     for row in table:
@@ -701,43 +712,43 @@ def render_markdown(
                 r.split,
                 str(r.n),
                 *(_cell(r.metrics.get(m)) for m in shown),
-                *(_cell(r.metrics.get(m), 2) for m in speed),
+                *(_cell(r.metrics.get(m), SPEED_DIGITS[m]) for m in speed),
                 _settings_text(r.settings),
             ]
             for r in rows
         ]
         lines += ["", f"## {kind}", "", *_markdown_table(header, body)]
-    lines += ["", "## Fine-tuned minus base", ""]
+    lines += ["", "## Fine-tuned minus base"]
     if not deltas:
-        lines.append(
-            "No pair yet: evaluate a model with `--adapter none` and with an adapter on the same data set and split."
-        )
-    else:
-        shown = [m for m in QUALITY_METRICS if any(m in d.deltas for d in deltas)]
-        header = [
-            "Model",
-            "Adapter",
-            "Data set",
-            "Split",
-            "n",
-            *(f"Δ {METRIC_LABELS[m]}" for m in shown),
-            "Same settings",
+        lines += [
+            "",
+            "No pair yet: evaluate a model with `--adapter none` and with an adapter on the same data set and split.",
         ]
+    for kind, kind_metrics in (("Free-text sets", FREE_TEXT_METRICS), ("Multiple-choice sets", MCQ_METRICS)):
+        rows = [d for d in deltas if any(m in d.deltas for m in kind_metrics)]
+        if not rows:
+            continue
+        shown = [m for m in kind_metrics if any(m in d.deltas for d in rows)]
+        header = ["Model", "Adapter", "Data set", "Split", "n", *(f"Δ {METRIC_LABELS[m]}" for m in shown)]
         body = [
             [
-                d.base.contestant,
+                d.adapter.model_key,
                 d.adapter.adapter_run or "",
                 d.adapter.dataset,
                 d.adapter.split,
                 str(d.adapter.n),
                 *(f"{d.deltas[m]:+.3f}" if m in d.deltas else "" for m in shown),
-                "yes"
-                if d.same_settings
-                else f"no ({_settings_text(d.base.settings)} vs {_settings_text(d.adapter.settings)})",
             ]
-            for d in deltas
+            for d in rows
         ]
-        lines += [*_markdown_table(header, body)]
+        lines += ["", f"{kind}: adapter minus plain base on the same records (same data set hash).", ""]
+        lines += _markdown_table(header, body)
+        for d in rows:
+            if not d.same_settings:
+                lines.append(
+                    f"\nNote: {d.adapter.contestant} on {d.adapter.dataset} used {_settings_text(d.adapter.settings)}, "
+                    f"the base {_settings_text(d.base.settings)}; the delta mixes settings."
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -746,8 +757,9 @@ def report_figure(table: Sequence[ReportRow]) -> Any:
     from matplotlib.figure import Figure
 
     contestants = list(dict.fromkeys(r.contestant for r in table))
-    series = list(
-        dict.fromkeys((m, r.dataset, r.split) for r in table for m in CHART_METRICS if m in r.metrics)
+    series = sorted(
+        {(m, r.dataset, r.split) for r in table for m in CHART_METRICS if m in r.metrics},
+        key=lambda item: (CHART_METRICS.index(item[0]), item[1], item[2]),
     )
     figure = Figure(figsize=(max(6.0, 2.2 * len(contestants) + 2), 4.8), layout="constrained")
     axes = figure.subplots()
@@ -802,7 +814,9 @@ def write_report(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]
     scoring_models = sorted({r["scoring_model"] for r in latest if r.get("scoring_model")})
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown, csv_path, png = (out_dir / name for name in REPORT_FILES)
-    markdown.write_text(render_markdown(table, delta_rows(table), scoring_models), encoding="utf-8")
+    markdown.write_text(
+        render_markdown(table, delta_rows(report_rows(rows, by_hash=True)), scoring_models), encoding="utf-8"
+    )
     columns = [
         "contestant", "model_key", "adapter_run", "dataset", "dataset_hash", "split", "n", "metric",
         "value", "ci_low", "ci_high", "scoring_model", "git_commit", "created_at", "run_id",

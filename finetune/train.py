@@ -294,13 +294,32 @@ def new_run_id(model_key: str, output_dir: Path) -> str:
     return run_id
 
 
+def missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first."""
+    return [path for path in (folder, *folder.parents) if not path.exists()]
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove folders this run created (deepest first), unless something else has filled them."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or already gone): its parents stay too
+
+
 def check_writable(output_dir: Path) -> None:
+    """Fail early when output_dir cannot be created and written; leave no folder behind either way."""
+    created = missing_folders(output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write-test-"):
             pass
     except OSError as error:
         raise OutputError(f"output folder {output_dir} is not writable ({error.strerror})") from None
+    finally:
+        # The folders are made again at save time: a run that fails before then leaves no trace.
+        remove_if_empty(created)
 
 
 def plot_losses(
@@ -404,8 +423,15 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
 
     # 4. save into a hidden temporary folder, renamed into place only when complete
     run_id = new_run_id(spec.key, output_root)
-    final_dir = output_root / spec.key / run_id
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}-", dir=output_root / spec.key))
+    model_dir = output_root / spec.key
+    final_dir = model_dir / run_id
+    created = missing_folders(model_dir)
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{run_id}-", dir=model_dir))
+    except OSError as error:
+        remove_if_empty(created)
+        raise OutputError(f"output folder {model_dir} is not writable ({error.strerror})") from None
     try:
         model.save_pretrained(staging)
         if config.train.adapter_dtype == "float16":
@@ -453,7 +479,10 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
             losses, validation_loss, staging / "loss.png", f"{spec.display_name} · LoRA r={config.lora.rank}"
         )
         staging.rename(final_dir)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        remove_if_empty(created)
+        if isinstance(error, OSError):  # a full disk or a folder removed under us: one line, no trace
+            raise OutputError(f"could not write the adapter to {final_dir} ({error})") from None
         raise
     return TrainResult(adapter_dir=final_dir, run=run, losses=losses)
