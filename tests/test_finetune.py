@@ -104,7 +104,7 @@ def test_run_writes_a_complete_adapter_folder(
 
 @pytest.mark.slow
 def test_run_json_records_full_provenance(run: dict, run_dir: Path) -> None:
-    assert PROVENANCE_KEYS <= set(run)
+    assert set(run) >= PROVENANCE_KEYS
     assert run["run_id"] == run_dir.name
     assert run["model_key"] == MODEL
     assert run["base_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -88,7 +88,7 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
     after = service.leaderboard()
     assert after.votes == 1
     ranked = {row[1]: row for row in after.rows}
-    assert ranked[reveal.contestant_a][3] > ranked[reveal.contestant_b][3]  # Elo of the winner is higher
+    assert float(ranked[reveal.contestant_a][3]) > float(ranked[reveal.contestant_b][3])  # the winner's Elo is higher
     assert after.specialties == ["cardiology"]
     assert service.leaderboard(specialty="neurology").votes == 0
     with sqlite3.connect(service.store.path) as db:
