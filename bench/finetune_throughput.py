@@ -73,7 +73,9 @@ def workload_flags(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def cli_flags(flags: dict[str, dict[str, Any]]) -> list[str]:
-    return [f"--{section}.{name}={value}" for section, values in flags.items() for name, value in values.items()]
+    return [
+        f"--{section}.{name}={value}" for section, values in flags.items() for name, value in values.items()
+    ]
 
 
 def run_measured(command: list[str]) -> float:

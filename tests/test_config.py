@@ -32,7 +32,8 @@ def write_yaml(tmp_path: Path, text: str) -> Path:
 def test_defaults_are_valid_and_match_the_seed_recipe() -> None:
     config = build_config()
     assert config == FinetuneConfig()
-    assert (config.lora.rank, config.lora.alpha, config.lora.dropout, config.lora.target) == (16, 32, 0.05, "all")
+    lora = config.lora
+    assert (lora.rank, lora.alpha, lora.dropout, lora.target) == (16, 32, 0.05, "all")
     assert (config.train.batch_size, config.train.grad_accum, config.train.max_steps) == (2, 4, 60)
     assert config.train.learning_rate == 2e-4
     assert config.train.optimizer == "adamw_8bit"

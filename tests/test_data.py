@@ -268,7 +268,9 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
 
 def test_all_garbage_file_raises(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "garbage.jsonl", ["not json", "[1, 2, 3]", '"just a string"'])
-    with pytest.raises(DataError, match=r"no usable records after cleaning \(read 3, kept 0, dropped 3 malformed\)"):
+    with pytest.raises(
+        DataError, match=r"no usable records after cleaning \(read 3, kept 0, dropped 3 malformed\)"
+    ):
         load_dataset_source(str(path))
 
 

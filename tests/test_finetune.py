@@ -94,7 +94,9 @@ def test_run_writes_a_complete_adapter_folder(
     output, result = trained
     assert re.fullmatch(r"\d{8}-\d{6}(-\d+)?", run_dir.name)
     assert {path.name for path in run_dir.iterdir()} == RUN_FILES
-    assert tree(output) == {MODEL, f"{MODEL}/{run_dir.name}"} | {f"{MODEL}/{run_dir.name}/{n}" for n in RUN_FILES}
+    assert tree(output) == {MODEL, f"{MODEL}/{run_dir.name}"} | {
+        f"{MODEL}/{run_dir.name}/{n}" for n in RUN_FILES
+    }
     assert f"adapter written: {run_dir}" in result.stdout
     assert (run_dir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     adapter_config = json.loads((run_dir / "adapter_config.json").read_text())
@@ -116,12 +118,16 @@ def test_run_json_records_full_provenance(run: dict, run_dir: Path) -> None:
     assert data["content_hash"] == load_dataset_source("bundled", limit=40).content_hash
     assert data["split_sizes"] == {"train": 32, "validation": 4, "test": 4}
     assert data["cleaning"] == {"read": 193, "kept": 193, "dropped": {}}
-    assert "git_commit" in run and (run["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", run["git_commit"]))
+    assert "git_commit" in run and (
+        run["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", run["git_commit"])
+    )
     started, ended = datetime.fromisoformat(run["started_at"]), datetime.fromisoformat(run["ended_at"])
     assert started < ended
     assert 0 < run["train_seconds"] < (ended - started).total_seconds()
     assert run["train_tokens"] > 0
-    assert run["train_tokens_per_second"] == pytest.approx(run["train_tokens"] / run["train_seconds"], rel=0.01)
+    assert run["train_tokens_per_second"] == pytest.approx(
+        run["train_tokens"] / run["train_seconds"], rel=0.01
+    )
     assert run["trainable_parameters"] == SMOLLM2_RANK8_PARAMETERS
     assert run["total_parameters"] > run["trainable_parameters"]
     assert run["memory"]["peak_rss_mb"] > 100
@@ -217,7 +223,11 @@ def earlier_output(tmp_path: Path) -> Path:
         ("missing data file", ["--data", "{tmp}/absent.jsonl"], ["absent.jsonl does not exist"]),
         ("garbage data file", ["--data", "{tmp}/garbage.jsonl"], ["no usable records", "3 malformed"]),
         ("empty after cleaning", ["--data", "{tmp}/short.jsonl"], ["no usable records", "2 question length"]),
-        ("wrong config type", ["--train.learning_rate", "abc"], ["train.learning_rate must be of type float"]),
+        (
+            "wrong config type",
+            ["--train.learning_rate", "abc"],
+            ["train.learning_rate must be of type float"],
+        ),
         ("out of range", ["--train.max_seq_length", "10"], ["train.max_seq_length must be in [64, 32768]"]),
         ("unknown preset", ["--preset", "turbo"], ["unknown preset 'turbo'"]),
         ("bad yaml", ["--config", "{tmp}/bad.yaml"], ["unknown train setting(s) ['epochs']"]),
@@ -227,7 +237,9 @@ def test_bad_input_fails_cleanly(
     case: str, args: list[str], fragments: list[str], tmp_path: Path, earlier_output: Path
 ) -> None:
     write(tmp_path / "garbage.jsonl", "not json\n[1, 2]\n{broken\n")
-    write(tmp_path / "short.jsonl", '{"question": "Why?", "answer": "a"}\n{"question": "Hm?", "answer": "b"}\n')
+    write(
+        tmp_path / "short.jsonl", '{"question": "Why?", "answer": "a"}\n{"question": "Hm?", "answer": "b"}\n'
+    )
     write(tmp_path / "bad.yaml", "train:\n  epochs: 3\n")
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
     if "--model" not in args:
@@ -259,6 +271,8 @@ def test_output_under_a_regular_file_is_not_writable(tmp_path: Path) -> None:
 def test_base_that_cannot_load_here_says_what_to_do(tmp_path: Path, earlier_output: Path) -> None:
     before = tree(earlier_output)
     result = finetune("--model", "llama3-8b", "--max-steps", "1", "--output", str(earlier_output))
-    line = assert_clean_failure(result, "llama3-8b", "pip install 'medarena[gpu]'", "unsloth/llama-3-8b-Instruct-bnb-4bit")
+    line = assert_clean_failure(
+        result, "llama3-8b", "pip install 'medarena[gpu]'", "unsloth/llama-3-8b-Instruct-bnb-4bit"
+    )
     assert line.count(". ") == 0, "one sentence"
     assert tree(earlier_output) == before
