@@ -879,7 +879,7 @@ def _print_results(
 ) -> None:
     print(
         f"\n{contestant.name} on {eval_set.label} ({eval_set.split}, n={len(eval_set.records)}): "
-        f"generated {answered.generated} new answers, {answered.cached} from cache"
+        f"generated {answered.generated} new answer{'' if answered.generated == 1 else 's'}, {answered.cached} from cache"
     )
     for value in values:
         if value.metric.startswith(SETTING_PREFIX):

@@ -193,7 +193,7 @@ def test_a_larger_limit_generates_only_the_missing_answers(
     before = cache_count(runs.db)
     invocation = run_main(args, start_engine=starter)
     assert invocation.code == 0
-    assert "generated 1 new answers, 10 from cache" in invocation.stdout
+    assert "generated 1 new answer, 10 from cache" in invocation.stdout
     assert cache_count(runs.db) == before + 1
 
 
