@@ -10,6 +10,7 @@ answer positions (the loss is on answer tokens only, so the other logits are was
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import random
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -237,6 +239,31 @@ def evaluate_loss(model: Any, examples: list[Example], batch_size: int, pad_id: 
     return total / max(1, tokens)
 
 
+# --- memory -----------------------------------------------------------------------------------------
+
+# glibc's mallopt parameter number for the mmap threshold (malloc.h: M_MMAP_THRESHOLD).
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value, kept fixed
+
+
+def keep_freed_activations_off_the_heap() -> bool:
+    """Serve every allocation of 128 KiB or more with mmap, so freed activations go back to the OS.
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB). After the first
+    backward pass every activation tensor (a few MiB each) then comes from the heap, which fragments
+    and never shrinks: a 135M NF4 model at 512 tokens reached 6.3 GB peak RSS, 3.9 GB with the
+    threshold fixed. Setting it once disables glibc's dynamic adjustment. Returns False where the C
+    library is not glibc (nothing to tune there).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):  # musl or another libc without mallopt
+        return False
+
+
 # --- telemetry and provenance --------------------------------------------------------------------
 
 
@@ -322,6 +349,38 @@ def check_writable(output_dir: Path) -> None:
         remove_if_empty(created)
 
 
+def model_card(spec: ModelSpec, run: dict[str, Any]) -> str:
+    """A short Hugging Face model card for the adapter, in place of PEFT's empty template."""
+    config, data = run["config"], run["data"]
+    lora, train = config["lora"], config["train"]
+    validation = run["validation_loss"]
+    return "\n".join(
+        [
+            "---",
+            f"base_model: {run['base_id']}",
+            "library_name: peft",
+            "tags: [medarena, lora, medical-qa]",
+            "---",
+            f"# {spec.display_name} · LoRA run {run['run_id']}",
+            "",
+            "A MedArena LoRA adapter, trained for research and education only: not for medical advice.",
+            "",
+            f"- Base: `{run['base_id']}` ({run['quantization']}, {run['backend']}); licence: {spec.license}",
+            f"- Data: `{data['source']}` (sha256 {data['content_hash'][:12]}…), "
+            f"{data['split_sizes']['train']} training records, split seed {data['split_seed']}",
+            f"- LoRA: rank {lora['rank']}, alpha {lora['alpha']}, dropout {lora['dropout']}, "
+            f"modules {', '.join(run['lora_target_modules'])}",
+            f"- Training: {train['max_steps']} steps, lr {train['learning_rate']}, "
+            f"batch {train['batch_size']} × accumulation {train['grad_accum']}, {run['optimizer_used']}",
+            f"- Final train loss {run['final_train_loss']}, validation loss "
+            f"{validation if validation is not None else 'n/a'}",
+            "",
+            "Full provenance is in `run.json` beside this card; the loss curve is `loss.png`.",
+            "",
+        ]
+    )
+
+
 def plot_losses(
     losses: list[dict[str, float]], validation_loss: float | None, path: Path, title: str
 ) -> None:
@@ -358,6 +417,7 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
     from tqdm import tqdm
 
     started_at = datetime.now(UTC)
+    heap_tuned = keep_freed_activations_off_the_heap()  # before any weights or activations exist
     output_root = Path(config.output_dir)
     check_writable(output_root / spec.key)
 
@@ -467,7 +527,7 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
             "train_tokens_per_second": round(useful_tokens / train_seconds, 1),
             "trainable_parameters": trainable,
             "total_parameters": total,
-            "memory": peak_memory(base.device),
+            "memory": peak_memory(base.device) | {"mmap_threshold_fixed": heap_tuned},
             "losses": losses,
             "final_train_loss": losses[-1]["loss"] if losses else None,
             "validation_loss": round(validation_loss, 5) if validation_loss is not None else None,
@@ -475,6 +535,7 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
             "host": os.uname().nodename,
         }
         (staging / "run.json").write_text(json.dumps(run, indent=2))
+        (staging / "README.md").write_text(model_card(spec, run))
         plot_losses(
             losses, validation_loss, staging / "loss.png", f"{spec.display_name} · LoRA r={config.lora.rank}"
         )

@@ -35,7 +35,7 @@ CLI_FLAGS = [
     "--preset", "demo", "--data.limit", "40", "--train.max_seq_length", "192",
     "--train.grad_accum", "2", "--max-steps", str(STEPS),
 ]  # fmt: skip
-RUN_FILES = {"adapter_model.safetensors", "adapter_config.json", "run.json", "loss.png"}
+RUN_FILES = {"adapter_model.safetensors", "adapter_config.json", "run.json", "loss.png", "README.md"}
 PROVENANCE_KEYS = {
     "run_id", "model_key", "display_name", "base_id", "backend", "quantization", "config",
     "optimizer_used", "lora_target_modules", "data", "git_commit", "started_at", "ended_at",
@@ -102,6 +102,9 @@ def test_run_writes_a_complete_adapter_folder(
     adapter_config = json.loads((run_dir / "adapter_config.json").read_text())
     assert (adapter_config["r"], adapter_config["lora_alpha"]) == (8, 16)
     assert set(adapter_config["target_modules"]) == set(LLAMA_STYLE_TARGETS)
+    card = (run_dir / "README.md").read_text()
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card
+    assert f"LoRA run {run_dir.name}" in card and "not for medical advice" in card
 
 
 @pytest.mark.slow
@@ -152,11 +155,17 @@ def test_adapter_loads_back_onto_the_4bit_base_and_changes_the_logits(run_dir: P
     from finetune.loading import load_base
     from finetune.prompt import render_prompt
 
+    # The plain reference comes from a second copy of the base. Wrapping a base that has already
+    # run an eval-mode forward on CPU is not comparable: bitsandbytes repacks NF4 weights for its
+    # AVX512-BF16 kernel on that first forward, and PEFT's wrap resets the packing flag, so the
+    # weights get packed twice (top tokens agree, logits drift ~0.5). The arena and evaluation
+    # attach adapters before any forward, which is the order tested here.
+    reference = load_base(MODEL)
     base = load_base(MODEL)
     prompt = render_prompt(base.tokenizer, "What is the first-line treatment for uncomplicated hypertension?")
     inputs = base.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
-        plain = base.model(**inputs).logits[0, -1]
+        plain = reference.model(**inputs).logits[0, -1]
         tuned = PeftModel.from_pretrained(base.model, str(run_dir))
         tuned.eval()
         adapted = tuned(**inputs).logits[0, -1]

@@ -88,7 +88,8 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
     after = service.leaderboard()
     assert after.votes == 1
     ranked = {row[1]: row for row in after.rows}
-    assert float(ranked[reveal.contestant_a][3]) > float(ranked[reveal.contestant_b][3])  # the winner's Elo is higher
+    # The winner's Elo is higher.
+    assert float(ranked[reveal.contestant_a][3]) > float(ranked[reveal.contestant_b][3])
     assert after.specialties == ["cardiology"]
     assert service.leaderboard(specialty="neurology").votes == 0
     with sqlite3.connect(service.store.path) as db:
