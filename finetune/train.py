@@ -299,6 +299,19 @@ def shrink_adapter(path: Path) -> None:
     save_file(tensors, path, metadata={"format": "pt"})
 
 
+def open_permissions(folder: Path) -> None:
+    """Give the finished run folder the modes a plain mkdir/open would have had.
+
+    mkdtemp makes the staging folder 0700 and safetensors writes 0600; an adapter folder is meant
+    to be shared (committed, served by the arena under another user), so honour the umask instead.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~umask)
+
+
 def git_commit() -> str | None:
     try:
         return subprocess.run(
@@ -539,6 +552,7 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
         plot_losses(
             losses, validation_loss, staging / "loss.png", f"{spec.display_name} · LoRA r={config.lora.rank}"
         )
+        open_permissions(staging)
         staging.rename(final_dir)
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
