@@ -10,7 +10,6 @@ answer positions (the loss is on answer tokens only, so the other logits are was
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 import os
@@ -18,7 +17,6 @@ import random
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -239,31 +237,6 @@ def evaluate_loss(model: Any, examples: list[Example], batch_size: int, pad_id: 
     return total / max(1, tokens)
 
 
-# --- memory -----------------------------------------------------------------------------------------
-
-# glibc's mallopt parameter number for the mmap threshold (malloc.h: M_MMAP_THRESHOLD).
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value, kept fixed
-
-
-def keep_freed_activations_off_the_heap() -> bool:
-    """Serve every allocation of 128 KiB or more with mmap, so freed activations go back to the OS.
-
-    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB). After the first
-    backward pass every activation tensor (a few MiB each) then comes from the heap, which fragments
-    and never shrinks: a 135M NF4 model at 512 tokens reached 6.3 GB peak RSS, 3.9 GB with the
-    threshold fixed. Setting it once disables glibc's dynamic adjustment. Returns False where the C
-    library is not glibc (nothing to tune there).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):  # musl or another libc without mallopt
-        return False
-
-
 # --- telemetry and provenance --------------------------------------------------------------------
 
 
@@ -430,7 +403,6 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
     from tqdm import tqdm
 
     started_at = datetime.now(UTC)
-    heap_tuned = keep_freed_activations_off_the_heap()  # before any weights or activations exist
     output_root = Path(config.output_dir)
     check_writable(output_root / spec.key)
 
@@ -540,7 +512,7 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
             "train_tokens_per_second": round(useful_tokens / train_seconds, 1),
             "trainable_parameters": trainable,
             "total_parameters": total,
-            "memory": peak_memory(base.device) | {"mmap_threshold_fixed": heap_tuned},
+            "memory": peak_memory(base.device),
             "losses": losses,
             "final_train_loss": losses[-1]["loss"] if losses else None,
             "validation_loss": round(validation_loss, 5) if validation_loss is not None else None,
