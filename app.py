@@ -56,16 +56,19 @@ def space_db_path() -> Path:
     return default_db_path()
 
 
-def reference_scorer() -> ReferenceScorer | None:
-    """BERTScore F1 against the bank's reference answer, for the metric-human agreement figure."""
+def reference_scorer(engine: ArenaEngine) -> ReferenceScorer | None:
+    """BERTScore F1 against the bank's reference answer, for the metric-human agreement figure.
+
+    The scorer is loaded and run on the engine's compute thread, like every other torch call.
+    """
     from arena.metrics import ScoringModelUnavailable, bertscore, load_bert_scorer, resolve_scoring_model
 
     try:
-        scorer = load_bert_scorer(resolve_scoring_model())
+        scorer = engine.compute(load_bert_scorer, resolve_scoring_model())
     except ScoringModelUnavailable as error:
         logging.warning("battle-time BERTScore is off: %s", error)
         return None
-    return lambda answers, references: bertscore(answers, references, scorer).f1
+    return lambda answers, references: engine.compute(bertscore, answers, references, scorer).f1
 
 
 def build_service(args: argparse.Namespace) -> ArenaService:
@@ -84,7 +87,7 @@ def build_service(args: argparse.Namespace) -> ArenaService:
         store,
         bank,
         settings=GenerationSettings(max_new_tokens=args.max_new_tokens),
-        reference_scorer=None if args.no_reference_scoring else reference_scorer(),
+        reference_scorer=None if args.no_reference_scoring else reference_scorer(engine),
     )
 
 

@@ -4,7 +4,8 @@
 
 1. Battle wall time (two contestants on the same base, 128 new greedy tokens each): the engine's
    one mixed-adapter batch vs a naive baseline that loads two separate models and generates one
-   after the other (target <= 0.6x).
+   after the other, as many tokens per side as the engine produced (target <= 0.6x). Each side runs
+   in a fresh process.
 2. Adapter switch: median time for the engine to switch the resident base to another contestant's
    adapter (ResidentBase.switch_adapter) vs reloading the adapter from disk (target <= 1 ms vs
    hundreds of ms); PEFT's set_adapter and the per-token cost of routing rows by name are printed
@@ -75,13 +76,75 @@ def memory_probe(adapters: Path, with_adapters: bool) -> float:
     return float(next(line for line in out.splitlines() if line.startswith("RSS")).split()[1])
 
 
+def battle_probe(
+    args: argparse.Namespace, side: str, tokens: tuple[int, int] | None = None
+) -> tuple[float, tuple[int, int]]:
+    """Time one battle in a fresh process.
+
+    A fresh process per side keeps the comparison fair: PyTorch's OpenMP pool belongs to the
+    thread that made it, and a second pool in the same process slows the other thread's decoding.
+    """
+    command = [sys.executable, __file__, "--adapters", str(args.adapters), "--tokens", str(args.tokens)]
+    command += ["--probe-battle", side]
+    if tokens:
+        command += ["--naive-tokens", f"{tokens[0]},{tokens[1]}"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    _, seconds, a, b = next(line for line in out.splitlines() if line.startswith("BATTLE")).split()
+    return float(seconds), (int(a), int(b))
+
+
+def run_battle_probe(args: argparse.Namespace) -> None:
+    """Engine: one mixed-adapter batch (adapter vs plain base), models already resident. Naive: load
+    two separate models, then generate one answer after the other, each exactly as many tokens as
+    the engine's answer on that side had (equal work)."""
+    from peft import PeftModel
+
+    from arena.engine import ArenaEngine, GenerationSettings
+    from finetune.loading import load_base
+    from finetune.prompt import render_prompt
+
+    adapter_dir = ensure_adapter(args.adapters)
+    if args.probe_battle == "engine":
+        engine = ArenaEngine.start(
+            adapters_dir=args.adapters,
+            model_keys=["smollm2-135m"],
+            adapter_selection=[f"smollm2-135m/{adapter_dir.name}"],
+        )
+        name_adapter, name_base = engine.contestant_names()
+        list(engine.stream_pair("warm-up", name_adapter, name_base, GenerationSettings(max_new_tokens=4)))
+        settings = GenerationSettings(max_new_tokens=args.tokens, repetition_penalty=1.0)
+        started = time.perf_counter()
+        final = list(engine.stream_pair(QUESTION, name_adapter, name_base, settings))[-1]
+        seconds = time.perf_counter() - started
+        assert final.a.telemetry and final.b.telemetry
+        print("BATTLE", seconds, final.a.telemetry.output_tokens, final.b.telemetry.output_tokens)
+        return
+    token_counts = [int(n) for n in args.naive_tokens.split(",")]
+    started = time.perf_counter()
+    naive_a = load_base("smollm2-135m")
+    naive_a_model = PeftModel.from_pretrained(naive_a.model, str(adapter_dir))
+    naive_b = load_base("smollm2-135m")
+    for (loaded, model), count in zip(
+        ((naive_a, naive_a_model), (naive_b, naive_b.model)), token_counts, strict=True
+    ):
+        prompt = render_prompt(loaded.tokenizer, QUESTION)
+        encoded = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        model.generate(**encoded, max_new_tokens=count, min_new_tokens=count, do_sample=False)
+    print("BATTLE", time.perf_counter() - started, *token_counts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--adapters", type=Path, default=ROOT / "adapters")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--probe-memory", choices=["all", "none"], help=argparse.SUPPRESS)
+    parser.add_argument("--probe-battle", choices=["engine", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--naive-tokens", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.probe_battle:
+        run_battle_probe(args)
+        return
     if args.probe_memory:
         from arena.engine import ArenaEngine
 
@@ -93,42 +156,27 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from peft import PeftModel
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    from arena.engine import ArenaEngine, GenerationSettings
+    from arena.engine import ArenaEngine
     from arena.ratings import RatedBattle, leaderboard
-    from finetune.loading import load_base
     from finetune.prompt import render_prompt
 
     adapter_dir = ensure_adapter(args.adapters)
-    settings = GenerationSettings(max_new_tokens=args.tokens, repetition_penalty=1.0)
     results: dict[str, float] = {}
 
-    # 1. battle wall time, same base
+    # 1. battle wall time, same base: each side in a fresh process (see battle_probe)
+    engine_s, tokens = battle_probe(args, "engine")
+    naive_s, _ = battle_probe(args, "naive", tokens)
+    results.update(battle_engine_s=engine_s, battle_naive_s=naive_s, battle_ratio=engine_s / naive_s)
+    results["battle_tokens_a"], results["battle_tokens_b"] = tokens
+
     engine = ArenaEngine.start(
         adapters_dir=args.adapters,
         model_keys=["smollm2-135m"],
         adapter_selection=[f"smollm2-135m/{adapter_dir.name}"],
     )
-    name_adapter, name_base = engine.contestant_names()
-    list(engine.stream_pair("warm-up", name_adapter, name_base, GenerationSettings(max_new_tokens=4)))
-    started = time.perf_counter()
-    for _ in engine.stream_pair(QUESTION, name_adapter, name_base, settings):
-        pass
-    results["battle_engine_s"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    naive_a = load_base("smollm2-135m")
-    naive_a_model = PeftModel.from_pretrained(naive_a.model, str(adapter_dir))
-    naive_b = load_base("smollm2-135m")
-    for loaded, model in ((naive_a, naive_a_model), (naive_b, naive_b.model)):
-        prompt = render_prompt(loaded.tokenizer, QUESTION)
-        encoded = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-        # min_new_tokens keeps the work equal: both sides produce exactly --tokens tokens.
-        model.generate(**encoded, max_new_tokens=args.tokens, min_new_tokens=args.tokens, do_sample=False)
-    results["battle_naive_s"] = time.perf_counter() - started
-    results["battle_ratio"] = results["battle_engine_s"] / results["battle_naive_s"]
+    name_adapter, _ = engine.contestant_names()
 
     # 2. adapter switch vs reload, on the engine's resident base
     resident = engine.base_for(name_adapter)
@@ -162,11 +210,11 @@ def main() -> None:
             return time.perf_counter() - t0
 
     resident.switch_adapter(pair[0])
-    switched = statistics.median(generate(False) for _ in range(3))
-    routed = statistics.median(generate(True) for _ in range(3))
+    switched = statistics.median(engine.compute(generate, False) for _ in range(3))
+    routed = statistics.median(engine.compute(generate, True) for _ in range(3))
     results["routing_overhead_ms_per_token"] = (routed - switched) / steps * 1000
     results["switched_ms_per_token"] = switched / steps * 1000
-    del engine, naive_a, naive_b, naive_a_model
+    del engine
 
     # 3. memory: every embedded contestant vs bases alone, each in a fresh process
     if not args.skip_memory:
@@ -191,7 +239,8 @@ def main() -> None:
     assert rows[0].name == "model-11"
 
     print(
-        f"battle (same base, {args.tokens} tokens each): engine {results['battle_engine_s']:.2f} s vs naive "
+        f"battle (same base, up to {args.tokens} tokens each, {results['battle_tokens_a']}+{results['battle_tokens_b']} "
+        f"generated): engine {results['battle_engine_s']:.2f} s vs naive "
         f"{results['battle_naive_s']:.2f} s -> {results['battle_ratio']:.2f}x (target <= 0.6x)"
     )
     print(

@@ -168,7 +168,7 @@ def seeds_recipe_figures(config: FinetuneConfig, work: Path) -> dict[str, Any]:
         report_to=[],
         use_cpu=base.device == "cpu",
         seed=settings.seed,
-        group_by_length=False,
+        train_sampling_strategy="random",  # the seeds: random batches, no length grouping
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=False,
