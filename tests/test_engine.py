@@ -85,3 +85,30 @@ def test_single_contestant_batches_switch_and_mixed_batches_route(two_adapter_en
     assert final.finished and final.a.telemetry and final.b.telemetry
     assert final.a.telemetry.batched_with_other_side and final.a.error is None and final.b.error is None
     assert final.a.text and final.b.text
+
+
+@pytest.mark.parametrize("pairing", ["two adapters", "adapter and plain base"])
+def test_mixed_batch_rows_get_their_own_adapter_as_with_peft_routing(
+    two_adapter_engine: ArenaEngine, pairing: str
+) -> None:
+    import torch
+
+    engine = two_adapter_engine
+    first, second = (n for n in engine.contestant_names() if "LoRA" in n)
+    base = next(n for n in engine.contestant_names() if "LoRA" not in n)
+    rows = [engine.contestant(n).adapter_name for n in (first, second if pairing == "two adapters" else base)]
+    resident = engine.base_for(first)
+    tokenizer = resident.loaded.tokenizer
+    prompts = [
+        render_prompt(tokenizer, QUESTION),
+        render_prompt(tokenizer, "How is type 2 diabetes diagnosed?"),
+    ]
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with resident.lock, torch.inference_mode():
+        routed = resident.model(**inputs, adapter_names=rows).logits[:, -1]
+        with resident.route_rows(rows):
+            masked = resident.model(**inputs).logits[:, -1]
+        after = resident.model(**inputs, adapter_names=rows).logits[:, -1]
+    torch.testing.assert_close(masked, routed, atol=1e-4, rtol=0)
+    torch.testing.assert_close(after, routed)  # scalings and active adapters restored
+    assert (routed[0] - routed[1]).abs().max().item() > 0.05
