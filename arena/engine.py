@@ -142,11 +142,15 @@ class ResidentBase:
     adapters: dict[str, Contestant] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     lora_layers: list[Any] = field(default_factory=list)  # collected once, for switch_adapter
-    active_adapter: str | None = None
 
     @property
     def has_adapters(self) -> bool:
         return bool(self.adapters)
+
+    @property
+    def active_adapter(self) -> str | None:
+        """The adapter single-adapter batches currently get (PEFT's record, kept by switch_adapter)."""
+        return self.model.active_adapter if self.has_adapters else None
 
     def switch_adapter(self, adapter_name: str) -> None:
         """Make one resident adapter the active one, in microseconds; call it holding the lock.
@@ -159,8 +163,9 @@ class ResidentBase:
         """
         for layer in self.lora_layers:
             layer._active_adapter = [adapter_name]
+        # PeftModel and its LoraModel each keep a record of the active name, as set_adapter does.
+        self.model.active_adapter = adapter_name
         self.model.base_model.active_adapter = adapter_name
-        self.active_adapter = adapter_name
 
     @contextmanager
     def route_rows(self, adapter_names: list[str]) -> Iterator[None]:
@@ -190,7 +195,6 @@ class ResidentBase:
             for name in used:
                 if name in layer.scaling:
                     layer.scaling[name] = masks[name] * layer.scaling[name]
-        self.active_adapter = None  # the next single-adapter batch switches explicitly
         try:
             yield
         finally:

@@ -156,7 +156,6 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from peft.tuners.tuners_utils import BaseTunerLayer
 
     from arena.engine import ArenaEngine
     from arena.ratings import RatedBattle, leaderboard
@@ -181,7 +180,7 @@ def main() -> None:
     # 2. adapter switch vs reload, on the engine's resident base
     resident = engine.base_for(name_adapter)
     resident.model.load_adapter(str(adapter_dir), adapter_name="second")
-    resident.lora_layers = [m for m in resident.model.modules() if isinstance(m, BaseTunerLayer)]
+    # "second" lands on the same LoRA layers, so resident.lora_layers needs no refresh.
     pair = [engine.contestant(name_adapter).adapter_name, "second"]
     results["switch_median_ms"] = median_ms(lambda i: resident.switch_adapter(pair[i % 2]), 200)
     results["peft_set_adapter_median_ms"] = median_ms(
