@@ -5,20 +5,24 @@
     python app.py --models smollm2-135m gemma3-270m --adapters adapters --adapter-selection all
 
 Host, port and share also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT / MEDARENA_SHARE; the
-vote database from MEDARENA_VOTES_DB (on a Hugging Face Space with persistent storage: /data/votes.db).
+vote database from MEDARENA_VOTES_DB. On a Hugging Face Space (SPACE_ID set) votes go to /data/votes.db
+when persistent storage is mounted, and to the dataset MEDARENA_VOTES_DATASET (with HF_TOKEN) when that
+is set; see arena/space_sync.py and the README's "Hugging Face Space" section.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 from arena.engine import ArenaEngine, GenerationSettings
 from arena.service import ArenaService, ReferenceScorer
-from arena.store import ArenaStore, default_db_path
+from arena.space_sync import SPACE_ENV, open_vote_storage
 from finetune.data import load_dataset_source
 
 ROOT = Path(__file__).resolve().parent
@@ -49,13 +53,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def space_db_path() -> Path:
-    """On a Hugging Face Space, keep votes in persistent storage when it is mounted."""
-    if os.environ.get("SPACE_ID") and Path("/data").is_dir() and "MEDARENA_VOTES_DB" not in os.environ:
-        return Path("/data/votes.db")
-    return default_db_path()
-
-
 def reference_scorer(engine: ArenaEngine) -> ReferenceScorer | None:
     """BERTScore F1 against the bank's reference answer, for the metric-human agreement figure.
 
@@ -77,23 +74,33 @@ def build_service(args: argparse.Namespace) -> ArenaService:
         if args.adapter_selection in {"latest", "all"}
         else args.adapter_selection.split(",")
     )
+    notices: list[str] = []
+    if os.environ.get(SPACE_ENV):
+        from arena.space_embedded import fetch_missing_embedded
+
+        notices.extend(fetch_missing_embedded())
+    # Votes: /data on a Space with persistent storage, restored from and pushed to a dataset if configured.
+    storage = open_vote_storage(os.environ, db_path=args.db)
+    atexit.register(storage.close)  # last push of the votes when the Space stops
     engine = ArenaEngine.start(
         adapters_dir=args.adapters, model_keys=args.models, adapter_selection=selection
     )
-    store = ArenaStore(args.db or space_db_path())
     bank = load_dataset_source("bundled").records
     return ArenaService(
         engine,
-        store,
+        storage.store,
         bank,
         settings=GenerationSettings(max_new_tokens=args.max_new_tokens),
         reference_scorer=None if args.no_reference_scoring else reference_scorer(engine),
+        notices=[*storage.warnings, *notices],
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    # A Space stops its container with SIGTERM: exit normally so atexit pushes the last votes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from arena.ui import build_ui
 
     service = build_service(args)

@@ -162,9 +162,11 @@ class ArenaService:
         reference_scorer: ReferenceScorer | None = None,
         seed: int | None = None,
         bootstrap_rounds: int = 200,
+        notices: Sequence[str] = (),
     ):
         self.engine = engine
         self.store = store
+        self._notices = list(notices)  # start-up messages beside the engine's, e.g. "votes are not kept"
         self.settings = settings or GenerationSettings()
         self.bootstrap_rounds = bootstrap_rounds
         self._bank = {q.id: q for q in question_bank}
@@ -177,7 +179,7 @@ class ArenaService:
 
     @property
     def warnings(self) -> list[str]:
-        return self.engine.warnings
+        return [*self._notices, *self.engine.warnings]
 
     def random_question(self) -> BankQuestion:
         if not self._bank:

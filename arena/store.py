@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -201,7 +202,8 @@ class ArenaStore:
         busy_timeout_s: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        """Open or create the database at ``path`` (parent folders included), in WAL mode.
+        """Open or create the database at ``path`` (parent folders included), in WAL mode (a rollback
+        journal, with a warning in ``self.warnings``, where the filesystem cannot lock WAL).
 
         ``busy_timeout_s`` is how long a writer waits for another writer's lock before failing;
         ``clock`` must return timezone-aware datetimes and is what stamps every row.
@@ -212,8 +214,12 @@ class ArenaStore:
         self._busy_timeout_s = busy_timeout_s
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection() as db:
-            db.enable_wal()
+        # Messages for the person running the arena (e.g. no WAL on this filesystem); app.py shows them.
+        self.warnings: list[str] = []
+        fallback = _enable_wal_or_rollback_journal(self.path, busy_timeout_s)
+        if fallback:
+            logging.getLogger(__name__).warning(fallback)
+            self.warnings.append(fallback)
         with self._transaction() as db:
             _create_schema(db)
 
@@ -677,6 +683,36 @@ def _create_schema(db: Database) -> None:
         pk="key",
         not_null=[*_REQUIRED_CACHE_FIELDS, "created_at"],
         if_not_exists=True,
+    )
+
+
+def _enable_wal_or_rollback_journal(path: Path, timeout_s: float) -> str | None:
+    """Put the database in WAL mode if this filesystem can lock it; else use a rollback journal.
+
+    WAL needs shared memory beside the file (``-shm``), which network filesystems (NFS, some FUSE
+    mounts such as a Space's ``/data``) may not support: there the mode switch succeeds but the first
+    write fails. So a write transaction is tried; on failure the file is switched back, in exclusive
+    locking mode (which needs no shared memory), to the rollback journal, and a warning is returned.
+    """
+    connection = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return None
+    except sqlite3.OperationalError as error:
+        reason = str(error)
+    finally:
+        connection.close()
+    connection = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    try:
+        connection.execute("PRAGMA locking_mode = EXCLUSIVE")
+        connection.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        connection.close()
+    return (
+        f"The filesystem holding {path} does not support SQLite's WAL locking ({reason}), so the vote "
+        "database uses a rollback journal instead: votes are still safe, but concurrent voters wait longer."
     )
 
 
