@@ -261,3 +261,79 @@ def test_space_check_builds_starts_and_battles() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "one battle completed through gradio_client" in result.stdout
     assert "votes are not kept" in result.stdout
+
+
+def start_app(cwd: Path, env: dict[str, str], port: int) -> subprocess.Popen:
+    log = (cwd / "app.log").open("w")
+    command = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--models", "smollm2-135m",
+               "--max-new-tokens", "8", "--no-reference-scoring"]  # fmt: skip
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_up(process: subprocess.Popen, port: int, log: Path) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(1)
+    process.kill()
+    pytest.fail(f"app did not start:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_app_restart_with_dataset_sync_keeps_the_vote(hub: FakeHub, tmp_path: Path) -> None:
+    """The real app on a Space-like environment: vote, stop it as a Space does (SIGTERM), start it on
+    a fresh disk, and the leaderboard still counts the vote (read back from the dataset)."""
+    import os
+    import signal
+    import socket
+
+    from gradio_client import Client
+
+    env = {
+        **os.environ,
+        **space_env(hub, MEDARENA_VOTES_SYNC_MINUTES="60"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    env.pop("MEDARENA_VOTES_DB", None)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    first_disk, second_disk = tmp_path / "first", tmp_path / "second"
+    first_disk.mkdir()
+    second_disk.mkdir()
+
+    app = start_app(first_disk, env, port)
+    try:
+        wait_until_up(app, port, first_disk / "app.log")
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client.predict("Which vaccine prevents measles?", api_name="/ask")
+        client.predict(api_name="/stream")
+        status, _ = client.predict(
+            False, True, False, False, "restart test", "Physician", "", api_name="/cast"
+        )
+        assert "stored" in status
+    finally:
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=120)
+    assert (first_disk / "votes.db").exists()
+    assert b"restart test" in hub.repos[DATASET].files["votes.jsonl"]  # the push on SIGTERM
+
+    app = start_app(second_disk, env, port)
+    try:
+        wait_until_up(app, port, second_disk / "app.log")
+        board = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            "", "", api_name="/show_leaderboard"
+        )
+        assert "**1** rated votes" in board[0]
+    finally:
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=120)
+    restored = ArenaStore(second_disk / "votes.db").vote_export_rows()
+    assert [(row["rationale"], row["flag_a_incorrect"]) for row in restored] == [("restart test", 1)]
