@@ -85,7 +85,9 @@ def space_requirements(source: Path, target_dir: Path) -> Path:
     for line in source.read_text(encoding="utf-8").splitlines():
         option = re.match(r"\s*(--extra-index-url|--index-url|-i)\s+(\S+)", line)
         if option and not reachable(option.group(2)):
-            step(f"note: {option.group(2)} is not reachable here; torch comes from this machine's pip configuration")
+            step(
+                f"note: {option.group(2)} is not reachable here; torch comes from this machine's pip configuration"
+            )
             continue
         lines.append(line)
     target_dir.mkdir(parents=True)
@@ -101,7 +103,9 @@ def build_venv(work: Path, sdk_version: str) -> Path:
     python = venv / "bin" / "python"
     requirements = space_requirements(ROOT / "requirements.txt", work / "build")
     extras = [extra.format(sdk=sdk_version) for extra in SPACE_EXTRAS]
-    step(f"pip install -r requirements.txt {' '.join(extras)}  (in {requirements.parent}, nothing else there)")
+    step(
+        f"pip install -r requirements.txt {' '.join(extras)}  (in {requirements.parent}, nothing else there)"
+    )
     result = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
          "-r", "requirements.txt", *extras],
@@ -135,7 +139,9 @@ def free_port() -> int:
 
 def space_environment(work: Path, port: int) -> dict[str, str]:
     """The variables a Space sets, an empty home and model cache; pip's own settings are kept."""
-    keep = {key: value for key, value in os.environ.items() if key.startswith("PIP_") or key in ("LANG", "TZ")}
+    keep = {
+        key: value for key, value in os.environ.items() if key.startswith("PIP_") or key in ("LANG", "TZ")
+    }
     home = work / "home"
     home.mkdir(exist_ok=True)
     return {
@@ -184,10 +190,18 @@ def one_battle(url: str) -> str:
     status = next((v for v in asked if isinstance(v, str) and "answering" in v), None)
     if status is None:
         raise CheckFailed(f"the battle did not start: {asked}")
-    streamed = client.predict(api_name="/stream")
-    answers = [value for value in streamed[:2]]
-    if not all(isinstance(answer, str) and answer.strip() for answer in answers):
-        raise CheckFailed(f"the battle did not produce two answers: {streamed}")
+    job = client.submit(api_name="/stream")
+    final = job.result()  # the last update only enables the vote buttons; the answers came before it
+    answers = next(
+        (
+            out[:2]
+            for out in reversed(job.outputs())
+            if all(isinstance(v, str) and v.strip() for v in out[:2])
+        ),
+        None,
+    )
+    if answers is None or "Which one is better" not in str(final[-1]):
+        raise CheckFailed(f"the battle did not produce two answers: {job.outputs()[-3:]}")
     # The vote buttons are wired in the order model_a, model_b, tie, both_bad: /cast_2 is "Tie".
     voted = client.predict(False, False, False, False, "space check", "", "", api_name="/cast_2")
     status, reveal = voted[0], voted[1]

@@ -380,6 +380,4 @@ def open_vote_storage(
             "Votes are not kept: this Space has no persistent storage and no dataset to sync to, so every "
             f"vote is lost when it restarts (mount /data, or set {DATASET_ENV} and {TOKEN_ENV}).",
         )
-    for message in storage.warnings:
-        log.warning(message)
     return storage
