@@ -38,6 +38,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from finetune.registry import embedded_models
+
 ROOT = Path(__file__).resolve().parent.parent
 # What a Gradio Space installs beside requirements.txt (huggingface/hub-docs, "Spaces dependencies").
 SPACE_EXTRAS = ("gradio[oauth]=={sdk}", "uvicorn>=0.14.0", "spaces")
@@ -207,6 +209,14 @@ def one_battle(url: str) -> str:
     status, reveal = voted[0], voted[1]
     if "stored" not in str(status) or "Model A" not in str(reveal):
         raise CheckFailed(f"the vote was not stored: {voted[:2]}")
+    board = client.predict("", "", api_name="/show_leaderboard")
+    if "**1** rated votes" not in str(board[0]):
+        raise CheckFailed(f"the leaderboard does not count the vote: {board[0]}")
+    # Every embedded base must be a contestant: the model cache started empty, so each came from
+    # the packages requirements.txt installed (or, for SmolLM2, the wheel app.py fetched).
+    missing = [spec.display_name for spec in embedded_models() if spec.display_name not in str(board[1])]
+    if missing:
+        raise CheckFailed(f"the arena started without the embedded base(s) {', '.join(missing)}")
     return str(reveal)
 
 
