@@ -92,6 +92,7 @@ def space_requirements(source: Path, target_dir: Path) -> Path:
             )
             continue
         lines.append(line)
+    shutil.rmtree(target_dir, ignore_errors=True)  # the folder holds requirements.txt and nothing else
     target_dir.mkdir(parents=True)
     target = target_dir / "requirements.txt"
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -101,7 +102,7 @@ def space_requirements(source: Path, target_dir: Path) -> Path:
 def build_venv(work: Path, sdk_version: str) -> Path:
     start = step("creating a fresh virtual environment (no system site-packages)")
     venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     python = venv / "bin" / "python"
     requirements = space_requirements(ROOT / "requirements.txt", work / "build")
     extras = [extra.format(sdk=sdk_version) for extra in SPACE_EXTRAS]
@@ -227,6 +228,7 @@ def run_check(work: Path, startup_timeout_s: float) -> None:
         raise CheckFailed(f"the Space runs Python {fields['python_version']}; this check runs {running}.")
     python = build_venv(work, fields["sdk_version"])
     app_dir = work / "app"
+    shutil.rmtree(app_dir, ignore_errors=True)
     copy_repository(app_dir)
     port = free_port()
     log = work / "app.log"

@@ -156,33 +156,50 @@ class VoteSync:
         """Check the token, then restore ``db_path`` from the dataset's snapshot if the local file holds
         no battle (a Space restarted on a fresh disk). Raises ``SyncUnavailable`` with one sentence;
         nothing is pushed after a failed read-back, so the dataset's votes are never overwritten."""
-        from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError, RepositoryNotFoundError
-
         sync = cls(config, Path(tempfile.mkdtemp(prefix="medarena-vote-sync-")))
         try:
-            sync.api.whoami()
+            sync._check_token_and_restore(db_path)
+        except SyncUnavailable:
+            sync._remove_folders()
+            raise
+        return sync
+
+    def _check_token_and_restore(self, db_path: Path) -> None:
+        import httpx
+        from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError, RepositoryNotFoundError
+
+        repo_id = self.config.repo_id
+        try:
+            self.api.whoami()
         except HfHubHTTPError as error:
             raise SyncUnavailable(
                 f"{TOKEN_ENV} was refused by the Hub ({_hub_error_sentence(error)}), so votes are not "
-                f"synced to {config.repo_id}."
+                f"synced to {repo_id}."
             ) from error
-        except OSError as error:  # no route to the Hub at all
+        except (httpx.HTTPError, OSError) as error:  # no route to the Hub at all
             raise SyncUnavailable(
-                f"The Hub could not be reached ({error}), so votes are not synced to {config.repo_id}."
+                f"The Hub could not be reached ({_hub_error_sentence(error)}), so votes are not synced to {repo_id}."
             ) from error
         if _has_battles(db_path):
-            log.info("%s already holds battles; not restoring it from %s", db_path, config.repo_id)
-            return sync
+            log.info("%s already holds battles; not restoring it from %s", db_path, repo_id)
+            return
         try:
-            sync._restore(db_path)
+            self._restore(db_path)
         except (RemoteEntryNotFoundError, RepositoryNotFoundError):
-            log.info("dataset %s has no vote snapshot yet; starting with an empty database", config.repo_id)
-        except (HfHubHTTPError, OSError, sqlite3.DatabaseError) as error:
+            log.info("dataset %s has no vote snapshot yet; starting with an empty database", repo_id)
+        except (HfHubHTTPError, httpx.HTTPError, OSError, sqlite3.DatabaseError) as error:
             raise SyncUnavailable(
-                f"The votes in dataset {config.repo_id} could not be read back ({_hub_error_sentence(error)}), "
+                f"The votes in dataset {repo_id} could not be read back ({_hub_error_sentence(error)}), "
                 "so sync is off for this run rather than overwrite them."
             ) from error
-        return sync
+
+    def _remove_folders(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        shutil.rmtree(self._download_dir, ignore_errors=True)
+
+    @property
+    def _download_dir(self) -> Path:
+        return self.folder.parent / f"{self.folder.name}-download"
 
     def _restore(self, db_path: Path) -> None:
         from huggingface_hub import hf_hub_download
@@ -194,7 +211,7 @@ class VoteSync:
                 repo_type="dataset",
                 token=self.config.token,
                 endpoint=self.config.endpoint,
-                cache_dir=self.folder.parent / f"{self.folder.name}-download",
+                cache_dir=self._download_dir,
             )
         )
         _check_snapshot(downloaded)
@@ -211,6 +228,7 @@ class VoteSync:
 
     def start(self, store: ArenaStore) -> None:
         """Create the dataset if needed and start pushing ``store`` on the configured schedule."""
+        import httpx
         from huggingface_hub.errors import HfHubHTTPError
 
         try:
@@ -224,7 +242,8 @@ class VoteSync:
                 private=True,
                 hf_api=self.api,
             )
-        except (HfHubHTTPError, OSError) as error:
+        except (HfHubHTTPError, httpx.HTTPError, OSError) as error:
+            self._remove_folders()
             raise SyncUnavailable(
                 f"The dataset {self.config.repo_id} could not be created or opened "
                 f"({_hub_error_sentence(error)}), so votes are not synced."
@@ -249,6 +268,7 @@ class VoteSync:
             log.error("final push of the votes to %s failed: %s", self.config.repo_id, error)
         self._scheduler.stop()
         self._scheduler = None
+        self._remove_folders()
 
 
 def _check_snapshot(path: Path) -> None:

@@ -164,6 +164,19 @@ def test_persistent_storage_is_used_when_mounted_and_writable(tmp_path: Path) ->
     assert storage.store.path == data / "votes.db" and storage.warnings == []
 
 
+def test_an_unreachable_hub_is_one_sentence(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = {"SPACE_ID": "a/b", "MEDARENA_VOTES_DATASET": DATASET, "HF_TOKEN": TOKEN, "HF_ENDPOINT": closed}
+    storage = open_vote_storage(env, db_path=tmp_path / "votes.db")
+    assert storage.sync is None
+    assert len(storage.warnings) == 1 and storage.warnings[0].startswith("The Hub could not be reached")
+    play(storage.store, 1)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
