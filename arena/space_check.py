@@ -228,7 +228,8 @@ def run_check(work: Path, startup_timeout_s: float) -> None:
         raise CheckFailed(f"the Space runs Python {fields['python_version']}; this check runs {running}.")
     python = build_venv(work, fields["sdk_version"])
     app_dir = work / "app"
-    shutil.rmtree(app_dir, ignore_errors=True)
+    for stale in (app_dir, work / "home", work / "medarena-cache"):  # a reused --work starts empty too
+        shutil.rmtree(stale, ignore_errors=True)
     copy_repository(app_dir)
     port = free_port()
     log = work / "app.log"
