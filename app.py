@@ -4,10 +4,11 @@
     python app.py --host 0.0.0.0 --port 7860 --share
     python app.py --models smollm2-135m gemma3-270m --adapters adapters --adapter-selection all
 
-Host, port and share also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT / MEDARENA_SHARE; the
-vote database from MEDARENA_VOTES_DB. On a Hugging Face Space (SPACE_ID set) votes go to /data/votes.db
-when persistent storage is mounted, and to the dataset MEDARENA_VOTES_DATASET (with HF_TOKEN) when that
-is set; see arena/space_sync.py and the README's "Hugging Face Space" section.
+Host, port, share and answer length also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT /
+MEDARENA_SHARE / MEDARENA_MAX_NEW_TOKENS; the vote database from MEDARENA_VOTES_DB. On a Hugging Face
+Space (SPACE_ID set) votes go to /data/votes.db when persistent storage is mounted, and to the dataset
+MEDARENA_VOTES_DATASET (with HF_TOKEN) when that is set; see arena/space_sync.py and the README's
+"Hugging Face Space" section.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--models", nargs="*", default=None, help="registry keys (default: every base available here)"
     )
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=int(env.get("MEDARENA_MAX_NEW_TOKENS", "128")))
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
     )

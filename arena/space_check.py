@@ -160,6 +160,7 @@ def space_environment(work: Path, port: int) -> dict[str, str]:
         "GRADIO_SERVER_NAME": "127.0.0.1",  # a Space binds 0.0.0.0; this shared machine stays on loopback
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
+        "MEDARENA_MAX_NEW_TOKENS": "32",  # a Space variable; short answers keep the check's battle quick
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "PYTHONUNBUFFERED": "1",
     }

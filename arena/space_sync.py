@@ -263,7 +263,12 @@ class VoteSync:
         if self._scheduler is None:
             return
         try:
-            self._scheduler.trigger().result(timeout=timeout_s)
+            try:
+                self._scheduler.trigger().result(timeout=timeout_s)
+            except RuntimeError:
+                # At interpreter exit (atexit, e.g. after SIGTERM) no new future can be scheduled; push
+                # on this thread, as CommitScheduler's own atexit hook does. Nothing else pushes by now.
+                self._scheduler.push_to_hub()
         except Exception as error:
             log.error("final push of the votes to %s failed: %s", self.config.repo_id, error)
         self._scheduler.stop()
