@@ -46,12 +46,16 @@ class GenerationSettings:
     # Tiny greedy models loop on a phrase; a mild penalty, the same for every contestant, stops that.
     repetition_penalty: float = 1.15
     seed: int = 0
+    # Benches set it to max_new_tokens so every backend generates equal token counts.
+    min_new_tokens: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 4096:
             raise ValueError("max_new_tokens must be in [1, 4096]")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError("min_new_tokens must be in [0, max_new_tokens]")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,6 +104,10 @@ class Telemetry:
     adapter_switch_ms: float
     batched_with_other_side: bool
     device: str
+    # The shared backend contract (arena/backend.py): first token measured from the clinician's
+    # click, and the bytes this contestant's base + adapter weights take (None where unknown).
+    first_token_s: float | None = None
+    memory_mb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -476,6 +484,7 @@ class ArenaEngine:
             "pad_token_id": loaded.tokenizer.pad_token_id,
             "streamer": streamer,
             "repetition_penalty": settings.repetition_penalty,
+            "min_new_tokens": settings.min_new_tokens,
         }
         if settings.temperature > 0:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
@@ -511,6 +520,7 @@ class ArenaEngine:
         switch_ms: float,
         batched: bool,
         device: str,
+        requested_at: float | None = None,
     ) -> Telemetry:
         first = streamer.first_token_at[row] or ended
         tokens = len(streamer.tokens[row])
@@ -526,10 +536,16 @@ class ArenaEngine:
             adapter_switch_ms=round(switch_ms, 4),
             batched_with_other_side=batched,
             device=device,
+            first_token_s=round(first - (started if requested_at is None else requested_at), 4),
         )
 
     def stream_pair(
-        self, question: str, name_a: str, name_b: str, settings: GenerationSettings
+        self,
+        question: str,
+        name_a: str,
+        name_b: str,
+        settings: GenerationSettings,
+        requested_at: float | None = None,
     ) -> Iterator[PairUpdate]:
         """Answer one question with two contestants, yielding snapshots as tokens arrive."""
         contestant_a, contestant_b = self.contestant(name_a), self.contestant(name_b)
@@ -551,7 +567,7 @@ class ArenaEngine:
                 batched = len(contestants) > 1
                 for side, row in side_rows.items():
                     telemetry = self._telemetry(
-                        streamer, row, started, ended, switch_ms, batched, resident.loaded.device
+                        streamer, row, started, ended, switch_ms, batched, resident.loaded.device, requested_at
                     )
                     updates.put(("done", (side, streamer.text(row), telemetry)))
             except Exception as error:  # out of memory or a broken model voids the battle, not the app
@@ -617,3 +633,7 @@ class ArenaEngine:
 
     def answer(self, name: str, question: str, settings: GenerationSettings) -> GeneratedAnswer:
         return self.generate_answers(name, [(question, None)], settings, batch_size=1)[0]
+
+    def close(self) -> None:
+        """Stop the compute thread (the ArenaBackend protocol; the bases go with the object)."""
+        self._compute.shutdown(wait=True)

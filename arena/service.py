@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arena.engine import ArenaEngine, GenerationSettings, PairUpdate, Telemetry
+from arena.backend import ArenaBackend
+from arena.engine import GenerationSettings, PairUpdate, Telemetry
 from arena.integrity import leaks_identity, pii_warnings, validate_question
 from arena.ratings import (
     LeaderboardRow,
@@ -154,7 +155,7 @@ LEADERBOARD_COLUMNS = [
 class ArenaService:
     def __init__(
         self,
-        engine: ArenaEngine,
+        engine: ArenaBackend,
         store: ArenaStore,
         question_bank: Sequence[QARecord],
         *,

