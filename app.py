@@ -3,12 +3,15 @@
     python app.py                                   # embedded offline default on http://127.0.0.1:7860
     python app.py --host 0.0.0.0 --port 7860 --share
     python app.py --models smollm2-135m gemma3-270m --adapters adapters --adapter-selection all
+    python app.py --backend vllm                    # the same arena on vLLM's multi-LoRA engine
+    python app.py --backend remote --remote http://10.0.0.5:8000/v1=smollm2,demo   # OpenAI-compatible servers
 
 Host, port, share and answer length also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT /
 MEDARENA_SHARE / MEDARENA_MAX_NEW_TOKENS; the vote database from MEDARENA_VOTES_DB. On a Hugging Face
 Space (SPACE_ID set) votes go to /data/votes.db when persistent storage is mounted, and to the dataset
 MEDARENA_VOTES_DATASET (with HF_TOKEN) when that is set; see arena/space_sync.py and the README's
 "Hugging Face Space" section.
+The backend comes from MEDARENA_BACKEND, remote contestants from MEDARENA_REMOTE (space-separated URL=models).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import signal
 import sys
 from pathlib import Path
 
-from arena.engine import ArenaEngine, GenerationSettings
+from arena.backend import BACKENDS, ArenaBackend, BackendOptions, start_backend
+from arena.engine import GenerationSettings
 from arena.service import ArenaService, ReferenceScorer
 from arena.space_sync import SPACE_ENV, open_vote_storage
 from finetune.data import load_dataset_source
@@ -47,6 +51,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--models", nargs="*", default=None, help="registry keys (default: every base available here)"
     )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=env.get("MEDARENA_BACKEND", "peft"),
+        help="peft: NF4 bases + PEFT (default); vllm: vLLM multi-LoRA engine; remote: OpenAI-compatible servers",
+    )
+    parser.add_argument(
+        "--remote",
+        nargs="*",
+        default=env.get("MEDARENA_REMOTE", "").split(),
+        metavar="URL=MODEL[,MODEL]",
+        help="remote contestants, e.g. http://host:8000/v1=smollm2,demo (with --backend remote)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=int(env.get("MEDARENA_MAX_NEW_TOKENS", "128")))
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
@@ -54,10 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def reference_scorer(engine: ArenaEngine) -> ReferenceScorer | None:
+def reference_scorer(engine: ArenaBackend) -> ReferenceScorer | None:
     """BERTScore F1 against the bank's reference answer, for the metric-human agreement figure.
 
-    The scorer is loaded and run on the engine's compute thread, like every other torch call.
+    The scorer is loaded and run where the backend runs torch work (the PEFT engine's compute thread).
     """
     from arena.metrics import ScoringModelUnavailable, bertscore, load_bert_scorer, resolve_scoring_model
 
@@ -83,8 +100,14 @@ def build_service(args: argparse.Namespace) -> ArenaService:
     # Votes: /data on a Space with persistent storage, restored from and pushed to a dataset if configured.
     storage = open_vote_storage(os.environ, db_path=args.db)
     atexit.register(storage.close)  # last push of the votes when the Space stops
-    engine = ArenaEngine.start(
-        adapters_dir=args.adapters, model_keys=args.models, adapter_selection=selection
+    engine = start_backend(
+        BackendOptions(
+            kind=args.backend,
+            adapters_dir=args.adapters,
+            model_keys=tuple(args.models) if args.models else None,
+            adapter_selection=selection if isinstance(selection, str) else tuple(selection),
+            remote=tuple(args.remote or ()),
+        )
     )
     bank = load_dataset_source("bundled").records
     return ArenaService(
@@ -104,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from arena.ui import build_ui
 
-    service = build_service(args)
+    try:
+        service = build_service(args)
+    except (ValueError, RuntimeError) as error:  # a bad flag or an unavailable backend: one sentence
+        print(f"MedArena could not start: {error}", file=sys.stderr)
+        return 2
     for warning in service.warnings:
         logging.warning(warning)
     print(

@@ -178,7 +178,9 @@ def stream_many(
 
     def run(index: int, question: str, name_a: str, name_b: str) -> None:
         try:
-            last = deque(backend.stream_pair(question, name_a, name_b, settings, requested_at=clicked), maxlen=1)
+            last = deque(
+                backend.stream_pair(question, name_a, name_b, settings, requested_at=clicked), maxlen=1
+            )
             final = last[0]
             results[index] = BattleResult(index, final, clicked, time.perf_counter())
         except BaseException as error:  # surfaced to the caller below

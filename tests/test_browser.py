@@ -5,8 +5,10 @@ Needs Debian's `chromium` (installed by `bash setup.sh --test`) and Playwright's
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -33,15 +35,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_server(tiny_adapters: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+@pytest.fixture(
+    scope="module",
+    params=[
+        "peft",
+        pytest.param(
+            "vllm",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("vllm") is None, reason="vLLM is not installed"
+            ),
+        ),
+    ],
+)
+def app_server(
+    request: pytest.FixtureRequest, tiny_adapters: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
     db = tmp_path_factory.mktemp("browser") / "votes.db"
     port = free_port()
     log = (db.parent / "app.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "app.py", "--port", str(port), "--db", str(db), "--adapters", str(tiny_adapters),
-         "--models", "smollm2-135m", "--max-new-tokens", "24"],
+         "--models", "smollm2-135m", "--max-new-tokens", "24", "--backend", request.param],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        start_new_session=True,  # one signal ends the app and any engine processes it started
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -54,11 +70,15 @@ def app_server(tiny_adapters: Path, tmp_path_factory: pytest.TempPathFactory) ->
         except OSError:
             time.sleep(1)
     else:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         pytest.fail("app did not start within 300 s")
     yield url, db
-    process.terminate()
-    process.wait(timeout=30)
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
     log.close()
 
 
