@@ -567,7 +567,14 @@ class ArenaEngine:
                 batched = len(contestants) > 1
                 for side, row in side_rows.items():
                     telemetry = self._telemetry(
-                        streamer, row, started, ended, switch_ms, batched, resident.loaded.device, requested_at
+                        streamer,
+                        row,
+                        started,
+                        ended,
+                        switch_ms,
+                        batched,
+                        resident.loaded.device,
+                        requested_at,
                     )
                     updates.put(("done", (side, streamer.text(row), telemetry)))
             except Exception as error:  # out of memory or a broken model voids the battle, not the app

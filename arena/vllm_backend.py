@@ -25,9 +25,7 @@ vLLM starts worker processes with spawn: scripts that start this backend need th
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import struct
 import threading
 import time
 import uuid
@@ -36,7 +34,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
-from typing import Any, Literal
+from typing import Any
 
 from arena.backend import SideEvent, merge_sides, side_telemetry
 from arena.engine import (
@@ -47,115 +45,18 @@ from arena.engine import (
     discover_adapters,
     select_adapters,
 )
-from finetune.loading import (
-    BaseUnavailableError,
-    _hub_cached,
-    availability,
-    convert_embedded,
-    converted_dir,
-    cuda_available,
-    unavailable_reason,
+from arena.vllm_config import (
+    DTYPE_BYTES,
+    ServedModel,
+    VLLMSettings,
+    check_adapter,
+    process_tree_rss_mb,
+    served_model,
+    weights_bytes,
 )
+from finetune.loading import BaseUnavailableError, availability
 from finetune.prompt import render_prompt
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec, get_model
-
-Dtype = Literal["bfloat16", "float16", "float32"]
-DTYPE_BYTES: dict[str, int] = {"bfloat16": 2, "float16": 2, "float32": 4}
-SAFETENSORS_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1, "F64": 8, "I32": 4, "I64": 8}
-
-
-@dataclass(frozen=True)
-class VLLMSettings:
-    """Engine settings, the same for every base. Defaults fit beside other work on a 2-core box."""
-
-    dtype: Dtype = "bfloat16"
-    max_model_len: int = 2048
-    max_num_seqs: int = 32  # 8 concurrent battles = 16 sequences, with room
-    max_loras: int = 4  # adapters resident in the batch at once (more stay in vLLM's CPU cache)
-    max_lora_rank: int = 16
-    kv_cache_gib: int = 1  # CPU: VLLM_CPU_KVCACHE_SPACE per engine
-    gpu_memory_utilization: float = 0.45  # CUDA: two bases share one GPU
-    tensor_parallel_size: int = 1
-    enforce_eager: bool = False
-
-    def __post_init__(self) -> None:
-        if self.dtype not in DTYPE_BYTES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}")
-        if self.max_lora_rank not in (8, 16, 32, 64, 128, 256, 320, 512):
-            raise ValueError("max_lora_rank must be one vLLM supports (8, 16, 32, 64, 128, 256, 320, 512)")
-        if not (self.max_model_len >= 256 and self.max_num_seqs >= 2 and self.kv_cache_gib >= 1):
-            raise ValueError("max_model_len >= 256, max_num_seqs >= 2 and kv_cache_gib >= 1 are required")
-        if not 0 < self.gpu_memory_utilization <= 1 or self.tensor_parallel_size < 1:
-            raise ValueError("gpu_memory_utilization must be in (0, 1] and tensor_parallel_size >= 1")
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """What one vLLM engine loads for a registry base."""
-
-    source: str  # local folder or hub id
-    quantization: str | None  # vLLM's `quantization=` (None: plain weights)
-    device: str
-    label: str  # the contestant's quantization label
-
-
-def served_model(spec: ModelSpec, settings: VLLMSettings, cache_dir: Path | None = None) -> ServedModel:
-    """CUDA: the registry's 4-bit repository; CPU: the converted embedded base (or a cached HF model)."""
-    if cuda_available():
-        return ServedModel(
-            spec.vllm_4bit_id, spec.vllm_quantization, "cuda", f"{spec.vllm_quantization} vLLM"
-        )
-    label = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[settings.dtype] + " vLLM"
-    if spec.embedded is not None:
-        return ServedModel(str(convert_embedded(spec, cache_dir)), None, "cpu", label)
-    if (converted_dir(spec, cache_dir) / "config.json").exists():
-        return ServedModel(str(converted_dir(spec, cache_dir)), None, "cpu", label)
-    if _hub_cached(spec.hf_id):
-        return ServedModel(spec.hf_id, None, "cpu", label)
-    raise BaseUnavailableError(unavailable_reason(spec))
-
-
-# --- memory accounting: the bytes one contestant's weights take ---------------------------------
-
-
-def _safetensors_tensors(path: Path) -> dict[str, dict[str, Any]]:
-    """A safetensors file's tensor table, from its header only (raises on a corrupt file)."""
-    with path.open("rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        if length > 100_000_000:
-            raise ValueError("header length is implausible")
-        header = json.loads(handle.read(length))
-    header.pop("__metadata__", None)
-    return header
-
-
-def weights_bytes(files: Sequence[Path], dtype_bytes: int | None) -> int:
-    """Bytes the tensors take once loaded: cast to `dtype_bytes` per element, or as stored (None)."""
-    total = 0
-    for path in files:
-        for info in _safetensors_tensors(path).values():
-            count = 1
-            for dim in info["shape"]:
-                count *= dim
-            total += count * (dtype_bytes or SAFETENSORS_BYTES.get(info["dtype"], 2))
-    return total
-
-
-def check_adapter(path: Path, max_rank: int) -> None:
-    """Refuse an adapter before vLLM sees it: unreadable config or weights, or a rank too high."""
-    import torch
-    from safetensors.torch import load_file
-
-    config = json.loads((path / "adapter_config.json").read_text())
-    rank = int(config.get("r", 0))
-    if not 0 < rank <= max_rank:
-        raise ValueError(f"LoRA rank {rank} is outside 1..{max_rank} (VLLMSettings.max_lora_rank)")
-    tensors = load_file(str(path / "adapter_model.safetensors"))
-    if not tensors:
-        raise ValueError("adapter_model.safetensors holds no tensors")
-    if not all(bool(torch.isfinite(t).all()) for t in tensors.values()):
-        raise ValueError("adapter weights contain NaN or infinity")
-
 
 # --- the backend --------------------------------------------------------------------------------
 
@@ -481,17 +382,3 @@ class VLLMBackend:
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop_thread.join(timeout=10)
-
-
-def process_tree_rss_mb() -> float:
-    """RSS of this process and its children (vLLM's engine and worker processes), in MB."""
-    import psutil
-
-    process = psutil.Process()
-    total = process.memory_info().rss
-    for child in process.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.Error:  # a child that just exited
-            continue
-    return total / 2**20

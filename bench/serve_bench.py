@@ -53,7 +53,7 @@ def probe(kind: str, tokens: int, battles: int) -> dict[str, float]:
     """Everything for one backend, measured in this (fresh) process."""
     from arena.backend import BackendOptions, start_backend, stream_many
     from arena.engine import GenerationSettings
-    from arena.vllm_backend import process_tree_rss_mb
+    from arena.vllm_config import process_tree_rss_mb
 
     started = time.perf_counter()
     backend = start_backend(BackendOptions(kind=kind, adapters_dir=ROOT / "adapters"))  # type: ignore[arg-type]
