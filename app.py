@@ -29,6 +29,7 @@ from arena.engine import GenerationSettings
 from arena.service import ArenaService, ReferenceScorer
 from arena.space_sync import SPACE_ENV, open_vote_storage
 from finetune.data import load_dataset_source
+from finetune.registry import UnknownModelError, chosen_models
 
 ROOT = Path(__file__).resolve().parent
 
@@ -49,7 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--adapter-selection", default="latest", help="latest, all, or comma-separated model/run-id"
     )
     parser.add_argument(
-        "--models", nargs="*", default=None, help="registry keys (default: every base available here)"
+        "--models",
+        nargs="*",
+        default=None,
+        help="registry keys, space- or comma-separated (default: $MEDARENA_MODELS, else every base available here)",
     )
     parser.add_argument(
         "--backend",
@@ -68,7 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:  # unknown keys fail here, listing the valid ones, before any model loads
+        chosen = chosen_models([k for arg in args.models for k in arg.split(",")] if args.models else None)
+    except UnknownModelError as error:
+        parser.error(str(error))
+    args.models = [spec.key for spec in chosen] if chosen else None
+    return args
 
 
 def reference_scorer(engine: ArenaBackend) -> ReferenceScorer | None:

@@ -29,9 +29,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from finetune.loading import BaseUnavailableError, LoadedBase, availability, load_base
+from finetune.gpu import free_vram_mb, plan_vram
+from finetune.loading import BaseUnavailableError, LoadedBase, availability, cuda_available, load_serving_base
 from finetune.prompt import render_prompt
-from finetune.registry import END_OF_TURN, MODELS, ModelSpec, get_model
+from finetune.registry import END_OF_TURN, MODELS, ModelSpec, chosen_models
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
@@ -371,9 +372,15 @@ class ArenaEngine:
         adapter_selection: str | Sequence[str] = "latest",
         include_plain_bases: bool = True,
         cache_dir: Path | None = None,
-        loader: Callable[..., LoadedBase] = load_base,
+        loader: Callable[..., LoadedBase] = load_serving_base,
+        vram_free_mb: Callable[[], float | None] = free_vram_mb,
     ) -> ArenaEngine:
-        """Load every available base once and put each selected adapter on it."""
+        """Load each chosen base once and put each selected adapter on it.
+
+        Models: `model_keys`, else $MEDARENA_MODELS, else every base available here. On CUDA only
+        what fits the free VRAM loads; the rest, and any base that runs out of memory while
+        loading, is reported in one warning line each.
+        """
         compute = compute_pool()
         bases, contestants, warnings = compute.submit(
             cls._load,
@@ -383,6 +390,7 @@ class ArenaEngine:
             include_plain_bases=include_plain_bases,
             cache_dir=cache_dir,
             loader=loader,
+            vram_free_mb=vram_free_mb,
         ).result()
         return cls(bases, contestants, warnings, compute)
 
@@ -395,16 +403,20 @@ class ArenaEngine:
         include_plain_bases: bool,
         cache_dir: Path | None,
         loader: Callable[..., LoadedBase],
+        vram_free_mb: Callable[[], float | None],
     ) -> tuple[dict[str, ResidentBase], list[Contestant], list[str]]:
+        import torch
         from peft import PeftModel
 
-        specs: list[ModelSpec] = (
-            [get_model(k) for k in model_keys]
-            if model_keys
-            else [s for s in MODELS if availability(s, cache_dir)[0]]
-        )
+        specs: list[ModelSpec] = chosen_models(model_keys) or [
+            s for s in MODELS if availability(s, cache_dir)[0]
+        ]
         adapters, warnings = discover_adapters(adapters_dir)
         chosen = select_adapters(adapters, adapter_selection)
+        free_mb = vram_free_mb() if cuda_available() else None
+        if free_mb is not None:  # 14 seed models are ~45 GB: load what fits, say what does not
+            specs, left_out = plan_vram(specs, free_mb)
+            warnings.extend(left_out)
         bases: dict[str, ResidentBase] = {}
         contestants: list[Contestant] = []
         for spec in specs:
@@ -412,6 +424,12 @@ class ArenaEngine:
                 loaded = loader(spec, cache_dir=cache_dir)
             except BaseUnavailableError as error:
                 warnings.append(f"skipped {spec.key}: {error}")
+                continue
+            except torch.OutOfMemoryError as error:  # one model too many must not stop the arena
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                first_line = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
+                warnings.append(f"skipped {spec.key}: out of memory while loading ({first_line})")
                 continue
             loaded.tokenizer.padding_side = "left"  # batched generation continues from the right edge
             loaded.model.eval()

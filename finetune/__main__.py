@@ -18,7 +18,9 @@ from typing import Any
 
 from finetune.config import ConfigError, FinetuneConfig, build_config, cli_fields
 from finetune.data import DataError
+from finetune.gpu import import_unsloth_first
 from finetune.loading import BaseUnavailableError, availability
+from finetune.lora_targets import LoraTargetError
 from finetune.registry import MODELS, REGISTRY, UnknownModelError, get_model
 from finetune.train import OutputError
 
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = [get_model(key) for key in args.model]  # validate every key before training any
         if len(specs) > 1:
             return train_in_subprocesses([s.key for s in specs], argv)
+        import_unsloth_first()  # before anything imports transformers/PEFT/TRL (Unsloth patches them)
         from finetune.train import train_one
 
         result = train_one(specs[0], config, cache_dir=args.cache_dir)
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         UnknownModelError,
         ConfigError,
+        LoraTargetError,
         DataError,
         BaseUnavailableError,
         OutputError,

@@ -47,7 +47,8 @@ class TrainSettings:
     weight_decay: float = 0.0
     optimizer: str = "adamw_8bit"  # falls back to torch AdamW where bitsandbytes has no 8-bit kernel
     lr_scheduler: str = "linear"
-    max_seq_length: int = 512
+    # None: 2048 on CUDA (what the seed notebooks use), 512 on CPU; presets may set their own.
+    max_seq_length: int | None = None
     seed: int = 3407
     logging_steps: int = 1
     group_by_length: bool = True  # batches of similar length waste less compute on padding
@@ -65,22 +66,54 @@ class TrainSettings:
         _check(
             self.lr_scheduler in {"linear", "constant"}, "train.lr_scheduler must be 'linear' or 'constant'"
         )
-        _check(64 <= self.max_seq_length <= 32768, "train.max_seq_length must be in [64, 32768]")
+        _check(
+            self.max_seq_length is None or 64 <= self.max_seq_length <= 32768,
+            "train.max_seq_length must be in [64, 32768] (or none: 2048 on CUDA, 512 on CPU)",
+        )
         _check(self.logging_steps >= 1, "train.logging_steps must be at least 1")
         _check(
             self.adapter_dtype in {"float32", "float16"}, "train.adapter_dtype must be 'float32' or 'float16'"
         )
 
+    def seq_length(self, on_cuda: bool) -> int:
+        """The sequence length a run uses: the configured one, else the device's default."""
+        if self.max_seq_length is not None:
+            return self.max_seq_length
+        return DEFAULT_SEQ_LENGTH["cuda" if on_cuda else "cpu"]
+
+
+DEFAULT_SEQ_LENGTH = {"cuda": 2048, "cpu": 512}
+
 
 @dataclass(frozen=True)
 class DataSettings:
     source: str = "bundled"
-    limit: int | None = None
+    limit: int | None = None  # a seeded random sample of this many cleaned records (split_seed)
     split_seed: int = 42
+    # Cleaning length filters, in characters (counted in the cleaning report when they drop a record).
+    min_question_chars: int = 10
+    max_question_chars: int = 4000
+    min_answer_chars: int = 1  # one letter is a whole multiple-choice answer
+    max_answer_chars: int = 4000
 
     def __post_init__(self) -> None:
         _check(bool(self.source.strip()), "data.source must not be empty")
         _check(self.limit is None or self.limit >= 3, "data.limit must be at least 3 (train/validation/test)")
+        _check(
+            0 <= self.min_question_chars <= self.max_question_chars,
+            "data.min_question_chars must be in [0, data.max_question_chars]",
+        )
+        _check(
+            0 <= self.min_answer_chars <= self.max_answer_chars,
+            "data.min_answer_chars must be in [0, data.max_answer_chars]",
+        )
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    # Reasoning models (Qwen3, DeepSeek-R1-Distill) think before answering only when this is on;
+    # it applies to every model alike, so runs stay comparable.
+    thinking: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +121,7 @@ class FinetuneConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     data: DataSettings = field(default_factory=DataSettings)
+    prompt: PromptSettings = field(default_factory=PromptSettings)
     output_dir: str = "adapters"
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import random
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -227,8 +228,9 @@ def _read_file(path: Path) -> list[Mapping[str, Any] | None]:
 
 # Hub sets: dataset id, config, split, and how one row maps onto our record shape.
 def _medquad_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    # question_id is per question; document_id is per source page and repeats across its questions.
     return {
-        "id": row.get("document_id"),
+        "id": row.get("question_id") or None,
         "question": row.get("question"),
         "answer": row.get("answer"),
         "focus": row.get("question_focus"),
@@ -245,17 +247,28 @@ def _medqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _o1_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    # The seeds train on the chain of thought followed by the response.
+    # The seeds train on the chain of thought followed by the response: the reasoning goes in think
+    # tags, so prompts with thinking off learn (and evaluation scores) the final Response alone.
+    from finetune.prompt import with_thinking
+
     reasoning, response = row.get("Complex_CoT") or "", row.get("Response") or ""
-    return {"question": row.get("Question"), "answer": f"{reasoning}\n\n{response}".strip()}
+    answer = with_thinking(reasoning, response) if reasoning.strip() else response
+    return {"question": row.get("Question"), "answer": answer}
 
 
 def _pubmedqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    contexts = " ".join((row.get("context") or {}).get("contexts") or [])
+    # The same shape as the local PubMedQA file (`context` + `question`), so _as_record renders
+    # both alike. The hub's contexts are labelled sections, like the local file's lines.
+    context = row.get("context") or {}
+    labels = context.get("labels") or []
+    sections = context.get("contexts") or []
+    padded = [*labels, *[""] * (len(sections) - len(labels))]
+    lines = [f"{label}: {text}" if label else text for label, text in zip(padded, sections, strict=True)]
     letter = {"yes": "A", "no": "B", "maybe": "C"}.get(str(row.get("final_decision")), "")
     return {
-        "id": str(row.get("pubid")),
-        "question": f"{contexts}\n\n{row.get('question')}",
+        "id": f"pubmedqa-{row.get('pubid')}",
+        "question": row.get("question"),
+        "context": "\n".join(lines),
         "options": {"A": "yes", "B": "no", "C": "maybe"},
         "answer": letter,
     }
@@ -293,7 +306,7 @@ def content_hash(records: list[Record]) -> str:
 
 
 def load_dataset_source(
-    source: str, *, limit: int | None = None, rules: CleaningRules = CleaningRules()
+    source: str, *, limit: int | None = None, rules: CleaningRules = CleaningRules(), seed: int = 42
 ) -> LoadedData:
     """Read, normalise and clean one source. Raises DataError with one sentence when unusable."""
     if source in BUNDLED:
@@ -312,8 +325,10 @@ def load_dataset_source(
     kinds = {type(record) for record in records}
     if len(kinds) > 1:
         raise DataError(f"data source {label} mixes free-text and multiple-choice records; split it in two")
-    if limit is not None:
-        records = records[:limit]
+    if limit is not None and limit < len(records):
+        # A seeded random sample in file order: the first N of a file are often one topic.
+        keep = sorted(random.Random(seed).sample(range(len(records)), limit))
+        records = [records[i] for i in keep]
     kind = "multiple_choice" if kinds == {MCQRecord} else "free_text"
     return LoadedData(
         source=label, kind=kind, records=records, report=report, content_hash=content_hash(records)
@@ -344,10 +359,20 @@ def split_records(
     )
 
 
-def target_text(record: Record) -> str:
-    """What the model learns to answer: the reference text, or 'Answer: X. <option>'."""
-    from finetune.prompt import mcq_target
+def target_text(record: Record, thinking: bool = True) -> str:
+    """What the model learns to answer: the reference text, or 'Answer: X. <option>'.
+
+    With `thinking=False` a reference's think block (medical-o1's chain of thought) is left out.
+    """
+    from finetune.prompt import final_answer, mcq_target
 
     if isinstance(record, MCQRecord):
         return mcq_target(record.answer, record.options)
-    return record.answer
+    return record.answer if thinking else final_answer(record.answer)
+
+
+def reference_text(record: Record) -> str:
+    """What a free-text answer is scored against: the reference's final answer, no think block."""
+    from finetune.prompt import final_answer
+
+    return final_answer(record.answer)

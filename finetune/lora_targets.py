@@ -1,0 +1,51 @@
+"""LoRA targets resolved against the loaded model's own module names.
+
+The registry asks for roles ("attention", "mlp"); which Linear layers carry them depends on the
+checkpoint's layout, not on the model family: Microsoft's Phi-3 fuses `qkv_proj` and
+`gate_up_proj`, while Unsloth's 4-bit Phi-3 repos are converted to the split Llama/Mistral layout
+(`q_proj` ... `up_proj`). A role is satisfied by one complete layout found in the model; when
+none is complete the run fails naming what was found, instead of training a subset silently.
+
+    python -c "from finetune.lora_targets import LAYOUTS; print(LAYOUTS)"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from finetune.registry import LoraRole
+
+# Every layout a role comes in, in order of preference when a model has more than one.
+LAYOUTS: dict[LoraRole, tuple[tuple[str, ...], ...]] = {
+    "attention": (("q_proj", "k_proj", "v_proj", "o_proj"), ("qkv_proj", "o_proj")),
+    "mlp": (("gate_proj", "up_proj", "down_proj"), ("gate_up_proj", "down_proj")),
+}
+
+
+class LoraTargetError(ValueError):
+    """A requested projection role has no complete layout in the loaded model."""
+
+
+def linear_leaf_names(model: Any) -> set[str]:
+    """Last name component of every Linear layer (bitsandbytes' Linear4bit is a Linear too)."""
+    import torch
+
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+
+
+def resolve_targets(model: Any, roles: Sequence[LoraRole], model_key: str = "model") -> list[str]:
+    """The module names to put LoRA on for `roles`, as found in `model`; fails when a role is incomplete."""
+    found = linear_leaf_names(model)
+    resolved: list[str] = []
+    for role in roles:
+        layout = next((names for names in LAYOUTS[role] if set(names) <= found), None)
+        if layout is None:
+            known = sorted({name for names in LAYOUTS[role] for name in names} & found)
+            expected = " or ".join("/".join(names) for names in LAYOUTS[role])
+            raise LoraTargetError(
+                f"{model_key}: the loaded model has no complete set of {role} projections "
+                f"(found {', '.join(known) or 'none'}; expected {expected}); refusing to train a subset"
+            )
+        resolved.extend(name for name in layout if name not in resolved)
+    return resolved
