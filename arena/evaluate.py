@@ -58,10 +58,19 @@ from arena.engine import (
     peak_memory_mb,
 )
 from arena.store import ArenaStore, InvalidRecord, default_db_path, eval_cache_key
-from finetune.data import BUNDLED, DataError, MCQRecord, QARecord, Record, content_hash, load_dataset_source
+from finetune.data import (
+    BUNDLED,
+    DataError,
+    MCQRecord,
+    QARecord,
+    Record,
+    content_hash,
+    load_dataset_source,
+    reference_text,
+)
 from finetune.data import split_records as deterministic_split
 from finetune.loading import BaseUnavailableError, availability
-from finetune.prompt import MCQ_INSTRUCTION, SYSTEM_PROMPT, user_text
+from finetune.prompt import MCQ_INSTRUCTION, PROMPT_RENDERING, SYSTEM_PROMPT, final_answer, user_text
 from finetune.registry import UnknownModelError, get_model
 
 SPLITS = ("test", "validation", "train", "all")
@@ -254,7 +263,9 @@ def find_contestant(engine: ArenaEngine, model_key: str, adapter_run: str | None
 
 def prompt_template_id(chat_template: str | None) -> str:
     """Names the prompt as the model sees it: the system text, the MCQ instruction and the chat template."""
-    payload = json.dumps([SYSTEM_PROMPT, MCQ_INSTRUCTION, chat_template or ""], ensure_ascii=False)
+    payload = json.dumps(
+        [SYSTEM_PROMPT, MCQ_INSTRUCTION, chat_template or "", PROMPT_RENDERING], ensure_ascii=False
+    )
     return "medarena-prompt-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
@@ -976,13 +987,15 @@ def run_evaluation(
     for contestant in contestants:
         for index, eval_set in enumerate(eval_sets):
             answer_set = answered[(contestant.name, index)]
+            # Scored: final answers only, on both sides (a reasoning model's or medical-o1's think block is not the answer).
+            finals = [final_answer(answer) for answer in answer_set.answers]
             if eval_set.kind == "free_text":
                 assert scorers is not None  # resolved above for every free-text set
-                references = [r.answer for r in eval_set.records if isinstance(r, QARecord)]
-                quality = free_text_metrics(answer_set.answers, references, scorers)
+                references = [reference_text(r) for r in eval_set.records if isinstance(r, QARecord)]
+                quality = free_text_metrics(finals, references, scorers)
             else:
                 mcq_records = [r for r in eval_set.records if isinstance(r, MCQRecord)]
-                quality = mcq_quality_metrics(answer_set.answers, mcq_records)
+                quality = mcq_quality_metrics(finals, mcq_records)
             values = [
                 *quality,
                 *speed_metrics(answer_set.speed),

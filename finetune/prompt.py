@@ -47,6 +47,9 @@ def folded_messages(question: str, options: Mapping[str, str] | None = None) -> 
     return [{"role": "user", "content": f"{SYSTEM_PROMPT}\n\n{user_text(question, options)}"}]
 
 
+# Changes whenever render_prompt renders the same template differently (cached answers keyed on it).
+PROMPT_RENDERING = "v2: system folded where dropped or refused; thinking off"
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 

@@ -40,7 +40,17 @@ def test_defaults_are_valid_and_match_the_seed_recipe() -> None:
     assert config.train.gradient_checkpointing is False
     assert config.data.source == "bundled" and config.data.limit is None
     assert config.output_dir == "adapters"
-    assert config.to_dict()["train"]["max_seq_length"] == 512
+    assert config.to_dict()["train"]["max_seq_length"] is None  # resolved per device:
+    assert config.train.seq_length(on_cuda=True) == 2048  # what the seed notebooks train with
+    assert config.train.seq_length(on_cuda=False) == 512
+    assert config.prompt.thinking is False  # for every model alike
+
+
+def test_seq_length_flag_overrides_the_device_default_and_none_restores_it() -> None:
+    assert build_config(flags={"train": {"max_seq_length": "1024"}}).train.seq_length(on_cuda=True) == 1024
+    assert build_config(preset="demo").train.seq_length(on_cuda=True) == 256  # CPU presets keep theirs
+    assert build_config(preset="demo", flags={"train": {"max_seq_length": "none"}}).train.max_seq_length is None
+    assert build_config(flags={"prompt": {"thinking": "true"}}).prompt.thinking is True
 
 
 def test_config_is_frozen() -> None:
@@ -143,6 +153,7 @@ def test_wrong_type_names_the_field(flags: dict, field: str, detail: str) -> Non
         ({"train": {"max_steps": 0}}, "train.max_steps"),
         ({"train": {"batch_size": -1}}, "train.batch_size"),
         ({"train": {"max_seq_length": 32}}, "train.max_seq_length"),
+        ({"data": {"min_answer_chars": 50, "max_answer_chars": 10}}, "data.min_answer_chars"),
         ({"train": {"optimizer": "sgd"}}, "train.optimizer"),
         ({"train": {"lr_scheduler": "cosine"}}, "train.lr_scheduler"),
         ({"lora": {"rank": 0}}, "lora.rank"),

@@ -100,12 +100,67 @@ def test_medquad_split_is_eighty_ten_ten() -> None:
 
 
 @needs_shared_data
-def test_limit_keeps_the_first_records_and_changes_the_hash() -> None:
+def test_limit_takes_a_seeded_random_sample_in_file_order() -> None:
     full = load_dataset_source(str(MEDQUAD))
     limited = load_dataset_source(str(MEDQUAD), limit=40)
-    assert [r.id for r in limited.records] == [r.id for r in full.records[:40]]
-    assert limited.content_hash == content_hash(full.records[:40])
-    assert limited.content_hash != full.content_hash
+    position = {r.id: i for i, r in enumerate(full.records)}
+    picked = [position[r.id] for r in limited.records]
+    assert len(picked) == 40 and picked == sorted(picked)
+    assert picked != list(range(40))  # not the first 40 (the file starts with one CancerGov topic)
+    assert max(picked) > len(full.records) // 2
+    assert limited.content_hash == content_hash(limited.records) != full.content_hash
+    assert [r.id for r in load_dataset_source(str(MEDQUAD), limit=40).records] == [r.id for r in limited.records]
+    other_seed = load_dataset_source(str(MEDQUAD), limit=40, seed=7)
+    assert [r.id for r in other_seed.records] != [r.id for r in limited.records]
+
+
+def test_length_filters_are_config_fields_used_by_training_data(tmp_path: Path) -> None:
+    from finetune.config import build_config
+    from finetune.train import prepare_data
+
+    path = write_jsonl(
+        tmp_path / "lengths.jsonl",
+        [{"question": f"Question number {i} about hypertension?", "answer": "x" * (20 * (i + 1))} for i in range(6)],
+    )
+    config = build_config(flags={"data": {"source": str(path), "max_answer_chars": "70"}})
+    data, _ = prepare_data(config)
+    assert data.report.kept == 3 and data.report.dropped == {"answer length": 3}
+
+
+def test_hub_rows_map_onto_the_local_shapes() -> None:
+    from finetune.data import HUB_SETS, clean
+    from finetune.prompt import final_answer
+
+    medquad = HUB_SETS["medquad"][3]
+    rows = [
+        {"document_id": "0000001", "question_id": f"0000001-{i}", "question": f"What is condition {i} about?",
+         "answer": "An answer.", "question_focus": "x", "question_type": "information"}
+        for i in range(2)
+    ]  # fmt: skip
+    records, _ = clean([medquad(row) for row in rows], "medquad")
+    assert [r.id for r in records] == ["0000001-0", "0000001-1"]  # document_id repeats per page
+
+    o1 = HUB_SETS["medical-o1"][3]
+    (record,), _ = clean(
+        [o1({"Question": "Which drug first for anaphylaxis?", "Complex_CoT": "Airway first.", "Response": "Adrenaline IM."})],
+        "medical-o1",
+    )
+    assert record.answer == "<think>\nAirway first.\n</think>\n\nAdrenaline IM."
+    assert final_answer(record.answer) == "Adrenaline IM." == target_text(record, thinking=False)
+
+    pubmed = HUB_SETS["pubmedqa"][3]
+    hub_row = {
+        "pubid": 10135926, "question": "Is intubation impaired in the helicopter?", "final_decision": "yes",
+        "context": {"contexts": ["Patients need airways.", "BO-105."], "labels": ["INTRODUCTION", "SETTING"]},
+    }  # fmt: skip
+    local_row = {
+        "id": "pubmedqa-10135926", "question": "Is intubation impaired in the helicopter?",
+        "options": {"A": "yes", "B": "no", "C": "maybe"}, "answer": "A",
+        "context": "INTRODUCTION: Patients need airways.\nSETTING: BO-105.",
+    }  # fmt: skip
+    (from_hub,), _ = clean([pubmed(hub_row)], "pubmedqa")
+    (from_file,), _ = clean([local_row], "pubmedqa")
+    assert from_hub == from_file
 
 
 # --- bundled sets -------------------------------------------------------------------------------------

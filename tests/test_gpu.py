@@ -1,6 +1,11 @@
-"""The CUDA path: Unsloth 4-bit base, a few LoRA steps, VRAM measured. Skipped without CUDA.
+"""The CUDA path: Unsloth trains, plain transformers serves. Skipped without CUDA.
 
-On a GPU machine without hub access, point MEDARENA_BASE_SMOLLM2_135M at a local checkpoint.
+What the CPU tests (tests/test_unsloth_cpu.py, tests/test_gpu_path.py) cannot show: Unsloth's CUDA
+kernels, bitsandbytes' CUDA 4-bit matmuls, VRAM telemetry, and that a served base on CUDA answers
+without an adapter. On a GPU machine without hub access, point MEDARENA_BASE_SMOLLM2_135M at a local
+checkpoint (a pre-quantized 4-bit folder or the full-precision repo).
+
+Run: ``python -m pytest tests/test_gpu.py -q`` (on a CUDA machine with `pip install -e '.[gpu]'`)
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = [
     pytest.mark.gpu,
+    pytest.mark.slow,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
 ]
 
 
-def test_unsloth_training_on_cuda_measures_vram(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def cuda_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     pytest.importorskip("unsloth")
     from finetune.config import build_config
     from finetune.registry import get_model
@@ -26,10 +33,38 @@ def test_unsloth_training_on_cuda_measures_vram(tmp_path: Path) -> None:
         flags={
             "train": {"max_steps": 3, "max_seq_length": 128},
             "data": {"limit": 16},
-            "output_dir": str(tmp_path),
+            "output_dir": str(tmp_path_factory.mktemp("cuda-adapters")),
         }
     )
-    result = train_one(get_model("smollm2-135m"), config)
-    assert result.run["backend"] == "unsloth-cuda"
-    assert result.run["memory"]["peak_vram_mb"] > 0
-    assert (result.adapter_dir / "adapter_model.safetensors").exists()
+    return train_one(get_model("smollm2-135m"), config).run | {"_config": config}
+
+
+def test_unsloth_training_on_cuda_measures_vram(cuda_run: dict) -> None:
+    assert cuda_run["backend"] == "unsloth-cuda"
+    assert cuda_run["memory"]["peak_vram_mb"] > 0
+    assert cuda_run["lora_target_modules"] == [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    ]  # fmt: skip
+
+
+def test_cuda_serving_base_is_plain_transformers_and_the_base_contestant_has_no_adapter(
+    cuda_run: dict, tmp_path: Path
+) -> None:
+    """Unsloth's fast_linear_forward would apply the active adapter to the base row too."""
+    from arena.engine import ArenaEngine
+    from finetune.loading import load_serving_base
+
+    adapters = Path(cuda_run["_config"].output_dir)
+    engine = ArenaEngine.start(adapters_dir=adapters, model_keys=["smollm2-135m"])
+    resident = engine.base_for(engine.contestant_names()[0])
+    assert resident.loaded.backend == "bnb-4bit-cuda"
+    layer = resident.model.get_base_model().model.layers[0].self_attn
+    assert type(layer).forward.__module__.startswith("transformers.")  # not patched by Unsloth
+    plain = load_serving_base("smollm2-135m")
+    tokenizer = plain.tokenizer
+    inputs = tokenizer(["What is sepsis?"], return_tensors="pt").to("cuda")
+    with torch.no_grad():
+        reference = plain.model(**inputs).logits[0, -1]
+        with resident.model.disable_adapter():
+            base_row = resident.model(**inputs).logits[0, -1]
+    torch.testing.assert_close(base_row, reference, atol=1e-2, rtol=1e-2)
