@@ -118,20 +118,23 @@ def seeds_recipe_figures(config: FinetuneConfig, work: Path) -> dict[str, Any]:
     from peft import prepare_model_for_kbit_training
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
+    from finetune.gpu import cuda_available
     from finetune.loading import load_base
-    from finetune.train import attach_lora, prepare_data, tokenize
+    from finetune.train import attach_lora, end_of_turn_text, prepare_data, tokenize
 
     settings = config.train
+    seq_length = settings.seq_length(cuda_available())
     torch.manual_seed(settings.seed)
     _data, split = prepare_data(config)
-    base = load_base(MODEL_KEY, max_seq_length=settings.max_seq_length)
-    examples = tokenize(split.train, base.tokenizer, settings.max_seq_length)
+    base = load_base(MODEL_KEY, max_seq_length=seq_length)
+    end = end_of_turn_text(base.tokenizer, base.spec)
+    examples = tokenize(split.train, base.tokenizer, seq_length, end_of_turn=end).examples
     dataset = [
         {"input_ids": e.input_ids, "labels": e.labels, "attention_mask": [1] * len(e.input_ids)}
         for e in examples
     ]
     base.model = prepare_model_for_kbit_training(base.model)  # defaults: gradient checkpointing on
-    model = attach_lora(base, config)  # the same LoraConfig as ours (config has checkpointing off)
+    model, _modules = attach_lora(base, config)  # the same LoraConfig as ours (config has checkpointing off)
 
     class Clock(TrainerCallback):
         started = finished = 0.0

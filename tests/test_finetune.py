@@ -20,7 +20,6 @@ import pytest
 
 from finetune.config import build_config
 from finetune.data import load_dataset_source
-from finetune.registry import LLAMA_STYLE_TARGETS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
@@ -35,12 +34,14 @@ CLI_FLAGS = [
     "--preset", "demo", "--data.limit", "40", "--train.max_seq_length", "192",
     "--train.grad_accum", "2", "--max-steps", str(STEPS),
 ]  # fmt: skip
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RUN_FILES = {"adapter_model.safetensors", "adapter_config.json", "run.json", "loss.png", "README.md"}
 PROVENANCE_KEYS = {
     "run_id", "model_key", "display_name", "base_id", "backend", "quantization", "config",
     "optimizer_used", "lora_target_modules", "data", "git_commit", "started_at", "ended_at",
     "train_seconds", "train_tokens", "train_tokens_per_second", "trainable_parameters",
     "total_parameters", "memory", "losses", "final_train_loss", "validation_loss",
+    "max_seq_length", "end_of_turn",
 }  # fmt: skip
 # LoRA r=8 on q,k,v,o,gate,up,down of 30 SmolLM2 blocks (hidden 576, kv 192, MLP 1536):
 # 8 x (576+576 + 2x(576+192) + 576+576 + 3x(576+1536)) per block.
@@ -101,7 +102,8 @@ def test_run_writes_a_complete_adapter_folder(
     assert (run_dir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     adapter_config = json.loads((run_dir / "adapter_config.json").read_text())
     assert (adapter_config["r"], adapter_config["lora_alpha"]) == (8, 16)
-    assert set(adapter_config["target_modules"]) == set(LLAMA_STYLE_TARGETS)
+    assert set(adapter_config["target_modules"]) == set(ALL_PROJECTIONS)
+    assert run["lora_target_modules"] == ALL_PROJECTIONS  # resolved from the loaded model
     card = (run_dir / "README.md").read_text()
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card
     assert f"LoRA run {run_dir.name}" in card and "not for medical advice" in card
