@@ -68,3 +68,33 @@ def test_cuda_serving_base_is_plain_transformers_and_the_base_contestant_has_no_
         with resident.model.disable_adapter():
             base_row = resident.model(**inputs).logits[0, -1]
     torch.testing.assert_close(base_row, reference, atol=1e-2, rtol=1e-2)
+
+
+def test_fastmodel_text_only_trains_a_medgemma_layout_and_its_adapter_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CUDA-only: Unsloth's CPU fallback passes text_only through to transformers, which rejects it."""
+    pytest.importorskip("unsloth")
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    from finetune.config import build_config
+    from finetune.loading import convert_embedded, load_base
+    from finetune.registry import get_model
+    from finetune.train import attach_lora
+    from tests.tiny_models import save_tiny_gemma3_multimodal
+
+    tokenizer = AutoTokenizer.from_pretrained(convert_embedded(get_model("smollm2-135m")))
+    folder = save_tiny_gemma3_multimodal(tmp_path / "tiny-medgemma", tokenizer)
+    monkeypatch.setenv("MEDARENA_BASE_MEDGEMMA_4B_IT", str(folder))
+    base = load_base("medgemma-4b-it", purpose="train", max_seq_length=128)
+    assert base.backend == "unsloth-cuda"
+    assert not [n for n, _ in base.model.named_modules() if "vision" in n]  # no vision tower in VRAM
+    assert isinstance(base.tokenizer("a question")["input_ids"][0], int)  # a tokenizer, not a processor
+    model, modules = attach_lora(base, build_config(flags={"lora": {"rank": 4, "alpha": 8}}))
+    model.save_pretrained(tmp_path / "adapter")
+    served = load_base("medgemma-4b-it", purpose="serve")
+    tuned = PeftModel.from_pretrained(served.model, str(tmp_path / "adapter"))
+    saved = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    assert sum("lora_" in name for name, _ in tuned.named_parameters()) == len(saved)

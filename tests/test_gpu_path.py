@@ -250,3 +250,28 @@ def test_unsloth_import_order_is_enforced() -> None:
     probe = "import sys, finetune.__main__\nprint(sorted(m for m in ('transformers', 'peft', 'trl') if m in sys.modules))"
     clean = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert clean.stdout.strip() == "[]", clean.stderr[-2000:]
+
+
+# --- image-text checkpoints (defect 2) --------------------------------------------------------------
+
+
+def test_multimodal_checkpoint_serves_as_its_text_decoder_alone(tmp_path: Path, smollm2_tokenizer: object) -> None:
+    """The serving load of a MedGemma-layout checkpoint: no vision tower, decoder weights intact."""
+    import torch
+    from safetensors.torch import load_file
+
+    from finetune.loading import _load_transformers_4bit
+    from tests.tiny_models import save_tiny_gemma3_multimodal
+
+    folder = save_tiny_gemma3_multimodal(tmp_path / "tiny-medgemma", smollm2_tokenizer)
+    model, tokenizer = _load_transformers_4bit(str(folder), get_model("medgemma-4b-it"), "cpu")
+    assert type(model).__name__ == "Gemma3ForCausalLM"
+    assert not [name for name, _ in model.named_modules() if "vision" in name or "multi_modal" in name]
+    saved = load_file(folder / "model.safetensors")
+    # Saved under the language_model prefix, as the MedGemma repos are.
+    (key,) = [k for k in saved if k.endswith("layers.1.mlp.down_proj.weight") and "language_model" in k]
+    expected = saved[key].to(torch.bfloat16)
+    assert torch.equal(model.model.layers[1].mlp.down_proj.weight, expected)
+    # Unsloth's text_only load names the decoder the same way, so its adapters fit this model.
+    assert resolve_targets(model, ("attention", "mlp")) == LLAMA_LAYOUT
+    assert tokenizer.chat_template
