@@ -93,6 +93,7 @@ def test_fastmodel_text_only_trains_a_medgemma_layout_and_its_adapter_serves(
     assert not [n for n, _ in base.model.named_modules() if "vision" in n]  # no vision tower in VRAM
     assert isinstance(base.tokenizer("a question")["input_ids"][0], int)  # a tokenizer, not a processor
     model, modules = attach_lora(base, build_config(flags={"lora": {"rank": 4, "alpha": 8}}))
+    assert modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     model.save_pretrained(tmp_path / "adapter")
     served = load_base("medgemma-4b-it", purpose="serve")
     tuned = PeftModel.from_pretrained(served.model, str(tmp_path / "adapter"))
