@@ -1,11 +1,11 @@
 """GPU-path rules in one place: import Unsloth first, and which models fit the free VRAM.
 
 - `import_unsloth_first()`: Unsloth patches transformers, PEFT and TRL when it is imported, and
-  warns (and runs slower) when they were imported before it. Every entry point that may train
-  through Unsloth (`python -m finetune`) or run beside it (`app.py`, `python -m arena.evaluate`)
-  calls this before anything imports transformers. It imports Unsloth only when the training
-  backend resolves to Unsloth: CUDA with Unsloth installed, or `MEDARENA_TRAIN_BACKEND=unsloth`
-  (CI uses that to run Unsloth's real calls on a CPU).
+  warns (and runs slower) when they were imported before it. `python -m finetune` calls this
+  before anything imports transformers; it imports Unsloth only when the training backend
+  resolves to Unsloth (CUDA with Unsloth installed, or `MEDARENA_TRAIN_BACKEND=unsloth`, which CI
+  uses to run Unsloth's real calls on a CPU). The arena and `arena.evaluate` serve through plain
+  transformers on purpose (finetune/loading.py says why), so they do not import Unsloth at all.
 - `plan_vram()`: a pure function from model sizes and free memory to the models that load and
   one line for each that does not; `free_vram_mb()` reads free memory from NVML (`nvidia-ml-py`).
 
@@ -53,7 +53,9 @@ def train_backend(requested: TrainBackend | None = None) -> Literal["unsloth", "
     if choice == "auto":
         return "unsloth" if cuda_available() and unsloth_installed() else "transformers"
     if choice == "unsloth" and not unsloth_installed():
-        raise ImportError("the Unsloth backend needs `pip install 'medarena[gpu]'` (or setup.sh --test on CPU)")
+        raise ImportError(
+            "the Unsloth backend needs `pip install 'medarena[gpu]'` (or setup.sh --test on CPU)"
+        )
     return choice
 
 

@@ -31,7 +31,11 @@ def linear_leaf_names(model: Any) -> set[str]:
     """Last name component of every Linear layer (bitsandbytes' Linear4bit is a Linear too)."""
     import torch
 
-    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    return {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+    }
 
 
 def resolve_targets(model: Any, roles: Sequence[LoraRole], model_key: str = "model") -> list[str]:

@@ -343,7 +343,9 @@ def get_model(key: str) -> ModelSpec:
 MODELS_ENV = "MEDARENA_MODELS"
 
 
-def chosen_models(keys: Sequence[str] | str | None = None, environ: Mapping[str, str] | None = None) -> list[ModelSpec] | None:
+def chosen_models(
+    keys: Sequence[str] | str | None = None, environ: Mapping[str, str] | None = None
+) -> list[ModelSpec] | None:
     """The contestants asked for: `keys` (a list, or comma-separated text), else $MEDARENA_MODELS.
 
     None when neither names any model (the caller then takes every base available). Unknown keys

@@ -49,7 +49,9 @@ def test_defaults_are_valid_and_match_the_seed_recipe() -> None:
 def test_seq_length_flag_overrides_the_device_default_and_none_restores_it() -> None:
     assert build_config(flags={"train": {"max_seq_length": "1024"}}).train.seq_length(on_cuda=True) == 1024
     assert build_config(preset="demo").train.seq_length(on_cuda=True) == 256  # CPU presets keep theirs
-    assert build_config(preset="demo", flags={"train": {"max_seq_length": "none"}}).train.max_seq_length is None
+    assert (
+        build_config(preset="demo", flags={"train": {"max_seq_length": "none"}}).train.max_seq_length is None
+    )
     assert build_config(flags={"prompt": {"thinking": "true"}}).prompt.thinking is True
 
 

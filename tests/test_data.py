@@ -109,7 +109,9 @@ def test_limit_takes_a_seeded_random_sample_in_file_order() -> None:
     assert picked != list(range(40))  # not the first 40 (the file starts with one CancerGov topic)
     assert max(picked) > len(full.records) // 2
     assert limited.content_hash == content_hash(limited.records) != full.content_hash
-    assert [r.id for r in load_dataset_source(str(MEDQUAD), limit=40).records] == [r.id for r in limited.records]
+    assert [r.id for r in load_dataset_source(str(MEDQUAD), limit=40).records] == [
+        r.id for r in limited.records
+    ]
     other_seed = load_dataset_source(str(MEDQUAD), limit=40, seed=7)
     assert [r.id for r in other_seed.records] != [r.id for r in limited.records]
 
@@ -120,7 +122,10 @@ def test_length_filters_are_config_fields_used_by_training_data(tmp_path: Path) 
 
     path = write_jsonl(
         tmp_path / "lengths.jsonl",
-        [{"question": f"Question number {i} about hypertension?", "answer": "x" * (20 * (i + 1))} for i in range(6)],
+        [
+            {"question": f"Question number {i} about hypertension?", "answer": "x" * (20 * (i + 1))}
+            for i in range(6)
+        ],
     )
     config = build_config(flags={"data": {"source": str(path), "max_answer_chars": "70"}})
     data, _ = prepare_data(config)
@@ -142,7 +147,15 @@ def test_hub_rows_map_onto_the_local_shapes() -> None:
 
     o1 = HUB_SETS["medical-o1"][3]
     (record,), _ = clean(
-        [o1({"Question": "Which drug first for anaphylaxis?", "Complex_CoT": "Airway first.", "Response": "Adrenaline IM."})],
+        [
+            o1(
+                {
+                    "Question": "Which drug first for anaphylaxis?",
+                    "Complex_CoT": "Airway first.",
+                    "Response": "Adrenaline IM.",
+                }
+            )
+        ],
         "medical-o1",
     )
     assert record.answer == "<think>\nAirway first.\n</think>\n\nAdrenaline IM."

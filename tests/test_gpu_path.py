@@ -114,7 +114,9 @@ def test_a_multimodal_processor_is_unwrapped_to_a_tokenizer_that_collates(smollm
     assert isinstance(processor(text="a question")["input_ids"][0], list)  # what broke collate
     unwrapped = finish_tokenizer(processor, get_model("medgemma-4b-it"))
     assert unwrapped is tokenizer and unwrapped.chat_template == template
-    record = QARecord("r1", "What is the normal adult resting heart rate?", "60 to 100 beats per minute.", "t")
+    record = QARecord(
+        "r1", "What is the normal adult resting heart rate?", "60 to 100 beats per minute.", "t"
+    )
     examples = tokenize([record], unwrapped, 256, end_of_turn="<|im_end|>").examples
     assert all(isinstance(i, int) for i in examples[0].input_ids)
     assert collate(examples, 0)["input_ids"].shape[0] == 1
@@ -129,7 +131,9 @@ def test_truncation_keeps_the_whole_prompt_and_cuts_the_answer_end(smollm2_token
     prompt_ids = tokenizer(render_prompt(tokenizer, question), add_special_tokens=False)["input_ids"]
     long_answer = " ".join(["Retinopathy, nephropathy and neuropathy are common."] * 60)
     limit = len(prompt_ids) + 40
-    tokenized = tokenize([QARecord("long", question, long_answer, "t")], tokenizer, limit, end_of_turn="<|im_end|>")
+    tokenized = tokenize(
+        [QARecord("long", question, long_answer, "t")], tokenizer, limit, end_of_turn="<|im_end|>"
+    )
     (example,) = tokenized.examples
     assert example.input_ids[: len(prompt_ids)] == prompt_ids  # every prompt token, system text included
     assert SYSTEM_PROMPT in tokenizer.decode(example.input_ids)
@@ -210,7 +214,9 @@ def test_contestants_come_from_the_flag_else_the_environment() -> None:
 
 def test_app_rejects_an_unknown_model_before_loading_anything() -> None:
     code = "import app; app.parse_args(['--models', 'smollm2-135m,nope'])"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 2
     assert "unknown model 'nope'; valid keys:" in result.stderr and "Traceback" not in result.stderr
     env_code = "import app, os; print(app.parse_args([]).models)"
@@ -244,18 +250,24 @@ def test_serving_loader_never_imports_unsloth_even_when_training_would() -> None
 def test_unsloth_import_order_is_enforced() -> None:
     pytest.importorskip("unsloth")
     late = "import transformers\nfrom finetune.gpu import import_unsloth_first\nimport_unsloth_first('unsloth')\n"
-    result = subprocess.run([sys.executable, "-c", late], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", late], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode != 0 and "transformers imported before Unsloth" in result.stderr
     # The training entry point imports nothing Unsloth patches before it decides.
     probe = "import sys, finetune.__main__\nprint(sorted(m for m in ('transformers', 'peft', 'trl') if m in sys.modules))"
-    clean = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    clean = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert clean.stdout.strip() == "[]", clean.stderr[-2000:]
 
 
 # --- image-text checkpoints (defect 2) --------------------------------------------------------------
 
 
-def test_multimodal_checkpoint_serves_as_its_text_decoder_alone(tmp_path: Path, smollm2_tokenizer: object) -> None:
+def test_multimodal_checkpoint_serves_as_its_text_decoder_alone(
+    tmp_path: Path, smollm2_tokenizer: object
+) -> None:
     """The serving load of a MedGemma-layout checkpoint: no vision tower, decoder weights intact."""
     import torch
     from safetensors.torch import load_file

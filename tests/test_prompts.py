@@ -125,7 +125,9 @@ def test_deepseek_r1_prompt_closes_its_think_block_unless_thinking_is_on() -> No
 
 def test_final_answer_strips_a_think_block() -> None:
     assert final_answer(with_thinking("K+ leaves lysed cells.", "Answer: B")) == "Answer: B"
-    assert final_answer("K+ leaves lysed cells.\n</think>\n\nAnswer: B") == "Answer: B"  # opened by the prompt
+    assert (
+        final_answer("K+ leaves lysed cells.\n</think>\n\nAnswer: B") == "Answer: B"
+    )  # opened by the prompt
     assert final_answer("  Answer: B ") == "Answer: B"
 
 

@@ -1,6 +1,6 @@
 """Tiny random-weight checkpoints built offline for tests of the GPU path's loading code.
 
-    python -c "from tests.tiny_models import save_tiny_gemma3_multimodal as s; print(s('/tmp/g3'))"
+python -c "from tests.tiny_models import save_tiny_gemma3_multimodal as s; print(s('/tmp/g3'))"
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ def save_tiny_gemma3_multimodal(folder: Path, tokenizer: Any) -> Path:
         sliding_window=16,
     )  # fmt: skip
     vision = SiglipVisionConfig(
-        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
     )
     base = len(tokenizer)
     config = Gemma3Config(
