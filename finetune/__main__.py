@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         OutputError,
         FloatingPointError,
         ValueError,
+        ImportError,  # MEDARENA_TRAIN_BACKEND=unsloth without Unsloth installed
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
