@@ -103,7 +103,6 @@ def test_run_writes_a_complete_adapter_folder(
     adapter_config = json.loads((run_dir / "adapter_config.json").read_text())
     assert (adapter_config["r"], adapter_config["lora_alpha"]) == (8, 16)
     assert set(adapter_config["target_modules"]) == set(ALL_PROJECTIONS)
-    assert run["lora_target_modules"] == ALL_PROJECTIONS  # resolved from the loaded model
     card = (run_dir / "README.md").read_text()
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card
     assert f"LoRA run {run_dir.name}" in card and "not for medical advice" in card
@@ -122,7 +121,9 @@ def test_run_json_records_full_provenance(run: dict, run_dir: Path) -> None:
     assert data["source"] == "bundled" and data["kind"] == "free_text"
     assert data["content_hash"] == load_dataset_source("bundled", limit=40).content_hash
     assert data["split_sizes"] == {"train": 32, "validation": 4, "test": 4}
-    assert data["cleaning"] == {"read": 193, "kept": 193, "dropped": {}}
+    assert data["cleaning"] == {"read": 193, "kept": 193, "dropped": {}, "too_long_for_max_seq_length": 0}
+    assert run["lora_target_modules"] == ALL_PROJECTIONS  # resolved from the loaded model
+    assert (run["max_seq_length"], run["end_of_turn"]) == (192, "<|im_end|>")
     assert "git_commit" in run and (
         run["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", run["git_commit"])
     )
@@ -145,8 +146,9 @@ def test_run_json_records_full_provenance(run: dict, run_dir: Path) -> None:
 def test_loss_goes_down(run: dict) -> None:
     losses = [point["loss"] for point in run["losses"]]
     assert all(math.isfinite(loss) for loss in losses)
-    last_three = sum(losses[-3:]) / 3
-    assert last_three < losses[0] - 0.3, losses
+    # Means over three steps each: one step's loss depends on which random batch it drew.
+    first_three, last_three = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last_three < first_three - 0.3, losses
 
 
 @pytest.mark.slow
