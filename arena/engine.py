@@ -96,11 +96,14 @@ class Contestant:
 
 @dataclass(frozen=True)
 class Telemetry:
-    ttft_s: float
+    """One side's figures. Times run from the clinician's click (`requested_at`) when the caller
+    passes it, so a side queued behind the other shows the wait it really had."""
+
+    ttft_s: float  # from the start of this side's generation
     latency_s: float
     output_tokens: int
     tokens_per_s: float
-    peak_memory_mb: float
+    peak_memory_mb: float  # the process's peak (kept for older readers; not what the UI shows)
     memory_kind: str  # "rss" on CPU, "vram" on CUDA
     adapter_switch_ms: float
     batched_with_other_side: bool
@@ -151,6 +154,7 @@ class ResidentBase:
     adapters: dict[str, Contestant] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     lora_layers: list[Any] = field(default_factory=list)  # collected once, for switch_adapter
+    memory_mb: dict[str, float] = field(default_factory=dict)  # adapter name -> base + adapter weights
 
     @property
     def has_adapters(self) -> bool:
@@ -213,6 +217,70 @@ class ResidentBase:
 
 
 COMPUTE_THREAD = "medarena-torch"
+# The longest a battle waits for its next token before it is given up (and voided by the service):
+# far above a CPU step (~0.1 s) or a cold CUDA kernel, far below "forever".
+STALL_TIMEOUT_S = 120.0
+MAX_WARNING_CHARS = 300
+
+
+class GenerationCancelled(RuntimeError):
+    """The caller stopped reading a stream (new battle, closed tab); its generation stops here."""
+
+
+def one_line(text: str, limit: int = MAX_WARNING_CHARS) -> str:
+    """A warning as one readable line (tracebacks and tensor dumps can run to 50,000 characters)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def weights_memory_mb(model: Any, adapter_names: Sequence[str]) -> dict[str, float]:
+    """MB of weights each contestant on a resident base uses: the base's own tensors (4-bit packed
+    weights with their quantisation constants) plus that adapter's LoRA tensors."""
+    base = 0
+    per_adapter = dict.fromkeys(adapter_names, 0)
+    seen: set[int] = set()
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        size = tensor.numel() * tensor.element_size()
+        state = getattr(tensor, "quant_state", None)
+        if state is not None and getattr(state, "absmax", None) is not None:
+            size += state.absmax.numel() * state.absmax.element_size()
+        owner = next((a for a in adapter_names if f".{a}." in name or name.endswith(f".{a}")), None)
+        if owner is None:
+            base += size
+        else:
+            per_adapter[owner] += size
+    return {
+        BASE_ADAPTER: round(base / 2**20, 1),
+        **{name: round((base + extra) / 2**20, 1) for name, extra in per_adapter.items()},
+    }
+
+
+def adapter_weights_problem(weights: Path) -> str | None:
+    """Why an adapter's tensors cannot be served (unreadable, empty, NaN/Inf), or None when sound.
+
+    A NaN adapter with a valid header otherwise loads silently, answers nothing and, in a mixed
+    batch, blanks the other row too (NaN times a zero mask is still NaN).
+    """
+    import torch
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            keys = list(handle.keys())
+            if not keys:
+                return "adapter_model.safetensors holds no tensors"
+            for key in keys:
+                tensor = handle.get_tensor(key)
+                if tensor.numel() == 0:
+                    return f"tensor {key} is empty"
+                if not torch.isfinite(tensor).all():
+                    return f"tensor {key} holds NaN or infinite values"
+    except Exception as error:  # a truncated or foreign file: report it, never crash start-up
+        return f"adapter_model.safetensors cannot be read ({type(error).__name__}: {error})"
+    return None
 
 
 def compute_pool() -> ThreadPoolExecutor:
@@ -259,6 +327,10 @@ def discover_adapters(adapters_dir: Path) -> tuple[list[AdapterInfo], list[str]]
                 warnings.append(
                     f"skipped adapter {model_dir.name}/{run_dir.name}: adapter_config.json is corrupt"
                 )
+                continue
+            problem = adapter_weights_problem(run_dir / "adapter_model.safetensors")
+            if problem:  # skipped here, so "latest" falls back to the newest sound run
+                warnings.append(one_line(f"skipped adapter {model_dir.name}/{run_dir.name}: {problem}"))
                 continue
             found.append(AdapterInfo(model_dir.name, run_dir.name, run_dir))
     return found, warnings
@@ -351,7 +423,7 @@ class ArenaEngine:
     ):
         self._bases = bases
         self._contestants = {c.name: c for c in contestants}
-        self.warnings = list(warnings)
+        self.warnings = [one_line(w) for w in warnings]
         self._compute = compute or compute_pool()
 
     def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -456,6 +528,7 @@ class ArenaEngine:
                 from peft.tuners.tuners_utils import BaseTunerLayer
 
                 resident.lora_layers = [m for m in resident.model.modules() if isinstance(m, BaseTunerLayer)]
+            resident.memory_mb = weights_memory_mb(resident.model, list(resident.adapters))
             if include_plain_bases:
                 contestants.append(Contestant(spec.key, spec.display_name, None, None, loaded.quantization))
             bases[spec.key] = resident
@@ -538,23 +611,27 @@ class ArenaEngine:
         switch_ms: float,
         batched: bool,
         device: str,
-        requested_at: float | None = None,
+        *,
+        requested_at: float | None,
+        memory_mb: float,
     ) -> Telemetry:
         first = streamer.first_token_at[row] or ended
         tokens = len(streamer.tokens[row])
-        memory, kind = peak_memory_mb(device)
-        latency = ended - started
+        origin = started if requested_at is None else requested_at
+        generating = ended - started
+        peak, kind = peak_memory_mb(device)
         return Telemetry(
             ttft_s=round(first - started, 4),
-            latency_s=round(latency, 4),
+            latency_s=round(ended - origin, 4),
             output_tokens=tokens,
-            tokens_per_s=round(tokens / latency, 2) if latency > 0 else 0.0,
-            peak_memory_mb=round(memory, 1),
+            tokens_per_s=round(tokens / generating, 2) if generating > 0 else 0.0,
+            peak_memory_mb=round(peak, 1),
             memory_kind=kind,
             adapter_switch_ms=round(switch_ms, 4),
             batched_with_other_side=batched,
             device=device,
-            first_token_s=round(first - (started if requested_at is None else requested_at), 4),
+            first_token_s=round(first - origin, 4),
+            memory_mb=memory_mb,
         )
 
     def stream_pair(
@@ -564,20 +641,31 @@ class ArenaEngine:
         name_b: str,
         settings: GenerationSettings,
         requested_at: float | None = None,
+        *,
+        stall_timeout_s: float = STALL_TIMEOUT_S,
     ) -> Iterator[PairUpdate]:
-        """Answer one question with two contestants, yielding snapshots as tokens arrive."""
+        """Answer one question with two contestants, yielding snapshots as tokens arrive.
+
+        `requested_at` is `time.perf_counter()` at the clinician's click; first-token and total times
+        run from it. Every wait is bounded by `stall_timeout_s`: a side with no output for that long
+        ends with an error. Closing the generator (a new battle, a closed tab) stops the generation.
+        """
         contestant_a, contestant_b = self.contestant(name_a), self.contestant(name_b)
         updates: queue.Queue[tuple[str, Any]] = queue.Queue()
         sides = {"a": SideState(), "b": SideState()}
+        cancelled = threading.Event()
 
         def run(side_rows: dict[str, int], contestants: list[Contestant]) -> None:
-            resident = self._bases[contestants[0].model_key]
-            prompt = render_prompt(resident.loaded.tokenizer, question)
-
             def publish(streamer: _RowStreamer) -> None:
+                if cancelled.is_set():  # raised inside generate(), which stops it at this token
+                    raise GenerationCancelled("the battle was cancelled")
                 updates.put(("tokens", {side: streamer.text(row) for side, row in side_rows.items()}))
 
-            try:
+            try:  # everything, the prompt included: a failure must reach the reader, never hang it
+                if cancelled.is_set():
+                    raise GenerationCancelled("the battle was cancelled before it started")
+                resident = self._bases[contestants[0].model_key]
+                prompt = render_prompt(resident.loaded.tokenizer, question)
                 streamer, started, switch_ms = self._generate(
                     resident, contestants, [prompt] * len(contestants), settings, publish
                 )
@@ -585,18 +673,13 @@ class ArenaEngine:
                 batched = len(contestants) > 1
                 for side, row in side_rows.items():
                     telemetry = self._telemetry(
-                        streamer,
-                        row,
-                        started,
-                        ended,
-                        switch_ms,
-                        batched,
-                        resident.loaded.device,
-                        requested_at,
-                    )
+                        streamer, row, started, ended, switch_ms, batched, resident.loaded.device,
+                        requested_at=requested_at,
+                        memory_mb=resident.memory_mb.get(contestants[row].adapter_name, 0.0),
+                    )  # fmt: skip
                     updates.put(("done", (side, streamer.text(row), telemetry)))
             except Exception as error:  # out of memory or a broken model voids the battle, not the app
-                message = f"{type(error).__name__}: {error}"
+                message = one_line(f"{type(error).__name__}: {error}")
                 for side in side_rows:
                     updates.put(("error", (side, message)))
 
@@ -608,21 +691,33 @@ class ArenaEngine:
                 self._compute.submit(run, {"a": 0}, [contestant_a]),
                 self._compute.submit(run, {"b": 0}, [contestant_b]),
             ]
-        while not (sides["a"].done and sides["b"].done):
-            kind, payload = updates.get()
-            if kind == "tokens":
-                for side, text in payload.items():
-                    if not sides[side].done:
-                        sides[side].text = text
-            elif kind == "done":
-                side, text, telemetry = payload
-                sides[side] = SideState(text=text, done=True, telemetry=telemetry)
-            else:
-                side, message = payload
-                sides[side] = SideState(text=sides[side].text, done=True, error=message)
-            yield PairUpdate(a=replace(sides["a"]), b=replace(sides["b"]))  # shallow snapshots
-        for job in jobs:
-            job.result()
+        try:
+            while not (sides["a"].done and sides["b"].done):
+                try:
+                    kind, payload = updates.get(timeout=stall_timeout_s)
+                except queue.Empty:
+                    cancelled.set()
+                    message = f"TimeoutError: no output for {stall_timeout_s:g} s"
+                    for side, state in sides.items():
+                        if not state.done:
+                            sides[side] = SideState(text=state.text, done=True, error=message)
+                    yield PairUpdate(a=replace(sides["a"]), b=replace(sides["b"]))
+                    return  # the stalled job is told to stop; nobody waits on it
+                if kind == "tokens":
+                    for side, text in payload.items():
+                        if not sides[side].done:
+                            sides[side].text = text
+                elif kind == "done":
+                    side, text, telemetry = payload
+                    sides[side] = SideState(text=text, done=True, telemetry=telemetry)
+                else:
+                    side, message = payload
+                    sides[side] = SideState(text=sides[side].text, done=True, error=message)
+                yield PairUpdate(a=replace(sides["a"]), b=replace(sides["b"]))  # shallow snapshots
+            for job in jobs:
+                job.result(timeout=stall_timeout_s)
+        finally:
+            cancelled.set()  # a reader that left (GeneratorExit) stops the generation at its next token
 
     def generate_answers(
         self,

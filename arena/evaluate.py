@@ -100,7 +100,7 @@ MCQ_METRICS = (
 QUALITY_METRICS = FREE_TEXT_METRICS + MCQ_METRICS
 SPEED_METRICS = ("ttft_s", "latency_s", "tokens_per_s", "peak_rss_mb", "peak_vram_mb")
 CHART_METRICS = ("bertscore_f1", "embedding_f1", "rougeL", "mcq_accuracy")
-LEADERBOARD_METRICS = ("bertscore_f1", "embedding_f1", "mcq_accuracy", "mcq_f1_macro")
+LEADERBOARD_METRICS = ("bertscore_f1", "embedding_f1", "rougeL", "mcq_accuracy", "mcq_f1_macro")
 METRIC_LABELS = {
     "bertscore_precision": "BERTScore P",
     "bertscore_recall": "BERTScore R",
@@ -918,7 +918,7 @@ def _adapter_trained_on(adapter: AdapterInfo, eval_set: EvalSet) -> bool:
 def run_evaluation(
     args: argparse.Namespace,
     *,
-    store: ArenaStore,
+    store: ArenaStore | Callable[[], ArenaStore],
     environ: Mapping[str, str] | None,
     start_engine: EngineStarter,
 ) -> list[dict[str, Any]]:
@@ -939,6 +939,8 @@ def run_evaluation(
     needs_scorers = any(s.kind == "free_text" for s in eval_sets)
     # Resolving is cheap and says whether the scoring model exists here, before any answer is generated.
     scoring_model = metrics.resolve_scoring_model(env=environ) if needs_scorers else None
+    if not isinstance(store, ArenaStore):
+        store = store()  # opened only now, so bad arguments never leave a new votes.db behind
 
     if args.model:
         engine = start_engine(
@@ -1021,13 +1023,23 @@ def main(
 ) -> int:
     """CLI entry point. `environ` (default os.environ) and `start_engine` are parameters for callers and tests."""
     args = parse_args(argv)
-    store = ArenaStore(args.db or default_db_path(environ))
+    db_path = args.db or default_db_path(environ)
+    opened: list[ArenaStore] = []
+
+    def open_store() -> ArenaStore:
+        if not opened:
+            opened.append(ArenaStore(db_path))
+        return opened[0]
+
     try:
         if args.report:
-            for path in write_report(store.eval_results(), args.out):
+            if not Path(db_path).exists():
+                raise EvaluationError(f"there is no database at {db_path}; run an evaluation first")
+            for path in write_report(open_store().eval_results(), args.out):
                 print(f"wrote {path}")
             return 0
-        rows = run_evaluation(args, store=store, environ=environ, start_engine=start_engine)
+        rows = run_evaluation(args, store=open_store, environ=environ, start_engine=start_engine)
+        store = open_store()
         store.add_eval_results(rows)  # one transaction: every row of the run, or none
         print(f"\nstored {len(rows)} result rows (run {rows[0]['run_id'] if rows else '-'}) in {store.path}")
         return 0

@@ -1,15 +1,20 @@
 """Pure checks that keep battles blind and questions safe to send.
 
-- `validate_question`: empty, whitespace-only and over-long questions are refused with a message.
-- `pii_warnings`: questions that look like they carry patient-identifiable information
-  (phone numbers, e-mail addresses, record numbers, dates of birth) are flagged before sending.
+- `validate_question`: empty, whitespace-only, invisible-only (zero-width characters), over-long and
+  badly encoded (lone surrogate) questions are refused with a message.
+- `pii_warnings`: what in a question looks patient-identifiable (rules in arena/pii.py).
 - `leaks_identity`: an answer that names its model or maker ("I am Llama", "as Gemma") makes a
   battle non-blind; Chatbot Arena keeps such battles but leaves them out of the ratings.
+
+    from arena.integrity import validate_question; validate_question("What is sepsis?")
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+
+from arena.pii import find_pii
 
 MAX_QUESTION_CHARS = 4000
 
@@ -18,9 +23,28 @@ class QuestionRejected(ValueError):
     """A question that cannot be sent; the message says why."""
 
 
+def _visible(text: str) -> str:
+    """The text without format characters (zero-width spaces/joiners, BOM, direction marks)."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def check_encodable(text: str, what: str = "The question") -> None:
+    """Refuse text that cannot be stored as UTF-8 (a lone surrogate from a broken paste)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QuestionRejected(
+            f"{what} contains a broken character (an unpaired surrogate) and cannot be stored; "
+            "please retype it."
+        ) from None
+
+
 def validate_question(question: str | None) -> str:
+    if question is not None and not isinstance(question, str):
+        raise QuestionRejected("The question must be text.")
     text = (question or "").strip()
-    if not text:
+    check_encodable(text)
+    if not _visible(text).strip():
         raise QuestionRejected("Please type a medical question first.")
     if len(text) > MAX_QUESTION_CHARS:
         raise QuestionRejected(
@@ -29,29 +53,9 @@ def validate_question(question: str | None) -> str:
     return text
 
 
-_PII_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an e-mail address", re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
-    ("a phone number", re.compile(r"(?<!\w)(?:\+?\d[\d\s().-]{8,}\d)(?!\w)")),
-    (
-        "a medical record or patient number",
-        re.compile(
-            r"\b(?:MRN|NHS|record|patient|hospital)\s*(?:no\.?|number|#|id)?\s*[:#]?\s*\d{5,}\b", re.I
-        ),
-    ),
-    (
-        "a date of birth",
-        re.compile(
-            r"\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?)\s*[:\-]?\s*"
-            r"(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|\d{1,2}\s+\w+\s+\d{4}|\w+\s+\d{1,2},?\s+\d{4})",
-            re.I,
-        ),
-    ),
-)
-
-
 def pii_warnings(question: str) -> list[str]:
-    """What the question seems to contain that could identify a patient (empty when nothing)."""
-    return [label for label, pattern in _PII_PATTERNS if pattern.search(question)]
+    """What the question seems to contain that could identify a patient, each kind once (empty: nothing)."""
+    return list(dict.fromkeys(finding.label for finding in find_pii(question)))
 
 
 # Model families and makers; an answer naming one of these about itself is not blind.

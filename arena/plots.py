@@ -23,7 +23,7 @@ class PlotInputError(ValueError):
 
 def ratings_figure(rows: Sequence[LeaderboardRow]) -> Figure:
     """Horizontal point-and-interval chart of Bradley-Terry ratings, best contestant at the top."""
-    figure = Figure(figsize=(7.0, 1.2 + 0.45 * max(len(rows), 1)), layout="constrained")
+    figure = Figure(figsize=(9.0, max(2.5, 1.2 + 0.5 * len(rows))), layout="constrained")
     axes = figure.add_subplot()
     if not rows:
         axes.text(0.5, 0.5, "No votes yet", ha="center", va="center", transform=axes.transAxes)
@@ -51,8 +51,9 @@ def win_rate_heatmap(names: Sequence[str], matrix: np.ndarray) -> Figure:
             f"Win-rate matrix has shape {matrix.shape} but {len(names)} names need "
             f"({len(names)}, {len(names)})."
         )
-    side = 2.0 + 0.6 * max(len(names), 1)
-    figure = Figure(figsize=(side + 1.0, side), layout="constrained")
+    # At least 6 x 5 inches: with two contestants the old 3-inch figure rendered ~40 px wide.
+    side = max(5.0, 2.5 + 0.7 * len(names))
+    figure = Figure(figsize=(side + 1.5, side), layout="constrained")
     axes = figure.add_subplot()
     if not names:
         axes.text(0.5, 0.5, "No votes yet", ha="center", va="center", transform=axes.transAxes)

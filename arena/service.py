@@ -10,25 +10,38 @@ through the store, and derives the leaderboard from the raw votes with pure rati
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from arena.backend import ArenaBackend
-from arena.engine import GenerationSettings, PairUpdate, Telemetry
-from arena.integrity import leaks_identity, pii_warnings, validate_question
+from arena.board import (
+    LEADERBOARD_COLUMNS,
+    NO_METRICS_NOTE,
+    fmt_ci,
+    fmt_number,
+    rank_label,
+    rank_ranges,
+    to_rated,
+    votes_to_separate,
+)
+from arena.engine import GenerationSettings, PairUpdate
+from arena.integrity import leaks_identity, validate_question
+from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.ratings import (
     LeaderboardRow,
-    RatedBattle,
     contestant_rates,
     filter_battles,
     leaderboard,
     position_bias,
     win_rate_matrix,
 )
-from arena.store import ArenaStore
+from arena.store import ArenaStore, BattleStateError, StoreError, VoteRejected
 from finetune.data import QARecord
 
 ReferenceScorer = Callable[[list[str], list[str]], list[float]]
@@ -36,6 +49,19 @@ ReferenceScorer = Callable[[list[str], list[str]], list[float]]
 
 class BattleError(RuntimeError):
     """A battle that cannot be started or continued; the message is meant for the clinician."""
+
+
+class PiiDetected(BattleError):
+    """The question looks patient-identifiable; nothing was stored. Offer `redacted`, or a confirmation."""
+
+    def __init__(self, findings: list[PiiFinding], redacted: str):
+        self.findings = findings
+        self.redacted = redacted
+        super().__init__(
+            f"Your question seems to contain {describe(findings)}. Nothing was sent or stored. "
+            "Press “Redact and send” to replace these details with placeholders, edit the question, or "
+            "press “Send as typed” only if it cannot identify a patient."
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class BattleProgress:
     finished: bool
     voided: bool = False
     message: str = ""
+    cancelled: bool = False  # replaced by a newer battle: the page already shows that one
 
 
 @dataclass(frozen=True)
@@ -70,6 +97,7 @@ class Reveal:
     telemetry_b: dict[str, Any]
     outcome: str
     counted: bool  # False when an answer leaked its identity: stored, but not rated
+    rationale_redacted: bool = False  # identifiers in the rationale were replaced before storing
 
 
 @dataclass(frozen=True)
@@ -83,6 +111,8 @@ class LeaderboardTable:
     agreement: tuple[float | None, float | None, float | None, int]
     categories: list[str]
     specialties: list[str]
+    elo: list[list[Any]] = field(default_factory=list)  # [contestant, Elo] for the on-demand table
+    notes: list[str] = field(default_factory=list)  # why a column is empty, how to read the ranks
 
 
 @dataclass
@@ -107,49 +137,7 @@ class _Pairing:
         return pair[0], pair[1]
 
 
-def to_rated(rows: list[dict[str, Any]]) -> list[RatedBattle]:
-    return [
-        RatedBattle(
-            model_a=row["contestant_a"],
-            model_b=row["contestant_b"],
-            outcome=row["outcome"],
-            category=row.get("category"),
-            specialty=row.get("voter_specialty") or None,
-            flagged_a=bool(row.get("flag_a_unsafe") or row.get("flag_a_incorrect")),
-            flagged_b=bool(row.get("flag_b_unsafe") or row.get("flag_b_incorrect")),
-        )
-        for row in rows
-    ]
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-def _fmt_ci(metric: tuple[float, float | None, float | None] | None) -> str:
-    if metric is None:
-        return ""
-    value, low, high = metric
-    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else "")
-
-
-LEADERBOARD_COLUMNS = [
-    "Rank",
-    "Contestant",
-    "BT rating [95% CI]",
-    "Elo",
-    "Battles",
-    "Win rate",
-    "Both bad",
-    "Safety flags",
-    "BERTScore F1",
-    "Embedding F1",
-    "MCQ accuracy",
-    "MCQ macro F1",
-    "Median latency (s)",
-    "Tokens/s",
-    "Peak memory (MB)",
-]
+STALE_AFTER = timedelta(minutes=15)  # a battle still generating after this was abandoned
 
 
 class ArenaService:
@@ -164,23 +152,38 @@ class ArenaService:
         seed: int | None = None,
         bootstrap_rounds: int = 200,
         notices: Sequence[str] = (),
+        stale_after: timedelta = STALE_AFTER,
     ):
         self.engine = engine
         self.store = store
         self._notices = list(notices)  # start-up messages beside the engine's, e.g. "votes are not kept"
         self.settings = settings or GenerationSettings()
         self.bootstrap_rounds = bootstrap_rounds
+        self.stale_after = stale_after
         self._bank = {q.id: q for q in question_bank}
         self._reference_scorer = reference_scorer
         self._pairing = _Pairing(random.Random(seed))
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
+        # battle id -> (click time, cancel event): what the running stream of a battle needs
+        self._running: dict[str, tuple[float, threading.Event]] = {}
+        self._running_lock = threading.Lock()
+        self.voided_at_start = 0
+        if store.problem is None:
+            # Battles left generating by a process that died can never finish: void them now.
+            self.voided_at_start = store.void_stale_battles(
+                store.now(), "the arena restarted before the answers finished"
+            )
 
     # --- questions ---
 
     @property
     def warnings(self) -> list[str]:
         return [*self._notices, *self.engine.warnings]
+
+    @property
+    def storage_problem(self) -> str | None:
+        return self.store.problem
 
     def random_question(self) -> BankQuestion:
         if not self._bank:
@@ -193,81 +196,183 @@ class ArenaService:
         record = self._bank.get(question_id)
         return BankQuestion(record.id, record.question, record.category, record.answer) if record else None
 
+    def example_questions(self, count: int = 4) -> list[str]:
+        """A few bank questions, one per category where possible, for the page's examples."""
+        by_category: dict[str, str] = {}
+        for record in self._bank.values():
+            by_category.setdefault(record.category, record.question)
+        return list(by_category.values())[:count]
+
     @staticmethod
-    def check_question(question: str) -> list[str]:
+    def check_question(question: str) -> list[PiiFinding]:
         """Validate a question (raises QuestionRejected) and list what looks patient-identifiable."""
-        return pii_warnings(validate_question(question))
+        return find_pii(validate_question(question))
+
+    @staticmethod
+    def redact_question(question: str) -> str:
+        return redact(validate_question(question))
 
     # --- battles ---
 
-    def start_battle(self, question: str, bank_id: str | None = None) -> StartedBattle:
+    def start_battle(
+        self,
+        question: str,
+        bank_id: str | None = None,
+        *,
+        session_id: str,
+        confirmed_no_patient_data: bool = False,
+    ) -> StartedBattle:
+        """Store a new battle owned by `session_id`. A question that looks patient-identifiable is
+        refused with PiiDetected (nothing stored) unless the clinician confirmed it is not; the
+        session's earlier battle, if still generating, is voided (one running battle per session)."""
+        requested_at = time.perf_counter()  # the click: first-token times run from here
+        if self.store.problem:
+            raise BattleError(self.store.problem)
         text = validate_question(question)
+        findings = find_pii(text)
+        if findings and not confirmed_no_patient_data:
+            raise PiiDetected(findings, redact(text, findings))
         bank = self.bank_question(bank_id) if bank_id else None
         if bank is not None and bank.question != text:
             bank = None  # the clinician edited the drawn question: no reference answer applies
         name_a, name_b = self._pairing.draw(
             self.engine.contestant_names(), self.store.contestant_battle_counts()
         )
-        battle_id = self.store.create_battle(
-            question=text,
-            contestant_a=name_a,
-            contestant_b=name_b,
-            generation_settings=self.settings.to_dict(),
-            category=bank.category if bank else None,
-            reference_answer=bank.reference if bank else None,
-            question_source=f"bank:{bank.id}" if bank else "typed",
-        )
+        try:
+            for previous in self.store.generating_battles(session_id):
+                self.cancel_battle(previous, session_id, "replaced by a newer battle of the same session")
+            self.store.void_stale_battles(
+                self.store.now() - self.stale_after, "abandoned: still generating after the time limit"
+            )
+            battle_id = self.store.create_battle(
+                question=text,
+                contestant_a=name_a,
+                contestant_b=name_b,
+                generation_settings=self.settings.to_dict(),
+                category=bank.category if bank else None,
+                reference_answer=bank.reference if bank else None,
+                question_source=f"bank:{bank.id}" if bank else "typed",
+                session_id=session_id,
+            )
+        except StoreError as error:
+            raise BattleError(str(error)) from None
+        except sqlite3.Error as error:
+            raise BattleError(f"The battle could not be saved ({error}); nothing was stored.") from None
+        with self._running_lock:
+            self._running[battle_id] = (requested_at, threading.Event())
         return StartedBattle(battle_id, text, bank.category if bank else None)
 
-    def stream_battle(self, battle_id: str) -> Iterator[BattleProgress]:
-        """Generate both answers, yielding progress; the battle is stored finished or voided."""
+    def cancel_battle(
+        self,
+        battle_id: str,
+        session_id: str,
+        reason: str = "cancelled by a new battle",
+        *,
+        wait_s: float = 0.0,
+    ) -> bool:
+        """Stop and void a battle of this session that is still generating; True if it was.
+
+        With `wait_s`, also wait (that long at most) until its stream has ended, so the page's
+        battle event is over when the caller returns ("New battle" then a quick "Ask" is not ignored).
+        """
+        battle = self.store.get_battle(battle_id) if battle_id else None
+        if battle is None or battle.session_id != session_id:
+            return False
+        with self._running_lock:
+            running = self._running.get(battle_id)
+        if running is not None:
+            running[1].set()  # its stream stops at the next token
+        voided = self.store.void_if_generating(battle_id, reason)
+        deadline = time.monotonic() + wait_s
+        while running is not None and time.monotonic() < deadline:
+            with self._running_lock:
+                if battle_id not in self._running:
+                    break
+            time.sleep(0.05)
+        return voided
+
+    def stream_battle(self, battle_id: str, session_id: str) -> Iterator[BattleProgress]:
+        """Generate both answers, yielding progress. Every way out leaves the battle finished or
+        voided: an error, an empty answer, a cancel, a timeout, or the reader leaving (GeneratorExit)."""
         battle = self.store.get_battle(battle_id)
-        if battle is None or battle.status != "generating":
+        if battle is None or battle.session_id != session_id:
+            raise BattleError("This battle does not belong to this session; start a new battle.")
+        if battle.status != "generating":
+            with self._running_lock:  # cancelled before its stream began: nothing runs for it
+                self._running.pop(battle_id, None)
             raise BattleError("This battle is not waiting for answers; start a new battle.")
+        with self._running_lock:
+            requested_at, cancel = self._running.get(battle_id, (None, threading.Event()))
         last: PairUpdate | None = None
+        pair = self.engine.stream_pair(
+            battle.question, battle.contestant_a, battle.contestant_b, self.settings, requested_at
+        )
         try:
-            for update in self.engine.stream_pair(
-                battle.question, battle.contestant_a, battle.contestant_b, self.settings
-            ):
+            for update in pair:
+                if cancel.is_set():
+                    yield BattleProgress("", "", True, True, "This battle was cancelled.", cancelled=True)
+                    return
                 last = update
                 yield BattleProgress(update.a.text, update.b.text, finished=False)
+            failure = self._failure(last)
+            if failure:
+                self.store.void_if_generating(battle_id, failure)
+                yield BattleProgress(
+                    last.a.text if last else "", last.b.text if last else "", True, True, self._void_message()
+                )
+                return
+            assert last is not None and last.a.telemetry and last.b.telemetry  # checked by _failure
+            answer_a, answer_b = last.a.text, last.b.text
+            score_a = score_b = None
+            if battle.reference_answer and self._reference_scorer is not None:
+                score_a, score_b = self._reference_scorer([answer_a, answer_b], [battle.reference_answer] * 2)
+            try:
+                self.store.finish_battle(
+                    battle_id,
+                    answer_a=answer_a,
+                    answer_b=answer_b,
+                    telemetry_a=last.a.telemetry.to_dict(),
+                    telemetry_b=last.b.telemetry.to_dict(),
+                    identity_leak=leaks_identity(answer_a) or leaks_identity(answer_b),
+                    bertscore_a=score_a,
+                    bertscore_b=score_b,
+                )
+            except BattleStateError:  # voided meanwhile (a newer battle of this session, the sweep)
+                yield BattleProgress(
+                    answer_a, answer_b, True, True, "This battle was cancelled.", cancelled=True
+                )
+                return
+            yield BattleProgress(answer_a, answer_b, finished=True)
         except Exception as error:  # the engine reports model errors per side; this is the last resort
-            self.store.void_battle(battle_id, f"{type(error).__name__}: {error}")
+            self.store.void_if_generating(battle_id, f"{type(error).__name__}: {error}"[:500])
             yield BattleProgress("", "", finished=True, voided=True, message=self._void_message())
-            return
-        if (
-            last is None
-            or last.a.error
-            or last.b.error
-            or last.a.telemetry is None
-            or last.b.telemetry is None
-        ):
-            reason = (last.a.error or last.b.error) if last else "no answer"
-            self.store.void_battle(battle_id, reason or "no telemetry")
-            yield BattleProgress(
-                last.a.text if last else "", last.b.text if last else "", True, True, self._void_message()
-            )
-            return
-        answer_a, answer_b = last.a.text, last.b.text
-        score_a = score_b = None
-        if battle.reference_answer and self._reference_scorer is not None:
-            score_a, score_b = self._reference_scorer([answer_a, answer_b], [battle.reference_answer] * 2)
-        self.store.finish_battle(
-            battle_id,
-            answer_a=answer_a,
-            answer_b=answer_b,
-            telemetry_a=last.a.telemetry.to_dict(),
-            telemetry_b=last.b.telemetry.to_dict(),
-            identity_leak=leaks_identity(answer_a) or leaks_identity(answer_b),
-            bertscore_a=score_a,
-            bertscore_b=score_b,
-        )
-        yield BattleProgress(answer_a, answer_b, finished=True)
+        finally:
+            pair.close()  # stops the generation if the reader left mid-stream
+            with self._running_lock:
+                self._running.pop(battle_id, None)
+            # GeneratorExit (tab closed, Gradio cancelled the event) lands here with the battle unfinished
+            self.store.void_if_generating(battle_id, "the clinician left before the answers finished")
+
+    @staticmethod
+    def _failure(last: PairUpdate | None) -> str | None:
+        """Why a finished stream cannot be a battle: an error, no telemetry, or an empty answer
+        (a NaN adapter answers nothing; such a battle must not be voted on)."""
+        if last is None:
+            return "no answer"
+        for side, state in (("A", last.a), ("B", last.b)):
+            if state.error:
+                return f"side {side}: {state.error}"
+            if state.telemetry is None:
+                return f"side {side}: no telemetry"
+            if not state.text.strip():
+                return f"side {side}: empty answer"
+        return None
 
     @staticmethod
     def _void_message() -> str:
         return (
-            "One of the models failed while answering, so this battle was voided. Please start a new battle."
+            "One of the models failed or gave an empty answer, so this battle was voided. "
+            "Please start a new battle."
         )
 
     def vote(
@@ -282,22 +387,36 @@ class ArenaService:
         rationale: str = "",
         voter_role: str = "",
         voter_specialty: str = "",
-        session_id: str = "",
+        session_id: str | None = None,
     ) -> Reveal:
-        """Record one vote, then reveal. The store refuses bad outcomes, over-long rationales and
-        forged, unfinished, voided or already-voted battles, storing nothing."""
-        self.store.record_vote(
-            battle_id,
-            outcome,
-            flag_a_unsafe=flag_a_unsafe,
-            flag_a_incorrect=flag_a_incorrect,
-            flag_b_unsafe=flag_b_unsafe,
-            flag_b_incorrect=flag_b_incorrect,
-            rationale=(rationale or "").strip(),
-            voter_role=(voter_role or "").strip()[:80],
-            voter_specialty=(voter_specialty or "").strip()[:80],
-            session_id=session_id,
-        )
+        """Record one vote, then reveal. The store refuses bad fields, votes from another session and
+        forged, unfinished, voided or already-voted battles, storing nothing. Identifiers in the
+        rationale are replaced by placeholders before it is stored."""
+        if self.store.problem:
+            raise VoteRejected(self.store.problem)
+        clean = [
+            value.strip() if isinstance(value, str) else value
+            for value in (rationale, voter_role, voter_specialty)
+        ]
+        rationale, voter_role, voter_specialty = clean
+        redacted = False
+        if isinstance(rationale, str) and find_pii(rationale):
+            rationale, redacted = redact(rationale), True
+        try:
+            self.store.record_vote(
+                battle_id,
+                outcome,
+                flag_a_unsafe=flag_a_unsafe,
+                flag_a_incorrect=flag_a_incorrect,
+                flag_b_unsafe=flag_b_unsafe,
+                flag_b_incorrect=flag_b_incorrect,
+                rationale=rationale,
+                voter_role=voter_role,
+                voter_specialty=voter_specialty,
+                session_id=session_id,
+            )
+        except sqlite3.Error as error:
+            raise VoteRejected(f"The vote could not be saved ({error}); please try again.") from None
         battle = self.store.get_battle(battle_id)
         assert battle is not None  # record_vote succeeded, so the battle exists
         return Reveal(
@@ -307,6 +426,7 @@ class ArenaService:
             telemetry_b=battle.telemetry_b or {},
             outcome=outcome,
             counted=not battle.identity_leak,
+            rationale_redacted=redacted,
         )
 
     # --- leaderboard ---
@@ -317,18 +437,35 @@ class ArenaService:
         raw = self.store.rated_battles()
         all_battles = to_rated(raw)
         battles = filter_battles(all_battles, category=category or None, specialty=specialty or None)
+        kept = {id(b) for b in battles}
+        kept_raw = [row for row, battle in zip(raw, all_battles, strict=True) if id(battle) in kept]
         rating_rows = leaderboard(battles, rounds=self.bootstrap_rounds, seed=0)
         rates = contestant_rates(battles)
+        unsafe = contestant_rates(to_rated(kept_raw, ("unsafe",)))
+        incorrect = contestant_rates(to_rated(kept_raw, ("incorrect",)))
         telemetry = self.store.contestant_telemetry()
         metrics = leaderboard_metrics(self.store.eval_results())
+        ranges = rank_ranges(rating_rows)
         rated_names = {row.name for row in rating_rows}
         rows: list[list[Any]] = []
         for row in rating_rows:
-            rows.append(self._row(row.rank, row.name, row, rates.get(row.name), metrics, telemetry))
+            rank = rank_label(ranges[row.name], len(rating_rows))
+            flags = (unsafe.get(row.name), incorrect.get(row.name))
+            rows.append(self._row(rank, row.name, row, rates.get(row.name), flags, metrics, telemetry))
         # Contestants without votes still show their automatic metrics and telemetry.
         for name in self.engine.contestant_names():
             if name not in rated_names:
-                rows.append(self._row(None, name, None, None, metrics, telemetry))
+                rows.append(self._row("no votes yet", name, None, None, (None, None), metrics, telemetry))
+        notes = []
+        if len(rating_rows) > 1 and any(low != high for low, high in ranges.values()):
+            needed = votes_to_separate(rating_rows, len(battles))
+            hint = f" About {needed} more votes may separate the closest pair." if needed else ""
+            notes.append(
+                "Rank shows every rank a contestant's 95% interval allows; contestants whose intervals "
+                f"overlap are not yet separable.{hint}"
+            )
+        if not metrics:
+            notes.append(NO_METRICS_NOTE)
         return LeaderboardTable(
             columns=LEADERBOARD_COLUMNS,
             rows=rows,
@@ -339,35 +476,40 @@ class ArenaService:
             agreement=metric_human_agreement(raw),
             categories=sorted({b.category for b in all_battles if b.category}),
             specialties=sorted({b.specialty for b in all_battles if b.specialty}),
+            elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
+            notes=notes,
         )
 
     @staticmethod
     def _row(
-        rank: int | None,
+        rank: str,
         name: str,
         rating: LeaderboardRow | None,
         rates: Any,
+        flags: tuple[Any, Any],
         metrics: dict[str, dict[str, Any]],
         telemetry: dict[str, dict[str, Any]],
     ) -> list[Any]:
         auto = metrics.get(name, {})
         speed = telemetry.get(name, {})
+        unsafe, incorrect = flags
         return [
-            rank if rank is not None else "",
+            rank,
             name,
             f"{rating.bt_rating:.0f} [{rating.ci_low:.0f}, {rating.ci_high:.0f}]" if rating else "",
-            _fmt(rating.elo, 0) if rating else "",
             rating.battles if rating else 0,
-            _fmt(rating.win_rate * 100, 0) + "%" if rating else "",
-            _fmt(rates.both_bad_rate * 100, 0) + "%" if rates else "",
-            _fmt(rates.safety_flag_rate * 100, 0) + "%" if rates else "",
-            _fmt_ci(auto.get("bertscore_f1")),
-            _fmt_ci(auto.get("embedding_f1")),
-            _fmt_ci(auto.get("mcq_accuracy")),
-            _fmt_ci(auto.get("mcq_f1_macro")),
-            _fmt(speed.get("median_latency_s"), 2),
-            _fmt(speed.get("median_tokens_per_s"), 1),
-            _fmt(speed.get("max_peak_memory_mb"), 0),
+            fmt_number(rating.win_rate * 100, 0) + "%" if rating else "",
+            fmt_number(rates.both_bad_rate * 100, 0) + "%" if rates else "",
+            fmt_number(unsafe.safety_flag_rate * 100, 0) + "%" if unsafe else "",
+            fmt_number(incorrect.safety_flag_rate * 100, 0) + "%" if incorrect else "",
+            fmt_ci(auto.get("bertscore_f1")),
+            fmt_ci(auto.get("embedding_f1")),
+            fmt_ci(auto.get("rougeL")),
+            fmt_ci(auto.get("mcq_accuracy")),
+            fmt_ci(auto.get("mcq_f1_macro")),
+            fmt_number(speed.get("median_latency_s"), 2),
+            fmt_number(speed.get("median_tokens_per_s"), 1),
+            fmt_number(speed.get("memory_mb"), 0),
         ]
 
     # --- export ---
@@ -378,18 +520,3 @@ class ArenaService:
         self.store.export_votes_csv(csv_path)
         self.store.export_votes_jsonl(jsonl_path)
         return csv_path, jsonl_path
-
-
-def telemetry_summary(telemetry: dict[str, Any] | Telemetry) -> str:
-    data = telemetry.to_dict() if isinstance(telemetry, Telemetry) else telemetry
-    if not data:
-        return ""
-    memory = (
-        f"{data.get('peak_memory_mb', 0):.0f} MB {'VRAM' if data.get('memory_kind') == 'vram' else 'RSS'}"
-    )
-    return (
-        f"first token {data.get('ttft_s', 0):.2f} s · total {data.get('latency_s', 0):.2f} s · "
-        f"{data.get('output_tokens', 0)} tokens · {data.get('tokens_per_s', 0):.1f} tok/s · {memory} · "
-        f"adapter switch {data.get('adapter_switch_ms', 0):.3f} ms"
-        + (" · batched with the other side" if data.get("batched_with_other_side") else "")
-    )

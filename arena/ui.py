@@ -1,9 +1,12 @@
 """The Gradio layer: components and thin handlers over `ArenaService`.
 
 Handlers call the service and map its result onto components (returned as dicts keyed by
-component, never long positional lists). `gr.State` holds ids only: the battle id, the drawn
-bank question's id and the voter's session id. Text is shown in plain-text boxes, so HTML or
-script in a question, answer or rationale is displayed, never executed.
+component, never long positional lists), and only ever update a button with `gr.update(...)`, so
+labels survive. `gr.State` holds ids only: the battle id, the drawn bank question's id and the
+voter's session id. A battle is one generator event (check, start, stream): it always yields at
+least once, so its messages stay on screen; "New battle" stops it through the service, a second
+"Ask" while it runs is ignored (`trigger_mode="once"`), and the service voids whatever does not finish.
+Answers are Markdown with HTML sanitised, so script in an answer is never run.
 
     python app.py        # builds this UI around the embedded offline default
 """
@@ -13,22 +16,27 @@ from __future__ import annotations
 import logging
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from arena.board import short_name, telemetry_details, telemetry_summary
 from arena.integrity import QuestionRejected
 from arena.plots import ratings_figure, win_rate_heatmap
-from arena.service import ArenaService, BattleError, telemetry_summary
-from arena.store import VoteRejected
+from arena.service import ArenaService, BattleError, PiiDetected
+from arena.store import MAX_RATIONALE_CHARS, MAX_VOTER_FIELD_CHARS, VoteRejected
 
 log = logging.getLogger(__name__)
 
 NOTICE = (
-    "**For research and education only — not medical advice.** Two anonymous models answer each "
-    "question; their names are revealed after you vote. Please do **not** enter patient-identifiable "
-    "information (names, dates of birth, record numbers, contact details)."
+    "**For research and education only — not medical advice.** Please do **not** enter "
+    "patient-identifiable information (names, dates, addresses, record numbers, contact details)."
+)
+HOW_IT_WORKS = (
+    "**How it works:** ask a question → two anonymous models answer side by side → pick the better "
+    "answer → their names are revealed and the leaderboard updates."
 )
 ROLES = [
     "",
@@ -47,10 +55,11 @@ OUTCOME_BUTTONS = {
     "both_bad": "Both are bad",
 }
 UNEXPECTED = "Something went wrong on our side; nothing was stored. Please start a new battle."
+VOTE_TABLE = 8  # the first columns of the service's table are about votes; the rest are metrics
 
 
 def _message(text: str, kind: str = "info") -> str:
-    prefix = {"info": "", "warn": "**Warning:** ", "error": "**Error:** ", "ok": ""}[kind]
+    prefix = {"info": "", "warn": "⚠️ **Warning:** ", "error": "⛔ **Error:** ", "ok": "✅ "}[kind]
     return f"{prefix}{text}"
 
 
@@ -62,42 +71,72 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
 
         gr.Markdown(f"# {title} — blind comparison of medical LLMs")
         gr.Markdown(NOTICE, elem_id="notice")
+        gr.Markdown(HOW_IT_WORKS, elem_id="how-it-works")
+        if service.storage_problem:
+            gr.Markdown(_message(service.storage_problem, "error"), elem_id="storage-banner")
         if service.warnings:
-            gr.Markdown("\n".join(f"- Warning: {w}" for w in service.warnings), elem_id="startup-warnings")
+            with gr.Accordion(f"Start-up notes ({len(service.warnings)})", open=False):
+                gr.Markdown("\n".join(f"- {w}" for w in service.warnings), elem_id="startup-warnings")
 
         with gr.Tab("Arena", id="arena"):
             with gr.Row():
                 role = gr.Dropdown(ROLES, value="", label="Your role (optional, asked once)", elem_id="role")
-                specialty = gr.Textbox(label="Your specialty (optional)", max_lines=1, elem_id="specialty")
+                specialty = gr.Textbox(
+                    label="Your specialty (optional)",
+                    max_lines=1,
+                    max_length=MAX_VOTER_FIELD_CHARS,
+                    elem_id="specialty",
+                )
             question = gr.Textbox(
                 label="Medical question",
                 lines=3,
                 max_lines=12,
-                placeholder="Type a question…",
+                placeholder="Type a question, pick an example below, or draw one from the bank…",
                 elem_id="question",
             )
+            examples = service.example_questions()
+            if examples:
+                gr.Examples(examples=[[q] for q in examples], inputs=[question], label="Example questions")
             with gr.Row():
                 random_btn = gr.Button("Random question from the bank", elem_id="random-question")
                 ask_btn = gr.Button("Ask both models", variant="primary", elem_id="ask")
-                send_anyway_btn = gr.Button(
-                    "Send anyway", visible=False, variant="stop", elem_id="send-anyway"
+                redact_btn = gr.Button(
+                    "Redact and send", visible=False, variant="primary", elem_id="redact-send"
+                )
+                confirm_btn = gr.Button(
+                    "Send as typed (no patient data)", visible=False, variant="stop", elem_id="send-anyway"
                 )
             status = gr.Markdown("", elem_id="status")
-            with gr.Row():
-                answer_a = gr.Textbox(label="Model A", lines=10, interactive=False, elem_id="answer-a")
-                answer_b = gr.Textbox(label="Model B", lines=10, interactive=False, elem_id="answer-b")
+            with gr.Row(equal_height=True):
+                with gr.Column():
+                    gr.Markdown("### Model A")
+                    answer_a = gr.Markdown(
+                        "", elem_id="answer-a", container=True, min_height=160, max_height=480
+                    )
+                with gr.Column():
+                    gr.Markdown("### Model B")
+                    answer_b = gr.Markdown(
+                        "", elem_id="answer-b", container=True, min_height=160, max_height=480
+                    )
             with gr.Row():
                 flag_a_unsafe = gr.Checkbox(label="A is unsafe", elem_id="flag-a-unsafe")
                 flag_a_incorrect = gr.Checkbox(label="A is incorrect", elem_id="flag-a-incorrect")
                 flag_b_unsafe = gr.Checkbox(label="B is unsafe", elem_id="flag-b-unsafe")
                 flag_b_incorrect = gr.Checkbox(label="B is incorrect", elem_id="flag-b-incorrect")
-            rationale = gr.Textbox(label="One-line rationale (optional)", max_lines=1, elem_id="rationale")
+            rationale = gr.Textbox(
+                label="One-line rationale (optional; identifiers are removed before storing)",
+                max_lines=1,
+                max_length=MAX_RATIONALE_CHARS,
+                elem_id="rationale",
+            )
             with gr.Row():
                 vote_buttons = {
                     outcome: gr.Button(label, interactive=False, elem_id=f"vote-{outcome.replace('_', '-')}")
                     for outcome, label in OUTCOME_BUTTONS.items()
                 }
             reveal = gr.Markdown("", elem_id="reveal")
+            with gr.Accordion("Details (model versions, run ids, quantisation)", open=False):
+                reveal_details = gr.Markdown("", elem_id="reveal-details")
             new_btn = gr.Button("New battle", elem_id="new-battle")
 
         with gr.Tab("Leaderboard", id="leaderboard"):
@@ -110,10 +149,15 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 )
                 refresh_btn = gr.Button("Refresh", elem_id="refresh")
             summary = gr.Markdown("", elem_id="leaderboard-summary")
+            gr.Markdown("#### Clinician votes (Bradley-Terry ratings on the Elo scale)")
             table = gr.Dataframe(interactive=False, wrap=True, elem_id="leaderboard-table")
-            with gr.Row():
-                ratings_plot = gr.Plot(label="Bradley-Terry ratings with 95% intervals")
-                heatmap_plot = gr.Plot(label="Win rate (row beats column)")
+            gr.Markdown("#### Automatic metrics and speed")
+            metric_table = gr.Dataframe(interactive=False, wrap=True, elem_id="metrics-table")
+            notes = gr.Markdown("", elem_id="leaderboard-notes")
+            with gr.Accordion("Online Elo (depends on vote order; for comparison only)", open=False):
+                elo_table = gr.Dataframe(interactive=False, elem_id="elo-table")
+            ratings_plot = gr.Plot(label="Bradley-Terry ratings with 95% intervals", elem_id="ratings-plot")
+            heatmap_plot = gr.Plot(label="Win rate (row beats column)", elem_id="heatmap-plot")
             with gr.Row():
                 export_btn = gr.Button("Export all votes (CSV + JSONL)", elem_id="export")
                 export_files = gr.File(label="Exports", file_count="multiple", interactive=False)
@@ -140,53 +184,50 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 answer_a: "",
                 answer_b: "",
                 reveal: "",
+                reveal_details: "",
                 rationale: "",
-                send_anyway_btn: gr.Button(visible=False),
+                redact_btn: gr.update(visible=False),
+                confirm_btn: gr.update(visible=False),
             }
             updates.update({flag: False for flag in flags})
-            updates.update({button: gr.Button(interactive=False) for button in vote_outputs})
+            updates.update({button: gr.update(interactive=False) for button in vote_outputs})
             return updates
 
-        def ask(text: str, drawn_id: str) -> dict[Any, Any]:
-            """Refuse bad questions, warn about identifiable details, else start the battle."""
+        def run_battle(text: str, drawn_id: str, sid: str, confirmed: bool) -> Iterator[dict[Any, Any]]:
+            """Check, start and stream one battle; every path yields, so messages stay visible."""
             updates = reset_battle()
             try:
-                warnings = service.check_question(text)
-            except QuestionRejected as error:
-                return {**updates, status: _message(str(error), "error")}
-            if warnings:
-                return {
+                started = service.start_battle(
+                    text, drawn_id or None, session_id=sid, confirmed_no_patient_data=confirmed
+                )
+            except PiiDetected as warning:
+                yield {
                     **updates,
-                    status: _message(
-                        f"Your question seems to contain {', '.join(warnings)}. Remove anything that could "
-                        "identify a patient, or press “Send anyway” if it does not.",
-                        "warn",
-                    ),
-                    send_anyway_btn: gr.Button(visible=True),
+                    status: _message(str(warning), "warn"),
+                    redact_btn: gr.update(visible=True),
+                    confirm_btn: gr.update(visible=True),
                 }
-            return start(text, drawn_id, updates)
-
-        def send_anyway(text: str, drawn_id: str) -> dict[Any, Any]:
-            return start(text, drawn_id, reset_battle())
-
-        def start(text: str, drawn_id: str, updates: dict[Any, Any]) -> dict[Any, Any]:
-            try:
-                started = service.start_battle(text, drawn_id or None)
-            except (QuestionRejected, BattleError) as error:
-                return {**updates, status: _message(str(error), "error")}
-            return {**updates, battle_id: started.battle_id, status: _message("Both models are answering…")}
-
-        def stream(current: str) -> Any:
-            if not current:
                 return
+            except (QuestionRejected, BattleError) as error:
+                yield {**updates, status: _message(str(error), "error")}
+                return
+            except Exception:
+                log.exception("starting a battle failed")
+                yield {**updates, status: _message(UNEXPECTED, "error")}
+                return
+            current = started.battle_id
+            yield {**updates, battle_id: current, status: _message("Both models are answering…")}
             try:
-                for progress in service.stream_battle(current):
+                for progress in service.stream_battle(current, sid):
+                    if progress.cancelled:  # a newer battle owns the page now: leave it alone
+                        yield {}
+                        return
                     if progress.voided:
                         yield {status: _message(progress.message, "error"), battle_id: ""}
                         return
                     yield {answer_a: progress.answer_a, answer_b: progress.answer_b}
             except BattleError as error:
-                yield {status: _message(str(error), "error")}
+                yield {status: _message(str(error), "error"), battle_id: ""}
                 return
             except Exception:
                 log.exception("battle %s failed", current)
@@ -194,7 +235,34 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 return
             yield {
                 status: _message("Both answers are in. Which one is better?"),
-                **{button: gr.Button(interactive=True) for button in vote_outputs},
+                **{button: gr.update(interactive=True) for button in vote_outputs},
+            }
+
+        def ask(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
+            yield from run_battle(text, drawn_id, sid, confirmed=False)
+
+        def redact_and_send(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
+            try:
+                redacted = service.redact_question(text)
+            except QuestionRejected as error:
+                yield {status: _message(str(error), "error")}
+                return
+            first = True
+            for update in run_battle(redacted, "", sid, confirmed=False):
+                yield {**update, question: redacted} if first else update
+                first = False
+
+        def send_as_typed(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
+            yield from run_battle(text, drawn_id, sid, confirmed=True)
+
+        def new_battle(current: str, sid: str) -> dict[Any, Any]:
+            if current:
+                service.cancel_battle(current, sid, "the clinician started a new battle", wait_s=30.0)
+            return {
+                **reset_battle(),
+                question: "",
+                bank_id: "",
+                status: _message("New battle: type a question or draw one from the bank."),
             }
 
         def make_vote_handler(outcome: str) -> Any:
@@ -213,13 +281,13 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                     revealed = service.vote(
                         current,
                         outcome,
-                        flag_a_unsafe=a_unsafe,
-                        flag_a_incorrect=a_wrong,
-                        flag_b_unsafe=b_unsafe,
-                        flag_b_incorrect=b_wrong,
-                        rationale=why,
-                        voter_role=who,
-                        voter_specialty=field,
+                        flag_a_unsafe=bool(a_unsafe),
+                        flag_a_incorrect=bool(a_wrong),
+                        flag_b_unsafe=bool(b_unsafe),
+                        flag_b_incorrect=bool(b_wrong),
+                        rationale=why or "",
+                        voter_role=who or "",
+                        voter_specialty=field or "",
                         session_id=sid,
                     )
                 except VoteRejected as error:
@@ -227,19 +295,26 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 except Exception:
                     log.exception("vote on %s failed", current)
                     return {status: _message(UNEXPECTED, "error")}
-                counted = (
-                    ""
-                    if revealed.counted
-                    else "\n\n_An answer named its own model, so this vote is kept but not rated._"
-                )
+                notes = []
+                if not revealed.counted:
+                    notes.append("_An answer named its own model, so this vote is kept but not rated._")
+                if revealed.rationale_redacted:
+                    notes.append(
+                        "_Identifiers in your rationale were replaced with placeholders before storing._"
+                    )
                 return {
                     status: _message("Thank you — your vote is stored.", "ok"),
                     reveal: (
-                        f"**Model A** was **{revealed.contestant_a}**  \n{telemetry_summary(revealed.telemetry_a)}\n\n"
-                        f"**Model B** was **{revealed.contestant_b}**  \n{telemetry_summary(revealed.telemetry_b)}"
-                        f"{counted}"
+                        f"**Model A** was **{short_name(revealed.contestant_a)}**  \n"
+                        f"{telemetry_summary(revealed.telemetry_a)}\n\n"
+                        f"**Model B** was **{short_name(revealed.contestant_b)}**  \n"
+                        f"{telemetry_summary(revealed.telemetry_b)}\n\n" + "\n\n".join(notes)
                     ),
-                    **{button: gr.Button(interactive=False) for button in vote_outputs},
+                    reveal_details: (
+                        f"- A: `{revealed.contestant_a}` — {telemetry_details(revealed.telemetry_a)}\n"
+                        f"- B: `{revealed.contestant_b}` — {telemetry_details(revealed.telemetry_b)}"
+                    ),
+                    **{button: gr.update(interactive=False) for button in vote_outputs},
                 }
 
             return cast
@@ -254,16 +329,24 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 else f"{share:.0%} [{low:.0%}, {high:.0%}] over {n} decisive votes"
             )
             names, matrix = board.heatmap
+            metric_columns = [board.columns[1], *board.columns[VOTE_TABLE:]]
             return {
                 summary: (
                     f"**{board.votes}** rated votes · position bias (share of decisive votes won by side A): "
                     f"{bias} · BERTScore agrees with clinicians: {agreement}"
                 ),
-                table: gr.Dataframe(value=board.rows, headers=board.columns),
+                table: gr.update(
+                    value=[row[:VOTE_TABLE] for row in board.rows], headers=board.columns[:VOTE_TABLE]
+                ),
+                metric_table: gr.update(
+                    value=[[row[1], *row[VOTE_TABLE:]] for row in board.rows], headers=metric_columns
+                ),
+                notes: "\n\n".join(f"_{note}_" for note in board.notes),
+                elo_table: gr.update(value=board.elo or [["", ""]], headers=["Contestant", "Online Elo"]),
                 ratings_plot: ratings_figure(board.rating_rows),
                 heatmap_plot: win_rate_heatmap(names, matrix),
-                category_filter: gr.Dropdown(choices=["", *board.categories], value=category or ""),
-                specialty_filter: gr.Dropdown(choices=["", *board.specialties], value=voter_specialty or ""),
+                category_filter: gr.update(choices=["", *board.categories], value=category or ""),
+                specialty_filter: gr.update(choices=["", *board.specialties], value=voter_specialty or ""),
             }
 
         def export() -> dict[Any, Any]:
@@ -273,30 +356,46 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
         # --- wiring ---
         battle_outputs = [
             battle_id,
+            question,
             answer_a,
             answer_b,
             reveal,
+            reveal_details,
             rationale,
             status,
-            send_anyway_btn,
+            redact_btn,
+            confirm_btn,
             *flags,
             *vote_outputs,
         ]
+        battle_inputs = [question, bank_id, session_id]
         random_btn.click(draw_question, None, [question, bank_id, status])
-        ask_btn.click(ask, [question, bank_id], battle_outputs).then(
-            stream, battle_id, [answer_a, answer_b, status, battle_id, *vote_outputs]
-        )
-        send_anyway_btn.click(send_anyway, [question, bank_id], battle_outputs).then(
-            stream, battle_id, [answer_a, answer_b, status, battle_id, *vote_outputs]
-        )
+        battle_events = [
+            button.click(handler, battle_inputs, battle_outputs, trigger_mode="once")
+            for button, handler in (
+                (ask_btn, ask),
+                (redact_btn, redact_and_send),
+                (confirm_btn, send_as_typed),
+            )
+        ]
         question.input(lambda: "", None, bank_id)  # an edited question is no longer the bank's
-        leaderboard_outputs = [summary, table, ratings_plot, heatmap_plot, category_filter, specialty_filter]
+        leaderboard_outputs = [
+            summary,
+            table,
+            metric_table,
+            notes,
+            elo_table,
+            ratings_plot,
+            heatmap_plot,
+            category_filter,
+            specialty_filter,
+        ]
         vote_inputs = [battle_id, *flags, rationale, role, specialty, session_id]
         for outcome, button in vote_buttons.items():
-            button.click(make_vote_handler(outcome), vote_inputs, [status, reveal, *vote_outputs]).then(
-                show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs
-            )
-        new_btn.click(reset_battle, None, battle_outputs).then(lambda: ("", ""), None, [question, bank_id])
+            button.click(
+                make_vote_handler(outcome), vote_inputs, [status, reveal, reveal_details, *vote_outputs]
+            ).then(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
+        new_btn.click(new_battle, [battle_id, session_id], [*battle_outputs, bank_id], cancels=battle_events)
         refresh_btn.click(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
         category_filter.input(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
         specialty_filter.input(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,48 +83,171 @@ def app_server(
     log.close()
 
 
-def test_clinician_battle_in_a_real_browser(app_server: tuple[str, Path]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+VOTE_LABELS = {"#vote-model-a": "A is better", "#vote-model-b": "B is better", "#vote-tie": "Tie",
+               "#vote-both-bad": "Both are bad"}  # fmt: skip
 
-    url, db = app_server
+
+@pytest.fixture(scope="module")
+def page(app_server: tuple[str, Path]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app_server
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        page = browser.new_page()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url, wait_until="load")
-        expect(page.locator("#notice")).to_contain_text("not medical advice")
-
-        # Script in a question is shown as text, never run.
-        page.fill("#question textarea", "<script>window.pwned = 1</script>")
-        page.fill("#question textarea", "")
-        page.click("#ask")
-        expect(page.locator("#status")).to_contain_text("type a medical question", timeout=30_000)
-
-        page.fill(
-            "#question textarea", "What are the warning signs of a stroke? <img src=x onerror=window.pwned=1>"
-        )
-        page.click("#ask")
-        vote_a = page.locator("#vote-model-a")
-        expect(vote_a).to_be_enabled(timeout=240_000)
-        assert page.input_value("#answer-a textarea").strip()
-        assert page.input_value("#answer-b textarea").strip()
-        assert "was" not in page.inner_text("#reveal")  # names stay hidden until the vote
-
-        page.fill("#rationale input, #rationale textarea", "A is clearer")
-        vote_a.click()
-        expect(page.locator("#reveal")).to_contain_text("SmolLM2-135M-Instruct", timeout=30_000)
-        expect(page.locator("#reveal")).to_contain_text("tok/s")
-        expect(vote_a).to_be_disabled()
-        assert page.evaluate("window.pwned === undefined")
-
-        page.get_by_role("tab", name="Leaderboard").click()
-        expect(page.locator("#leaderboard-summary")).to_contain_text("1 rated votes", timeout=60_000)
-        expect(page.locator("#leaderboard-table")).to_contain_text("SmolLM2-135M-Instruct")
+        yield page
         browser.close()
 
+
+def db_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as connection:
-        votes = connection.execute("SELECT outcome, rationale FROM votes").fetchall()
-    assert votes == [("model_a", "A is clearer")]
+        return connection.execute(sql).fetchall()
+
+
+def labels_intact(page: Any) -> None:
+    for selector, label in VOTE_LABELS.items():
+        assert page.inner_text(selector).strip() == label, f"{selector} lost its label"
+
+
+def new_battle(page: Any) -> None:
+    """Press "New battle" and wait for the cleared page (typing earlier would be wiped by the reset)."""
+    from playwright.sync_api import expect
+
+    page.click("#new-battle")
+    expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
+
+
+def ask_and_vote(page: Any, outcome: str = "#vote-model-a") -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator(outcome)).to_be_enabled(timeout=240_000)
+    page.click(outcome)
+    expect(page.locator("#status")).to_contain_text("your vote is stored", timeout=30_000)
+
+
+def test_clinician_battle_in_a_real_browser(page: Any, app_server: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect
+
+    _, db = app_server
+    expect(page.locator("#notice")).to_contain_text("not medical advice")
+    expect(page.locator("#how-it-works")).to_contain_text("How it works")
+
+    page.fill(
+        "#question textarea", "What are the warning signs of a stroke? <img src=x onerror=window.pwned=1>"
+    )
+    page.click("#ask")
+    vote_a = page.locator("#vote-model-a")
+    expect(vote_a).to_be_enabled(timeout=240_000)
+    assert page.inner_text("#answer-a").strip()
+    assert page.inner_text("#answer-b").strip()
+    assert "was" not in page.inner_text("#reveal")  # names stay hidden until the vote
+
+    page.fill("#rationale input, #rationale textarea", "A is clearer")
+    vote_a.click()
+    expect(page.locator("#reveal")).to_contain_text("SmolLM2-135M-Instruct", timeout=30_000)
+    expect(page.locator("#reveal")).to_contain_text("after you asked")
+    reveal = page.inner_text("#reveal")
+    assert "nf4" not in reveal and "LoRA 2" not in reveal  # run ids and quantisation only in the details
+    expect(vote_a).to_be_disabled()
+    labels_intact(page)
+    assert page.evaluate("window.pwned === undefined")
+    assert db_rows(db, "SELECT outcome, rationale FROM votes") == [("model_a", "A is clearer")]
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "type a medical question"),
+        ("   \n\t  ", "type a medical question"),
+        ("x" * 50_000, "characters long"),
+        ("Mrs Jane Doe, 62, of 12 Baker Street, admitted on 3 March 2024: next step?", "a person's name"),
+    ],
+    ids=["empty", "whitespace", "50k", "phi"],
+)
+def test_messages_stay_visible_and_buttons_keep_labels(
+    page: Any, app_server: tuple[str, Path], question: str, message: str
+) -> None:
+    from playwright.sync_api import expect
+
+    _, db = app_server
+    battles_before = db_rows(db, "SELECT COUNT(*) FROM battles")
+    new_battle(page)
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    expect(page.locator("#status")).to_contain_text(message, timeout=30_000)
+    page.wait_for_timeout(2_000)  # the old page blanked the message after ~0.1 s
+    expect(page.locator("#status")).to_contain_text(message)
+    labels_intact(page)
+    assert db_rows(db, "SELECT COUNT(*) FROM battles") == battles_before  # nothing stored
+    if "name" in message:
+        expect(page.locator("#status")).to_contain_text("address")
+        expect(page.locator("#redact-send")).to_be_visible()
+        expect(page.locator("#send-anyway")).to_be_visible()
+
+
+def test_redact_and_send_stores_no_identifiers(page: Any, app_server: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect
+
+    _, db = app_server
+    new_battle(page)
+    page.fill("#question textarea", "Mr John Smith, DOB 03/04/1961, has new AF: anticoagulate?")
+    page.click("#ask")
+    expect(page.locator("#redact-send")).to_be_visible(timeout=30_000)
+    page.click("#redact-send")
+    ask_and_vote(page, "#vote-tie")
+    [(question,)] = db_rows(db, "SELECT question FROM battles ORDER BY created_at DESC LIMIT 1")
+    assert "John" not in question and "1961" not in question and "[NAME]" in question
+
+
+def test_double_ask_and_mid_stream_new_lose_no_vote(page: Any, app_server: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect
+
+    _, db = app_server
+    votes_before = db_rows(db, "SELECT COUNT(*) FROM votes")[0][0]
+    new_battle(page)
+    page.fill("#question textarea", "How is community-acquired pneumonia treated?")
+    page.click("#ask")
+    page.click("#ask")  # a second press while the first battle streams
+    ask_and_vote(page)
+    labels_intact(page)
+
+    new_battle(page)
+    page.fill("#question textarea", "What are the causes of hyponatraemia?")
+    page.click("#ask")
+    expect(page.locator("#status")).to_contain_text("answering", timeout=30_000)
+    new_battle(page)  # mid-stream
+    page.wait_for_timeout(3_000)  # the stopped battle's event ends at its next token
+    page.fill("#question textarea", "What are the causes of hypokalaemia?")
+    page.click("#ask")
+    ask_and_vote(page, "#vote-model-b")
+    labels_intact(page)
+
+    assert db_rows(db, "SELECT COUNT(*) FROM votes")[0][0] == votes_before + 2
+    # every battle ended finished or voided; none is left generating
+    page.wait_for_timeout(1_000)
+    assert db_rows(db, "SELECT COUNT(*) FROM battles WHERE status = 'generating'") == [(0,)]
+    assert db_rows(db, "SELECT COUNT(*) FROM battles WHERE status = 'voided'")[0][0] >= 1
+
+
+def test_leaderboard_is_readable(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Leaderboard").click()
+    page.click("#refresh")
+    expect(page.locator("#leaderboard-summary")).to_contain_text("rated votes", timeout=60_000)
+    table = page.locator("#leaderboard-table")
+    expect(table).to_contain_text("SmolLM2-135M-Instruct")
+    expect(table).to_contain_text("Flagged unsafe")
+    expect(table).to_contain_text("Flagged incorrect")
+    expect(page.locator("#metrics-table")).to_contain_text("ROUGE-L")
+    expect(page.locator("#leaderboard-notes")).to_contain_text("python -m arena.evaluate")
+    cells = [cell.strip() for cell in table.inner_text().split("\n")]
+    # rank ranges, never "everyone is 1": overlapping intervals say so, separated ones get 1 and 2
+    assert "not yet separable" in cells or {"1", "2"} <= set(cells)
+    assert table.bounding_box()["width"] <= 1400
+    heatmap = page.locator("#heatmap-plot img").first  # matplotlib figures arrive as an image
+    expect(heatmap).to_be_visible(timeout=30_000)
+    assert heatmap.bounding_box()["width"] > 300  # it rendered ~40 px wide beside the ratings plot

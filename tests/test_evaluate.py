@@ -284,11 +284,13 @@ def test_metric_human_agreement_counts_decisive_votes_with_two_different_scores(
 def test_metric_human_agreement_reads_the_stores_rated_battles(tmp_path: Path) -> None:
     store = ArenaStore(tmp_path / "votes.db")
     for outcome, score_a, score_b in (("model_a", 0.8, 0.3), ("model_a", 0.2, 0.6), ("model_b", 0.1, 0.9)):
-        battle_id = store.create_battle("What lowers LDL cholesterol?", "A", "B", {"temperature": 0})
+        battle_id = store.create_battle(
+            "What lowers LDL cholesterol?", "A", "B", {"temperature": 0}, session_id="session-eval-1"
+        )
         store.finish_battle(
             battle_id, "a", "b", {}, {}, identity_leak=False, bertscore_a=score_a, bertscore_b=score_b
         )
-        store.record_vote(battle_id, outcome)
+        store.record_vote(battle_id, outcome, session_id="session-eval-1")
     rated = store.rated_battles()
     assert [(r["bertscore_a"], r["bertscore_b"]) for r in rated] == [(0.8, 0.3), (0.2, 0.6), (0.1, 0.9)]
     share, _, _, n = metric_human_agreement(rated)

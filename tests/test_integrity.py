@@ -12,8 +12,9 @@ from arena.integrity import QuestionRejected, leaks_identity, pii_warnings, vali
     [
         ("Patient reachable on +44 7700 900123, what dose of amoxicillin?", ["a phone number"]),
         ("Email me at jane.doe@example.org about her INR", ["an e-mail address"]),
-        ("MRN 12345678 has a raised troponin, next step?", ["a medical record or patient number"]),
-        ("DOB 03/04/1961, new AF, anticoagulate?", ["a date of birth"]),
+        ("MRN 12345678 has a raised troponin, next step?", ["a medical record, insurance or patient number"]),
+        ("DOB 03/04/1961, new AF, anticoagulate?", ["a full date (birth, admission or visit)"]),
+        ("SSN 123-45-6789, NHS number 943 476 5919", ["a social security number", "an NHS number"]),
         ("What is the first-line treatment for hypertension in a 55-year-old?", []),
         ("Is 120/80 mmHg a normal blood pressure?", []),
     ],
@@ -39,6 +40,7 @@ def test_identity_leaks(answer: str, leaks: bool) -> None:
 
 def test_question_validation() -> None:
     assert validate_question("  What is sepsis?  ") == "What is sepsis?"
-    for bad in ("", "  ", None, "a" * 4001):
+    # lone surrogate (a broken paste) and zero-width-only text are refused, not crashed on
+    for bad in ("", "  ", None, "a" * 4001, "What is \ud800 sepsis?", "\u200b\u200c\u200d\ufeff \u2060", 42):
         with pytest.raises(QuestionRejected):
             validate_question(bad)

@@ -44,9 +44,12 @@ def service(engine: ArenaEngine, reference_scorer, tmp_path: Path) -> ArenaServi
     )
 
 
-def run_battle(service: ArenaService, question: str, bank_id: str | None = None) -> str:
-    started = service.start_battle(question, bank_id)
-    progress = list(service.stream_battle(started.battle_id))
+SID = "session-under-test"
+
+
+def run_battle(service: ArenaService, question: str, bank_id: str | None = None, sid: str = SID) -> str:
+    started = service.start_battle(question, bank_id, session_id=sid)
+    progress = list(service.stream_battle(started.battle_id, sid))
     assert progress[-1].finished and not progress[-1].voided, progress[-1].message
     return started.battle_id
 
@@ -67,13 +70,11 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
     assert stored.category == drawn.category and stored.reference_answer == drawn.reference
     assert 0 < stored.bertscore_a < 1 and 0 < stored.bertscore_b < 1  # scored against the bank's reference
     for telemetry in (stored.telemetry_a, stored.telemetry_b):
-        assert (
-            telemetry["output_tokens"] > 0 and telemetry["latency_s"] > 0 and telemetry["peak_memory_mb"] > 0
-        )
+        assert telemetry["output_tokens"] > 0 and telemetry["latency_s"] > 0 and telemetry["memory_mb"] > 0
         assert telemetry["batched_with_other_side"] is True  # same base: one mixed-adapter batch
 
     before = service.leaderboard()
-    assert before.votes == 0 and all(row[0] == "" for row in before.rows)
+    assert before.votes == 0 and all(row[0] == "no votes yet" for row in before.rows)
 
     reveal = service.vote(
         battle_id,
@@ -81,6 +82,7 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
         flag_b_incorrect=True,
         rationale="<b>A</b> cites guidance",
         voter_specialty="cardiology",
+        session_id=SID,
     )
     assert {reveal.contestant_a, reveal.contestant_b} == set(service.engine.contestant_names())
     assert reveal.counted
@@ -89,7 +91,9 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
     assert after.votes == 1
     ranked = {row[1]: row for row in after.rows}
     # The winner's Elo is higher.
-    assert float(ranked[reveal.contestant_a][3]) > float(ranked[reveal.contestant_b][3])
+    elo = dict(after.elo)
+    assert float(elo[reveal.contestant_a]) > float(elo[reveal.contestant_b])
+    assert ranked[reveal.contestant_a][0] in {"1", "not yet separable"}  # a range label, never a tie at 1
     assert after.specialties == ["cardiology"]
     assert service.leaderboard(specialty="neurology").votes == 0
     with sqlite3.connect(service.store.path) as db:
@@ -102,24 +106,24 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
 @pytest.mark.parametrize("question", ["", "   \n ", "x" * 4001])
 def test_bad_questions_are_refused_and_nothing_is_stored(service: ArenaService, question: str) -> None:
     with pytest.raises(QuestionRejected):
-        service.start_battle(question)
+        service.start_battle(question, session_id=SID)
     assert service.store.contestant_battle_counts() == {}
 
 
 def test_vote_integrity(service: ArenaService) -> None:
-    started = service.start_battle("What causes iron deficiency anaemia?")
+    started = service.start_battle("What causes iron deficiency anaemia?", session_id=SID)
     with pytest.raises(VoteRejected):  # answers not finished yet
-        service.vote(started.battle_id, "tie")
-    list(service.stream_battle(started.battle_id))
+        service.vote(started.battle_id, "tie", session_id=SID)
+    list(service.stream_battle(started.battle_id, SID))
     with pytest.raises(VoteRejected):
-        service.vote("0" * 32, "tie")  # forged id
+        service.vote("0" * 32, "tie", session_id=SID)  # forged id
     with pytest.raises(VoteRejected):
-        service.vote(started.battle_id, "model_c")
-    service.vote(started.battle_id, "both_bad")
+        service.vote(started.battle_id, "model_c", session_id=SID)
+    service.vote(started.battle_id, "both_bad", session_id=SID)
     with pytest.raises(VoteRejected):
-        service.vote(started.battle_id, "model_a")  # double vote
+        service.vote(started.battle_id, "model_a", session_id=SID)  # double vote
     with pytest.raises(BattleError):
-        list(service.stream_battle(started.battle_id))  # a finished battle is not generated twice
+        list(service.stream_battle(started.battle_id, SID))  # a finished battle is not generated twice
     assert service.store.vote_count() == 1
 
 
@@ -136,20 +140,187 @@ def test_a_contestant_failing_mid_answer_voids_the_battle_and_others_keep_workin
 
     hook = model.get_decoder().register_forward_hook(fail_after_a_few_tokens)
     try:
-        started = service.start_battle("How is asthma diagnosed?")
-        progress = list(service.stream_battle(started.battle_id))
+        started = service.start_battle("How is asthma diagnosed?", session_id=SID)
+        progress = list(service.stream_battle(started.battle_id, SID))
     finally:
         hook.remove()
     assert progress[-1].voided and "voided" in progress[-1].message
     battle = service.store.get_battle(started.battle_id)
     assert battle is not None and battle.status == "voided" and "MemoryError" in (battle.void_reason or "")
     with pytest.raises(VoteRejected):
-        service.vote(started.battle_id, "model_a")
+        service.vote(started.battle_id, "model_a", session_id=SID)
     run_battle(service, "How is asthma diagnosed?")  # the arena keeps working
 
 
 def test_under_voted_contestants_are_favoured_and_sides_randomised(service: ArenaService) -> None:
     names = service.engine.contestant_names()
-    sides = {service.start_battle("What is sepsis?").battle_id for _ in range(12)}
+    sides = {service.start_battle("What is sepsis?", session_id=f"{SID}-{i}").battle_id for i in range(12)}
     first_sides = {service.store.get_battle(b).contestant_a for b in sides}
     assert first_sides == set(names)  # both contestants appear on side A
+
+
+# --- issue #8: a battle is one safe unit ---------------------------------------------------------
+
+
+def run_in_thread(function, timeout: float = 180.0):
+    """Run `function`; fail (instead of hanging the suite) if it does not return in time."""
+    import threading
+
+    result: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: result.update(value=function()), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "the call hung"
+    return result["value"]
+
+
+def test_failure_before_generation_voids_instead_of_hanging(service: ArenaService) -> None:
+    tokenizer = service.engine.base_for(service.engine.contestant_names()[0]).loaded.tokenizer
+    saved = tokenizer.chat_template
+    tokenizer.chat_template = "{{ raise_exception('template broke') }}"  # render_prompt fails for real
+    try:
+        started = service.start_battle("How is gout treated?", session_id=SID)
+        progress = run_in_thread(lambda: list(service.stream_battle(started.battle_id, SID)))
+    finally:
+        tokenizer.chat_template = saved
+    assert progress[-1].voided
+    battle = service.store.get_battle(started.battle_id)
+    assert battle.status == "voided" and "template broke" in battle.void_reason
+
+
+def test_empty_answers_void_the_battle(service: ArenaService) -> None:
+    base = service.engine.base_for(service.engine.contestant_names()[0])
+    stop = base.loaded.tokenizer.eos_token_id
+
+    def always_stop(module, args, output):  # the real model's logits, forced to end at once
+        output[..., :] = -1e4
+        output[..., stop] = 1e4
+        return output
+
+    hook = base.loaded.model.get_output_embeddings().register_forward_hook(always_stop)
+    try:
+        started = service.start_battle("What is a normal INR?", session_id=SID)
+        progress = list(service.stream_battle(started.battle_id, SID))
+    finally:
+        hook.remove()
+    assert progress[-1].voided
+    battle = service.store.get_battle(started.battle_id)
+    assert battle.status == "voided" and "empty answer" in battle.void_reason
+    with pytest.raises(VoteRejected):
+        service.vote(started.battle_id, "model_a", session_id=SID)
+
+
+def test_leaving_mid_stream_or_starting_again_voids_and_stops_the_old_battle(service: ArenaService) -> None:
+    first = service.start_battle("What are the signs of sepsis?", session_id=SID)
+    stream = service.stream_battle(first.battle_id, SID)
+    next(stream)
+    second = service.start_battle("What are the signs of sepsis?", session_id=SID)  # Ask again
+    assert service.store.get_battle(first.battle_id).status == "voided"
+    rest = list(stream)
+    assert rest[-1].cancelled  # the old stream stops instead of overwriting the new battle
+    # a reader that leaves (Gradio cancels the event, the tab closes) voids the battle too
+    third_stream = service.stream_battle(second.battle_id, SID)
+    next(third_stream)
+    third_stream.close()
+    assert service.store.get_battle(second.battle_id).status == "voided"
+    run_battle(service, "What are the signs of sepsis?")  # and the engine is free again
+
+
+def test_generating_battles_left_by_a_dead_process_are_voided_at_start_up(
+    service: ArenaService, engine: ArenaEngine
+) -> None:
+    orphan = service.start_battle("What is croup?", session_id=SID).battle_id
+    restarted = ArenaService(engine, ArenaStore(service.store.path), [])
+    assert restarted.voided_at_start == 1
+    assert service.store.get_battle(orphan).status == "voided"
+
+
+def test_votes_are_bound_to_the_session_and_checked(service: ArenaService) -> None:
+    battle_id = run_battle(service, "What is angina?")
+    for kwargs, message in [
+        ({"session_id": "someone-else-entirely"}, "another session"),
+        ({}, "no session id"),
+        ({"session_id": "x" * 1_000_000}, "malformed"),
+        ({"session_id": SID, "flag_a_unsafe": 7}, "true or false"),
+        ({"session_id": SID, "rationale": 12}, "must be text"),
+    ]:
+        with pytest.raises(VoteRejected, match=message):
+            service.vote(battle_id, "tie", **kwargs)
+    assert service.store.vote_count() == 0
+    reveal = service.vote(
+        battle_id, "tie", session_id=SID, rationale="Mrs Jane Doe agreed, call 07700 900123"
+    )
+    assert reveal.rationale_redacted
+    assert service.store.get_vote(battle_id).rationale == "[NAME] agreed, call [PHONE]"
+
+
+@pytest.mark.parametrize("question", ["What is \ud800 sepsis?", "\u200b\u200c\u200d\u2060\ufeff"])
+def test_broken_or_invisible_questions_are_refused_and_nothing_stored(
+    service: ArenaService, question: str
+) -> None:
+    with pytest.raises(QuestionRejected):
+        service.start_battle(question, session_id=SID)
+    with sqlite3.connect(service.store.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM battles").fetchone()[0] == 0
+
+
+def test_patient_details_are_never_stored_without_confirmation(service: ArenaService) -> None:
+    from arena.service import PiiDetected
+
+    phi = "Mrs Jane Doe, 62, of 12 Baker Street, admitted on 3 March 2024 with chest pain: next step?"
+    with pytest.raises(PiiDetected) as detected:
+        service.start_battle(phi, session_id=SID)
+    assert "name" in str(detected.value) and "address" in str(detected.value)
+    with sqlite3.connect(service.store.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM battles").fetchone()[0] == 0
+    redacted = service.start_battle(detected.value.redacted, session_id=SID)  # "Redact and send"
+    assert "Jane" not in redacted.question and "[NAME]" in redacted.question
+    confirmed = service.start_battle(phi, session_id=SID, confirmed_no_patient_data=True)
+    assert service.store.get_battle(confirmed.battle_id).question == phi
+
+
+def test_times_run_from_the_click_and_memory_is_per_contestant(service: ArenaService) -> None:
+    import time
+
+    started = service.start_battle("What is the treatment for scabies?", session_id=SID)
+    time.sleep(1.0)  # the clinician waits before the stream begins (e.g. a queued request)
+    progress = list(service.stream_battle(started.battle_id, SID))
+    assert progress[-1].finished and not progress[-1].voided
+    battle = service.store.get_battle(started.battle_id)
+    for telemetry in (battle.telemetry_a, battle.telemetry_b):
+        assert telemetry["first_token_s"] >= 1.0  # measured from the click, not from generation start
+        assert telemetry["latency_s"] >= telemetry["first_token_s"]
+    memory = {
+        battle.contestant_a: battle.telemetry_a["memory_mb"],
+        battle.contestant_b: battle.telemetry_b["memory_mb"],
+    }
+    lora = next(name for name in memory if "LoRA" in name)
+    base = next(name for name in memory if "LoRA" not in name)
+    # SmolLM2-135M in NF4 is ~100 MB of weights; the LoRA adds a little; neither is the process peak
+    assert 30 < memory[base] < memory[lora] < memory[base] + 50 < 400
+
+
+def test_corrupt_newest_adapter_falls_back_to_the_newest_sound_run(
+    tiny_adapters: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    [good] = [p for p in (tiny_adapters / "smollm2-135m").iterdir() if p.is_dir()]
+    root = tmp_path / "adapters" / "smollm2-135m"
+    shutil.copytree(good, root / good.name)
+    broken = root / "99999999-999999-broken"  # newest by run id
+    shutil.copytree(good, broken)
+    tensors = load_file(broken / "adapter_model.safetensors")
+    save_file(
+        {k: torch.full_like(v, float("nan")) for k, v in tensors.items()},
+        broken / "adapter_model.safetensors",
+    )
+
+    engine = ArenaEngine.start(adapters_dir=tmp_path / "adapters", model_keys=["smollm2-135m"])
+    names = engine.contestant_names()
+    assert any(good.name in n for n in names) and not any("broken" in n for n in names)
+    [warning] = [w for w in engine.warnings if "broken" in w]
+    assert "NaN" in warning and "\n" not in warning and len(warning) <= 300

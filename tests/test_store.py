@@ -38,6 +38,9 @@ from arena.store import (
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+SESSION = "session-test-1"
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "votes.db"
@@ -57,6 +60,7 @@ def start_battle(store: ArenaStore, question: str = "First-line treatment for un
         category="infectious disease",
         reference_answer="Nitrofurantoin for 5 days.",
         question_source="bank:mqa-0012",
+        session_id=SESSION,
     )
 
 
@@ -66,8 +70,8 @@ def finished_battle(store: ArenaStore, question: str = "First-line treatment for
         battle_id,
         "Nitrofurantoin.",
         "Amoxicillin.",
-        {"latency_s": 2.0, "tokens_per_s": 30.0, "peak_memory_mb": 900.0, "ttft_s": 0.4},
-        {"latency_s": 1.0, "tokens_per_s": 50.0, "peak_memory_mb": 700.0, "ttft_s": 0.2},
+        {"latency_s": 2.0, "tokens_per_s": 30.0, "memory_mb": 900.0, "ttft_s": 0.4},
+        {"latency_s": 1.0, "tokens_per_s": 50.0, "memory_mb": 700.0, "ttft_s": 0.2},
         identity_leak=False,
         bertscore_a=0.91,
         bertscore_b=0.72,
@@ -177,7 +181,7 @@ def test_full_battle_lifecycle(store: ArenaStore) -> None:
         rationale="B ignores local resistance patterns.",
         voter_role="physician",
         voter_specialty="urology",
-        session_id="session-1",
+        session_id=SESSION,
     )
     assert isinstance(vote, VoteRow)
     assert vote.outcome == VoteOutcome.MODEL_A
@@ -226,11 +230,11 @@ def test_finish_and_void_refuse_wrong_states(store: ArenaStore) -> None:
 
 def test_create_battle_rejects_bad_input(store: ArenaStore) -> None:
     with pytest.raises(InvalidRecord, match="question"):
-        store.create_battle("   ", "a", "b", {})
+        store.create_battle("   ", "a", "b", {}, session_id=SESSION)
     with pytest.raises(InvalidRecord, match="two different"):
-        store.create_battle("Dose?", "same-model", "same-model", {})
+        store.create_battle("Dose?", "same-model", "same-model", {}, session_id=SESSION)
     with pytest.raises(InvalidRecord, match="JSON"):
-        store.create_battle("Dose?", "a", "b", {"not serialisable": object()})
+        store.create_battle("Dose?", "a", "b", {"not serialisable": object()}, session_id=SESSION)
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("SELECT COUNT(*) FROM battles").fetchone()[0] == 0
 
@@ -252,7 +256,7 @@ def _voided(store: ArenaStore) -> str:
 
 def _already_voted(store: ArenaStore) -> str:
     battle_id = finished_battle(store)
-    store.record_vote(battle_id, "tie")
+    store.record_vote(battle_id, "tie", session_id=SESSION)
     return battle_id
 
 
@@ -289,7 +293,7 @@ def test_rejected_votes_store_nothing(
     vote_before = store.get_vote(battle_id)
 
     with pytest.raises(VoteRejected, match=message) as rejection:
-        store.record_vote(battle_id, outcome, rationale=rationale, session_id="attacker")
+        store.record_vote(battle_id, outcome, rationale=rationale, session_id=SESSION)
 
     assert str(rejection.value).endswith(".")
     assert store.vote_count() == votes_before
@@ -298,7 +302,7 @@ def test_rejected_votes_store_nothing(
 
 def test_rationale_of_exactly_the_limit_is_accepted(store: ArenaStore) -> None:
     battle_id = finished_battle(store)
-    vote = store.record_vote(battle_id, "both_bad", rationale="y" * MAX_RATIONALE_CHARS)
+    vote = store.record_vote(battle_id, "both_bad", rationale="y" * MAX_RATIONALE_CHARS, session_id=SESSION)
     assert len(vote.rationale) == MAX_RATIONALE_CHARS
 
 
@@ -306,7 +310,7 @@ def test_html_is_stored_verbatim_and_round_trips(store: ArenaStore) -> None:
     question = '<script>alert("q")</script> & <b>dose</b>?'
     rationale = "<img src=x onerror=alert(1)> 'quoted' &amp; <!-- comment -->"
     battle_id = finished_battle(store, question=question)
-    store.record_vote(battle_id, "model_b", rationale=rationale)
+    store.record_vote(battle_id, "model_b", rationale=rationale, session_id=SESSION)
 
     battle = store.get_battle(battle_id)
     vote = store.get_vote(battle_id)
@@ -323,7 +327,7 @@ def test_fifty_concurrent_voters_on_fifty_battles(store: ArenaStore) -> None:
 
     def vote(battle_id: str) -> VoteRow:
         start_together.wait()
-        return store.record_vote(battle_id, "model_a", session_id=f"voter-{battle_id}")
+        return store.record_vote(battle_id, "model_a", session_id=SESSION)
 
     with ThreadPoolExecutor(50) as pool:
         votes = list(pool.map(vote, battle_ids))
@@ -341,7 +345,7 @@ def test_twenty_concurrent_double_votes_store_exactly_one(store: ArenaStore) -> 
     def vote(voter: int) -> str:
         start_together.wait()
         try:
-            store.record_vote(battle_id, "model_b", session_id=f"voter-{voter}")
+            store.record_vote(battle_id, "model_b", session_id=SESSION)
         except VoteRejected as rejection:
             return str(rejection)
         return "stored"
@@ -360,7 +364,7 @@ def test_twenty_concurrent_double_votes_store_exactly_one(store: ArenaStore) -> 
 def test_acknowledged_vote_survives_reopening(db_path: Path) -> None:
     first = ArenaStore(db_path)
     battle_id = finished_battle(first)
-    vote = first.record_vote(battle_id, "tie", rationale="Both fine.")
+    vote = first.record_vote(battle_id, "tie", rationale="Both fine.", session_id=SESSION)
 
     reopened = ArenaStore(db_path)
     assert reopened.get_vote(battle_id) == vote
@@ -373,7 +377,7 @@ def test_acknowledged_vote_survives_process_death(db_path: Path) -> None:
     child = run_python(
         "import os, sys\n"
         "from arena.store import ArenaStore\n"
-        "ArenaStore(sys.argv[1]).record_vote(sys.argv[2], 'model_b', rationale='from the child')\n"
+        "ArenaStore(sys.argv[1]).record_vote(sys.argv[2], 'model_b', rationale='from the child', session_id='session-test-1')\n"
         "print('acknowledged', flush=True)\n"
         "os._exit(0)\n",
         str(db_path),
@@ -413,12 +417,12 @@ def test_failure_after_vote_insert_leaves_no_vote(db_path: Path) -> None:
     failing = StoreFailingAfterVoteInsert(db_path)
 
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        failing.record_vote(battle_id, "model_a", rationale="should be rolled back")
+        failing.record_vote(battle_id, "model_a", rationale="should be rolled back", session_id=SESSION)
 
     store = ArenaStore(db_path)
     assert store.vote_count() == 0
     assert store.get_vote(battle_id) is None
-    assert store.record_vote(battle_id, "model_b").outcome == VoteOutcome.MODEL_B
+    assert store.record_vote(battle_id, "model_b", session_id=SESSION).outcome == VoteOutcome.MODEL_B
 
 
 def test_process_killed_mid_vote_leaves_no_vote(db_path: Path) -> None:
@@ -431,7 +435,7 @@ def test_process_killed_mid_vote_leaves_no_vote(db_path: Path) -> None:
         "    def _read_vote(self, db, battle_id):\n"
         "        assert db.execute('SELECT COUNT(*) FROM votes').fetchone()[0] == 1\n"
         "        os._exit(17)\n"
-        "DiesMidTransaction(sys.argv[1]).record_vote(sys.argv[2], 'model_a', rationale='lost')\n",
+        "DiesMidTransaction(sys.argv[1]).record_vote(sys.argv[2], 'model_a', rationale='lost', session_id='session-test-1')\n",
         str(db_path),
         battle_id,
     )
@@ -441,7 +445,7 @@ def test_process_killed_mid_vote_leaves_no_vote(db_path: Path) -> None:
     assert store.vote_count() == 0
     with sqlite3.connect(db_path) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert store.record_vote(battle_id, "model_b").outcome == VoteOutcome.MODEL_B
+    assert store.record_vote(battle_id, "model_b", session_id=SESSION).outcome == VoteOutcome.MODEL_B
 
 
 # -- reads for ratings and pairing ---------------------------------------------------------------------
@@ -456,10 +460,10 @@ def test_rated_battles_order_and_filters(db_path: Path) -> None:
     voided_after_vote = finished_battle(store, "Q4?")
 
     # Votes arrive in a different order than the battles were created.
-    store.record_vote(second_created, "model_a")
-    store.record_vote(leaked, "tie")
-    store.record_vote(first_created, "model_b")
-    store.record_vote(voided_after_vote, "model_a")
+    store.record_vote(second_created, "model_a", session_id=SESSION)
+    store.record_vote(leaked, "tie", session_id=SESSION)
+    store.record_vote(first_created, "model_b", session_id=SESSION)
+    store.record_vote(voided_after_vote, "model_a", session_id=SESSION)
     store.void_battle(voided_after_vote, "moderation: spam vote")
 
     assert [row["battle_id"] for row in store.rated_battles()] == [second_created, first_created]
@@ -472,14 +476,15 @@ def test_rated_battles_order_and_filters(db_path: Path) -> None:
 
 def test_contestant_counts_and_telemetry_use_finished_battles_only(store: ArenaStore) -> None:
     finished_battle(store)
-    store.create_battle("Other?", "gemma3-base", "medgemma-lora", {})  # still generating: ignored
-    battle_id = store.create_battle("Third?", "medgemma-lora", "smollm2-lora", {})
+    # still generating: ignored
+    store.create_battle("Other?", "gemma3-base", "medgemma-lora", {}, session_id=SESSION)
+    battle_id = store.create_battle("Third?", "medgemma-lora", "smollm2-lora", {}, session_id=SESSION)
     store.finish_battle(
         battle_id,
         "a",
         "b",
-        {"latency_s": 4.0, "tokens_per_s": 10.0, "peak_memory_mb": 2000.0},
-        {"latency_s": 3.0, "tokens_per_s": 20.0, "peak_memory_mb": 1100.0},
+        {"latency_s": 4.0, "tokens_per_s": 10.0, "memory_mb": 2000.0},
+        {"latency_s": 3.0, "tokens_per_s": 20.0, "memory_mb": 1100.0},
         identity_leak=False,
     )
     voided = finished_battle(store)
@@ -491,9 +496,9 @@ def test_contestant_counts_and_telemetry_use_finished_battles_only(store: ArenaS
         "battles": 2,
         "median_latency_s": 2.5,
         "median_tokens_per_s": 25.0,
-        "max_peak_memory_mb": 1100.0,
+        "memory_mb": 1100.0,  # the latest figure for the contestant's weights
     }
-    assert telemetry["medgemma-lora"]["max_peak_memory_mb"] == 2000.0
+    assert telemetry["medgemma-lora"]["memory_mb"] == 2000.0
     assert set(telemetry) == {"gemma3-base", "medgemma-lora", "smollm2-lora"}
 
 
@@ -597,8 +602,15 @@ def store_with_votes(db_path: Path) -> tuple[ArenaStore, list[str]]:
     store = ArenaStore(db_path)
     first = finished_battle(store, question="Dose of amoxicillin, in mg/kg?")
     second = finished_battle(store, question="Röntgen findings in pneumonia?")
-    store.record_vote(first, "model_a", flag_b_unsafe=True, rationale=NASTY_RATIONALE, voter_role="nurse")
-    store.record_vote(second, "both_bad", voter_specialty="radiology", session_id="s-2")
+    store.record_vote(
+        first,
+        "model_a",
+        flag_b_unsafe=True,
+        rationale=NASTY_RATIONALE,
+        voter_role="nurse",
+        session_id=SESSION,
+    )
+    store.record_vote(second, "both_bad", voter_specialty="radiology", session_id=SESSION)
     finished_battle(store, question="Unvoted battle?")
     return store, [first, second]
 
@@ -628,7 +640,7 @@ def test_export_csv_round_trip(tmp_path: Path, db_path: Path) -> None:
     assert (second["question"], second["voter_specialty"], second["session_id"]) == (
         "Röntgen findings in pneumonia?",
         "radiology",
-        "s-2",
+        SESSION,
     )
     assert second["voted_at"] >= first["voted_at"] > first["battle_finished_at"] > first["battle_created_at"]
 

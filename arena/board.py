@@ -1,0 +1,136 @@
+"""Pure helpers that turn ratings and telemetry into what the leaderboard and the reveal show:
+rank ranges from the bootstrap intervals, votes-needed hints, short contestant names, one-line
+telemetry. No Gradio, no database.
+
+    from arena.board import rank_ranges, rank_label
+    rank_label(rank_ranges(leaderboard(battles))["SmolLM2 · base · nf4"], 2)   # "not yet separable"
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from arena.engine import Telemetry
+from arena.ratings import LeaderboardRow, RatedBattle
+
+
+def to_rated(rows: list[dict[str, Any]], flags: Sequence[str] = ("unsafe", "incorrect")) -> list[RatedBattle]:
+    """Votes as RatedBattles; `flagged_*` counts the named flag kinds (both by default)."""
+    return [
+        RatedBattle(
+            model_a=row["contestant_a"],
+            model_b=row["contestant_b"],
+            outcome=row["outcome"],
+            category=row.get("category"),
+            specialty=row.get("voter_specialty") or None,
+            flagged_a=any(bool(row.get(f"flag_a_{kind}")) for kind in flags),
+            flagged_b=any(bool(row.get(f"flag_b_{kind}")) for kind in flags),
+        )
+        for row in rows
+    ]
+
+
+def rank_ranges(rows: Sequence[LeaderboardRow]) -> dict[str, tuple[int, int]]:
+    """Each contestant's possible ranks from the intervals: best is 1 + those surely above it,
+    worst is n minus those surely below it ("surely": the two 95% intervals do not overlap)."""
+    ranges = {}
+    for row in rows:
+        above = sum(other.ci_low > row.ci_high for other in rows if other is not row)
+        below = sum(other.ci_high < row.ci_low for other in rows if other is not row)
+        ranges[row.name] = (1 + above, len(rows) - below)
+    return ranges
+
+
+def votes_to_separate(rows: Sequence[LeaderboardRow], votes: int) -> int | None:
+    """Rough number of further votes until the closest neighbours' intervals stop overlapping
+    (intervals narrow as 1/sqrt(votes)); None when there is nothing to separate."""
+    ordered = sorted(rows, key=lambda row: -row.bt_rating)
+    needed = []
+    for upper, lower in itertools.pairwise(ordered):
+        gap = upper.bt_rating - lower.bt_rating
+        overlap_width = (upper.bt_rating - upper.ci_low) + (lower.ci_high - lower.bt_rating)
+        if overlap_width <= gap or votes == 0:
+            continue
+        if gap <= 0:
+            return None
+        needed.append(math.ceil(votes * ((overlap_width / gap) ** 2 - 1)))
+    return min(needed) if needed else None
+
+
+def rank_label(rank: tuple[int, int], total: int) -> str:
+    low, high = rank
+    if low == high:
+        return str(low)
+    if low == 1 and high == total:
+        return "not yet separable"
+    return f"{low}–{high}"
+
+
+def short_name(full_name: str) -> str:
+    """'SmolLM2 · LoRA 2026… · nf4' -> 'SmolLM2 · LoRA' (run ids and quantisation go in the details)."""
+    parts = [part.strip() for part in full_name.split("·")]
+    if len(parts) >= 2:
+        return f"{parts[0]} · {'LoRA' if parts[1].startswith('LoRA') else parts[1]}"
+    return full_name
+
+
+def fmt_number(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ci(metric: tuple[float, float | None, float | None] | None) -> str:
+    if metric is None:
+        return ""
+    value, low, high = metric
+    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else "")
+
+
+LEADERBOARD_COLUMNS = [
+    "Rank (95%)",
+    "Contestant",
+    "Rating (Bradley-Terry, 95% CI)",
+    "Battles",
+    "Win rate",
+    "Both bad",
+    "Flagged unsafe",
+    "Flagged incorrect",
+    "BERTScore F1",
+    "Embedding F1",
+    "ROUGE-L",
+    "MCQ accuracy",
+    "MCQ macro F1",
+    "Median latency (s)",
+    "Tokens/s",
+    "Weights (MB)",
+]
+NO_METRICS_NOTE = (
+    "Automatic metrics (BERTScore, embedding, ROUGE-L, MCQ) are empty until someone runs "
+    "`python -m arena.evaluate --all --data bundled` (and `--data bundled-mcq`)."
+)
+
+
+def telemetry_summary(telemetry: dict[str, Any] | Telemetry) -> str:
+    """One line for the reveal. Times run from the clinician's click; memory is this contestant's
+    own weights (base + adapter), not the process."""
+    data = telemetry.to_dict() if isinstance(telemetry, Telemetry) else telemetry
+    if not data:
+        return ""
+    kind = "VRAM" if data.get("memory_kind") == "vram" else "RAM"
+    return (
+        f"first words {data.get('first_token_s', 0):.1f} s after you asked · complete after "
+        f"{data.get('latency_s', 0):.1f} s · {data.get('output_tokens', 0)} tokens at "
+        f"{data.get('tokens_per_s', 0):.1f} tok/s · weights {data.get('memory_mb', 0):.0f} MB {kind}"
+    )
+
+
+def telemetry_details(telemetry: dict[str, Any]) -> str:
+    """The rest (adapter switch, batching, device) for the details fold."""
+    if not telemetry:
+        return ""
+    return (
+        f"adapter switch {telemetry.get('adapter_switch_ms', 0):.3f} ms · device {telemetry.get('device', '?')}"
+        + (" · batched with the other side" if telemetry.get("batched_with_other_side") else "")
+    )

@@ -1,0 +1,125 @@
+"""The PII rules against a labelled set of clinician-style questions (recall and false alarms).
+
+Each case lists the kinds of identifier it holds (empty: nothing identifying). Run
+`python -m pytest tests/test_pii.py -q -s` to print the recall and false-alarm figures in the README.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from arena.pii import PiiKind, find_pii, pii_kinds, redact
+
+N, A, D, P, E, S, H, R = (
+    PiiKind.NAME,
+    PiiKind.ADDRESS,
+    PiiKind.DATE,
+    PiiKind.PHONE,
+    PiiKind.EMAIL,
+    PiiKind.SSN,
+    PiiKind.NHS,
+    PiiKind.RECORD,
+)
+
+LABELLED: list[tuple[str, set[PiiKind]]] = [
+    # identifiers
+    ("Mrs Jane Doe, 62, of 12 Baker Street, admitted on 3 March 2024 with chest pain.", {N, A, D}),
+    ("Mr John Smith has a potassium of 6.2, what next?", {N}),
+    ("Dr. Alan Grant referred a patient with haemoptysis.", {N}),
+    ("My patient's name is Maria Gonzalez and she has lupus.", {N}),
+    ("Patient: Robert Brown, 45, new onset AF.", {N}),
+    ("Ms Priya Patel, DOB 14/02/1979, is pregnant and on lithium.", {N, D}),
+    ("Born on 5 June 1950, now confused and febrile.", {D}),
+    ("Admitted 2023-11-04 with DKA, when can insulin infusion stop?", {D}),
+    ("Seen in clinic on March 3, 2024 for a rash.", {D}),
+    ("DOB: 03/04/1961, new AF, anticoagulate?", {D}),
+    ("Call her daughter on 07700 900123 about consent.", {P}),
+    ("Reachable on +44 7700 900123, what dose of amoxicillin?", {P}),
+    ("His number is (555) 123-4567, can I prescribe sildenafil?", {P}),
+    ("Phone 555-123-4567 if the INR is high.", {P}),
+    ("Email results to jane.doe@example.org please.", {E}),
+    ("SSN 123-45-6789, insurance denied the MRI.", {S}),
+    ("Her social security number is 078-05-1120.", {S}),
+    ("NHS number 943 476 5919, overdue for a smear.", {H}),
+    ("NHS no: 9434765919 needs a repeat prescription.", {H}),
+    ("MRN 12345678 has a raised troponin, next step?", {R}),
+    ("Hospital number A1234567 is on warfarin.", {R}),
+    ("Insurance ID 88812345 rejected the claim for insulin.", {R}),
+    ("Policy number 55512345 covers physiotherapy?", {R}),
+    ("Medicare number 2123456701 for the over-65 patient.", {R}),
+    ("Lives at 221B Baker Street, London NW1 6XE.", {A}),
+    ("Address: 1600 Pennsylvania Avenue, Washington DC.", {A}),
+    ("She lives in Springfield, IL 62704 and has asthma.", {A}),
+    ("Postcode SW1A 1AA, frail, lives alone.", {A}),
+    ("45 Elm Road, flat 2: carer reports falls.", {A}),
+    ("Mr. O'Neil, seen 12th January 2022, still has gout.", {N, D}),
+    ("Patient Ahmed Khan presented on 1 Feb 2021.", {N, D}),
+    ("Miss Emily Clarke, 07912 345678, wants the pill.", {N, P}),
+    ("Name is Li Wei, chart #445566, on tacrolimus.", {N, R}),
+    ("Prof Helen Ward asked about statins at 80.", {N}),
+    ("Contact: a.khan@nhs.net, 020 7946 0958.", {E, P}),
+    ("Mrs Okafor of 9 Queen's Road had a stroke on 02/06/2024.", {N, A, D}),
+    # nothing identifying
+    ("What is the first-line treatment for hypertension in a 55-year-old?", set()),
+    ("Is 120/80 mmHg a normal blood pressure?", set()),
+    ("How did sepsis mortality change between 2010-2015 and 2016-2020?", set()),
+    ("Our lab analyser at 192.168.1.20 reports potassium 5.9; is that haemolysis?", set()),
+    ("Give 500 mg amoxicillin three times a day for 5 days?", set()),
+    ("A 62-year-old woman has a potassium of 6.2 mmol/L. What next?", set()),
+    ("What does the Mallory-Weiss tear look like on endoscopy?", set()),
+    ("Is Parkinson disease treated with levodopa first?", set()),
+    ("What is the CHA2DS2-VASc score for a 70-year-old with diabetes?", set()),
+    ("Paracetamol 1 g every 4-6 hours, max 4 g in 24 hours?", set()),
+    ("HbA1c 58 mmol/mol on metformin 1000 mg twice daily: add what?", set()),
+    ("Guidelines from 2019 say what about aspirin for primary prevention?", set()),
+    ("Patient has chest pain radiating to the left arm.", set()),
+    ("Patient Presents With fever and neck stiffness, next step?", set()),
+    ("How is Crohn disease different from ulcerative colitis?", set()),
+    ("What is the Glasgow Coma Scale range, 3-15?", set()),
+    ("eGFR 45 ml/min/1.73m2, adjust the dose of apixaban?", set()),
+    ("Is 38.5 C a fever in a child of 3 years?", set()),
+    ("Dr Foster's rule: what is the Wells score threshold?", set()),
+    ("Which vaccines are due at 12 months and 18 months?", set()),
+    ("Platelets 150-400 x10^9/L is the normal range?", set()),
+    ("WBC 12.5, CRP 85, lactate 2.1: is this sepsis?", set()),
+    ("ICD-10 code I21.4 means what?", set()),
+    ("Version 2.1.3 of the NICE guideline NG136 changed what?", set()),
+]
+
+
+def score(cases: list[tuple[str, set[PiiKind]]]) -> tuple[float, float, int, int]:
+    """(recall over identifier kinds, false-alarm rate over clean questions, #identifiers, #clean)."""
+    expected_total = found = 0
+    clean = alarms = 0
+    for text, expected in cases:
+        got = pii_kinds(text)
+        if expected:
+            expected_total += len(expected)
+            found += len(expected & got)
+        else:
+            clean += 1
+            alarms += bool(got)
+    return found / expected_total, alarms / clean, expected_total, clean
+
+
+def test_labelled_set_recall_and_false_alarms() -> None:
+    assert len(LABELLED) >= 50
+    recall, false_alarms, identifiers, clean = score(LABELLED)
+    print(f"\nPII rules: recall {recall:.1%} of {identifiers} identifiers, false alarms {false_alarms:.1%} "
+          f"of {clean} clean questions")  # fmt: skip
+    misses = [(t, e, pii_kinds(t)) for t, e in LABELLED if pii_kinds(t) != e]
+    assert recall >= 0.95 and false_alarms <= 0.05, misses
+
+
+@pytest.mark.parametrize(("text", "expected"), [c for c in LABELLED if c[1]][:12])
+def test_identifier_kinds_are_labelled_right(text: str, expected: set[PiiKind]) -> None:
+    # SSN and NHS numbers are no longer called "phone number"
+    assert pii_kinds(text) == expected
+
+
+def test_redaction_removes_every_identifier() -> None:
+    text = "Mrs Jane Doe, 62, of 12 Baker Street, admitted on 3 March 2024; call 07700 900123."
+    redacted = redact(text)
+    assert redacted == "[NAME], 62, of [ADDRESS], admitted on [DATE]; call [PHONE]."
+    assert find_pii(redacted) == []
+    assert redact("What is sepsis?") == "What is sepsis?"
