@@ -51,13 +51,19 @@ def play(store: ArenaStore, n: int, outcome: str = "model_a", start: int = 0) ->
     """n finished, voted battles with telemetry, as the service stores them."""
     for i in range(start, start + n):
         battle = store.create_battle(
-            f"Question {i}: what lowers blood pressure?", "smollm2", "gemma3", {"t": 0.7}
+            f"Question {i}: what lowers blood pressure?",
+            "smollm2",
+            "gemma3",
+            {"t": 0.7},
+            session_id="session-1",
         )
         store.finish_battle(
             battle, f"answer a{i}", f"answer b{i}", {"latency_s": 1.0 + i, "tokens_per_s": 9.0},
             {"latency_s": 2.0, "peak_memory_mb": 900.0}, identity_leak=False, bertscore_a=0.5,
         )  # fmt: skip
-        store.record_vote(battle, outcome, rationale=f"because {i}", voter_role="Physician", session_id="s1")
+        store.record_vote(
+            battle, outcome, rationale=f"because {i}", voter_role="Physician", session_id="session-1"
+        )
 
 
 def everything(store: ArenaStore) -> tuple:

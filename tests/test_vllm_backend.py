@@ -173,8 +173,9 @@ def test_many_concurrent_battles_through_the_service_finish_and_are_stored(backe
     def clinician(index: int) -> None:
         try:
             question = service.random_question()
-            started = service.start_battle(question.question, question.id)
-            progress = list(service.stream_battle(started.battle_id))
+            session = f"clinician-{index:03d}"  # one session per clinician: battles belong to it
+            started = service.start_battle(question.question, question.id, session_id=session)
+            progress = list(service.stream_battle(started.battle_id, session))
             assert progress[-1].finished and not progress[-1].voided, progress[-1].message
             finished.append(started.battle_id)
         except BaseException as error:
