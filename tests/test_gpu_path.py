@@ -9,6 +9,7 @@ Run: ``python -m pytest tests/test_gpu_path.py -q``
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -21,6 +22,13 @@ from finetune.gpu import estimated_vram_mb, plan_vram
 from finetune.lora_targets import LoraTargetError, resolve_targets
 from finetune.prompt import SYSTEM_PROMPT
 from finetune.registry import MODELS, MODELS_ENV, UnknownModelError, chosen_models, get_model
+
+
+def skip_without_unsloth() -> None:
+    """Skip unless Unsloth is installed, without importing it: its import patches transformers."""
+    if importlib.util.find_spec("unsloth") is None:
+        pytest.skip("setup.sh --test installs Unsloth (--no-deps) for these tests")
+
 
 ROOT = Path(__file__).resolve().parent.parent
 LLAMA_LAYOUT = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -232,7 +240,7 @@ def test_app_rejects_an_unknown_model_before_loading_anything() -> None:
 
 @pytest.mark.slow
 def test_serving_loader_never_imports_unsloth_even_when_training_would() -> None:
-    pytest.importorskip("unsloth")
+    skip_without_unsloth()
     code = (
         "import sys\n"
         "from finetune.loading import load_serving_base\n"
@@ -248,7 +256,7 @@ def test_serving_loader_never_imports_unsloth_even_when_training_would() -> None
 
 
 def test_unsloth_import_order_is_enforced() -> None:
-    pytest.importorskip("unsloth")
+    skip_without_unsloth()
     late = "import transformers\nfrom finetune.gpu import import_unsloth_first\nimport_unsloth_first('unsloth')\n"
     result = subprocess.run(
         [sys.executable, "-c", late], cwd=ROOT, capture_output=True, text=True, timeout=300

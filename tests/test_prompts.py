@@ -10,10 +10,23 @@ Run: ``python -m pytest tests/test_prompts.py -q``
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
+import subprocess
+import sys
+
 import pytest
 
 from finetune.prompt import SYSTEM_PROMPT, final_answer, render_prompt, with_thinking
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec
+
+
+def skip_without_unsloth() -> None:
+    """Skip unless Unsloth is installed, without importing it: its import patches transformers."""
+    if importlib.util.find_spec("unsloth") is None:
+        pytest.skip("setup.sh --test installs Unsloth (--no-deps) for these tests")
+
 
 QUESTION = "Which electrolyte disturbance is most typical of tumour lysis syndrome?"
 OPTIONS = {"A": "Hypokalaemia", "B": "Hyperkalaemia", "C": "Hypercalcaemia", "D": "Hyponatraemia"}
@@ -61,15 +74,31 @@ def make_tokenizer(template: str) -> object:
     return tokenizer
 
 
+@functools.cache
+def unsloth_templates() -> dict[str, str]:
+    """Unsloth's bundled templates, read in a child process.
+
+    Importing unsloth patches transformers and sets environment variables for the whole process;
+    in a child it cannot leak into the tests that run after this one.
+    """
+    skip_without_unsloth()
+    code = (
+        "import json\nfrom unsloth.chat_templates import CHAT_TEMPLATES as T\n"
+        "print('\\nTEMPLATES ' + json.dumps({k: v[0] for k, v in T.items()}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("TEMPLATES ")]
+    return json.loads(line.removeprefix("TEMPLATES "))
+
+
 def template_for(spec: ModelSpec) -> str:
     if spec.key == "gemma2-9b":
         return GEMMA2_OWN
     name = UNSLOTH_TEMPLATE[spec.key]
     if name is None:
         return CHAT_TEMPLATES[spec.chat_template]
-    from unsloth.chat_templates import CHAT_TEMPLATES as UNSLOTH_TEMPLATES
-
-    return UNSLOTH_TEMPLATES[name][0]
+    return unsloth_templates()[name]
 
 
 def test_every_registry_model_has_a_template_source() -> None:

@@ -11,6 +11,7 @@ Run: ``python -m pytest tests/test_unsloth_cpu.py -q``
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -20,13 +21,18 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("unsloth", reason="setup.sh --test installs Unsloth (--no-deps) for these tests")
-
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
-pytestmark = pytest.mark.slow
+# find_spec, not importorskip: importing Unsloth here would patch transformers for every later test.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("unsloth") is None,
+        reason="setup.sh --test installs Unsloth (--no-deps) for these tests",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
