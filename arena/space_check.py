@@ -187,24 +187,22 @@ def one_battle(url: str) -> str:
 
     client = Client(url, verbose=False)
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for name in ("/ask", "/stream", "/cast_2"):
+    for name in ("/ask", "/cast_2"):
         if name not in endpoints:
             raise CheckFailed(f"the app has no {name} endpoint; it has {', '.join(sorted(endpoints))}")
-    asked = client.predict(QUESTION, api_name="/ask")
-    status = next((v for v in asked if isinstance(v, str) and "answering" in v), None)
-    if status is None:
-        raise CheckFailed(f"the battle did not start: {asked}")
-    job = client.submit(api_name="/stream")
-    final = job.result()  # the last update only enables the vote buttons; the answers came before it
+    # /ask checks the question, starts the battle and streams both answers in one generator event.
+    # Its outputs (State left out): question, answer A, answer B, reveal, details, rationale, status, ...
+    job = client.submit(QUESTION, api_name="/ask")
+    final = job.result()
     answers = next(
         (
-            out[:2]
+            out[1:3]
             for out in reversed(job.outputs())
-            if all(isinstance(v, str) and v.strip() for v in out[:2])
+            if all(isinstance(v, str) and v.strip() for v in out[1:3])
         ),
         None,
     )
-    if answers is None or "Which one is better" not in str(final[-1]):
+    if answers is None or "Which one is better" not in str(final[6]):
         raise CheckFailed(f"the battle did not produce two answers: {job.outputs()[-3:]}")
     # The vote buttons are wired in the order model_a, model_b, tie, both_bad: /cast_2 is "Tie".
     voted = client.predict(False, False, False, False, "space check", "", "", api_name="/cast_2")

@@ -249,12 +249,12 @@ def test_leaderboard_prefers_the_bundled_set_then_the_latest_result() -> None:
         result("B", "medquad", "bertscore_f1", 0.60, "2025-01-01T00:00:00"),
         result("B", "pubmedqa", "mcq_accuracy", 0.40, "2025-01-01T00:00:00"),
         result("B", "medqa_usmle", "mcq_accuracy", 0.30, "2025-01-02T00:00:00"),  # no bundled: latest
-        result("B", "medqa_usmle", "rougeL", 0.20, "2025-01-02T00:00:00"),  # not a leaderboard metric
+        result("B", "medqa_usmle", "rouge1", 0.20, "2025-01-02T00:00:00"),  # not a leaderboard metric
     ]
     board = leaderboard_metrics(rows)
     assert board["A"] == {"bertscore_f1": (0.55, pytest.approx(0.45), pytest.approx(0.65))}
     assert board["B"]["bertscore_f1"][0] == 0.60 and board["B"]["mcq_accuracy"][0] == 0.30
-    assert "rougeL" not in board["B"]
+    assert "rouge1" not in board["B"]
     assert leaderboard_metrics([]) == {}
 
 
@@ -310,11 +310,14 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
 
 
 def fake_adapter_run(adapters: Path, run_id: str) -> None:
-    """An adapter folder as discover_adapters sees one (nothing here loads its weights)."""
+    """An adapter folder as discover_adapters sees one: readable, finite tensors (never loaded here)."""
+    import torch
+    from safetensors.torch import save_file
+
     run_dir = adapters / MODEL / run_id
     run_dir.mkdir(parents=True)
     (run_dir / "adapter_config.json").write_text("{}")
-    (run_dir / "adapter_model.safetensors").write_bytes(b"")
+    save_file({"lora_A.weight": torch.zeros(2, 4)}, str(run_dir / "adapter_model.safetensors"))
 
 
 BadCase = Callable[[Path], tuple[list[str], dict[str, str] | None, str]]
@@ -399,7 +402,11 @@ def test_bad_input_exits_2_with_one_sentence_and_stores_nothing(
 
 
 def test_report_on_an_empty_database_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--report", "--db", str(tmp_path / "votes.db"), "--out", str(tmp_path / "out")]) == 2
+    db = tmp_path / "votes.db"
+    assert main(["--report", "--db", str(db), "--out", str(tmp_path / "out")]) == 2
+    assert "there is no database" in capsys.readouterr().err and not db.exists()
+    ArenaStore(db)  # an existing database without evaluation results
+    assert main(["--report", "--db", str(db), "--out", str(tmp_path / "out")]) == 2
     assert "no evaluation results" in capsys.readouterr().err
     assert not (tmp_path / "out" / "eval_report.md").exists()
 
