@@ -346,9 +346,9 @@ def test_app_restart_with_dataset_sync_keeps_the_vote(hub: FakeHub, tmp_path: Pa
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         asked = client.predict("Which vaccine prevents measles?", api_name="/ask")
         assert "Which one is better" in asked[6]  # status: both answers are in
-        status = client.predict(
-            False, True, False, False, "restart test", "Physician", "", api_name="/cast"
-        )[0]
+        status = client.predict(False, True, False, False, "restart test", "Physician", "", api_name="/cast")[
+            0
+        ]
         assert "stored" in status
     finally:
         app.send_signal(signal.SIGTERM)
