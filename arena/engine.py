@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from finetune.gpu import free_vram_mb, plan_vram
 from finetune.loading import BaseUnavailableError, LoadedBase, availability, cuda_available, load_serving_base
@@ -296,6 +296,27 @@ class ContestantUnavailable(LookupError):
     """A contestant name the engine does not serve."""
 
 
+C = TypeVar("C")
+
+
+class ContestantLookup(Generic[C]):
+    """Name -> contestant lookup shared by every backend; subclasses fill `_contestants`."""
+
+    _contestants: dict[str, C]
+
+    def contestant_names(self) -> list[str]:
+        return list(self._contestants)
+
+    def contestants(self) -> list[C]:
+        return list(self._contestants.values())
+
+    def contestant(self, name: str) -> C:
+        try:
+            return self._contestants[name]
+        except KeyError:
+            raise ContestantUnavailable(f"contestant {name!r} is not served in this arena") from None
+
+
 # --- discovery ---------------------------------------------------------------------------------
 
 
@@ -411,7 +432,7 @@ class _RowStreamer:
 # --- the engine --------------------------------------------------------------------------------
 
 
-class ArenaEngine:
+class ArenaEngine(ContestantLookup[Contestant]):
     """Serves contestants by name; thread-safe (one lock per resident base)."""
 
     def __init__(
@@ -535,18 +556,6 @@ class ArenaEngine:
         return bases, contestants, warnings
 
     # --- lookup ---
-
-    def contestant_names(self) -> list[str]:
-        return list(self._contestants)
-
-    def contestants(self) -> list[Contestant]:
-        return list(self._contestants.values())
-
-    def contestant(self, name: str) -> Contestant:
-        try:
-            return self._contestants[name]
-        except KeyError:
-            raise ContestantUnavailable(f"contestant {name!r} is not loaded in this arena") from None
 
     def base_for(self, name: str) -> ResidentBase:
         return self._bases[self.contestant(name).model_key]

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from arena.backend import SideEvent, merge_sides, side_telemetry
-from arena.engine import ContestantUnavailable, GenerationSettings, PairUpdate
+from arena.engine import ContestantLookup, GenerationSettings, PairUpdate
 from finetune.prompt import messages
 
 
@@ -67,7 +67,7 @@ def _listed_models(client: Any, url: str) -> set[str]:
     return {entry["id"] for entry in response.json().get("data", [])}
 
 
-class RemoteBackend:
+class RemoteBackend(ContestantLookup[RemoteContestant]):
     """The `ArenaBackend` over HTTP: one streamed request per side, both sent at once."""
 
     def __init__(self, contestants: list[RemoteContestant], warnings: list[str], timeout_s: float):
@@ -107,15 +107,6 @@ class RemoteBackend:
         if not kept:
             raise RemoteUnavailable("no remote contestant is reachable: " + "; ".join(warnings))
         return cls(kept, warnings, timeout_s)
-
-    def contestant_names(self) -> list[str]:
-        return list(self._contestants)
-
-    def contestant(self, name: str) -> RemoteContestant:
-        try:
-            return self._contestants[name]
-        except KeyError:
-            raise ContestantUnavailable(f"contestant {name!r} is not served in this arena") from None
 
     @staticmethod
     def request_body(

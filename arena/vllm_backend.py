@@ -39,7 +39,7 @@ from typing import Any
 from arena.backend import SideEvent, merge_sides, side_telemetry
 from arena.engine import (
     Contestant,
-    ContestantUnavailable,
+    ContestantLookup,
     GenerationSettings,
     PairUpdate,
     discover_adapters,
@@ -83,7 +83,7 @@ def _stop_ids(tokenizer: Any, spec: ModelSpec) -> list[int]:
     return sorted(i for i in ids if isinstance(i, int))
 
 
-class VLLMBackend:
+class VLLMBackend(ContestantLookup[Contestant]):
     """The `ArenaBackend` on vLLM: one event loop thread drives every engine's request streams."""
 
     def __init__(
@@ -228,18 +228,6 @@ class VLLMBackend:
             ) from error
 
     # --- lookup ---
-
-    def contestant_names(self) -> list[str]:
-        return list(self._contestants)
-
-    def contestants(self) -> list[Contestant]:
-        return list(self._contestants.values())
-
-    def contestant(self, name: str) -> Contestant:
-        try:
-            return self._contestants[name]
-        except KeyError:
-            raise ContestantUnavailable(f"contestant {name!r} is not loaded in this arena") from None
 
     def memory_mb(self, name: str) -> float | None:
         """The MB this contestant's base weights plus its adapter weights take in the engine."""
