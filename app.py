@@ -86,7 +86,8 @@ def reference_scorer(engine: ArenaBackend) -> ReferenceScorer | None:
 
     The scorer is loaded and run where the backend runs torch work (the PEFT engine's compute thread).
     """
-    from arena.metrics import ScoringModelUnavailable, bertscore, load_bert_scorer, resolve_scoring_model
+    from arena.metrics import bertscore
+    from arena.scoring_models import ScoringModelUnavailable, load_bert_scorer, resolve_scoring_model
 
     try:
         scorer = engine.compute(load_bert_scorer, resolve_scoring_model())

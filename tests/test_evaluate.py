@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 
 from arena.engine import ArenaEngine
-from arena.evaluate import (
+from arena.eval_results import (
     FREE_TEXT_METRICS,
     LEADERBOARD_METRICS,
     MCQ_METRICS,
     QUALITY_METRICS,
     leaderboard_metrics,
-    main,
     metric_human_agreement,
 )
+from arena.evaluate import main
 from arena.store import ArenaStore
 
 ROOT = Path(__file__).resolve().parent.parent

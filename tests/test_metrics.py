@@ -12,25 +12,27 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from arena.mcq_letters import extract_option_letter
 from arena.metrics import (
-    OFFLINE_BERTSCORE_LAYER,
-    BertScorer,
     MetricInputError,
-    ScoringModel,
-    ScoringModelUnavailable,
-    SentenceEncoder,
     bertscore,
     bootstrap_ci,
     bootstrap_metric_ci,
     embedding_score,
-    extract_option_letter,
-    load_bert_scorer,
-    load_sentence_encoder,
     mcq_metrics,
-    offline_model_dir,
-    resolve_scoring_model,
     rouge,
     split_sentences,
+)
+from arena.scoring_models import (
+    OFFLINE_BERTSCORE_LAYER,
+    BertScorer,
+    ScoringModel,
+    ScoringModelUnavailable,
+    SentenceEncoder,
+    load_bert_scorer,
+    load_sentence_encoder,
+    offline_model_dir,
+    resolve_scoring_model,
 )
 
 MEDICAL = "Start metformin 500 mg twice daily with meals and recheck HbA1c in three months."

@@ -9,7 +9,8 @@ import pytest
 
 from arena.engine import ArenaEngine, GenerationSettings
 from arena.integrity import QuestionRejected
-from arena.metrics import bertscore, load_bert_scorer, resolve_scoring_model
+from arena.metrics import bertscore
+from arena.scoring_models import load_bert_scorer, resolve_scoring_model
 from arena.service import ArenaService, BattleError
 from arena.store import ArenaStore, VoteRejected
 from finetune.data import load_dataset_source

@@ -1,0 +1,393 @@
+"""The cached answer runner: resolve the contestant, answer every record (cache first), score, return rows.
+
+`run_evaluation` takes a typed `EvalRequest`, prints nothing (notes go to a callback, the progress bar
+only when asked) and returns the rows for the caller to store in one transaction; `python -m
+arena.evaluate` is its command line.
+
+    from arena.eval_runner import EvalRequest, run_evaluation
+    run = run_evaluation(EvalRequest(model="smollm2-135m", data=("bundled",), limit=5),
+                         store=ArenaStore(path), environ=None, start_engine=ArenaEngine.start)
+
+Run as: python -m arena.evaluate --model smollm2-135m --data bundled --limit 5
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm import tqdm
+
+from arena import scoring_models
+from arena.engine import (
+    AdapterInfo,
+    ArenaEngine,
+    Contestant,
+    GenerationSettings,
+    discover_adapters,
+    peak_memory_mb,
+)
+from arena.eval_data import SPLITS, EvalSet, EvaluationError, UnknownAdapterError, load_eval_set
+from arena.eval_scoring import (
+    MetricValue,
+    Scorers,
+    SpeedFigures,
+    free_text_metrics,
+    load_scorers,
+    mcq_quality_metrics,
+    result_rows,
+    setting_metrics,
+    speed_metrics,
+)
+from arena.store import ArenaStore, eval_cache_key
+from finetune.data import MCQRecord, QARecord, Record, reference_text
+from finetune.loading import BaseUnavailableError, availability
+from finetune.prompt import MCQ_INSTRUCTION, PROMPT_RENDERING, SYSTEM_PROMPT, final_answer, user_text
+from finetune.registry import get_model
+
+EngineStarter = Callable[..., ArenaEngine]
+Split = Literal["test", "validation", "train", "all"]
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """One evaluation: a model (with `adapter`) or every contestant (`model=None`), on one or more data sets."""
+
+    data: tuple[str, ...]
+    model: str | None = None  # None: every contestant the arena would show, latest adapter each
+    adapter: str = "none"  # RUN id, "latest" or "none"; only with `model`
+    split: Split = "test"
+    limit: int | None = None
+    adapters_dir: Path = field(default_factory=lambda: Path("adapters"))
+    batch_size: int = 8
+    max_new_tokens: int | None = None
+    show_progress: bool = False  # a tqdm bar on stderr per contestant and data set
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise EvaluationError("name the data to score with --data SOURCE")
+        if self.split not in SPLITS:
+            raise EvaluationError(f"unknown split {self.split!r}; use one of {', '.join(SPLITS)}")
+        for name, value in (
+            ("limit", self.limit),
+            ("batch_size", self.batch_size),
+            ("max_new_tokens", self.max_new_tokens),
+        ):
+            if value is not None and value < 1:
+                raise EvaluationError(f"{name} must be at least 1, got {value}")
+
+    @property
+    def settings(self) -> GenerationSettings:
+        """The arena's generation settings, with `max_new_tokens` overridden when given."""
+        if self.max_new_tokens:
+            return GenerationSettings(max_new_tokens=self.max_new_tokens)
+        return GenerationSettings()
+
+
+@dataclass(frozen=True)
+class ScoredSet:
+    """One contestant's answers to one data set and the metric values computed from them."""
+
+    contestant: str
+    eval_set: EvalSet
+    generated: int
+    cached: int
+    values: list[MetricValue]
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """What `run_evaluation` returns: the result rows (not yet stored) and what was scored."""
+
+    run_id: str
+    rows: list[dict[str, Any]]
+    scored: list[ScoredSet]
+
+
+# --------------------------------------------------------------------------- contestants
+
+
+def resolve_adapter(model_key: str, choice: str, adapters_dir: Path) -> AdapterInfo | None:
+    """`none` -> None (the plain base), `latest` -> the newest run, else the run with that id."""
+    if choice == "none":
+        return None
+    runs = sorted(
+        (info for info in discover_adapters(adapters_dir)[0] if info.model_key == model_key),
+        key=lambda info: info.run_id,  # run ids are UTC timestamps
+    )
+    if choice == "latest":
+        if not runs:
+            raise UnknownAdapterError(
+                f"there is no adapter for {model_key} under {adapters_dir}; train one with "
+                f"`python -m finetune --model {model_key}` or use --adapter none"
+            )
+        return runs[-1]
+    for info in runs:
+        if info.run_id == choice:
+            return info
+    available = ", ".join(info.run_id for info in runs) or "none"
+    raise UnknownAdapterError(
+        f"{model_key} has no adapter run {choice!r} under {adapters_dir}; runs available: {available}"
+    )
+
+
+def find_contestant(engine: ArenaEngine, model_key: str, adapter_run: str | None) -> Contestant:
+    """The started engine's contestant for this base and adapter run, or why the engine could not load it."""
+    for contestant in engine.contestants():
+        if contestant.model_key == model_key and contestant.adapter_run == adapter_run:
+            return contestant
+    what = f"{model_key} with adapter {adapter_run}" if adapter_run else f"the plain {model_key} base"
+    detail = "; ".join(engine.warnings) or "no reason given"
+    raise EvaluationError(f"the engine could not load {what} ({detail})")
+
+
+def prompt_template_id(chat_template: str | None) -> str:
+    """Names the prompt as the model sees it: the system text, the MCQ instruction and the chat template."""
+    payload = json.dumps(
+        [SYSTEM_PROMPT, MCQ_INSTRUCTION, chat_template or "", PROMPT_RENDERING], ensure_ascii=False
+    )
+    return "medarena-prompt-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class AnswerSet:
+    """One contestant's answers to a data set, how many were generated now and how many came from the cache."""
+
+    answers: list[str]
+    generated: int
+    cached: int
+    speed: SpeedFigures | None  # None when every answer came from the cache
+
+
+def answer_records(
+    engine: ArenaEngine,
+    contestant: Contestant,
+    records: Sequence[Record],
+    settings: GenerationSettings,
+    store: ArenaStore,
+    *,
+    batch_size: int,
+    progress_label: str | None = None,
+) -> AnswerSet:
+    """Every record's answer: cached ones looked up first, the rest generated in batches and cached per batch.
+
+    A progress bar goes to stderr only when `progress_label` is given.
+    """
+    resident = engine.base_for(contestant.name)
+    template_id = prompt_template_id(resident.loaded.tokenizer.chat_template)
+    settings_dict = settings.to_dict()
+    keys = [
+        eval_cache_key(contestant.name, template_id, settings_dict, user_text(r.question, r.options))
+        for r in records
+    ]
+    answers: dict[int, str] = {}
+    for index, key in enumerate(keys):
+        hit = store.cache_get(key)
+        if hit is not None:
+            answers[index] = hit["answer"]
+    missing = sorted(
+        (i for i in range(len(records)) if i not in answers),
+        key=lambda i: len(user_text(records[i].question, records[i].options)),
+    )
+    if not missing:
+        return AnswerSet([answers[i] for i in range(len(records))], 0, len(records), None)
+
+    speed = _generate_missing(
+        engine, contestant, records, missing, keys, answers, settings, store, batch_size, progress_label
+    )
+    return AnswerSet(
+        [answers[i] for i in range(len(records))], len(missing), len(records) - len(missing), speed
+    )
+
+
+def _generate_missing(
+    engine: ArenaEngine,
+    contestant: Contestant,
+    records: Sequence[Record],
+    missing: Sequence[int],
+    keys: Sequence[str],
+    answers: dict[int, str],
+    settings: GenerationSettings,
+    store: ArenaStore,
+    batch_size: int,
+    progress_label: str | None,
+) -> SpeedFigures:
+    """Generate the `missing` records' answers into `answers`, caching each batch; speed over this run."""
+    ttfts: list[float] = []
+    latencies: list[float] = []
+    output_tokens = 0
+    wall_s = 0.0
+    peak_mb, memory_kind = 0.0, "rss"
+    device = engine.base_for(contestant.name).loaded.device
+    bar = tqdm(
+        total=len(missing),
+        desc=progress_label,
+        unit="answer",
+        file=sys.stderr,
+        disable=progress_label is None,
+    )
+    with bar:
+        # Batch by batch, so that each batch is in the cache before the next one starts.
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            items = [(records[i].question, records[i].options) for i in chunk]
+            started = time.perf_counter()
+            generated = engine.generate_answers(contestant.name, items, settings, batch_size=batch_size)
+            wall_s += time.perf_counter() - started
+            batch_peak, memory_kind = peak_memory_mb(device)
+            peak_mb = max(peak_mb, batch_peak)
+            for index, answer in zip(chunk, generated, strict=True):
+                store.cache_put(
+                    keys[index],
+                    {
+                        "contestant": contestant.name,
+                        "question_id": records[index].id,
+                        "answer": answer.text,
+                        "output_tokens": answer.output_tokens,
+                        "latency_s": answer.latency_s,
+                        "ttft_s": answer.ttft_s,
+                    },
+                )
+                answers[index] = answer.text
+                ttfts.append(answer.ttft_s)
+                latencies.append(answer.latency_s)
+                output_tokens += answer.output_tokens
+            bar.update(len(chunk))
+    return SpeedFigures(
+        ttft_s=statistics.median(ttfts),
+        latency_s=statistics.median(latencies),
+        tokens_per_s=output_tokens / wall_s if wall_s > 0 else 0.0,
+        peak_memory_mb=peak_mb,
+        memory_kind=memory_kind,
+        answers=len(missing),
+    )
+
+
+def adapter_trained_on(adapter: AdapterInfo, eval_set: EvalSet) -> bool:
+    """Whether the adapter's run.json names the same data source (its train split is then in `all`/`train`)."""
+    try:
+        run = json.loads((adapter.path / "run.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    trained_on = str(run.get("data", {}).get("source", ""))
+    return bool(trained_on) and (
+        trained_on == eval_set.source or Path(trained_on).resolve() == Path(eval_set.source).resolve()
+    )
+
+
+def run_evaluation(
+    request: EvalRequest,
+    *,
+    store: ArenaStore | Callable[[], ArenaStore],
+    environ: Mapping[str, str] | None,
+    start_engine: EngineStarter,
+    notify: Callable[[str], None] = lambda _note: None,
+) -> EvaluationRun:
+    """Check everything cheap, load the base(s), answer, score; returns the rows (stored by the caller)."""
+    adapter: AdapterInfo | None = None
+    if request.model:
+        spec = get_model(request.model)
+        available, reason = availability(spec)
+        if not available:
+            raise BaseUnavailableError(reason)
+        adapter = resolve_adapter(spec.key, request.adapter, request.adapters_dir)
+    eval_sets = [load_eval_set(source, request.split, request.limit) for source in request.data]
+    needs_scorers = any(s.kind == "free_text" for s in eval_sets)
+    # Resolving is cheap and says whether the scoring model exists here, before any answer is generated.
+    scoring_model = scoring_models.resolve_scoring_model(env=environ) if needs_scorers else None
+    if not isinstance(store, ArenaStore):
+        store = store()  # opened only now, so bad arguments never leave a new votes.db behind
+
+    engine, contestants = _start_contestants(request, adapter, eval_sets, start_engine, notify)
+    settings = request.settings
+    answered = {
+        (c.name, i): answer_records(
+            engine, c, s.records, settings, store, batch_size=request.batch_size,
+            progress_label=f"{c.name} · {s.label}" if request.show_progress else None,
+        )
+        for c in contestants
+        for i, s in enumerate(eval_sets)
+    }  # fmt: skip
+    scorers = load_scorers(scoring_model) if scoring_model is not None else None
+
+    run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    created_at = datetime.now(UTC).isoformat(timespec="microseconds")
+    from finetune.train import git_commit
+
+    commit = git_commit()
+    rows: list[dict[str, Any]] = []
+    scored: list[ScoredSet] = []
+    for contestant in contestants:
+        for index, eval_set in enumerate(eval_sets):
+            answer_set = answered[(contestant.name, index)]
+            values = [
+                *_quality_metrics(answer_set.answers, eval_set, scorers),
+                *speed_metrics(answer_set.speed),
+                *setting_metrics(settings, request.batch_size, len(eval_set.records)),
+            ]
+            scored.append(
+                ScoredSet(contestant.name, eval_set, answer_set.generated, answer_set.cached, values)
+            )
+            rows += result_rows(
+                values,
+                contestant=contestant,
+                eval_set=eval_set,
+                run_id=run_id,
+                created_at=created_at,
+                git_commit=commit,
+            )
+    return EvaluationRun(run_id=run_id, rows=rows, scored=scored)
+
+
+def _quality_metrics(answers: Sequence[str], eval_set: EvalSet, scorers: Scorers | None) -> list[MetricValue]:
+    """Free-text or MCQ metrics of one answer set, on final answers only."""
+    # A reasoning model's or medical-o1's think block is not the answer, on either side.
+    finals = [final_answer(answer) for answer in answers]
+    if eval_set.kind == "free_text":
+        assert scorers is not None  # resolved by run_evaluation for every free-text set
+        references = [reference_text(r) for r in eval_set.records if isinstance(r, QARecord)]
+        return free_text_metrics(finals, references, scorers)
+    mcq_records = [r for r in eval_set.records if isinstance(r, MCQRecord)]
+    return mcq_quality_metrics(finals, mcq_records)
+
+
+def _start_contestants(
+    request: EvalRequest,
+    adapter: AdapterInfo | None,
+    eval_sets: Sequence[EvalSet],
+    start_engine: EngineStarter,
+    notify: Callable[[str], None],
+) -> tuple[ArenaEngine, list[Contestant]]:
+    """Load only what the request needs: one contestant for `model`, else every contestant (latest adapters)."""
+    if request.model:
+        engine = start_engine(
+            adapters_dir=request.adapters_dir,
+            model_keys=[request.model],
+            adapter_selection=[f"{request.model}/{adapter.run_id}"] if adapter else [],
+            include_plain_bases=adapter is None,
+        )
+        contestants = [find_contestant(engine, request.model, adapter.run_id if adapter else None)]
+        if adapter is not None:
+            for eval_set in eval_sets:
+                if eval_set.split in {"all", "train"} and adapter_trained_on(adapter, eval_set):
+                    notify(
+                        f"adapter {adapter.run_id} was trained on the train split of {eval_set.label}, "
+                        f"which --split {eval_set.split} includes"
+                    )
+        return engine, contestants
+    engine = start_engine(adapters_dir=request.adapters_dir, adapter_selection="latest")
+    for warning in engine.warnings:
+        notify(warning)
+    contestants = engine.contestants()
+    if not contestants:
+        raise EvaluationError("no base model can be loaded here, so there is no contestant to evaluate")
+    return engine, contestants
