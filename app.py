@@ -29,9 +29,8 @@ from arena.engine import GenerationSettings
 from arena.service import ArenaService, ReferenceScorer
 from arena.space_sync import SPACE_ENV, open_vote_storage
 from finetune.data import load_dataset_source
+from finetune.paths import project_paths
 from finetune.registry import UnknownModelError, chosen_models
-
-ROOT = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--db", type=Path, default=None, help="vote database (default: $MEDARENA_VOTES_DB or ./votes.db)"
     )
-    parser.add_argument("--adapters", type=Path, default=ROOT / "adapters", help="adapter root folder")
+    parser.add_argument(
+        "--adapters",
+        type=Path,
+        default=project_paths().adapters_dir,
+        help="adapter root folder (default $MEDARENA_ADAPTERS_DIR or the checkout's adapters/)",
+    )
     parser.add_argument(
         "--adapter-selection", default="latest", help="latest, all, or comma-separated model/run-id"
     )

@@ -20,11 +20,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from arena.engine import GenerationSettings, PairUpdate, SideState, Telemetry
+from finetune.paths import project_paths
 
 BackendKind = Literal["peft", "vllm", "remote"]
 BACKENDS: tuple[BackendKind, ...] = ("peft", "vllm", "remote")
@@ -62,7 +63,7 @@ class BackendOptions:
     """Everything app.py (or a bench) chooses about serving, validated once."""
 
     kind: BackendKind = "peft"
-    adapters_dir: Path = Path("adapters")
+    adapters_dir: Path = field(default_factory=lambda: project_paths().adapters_dir)
     model_keys: tuple[str, ...] | None = None
     adapter_selection: str | tuple[str, ...] = "latest"
     remote: tuple[str, ...] = ()  # "URL=model[,model...]" specs, for kind="remote"

@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 
 from finetune.gpu import free_vram_mb, plan_vram
 from finetune.loading import BaseUnavailableError, LoadedBase, availability, cuda_available, load_serving_base
+from finetune.paths import project_paths
 from finetune.prompt import render_prompt
 from finetune.registry import END_OF_TURN, MODELS, ModelSpec, chosen_models
 
@@ -460,7 +461,7 @@ class ArenaEngine(ContestantLookup[Contestant]):
     def start(
         cls,
         *,
-        adapters_dir: Path = Path("adapters"),
+        adapters_dir: Path | None = None,  # None: finetune.paths (MEDARENA_ADAPTERS_DIR, else the checkout's)
         model_keys: Sequence[str] | None = None,
         adapter_selection: str | Sequence[str] = "latest",
         include_plain_bases: bool = True,
@@ -477,7 +478,7 @@ class ArenaEngine(ContestantLookup[Contestant]):
         compute = compute_pool()
         bases, contestants, warnings = compute.submit(
             cls._load,
-            adapters_dir=adapters_dir,
+            adapters_dir=adapters_dir or project_paths().adapters_dir,
             model_keys=model_keys,
             adapter_selection=adapter_selection,
             include_plain_bases=include_plain_bases,
@@ -759,9 +760,6 @@ class ArenaEngine(ContestantLookup[Contestant]):
                 )
             on_batch(len(chunk))
         return [answers[i] for i in range(len(prompts))]
-
-    def answer(self, name: str, question: str, settings: GenerationSettings) -> GeneratedAnswer:
-        return self.generate_answers(name, [(question, None)], settings, batch_size=1)[0]
 
     def close(self) -> None:
         """Stop the compute thread (the ArenaBackend protocol; the bases go with the object)."""

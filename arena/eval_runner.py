@@ -51,6 +51,7 @@ from arena.eval_scoring import (
 from arena.store import ArenaStore, eval_cache_key
 from finetune.data import MCQRecord, QARecord, Record, reference_text
 from finetune.loading import BaseUnavailableError, availability
+from finetune.paths import project_paths
 from finetune.prompt import MCQ_INSTRUCTION, PROMPT_RENDERING, SYSTEM_PROMPT, final_answer, user_text
 from finetune.registry import get_model
 
@@ -67,7 +68,7 @@ class EvalRequest:
     adapter: str = "none"  # RUN id, "latest" or "none"; only with `model`
     split: Split = "test"
     limit: int | None = None
-    adapters_dir: Path = field(default_factory=lambda: Path("adapters"))
+    adapters_dir: Path = field(default_factory=lambda: project_paths().adapters_dir)
     batch_size: int = 8
     max_new_tokens: int | None = None
     show_progress: bool = False  # a tqdm bar on stderr per contestant and data set

@@ -51,6 +51,7 @@ from arena.scoring_models import ScoringModelUnavailable
 from arena.store import ArenaStore, InvalidRecord, default_db_path
 from finetune.data import DataError
 from finetune.loading import BaseUnavailableError
+from finetune.paths import project_paths
 from finetune.registry import UnknownModelError
 
 
@@ -84,8 +85,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--split", default="test", choices=SPLITS, help="which split to score (default test)")
     parser.add_argument("--limit", type=_positive_int, help="score only the first N records of the split")
-    parser.add_argument("--db", type=Path, help="SQLite file (default $MEDARENA_VOTES_DB or votes.db)")
-    parser.add_argument("--adapters-dir", type=Path, default=Path("adapters"))
+    parser.add_argument(
+        "--db", type=Path, help="SQLite file (default $MEDARENA_VOTES_DB or the checkout's votes.db)"
+    )
+    parser.add_argument(
+        "--adapters-dir",
+        type=Path,
+        help="adapter root (default $MEDARENA_ADAPTERS_DIR or the checkout's adapters/)",
+    )
     parser.add_argument("--batch-size", type=_positive_int, default=8)
     parser.add_argument(
         "--max-new-tokens", type=_positive_int, help=f"default {GenerationSettings().max_new_tokens}"
@@ -105,7 +112,7 @@ def request_from_args(args: argparse.Namespace) -> EvalRequest:
         adapter=args.adapter,
         split=args.split,
         limit=args.limit,
-        adapters_dir=args.adapters_dir,
+        adapters_dir=args.adapters_dir or project_paths().adapters_dir,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         show_progress=True,

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arena.store import VOTES_DB_ENV, ArenaStore, default_db_path
+from arena.store import ArenaStore, default_db_path
+from finetune.paths import VOTES_DB_ENV
 
 log = logging.getLogger(__name__)
 

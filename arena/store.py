@@ -9,7 +9,7 @@ Usage::
 
     from arena.store import ArenaStore, default_db_path
 
-    store = ArenaStore(default_db_path())          # $MEDARENA_VOTES_DB, else ./votes.db
+    store = ArenaStore(default_db_path())          # $MEDARENA_VOTES_DB, else <checkout>/votes.db
     battle_id = store.create_battle("What is...?", "smollm2-lora", "gemma3-base", {"temperature": 0.7})
     store.finish_battle(battle_id, "answer A", "answer B", {"latency_s": 1.2}, {"latency_s": 0.9},
                         identity_leak=False)
@@ -46,7 +46,8 @@ from typing import Any, TextIO
 
 from sqlite_utils import Database
 
-VOTES_DB_ENV = "MEDARENA_VOTES_DB"
+from finetune.paths import project_paths
+
 MAX_RATIONALE_CHARS = 500
 MAX_VOTER_FIELD_CHARS = 80
 # Session ids are made by the UI (uuid4 hex); anything else is refused rather than stored.
@@ -179,14 +180,12 @@ class VoteRow:
 
 
 def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Where the vote database lives: ``$MEDARENA_VOTES_DB`` if set, else ``./votes.db``.
+    """Where the vote database lives: ``$MEDARENA_VOTES_DB`` if set, else ``votes.db`` of the checkout.
 
-    On a Hugging Face Space the app sets ``MEDARENA_VOTES_DB=/data/votes.db`` so that votes land on the
-    persistent volume instead of the container's ephemeral disk.
+    Resolved by `finetune.paths` (never the working directory). On a Hugging Face Space the app sets
+    ``MEDARENA_VOTES_DB=/data/votes.db`` so that votes land on the persistent volume.
     """
-    environment = os.environ if environ is None else environ
-    configured = environment.get(VOTES_DB_ENV, "").strip()
-    return Path(configured) if configured else Path("votes.db")
+    return project_paths(environ).votes_db
 
 
 def utc_now() -> datetime:

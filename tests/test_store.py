@@ -113,8 +113,9 @@ def stepping_clock(start: datetime) -> Callable[[], datetime]:
 
 def test_default_db_path_reads_the_environment() -> None:
     assert default_db_path({"MEDARENA_VOTES_DB": "/data/votes.db"}) == Path("/data/votes.db")
-    assert default_db_path({}) == Path("votes.db")
-    assert default_db_path({"MEDARENA_VOTES_DB": "  "}) == Path("votes.db")
+    checkout_db = Path(__file__).resolve().parent.parent / "votes.db"  # never the working directory's
+    assert default_db_path({}) == checkout_db
+    assert default_db_path({"MEDARENA_VOTES_DB": "  "}) == checkout_db
 
 
 def test_store_creates_parent_folders_and_uses_wal(tmp_path: Path) -> None:
@@ -158,7 +159,7 @@ def test_full_battle_lifecycle(store: ArenaStore) -> None:
         "Nitrofurantoin.",
         "Amoxicillin.",
         {"latency_s": 2.0, "tokens_per_s": 30.0},
-        {"latency_s": 1.0, "switch_time_s": 3.5},
+        {"latency_s": 1.0, "first_token_s": 3.5},
         identity_leak=False,
         bertscore_a=0.91,
     )
@@ -166,7 +167,7 @@ def test_full_battle_lifecycle(store: ArenaStore) -> None:
     assert finished is not None
     assert finished.status == BattleStatus.FINISHED
     assert (finished.answer_a, finished.answer_b) == ("Nitrofurantoin.", "Amoxicillin.")
-    assert finished.telemetry_b == {"latency_s": 1.0, "switch_time_s": 3.5}
+    assert finished.telemetry_b == {"latency_s": 1.0, "first_token_s": 3.5}
     assert (finished.bertscore_a, finished.bertscore_b) == (0.91, None)
     assert finished.identity_leak is False
     assert finished.category == "infectious disease"

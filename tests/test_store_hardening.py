@@ -161,5 +161,6 @@ def test_evaluate_with_bad_arguments_creates_no_database(
     from arena.evaluate import main
 
     monkeypatch.chdir(tmp_path)
-    assert main([*argv, "--out", str(tmp_path / "out")], environ={}) == 2
+    environ = {"MEDARENA_VOTES_DB": str(tmp_path / "votes.db")}
+    assert main([*argv, "--out", str(tmp_path / "out")], environ=environ) == 2
     assert not (tmp_path / "votes.db").exists()
