@@ -4,7 +4,9 @@ It draws questions and contestants, runs battles through the engine, keeps each 
 contestants on the server (the browser only ever holds a battle id), stores results and votes
 through the store, and derives the leaderboard from the raw votes with pure rating functions.
 
-    from arena.service import ArenaService   # built by app.py: ArenaService.create(...)
+    service = ArenaService(backend, ArenaStore(path), bank)   # as app.py builds it
+
+Run as: python app.py   (the arena; tests: python -m pytest tests/test_service.py -q)
 """
 
 from __future__ import annotations
@@ -117,13 +119,14 @@ class LeaderboardTable:
 
 
 @dataclass
-class _Pairing:
+class Pairing:
     """Draws contestants, favouring those with fewer battles; sides are random."""
 
     rng: random.Random
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def draw(self, names: Sequence[str], battle_counts: dict[str, int]) -> tuple[str, str]:
+        """Two different contestants, each drawn with weight 1 / (1 + its battles), in random side order."""
         if len(names) < 2:
             raise BattleError(
                 "The arena needs at least two contestants; train an adapter or install another base."
@@ -163,7 +166,7 @@ class ArenaService:
         self.stale_after = stale_after
         self._bank = {q.id: q for q in question_bank}
         self._reference_scorer = reference_scorer
-        self._pairing = _Pairing(random.Random(seed))
+        self._pairing = Pairing(random.Random(seed))
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         # battle id -> (click time, cancel event): what the running stream of a battle needs

@@ -36,6 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MEDQUAD = str(ROOT.parent / "shared" / "data" / "medquad" / "medquad.jsonl")
 MEDQA = str(ROOT.parent / "shared" / "data" / "medqa_usmle" / "medqa_usmle.jsonl")
 MODEL = "smollm2-135m"
+needs_shared_data = pytest.mark.skipif(
+    not (Path(MEDQUAD).is_file() and Path(MEDQA).is_file()),
+    reason="../shared/data (MedQuAD and MedQA-USMLE) is absent; the model runs score those sets",
+)
 # Per-answer means: the percentile bootstrap interval of a mean contains the mean.
 MEAN_METRICS = (*FREE_TEXT_METRICS, "mcq_accuracy", "mcq_unreadable_rate")
 
@@ -123,6 +127,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, starter: RecordingStarter, ti
 
 
 @pytest.mark.slow
+@needs_shared_data
 def test_main_loads_only_the_needed_contestant(runs: Runs, adapter_run: str) -> None:
     assert [run.code for run in (runs.base, runs.adapter, runs.base_again)] == [0, 0, 0]
     plain, with_adapter, _ = runs.starter_calls
@@ -133,6 +138,7 @@ def test_main_loads_only_the_needed_contestant(runs: Runs, adapter_run: str) -> 
 
 
 @pytest.mark.slow
+@needs_shared_data
 def test_every_metric_is_stored_with_an_interval(runs: Runs, adapter_run: str) -> None:
     for invocation, expected_adapter in ((runs.base, None), (runs.adapter, adapter_run)):
         rows = rows_of(runs.store, invocation.run_id)
@@ -166,6 +172,7 @@ def test_every_metric_is_stored_with_an_interval(runs: Runs, adapter_run: str) -
 
 
 @pytest.mark.slow
+@needs_shared_data
 def test_a_repeated_run_generates_nothing_and_reproduces_every_number(runs: Runs) -> None:
     assert runs.base_again.stdout.count("generated 0 new answers, 10 from cache") == 2
     assert runs.cache_after_repeat == runs.cache_before_repeat == 40  # 2 contestants x 2 sets x 10
@@ -185,6 +192,7 @@ def test_a_repeated_run_generates_nothing_and_reproduces_every_number(runs: Runs
 
 
 @pytest.mark.slow
+@needs_shared_data
 def test_a_larger_limit_generates_only_the_missing_answers(
     runs: Runs, starter: RecordingStarter, tiny_adapters: Path
 ) -> None:
@@ -198,6 +206,7 @@ def test_a_larger_limit_generates_only_the_missing_answers(
 
 
 @pytest.mark.slow
+@needs_shared_data
 def test_report_writes_markdown_csv_png_and_the_base_vs_adapter_delta(
     runs: Runs, adapter_run: str, tmp_path: Path
 ) -> None:
@@ -224,6 +233,7 @@ def test_report_writes_markdown_csv_png_and_the_base_vs_adapter_delta(
 
 
 @pytest.mark.slow
+@needs_shared_data
 def test_leaderboard_metrics_on_the_stored_rows(runs: Runs) -> None:
     board = leaderboard_metrics(runs.store.eval_results())
     assert len(board) == 2

@@ -37,9 +37,7 @@ def service(engine: ArenaEngine, reference_scorer, tmp_path: Path) -> ArenaServi
         ArenaStore(tmp_path / "votes.db"),
         bank,
         settings=GenerationSettings(max_new_tokens=12),
-        reference_scorer=lambda answers, refs: [
-            float(len(a) > 0) * 0.5 + i * 0.1 for i, a in enumerate(answers)
-        ],
+        reference_scorer=reference_scorer,  # the real offline BERTScore, so the range check below can fail
         seed=7,
         bootstrap_rounds=50,
     )
@@ -153,7 +151,8 @@ def test_a_contestant_failing_mid_answer_voids_the_battle_and_others_keep_workin
     run_battle(service, "How is asthma diagnosed?")  # the arena keeps working
 
 
-def test_under_voted_contestants_are_favoured_and_sides_randomised(service: ArenaService) -> None:
+def test_sides_are_randomised(service: ArenaService) -> None:
+    # Favouring the under-voted is observed in tests/test_pairing.py (needs more than two contestants).
     names = service.engine.contestant_names()
     sides = {service.start_battle("What is sepsis?", session_id=f"{SID}-{i}").battle_id for i in range(12)}
     first_sides = {service.store.get_battle(b).contestant_a for b in sides}
