@@ -1,7 +1,7 @@
 """Arena ratings: turn raw pairwise votes into Elo, Bradley-Terry ratings, intervals and a leaderboard.
 
 As in FastChat / Chatbot Arena, the raw votes are the record (they live in the store) and every rating
-here is derived from them on demand by pure functions: no I/O, no globals, numpy/scipy only.
+here is derived from them on demand by pure functions: no I/O, no globals, numpy only.
 
 - `elo_ratings`: online Elo in vote order (sensitive to order; kept because clinicians know Elo).
 - `bradley_terry`: order-free maximum-likelihood Bradley-Terry on the Elo scale, the headline rating.
@@ -99,15 +99,6 @@ def filter_battles(
         if (category is None or battle.category == category)
         and (specialty is None or battle.specialty == specialty)
     ]
-
-
-def contestant_names(battles: Iterable[RatedBattle]) -> list[str]:
-    """Every contestant that appears in the battles, sorted so outputs are deterministic."""
-    names: set[str] = set()
-    for battle in battles:
-        names.add(battle.model_a)
-        names.add(battle.model_b)
-    return sorted(names)
 
 
 def elo_ratings(
