@@ -19,12 +19,10 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 
-Outcome = Literal["model_a", "model_b", "tie", "both_bad"]
-OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
+from arena.votes import OUTCOMES, VoteOutcome
 
 # L2 penalty (in natural-log strength units) of the Bradley-Terry fit. It acts like a Gaussian prior
 # with a standard deviation of 10 logits (~1700 Elo points): negligible once pairs have a few votes,
@@ -46,7 +44,7 @@ class RatedBattle:
 
     model_a: str
     model_b: str
-    outcome: Outcome
+    outcome: VoteOutcome | str  # validated against the enum below
     category: str | None = None
     specialty: str | None = None
     flagged_a: bool = False

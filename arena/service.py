@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,9 @@ from arena.board import (
 )
 from arena.engine import GenerationSettings, PairUpdate
 from arena.eval_results import leaderboard_metrics, metric_human_agreement
+from arena.integrity import (
+    QuestionRejected as QuestionRejected,  # re-exported: the UI imports only this module
+)
 from arena.integrity import leaks_identity, validate_question
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.ratings import (
@@ -44,7 +47,10 @@ from arena.ratings import (
     position_bias,
     win_rate_matrix,
 )
+from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
+from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
 from arena.store import ArenaStore, BattleStateError, StoreError, VoteRejected
+from arena.votes import VoteInput, VoteOutcome
 from finetune.data import QARecord
 
 ReferenceScorer = Callable[[list[str], list[str]], list[float]]
@@ -98,7 +104,7 @@ class Reveal:
     contestant_b: str
     telemetry_a: dict[str, Any]
     telemetry_b: dict[str, Any]
-    outcome: str
+    outcome: VoteOutcome
     counted: bool  # False when an answer leaked its identity: stored, but not rated
     rationale_redacted: bool = False  # identifiers in the rationale were replaced before storing
 
@@ -379,48 +385,28 @@ class ArenaService:
             "Please start a new battle."
         )
 
-    def vote(
-        self,
-        battle_id: str,
-        outcome: str,
-        *,
-        flag_a_unsafe: bool = False,
-        flag_a_incorrect: bool = False,
-        flag_b_unsafe: bool = False,
-        flag_b_incorrect: bool = False,
-        rationale: str = "",
-        voter_role: str = "",
-        voter_specialty: str = "",
-        session_id: str | None = None,
-    ) -> Reveal:
+    def vote(self, vote: VoteInput) -> Reveal:
         """Record one vote, then reveal. The store refuses bad fields, votes from another session and
         forged, unfinished, voided or already-voted battles, storing nothing. Identifiers in the
         rationale are replaced by placeholders before it is stored."""
         if self.store.problem:
             raise VoteRejected(self.store.problem)
-        clean = [
-            value.strip() if isinstance(value, str) else value
-            for value in (rationale, voter_role, voter_specialty)
-        ]
-        rationale, voter_role, voter_specialty = clean
-        redacted = False
-        if isinstance(rationale, str) and find_pii(rationale):
-            rationale, redacted = redact(rationale), True
+        vote = replace(
+            vote,
+            **{
+                name: value.strip()
+                for name in ("rationale", "voter_role", "voter_specialty")
+                if isinstance(value := getattr(vote, name), str)
+            },
+        )
+        redacted = isinstance(vote.rationale, str) and bool(find_pii(vote.rationale))
+        if redacted:
+            vote = replace(vote, rationale=redact(vote.rationale))
         try:
-            self.store.record_vote(
-                battle_id,
-                outcome,
-                flag_a_unsafe=flag_a_unsafe,
-                flag_a_incorrect=flag_a_incorrect,
-                flag_b_unsafe=flag_b_unsafe,
-                flag_b_incorrect=flag_b_incorrect,
-                rationale=rationale,
-                voter_role=voter_role,
-                voter_specialty=voter_specialty,
-                session_id=session_id,
-            )
+            self.store.record_vote(vote)
         except sqlite3.Error as error:
             raise VoteRejected(f"The vote could not be saved ({error}); please try again.") from None
+        battle_id = vote.battle_id
         battle = self.store.get_battle(battle_id)
         assert battle is not None  # record_vote succeeded, so the battle exists
         return Reveal(
@@ -428,7 +414,7 @@ class ArenaService:
             contestant_b=battle.contestant_b,
             telemetry_a=battle.telemetry_a or {},
             telemetry_b=battle.telemetry_b or {},
-            outcome=outcome,
+            outcome=VoteOutcome(vote.outcome),
             counted=not battle.identity_leak,
             rationale_redacted=redacted,
         )

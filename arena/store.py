@@ -13,7 +13,7 @@ Usage::
     battle_id = store.create_battle("What is...?", "smollm2-lora", "gemma3-base", {"temperature": 0.7})
     store.finish_battle(battle_id, "answer A", "answer B", {"latency_s": 1.2}, {"latency_s": 0.9},
                         identity_leak=False)
-    store.record_vote(battle_id, "model_a", rationale="Cites the guideline.", voter_role="physician")
+    store.record_vote(VoteInput(battle_id, "model_a", session_id=sid, rationale="Cites the guideline."))
     store.rated_battles()                          # rows for arena/ratings.py
 
 Every battle belongs to the session that started it, and only that session can vote on it. Telemetry
@@ -46,6 +46,7 @@ from typing import Any, TextIO
 
 from sqlite_utils import Database
 
+from arena.votes import VoteInput, VoteOutcome
 from finetune.paths import project_paths
 
 MAX_RATIONALE_CHARS = 500
@@ -114,13 +115,6 @@ class BattleStatus(StrEnum):
     GENERATING = "generating"
     FINISHED = "finished"
     VOIDED = "voided"
-
-
-class VoteOutcome(StrEnum):
-    MODEL_A = "model_a"
-    MODEL_B = "model_b"
-    TIE = "tie"
-    BOTH_BAD = "both_bad"
 
 
 class StoreError(Exception):
@@ -419,70 +413,21 @@ class ArenaStore:
 
     # -- votes -------------------------------------------------------------------------------------
 
-    def record_vote(
-        self,
-        battle_id: str,
-        outcome: str,
-        *,
-        flag_a_unsafe: bool = False,
-        flag_a_incorrect: bool = False,
-        flag_b_unsafe: bool = False,
-        flag_b_incorrect: bool = False,
-        rationale: str = "",
-        voter_role: str = "",
-        voter_specialty: str = "",
-        session_id: str | None = None,
-    ) -> VoteRow:
+    def record_vote(self, vote: VoteInput) -> VoteRow:
         """Store the single vote of a finished battle, or raise ``VoteRejected`` and store nothing.
 
         Only the session that started the battle may vote on it; every field is checked for type
         and size first, so a bad field gets a sentence, never a raw error.
         """
-        _check_session_id(session_id, VoteRejected)
-        if not isinstance(battle_id, str) or not 1 <= len(battle_id) <= 64:
-            raise VoteRejected("This battle does not exist, so the vote was not recorded.")
-        try:
-            checked_outcome = VoteOutcome(outcome)
-        except ValueError:
-            choices = ", ".join(member.value for member in VoteOutcome)
-            shown = repr(outcome)[:40]
-            raise VoteRejected(f"{shown} is not a valid outcome; choose one of {choices}.") from None
-        flags = {
-            "flag_a_unsafe": flag_a_unsafe,
-            "flag_a_incorrect": flag_a_incorrect,
-            "flag_b_unsafe": flag_b_unsafe,
-            "flag_b_incorrect": flag_b_incorrect,
-        }
-        for name, value in flags.items():
-            if not isinstance(value, bool):
-                raise VoteRejected(f"{name} must be true or false, not {repr(value)[:40]}.")
-        for name, value, limit in (
-            ("rationale", rationale, MAX_RATIONALE_CHARS),
-            ("voter_role", voter_role, MAX_VOTER_FIELD_CHARS),
-            ("voter_specialty", voter_specialty, MAX_VOTER_FIELD_CHARS),
-        ):
-            if not isinstance(value, str):
-                raise VoteRejected(f"{name} must be text.")
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise VoteRejected(f"The {name} holds a broken character; please retype it.") from None
-            if name != "rationale" and len(value) > limit:
-                raise VoteRejected(f"The {name} has {len(value)} characters; please keep it to {limit}.")
-        if len(rationale) > MAX_RATIONALE_CHARS:
-            raise VoteRejected(
-                f"The rationale has {len(rationale)} characters; please keep it to {MAX_RATIONALE_CHARS}."
-            )
+        checked_outcome = _check_vote(vote)
+        battle_id, session_id = vote.battle_id, vote.session_id
         row = {
             "battle_id": battle_id,
             "outcome": checked_outcome.value,
-            "flag_a_unsafe": int(flag_a_unsafe),
-            "flag_a_incorrect": int(flag_a_incorrect),
-            "flag_b_unsafe": int(flag_b_unsafe),
-            "flag_b_incorrect": int(flag_b_incorrect),
-            "rationale": rationale,
-            "voter_role": voter_role,
-            "voter_specialty": voter_specialty,
+            **{name: int(value) for name, value in vote.flags().items()},
+            "rationale": vote.rationale,
+            "voter_role": vote.voter_role,
+            "voter_specialty": vote.voter_specialty,
             "session_id": session_id,
             "created_at": self._now(),
         }
@@ -853,6 +798,36 @@ def _battle_from_row(row: Mapping[str, Any]) -> BattleRow:
         bertscore_b=row["bertscore_b"],
         session_id=row.get("session_id"),
     )
+
+
+def _check_vote(vote: VoteInput) -> VoteOutcome:
+    """Every field of a vote checked for type and size; the outcome as the enum, or VoteRejected."""
+    _check_session_id(vote.session_id, VoteRejected)
+    if not isinstance(vote.battle_id, str) or not 1 <= len(vote.battle_id) <= 64:
+        raise VoteRejected("This battle does not exist, so the vote was not recorded.")
+    try:
+        outcome = VoteOutcome(vote.outcome)
+    except ValueError:
+        choices = ", ".join(member.value for member in VoteOutcome)
+        shown = repr(vote.outcome)[:40]
+        raise VoteRejected(f"{shown} is not a valid outcome; choose one of {choices}.") from None
+    for name, value in vote.flags().items():
+        if not isinstance(value, bool):
+            raise VoteRejected(f"{name} must be true or false, not {repr(value)[:40]}.")
+    for name, value, limit in (
+        ("rationale", vote.rationale, MAX_RATIONALE_CHARS),
+        ("voter_role", vote.voter_role, MAX_VOTER_FIELD_CHARS),
+        ("voter_specialty", vote.voter_specialty, MAX_VOTER_FIELD_CHARS),
+    ):
+        if not isinstance(value, str):
+            raise VoteRejected(f"{name} must be text.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise VoteRejected(f"The {name} holds a broken character; please retype it.") from None
+        if len(value) > limit:
+            raise VoteRejected(f"The {name} has {len(value)} characters; please keep it to {limit}.")
+    return outcome
 
 
 def _check_session_id(session_id: Any, error: type[StoreError]) -> None:

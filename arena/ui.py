@@ -23,10 +23,18 @@ from typing import Any
 import gradio as gr
 
 from arena.board import short_name, telemetry_details, telemetry_summary
-from arena.integrity import QuestionRejected
 from arena.plots import ratings_figure, win_rate_heatmap
-from arena.service import ArenaService, BattleError, PiiDetected
-from arena.store import MAX_RATIONALE_CHARS, MAX_VOTER_FIELD_CHARS, VoteRejected
+from arena.service import (
+    MAX_RATIONALE_CHARS,
+    MAX_VOTER_FIELD_CHARS,
+    ArenaService,
+    BattleError,
+    PiiDetected,
+    QuestionRejected,
+    VoteInput,
+    VoteOutcome,
+    VoteRejected,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +57,10 @@ ROLES = [
     "Other",
 ]
 OUTCOME_BUTTONS = {
-    "model_a": "A is better",
-    "model_b": "B is better",
-    "tie": "Tie",
-    "both_bad": "Both are bad",
+    VoteOutcome.MODEL_A: "A is better",
+    VoteOutcome.MODEL_B: "B is better",
+    VoteOutcome.TIE: "Tie",
+    VoteOutcome.BOTH_BAD: "Both are bad",
 }
 UNEXPECTED = "Something went wrong on our side; nothing was stored. Please start a new battle."
 VOTE_TABLE = 8  # the first columns of the service's table are about votes; the rest are metrics
@@ -265,7 +273,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 status: _message("New battle: type a question or draw one from the bank."),
             }
 
-        def make_vote_handler(outcome: str) -> Any:
+        def make_vote_handler(outcome: VoteOutcome) -> Any:
             def cast(
                 current: str,
                 a_unsafe: bool,
@@ -279,16 +287,18 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             ) -> dict[Any, Any]:
                 try:
                     revealed = service.vote(
-                        current,
-                        outcome,
-                        flag_a_unsafe=bool(a_unsafe),
-                        flag_a_incorrect=bool(a_wrong),
-                        flag_b_unsafe=bool(b_unsafe),
-                        flag_b_incorrect=bool(b_wrong),
-                        rationale=why or "",
-                        voter_role=who or "",
-                        voter_specialty=field or "",
-                        session_id=sid,
+                        VoteInput(
+                            current,
+                            outcome,
+                            session_id=sid,
+                            flag_a_unsafe=bool(a_unsafe),
+                            flag_a_incorrect=bool(a_wrong),
+                            flag_b_unsafe=bool(b_unsafe),
+                            flag_b_incorrect=bool(b_wrong),
+                            rationale=why or "",
+                            voter_role=who or "",
+                            voter_specialty=field or "",
+                        )
                     )
                 except VoteRejected as error:
                     return {status: _message(str(error), "error")}

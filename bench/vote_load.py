@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from arena.store import ArenaStore  # noqa: E402
+from arena.votes import VoteInput  # noqa: E402
 
 OUTCOMES = ("model_a", "model_b", "tie", "both_bad")
 
@@ -50,7 +51,7 @@ def vote_all(db: str, session: str, battle_ids: list[str]) -> tuple[list[str], l
     acknowledged, latencies = [], []
     for index, battle_id in enumerate(battle_ids):
         started = time.perf_counter()
-        store.record_vote(battle_id, OUTCOMES[index % 4], rationale="load", session_id=session)
+        store.record_vote(VoteInput(battle_id, OUTCOMES[index % 4], rationale="load", session_id=session))
         latencies.append(time.perf_counter() - started)
         acknowledged.append(battle_id)
     return acknowledged, latencies
@@ -110,12 +111,13 @@ def run_mode(mode: str, voters: int, votes: int, workdir: Path) -> dict[str, obj
 CHILD = """
 import sys
 from arena.store import ArenaStore
+from arena.votes import VoteInput
 store = ArenaStore(sys.argv[1])
 session = sys.argv[2]
 for index in range(10**9):
     battle_id = store.create_battle(f"Q{index}?", "model-x", "model-y", {}, session_id=session)
     store.finish_battle(battle_id, "a", "b", {}, {}, identity_leak=False)
-    store.record_vote(battle_id, "tie", session_id=session)
+    store.record_vote(VoteInput(battle_id, "tie", session_id=session))
     print(battle_id, flush=True)  # after COMMIT: this vote is acknowledged
 """
 

@@ -31,6 +31,7 @@ from arena.eval_results import (
 )
 from arena.evaluate import main
 from arena.store import ArenaStore
+from arena.votes import VoteInput
 
 ROOT = Path(__file__).resolve().parent.parent
 MEDQUAD = str(ROOT.parent / "shared" / "data" / "medquad" / "medquad.jsonl")
@@ -300,7 +301,7 @@ def test_metric_human_agreement_reads_the_stores_rated_battles(tmp_path: Path) -
         store.finish_battle(
             battle_id, "a", "b", {}, {}, identity_leak=False, bertscore_a=score_a, bertscore_b=score_b
         )
-        store.record_vote(battle_id, outcome, session_id="session-eval-1")
+        store.record_vote(VoteInput(battle_id, outcome, session_id="session-eval-1"))
     rated = store.rated_battles()
     assert [(r["bertscore_a"], r["bertscore_b"]) for r in rated] == [(0.8, 0.3), (0.2, 0.6), (0.1, 0.9)]
     share, _, _, n = metric_human_agreement(rated)

@@ -13,6 +13,7 @@ from arena.metrics import bertscore
 from arena.scoring_models import load_bert_scorer, resolve_scoring_model
 from arena.service import ArenaService, BattleError
 from arena.store import ArenaStore, VoteRejected
+from arena.votes import VoteInput
 from finetune.data import load_dataset_source
 
 pytestmark = pytest.mark.slow
@@ -76,12 +77,14 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
     assert before.votes == 0 and all(row[0] == "no votes yet" for row in before.rows)
 
     reveal = service.vote(
-        battle_id,
-        "model_a",
-        flag_b_incorrect=True,
-        rationale="<b>A</b> cites guidance",
-        voter_specialty="cardiology",
-        session_id=SID,
+        VoteInput(
+            battle_id,
+            "model_a",
+            flag_b_incorrect=True,
+            rationale="<b>A</b> cites guidance",
+            voter_specialty="cardiology",
+            session_id=SID,
+        )
     )
     assert {reveal.contestant_a, reveal.contestant_b} == set(service.engine.contestant_names())
     assert reveal.counted
@@ -112,15 +115,15 @@ def test_bad_questions_are_refused_and_nothing_is_stored(service: ArenaService, 
 def test_vote_integrity(service: ArenaService) -> None:
     started = service.start_battle("What causes iron deficiency anaemia?", session_id=SID)
     with pytest.raises(VoteRejected):  # answers not finished yet
-        service.vote(started.battle_id, "tie", session_id=SID)
+        service.vote(VoteInput(started.battle_id, "tie", session_id=SID))
     list(service.stream_battle(started.battle_id, SID))
     with pytest.raises(VoteRejected):
-        service.vote("0" * 32, "tie", session_id=SID)  # forged id
+        service.vote(VoteInput("0" * 32, "tie", session_id=SID))  # forged id
     with pytest.raises(VoteRejected):
-        service.vote(started.battle_id, "model_c", session_id=SID)
-    service.vote(started.battle_id, "both_bad", session_id=SID)
+        service.vote(VoteInput(started.battle_id, "model_c", session_id=SID))
+    service.vote(VoteInput(started.battle_id, "both_bad", session_id=SID))
     with pytest.raises(VoteRejected):
-        service.vote(started.battle_id, "model_a", session_id=SID)  # double vote
+        service.vote(VoteInput(started.battle_id, "model_a", session_id=SID))  # double vote
     with pytest.raises(BattleError):
         list(service.stream_battle(started.battle_id, SID))  # a finished battle is not generated twice
     assert service.store.vote_count() == 1
@@ -147,7 +150,7 @@ def test_a_contestant_failing_mid_answer_voids_the_battle_and_others_keep_workin
     battle = service.store.get_battle(started.battle_id)
     assert battle is not None and battle.status == "voided" and "MemoryError" in (battle.void_reason or "")
     with pytest.raises(VoteRejected):
-        service.vote(started.battle_id, "model_a", session_id=SID)
+        service.vote(VoteInput(started.battle_id, "model_a", session_id=SID))
     run_battle(service, "How is asthma diagnosed?")  # the arena keeps working
 
 
@@ -207,7 +210,7 @@ def test_empty_answers_void_the_battle(service: ArenaService) -> None:
     battle = service.store.get_battle(started.battle_id)
     assert battle.status == "voided" and "empty answer" in battle.void_reason
     with pytest.raises(VoteRejected):
-        service.vote(started.battle_id, "model_a", session_id=SID)
+        service.vote(VoteInput(started.battle_id, "model_a", session_id=SID))
 
 
 def test_leaving_mid_stream_or_starting_again_voids_and_stops_the_old_battle(service: ArenaService) -> None:
@@ -245,10 +248,10 @@ def test_votes_are_bound_to_the_session_and_checked(service: ArenaService) -> No
         ({"session_id": SID, "rationale": 12}, "must be text"),
     ]:
         with pytest.raises(VoteRejected, match=message):
-            service.vote(battle_id, "tie", **kwargs)
+            service.vote(VoteInput(battle_id, "tie", **kwargs))
     assert service.store.vote_count() == 0
     reveal = service.vote(
-        battle_id, "tie", session_id=SID, rationale="Mrs Jane Doe agreed, call 07700 900123"
+        VoteInput(battle_id, "tie", session_id=SID, rationale="Mrs Jane Doe agreed, call 07700 900123")
     )
     assert reveal.rationale_redacted
     assert service.store.get_vote(battle_id).rationale == "[NAME] agreed, call [PHONE]"

@@ -22,6 +22,7 @@ import pytest
 from arena.space_embedded import unpack_module
 from arena.space_sync import SNAPSHOT_NAME, open_vote_storage, plan_storage
 from arena.store import ArenaStore
+from arena.votes import VoteInput
 from tests.conftest import ROOT
 from tests.fake_hub import FakeHub, FakeRepo
 
@@ -62,7 +63,9 @@ def play(store: ArenaStore, n: int, outcome: str = "model_a", start: int = 0) ->
             {"latency_s": 2.0, "peak_memory_mb": 900.0}, identity_leak=False, bertscore_a=0.5,
         )  # fmt: skip
         store.record_vote(
-            battle, outcome, rationale=f"because {i}", voter_role="Physician", session_id="session-1"
+            VoteInput(
+                battle, outcome, rationale=f"because {i}", voter_role="Physician", session_id="session-1"
+            )
         )
 
 

@@ -34,6 +34,7 @@ from arena.store import (
     default_db_path,
     eval_cache_key,
 )
+from arena.votes import VoteInput
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,13 +177,15 @@ def test_full_battle_lifecycle(store: ArenaStore) -> None:
     assert finished.finished_at is not None and finished.finished_at >= finished.created_at
 
     vote = store.record_vote(
-        battle_id,
-        "model_a",
-        flag_b_incorrect=True,
-        rationale="B ignores local resistance patterns.",
-        voter_role="physician",
-        voter_specialty="urology",
-        session_id=SESSION,
+        VoteInput(
+            battle_id,
+            "model_a",
+            flag_b_incorrect=True,
+            rationale="B ignores local resistance patterns.",
+            voter_role="physician",
+            voter_specialty="urology",
+            session_id=SESSION,
+        )
     )
     assert isinstance(vote, VoteRow)
     assert vote.outcome == VoteOutcome.MODEL_A
@@ -257,7 +260,7 @@ def _voided(store: ArenaStore) -> str:
 
 def _already_voted(store: ArenaStore) -> str:
     battle_id = finished_battle(store)
-    store.record_vote(battle_id, "tie", session_id=SESSION)
+    store.record_vote(VoteInput(battle_id, "tie", session_id=SESSION))
     return battle_id
 
 
@@ -294,7 +297,7 @@ def test_rejected_votes_store_nothing(
     vote_before = store.get_vote(battle_id)
 
     with pytest.raises(VoteRejected, match=message) as rejection:
-        store.record_vote(battle_id, outcome, rationale=rationale, session_id=SESSION)
+        store.record_vote(VoteInput(battle_id, outcome, rationale=rationale, session_id=SESSION))
 
     assert str(rejection.value).endswith(".")
     assert store.vote_count() == votes_before
@@ -303,7 +306,9 @@ def test_rejected_votes_store_nothing(
 
 def test_rationale_of_exactly_the_limit_is_accepted(store: ArenaStore) -> None:
     battle_id = finished_battle(store)
-    vote = store.record_vote(battle_id, "both_bad", rationale="y" * MAX_RATIONALE_CHARS, session_id=SESSION)
+    vote = store.record_vote(
+        VoteInput(battle_id, "both_bad", rationale="y" * MAX_RATIONALE_CHARS, session_id=SESSION)
+    )
     assert len(vote.rationale) == MAX_RATIONALE_CHARS
 
 
@@ -311,7 +316,7 @@ def test_html_is_stored_verbatim_and_round_trips(store: ArenaStore) -> None:
     question = '<script>alert("q")</script> & <b>dose</b>?'
     rationale = "<img src=x onerror=alert(1)> 'quoted' &amp; <!-- comment -->"
     battle_id = finished_battle(store, question=question)
-    store.record_vote(battle_id, "model_b", rationale=rationale, session_id=SESSION)
+    store.record_vote(VoteInput(battle_id, "model_b", rationale=rationale, session_id=SESSION))
 
     battle = store.get_battle(battle_id)
     vote = store.get_vote(battle_id)
@@ -328,7 +333,7 @@ def test_fifty_concurrent_voters_on_fifty_battles(store: ArenaStore) -> None:
 
     def vote(battle_id: str) -> VoteRow:
         start_together.wait()
-        return store.record_vote(battle_id, "model_a", session_id=SESSION)
+        return store.record_vote(VoteInput(battle_id, "model_a", session_id=SESSION))
 
     with ThreadPoolExecutor(50) as pool:
         votes = list(pool.map(vote, battle_ids))
@@ -346,7 +351,7 @@ def test_twenty_concurrent_double_votes_store_exactly_one(store: ArenaStore) -> 
     def vote(voter: int) -> str:
         start_together.wait()
         try:
-            store.record_vote(battle_id, "model_b", session_id=SESSION)
+            store.record_vote(VoteInput(battle_id, "model_b", session_id=SESSION))
         except VoteRejected as rejection:
             return str(rejection)
         return "stored"
@@ -365,7 +370,7 @@ def test_twenty_concurrent_double_votes_store_exactly_one(store: ArenaStore) -> 
 def test_acknowledged_vote_survives_reopening(db_path: Path) -> None:
     first = ArenaStore(db_path)
     battle_id = finished_battle(first)
-    vote = first.record_vote(battle_id, "tie", rationale="Both fine.", session_id=SESSION)
+    vote = first.record_vote(VoteInput(battle_id, "tie", rationale="Both fine.", session_id=SESSION))
 
     reopened = ArenaStore(db_path)
     assert reopened.get_vote(battle_id) == vote
@@ -378,7 +383,9 @@ def test_acknowledged_vote_survives_process_death(db_path: Path) -> None:
     child = run_python(
         "import os, sys\n"
         "from arena.store import ArenaStore\n"
-        "ArenaStore(sys.argv[1]).record_vote(sys.argv[2], 'model_b', rationale='from the child', session_id='session-test-1')\n"
+        "from arena.votes import VoteInput\n"
+        "vote = VoteInput(sys.argv[2], 'model_b', rationale='from the child', session_id='session-test-1')\n"
+        "ArenaStore(sys.argv[1]).record_vote(vote)\n"
         "print('acknowledged', flush=True)\n"
         "os._exit(0)\n",
         str(db_path),
@@ -418,12 +425,16 @@ def test_failure_after_vote_insert_leaves_no_vote(db_path: Path) -> None:
     failing = StoreFailingAfterVoteInsert(db_path)
 
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        failing.record_vote(battle_id, "model_a", rationale="should be rolled back", session_id=SESSION)
+        failing.record_vote(
+            VoteInput(battle_id, "model_a", rationale="should be rolled back", session_id=SESSION)
+        )
 
     store = ArenaStore(db_path)
     assert store.vote_count() == 0
     assert store.get_vote(battle_id) is None
-    assert store.record_vote(battle_id, "model_b", session_id=SESSION).outcome == VoteOutcome.MODEL_B
+    assert (
+        store.record_vote(VoteInput(battle_id, "model_b", session_id=SESSION)).outcome == VoteOutcome.MODEL_B
+    )
 
 
 def test_process_killed_mid_vote_leaves_no_vote(db_path: Path) -> None:
@@ -436,7 +447,9 @@ def test_process_killed_mid_vote_leaves_no_vote(db_path: Path) -> None:
         "    def _read_vote(self, db, battle_id):\n"
         "        assert db.execute('SELECT COUNT(*) FROM votes').fetchone()[0] == 1\n"
         "        os._exit(17)\n"
-        "DiesMidTransaction(sys.argv[1]).record_vote(sys.argv[2], 'model_a', rationale='lost', session_id='session-test-1')\n",
+        "from arena.votes import VoteInput\n"
+        "vote = VoteInput(sys.argv[2], 'model_a', rationale='lost', session_id='session-test-1')\n"
+        "DiesMidTransaction(sys.argv[1]).record_vote(vote)\n",
         str(db_path),
         battle_id,
     )
@@ -446,7 +459,9 @@ def test_process_killed_mid_vote_leaves_no_vote(db_path: Path) -> None:
     assert store.vote_count() == 0
     with sqlite3.connect(db_path) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert store.record_vote(battle_id, "model_b", session_id=SESSION).outcome == VoteOutcome.MODEL_B
+    assert (
+        store.record_vote(VoteInput(battle_id, "model_b", session_id=SESSION)).outcome == VoteOutcome.MODEL_B
+    )
 
 
 # -- reads for ratings and pairing ---------------------------------------------------------------------
@@ -461,10 +476,10 @@ def test_rated_battles_order_and_filters(db_path: Path) -> None:
     voided_after_vote = finished_battle(store, "Q4?")
 
     # Votes arrive in a different order than the battles were created.
-    store.record_vote(second_created, "model_a", session_id=SESSION)
-    store.record_vote(leaked, "tie", session_id=SESSION)
-    store.record_vote(first_created, "model_b", session_id=SESSION)
-    store.record_vote(voided_after_vote, "model_a", session_id=SESSION)
+    store.record_vote(VoteInput(second_created, "model_a", session_id=SESSION))
+    store.record_vote(VoteInput(leaked, "tie", session_id=SESSION))
+    store.record_vote(VoteInput(first_created, "model_b", session_id=SESSION))
+    store.record_vote(VoteInput(voided_after_vote, "model_a", session_id=SESSION))
     store.void_battle(voided_after_vote, "moderation: spam vote")
 
     assert [row["battle_id"] for row in store.rated_battles()] == [second_created, first_created]
@@ -604,14 +619,16 @@ def store_with_votes(db_path: Path) -> tuple[ArenaStore, list[str]]:
     first = finished_battle(store, question="Dose of amoxicillin, in mg/kg?")
     second = finished_battle(store, question="Röntgen findings in pneumonia?")
     store.record_vote(
-        first,
-        "model_a",
-        flag_b_unsafe=True,
-        rationale=NASTY_RATIONALE,
-        voter_role="nurse",
-        session_id=SESSION,
+        VoteInput(
+            first,
+            "model_a",
+            flag_b_unsafe=True,
+            rationale=NASTY_RATIONALE,
+            voter_role="nurse",
+            session_id=SESSION,
+        )
     )
-    store.record_vote(second, "both_bad", voter_specialty="radiology", session_id=SESSION)
+    store.record_vote(VoteInput(second, "both_bad", voter_specialty="radiology", session_id=SESSION))
     finished_battle(store, question="Unvoted battle?")
     return store, [first, second]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from arena.store import ArenaStore, InvalidRecord, VoteRejected
+from arena.votes import VoteInput
 
 OWNER = "owner-session-1"
 
@@ -36,9 +37,9 @@ def vote_rows(store: ArenaStore) -> int:
 def test_only_the_session_that_started_a_battle_can_vote(store: ArenaStore) -> None:
     battle_id = finished(store)
     with pytest.raises(VoteRejected, match="another session"):
-        store.record_vote(battle_id, "model_a", session_id="intruder-session")
+        store.record_vote(VoteInput(battle_id, "model_a", session_id="intruder-session"))
     assert vote_rows(store) == 0
-    assert store.record_vote(battle_id, "model_a", session_id=OWNER).session_id == OWNER
+    assert store.record_vote(VoteInput(battle_id, "model_a", session_id=OWNER)).session_id == OWNER
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def test_every_vote_field_is_checked_with_a_sentence(
     arguments: dict[str, object] = {"session_id": OWNER, **fields}
     outcome = arguments.pop("outcome", "tie")
     with pytest.raises(VoteRejected, match=message) as rejection:
-        store.record_vote(battle_id, outcome, **arguments)  # type: ignore[arg-type]
+        store.record_vote(VoteInput(battle_id, outcome, **arguments))  # type: ignore[arg-type]
     assert len(str(rejection.value)) < 200
     assert vote_rows(store) == 0
 
