@@ -17,7 +17,6 @@ rows: 95-100 ms per token vs 60-70 ms with every torch call on one thread).
 
 from __future__ import annotations
 
-import json
 import queue
 import resource
 import threading
@@ -29,13 +28,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from arena.adapters import (
+    BASE_ADAPTER,
+    Contestant,
+    discover_adapters,
+    one_line,
+    select_adapters,
+)
 from finetune.gpu import free_vram_mb, plan_vram
 from finetune.loading import BaseUnavailableError, LoadedBase, availability, cuda_available, load_serving_base
 from finetune.paths import project_paths
 from finetune.prompt import render_prompt
 from finetune.registry import END_OF_TURN, MODELS, ModelSpec, chosen_models
-
-BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
 
 @dataclass(frozen=True)
@@ -61,38 +65,6 @@ class GenerationSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class AdapterInfo:
-    model_key: str
-    run_id: str
-    path: Path
-
-
-@dataclass(frozen=True)
-class Contestant:
-    """One arena entrant: a base model, optionally with one adapter run, at one quantisation."""
-
-    model_key: str
-    display_name: str
-    adapter_run: str | None
-    adapter_path: Path | None
-    quantization: str
-
-    @property
-    def name(self) -> str:
-        adapter = f"LoRA {self.adapter_run}" if self.adapter_run else "base"
-        return f"{self.display_name} · {adapter} · {self.quantization}"
-
-    @property
-    def adapter_name(self) -> str:
-        # PEFT adapter names become module keys, which may not contain dots.
-        return (
-            f"run_{self.adapter_run.replace('-', '_').replace('.', '_')}"
-            if self.adapter_run
-            else BASE_ADAPTER
-        )
 
 
 @dataclass(frozen=True)
@@ -221,17 +193,10 @@ COMPUTE_THREAD = "medarena-torch"
 # The longest a battle waits for its next token before it is given up (and voided by the service):
 # far above a CPU step (~0.1 s) or a cold CUDA kernel, far below "forever".
 STALL_TIMEOUT_S = 120.0
-MAX_WARNING_CHARS = 300
 
 
 class GenerationCancelled(RuntimeError):
     """The caller stopped reading a stream (new battle, closed tab); its generation stops here."""
-
-
-def one_line(text: str, limit: int = MAX_WARNING_CHARS) -> str:
-    """A warning as one readable line (tracebacks and tensor dumps can run to 50,000 characters)."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def weights_memory_mb(model: Any, adapter_names: Sequence[str]) -> dict[str, float]:
@@ -257,31 +222,6 @@ def weights_memory_mb(model: Any, adapter_names: Sequence[str]) -> dict[str, flo
         BASE_ADAPTER: round(base / 2**20, 1),
         **{name: round((base + extra) / 2**20, 1) for name, extra in per_adapter.items()},
     }
-
-
-def adapter_weights_problem(weights: Path) -> str | None:
-    """Why an adapter's tensors cannot be served (unreadable, empty, NaN/Inf), or None when sound.
-
-    A NaN adapter with a valid header otherwise loads silently, answers nothing and, in a mixed
-    batch, blanks the other row too (NaN times a zero mask is still NaN).
-    """
-    import torch
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(weights), framework="pt") as handle:
-            keys = list(handle.keys())
-            if not keys:
-                return "adapter_model.safetensors holds no tensors"
-            for key in keys:
-                tensor = handle.get_tensor(key)
-                if tensor.numel() == 0:
-                    return f"tensor {key} is empty"
-                if not torch.isfinite(tensor).all():
-                    return f"tensor {key} holds NaN or infinite values"
-    except Exception as error:  # a truncated or foreign file: report it, never crash start-up
-        return f"adapter_model.safetensors cannot be read ({type(error).__name__}: {error})"
-    return None
 
 
 def compute_pool() -> ThreadPoolExecutor:
@@ -316,60 +256,6 @@ class ContestantLookup(Generic[C]):
             return self._contestants[name]
         except KeyError:
             raise ContestantUnavailable(f"contestant {name!r} is not served in this arena") from None
-
-
-# --- discovery ---------------------------------------------------------------------------------
-
-
-def discover_adapters(adapters_dir: Path) -> tuple[list[AdapterInfo], list[str]]:
-    """Every complete adapter run under adapters/<model>/<run-id>/, plus warnings for broken ones."""
-    found: list[AdapterInfo] = []
-    warnings: list[str] = []
-    if not adapters_dir.is_dir():
-        return found, warnings
-    keys = {spec.key for spec in MODELS}
-    for model_dir in sorted(p for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if model_dir.name not in keys:
-            warnings.append(f"skipped adapters/{model_dir.name}: not a registry model")
-            continue
-        for run_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            missing = [
-                name
-                for name in ("adapter_config.json", "adapter_model.safetensors")
-                if not (run_dir / name).exists()
-            ]
-            if missing:
-                warnings.append(
-                    f"skipped adapter {model_dir.name}/{run_dir.name}: missing {', '.join(missing)}"
-                )
-                continue
-            try:
-                json.loads((run_dir / "adapter_config.json").read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                warnings.append(
-                    f"skipped adapter {model_dir.name}/{run_dir.name}: adapter_config.json is corrupt"
-                )
-                continue
-            problem = adapter_weights_problem(run_dir / "adapter_model.safetensors")
-            if problem:  # skipped here, so "latest" falls back to the newest sound run
-                warnings.append(one_line(f"skipped adapter {model_dir.name}/{run_dir.name}: {problem}"))
-                continue
-            found.append(AdapterInfo(model_dir.name, run_dir.name, run_dir))
-    return found, warnings
-
-
-def select_adapters(adapters: list[AdapterInfo], selection: str | Sequence[str]) -> list[AdapterInfo]:
-    """'latest' (newest run per model), 'all', or an explicit list of 'model/run-id'."""
-    if selection == "all":
-        return adapters
-    if selection == "latest":
-        newest: dict[str, AdapterInfo] = {}
-        for info in adapters:  # run ids are UTC timestamps, so the largest is the newest
-            if info.model_key not in newest or info.run_id > newest[info.model_key].run_id:
-                newest[info.model_key] = info
-        return list(newest.values())
-    wanted = set(selection)
-    return [info for info in adapters if f"{info.model_key}/{info.run_id}" in wanted]
 
 
 # --- telemetry helpers -----------------------------------------------------------------------

@@ -28,14 +28,8 @@ from typing import Any, Literal
 from tqdm import tqdm
 
 from arena import scoring_models
-from arena.engine import (
-    AdapterInfo,
-    ArenaEngine,
-    Contestant,
-    GenerationSettings,
-    discover_adapters,
-    peak_memory_mb,
-)
+from arena.adapters import AdapterInfo, Contestant, discover_adapters, latest_runs
+from arena.engine import ArenaEngine, GenerationSettings, peak_memory_mb
 from arena.eval_data import SPLITS, EvalSet, EvaluationError, UnknownAdapterError, load_eval_set
 from arena.eval_scoring import (
     MetricValue,
@@ -121,21 +115,19 @@ def resolve_adapter(model_key: str, choice: str, adapters_dir: Path) -> AdapterI
     """`none` -> None (the plain base), `latest` -> the newest run, else the run with that id."""
     if choice == "none":
         return None
-    runs = sorted(
-        (info for info in discover_adapters(adapters_dir)[0] if info.model_key == model_key),
-        key=lambda info: info.run_id,  # run ids are UTC timestamps
-    )
+    runs = [info for info in discover_adapters(adapters_dir)[0] if info.model_key == model_key]
     if choice == "latest":
-        if not runs:
+        newest = latest_runs(runs).get(model_key)
+        if newest is None:
             raise UnknownAdapterError(
                 f"there is no adapter for {model_key} under {adapters_dir}; train one with "
                 f"`python -m finetune --model {model_key}` or use --adapter none"
             )
-        return runs[-1]
+        return newest
     for info in runs:
         if info.run_id == choice:
             return info
-    available = ", ".join(info.run_id for info in runs) or "none"
+    available = ", ".join(sorted(info.run_id for info in runs)) or "none"
     raise UnknownAdapterError(
         f"{model_key} has no adapter run {choice!r} under {adapters_dir}; runs available: {available}"
     )

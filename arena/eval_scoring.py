@@ -20,7 +20,8 @@ from arena.mcq_letters import extract_option_letter
 from finetune.data import MCQRecord
 
 if TYPE_CHECKING:
-    from arena.engine import Contestant, GenerationSettings
+    from arena.adapters import Contestant
+    from arena.engine import GenerationSettings
     from arena.eval_data import EvalSet
 
 
