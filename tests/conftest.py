@@ -24,3 +24,15 @@ def tiny_adapters(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     return root
+
+
+# Fixtures that train or load a real model: a test that uses one (directly or through another fixture)
+# belongs to the slow tier, so `pytest -m "not slow"` never waits for a model.
+MODEL_FIXTURES = frozenset({"tiny_adapters", "loaded_models", "trained"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test whose fixture closure trains or loads a real model as `slow`."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
