@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,3 +135,38 @@ def telemetry_details(telemetry: dict[str, Any]) -> str:
         f"adapter switch {telemetry.get('adapter_switch_ms', 0):.3f} ms · device {telemetry.get('device', '?')}"
         + (" · batched with the other side" if telemetry.get("batched_with_other_side") else "")
     )
+
+
+# Telemetry keys this module aggregates; the engine writes them into the telemetry dicts.
+LATENCY_KEY = "latency_s"
+TOKENS_PER_SECOND_KEY = "tokens_per_s"
+MEMORY_KEY = "memory_mb"  # the contestant's own weights (base + adapter), not the process peak
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def summarise_telemetry(telemetries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Battle count, median latency and tokens/s, and the latest memory figure over telemetry dicts."""
+
+    def numbers(key: str) -> list[float]:
+        return [float(t[key]) for t in telemetries if _finite(t.get(key))]
+
+    latencies, speeds, memory = numbers(LATENCY_KEY), numbers(TOKENS_PER_SECOND_KEY), numbers(MEMORY_KEY)
+    return {
+        "battles": len(telemetries),
+        "median_latency_s": statistics.median(latencies) if latencies else None,
+        "median_tokens_per_s": statistics.median(speeds) if speeds else None,
+        # the contestant's weights: the same in every battle, so the latest figure stands
+        "memory_mb": memory[-1] if memory else None,
+    }
+
+
+def contestant_telemetry(samples: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per contestant over finished battles: battle count, median latency and tokens/s, memory (MB).
+
+    `samples` is `ArenaStore.telemetry_samples()`; a statistic is None when no battle of that
+    contestant reported the matching telemetry key.
+    """
+    return {contestant: summarise_telemetry(telemetries) for contestant, telemetries in samples.items()}

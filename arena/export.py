@@ -12,13 +12,46 @@ missing database is an error (exit status 1): the exporter never creates an empt
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sqlite3
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from arena.store import ArenaStore, default_db_path
 
 FORMATS = ("csv", "jsonl")
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "vote_id",
+    "battle_id",
+    "voted_at",
+    "battle_created_at",
+    "battle_finished_at",
+    "question",
+    "category",
+    "question_source",
+    "reference_answer",
+    "contestant_a",
+    "contestant_b",
+    "answer_a",
+    "answer_b",
+    "outcome",
+    "flag_a_unsafe",
+    "flag_a_incorrect",
+    "flag_b_unsafe",
+    "flag_b_incorrect",
+    "rationale",
+    "voter_role",
+    "voter_specialty",
+    "session_id",
+    "identity_leak",
+    "bertscore_a",
+    "bertscore_b",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,12 +70,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def export_votes(store: ArenaStore, out_dir: Path, formats: tuple[str, ...]) -> list[tuple[Path, int]]:
     """Write the requested formats into ``out_dir``; returns (path, vote count) for each file written."""
-    writers = {"csv": store.export_votes_csv, "jsonl": store.export_votes_jsonl}
+    writers = {"csv": write_votes_csv, "jsonl": write_votes_jsonl}
     written = []
     for file_format in formats:
         path = out_dir / f"votes.{file_format}"
-        written.append((path, writers[file_format](path)))
+        written.append((path, writers[file_format](store, path)))
     return written
+
+
+def write_votes_csv(store: ArenaStore, path: str | Path) -> int:
+    """Write every vote to a CSV file (header + one properly quoted row per vote); returns the count."""
+    rows = store.vote_export_rows()
+    with _atomic_text_file(Path(path)) as handle:
+        writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+def write_votes_jsonl(store: ArenaStore, path: str | Path) -> int:
+    """Write every vote to a JSON Lines file (one object per vote); returns the count."""
+    rows = store.vote_export_rows()
+    with _atomic_text_file(Path(path)) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(rows)
+
+
+@contextmanager
+def _atomic_text_file(path: Path) -> Iterator[TextIO]:
+    """Write to a temporary file beside ``path`` and rename it into place, so no reader sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with temporary.open("x", encoding="utf-8", newline="") as handle:
+            yield handle
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from arena.backend import ArenaBackend
 from arena.board import (
     LEADERBOARD_COLUMNS,
     NO_METRICS_NOTE,
+    contestant_telemetry,
     fmt_ci,
     fmt_number,
     rank_label,
@@ -34,6 +35,7 @@ from arena.board import (
 )
 from arena.engine import GenerationSettings, PairUpdate
 from arena.eval_results import leaderboard_metrics, metric_human_agreement
+from arena.export import write_votes_csv, write_votes_jsonl
 from arena.integrity import (
     QuestionRejected as QuestionRejected,  # re-exported: the UI imports only this module
 )
@@ -431,7 +433,7 @@ class ArenaService:
         rates = contestant_rates(battles)
         unsafe = contestant_rates(to_rated(kept_raw, ("unsafe",)))
         incorrect = contestant_rates(to_rated(kept_raw, ("incorrect",)))
-        telemetry = self.store.contestant_telemetry()
+        telemetry = contestant_telemetry(self.store.telemetry_samples())
         metrics = leaderboard_metrics(self.store.eval_results())
         ranges = rank_ranges(rating_rows)
         rated_names = {row.name for row in rating_rows}
@@ -505,6 +507,6 @@ class ArenaService:
     def export_votes(self, directory: Path) -> tuple[Path, Path]:
         directory.mkdir(parents=True, exist_ok=True)
         csv_path, jsonl_path = directory / "votes.csv", directory / "votes.jsonl"
-        self.store.export_votes_csv(csv_path)
-        self.store.export_votes_jsonl(jsonl_path)
+        write_votes_csv(self.store, csv_path)
+        write_votes_jsonl(self.store, jsonl_path)
         return csv_path, jsonl_path

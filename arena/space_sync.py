@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.export import write_votes_jsonl
 from arena.store import ArenaStore, default_db_path
 from finetune.paths import VOTES_DB_ENV
 
@@ -305,7 +306,7 @@ def write_snapshot(store: ArenaStore, folder: Path) -> bool:
         finally:
             target.close()
             source.close()
-        store.export_votes_jsonl(work / EXPORT_NAME)
+        write_votes_jsonl(store, work / EXPORT_NAME)
         changed = False
         for name in (SNAPSHOT_NAME, EXPORT_NAME):
             new, current = work / name, folder / name

@@ -1,114 +1,53 @@
-"""SQLite persistence for the MedArena arena: battles, votes, automatic-evaluation results and answer cache.
+"""The arena's battles and votes in the vote database (``votes.db``): create, finish and void battles,
+record the one vote of each, and read them back for the ratings, the pairing and the export.
 
-Everything lives in one SQLite file (``votes.db``) in WAL mode, written through sqlite-utils. The store is
-safe to call from many threads at once (Gradio runs handlers in a thread pool): every operation opens its
-own short-lived connection, and every write runs in one ``BEGIN IMMEDIATE`` transaction, so a crash or an
-error never leaves a half-written row and concurrent writers queue instead of failing.
+The connection layer (WAL, one short-lived connection per operation, ``BEGIN IMMEDIATE`` transactions,
+schema, start-up read-only/full check) is `arena.store_db`; the evaluation tables are
+`arena.store_eval`; file formats are `arena.export`; telemetry aggregation is `arena.board`.
 
 Usage::
 
     from arena.store import ArenaStore, default_db_path
+    from arena.votes import VoteInput
 
     store = ArenaStore(default_db_path())          # $MEDARENA_VOTES_DB, else <checkout>/votes.db
-    battle_id = store.create_battle("What is...?", "smollm2-lora", "gemma3-base", {"temperature": 0.7})
+    battle_id = store.create_battle("What is...?", "smollm2-lora", "gemma3-base", {}, session_id=sid)
     store.finish_battle(battle_id, "answer A", "answer B", {"latency_s": 1.2}, {"latency_s": 0.9},
                         identity_leak=False)
     store.record_vote(VoteInput(battle_id, "model_a", session_id=sid, rationale="Cites the guideline."))
     store.rated_battles()                          # rows for arena/ratings.py
 
-Every battle belongs to the session that started it, and only that session can vote on it. Telemetry
-dicts are stored as JSON; ``contestant_telemetry`` reads the keys ``latency_s``, ``tokens_per_s`` and
-``memory_mb`` from them (the other keys, e.g. ``first_token_s``, ``output_tokens``, are kept verbatim).
-``ArenaStore.problem`` says, after start-up, whether the file is read-only or the disk is full. Export the votes with ``python -m arena.export`` (see arena/export.py).
+Every battle belongs to the session that started it, and only that session can vote on it.
+Run as: python -m pytest tests/test_store.py -q
 """
 
 from __future__ import annotations
 
-import csv
-import fcntl
-import hashlib
 import json
-import logging
-import math
-import os
 import re
-import shutil
 import sqlite3
-import statistics
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from sqlite_utils import Database
 
+from arena.store_db import MIN_FREE_DISK_BYTES as MIN_FREE_DISK_BYTES  # re-exported for callers
+from arena.store_db import InvalidRecord as InvalidRecord  # re-exported: callers catch it from here
+from arena.store_db import StoreError
+from arena.store_db import default_db_path as default_db_path  # re-exported for callers
+from arena.store_db import utc_now as utc_now  # re-exported for callers
+from arena.store_eval import EvalTables
+from arena.store_eval import eval_cache_key as eval_cache_key  # re-exported for callers
 from arena.votes import VoteInput, VoteOutcome
-from finetune.paths import project_paths
 
 MAX_RATIONALE_CHARS = 500
 MAX_VOTER_FIELD_CHARS = 80
 # Session ids are made by the UI (uuid4 hex); anything else is refused rather than stored.
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
-MIN_FREE_DISK_BYTES = 16 * 2**20  # below this a start-up check reports the disk as (nearly) full
-
-# Telemetry keys this module aggregates; the engine writes them into the telemetry dicts.
-LATENCY_KEY = "latency_s"
-TOKENS_PER_SECOND_KEY = "tokens_per_s"
-MEMORY_KEY = "memory_mb"  # the contestant's own weights (base + adapter), not the process peak
-
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "vote_id",
-    "battle_id",
-    "voted_at",
-    "battle_created_at",
-    "battle_finished_at",
-    "question",
-    "category",
-    "question_source",
-    "reference_answer",
-    "contestant_a",
-    "contestant_b",
-    "answer_a",
-    "answer_b",
-    "outcome",
-    "flag_a_unsafe",
-    "flag_a_incorrect",
-    "flag_b_unsafe",
-    "flag_b_incorrect",
-    "rationale",
-    "voter_role",
-    "voter_specialty",
-    "session_id",
-    "identity_leak",
-    "bertscore_a",
-    "bertscore_b",
-)
-
-_REQUIRED_EVAL_FIELDS: tuple[str, ...] = (
-    "contestant",
-    "model_key",
-    "dataset",
-    "dataset_hash",
-    "split",
-    "n",
-    "metric",
-    "value",
-    "run_id",
-)
-_OPTIONAL_EVAL_FIELDS: tuple[str, ...] = (
-    "adapter_run",
-    "ci_low",
-    "ci_high",
-    "scoring_model",
-    "git_commit",
-    "created_at",
-)
-_REQUIRED_CACHE_FIELDS: tuple[str, ...] = ("contestant", "question_id", "answer")
-_OPTIONAL_CACHE_FIELDS: tuple[str, ...] = ("output_tokens", "latency_s", "ttft_s")
 
 
 class BattleStatus(StrEnum):
@@ -117,20 +56,12 @@ class BattleStatus(StrEnum):
     VOIDED = "voided"
 
 
-class StoreError(Exception):
-    """Base class for the store's refusals; the message is a sentence fit to show a person."""
-
-
 class VoteRejected(StoreError):
     """A vote was refused (forged or unknown battle, battle not finished, double vote, bad input)."""
 
 
 class BattleStateError(StoreError):
     """A battle cannot be finished or voided: it does not exist, or its status does not allow it."""
-
-
-class InvalidRecord(StoreError, ValueError):
-    """A battle, evaluation result or cache row has missing, unknown or malformed fields."""
 
 
 @dataclass(frozen=True)
@@ -173,115 +104,8 @@ class VoteRow:
     created_at: str
 
 
-def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Where the vote database lives: ``$MEDARENA_VOTES_DB`` if set, else ``votes.db`` of the checkout.
-
-    Resolved by `finetune.paths` (never the working directory). On a Hugging Face Space the app sets
-    ``MEDARENA_VOTES_DB=/data/votes.db`` so that votes land on the persistent volume.
-    """
-    return project_paths(environ).votes_db
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def eval_cache_key(contestant: str, prompt_template: str, settings: Mapping[str, Any], question: str) -> str:
-    """Stable key for ``eval_cache``: any change of contestant, prompt, settings or question misses."""
-    payload = json.dumps(
-        [contestant, prompt_template, dict(settings), question], sort_keys=True, ensure_ascii=False
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-class ArenaStore:
+class ArenaStore(EvalTables):
     """The arena's SQLite database. Holds no open connection, so one instance can serve every thread."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        busy_timeout_s: float = 30.0,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        """Open or create the database at ``path`` (parent folders included), in WAL mode (a rollback
-        journal, with a warning in ``self.warnings``, where the filesystem cannot lock WAL).
-
-        ``busy_timeout_s`` is how long a writer waits for another writer's lock before failing;
-        ``clock`` must return timezone-aware datetimes and is what stamps every row.
-        """
-        if str(path) == ":memory:":
-            raise ValueError("ArenaStore needs a file path: ':memory:' would lose data between operations.")
-        self.path = Path(path)
-        self._busy_timeout_s = busy_timeout_s
-        self._clock = clock
-        self.problem: str | None = None  # a sentence for a banner when the file cannot take votes
-        # Messages for the person running the arena (e.g. no WAL on this filesystem); app.py shows them.
-        self.warnings: list[str] = []
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fallback = _enable_wal_or_rollback_journal(self.path, busy_timeout_s)
-            if fallback:
-                logging.getLogger(__name__).warning(fallback)
-                self.warnings.append(fallback)
-            with self._transaction() as db:
-                _create_schema(db)
-            self.problem = self.check_writable()
-        except (sqlite3.Error, OSError) as error:
-            self.problem = _storage_problem(self.path, error)
-
-    def check_writable(self) -> str | None:
-        """Write a heartbeat row for real; a read-only file or a full disk comes back as a sentence."""
-        try:
-            free = shutil.disk_usage(self.path.parent).free
-            with self._transaction() as db:
-                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('checked_at', ?)", [self._now()])
-        except (sqlite3.Error, OSError) as error:
-            return _storage_problem(self.path, error)
-        if free < MIN_FREE_DISK_BYTES:
-            return (
-                f"The disk holding {self.path} has only {free / 2**20:.1f} MB free; votes may fail to save. "
-                "Free some space and restart."
-            )
-        return None
-
-    # -- connections -------------------------------------------------------------------------------
-
-    @contextmanager
-    def _connection(self) -> Iterator[Database]:
-        connection = sqlite3.connect(self.path, timeout=self._busy_timeout_s)
-        try:
-            db = Database(connection, execute_plugins=False)
-            db.execute("PRAGMA foreign_keys = ON")
-            # FULL (not WAL's usual NORMAL) so an acknowledged vote also survives a power cut.
-            db.execute("PRAGMA synchronous = FULL")
-            yield db
-        finally:
-            connection.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Database]:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes can
-        # fail with "database is locked" under contention instead of waiting its turn.
-        with _writer_turn(self.path), self._connection() as db:
-            db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.rollback()
-                raise
-            try:
-                db.conn.execute("COMMIT")
-            except BaseException:
-                db.rollback()
-                raise
-
-    def now(self) -> datetime:
-        """The store's clock (what stamps rows), for callers computing cut-offs such as stale battles."""
-        return self._clock()
-
-    def _now(self) -> str:
-        return self._clock().astimezone(UTC).isoformat(timespec="microseconds")
 
     # -- battles -----------------------------------------------------------------------------------
 
@@ -508,11 +332,9 @@ class ArenaStore:
         with self._connection() as db:
             return {row["contestant"]: row["battles"] for row in db.query(sql)}
 
-    def contestant_telemetry(self) -> dict[str, dict[str, Any]]:
-        """Per contestant over finished battles: battle count, median latency and tokens/s, memory (MB).
-
-        A statistic is ``None`` when no battle of that contestant reported the matching telemetry key.
-        """
+    def telemetry_samples(self) -> dict[str, list[dict[str, Any]]]:
+        """Every finished battle's telemetry dict per contestant, oldest first (aggregated by
+        `arena.board.contestant_telemetry`)."""
         sql = """
             SELECT contestant_a, telemetry_a, contestant_b, telemetry_b
             FROM battles WHERE status = 'finished' ORDER BY created_at
@@ -524,68 +346,10 @@ class ArenaStore:
             for side in ("a", "b"):
                 telemetry = json.loads(row[f"telemetry_{side}"] or "{}")
                 samples.setdefault(row[f"contestant_{side}"], []).append(telemetry)
-        return {contestant: _summarise_telemetry(telemetries) for contestant, telemetries in samples.items()}
-
-    # -- automatic evaluation ----------------------------------------------------------------------
-
-    def add_eval_results(self, rows: list[dict[str, Any]]) -> None:
-        """Store a batch of evaluation results in one transaction: every row, or none of them.
-
-        Required keys: contestant, model_key, dataset, dataset_hash, split, n, metric, value, run_id;
-        optional: adapter_run, ci_low, ci_high, scoring_model, git_commit, created_at. A run may hold one
-        value per (contestant, dataset, split, metric, scoring_model).
-        """
-        with self._transaction() as db:
-            for index, row in enumerate(rows):
-                record = self._checked_eval_row(index, row)
-                try:
-                    db["eval_results"].insert(record)
-                except sqlite3.IntegrityError as error:
-                    raise InvalidRecord(
-                        f"Evaluation row {index} repeats a result already stored for run {row['run_id']!r} "
-                        f"({row['contestant']}, {row['dataset']}/{row['split']}, {row['metric']})."
-                    ) from error
-
-    def _checked_eval_row(self, index: int, row: Mapping[str, Any]) -> dict[str, Any]:
-        _check_fields(f"Evaluation row {index}", row, _REQUIRED_EVAL_FIELDS, _OPTIONAL_EVAL_FIELDS)
-        if not isinstance(row["n"], int) or isinstance(row["n"], bool) or row["n"] < 0:
-            raise InvalidRecord(f"Evaluation row {index} has n={row['n']!r}; it must be a whole number >= 0.")
-        for field in ("value", "ci_low", "ci_high"):
-            value = row.get(field)
-            if value is None and field != "value":
-                continue
-            if not _is_finite_number(value):
-                raise InvalidRecord(
-                    f"Evaluation row {index} has {field}={value!r}; it must be a finite number."
-                )
-        record = {field: row.get(field) for field in (*_REQUIRED_EVAL_FIELDS, *_OPTIONAL_EVAL_FIELDS)}
-        record["created_at"] = row.get("created_at") or self._now()
-        return record
-
-    def eval_results(self, contestant: str | None = None) -> list[dict[str, Any]]:
-        """Stored evaluation results in insertion order, optionally for one contestant."""
-        with self._connection() as db:
-            if contestant is None:
-                return list(db.query("SELECT * FROM eval_results ORDER BY id"))
-            return list(db.query("SELECT * FROM eval_results WHERE contestant = ? ORDER BY id", [contestant]))
-
-    def cache_get(self, key: str) -> dict[str, Any] | None:
-        with self._connection() as db:
-            rows = list(db.query("SELECT * FROM eval_cache WHERE key = ?", [key]))
-        return rows[0] if rows else None
-
-    def cache_put(self, key: str, row: Mapping[str, Any]) -> None:
-        """Store (or overwrite) a cached answer; keys: contestant, question_id, answer, and optionally
-        output_tokens, latency_s, ttft_s."""
-        _check_fields("The cache row", row, _REQUIRED_CACHE_FIELDS, _OPTIONAL_CACHE_FIELDS)
-        record = {field: row.get(field) for field in (*_REQUIRED_CACHE_FIELDS, *_OPTIONAL_CACHE_FIELDS)}
-        with self._transaction() as db:
-            db["eval_cache"].insert({"key": key, **record, "created_at": self._now()}, replace=True)
-
-    # -- export ------------------------------------------------------------------------------------
+        return samples
 
     def vote_export_rows(self) -> list[dict[str, Any]]:
-        """One row per vote joined with its battle, columns as ``EXPORT_COLUMNS``, oldest vote first."""
+        """One row per vote joined with its battle (columns as `arena.export.EXPORT_COLUMNS`), oldest first."""
         sql = """
             SELECT v.id AS vote_id, b.id AS battle_id, v.created_at AS voted_at,
                    b.created_at AS battle_created_at, b.finished_at AS battle_finished_at,
@@ -598,176 +362,10 @@ class ArenaStore:
             ORDER BY v.created_at, v.id
         """
         with self._connection() as db:
-            return [{column: row[column] for column in EXPORT_COLUMNS} for row in db.query(sql)]
-
-    def export_votes_csv(self, path: str | Path) -> int:
-        """Write every vote to a CSV file (header + one properly quoted row per vote); returns the count."""
-        rows = self.vote_export_rows()
-        with _atomic_text_file(Path(path)) as handle:
-            writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        return len(rows)
-
-    def export_votes_jsonl(self, path: str | Path) -> int:
-        """Write every vote to a JSON Lines file (one object per vote); returns the count."""
-        rows = self.vote_export_rows()
-        with _atomic_text_file(Path(path)) as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return len(rows)
+            return [dict(row) for row in db.query(sql)]
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-
-
-def _create_schema(db: Database) -> None:
-    db["battles"].create(
-        {
-            "id": str,
-            "created_at": str,
-            "finished_at": str,
-            "question": str,
-            "category": str,
-            "reference_answer": str,
-            "question_source": str,
-            "contestant_a": str,
-            "contestant_b": str,
-            "answer_a": str,
-            "answer_b": str,
-            "telemetry_a": str,
-            "telemetry_b": str,
-            "generation_settings": str,
-            "status": str,
-            "void_reason": str,
-            "identity_leak": int,
-            "bertscore_a": float,
-            "bertscore_b": float,
-        },
-        pk="id",
-        not_null=[
-            "created_at",
-            "question",
-            "question_source",
-            "contestant_a",
-            "contestant_b",
-            "generation_settings",
-            "status",
-            "identity_leak",
-        ],
-        if_not_exists=True,
-    )
-    if "session_id" not in db["battles"].columns_dict:  # databases made before battles had owners
-        db["battles"].add_column("session_id", str)
-    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-    db["votes"].create(
-        {
-            "id": int,
-            "battle_id": str,
-            "outcome": str,
-            "flag_a_unsafe": int,
-            "flag_a_incorrect": int,
-            "flag_b_unsafe": int,
-            "flag_b_incorrect": int,
-            "rationale": str,
-            "voter_role": str,
-            "voter_specialty": str,
-            "session_id": str,
-            "created_at": str,
-        },
-        pk="id",
-        foreign_keys=[("battle_id", "battles", "id")],
-        not_null=[
-            "battle_id",
-            "outcome",
-            "flag_a_unsafe",
-            "flag_a_incorrect",
-            "flag_b_unsafe",
-            "flag_b_incorrect",
-            "rationale",
-            "voter_role",
-            "voter_specialty",
-            "session_id",
-            "created_at",
-        ],
-        if_not_exists=True,
-    )
-    db["votes"].create_index(
-        ["battle_id"], index_name="votes_one_per_battle", unique=True, if_not_exists=True
-    )
-    db["eval_results"].create(
-        {
-            "id": int,
-            "contestant": str,
-            "model_key": str,
-            "adapter_run": str,
-            "dataset": str,
-            "dataset_hash": str,
-            "split": str,
-            "n": int,
-            "metric": str,
-            "value": float,
-            "ci_low": float,
-            "ci_high": float,
-            "scoring_model": str,
-            "git_commit": str,
-            "created_at": str,
-            "run_id": str,
-        },
-        pk="id",
-        not_null=[*_REQUIRED_EVAL_FIELDS, "created_at"],
-        if_not_exists=True,
-    )
-    # IFNULL because SQLite treats NULLs as distinct in unique indexes.
-    db.execute(
-        "CREATE UNIQUE INDEX IF NOT EXISTS eval_results_one_value_per_run ON eval_results "
-        "(run_id, contestant, dataset, split, metric, IFNULL(scoring_model, ''))"
-    )
-    db["eval_cache"].create(
-        {
-            "key": str,
-            "contestant": str,
-            "question_id": str,
-            "answer": str,
-            "output_tokens": int,
-            "latency_s": float,
-            "ttft_s": float,
-            "created_at": str,
-        },
-        pk="key",
-        not_null=[*_REQUIRED_CACHE_FIELDS, "created_at"],
-        if_not_exists=True,
-    )
-
-
-def _enable_wal_or_rollback_journal(path: Path, timeout_s: float) -> str | None:
-    """Put the database in WAL mode if this filesystem can lock it; else use a rollback journal.
-
-    WAL needs shared memory beside the file (``-shm``), which network filesystems (NFS, some FUSE
-    mounts such as a Space's ``/data``) may not support: there the mode switch succeeds but the first
-    write fails. So a write transaction is tried; on failure the file is switched back, in exclusive
-    locking mode (which needs no shared memory), to the rollback journal, and a warning is returned.
-    """
-    connection = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
-    try:
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute("ROLLBACK")
-        return None
-    except sqlite3.OperationalError as error:
-        reason = str(error)
-    finally:
-        connection.close()
-    connection = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
-    try:
-        connection.execute("PRAGMA locking_mode = EXCLUSIVE")
-        connection.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        connection.close()
-    return (
-        f"The filesystem holding {path} does not support SQLite's WAL locking ({reason}), so the vote "
-        "database uses a rollback journal instead: votes are still safe, but concurrent voters wait longer."
-    )
 
 
 def _battle_status(db: Database, battle_id: str) -> BattleStatus | None:
@@ -837,23 +435,6 @@ def _check_session_id(session_id: Any, error: type[StoreError]) -> None:
         raise error("The session id is malformed (8-64 letters, digits, '-' or '_'); please reload the page.")
 
 
-def _storage_problem(path: Path, error: BaseException) -> str:
-    text = str(error).lower()
-    # access() also answers EROFS for root, whose permission bits are otherwise ignored
-    read_only = not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
-    if (
-        read_only
-        or "readonly" in text
-        or "read-only" in text
-        or "read only" in text
-        or isinstance(error, PermissionError)
-    ):
-        return f"The vote database {path} is read-only, so votes cannot be saved. Fix its permissions and restart."
-    if "full" in text or getattr(error, "errno", None) == 28:
-        return f"The disk holding the vote database {path} is full, so votes cannot be saved. Free space and restart."
-    return f"The vote database {path} cannot be written ({type(error).__name__}: {error}); votes cannot be saved."
-
-
 def _vote_from_db(db: Database, battle_id: str) -> VoteRow | None:
     rows = list(db.query("SELECT * FROM votes WHERE battle_id = ?", [battle_id]))
     if not rows:
@@ -880,67 +461,3 @@ def _to_json(value: Mapping[str, Any]) -> str:
         return json.dumps(dict(value), sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError) as error:
         raise InvalidRecord(f"Could not store a settings/telemetry dict as JSON: {error}.") from error
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_fields(
-    what: str, row: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...]
-) -> None:
-    missing = [field for field in required if row.get(field) is None]
-    if missing:
-        raise InvalidRecord(f"{what} is missing {', '.join(missing)}.")
-    unknown = sorted(set(row) - set(required) - set(optional))
-    if unknown:
-        raise InvalidRecord(f"{what} has unknown field(s) {', '.join(unknown)}.")
-
-
-def _summarise_telemetry(telemetries: list[dict[str, Any]]) -> dict[str, Any]:
-    def numbers(key: str) -> list[float]:
-        return [float(t[key]) for t in telemetries if _is_finite_number(t.get(key))]
-
-    latencies, speeds, memory = numbers(LATENCY_KEY), numbers(TOKENS_PER_SECOND_KEY), numbers(MEMORY_KEY)
-    return {
-        "battles": len(telemetries),
-        "median_latency_s": statistics.median(latencies) if latencies else None,
-        "median_tokens_per_s": statistics.median(speeds) if speeds else None,
-        # the contestant's weights: the same in every battle, so the latest figure stands
-        "memory_mb": memory[-1] if memory else None,
-    }
-
-
-@contextmanager
-def _writer_turn(path: Path) -> Iterator[None]:
-    """Queue writers (threads and processes alike) on a kernel file lock beside the database.
-
-    SQLite's own busy handler polls with sleeps of up to 100 ms, so 16 contending voters measured a
-    p99 vote latency of ~1 s; a blocking flock wakes the next writer the moment the lock is free.
-    The kernel drops the lock of a killed process. Where the lock file cannot be made (a read-only
-    folder), SQLite's busy handler alone does the queueing.
-    """
-    try:
-        handle = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)  # closing releases the lock
-
-
-@contextmanager
-def _atomic_text_file(path: Path) -> Iterator[TextIO]:
-    """Write to a temporary file beside ``path`` and rename it into place, so no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with temporary.open("x", encoding="utf-8", newline="") as handle:
-            yield handle
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

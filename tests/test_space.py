@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from arena.board import contestant_telemetry
 from arena.space_embedded import unpack_module
 from arena.space_sync import SNAPSHOT_NAME, open_vote_storage, plan_storage
 from arena.store import ArenaStore
 from arena.votes import VoteInput
+from finetune.paths import project_paths
 from tests.conftest import ROOT
 from tests.fake_hub import FakeHub, FakeRepo
 
@@ -70,7 +72,7 @@ def play(store: ArenaStore, n: int, outcome: str = "model_a", start: int = 0) ->
 
 
 def everything(store: ArenaStore) -> tuple:
-    return store.vote_export_rows(), store.contestant_telemetry(), store.rated_battles()
+    return store.vote_export_rows(), contestant_telemetry(store.telemetry_samples()), store.rated_battles()
 
 
 def test_restart_with_dataset_sync_keeps_every_vote(hub: FakeHub, tmp_path: Path) -> None:
@@ -154,7 +156,8 @@ def test_no_configuration_makes_no_network_call(hub: FakeHub, in_tmp_cwd: Path) 
     on_space = open_vote_storage(
         space_env(hub, MEDARENA_VOTES_DATASET=""), persistent_dir=in_tmp_cwd / "none"
     )
-    assert on_space.sync is None and on_space.plan.db_path == Path("votes.db")
+    # No persistent storage: the checkout's votes.db (finetune.paths), whatever the working directory.
+    assert on_space.sync is None and on_space.plan.db_path == project_paths({}).votes_db
     assert on_space.warnings[0].startswith("Votes are not kept: this Space has no persistent storage")
     local = open_vote_storage({"HF_ENDPOINT": hub.url}, persistent_dir=in_tmp_cwd / "none")
     assert local.sync is None and local.warnings == []  # ./votes.db on one's own machine persists

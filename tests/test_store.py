@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from arena.board import contestant_telemetry
+from arena.export import EXPORT_COLUMNS, write_votes_csv, write_votes_jsonl
 from arena.store import (
-    EXPORT_COLUMNS,
     MAX_RATIONALE_CHARS,
     ArenaStore,
     BattleStateError,
@@ -507,7 +508,7 @@ def test_contestant_counts_and_telemetry_use_finished_battles_only(store: ArenaS
     store.void_battle(voided, "abandoned")
 
     assert store.contestant_battle_counts() == {"gemma3-base": 1, "medgemma-lora": 1, "smollm2-lora": 2}
-    telemetry = store.contestant_telemetry()
+    telemetry = contestant_telemetry(store.telemetry_samples())
     assert telemetry["smollm2-lora"] == {
         "battles": 2,
         "median_latency_s": 2.5,
@@ -637,7 +638,7 @@ def test_export_csv_round_trip(tmp_path: Path, db_path: Path) -> None:
     store, battle_ids = store_with_votes(db_path)
     out = tmp_path / "exports" / "votes.csv"
 
-    assert store.export_votes_csv(out) == 2
+    assert write_votes_csv(store, out) == 2
 
     with out.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -667,7 +668,7 @@ def test_export_jsonl_round_trip(tmp_path: Path, db_path: Path) -> None:
     store, battle_ids = store_with_votes(db_path)
     out = tmp_path / "votes.jsonl"
 
-    assert store.export_votes_jsonl(out) == 2
+    assert write_votes_jsonl(store, out) == 2
 
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2
