@@ -55,6 +55,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: --db, --format, --out."""
     parser = argparse.ArgumentParser(prog="python -m arena.export", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--db", type=Path, default=None, help="vote database (default: $MEDARENA_VOTES_DB or ./votes.db)"
@@ -112,6 +113,7 @@ def _atomic_text_file(path: Path) -> Iterator[TextIO]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: write the requested files; 1 and one sentence on a missing or unreadable database."""
     args = parse_args(argv)
     db_path: Path = args.db if args.db is not None else default_db_path()
     if not db_path.is_file():

@@ -78,6 +78,8 @@ class Telemetry:
 
 @dataclass
 class SideState:
+    """One side's answer so far and whether it has finished."""
+
     text: str = ""
     done: bool = False
     error: str | None = None
@@ -98,6 +100,8 @@ class PairUpdate:
 
 @dataclass(frozen=True)
 class GeneratedAnswer:
+    """One evaluation answer with its token count and timings."""
+
     text: str
     output_tokens: int
     ttft_s: float
@@ -232,12 +236,15 @@ class ContestantLookup(Generic[C]):
     _contestants: dict[str, C]
 
     def contestant_names(self) -> list[str]:
+        """Every served contestant's name, in serving order."""
         return list(self._contestants)
 
     def contestants(self) -> list[C]:
+        """Every served contestant."""
         return list(self._contestants.values())
 
     def contestant(self, name: str) -> C:
+        """The contestant with this name, or ContestantUnavailable."""
         try:
             return self._contestants[name]
         except KeyError:
@@ -248,6 +255,7 @@ class ContestantLookup(Generic[C]):
 
 
 def peak_memory_mb(device: str) -> tuple[float, str]:
+    """Peak memory of this process so far: VRAM on CUDA, else RSS, with which one it is."""
     if device == "cuda":
         import torch
 
@@ -256,6 +264,7 @@ def peak_memory_mb(device: str) -> tuple[float, str]:
 
 
 def stop_token_ids(loaded: LoadedBase) -> list[int]:
+    """The token ids that end an answer: eos and the family's end-of-turn token."""
     tokenizer = loaded.tokenizer
     ids = {tokenizer.eos_token_id}
     configured = getattr(loaded.model.generation_config, "eos_token_id", None)

@@ -51,6 +51,8 @@ SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 class BattleStatus(StrEnum):
+    """Where a battle is: generating its answers, finished (votable) or voided."""
+
     GENERATING = "generating"
     FINISHED = "finished"
     VOIDED = "voided"
@@ -66,6 +68,8 @@ class BattleStateError(StoreError):
 
 @dataclass(frozen=True)
 class BattleRow:
+    """One battle as stored: question, contestants, answers, telemetry, status."""
+
     id: str
     created_at: str
     finished_at: str | None
@@ -90,6 +94,8 @@ class BattleRow:
 
 @dataclass(frozen=True)
 class VoteRow:
+    """The one vote of a battle as stored."""
+
     id: int
     battle_id: str
     outcome: VoteOutcome
@@ -231,6 +237,7 @@ class ArenaStore(EvalTables):
             return [row["id"] for row in rows]
 
     def get_battle(self, battle_id: str) -> BattleRow | None:
+        """The battle with this id, or None."""
         with self._connection() as db:
             rows = list(db.query("SELECT * FROM battles WHERE id = ?", [battle_id]))
         return _battle_from_row(rows[0]) if rows else None
@@ -286,10 +293,12 @@ class ArenaStore(EvalTables):
         return vote
 
     def get_vote(self, battle_id: str) -> VoteRow | None:
+        """The vote of this battle, or None."""
         with self._connection() as db:
             return _vote_from_db(db, battle_id)
 
     def vote_count(self) -> int:
+        """How many votes are stored."""
         with self._connection() as db:
             return db["votes"].count
 

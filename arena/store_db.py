@@ -71,6 +71,7 @@ def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def utc_now() -> datetime:
+    """The current time, timezone-aware (the store's default clock)."""
     return datetime.now(UTC)
 
 

@@ -79,6 +79,7 @@ class EvalTables(StoreConnection):
             return list(db.query("SELECT * FROM eval_results WHERE contestant = ? ORDER BY id", [contestant]))
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
+        """The cached answer row for this key, or None."""
         with self._connection() as db:
             rows = list(db.query("SELECT * FROM eval_cache WHERE key = ?", [key]))
         return rows[0] if rows else None
