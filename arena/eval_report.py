@@ -19,6 +19,7 @@ from arena.eval_results import (
     BOOTSTRAP_SEED,
     CHART_METRICS,
     FREE_TEXT_METRICS,
+    LOGLIK_METRICS,
     MCQ_METRICS,
     METRIC_LABELS,
     SPEED_DIGITS,
@@ -29,6 +30,7 @@ from arena.eval_results import (
     latest_rows,
     report_rows,
 )
+from arena.studies_report import write_studies
 
 REPORT_FILES = ("eval_report.md", "eval_report.csv", "eval_report.png")
 
@@ -74,7 +76,10 @@ def render_markdown(
     ]
     if scoring_models:
         lines.append(f"Scoring models: {', '.join(scoring_models)}.")
-    for kind, kind_metrics in (("Free-text sets", FREE_TEXT_METRICS), ("Multiple-choice sets", MCQ_METRICS)):
+    for kind, kind_metrics in (
+        ("Free-text sets", FREE_TEXT_METRICS),
+        ("Multiple-choice sets", MCQ_METRICS + LOGLIK_METRICS),
+    ):
         rows = [r for r in table if any(m in r.metrics for m in kind_metrics)]
         if not rows:
             continue
@@ -106,7 +111,10 @@ def _delta_section(deltas: Sequence[DeltaRow]) -> list[str]:
             "",
             "No pair yet: evaluate a model with `--adapter none` and with an adapter on the same data set and split.",
         ]
-    for kind, kind_metrics in (("Free-text sets", FREE_TEXT_METRICS), ("Multiple-choice sets", MCQ_METRICS)):
+    for kind, kind_metrics in (
+        ("Free-text sets", FREE_TEXT_METRICS),
+        ("Multiple-choice sets", MCQ_METRICS + LOGLIK_METRICS),
+    ):
         rows = [d for d in deltas if any(m in d.deltas for m in kind_metrics)]
         if not rows:
             continue
@@ -119,11 +127,16 @@ def _delta_section(deltas: Sequence[DeltaRow]) -> list[str]:
                 d.adapter.dataset,
                 d.adapter.split,
                 str(d.adapter.n),
-                *(f"{d.deltas[m]:+.3f}" if m in d.deltas else "" for m in shown),
+                *(_delta_text(d, m) for m in shown),
             ]
             for d in rows
         ]
-        lines += ["", f"{kind}: adapter minus plain base on the same records (same data set hash).", ""]
+        lines += [
+            "",
+            f"{kind}: adapter minus plain base on the same records (same data set hash); where both sides "
+            "were scored question by question, the 95% paired bootstrap interval follows (* excludes 0).",
+            "",
+        ]
         lines += _markdown_table(header, body)
         for d in rows:
             if not d.same_settings:
@@ -185,8 +198,23 @@ def report_figure(table: Sequence[ReportRow]) -> Any:
     return figure
 
 
-def write_report(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
-    """eval_report.md (tables + deltas), eval_report.csv (latest rows), eval_report.png (bar chart)."""
+def _delta_text(delta: DeltaRow, metric: str) -> str:
+    """adapter − base; with its paired bootstrap interval when stored (* when it excludes zero)."""
+    if metric not in delta.deltas:
+        return ""
+    stored = delta.paired.get(metric)
+    if stored is None or stored.get("ci_low") is None or stored.get("ci_high") is None:
+        return f"{delta.deltas[metric]:+.3f}"
+    low, high = float(stored["ci_low"]), float(stored["ci_high"])
+    mark = " *" if low > 0 or high < 0 else ""
+    return f"{float(stored['value']):+.3f} [{low:+.3f}, {high:+.3f}]{mark}"
+
+
+def write_report(
+    rows: Sequence[Mapping[str, Any]], out_dir: Path, adapters_dir: Path = Path("adapters")
+) -> list[Path]:
+    """eval_report.md (tables + deltas), eval_report.csv (latest rows), eval_report.png (bar chart), and
+    the studies' table (studies.md/.csv, studies_<metric>.png; arena/studies_report.py)."""
     if not rows:
         raise EvaluationError(
             "there are no evaluation results in this database yet; run `python -m arena.evaluate --model KEY --data SOURCE` first"
@@ -208,4 +236,4 @@ def write_report(rows: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]
         writer.writeheader()
         writer.writerows(latest)
     report_figure(table).savefig(png, dpi=120)
-    return [markdown, csv_path, png]
+    return [markdown, csv_path, png, *write_studies(rows, out_dir, adapters_dir)]

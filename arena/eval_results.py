@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from arena import metrics
@@ -23,6 +23,9 @@ from finetune.data import BUNDLED
 BOOTSTRAP_ROUNDS = 1000
 BOOTSTRAP_SEED = 0  # fixed, so a rerun on cached answers reproduces every interval exactly
 SETTING_PREFIX = "gen."  # rows that record the generation settings, not a measurement
+# Rows of an adapter's result holding adapter − base on the same questions with a paired bootstrap
+# interval (arena/paired.py), e.g. "paired_delta.bertscore_f1".
+PAIRED_PREFIX = "paired_delta."
 
 FREE_TEXT_METRICS = (
     "bertscore_precision",
@@ -35,6 +38,9 @@ FREE_TEXT_METRICS = (
     "rouge1",
     "rouge2",
     "rougeL",
+    "bleu",
+    "exact_match",
+    "token_f1",
 )
 MCQ_METRICS = (
     "mcq_accuracy",
@@ -43,7 +49,15 @@ MCQ_METRICS = (
     "mcq_f1_macro",
     "mcq_unreadable_rate",
 )
-QUALITY_METRICS = FREE_TEXT_METRICS + MCQ_METRICS
+# --mcq-scoring loglik|both: the option log-likelihood argmax, lm-eval's method (arena/eval_loglik.py)
+LOGLIK_METRICS = (
+    "mcq_ll_accuracy",
+    "mcq_ll_acc_norm",
+    "mcq_ll_precision_macro",
+    "mcq_ll_recall_macro",
+    "mcq_ll_f1_macro",
+)
+QUALITY_METRICS = FREE_TEXT_METRICS + MCQ_METRICS + LOGLIK_METRICS
 SPEED_METRICS = ("ttft_s", "latency_s", "tokens_per_s", "peak_rss_mb", "peak_vram_mb")
 CHART_METRICS = ("bertscore_f1", "embedding_f1", "rougeL", "mcq_accuracy")
 LEADERBOARD_METRICS = ("bertscore_f1", "embedding_f1", "rougeL", "mcq_accuracy", "mcq_f1_macro")
@@ -58,11 +72,19 @@ METRIC_LABELS = {
     "rouge1": "ROUGE-1",
     "rouge2": "ROUGE-2",
     "rougeL": "ROUGE-L",
+    "bleu": "BLEU",
+    "exact_match": "Exact match",
+    "token_f1": "Token F1",
     "mcq_accuracy": "MCQ accuracy",
     "mcq_precision_macro": "MCQ P (macro)",
     "mcq_recall_macro": "MCQ R (macro)",
     "mcq_f1_macro": "MCQ F1 (macro)",
     "mcq_unreadable_rate": "Unreadable",
+    "mcq_ll_accuracy": "LL accuracy",
+    "mcq_ll_acc_norm": "LL acc (norm)",
+    "mcq_ll_precision_macro": "LL P (macro)",
+    "mcq_ll_recall_macro": "LL R (macro)",
+    "mcq_ll_f1_macro": "LL F1 (macro)",
     "ttft_s": "TTFT s",
     "latency_s": "Latency s",
     "tokens_per_s": "Tokens/s",
@@ -191,6 +213,9 @@ class DeltaRow:
     base: ReportRow
     adapter: ReportRow
     deltas: dict[str, float]  # metric -> adapter - base
+    # metric -> the adapter's stored paired_delta row (delta with a paired bootstrap interval), when the
+    # evaluation could score the base on the same questions
+    paired: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def same_settings(self) -> bool:
@@ -215,6 +240,11 @@ def delta_rows(table: Sequence[ReportRow]) -> list[DeltaRow]:
             for metric in QUALITY_METRICS
             if metric in row.metrics and metric in base.metrics
         }
+        paired = {
+            metric[len(PAIRED_PREFIX) :]: stored
+            for metric, stored in row.metrics.items()
+            if metric.startswith(PAIRED_PREFIX)
+        }
         if deltas:
-            result.append(DeltaRow(base=base, adapter=row, deltas=deltas))
+            result.append(DeltaRow(base=base, adapter=row, deltas=deltas, paired=paired))
     return result

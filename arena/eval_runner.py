@@ -31,6 +31,7 @@ from arena import scoring_models
 from arena.adapters import AdapterInfo, Contestant, discover_adapters, latest_runs
 from arena.engine import ArenaEngine, GenerationSettings, peak_memory_mb
 from arena.eval_data import SPLITS, EvalSet, EvaluationError, UnknownAdapterError, load_eval_set
+from arena.eval_paired import MCQ_SCORINGS, McqScoring, cached_base_answers, extra_metrics, generates_answers
 from arena.eval_scoring import (
     MetricValue,
     Scorers,
@@ -66,12 +67,19 @@ class EvalRequest:
     batch_size: int = 8
     max_new_tokens: int | None = None
     show_progress: bool = False  # a tqdm bar on stderr per contestant and data set
+    # How multiple-choice sets are scored: the letter read from a generated answer, the option
+    # log-likelihood argmax (lm-eval's method, nothing generated), or both.
+    mcq_scoring: McqScoring = "letter"
 
     def __post_init__(self) -> None:
         if not self.data:
             raise EvaluationError("name the data to score with --data SOURCE")
         if self.split not in SPLITS:
             raise EvaluationError(f"unknown split {self.split!r}; use one of {', '.join(SPLITS)}")
+        if self.mcq_scoring not in MCQ_SCORINGS:
+            raise EvaluationError(
+                f"unknown MCQ scoring {self.mcq_scoring!r}; use one of {', '.join(MCQ_SCORINGS)}"
+            )
         for name, value in (
             ("limit", self.limit),
             ("batch_size", self.batch_size),
@@ -307,6 +315,8 @@ def run_evaluation(
             engine, c, s.records, settings, store, batch_size=request.batch_size,
             progress_label=f"{c.name} · {s.label}" if request.show_progress else None,
         )
+        if generates_answers(s, request.mcq_scoring)
+        else AnswerSet([], 0, 0, None)
         for c in contestants
         for i, s in enumerate(eval_sets)
     }  # fmt: skip
@@ -322,8 +332,11 @@ def run_evaluation(
     for contestant in contestants:
         for index, eval_set in enumerate(eval_sets):
             answer_set = answered[(contestant.name, index)]
+            generated = generates_answers(eval_set, request.mcq_scoring)
+            extras = _extras(request, engine, contestant, eval_set, answer_set, scorers, store, notify)
             values = [
-                *_quality_metrics(answer_set.answers, eval_set, scorers),
+                *(_quality_metrics(answer_set.answers, eval_set, scorers) if generated else []),
+                *extras,
                 *speed_metrics(answer_set.speed),
                 *setting_metrics(settings, request.batch_size, len(eval_set.records)),
             ]
@@ -339,6 +352,29 @@ def run_evaluation(
                 git_commit=commit,
             )
     return EvaluationRun(run_id=run_id, rows=rows, scored=scored)
+
+
+def _extras(
+    request: EvalRequest,
+    engine: ArenaEngine,
+    contestant: Contestant,
+    eval_set: EvalSet,
+    answer_set: AnswerSet,
+    scorers: Scorers | None,
+    store: ArenaStore,
+    notify: Callable[[str], None],
+) -> list[MetricValue]:
+    """Log-likelihood MCQ metrics and paired base -> adapter deltas (arena/eval_paired.py)."""
+    generated = generates_answers(eval_set, request.mcq_scoring)
+    base_answers = None
+    if generated and contestant.adapter_run is not None:
+        template_id = prompt_template_id(engine.base_for(contestant.name).loaded.tokenizer.chat_template)
+        base_answers = cached_base_answers(store, template_id, request.settings, contestant, eval_set)
+    return extra_metrics(
+        engine=engine, contestant=contestant, eval_set=eval_set,
+        answers=answer_set.answers if generated else None, base_answers=base_answers,
+        scorers=scorers, mcq_scoring=request.mcq_scoring, batch_size=request.batch_size, notify=notify,
+    )  # fmt: skip
 
 
 def _quality_metrics(answers: Sequence[str], eval_set: EvalSet, scorers: Scorers | None) -> list[MetricValue]:

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from arena import metrics, scoring_models
-from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, SETTING_PREFIX
+from arena import metrics, scoring_models, text_overlap
+from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, PAIRED_PREFIX, SETTING_PREFIX
 from arena.mcq_letters import extract_option_letter
+from arena.paired import paired_delta, paired_metric_delta
 from finetune.data import MCQRecord
 
 if TYPE_CHECKING:
@@ -82,15 +83,16 @@ def _mean_with_ci(
     return MetricValue(metric, float(statistics.fmean(values)), low, high, len(values), scoring_model)
 
 
-def free_text_metrics(
-    answers: Sequence[str], references: Sequence[str], scorers: Scorers, *, rounds: int = BOOTSTRAP_ROUNDS
-) -> list[MetricValue]:
-    """BERTScore P/R/F1, embedding cosine and P/R/F1, ROUGE-1/2/L: per-answer means with bootstrap CIs."""
+def free_text_values(
+    answers: Sequence[str], references: Sequence[str], scorers: Scorers
+) -> list[tuple[str, list[float], str | None]]:
+    """Per-answer scores of every free-text metric: (metric, one value per answer, scoring model)."""
     bert = metrics.bertscore(answers, references, scorers.bert)
     embedding = metrics.embedding_score(answers, references, scorers.encoder)
     rouge = metrics.rouge(answers, references)
+    surface = text_overlap.overlap(answers, references)
     bert_label, embedding_label = scorers.bertscore_label, scorers.embedding_label
-    per_answer: list[tuple[str, list[float], str | None]] = [
+    return [
         ("bertscore_precision", bert.precision, bert_label),
         ("bertscore_recall", bert.recall, bert_label),
         ("bertscore_f1", bert.f1, bert_label),
@@ -101,8 +103,64 @@ def free_text_metrics(
         ("rouge1", rouge.rouge1, None),
         ("rouge2", rouge.rouge2, None),
         ("rougeL", rouge.rougeL, None),
+        ("bleu", surface.bleu, None),
+        ("exact_match", surface.exact_match, None),
+        ("token_f1", surface.token_f1, None),
     ]
-    return [_mean_with_ci(name, values, label, rounds=rounds) for name, values, label in per_answer]
+
+
+def free_text_metrics(
+    answers: Sequence[str], references: Sequence[str], scorers: Scorers, *, rounds: int = BOOTSTRAP_ROUNDS
+) -> list[MetricValue]:
+    """BERTScore P/R/F1, embedding cosine and P/R/F1, ROUGE-1/2/L, BLEU, exact match, token F1:
+    per-answer means with bootstrap CIs."""
+    return [
+        _mean_with_ci(name, values, label, rounds=rounds)
+        for name, values, label in free_text_values(answers, references, scorers)
+    ]
+
+
+def paired_free_text_deltas(
+    base: Sequence[tuple[str, list[float], str | None]],
+    adapter: Sequence[tuple[str, list[float], str | None]],
+    *,
+    rounds: int = BOOTSTRAP_ROUNDS,
+) -> list[MetricValue]:
+    """adapter − base per free-text metric on the same answers' questions, with paired bootstrap intervals."""
+    base_by_name = {name: values for name, values, _ in base}
+    result = []
+    for name, values, label in adapter:
+        delta = paired_delta(base_by_name[name], values, rounds=rounds, seed=BOOTSTRAP_SEED)
+        result.append(
+            MetricValue(PAIRED_PREFIX + name, delta.delta, delta.ci_low, delta.ci_high, delta.n, label)
+        )
+    return result
+
+
+def letter_predictions(answers: Sequence[str], records: Sequence[MCQRecord]) -> list[str | None]:
+    """The option letter read from each answer (None when none can be read)."""
+    return [extract_option_letter(a, r.options) for a, r in zip(answers, records, strict=True)]
+
+
+def paired_letter_deltas(
+    base_answers: Sequence[str],
+    adapter_answers: Sequence[str],
+    records: Sequence[MCQRecord],
+    *,
+    rounds: int = BOOTSTRAP_ROUNDS,
+) -> list[MetricValue]:
+    """adapter − base MCQ accuracy and macro F1 of the letters read from the answers, paired intervals."""
+    gold = [r.answer for r in records]
+    labels = sorted({key for r in records for key in r.options})
+    base, adapter = letter_predictions(base_answers, records), letter_predictions(adapter_answers, records)
+    result = []
+    for name, field in (("mcq_accuracy", "accuracy"), ("mcq_f1_macro", "f1_macro")):
+        delta = paired_metric_delta(
+            base, adapter, gold, lambda p, g, f=field: getattr(metrics.mcq_metrics(p, g, labels), f),
+            rounds=rounds, seed=BOOTSTRAP_SEED,
+        )  # fmt: skip
+        result.append(MetricValue(PAIRED_PREFIX + name, delta.delta, delta.ci_low, delta.ci_high, delta.n))
+    return result
 
 
 def mcq_quality_metrics(

@@ -10,16 +10,20 @@ generates nothing. Answers use the arena's fixed generation settings (greedy, 12
     python -m arena.evaluate --model smollm2-135m --adapter 20250101-120000 \\
         --data ../shared/data/medquad/medquad.jsonl --split test --limit 100
     python -m arena.evaluate --all --data bundled     # every contestant the arena shows
-    python -m arena.evaluate --report --out results/  # eval_report.md/.csv/.png with base-vs-LoRA deltas
+    python -m arena.evaluate --report --out results/  # eval_report.md/.csv/.png with base-vs-LoRA deltas,
+                                                      # and the studies' table (studies.md/.csv/_<metric>.png)
 
 Options: `--adapter RUN|latest|none` (default none), `--split test|validation|train|all` (default test
 of the deterministic 80/10/10 split, so adapters are not scored on their training records),
 `--limit N` (first N records of the split), `--db PATH` (default $MEDARENA_VOTES_DB or votes.db),
-`--adapters-dir adapters`, `--batch-size 8`, `--max-new-tokens N`. `--data` may be repeated.
+`--adapters-dir adapters`, `--batch-size 8`, `--max-new-tokens N`, `--mcq-scoring letter|loglik|both`. `--data` may be repeated.
 
-Metrics. Free-text sets: BERTScore P/R/F1, embedding cosine and sentence-matched P/R/F1, ROUGE-1/2/L.
-Multiple-choice sets: accuracy, macro precision/recall/F1, unreadable_rate. Each has a 95% percentile
-bootstrap interval (1000 rounds, seed 0). Speed, over the answers generated in this run: ttft_s and
+Metrics. Free-text sets: BERTScore P/R/F1, embedding cosine and sentence-matched P/R/F1, ROUGE-1/2/L,
+BLEU, exact match, token F1. Multiple-choice sets (`--mcq-scoring letter|loglik|both`, default letter):
+accuracy, macro precision/recall/F1, unreadable_rate of the letters read from generated answers, and/or
+`mcq_ll_*` from the option log-likelihood argmax (lm-evaluation-harness's method; arena/mcq_loglik.py).
+Each has a 95% percentile bootstrap interval (1000 rounds, seed 0). For an adapter, `paired_delta.*` rows
+hold adapter − base on the same questions with a paired bootstrap interval (arena/eval_paired.py). Speed, over the answers generated in this run: ttft_s and
 latency_s (medians per answer; an answer's latency is its batch's wall time), tokens_per_s (all output
 tokens / generation wall time) and peak_rss_mb or peak_vram_mb; a run served wholly from the cache
 measures no speed, and the report keeps showing the last measured one.
@@ -43,12 +47,14 @@ from pathlib import Path
 
 from arena.engine import ArenaEngine, GenerationSettings
 from arena.eval_data import SPLITS, EvaluationError
+from arena.eval_paired import MCQ_SCORINGS
 from arena.eval_report import write_report
 from arena.eval_results import SETTING_PREFIX
 from arena.eval_runner import EngineStarter, EvalRequest, ScoredSet, run_evaluation
 from arena.metrics import MetricInputError
 from arena.scoring_models import ScoringModelUnavailable
 from arena.store import ArenaStore, InvalidRecord, default_db_path
+from arena.studies_report import studies_markdown
 from finetune.data import DataError
 from finetune.loading import BaseUnavailableError
 from finetune.paths import project_paths
@@ -97,6 +103,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-new-tokens", type=_positive_int, help=f"default {GenerationSettings().max_new_tokens}"
     )
+    parser.add_argument(
+        "--mcq-scoring",
+        choices=MCQ_SCORINGS,
+        default="letter",
+        help="multiple-choice sets: the letter read from a generated answer (default), the option "
+        "log-likelihood argmax as lm-evaluation-harness scores it (nothing generated), or both",
+    )
     parser.add_argument("--out", type=Path, default=Path("results"), help="report folder (default results/)")
     args = parser.parse_args(argv)
     if not args.report and not args.data:
@@ -116,6 +129,7 @@ def request_from_args(args: argparse.Namespace) -> EvalRequest:
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         show_progress=True,
+        mcq_scoring=args.mcq_scoring,
     )
 
 
@@ -156,7 +170,10 @@ def main(
         if args.report:
             if not Path(db_path).exists():
                 raise EvaluationError(f"there is no database at {db_path}; run an evaluation first")
-            for path in write_report(open_store().eval_results(), args.out):
+            results = open_store().eval_results()
+            paths = write_report(results, args.out, args.adapters_dir)
+            print(studies_markdown(results, args.adapters_dir))
+            for path in paths:
                 print(f"wrote {path}")
             return 0
         run = run_evaluation(
