@@ -1,9 +1,13 @@
-"""Pure tests for the free-text overlap metrics (arena/text_overlap.py) and the paired bootstrap (arena/paired.py).
+"""Pure tests: free-text overlap metrics (arena/text_overlap.py), the paired bootstrap (arena/paired.py)
+and the studies' table (arena/studies_report.py) over hand-written result rows.
 
 python -m pytest tests/test_overlap_paired.py -q
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ import pytest
 from arena.mcq_loglik import ItemScores
 from arena.metrics import bootstrap_ci, mcq_metrics
 from arena.paired import PairedInputError, paired_delta, paired_metric_delta
+from arena.studies_report import HEADER, studies_markdown, study_rows, table_cells
 from arena.text_overlap import OverlapInputError, exact_match, normalise_answer, overlap, token_f1
 
 
@@ -85,3 +90,43 @@ def test_length_normalised_choice_can_differ_from_the_raw_argmax() -> None:
     )
     assert item.predicted() == "A"  # raw: the short option has the higher total log-likelihood
     assert item.predicted(normalised=True) == "B"  # per character: -6/6 = -1.0 < -9/29
+
+
+def _row(contestant: str, adapter: str | None, metric: str, value: float, low: float, high: float) -> dict:
+    return {
+        "contestant": contestant, "model_key": "smollm2-135m", "adapter_run": adapter, "dataset": "medquad",
+        "dataset_hash": "h", "split": "test", "n": 32, "metric": metric, "value": value, "ci_low": low,
+        "ci_high": high, "created_at": "2026-11-23T21:00:00", "id": 1,
+    }  # fmt: skip
+
+
+def test_studies_table_reads_run_json_only_when_it_belongs_to_the_run(tmp_path: Path) -> None:
+    base, adapter = "SmolLM2-135M · base · nf4", "SmolLM2-135M · LoRA r1 · nf4"
+    rows = [
+        _row(base, None, "bertscore_f1", 0.512, 0.478, 0.546),
+        _row(adapter, "r1", "bertscore_f1", 0.530, 0.497, 0.561),
+        _row(adapter, "r1", "paired_delta.bertscore_f1", 0.018, 0.006, 0.031),
+    ]
+    run_dir = tmp_path / "smollm2-135m" / "r1"
+    run_dir.mkdir(parents=True)
+    run = {"model_key": "smollm2-135m", "run_id": "r1", "trainable_parameters": 4_884_480,
+           "total_parameters": 139_400_000, "train_seconds": 1234.4, "train_tokens_per_second": 98.7,
+           "memory": {"peak_rss_mb": 2760.9, "peak_vram_mb": None}, "quantization": "nf4"}  # fmt: skip
+    (run_dir / "run.json").write_text(json.dumps(run))
+    cells = {
+        s.row.contestant: dict(zip(HEADER, table_cells(s), strict=True)) for s in study_rows(rows, tmp_path)
+    }
+    assert cells[adapter]["Trainable"] == "4.9M" and cells[adapter]["Train s"] == "1234"
+    assert cells[adapter]["Peak train MB"] == "2761" and cells[adapter]["Train tok/s"] == "98.7"
+    assert cells[adapter]["BERTScore F1"] == "0.530 [0.497, 0.561]"
+    assert cells[adapter]["Δ vs base (paired 95% CI)"] == "BERTScore F1 +0.018 [+0.006, +0.031] *"
+    assert (
+        cells[base]["Params"] == "139.4M" and cells[base]["Quant"] == "nf4" and cells[base]["Trainable"] == ""
+    )
+    # A run.json copied from another run lends nothing.
+    (run_dir / "run.json").write_text(json.dumps({**run, "run_id": "other"}))
+    cells = {
+        s.row.contestant: dict(zip(HEADER, table_cells(s), strict=True)) for s in study_rows(rows, tmp_path)
+    }
+    assert cells[adapter]["Trainable"] == "" and cells[adapter]["Train s"] == ""
+    assert "| Model |" in studies_markdown(rows, tmp_path)
