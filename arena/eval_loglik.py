@@ -33,8 +33,7 @@ LOGLIK_SCORING = "option log-likelihood (lm-eval acc)"
 def _score_on_resident(
     resident: Any, adapter_name: str | None, records: Sequence[MCQRecord], batch_size: int
 ) -> list[ItemScores]:
-    import torch  # noqa: F401  (the engine's compute thread already has it; imported for clarity of failure)
-
+    """Runs on the engine's compute thread, holding the base's lock like generation does."""
     with resident.lock:
         model = resident.model
         if resident.has_adapters and adapter_name is None:
