@@ -200,8 +200,14 @@ OLLAMA_PARAMETERS: dict[str, float | int] = {"temperature": 0.1, "top_p": 0.9, "
 def modelfile(gguf_name: str, family: str, system_prompt: str, stops: list[str]) -> str:
     """The Ollama Modelfile text for a GGUF beside it (`ollama create NAME -f Modelfile`)."""
     if family not in OLLAMA_TEMPLATES:
-        raise GGUFExportError(f"no Ollama template for family {family!r}; known: {', '.join(OLLAMA_TEMPLATES)}")
-    lines = [f"FROM ./{gguf_name}", f'TEMPLATE """{OLLAMA_TEMPLATES[family]}"""', f'SYSTEM """{system_prompt}"""']
+        raise GGUFExportError(
+            f"no Ollama template for family {family!r}; known: {', '.join(OLLAMA_TEMPLATES)}"
+        )
+    lines = [
+        f"FROM ./{gguf_name}",
+        f'TEMPLATE """{OLLAMA_TEMPLATES[family]}"""',
+        f'SYSTEM """{system_prompt}"""',
+    ]
     lines += [f"PARAMETER {key} {value}" for key, value in OLLAMA_PARAMETERS.items()]
     lines += [f'PARAMETER stop "{stop}"' for stop in dict.fromkeys(stops)]
     return "\n".join(lines) + "\n"
