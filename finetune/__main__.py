@@ -4,6 +4,10 @@
     python -m finetune --model smollm2-135m --preset demo
     python -m finetune --model smollm2-135m --max-steps 20 --data ../shared/data/medquad/medquad.jsonl
     python -m finetune --all --config my.yaml          # each model in its own subprocess
+    python -m finetune --config configs/smollm2-135m_medquad.yaml
+    python -m finetune --model smollm2-135m --sweep lora.rank=8,16 --sweep quant=4bit,16bit
+    python -m finetune --resume adapters/smollm2-135m/.checkpoints/<run-id>
+    torchrun --nproc_per_node 2 -m finetune --model smollm2-135m --max-steps 20   # data parallel
 
 Every flag `--section.field` is generated from the typed config (see finetune/config.py).
 """
@@ -14,15 +18,19 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from finetune.config import ConfigError, FinetuneConfig, build_config, cli_fields
+from finetune.artifacts import OutputError
+from finetune.checkpoint import CheckpointError
+from finetune.config import ConfigError, FinetuneConfig, apply_overrides, build_config, cli_fields
 from finetune.data import DataError
 from finetune.gpu import import_unsloth_first
 from finetune.loading import BaseUnavailableError, availability
 from finetune.lora_targets import LoraTargetError
-from finetune.registry import MODELS, REGISTRY, UnknownModelError, get_model
-from finetune.train import OutputError
+from finetune.registry import MODELS, REGISTRY, ModelSpec, UnknownModelError, get_model
+
+if TYPE_CHECKING:
+    from finetune.train import TrainResult
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +44,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", default="default", help="named overrides: default or demo")
     parser.add_argument("--max-steps", type=int, help="optimiser steps (same as --train.max_steps)")
     parser.add_argument("--output", help="adapter folder root (default: adapters)")
+    parser.add_argument("--quant", help="base precision: 4bit (QLoRA NF4, default), 8bit or 16bit")
+    parser.add_argument(
+        "--sweep",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="ablation axis (repeatable): one subprocess per cell",
+    )
+    parser.add_argument(
+        "--sweep-dir", type=Path, help="sweep output (default: <output>/../sweeps/<model>-<time>)"
+    )
+    parser.add_argument(
+        "--resume", type=Path, help="continue from a checkpoint (step folder or a run's checkpoints)"
+    )
     parser.add_argument(
         "--cache-dir", type=Path, help="converted-base cache (default: $MEDARENA_CACHE or ~/.cache/medarena)"
     )
@@ -62,6 +83,8 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides.setdefault("data", {})["source"] = args.data
     if args.output is not None:
         overrides["output_dir"] = args.output
+    if args.quant is not None:
+        overrides["quant"] = args.quant
     return overrides
 
 
@@ -78,17 +101,22 @@ def print_registry(cache_dir: Path | None) -> None:
     print(f"\n{len(MODELS)} models; 4-bit ids, chat templates and LoRA targets: finetune/registry.py")
 
 
-def without_model_selection(argv: list[str]) -> list[str]:
-    """The command line minus --all and every --model KEY, to pass on to one-model subprocesses."""
+def without_options(argv: list[str], options: tuple[str, ...], switches: tuple[str, ...] = ()) -> list[str]:
+    """The command line minus the named options (each with its value) and switches."""
     kept, skip_next = [], False
     for arg in argv:
         if skip_next:
             skip_next = False
-        elif arg == "--model":
+        elif arg in options:
             skip_next = True
-        elif arg != "--all" and not arg.startswith("--model="):
+        elif arg not in switches and not arg.startswith(tuple(f"{o}=" for o in options)):
             kept.append(arg)
     return kept
+
+
+def without_model_selection(argv: list[str]) -> list[str]:
+    """The command line minus --all and every --model KEY, to pass on to one-model subprocesses."""
+    return without_options(argv, ("--model",), ("--all",))
 
 
 def train_in_subprocesses(keys: list[str], argv: list[str]) -> int:
@@ -103,6 +131,56 @@ def train_in_subprocesses(keys: list[str], argv: list[str]) -> int:
     return 1 if failures else 0
 
 
+def report(result: TrainResult) -> int:
+    """One summary line per run (rank 0 only under torchrun)."""
+    if result.adapter_dir is None:
+        return 0
+    run = result.run
+    print(
+        f"adapter written: {result.adapter_dir}\n"
+        f"  loss {run['losses'][0]['loss']:.3f} -> {run['final_train_loss']:.3f}, validation {run['validation_loss']}, "
+        f"{run['train_tokens_per_second']} tok/s, peak RSS {run['memory']['peak_rss_mb']} MB"
+    )
+    return 0
+
+
+def resume_run(args: argparse.Namespace) -> int:
+    """Continue a checkpointed run with its saved config (flags still override, e.g. more steps)."""
+    import_unsloth_first()
+    from finetune.checkpoint import find_checkpoint, read_meta
+    from finetune.train import train_one
+
+    checkpoint = find_checkpoint(args.resume)
+    meta = read_meta(checkpoint)
+    config = apply_overrides(apply_overrides(FinetuneConfig(), meta["config"]), flag_overrides(args))
+    spec = get_model(meta["model_key"])
+    run_id = meta["run_id"]
+    if (Path(config.output_dir) / spec.key / run_id).exists():  # that run finished: keep it, add a new one
+        run_id = None
+    print(f"resuming {spec.key} from {checkpoint} (step {meta['step']})", flush=True)
+    return report(train_one(spec, config, cache_dir=args.cache_dir, resume=checkpoint, run_id=run_id))
+
+
+def sweep(args: argparse.Namespace, argv: list[str], specs: list[ModelSpec], config: FinetuneConfig) -> int:
+    """Run the --sweep grid for one model."""
+    from finetune.sweep import default_sweep_dir, parse_axes, run_sweep
+
+    if len(specs) != 1:
+        raise ConfigError("--sweep takes exactly one --model")
+    axes = parse_axes(args.sweep)
+    passthrough = without_options(argv, ("--model", "--sweep", "--sweep-dir", "--output"), ("--all",))
+    folder = args.sweep_dir or default_sweep_dir(config, specs[0].key)
+    return run_sweep(
+        specs[0].key,
+        axes,
+        flag_overrides(args),
+        passthrough,
+        folder,
+        preset=args.preset,
+        yaml_file=args.config,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -110,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             print_registry(args.cache_dir)
             return 0
+        if args.resume is not None:
+            return resume_run(args)
         config: FinetuneConfig = build_config(
             preset=args.preset, yaml_file=args.config, flags=flag_overrides(args)
         )
@@ -126,19 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         specs = [get_model(key) for key in args.model]  # validate every key before training any
+        if args.sweep:
+            return sweep(args, argv, specs, config)
         if len(specs) > 1:
             return train_in_subprocesses([s.key for s in specs], argv)
         import_unsloth_first()  # before anything imports transformers/PEFT/TRL (Unsloth patches them)
         from finetune.train import train_one
 
-        result = train_one(specs[0], config, cache_dir=args.cache_dir)
-        run = result.run
-        print(
-            f"adapter written: {result.adapter_dir}\n"
-            f"  loss {run['losses'][0]['loss']:.3f} -> {run['final_train_loss']:.3f}, validation {run['validation_loss']}, "
-            f"{run['train_tokens_per_second']} tok/s, peak RSS {run['memory']['peak_rss_mb']} MB"
-        )
-        return 0
+        return report(train_one(specs[0], config, cache_dir=args.cache_dir))
     except (
         UnknownModelError,
         ConfigError,
@@ -146,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         DataError,
         BaseUnavailableError,
         OutputError,
+        CheckpointError,
         FloatingPointError,
         ValueError,
         ImportError,  # MEDARENA_TRAIN_BACKEND=unsloth without Unsloth installed

@@ -9,11 +9,12 @@ order: defaults < `--preset` < `--config FILE.yaml` < `--section.field value` fl
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -22,19 +23,36 @@ class ConfigError(ValueError):
     """A config value of the wrong type or range; the message names the field."""
 
 
+# Closed sets, checked where the config is built (the CLI takes strings).
+Quant = Literal["4bit", "8bit", "16bit"]
+QUANTS: tuple[str, ...] = typing.get_args(Quant)
+LoraTarget = Literal["qv", "attention", "all"]
+LORA_TARGETS: tuple[str, ...] = typing.get_args(LoraTarget)
+Schedule = Literal["linear", "cosine", "constant"]
+SCHEDULES: tuple[str, ...] = typing.get_args(Schedule)
+# Steps when neither train.max_steps nor train.epochs is set.
+DEFAULT_MAX_STEPS = 60
+
+
 @dataclass(frozen=True)
 class LoraSettings:
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    # "all" = every attention and MLP projection the registry lists for the architecture.
+    # "all" = every attention and MLP projection the registry lists for the architecture;
+    # "attention" = q/k/v/o; "qv" = the query and value projections of the original LoRA paper.
     target: str = "all"
+    # rsLoRA scales by alpha/sqrt(rank) instead of alpha/rank, so high ranks keep learning.
+    use_rslora: bool = False
 
     def __post_init__(self) -> None:
-        _check(self.rank >= 1, "lora.rank must be at least 1")
+        _check(
+            self.rank >= 1 and self.rank & (self.rank - 1) == 0,
+            f"lora.rank must be a power of two (1, 2, 4, 8, 16, ...), got {self.rank}",
+        )
         _check(self.alpha >= 1, "lora.alpha must be at least 1")
         _check(0.0 <= self.dropout < 1.0, "lora.dropout must be in [0, 1)")
-        _check(self.target in {"all", "attention"}, "lora.target must be 'all' or 'attention'")
+        _check(self.target in LORA_TARGETS, f"lora.target must be one of {', '.join(LORA_TARGETS)}")
 
 
 @dataclass(frozen=True)
@@ -42,8 +60,11 @@ class TrainSettings:
     learning_rate: float = 2e-4
     batch_size: int = 2
     grad_accum: int = 4
-    max_steps: int = 60
+    # Exactly one of max_steps and epochs bounds a run; a layer that sets one clears the other.
+    max_steps: int | None = DEFAULT_MAX_STEPS
+    epochs: float | None = None
     warmup_steps: int = 5
+    warmup_ratio: float | None = None  # a fraction of the total steps; replaces warmup_steps when set
     weight_decay: float = 0.0
     optimizer: str = "adamw_8bit"  # falls back to torch AdamW where bitsandbytes has no 8-bit kernel
     lr_scheduler: str = "linear"
@@ -54,18 +75,34 @@ class TrainSettings:
     group_by_length: bool = True  # batches of similar length waste less compute on padding
     gradient_checkpointing: bool = False  # trades ~30% speed for memory; off where memory allows
     adapter_dtype: str = "float32"  # float16 halves the adapter file (the demo adapters are committed)
+    eval_steps: int | None = None  # validation loss every N steps (always once at the end)
+    early_stopping_patience: int | None = None  # stop after this many evaluations without improvement
+    save_steps: int | None = None  # a resumable checkpoint every N steps
 
     def __post_init__(self) -> None:
         _check(0 < self.learning_rate < 1, "train.learning_rate must be in (0, 1)")
         _check(self.batch_size >= 1, "train.batch_size must be at least 1")
         _check(self.grad_accum >= 1, "train.grad_accum must be at least 1")
-        _check(self.max_steps >= 1, "train.max_steps must be at least 1")
+        _check(
+            (self.max_steps is None) != (self.epochs is None),
+            "set exactly one of train.max_steps and train.epochs (the other to none)",
+        )
+        _check(self.max_steps is None or self.max_steps >= 1, "train.max_steps must be at least 1")
+        _check(self.epochs is None or self.epochs > 0, "train.epochs must be positive")
         _check(self.warmup_steps >= 0, "train.warmup_steps must not be negative")
+        _check(
+            self.warmup_ratio is None or 0 <= self.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"
+        )
+        for name in ("eval_steps", "early_stopping_patience", "save_steps"):
+            value = getattr(self, name)
+            _check(value is None or value >= 1, f"train.{name} must be at least 1 (or none)")
+        _check(
+            self.early_stopping_patience is None or self.eval_steps is not None,
+            "train.early_stopping_patience needs train.eval_steps",
+        )
         _check(self.weight_decay >= 0, "train.weight_decay must not be negative")
         _check(self.optimizer in {"adamw_8bit", "adamw"}, "train.optimizer must be 'adamw_8bit' or 'adamw'")
-        _check(
-            self.lr_scheduler in {"linear", "constant"}, "train.lr_scheduler must be 'linear' or 'constant'"
-        )
+        _check(self.lr_scheduler in SCHEDULES, f"train.lr_scheduler must be one of {', '.join(SCHEDULES)}")
         _check(
             self.max_seq_length is None or 64 <= self.max_seq_length <= 32768,
             "train.max_seq_length must be in [64, 32768] (or none: 2048 on CUDA, 512 on CPU)",
@@ -81,6 +118,19 @@ class TrainSettings:
             return self.max_seq_length
         return DEFAULT_SEQ_LENGTH["cuda" if on_cuda else "cpu"]
 
+    def total_steps(self, micro_batches_per_epoch: int, world_size: int = 1) -> int:
+        """Optimiser steps of the run: max_steps, or epochs over the data across all processes."""
+        if self.max_steps is not None:
+            return self.max_steps
+        per_step = self.grad_accum * world_size
+        return max(1, math.ceil(self.epochs * micro_batches_per_epoch / per_step))
+
+    def warmup(self, total_steps: int) -> int:
+        """Warm-up steps: warmup_ratio of the total when set, else warmup_steps."""
+        if self.warmup_ratio is not None:
+            return round(self.warmup_ratio * total_steps)
+        return self.warmup_steps
+
 
 DEFAULT_SEQ_LENGTH = {"cuda": 2048, "cpu": 512}
 
@@ -88,6 +138,9 @@ DEFAULT_SEQ_LENGTH = {"cuda": 2048, "cpu": 512}
 @dataclass(frozen=True)
 class DataSettings:
     source: str = "bundled"
+    # Several sources mixed by weight into one set: "path1:0.7,path2:0.3" (or a YAML list of
+    # {source, weight}); replaces `source` when set. Seeded by split_seed, so every model sees the same set.
+    mix: str | None = None
     limit: int | None = None  # a seeded random sample of this many cleaned records (split_seed)
     split_seed: int = 42
     # Cleaning length filters, in characters (counted in the cleaning report when they drop a record).
@@ -122,7 +175,13 @@ class FinetuneConfig:
     train: TrainSettings = field(default_factory=TrainSettings)
     data: DataSettings = field(default_factory=DataSettings)
     prompt: PromptSettings = field(default_factory=PromptSettings)
+    # 4bit: QLoRA on an NF4 base; 8bit: LoRA on a bitsandbytes int8 base; 16bit: LoRA on an
+    # unquantised base (bfloat16 on CUDA; float32 on CPU, where bf16 matmuls are slow).
+    quant: str = "4bit"
     output_dir: str = "adapters"
+
+    def __post_init__(self) -> None:
+        _check(self.quant in QUANTS, f"quant must be one of {', '.join(QUANTS)}, got {self.quant!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -185,8 +244,26 @@ def _merge_section(current: Any, overrides: dict[str, Any], section: str) -> Any
     unknown = set(overrides) - known
     if unknown:
         raise ConfigError(f"unknown {section} setting(s) {sorted(unknown)}; valid: {sorted(known)}")
+    overrides = dict(overrides)
+    if section == "data" and isinstance(overrides.get("mix"), list):
+        overrides["mix"] = mix_string(overrides["mix"])
     values = {name: _coerce(value, hints[name], f"{section}.{name}") for name, value in overrides.items()}
+    if section == "train":
+        # max_steps and epochs are alternatives: a later layer setting one clears the other.
+        for chosen, other in (("epochs", "max_steps"), ("max_steps", "epochs")):
+            if values.get(chosen) is not None and other not in values:
+                values[other] = None
     return dataclasses.replace(current, **values)
+
+
+def mix_string(entries: list[Any]) -> str:
+    """A YAML mix list ([{source: a.jsonl, weight: 0.7}, ...]) as the flag form "a.jsonl:0.7,..."."""
+    parts = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"source", "weight"}:
+            raise ConfigError("each data.mix entry must be a mapping with exactly 'source' and 'weight'")
+        parts.append(f"{entry['source']}:{entry['weight']}")
+    return ",".join(parts)
 
 
 def apply_overrides(config: FinetuneConfig, overrides: dict[str, Any]) -> FinetuneConfig:

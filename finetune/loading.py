@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from finetune.config import Quant
 from finetune.gpu import TrainBackend, cuda_available, train_backend, unsloth_installed
 from finetune.registry import CHAT_TEMPLATES, ModelSpec, get_model
 
@@ -182,19 +183,44 @@ def finish_tokenizer(tokenizer: Any, spec: ModelSpec) -> Any:
     return tokenizer
 
 
-def _load_nf4(path_or_id: str, spec: ModelSpec) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+# What each --quant means on each path, recorded in run.json as `quantization`.
+QUANTIZATION_LABEL = {
+    ("4bit", "cpu"): "nf4",
+    ("4bit", "cuda"): "nf4",
+    ("8bit", "cpu"): "int8",
+    ("8bit", "cuda"): "int8",
+    ("16bit", "cpu"): "fp32",  # unquantised; float32 because most CPUs lack fast bf16 matmuls
+    ("16bit", "cuda"): "bf16",
+}
 
-    quantization = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.float32,  # CPUs have no fast bf16 matmul on most hosts
-    )
+
+def quantization_config(quant: Quant, compute_dtype: Any) -> Any:
+    """bitsandbytes settings for a --quant choice: NF4 (QLoRA), int8, or None for an unquantised base."""
+    from transformers import BitsAndBytesConfig
+
+    if quant == "4bit":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
+    if quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def _load_cpu(path_or_id: str, spec: ModelSpec, quant: Quant = "4bit") -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # CPUs have no fast bf16 matmul on most hosts, so compute (and a 16-bit base) stays float32.
     tokenizer = AutoTokenizer.from_pretrained(path_or_id)
     model = AutoModelForCausalLM.from_pretrained(
-        path_or_id, quantization_config=quantization, dtype=torch.float32, device_map="cpu"
+        path_or_id,
+        quantization_config=quantization_config(quant, torch.float32),
+        dtype=torch.float32,
+        device_map="cpu",
     )
     return model, finish_tokenizer(tokenizer, spec)
 
@@ -234,12 +260,17 @@ def text_only_config(source: str) -> Any:
     return text
 
 
-def _load_transformers_4bit(source: str, spec: ModelSpec, device: str) -> tuple[Any, Any]:
-    """The serving path on CUDA: a pre-quantized 4-bit repo through plain transformers, no Unsloth."""
+def _load_transformers_cuda(
+    source: str, spec: ModelSpec, device: str, quant: Quant = "4bit"
+) -> tuple[Any, Any]:
+    """CUDA without Unsloth: the pre-quantized 4-bit repo (its config carries the bitsandbytes
+    settings), or for 8bit/16bit the original weights quantised to int8 at load or kept bf16."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     extra: dict[str, Any] = {}
+    if quant != "4bit":
+        extra["quantization_config"] = quantization_config(quant, torch.bfloat16)
     if spec.multimodal_checkpoint:
         extra = {"config": text_only_config(source), "key_mapping": TEXT_ONLY_KEY_MAPPING}
     model = AutoModelForCausalLM.from_pretrained(
@@ -248,7 +279,9 @@ def _load_transformers_4bit(source: str, spec: ModelSpec, device: str) -> tuple[
     return model, finish_tokenizer(AutoTokenizer.from_pretrained(source), spec)
 
 
-def _load_unsloth(spec: ModelSpec, source: str, max_seq_length: int) -> tuple[Any, Any]:
+def _load_unsloth(
+    spec: ModelSpec, source: str, max_seq_length: int, quant: Quant = "4bit"
+) -> tuple[Any, Any]:
     # Imported here, but finetune.gpu.import_unsloth_first() has already run in the entry point.
     import torch
     from unsloth import FastLanguageModel, FastModel
@@ -256,7 +289,15 @@ def _load_unsloth(spec: ModelSpec, source: str, max_seq_length: int) -> tuple[An
     # dtype None lets Unsloth pick bf16/fp16 on a GPU; on a CPU without bf16 matmul units (CI) its
     # bf16 default runs ~3x slower than float32, and the calls under test are the same.
     dtype = None if torch.cuda.is_available() else torch.float32
-    common = {"model_name": source, "max_seq_length": max_seq_length, "load_in_4bit": True, "dtype": dtype}
+    # Unsloth's precision flags are exclusive (FastLanguageModel.from_pretrained checks it).
+    common = {
+        "model_name": source,
+        "max_seq_length": max_seq_length,
+        "load_in_4bit": quant == "4bit",
+        "load_in_8bit": quant == "8bit",
+        "load_in_16bit": quant == "16bit",
+        "dtype": dtype,
+    }
     if spec.multimodal_checkpoint:  # the text decoder only: no vision tower in VRAM
         model, tokenizer = FastModel.from_pretrained(**common, text_only=True)
     else:
@@ -287,8 +328,9 @@ def load_base(
     max_seq_length: int = 2048,
     purpose: Purpose = "train",
     backend: TrainBackend | None = None,
+    quant: Quant = "4bit",
 ) -> LoadedBase:
-    """Load any registry model as a 4-bit base: Unsloth for training where it applies, never for serving."""
+    """Load any registry model as a 4-bit (or `quant`) base: Unsloth for training where it applies, never for serving."""
     spec = get_model(model) if isinstance(model, str) else model
     if purpose not in ("train", "serve"):
         raise ValueError(f"purpose must be 'train' or 'serve', not {purpose!r}")
@@ -296,17 +338,19 @@ def load_base(
     on_cuda = cuda_available()
     try:
         use_unsloth = purpose == "train" and train_backend(backend) == "unsloth"
-        source = base_override(spec) or (spec.bnb_4bit_id if on_cuda else local_source(spec, cache_dir))
+        # Only 4-bit has a pre-quantized repo; 8bit/16bit start from the original weights.
+        hub_id = spec.bnb_4bit_id if quant == "4bit" else spec.hf_id
+        source = base_override(spec) or (hub_id if on_cuda else local_source(spec, cache_dir))
         device = "cuda" if on_cuda else "cpu"
         if use_unsloth:
-            loaded, tokenizer = _load_unsloth(spec, source, max_seq_length)
+            loaded, tokenizer = _load_unsloth(spec, source, max_seq_length, quant)
             backend_name = f"unsloth-{device}"
         elif on_cuda:
-            loaded, tokenizer = _load_transformers_4bit(source, spec, device)
-            backend_name = "bnb-4bit-cuda"
+            loaded, tokenizer = _load_transformers_cuda(source, spec, device, quant)
+            backend_name = "bnb-4bit-cuda" if quant == "4bit" else f"transformers-{quant}-cuda"
         else:
-            loaded, tokenizer = _load_nf4(source, spec)
-            backend_name = "bnb-nf4-cpu"
+            loaded, tokenizer = _load_cpu(source, spec, quant)
+            backend_name = "bnb-nf4-cpu" if quant == "4bit" else f"transformers-{quant}-cpu"
     except BaseUnavailableError:
         raise
     except (OSError, ImportError, ValueError) as error:
@@ -318,7 +362,7 @@ def load_base(
         model=loaded,
         tokenizer=tokenizer,
         backend=backend_name,
-        quantization="nf4",
+        quantization=QUANTIZATION_LABEL[(quant, device)],
         device=device,
         load_seconds=time.perf_counter() - started,
     )

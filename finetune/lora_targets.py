@@ -20,6 +20,8 @@ from finetune.registry import LoraRole
 LAYOUTS: dict[LoraRole, tuple[tuple[str, ...], ...]] = {
     "attention": (("q_proj", "k_proj", "v_proj", "o_proj"), ("qkv_proj", "o_proj")),
     "mlp": (("gate_proj", "up_proj", "down_proj"), ("gate_up_proj", "down_proj")),
+    # A fused qkv_proj cannot take q and v alone; LoRA on the fused layer is the closest whole layout.
+    "query_value": (("q_proj", "v_proj"), ("qkv_proj",)),
 }
 
 

@@ -18,7 +18,8 @@ from typing import Literal, get_args
 # LoRA goes on projections by role, resolved against the loaded model's module names
 # (finetune/lora_targets.py): the same checkpoint family ships in more than one layout, e.g.
 # Microsoft's Phi-3 fuses `qkv_proj`/`gate_up_proj` while Unsloth's 4-bit repos split them.
-LoraRole = Literal["attention", "mlp"]
+# "query_value" is the original LoRA paper's choice (q and v only); a preset, not a registry default.
+LoraRole = Literal["attention", "mlp", "query_value"]
 ALL_PROJECTIONS: tuple[LoraRole, ...] = ("attention", "mlp")
 
 
