@@ -120,12 +120,13 @@ def seeds_recipe_figures(config: FinetuneConfig, work: Path) -> dict[str, Any]:
 
     from finetune.gpu import cuda_available
     from finetune.loading import load_base
-    from finetune.train import attach_lora, end_of_turn_text, prepare_data, tokenize
+    from finetune.batching import end_of_turn_text, prepare_data, tokenize
+    from finetune.steps import attach_lora
 
     settings = config.train
     seq_length = settings.seq_length(cuda_available())
     torch.manual_seed(settings.seed)
-    _data, split = prepare_data(config)
+    _data, split, _mix = prepare_data(config)
     base = load_base(MODEL_KEY, max_seq_length=seq_length)
     end = end_of_turn_text(base.tokenizer, base.spec)
     examples = tokenize(split.train, base.tokenizer, seq_length, end_of_turn=end).examples

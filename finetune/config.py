@@ -77,6 +77,7 @@ class TrainSettings:
     adapter_dtype: str = "float32"  # float16 halves the adapter file (the demo adapters are committed)
     eval_steps: int | None = None  # validation loss every N steps (always once at the end)
     early_stopping_patience: int | None = None  # stop after this many evaluations without improvement
+    early_stopping_min_delta: float = 0.0  # an evaluation improves only by lowering the best loss by more
     save_steps: int | None = None  # a resumable checkpoint every N steps
 
     def __post_init__(self) -> None:
@@ -96,6 +97,7 @@ class TrainSettings:
         for name in ("eval_steps", "early_stopping_patience", "save_steps"):
             value = getattr(self, name)
             _check(value is None or value >= 1, f"train.{name} must be at least 1 (or none)")
+        _check(self.early_stopping_min_delta >= 0, "train.early_stopping_min_delta must not be negative")
         _check(
             self.early_stopping_patience is None or self.eval_steps is not None,
             "train.early_stopping_patience needs train.eval_steps",

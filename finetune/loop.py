@@ -130,7 +130,8 @@ def _record_evaluation(state: LoopState, step: int, loss: float | None, settings
     if loss is None:
         return False
     state.validation_history.append({"step": step, "loss": round(loss, 5)})
-    if state.best_validation_loss is None or loss < state.best_validation_loss:
+    best = state.best_validation_loss
+    if best is None or loss < best - settings.early_stopping_min_delta:
         state.best_validation_loss = round(loss, 5)
         state.evaluations_without_improvement = 0
     else:

@@ -118,7 +118,7 @@ def test_limit_takes_a_seeded_random_sample_in_file_order() -> None:
 
 def test_length_filters_are_config_fields_used_by_training_data(tmp_path: Path) -> None:
     from finetune.config import build_config
-    from finetune.train import prepare_data
+    from finetune.batching import prepare_data
 
     path = write_jsonl(
         tmp_path / "lengths.jsonl",
@@ -128,7 +128,7 @@ def test_length_filters_are_config_fields_used_by_training_data(tmp_path: Path) 
         ],
     )
     config = build_config(flags={"data": {"source": str(path), "max_answer_chars": "70"}})
-    data, _ = prepare_data(config)
+    data, _, _ = prepare_data(config)
     assert data.report.kept == 3 and data.report.dropped == {"answer length": 3}
 
 

@@ -90,7 +90,7 @@ def test_fastmodel_text_only_trains_a_medgemma_layout_and_its_adapter_serves(
     from finetune.config import build_config
     from finetune.loading import convert_embedded, load_base
     from finetune.registry import get_model
-    from finetune.train import attach_lora
+    from finetune.steps import attach_lora
     from tests.tiny_models import save_tiny_gemma3_multimodal
 
     tokenizer = AutoTokenizer.from_pretrained(convert_embedded(get_model("smollm2-135m")))

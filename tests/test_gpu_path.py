@@ -106,7 +106,7 @@ def test_a_multimodal_processor_is_unwrapped_to_a_tokenizer_that_collates(smollm
     from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
 
     from finetune.loading import finish_tokenizer
-    from finetune.train import collate, tokenize
+    from finetune.batching import collate, tokenize
 
     tokenizer = type(smollm2_tokenizer).from_pretrained(
         smollm2_tokenizer.name_or_path,
@@ -132,7 +132,7 @@ def test_a_multimodal_processor_is_unwrapped_to_a_tokenizer_that_collates(smollm
 
 def test_truncation_keeps_the_whole_prompt_and_cuts_the_answer_end(smollm2_tokenizer: object) -> None:
     from finetune.prompt import render_prompt
-    from finetune.train import IGNORE_INDEX, tokenize
+    from finetune.batching import IGNORE_INDEX, tokenize
 
     tokenizer = smollm2_tokenizer
     question = "What are the long-term complications of poorly controlled type 2 diabetes?"
@@ -151,7 +151,7 @@ def test_truncation_keeps_the_whole_prompt_and_cuts_the_answer_end(smollm2_token
 
 
 def test_a_prompt_with_no_room_for_an_answer_is_dropped_and_counted(smollm2_tokenizer: object) -> None:
-    from finetune.train import tokenize
+    from finetune.batching import tokenize
 
     question = "Summarise this case. " + "The patient reports intermittent chest pain on exertion. " * 30
     tokenized = tokenize([QARecord("q", question, "Stable angina.", "t")], smollm2_tokenizer, 96)
@@ -159,7 +159,7 @@ def test_a_prompt_with_no_room_for_an_answer_is_dropped_and_counted(smollm2_toke
 
 
 def test_answers_end_with_the_family_end_of_turn_token_not_eos(smollm2_tokenizer: object) -> None:
-    from finetune.train import end_of_turn_text, tokenize
+    from finetune.batching import end_of_turn_text, tokenize
 
     tokenizer = smollm2_tokenizer
     spec = get_model("smollm2-135m")
