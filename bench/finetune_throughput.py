@@ -118,9 +118,9 @@ def seeds_recipe_figures(config: FinetuneConfig, work: Path) -> dict[str, Any]:
     from peft import prepare_model_for_kbit_training
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
+    from finetune.batching import end_of_turn_text, prepare_data, tokenize
     from finetune.gpu import cuda_available
     from finetune.loading import load_base
-    from finetune.batching import end_of_turn_text, prepare_data, tokenize
     from finetune.steps import attach_lora
 
     settings = config.train

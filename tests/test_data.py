@@ -117,8 +117,8 @@ def test_limit_takes_a_seeded_random_sample_in_file_order() -> None:
 
 
 def test_length_filters_are_config_fields_used_by_training_data(tmp_path: Path) -> None:
-    from finetune.config import build_config
     from finetune.batching import prepare_data
+    from finetune.config import build_config
 
     path = write_jsonl(
         tmp_path / "lengths.jsonl",

@@ -63,7 +63,12 @@ def test_options_are_applied_and_recorded(first: tuple[Path, dict]) -> None:
 
 def test_early_stopping_and_cosine_warmup(first: tuple[Path, dict]) -> None:
     _, run = first
-    assert run["schedule"] == {"total_steps": 6, "warmup_steps": 1, "stopped_early": True, "resumed_from": None}
+    assert run["schedule"] == {
+        "total_steps": 6,
+        "warmup_steps": 1,
+        "stopped_early": True,
+        "resumed_from": None,
+    }
     assert run["steps_done"] == 4
     assert [p["step"] for p in run["validation_history"]] == [1, 2, 3, 4]
     lrs = [p["lr"] for p in run["losses"]]

@@ -105,8 +105,8 @@ def test_a_multimodal_processor_is_unwrapped_to_a_tokenizer_that_collates(smollm
     from transformers import Gemma3Processor
     from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
 
-    from finetune.loading import finish_tokenizer
     from finetune.batching import collate, tokenize
+    from finetune.loading import finish_tokenizer
 
     tokenizer = type(smollm2_tokenizer).from_pretrained(
         smollm2_tokenizer.name_or_path,
@@ -131,8 +131,8 @@ def test_a_multimodal_processor_is_unwrapped_to_a_tokenizer_that_collates(smollm
 
 
 def test_truncation_keeps_the_whole_prompt_and_cuts_the_answer_end(smollm2_tokenizer: object) -> None:
-    from finetune.prompt import render_prompt
     from finetune.batching import IGNORE_INDEX, tokenize
+    from finetune.prompt import render_prompt
 
     tokenizer = smollm2_tokenizer
     question = "What are the long-term complications of poorly controlled type 2 diabetes?"
