@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import json
 import random
 import re
@@ -24,10 +25,22 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED = {
-    "bundled": PROJECT_ROOT / "data" / "medarena_qa.jsonl",
-    "bundled-mcq": PROJECT_ROOT / "data" / "medarena_mcq.jsonl",
-}
+BUNDLED_FILES = {"bundled": "medarena_qa.jsonl", "bundled-mcq": "medarena_mcq.jsonl"}
+
+
+def bundled_dir() -> Path:
+    """The bundled sets: data/ of a checkout, else the installed `medarena_data` package (pip install .)."""
+    checkout = PROJECT_ROOT / "data"
+    if (checkout / BUNDLED_FILES["bundled"]).exists():
+        return checkout
+    spec = importlib.util.find_spec("medarena_data")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / BUNDLED_FILES["bundled"]).exists():
+            return Path(location)
+    return checkout  # reading it then fails naming the missing file
+
+
+BUNDLED = {name: bundled_dir() / filename for name, filename in BUNDLED_FILES.items()}
 
 
 class DataError(ValueError):
