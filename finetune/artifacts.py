@@ -217,6 +217,57 @@ def save_run(model: Any, spec: ModelSpec, run: dict[str, Any], output_root: Path
     return final_dir
 
 
+def data_record(
+    data: Any, split: Any, mix: list[dict[str, Any]] | None, split_seed: int, train: Any, val: Any
+) -> dict[str, Any]:
+    """run.json `data`: source, hash, mix, cleaning counts, split sizes."""
+    return {
+        "source": data.source,
+        "kind": data.kind,
+        "content_hash": data.content_hash,
+        "mix": mix,
+        "cleaning": {
+            "read": data.report.read,
+            "kept": data.report.kept,
+            "dropped": data.report.dropped,
+            # prompts too long to leave room for an answer at this max_seq_length
+            "too_long_for_max_seq_length": train.too_long + val.too_long,
+        },
+        "split_sizes": split.sizes(),
+        "split_seed": split_seed,
+        "train_examples": len(train.examples),
+    }
+
+
+def outcome_record(
+    outcome: Any, total_steps: int, warmup: int, resume: Path | None, dist: Any, tokens_per_rank: list[int]
+) -> dict[str, Any]:
+    """run.json's training figures: schedule, processes, steps, time, tokens, losses."""
+    loop, validation_loss = outcome.state, outcome.validation_loss
+    return {
+        "schedule": {
+            "total_steps": total_steps,
+            "warmup_steps": warmup,
+            "stopped_early": outcome.stopped_early,
+            "resumed_from": str(resume) if resume else None,
+        },
+        "distributed": {
+            "world_size": dist.world_size,
+            "backend": dist.backend,
+            "tokens_per_rank": tokens_per_rank,
+        },
+        "steps_done": loop.step,
+        "train_seconds": round(loop.train_seconds, 2),
+        "train_tokens": sum(tokens_per_rank),
+        "train_tokens_per_second": round(sum(tokens_per_rank) / max(loop.train_seconds, 1e-9), 1),
+        "losses": loop.losses,
+        "final_train_loss": loop.losses[-1]["loss"] if loop.losses else None,
+        "validation_loss": round(validation_loss, 5) if validation_loss is not None else None,
+        "validation_history": loop.validation_history,
+        "best_validation_loss": loop.best_validation_loss,
+    }
+
+
 def host_facts() -> dict[str, Any]:
     import torch
 

@@ -21,9 +21,11 @@ from typing import Any
 from finetune.artifacts import (  # noqa: F401  (git_commit: arena.evaluate imports it from here)
     OutputError,
     check_writable,
+    data_record,
     git_commit,
     host_facts,
     new_run_id,
+    outcome_record,
     peak_memory,
     save_run,
 )
@@ -105,7 +107,6 @@ def train_one(
     tokens_per_rank = gather_values(outcome.state.useful_tokens, dist)
     shutdown(dist)
     # 4. provenance, then the adapter folder (rank 0 only)
-    loop, val_loss = outcome.state, outcome.validation_loss
     run = {
         "run_id": run_id,
         "model_key": spec.key,
@@ -119,46 +120,12 @@ def train_one(
         "lora_target_modules": lora_modules,
         "max_seq_length": seq_length,
         "end_of_turn": end,
-        "data": {
-            "source": data.source,
-            "kind": data.kind,
-            "content_hash": data.content_hash,
-            "mix": mix,
-            "cleaning": {
-                "read": data.report.read,
-                "kept": data.report.kept,
-                "dropped": data.report.dropped,
-                # prompts too long to leave room for an answer at this max_seq_length
-                "too_long_for_max_seq_length": train.too_long + val.too_long,
-            },
-            "split_sizes": split.sizes(),
-            "split_seed": config.data.split_seed,
-            "train_examples": len(train.examples),
-        },
-        "schedule": {
-            "total_steps": total_steps,
-            "warmup_steps": warmup,
-            "stopped_early": outcome.stopped_early,
-            "resumed_from": str(resume) if resume else None,
-        },
-        "distributed": {
-            "world_size": dist.world_size,
-            "backend": dist.backend,
-            "tokens_per_rank": tokens_per_rank,
-        },
+        "data": data_record(data, split, mix, config.data.split_seed, train, val),
         "started_at": started_at.isoformat(),
-        "steps_done": loop.step,
-        "train_seconds": round(loop.train_seconds, 2),
-        "train_tokens": sum(tokens_per_rank),
-        "train_tokens_per_second": round(sum(tokens_per_rank) / max(loop.train_seconds, 1e-9), 1),
+        **outcome_record(outcome, total_steps, warmup, resume, dist, tokens_per_rank),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_parameters": sum(p.numel() for p in model.parameters()),
         "memory": peak_memory(base.device),
-        "losses": loop.losses,
-        "final_train_loss": loop.losses[-1]["loss"] if loop.losses else None,
-        "validation_loss": round(val_loss, 5) if val_loss is not None else None,
-        "validation_history": loop.validation_history,
-        "best_validation_loss": loop.best_validation_loss,
         **host_facts(),
     }
     if not dist.is_main:
