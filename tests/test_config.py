@@ -157,7 +157,7 @@ def test_wrong_type_names_the_field(flags: dict, field: str, detail: str) -> Non
         ({"train": {"max_seq_length": 32}}, "train.max_seq_length"),
         ({"data": {"min_answer_chars": 50, "max_answer_chars": 10}}, "data.min_answer_chars"),
         ({"train": {"optimizer": "sgd"}}, "train.optimizer"),
-        ({"train": {"lr_scheduler": "cosine"}}, "train.lr_scheduler"),
+        ({"train": {"lr_scheduler": "step"}}, "train.lr_scheduler"),
         ({"lora": {"rank": 0}}, "lora.rank"),
         ({"lora": {"dropout": 1.0}}, "lora.dropout"),
         ({"lora": {"target": "mlp"}}, "lora.target"),
@@ -175,8 +175,8 @@ def test_unknown_section_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown config section\(s\) \['optim'\]"):
         build_config(flags={"optim": {"lr": 1}})
     with pytest.raises(ConfigError) as caught:
-        build_config(yaml_file=write_yaml(tmp_path, "train:\n  epochs: 3\n"))
-    assert "unknown train setting(s) ['epochs']" in str(caught.value)
+        build_config(yaml_file=write_yaml(tmp_path, "train:\n  epoch: 3\n"))
+    assert "unknown train setting(s) ['epoch']" in str(caught.value)
     assert "max_steps" in str(caught.value)  # the valid names are listed
 
 
