@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import json
 import random
 import re
@@ -29,15 +28,13 @@ BUNDLED_FILES = {"bundled": "medarena_qa.jsonl", "bundled-mcq": "medarena_mcq.js
 
 
 def bundled_dir() -> Path:
-    """The bundled sets: data/ of a checkout, else the installed `medarena_data` package (pip install .)."""
+    """The bundled sets: data/ of a checkout, else the copy a wheel installs (finetune/bundled_data/)."""
+    from finetune.paths import PACKAGED_DATA_DIR
+
     checkout = PROJECT_ROOT / "data"
-    if (checkout / BUNDLED_FILES["bundled"]).exists():
-        return checkout
-    spec = importlib.util.find_spec("medarena_data")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        if (Path(location) / BUNDLED_FILES["bundled"]).exists():
-            return Path(location)
-    return checkout  # reading it then fails naming the missing file
+    if (checkout / BUNDLED_FILES["bundled"]).exists() or not PACKAGED_DATA_DIR.exists():
+        return checkout  # reading a missing file then fails naming it
+    return PACKAGED_DATA_DIR
 
 
 BUNDLED = {name: bundled_dir() / filename for name, filename in BUNDLED_FILES.items()}

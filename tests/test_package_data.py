@@ -1,4 +1,4 @@
-"""data/ ships in the wheel (as `medarena_data`) and the bundled sets are found from an installed
+"""data/ ships in the wheel (as finetune/bundled_data/) and the bundled sets are found from an installed
 layout, outside any checkout: a non-editable `pip install .` keeps `--data bundled` working.
 
 Builds the wheel with the system's setuptools (no network, no install into the shared Python),
@@ -34,7 +34,7 @@ def test_bundled_data_is_found_after_a_non_editable_install(tmp_path: Path) -> N
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        assert {"medarena_data/medarena_qa.jsonl", "medarena_data/medarena_mcq.jsonl"} <= names
+        assert {"finetune/bundled_data/medarena_qa.jsonl", "finetune/bundled_data/medarena_mcq.jsonl"} <= names
         archive.extractall(site)
     probe = (
         "import finetune.data as d; from finetune.data import load_dataset_source as load;"
@@ -46,6 +46,6 @@ def test_bundled_data_is_found_after_a_non_editable_install(tmp_path: Path) -> N
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     module, bundled, counts = result.stdout.strip().splitlines()[-3:]
-    assert module.startswith(str(site)) and bundled.startswith(str(site / "medarena_data"))
+    assert module.startswith(str(site)) and bundled.startswith(str(site / "finetune" / "bundled_data"))
     qa, mcq = (int(n) for n in counts.split())
     assert qa > 100 and mcq > 10
