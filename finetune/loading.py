@@ -357,6 +357,8 @@ def load_base(
         raise BaseUnavailableError(
             f"could not load {spec.key} here ({error}); {unavailable_reason(spec)}"
         ) from error
+    if purpose == "train" and not on_cuda:
+        keep_4bit_weights_trainable(loaded)
     return LoadedBase(
         spec=spec,
         model=loaded,
@@ -366,6 +368,23 @@ def load_base(
         device=device,
         load_seconds=time.perf_counter() - started,
     )
+
+
+def keep_4bit_weights_trainable(model: Any) -> int:
+    """Keep bitsandbytes' 4-bit CPU layers on their differentiable path; returns how many layers it set.
+
+    On a CPU with AVX512-BF16, bitsandbytes repacks a `Linear4bit`'s weights on its first no-grad eval
+    forward and from then on computes it with `gemv_4bit`, which has no autograd. A training step after
+    a validation pass (`eval_steps`, early stopping) then gets no gradient through any base layer, only
+    along the residual stream, silently; and the packed kernel runs a full sequence row by row (a
+    300-example validation pass took ~40 min at load average 10). Training keeps dequantise + matmul.
+    """
+    layers = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            layers += 1
+    return layers
 
 
 def load_serving_base(model: str | ModelSpec, *, cache_dir: Path | None = None) -> LoadedBase:
