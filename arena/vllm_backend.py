@@ -50,6 +50,8 @@ from arena.vllm_config import (
     ServedModel,
     VLLMSettings,
     check_adapter,
+    cpu_engine_env,
+    engine_environment,
     process_tree_rss_mb,
     served_model,
     weights_bytes,
@@ -122,8 +124,6 @@ class VLLMBackend(ContestantLookup[Contestant]):
             ) from error
         started = time.perf_counter()
         settings = settings or VLLMSettings()
-        # vLLM reads these once per engine process; setdefault keeps what an operator set.
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.kv_cache_gib))
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="medarena-vllm-loop", daemon=True)
         thread.start()
@@ -162,10 +162,13 @@ class VLLMBackend(ContestantLookup[Contestant]):
         self.warnings.extend(warnings)
         chosen = select_adapters(adapters, adapter_selection)
         next_lora_id = 1
-        for spec in specs:
+        for index, spec in enumerate(specs):
             try:
                 served = served_model(spec, settings, cache_dir)
-                engine = self._run(self._start_engine(served, settings))
+                cores = sorted(os.sched_getaffinity(0))
+                env = cpu_engine_env(settings, index, cores) if served.device == "cpu" else {}
+                with engine_environment(env):  # read by the engine processes vLLM spawns now
+                    engine = self._run(self._start_engine(served, settings))
             except BaseUnavailableError as error:
                 self.warnings.append(f"skipped {spec.key}: {error}")
                 continue

@@ -10,8 +10,11 @@ broken adapter (`check_adapter`). Used by `arena/vllm_backend.py` and `bench/ser
 from __future__ import annotations
 
 import json
+import os
 import struct
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +30,13 @@ from finetune.loading import (
 from finetune.registry import ModelSpec
 
 Dtype = Literal["bfloat16", "float16", "float32"]
+# How each CPU engine's worker threads are placed (README, "Serving backends", tuning):
+# "spread": engine i gets core i mod n, so engines on different bases decode on different cores;
+# "all": every engine's worker uses every core; "vllm": vLLM's own auto binding (one core per
+# engine, the others reserved for its scheduler: on 2 cores every engine lands on core 0);
+# "nobind": no pinning, OpenMP's default thread count.
+CpuBinding = Literal["spread", "all", "vllm", "nobind"]
+CPU_BINDINGS: tuple[CpuBinding, ...] = ("spread", "all", "vllm", "nobind")
 DTYPE_BYTES: dict[str, int] = {"bfloat16": 2, "float16": 2, "float32": 4}
 SAFETENSORS_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1, "F64": 8, "I32": 4, "I64": 8}
 
@@ -43,9 +53,15 @@ class VLLMSettings:
     kv_cache_gib: int = 1  # CPU: VLLM_CPU_KVCACHE_SPACE per engine
     gpu_memory_utilization: float = 0.45  # CUDA: two bases share one GPU
     tensor_parallel_size: int = 1
+    # No effect on a CPU with LoRA: vLLM's CPU platform sets compilation mode NONE whenever LoRA
+    # is on (vllm/platforms/cpu.py), and a CPU has no CUDA graphs. On CUDA: graphs on.
     enforce_eager: bool = False
+    cpu_binding: CpuBinding = "spread"
+    preload_iomp: bool = False  # CPU: LD_PRELOAD Intel OpenMP (`intel-openmp`) into the engines
 
     def __post_init__(self) -> None:
+        if self.cpu_binding not in CPU_BINDINGS:
+            raise ValueError(f"cpu_binding must be one of {list(CPU_BINDINGS)}")
         if self.dtype not in DTYPE_BYTES:
             raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}")
         if self.max_lora_rank not in (8, 16, 32, 64, 128, 256, 320, 512):
@@ -80,6 +96,45 @@ def served_model(spec: ModelSpec, settings: VLLMSettings, cache_dir: Path | None
     if _hub_cached(spec.hf_id):
         return ServedModel(spec.hf_id, None, "cpu", label)
     raise BaseUnavailableError(unavailable_reason(spec))
+
+
+# --- CPU engine processes: thread placement and preloaded libraries ------------------------------
+
+
+def cpu_engine_env(settings: VLLMSettings, engine_index: int, cores: Sequence[int]) -> dict[str, str]:
+    """The variables one CPU engine's processes start with (vLLM reads them when it spawns them);
+    `cores` are the core ids this process may run on (`os.sched_getaffinity(0)`)."""
+    env: dict[str, str] = {"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib)}
+    ids = sorted(cores)
+    if settings.cpu_binding == "spread":
+        env["VLLM_CPU_OMP_THREADS_BIND"] = str(ids[engine_index % len(ids)])
+    elif settings.cpu_binding == "all":
+        env["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, ids))
+    elif settings.cpu_binding == "nobind":
+        env["VLLM_CPU_OMP_THREADS_BIND"] = "nobind"
+    iomp = Path(sys.prefix) / "lib" / "libiomp5.so"  # the `intel-openmp` wheel puts it there
+    if settings.preload_iomp and iomp.exists():
+        preload = os.environ.get("LD_PRELOAD", "")
+        env["LD_PRELOAD"] = f"{iomp} {preload}".strip() if "libiomp" not in preload else preload
+    return env
+
+
+@contextmanager
+def engine_environment(env: dict[str, str]) -> Iterator[None]:
+    """Set `env` while an engine spawns its processes, then restore ours. A variable the
+    operator already set (other than LD_PRELOAD, which is extended) is left as it is."""
+    saved = {key: os.environ.get(key) for key in env}
+    try:
+        for key, value in env.items():
+            if key == "LD_PRELOAD" or key not in os.environ:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 # --- memory accounting: the bytes one contestant's weights take ---------------------------------
