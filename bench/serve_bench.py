@@ -74,8 +74,12 @@ def probe(kind: str, tokens: int, battles: int) -> dict[str, float]:
         backend, [(QUESTIONS[i % len(QUESTIONS)], adapter, base) for i in range(battles)], settings
     )
     wall = max(r.finished_at for r in many) - min(r.requested_at for r in many)
-    total_tokens = sum(r.final.a.telemetry.output_tokens + r.final.b.telemetry.output_tokens for r in many)
-    first_tokens = sorted(s.telemetry.first_token_s for r in many for s in (r.final.a, r.final.b))
+    # A side the backend gave up on (the PEFT engine's stall timeout voids a side queued with no
+    # output for 120 s) has no telemetry: it adds no tokens and counts as voided.
+    sides = [s for r in many for s in (r.final.a, r.final.b)]
+    answered = [s.telemetry for s in sides if s.telemetry is not None and not s.error]
+    total_tokens = sum(t.output_tokens for t in answered)
+    first_tokens = sorted(t.first_token_s for t in answered) or [float("nan")]
     p95 = first_tokens[min(len(first_tokens) - 1, round(0.95 * (len(first_tokens) - 1)))]
 
     mixed = stream_many(backend, [(QUESTION, adapter, other_base)], settings)[0].final
@@ -87,6 +91,7 @@ def probe(kind: str, tokens: int, battles: int) -> dict[str, float]:
         "many_wall_s": round(wall, 2),
         "many_tokens_per_s": round(total_tokens / wall, 2),
         "many_tokens": total_tokens,
+        "many_voided_sides": len(sides) - len(answered),
         "many_p95_first_token_s": round(p95, 3),
         "many_median_first_token_s": round(statistics.median(first_tokens), 3),
         "many_slowest_battle_s": round(max(r.finished_at - r.requested_at for r in many), 2),
@@ -153,6 +158,9 @@ def main() -> int:
         f"  tokens/s  peft {peft['many_tokens_per_s']}  vllm {vllm['many_tokens_per_s']}  "
         f"ratio {ratios['many_tokens_per_s_vllm_over_peft']}x (target >= 3x: "
         f"{met(ratios['many_tokens_per_s_vllm_over_peft'] >= 3)})"
+    )
+    print(
+        f"  voided sides     peft {peft['many_voided_sides']}  vllm {vllm['many_voided_sides']} (of {2 * args.battles})"
     )
     print(
         f"  p95 first token  peft {peft['many_p95_first_token_s']} s  vllm {vllm['many_p95_first_token_s']} s"
