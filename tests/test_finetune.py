@@ -243,7 +243,7 @@ def earlier_output(tmp_path: Path) -> Path:
         ),
         ("out of range", ["--train.max_seq_length", "10"], ["train.max_seq_length must be in [64, 32768]"]),
         ("unknown preset", ["--preset", "turbo"], ["unknown preset 'turbo'"]),
-        ("bad yaml", ["--config", "{tmp}/bad.yaml"], ["unknown train setting(s) ['epochs']"]),
+        ("bad yaml", ["--config", "{tmp}/bad.yaml"], ["unknown train setting(s) ['epoch']"]),
     ],
 )
 def test_bad_input_fails_cleanly(
@@ -253,7 +253,7 @@ def test_bad_input_fails_cleanly(
     write(
         tmp_path / "short.jsonl", '{"question": "Why?", "answer": "a"}\n{"question": "Hm?", "answer": "b"}\n'
     )
-    write(tmp_path / "bad.yaml", "train:\n  epochs: 3\n")
+    write(tmp_path / "bad.yaml", "train:\n  epoch: 3\n")
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
     if "--model" not in args:
         args = ["--model", MODEL, *args]
