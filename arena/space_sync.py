@@ -95,9 +95,9 @@ class SyncConfig:
 
 
 def plan_storage(environ: Mapping[str, str], persistent_dir: Path = PERSISTENT_DIR) -> StoragePlan:
-    """``$MEDARENA_VOTES_DB`` if set; on a Space, ``/data/votes.db`` when that is writable; else ``./votes.db``.
+    """``$MEDARENA_VOTES_DB`` if set; on a Space, ``/data/votes.db`` when that is writable; else the checkout's.
 
-    ``./votes.db`` is only ephemeral on a Space (its disk is rebuilt on restart); on a machine of one's
+    The checkout's ``votes.db`` is only ephemeral on a Space (its disk is rebuilt on restart); on a machine of one's
     own it is as persistent as any file.
     """
     on_space = bool(environ.get(SPACE_ENV, "").strip())

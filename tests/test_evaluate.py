@@ -422,6 +422,7 @@ def test_report_on_an_empty_database_is_refused(tmp_path: Path, capsys: pytest.C
     assert not (tmp_path / "out" / "eval_report.md").exists()
 
 
+@pytest.mark.slow  # starts a Python child process
 def test_cli_exit_code_and_stderr_in_a_real_process(tmp_path: Path) -> None:
     db = tmp_path / "votes.db"
     process = subprocess.run(

@@ -21,6 +21,10 @@ import pytest
 from finetune.config import build_config
 from finetune.data import load_dataset_source
 
+# Every test here runs `python -m finetune` in a child process (the fast option checks are in
+# test_finetune_options.py).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
 STEPS = 12

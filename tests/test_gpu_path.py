@@ -220,6 +220,7 @@ def test_contestants_come_from_the_flag_else_the_environment() -> None:
         chosen_models(None, {MODELS_ENV: "smollm2-135m,gpt-5"})
 
 
+@pytest.mark.slow  # starts a Python child process
 def test_app_rejects_an_unknown_model_before_loading_anything() -> None:
     code = "import app; app.parse_args(['--models', 'smollm2-135m,nope'])"
     result = subprocess.run(
@@ -238,6 +239,7 @@ def test_app_rejects_an_unknown_model_before_loading_anything() -> None:
 # --- serving never through Unsloth (defect 1) and import order (defect 7) ----------------------------
 
 
+@pytest.mark.slow  # starts a Python child process
 @pytest.mark.slow
 def test_serving_loader_never_imports_unsloth_even_when_training_would() -> None:
     skip_without_unsloth()
@@ -255,6 +257,7 @@ def test_serving_loader_never_imports_unsloth_even_when_training_would() -> None
     assert result.stdout.strip().splitlines()[-1] == "bnb-nf4-cpu False"
 
 
+@pytest.mark.slow  # starts a Python child process
 def test_unsloth_import_order_is_enforced() -> None:
     skip_without_unsloth()
     late = "import transformers\nfrom finetune.gpu import import_unsloth_first\nimport_unsloth_first('unsloth')\n"

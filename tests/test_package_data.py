@@ -34,7 +34,10 @@ def test_bundled_data_is_found_after_a_non_editable_install(tmp_path: Path) -> N
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        assert {"finetune/bundled_data/medarena_qa.jsonl", "finetune/bundled_data/medarena_mcq.jsonl"} <= names
+        assert {
+            "finetune/bundled_data/medarena_qa.jsonl",
+            "finetune/bundled_data/medarena_mcq.jsonl",
+        } <= names
         archive.extractall(site)
     probe = (
         "import finetune.data as d; from finetune.data import load_dataset_source as load;"

@@ -105,6 +105,7 @@ def test_every_registry_model_has_a_template_source() -> None:
     assert set(UNSLOTH_TEMPLATE) == {spec.key for spec in MODELS}
 
 
+@pytest.mark.slow  # starts a Python child process
 @pytest.mark.parametrize("spec", MODELS, ids=lambda spec: spec.key)
 @pytest.mark.parametrize("options", [None, OPTIONS], ids=["free-text", "mcq"])
 def test_prompt_carries_system_text_and_question_once(spec: ModelSpec, options: dict | None) -> None:
@@ -140,6 +141,7 @@ def test_gemma2_own_template_raises_on_a_system_message_and_render_prompt_folds_
     assert prompt.endswith("<start_of_turn>model\n")
 
 
+@pytest.mark.slow  # starts a Python child process
 def test_qwen3_renders_with_thinking_off_unless_asked() -> None:
     tokenizer = make_tokenizer(template_for(next(s for s in MODELS if s.key == "qwen3-4b")))
     assert render_prompt(tokenizer, QUESTION).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")

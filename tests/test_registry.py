@@ -137,6 +137,7 @@ def test_registry_imports_without_torch() -> None:
     assert result.stdout.strip() == "ok"
 
 
+@pytest.mark.slow  # starts a Python child process
 def test_list_command_shows_every_key_and_smollm2_is_available() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "finetune", "--list"],

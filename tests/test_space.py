@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -136,7 +136,18 @@ def test_an_idle_arena_makes_no_commit(hub: FakeHub, tmp_path: Path) -> None:
 
 @pytest.fixture
 def in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # ./votes.db lands here
+    """Without $MEDARENA_VOTES_DB votes go to the checkout's votes.db: point that default at tmp_path."""
+    from arena import space_sync
+
+    monkeypatch.chdir(tmp_path)
+    real_default = space_sync.default_db_path
+
+    def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
+        if (environ or {}).get("MEDARENA_VOTES_DB", "").strip():
+            return real_default(environ)
+        return tmp_path / "votes.db"
+
+    monkeypatch.setattr(space_sync, "default_db_path", default_db_path)
     return tmp_path
 
 
@@ -156,8 +167,8 @@ def test_no_configuration_makes_no_network_call(hub: FakeHub, in_tmp_cwd: Path) 
     on_space = open_vote_storage(
         space_env(hub, MEDARENA_VOTES_DATASET=""), persistent_dir=in_tmp_cwd / "none"
     )
-    # No persistent storage: the checkout's votes.db (finetune.paths), whatever the working directory.
-    assert on_space.sync is None and on_space.plan.db_path == project_paths({}).votes_db
+    # No persistent storage: the default database (the checkout's, pointed at tmp_path by the fixture).
+    assert on_space.sync is None and on_space.plan.db_path == in_tmp_cwd / "votes.db"
     assert on_space.warnings[0].startswith("Votes are not kept: this Space has no persistent storage")
     local = open_vote_storage({"HF_ENDPOINT": hub.url}, persistent_dir=in_tmp_cwd / "none")
     assert local.sync is None and local.warnings == []  # ./votes.db on one's own machine persists
@@ -170,6 +181,8 @@ def test_persistent_storage_is_used_when_mounted_and_writable(tmp_path: Path) ->
     assert plan_storage({"SPACE_ID": "a/b"}, data).db_path == data / "votes.db"
     assert plan_storage({"SPACE_ID": "a/b"}, data).persistent
     assert not plan_storage({"SPACE_ID": "a/b"}, tmp_path / "absent").persistent
+    # Without it: the checkout's votes.db (finetune.paths), whatever the working directory.
+    assert plan_storage({"SPACE_ID": "a/b"}, tmp_path / "absent").db_path == project_paths({}).votes_db
     explicit = plan_storage({"SPACE_ID": "a/b", "MEDARENA_VOTES_DB": str(tmp_path / "x.db")}, data)
     assert explicit.db_path == tmp_path / "x.db" and explicit.persistent
     storage = open_vote_storage({"SPACE_ID": "a/b"}, persistent_dir=data)
