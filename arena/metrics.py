@@ -291,7 +291,7 @@ def bootstrap_ci(
         stop = min(rounds, start + rounds_per_chunk)
         indices = rng.integers(0, len(data), size=(stop - start, len(data)))
         means[start:stop] = data[indices].mean(axis=1)
-    return _percentile_interval(means, confidence)
+    return percentile_interval(means, confidence)
 
 
 def bootstrap_metric_ci(
@@ -313,7 +313,7 @@ def bootstrap_metric_ci(
     for round_index in range(rounds):
         sample = [pairs[index] for index in rng.integers(0, len(pairs), size=len(pairs))]
         statistics[round_index] = metric_fn([p for p, _ in sample], [g for _, g in sample])
-    return _percentile_interval(statistics, confidence)
+    return percentile_interval(statistics, confidence)
 
 
 def _check_bootstrap_args(n: int, rounds: int, confidence: float) -> None:
@@ -325,7 +325,8 @@ def _check_bootstrap_args(n: int, rounds: int, confidence: float) -> None:
         raise MetricInputError(f"Confidence must lie strictly between 0 and 1, got {confidence}.")
 
 
-def _percentile_interval(statistics: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(statistics: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central `confidence` interval of bootstrap statistics (percentile method)."""
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(statistics, [tail, 1.0 - tail])
     return float(low), float(high)

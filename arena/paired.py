@@ -20,6 +20,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from arena.metrics import percentile_interval
+
 T = TypeVar("T")
 G = TypeVar("G")
 
@@ -62,12 +64,6 @@ def _check(n_base: int, n_adapter: int, rounds: int, confidence: float) -> None:
         raise PairedInputError(f"Confidence must lie strictly between 0 and 1, got {confidence}.")
 
 
-def _interval(statistics: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(statistics, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
 def paired_delta(
     base: Sequence[float],
     adapter: Sequence[float],
@@ -88,7 +84,7 @@ def paired_delta(
     for start in range(0, rounds, chunk):
         stop = min(rounds, start + chunk)
         means[start:stop] = differences[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    low, high = _interval(means, confidence)
+    low, high = percentile_interval(means, confidence)
     return PairedDelta(float(differences.mean()), low, high, n, confidence)
 
 
@@ -118,5 +114,5 @@ def paired_metric_delta(
         statistics[round_index] = metric([adapter[i] for i in picks], sample_gold) - metric(
             [base[i] for i in picks], sample_gold
         )
-    low, high = _interval(statistics, confidence)
+    low, high = percentile_interval(statistics, confidence)
     return PairedDelta(float(observed), low, high, len(truth), confidence)
