@@ -171,8 +171,9 @@ def main(
             if not Path(db_path).exists():
                 raise EvaluationError(f"there is no database at {db_path}; run an evaluation first")
             results = open_store().eval_results()
-            paths = write_report(results, args.out, args.adapters_dir)
-            print(studies_markdown(results, args.adapters_dir))
+            adapters_dir = args.adapters_dir or project_paths(environ).adapters_dir
+            paths = write_report(results, args.out, adapters_dir)
+            print(studies_markdown(results, adapters_dir))
             for path in paths:
                 print(f"wrote {path}")
             return 0
