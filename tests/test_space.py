@@ -315,6 +315,8 @@ def test_space_check_builds_starts_and_battles() -> None:
 
 def start_app(cwd: Path, env: dict[str, str], port: int) -> subprocess.Popen:
     log = (cwd / "app.log").open("w")
+    # The Space's ephemeral disk: this start's votes.db (without it, the checkout's would be shared).
+    env = {**env, "MEDARENA_VOTES_DB": str(cwd / "votes.db")}
     command = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--models", "smollm2-135m",
                "--max-new-tokens", "8", "--no-reference-scoring"]  # fmt: skip
     return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)

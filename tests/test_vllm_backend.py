@@ -59,8 +59,12 @@ def adapters_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     weights = corrupt / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     gemma_runs = sorted((ROOT / "adapters" / "gemma3-270m").glob("*"))
-    if gemma_runs:  # valid files, wrong shapes for this base: only the engine can tell
+    if gemma_runs:
+        # With its run.json the catalogue refuses it at discovery (recorded on another base) ...
+        shutil.copytree(gemma_runs[-1], root / MODEL / "20990101-000002")
+        # ... without it (a hand-made adapter) the files are valid and only the engine can tell the shapes.
         shutil.copytree(gemma_runs[-1], root / MODEL / "20990101-000001")
+        (root / MODEL / "20990101-000001" / "run.json").unlink()
     return root
 
 
@@ -94,6 +98,7 @@ def test_broken_adapters_are_refused_at_start_up(backend, adapters_root: Path) -
     refused = " ".join(w for w in backend.warnings if w.startswith("refused adapter"))
     if (adapters_root / MODEL / "20990101-000001").exists():
         assert f"{MODEL}/20990101-000001" in refused  # another base's shapes
+        assert f"{MODEL}/20990101-000002: run.json says it was trained on gemma3-270m" in skipped
 
 
 def test_battle_rows_share_one_batch_and_report_telemetry(backend) -> None:
