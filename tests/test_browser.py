@@ -30,6 +30,11 @@ pytestmark = [
 ]
 
 
+# vLLM streams 24 tokens a side in about a second, so a battle could finish before the
+# mid-stream "New battle" click lands; a longer answer keeps that click mid-stream.
+MAX_NEW_TOKENS = {"peft": 24, "vllm": 96}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,7 +61,8 @@ def app_server(
     log = (db.parent / "app.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "app.py", "--port", str(port), "--db", str(db), "--adapters", str(tiny_adapters),
-         "--models", "smollm2-135m", "--max-new-tokens", "24", "--backend", request.param],
+         "--models", "smollm2-135m", "--max-new-tokens", str(MAX_NEW_TOKENS[request.param]),
+         "--backend", request.param],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
         start_new_session=True,  # one signal ends the app and any engine processes it started
     )  # fmt: skip
