@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from finetune.config import Quant
+from finetune.gguf_tokenizer import needs_bpe_rebuild, rebuild_as_bpe
 from finetune.gpu import TrainBackend, cuda_available, train_backend, unsloth_installed
 from finetune.registry import CHAT_TEMPLATES, ModelSpec, get_model
 
@@ -67,8 +68,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "medarena")
 
 
+# Bumped whenever a conversion's output changes, so caches written by older code are not reused
+# (2: SentencePiece-BPE tokenizers rebuilt with their merges, see finetune/gguf_tokenizer.py).
+CONVERSION_VERSION = 2
+
+
 def converted_dir(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
-    return (cache_dir or default_cache_dir()) / "bases" / spec.key
+    """Where the embedded GGUF's safetensors conversion is cached."""
+    return (cache_dir or default_cache_dir()) / f"bases-v{CONVERSION_VERSION}" / spec.key
 
 
 def _hub_cached(repo_id: str) -> bool:
@@ -142,6 +149,8 @@ def convert_embedded(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
         gguf = embedded_gguf_path(spec, work)
         # transformers shows a progress bar while it dequantizes the GGUF tensors.
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        if needs_bpe_rebuild(tokenizer, gguf):  # transformers reads Gemma's BPE vocabulary as Unigram
+            tokenizer = rebuild_as_bpe(tokenizer, gguf)
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
         )
