@@ -49,9 +49,11 @@ from arena.vllm_config import (
     DTYPE_BYTES,
     ServedModel,
     VLLMSettings,
+    adapter_rank,
     check_adapter,
     cpu_engine_env,
     engine_environment,
+    engine_lora_rank,
     process_tree_rss_mb,
     served_model,
     weights_bytes,
@@ -163,12 +165,14 @@ class VLLMBackend(ContestantLookup[Contestant]):
         chosen = select_adapters(adapters, adapter_selection)
         next_lora_id = 1
         for index, spec in enumerate(specs):
+            ranks = [adapter_rank(a.path) for a in chosen if a.model_key == spec.key]
+            rank = engine_lora_rank(ranks, settings.max_lora_rank)
             try:
                 served = served_model(spec, settings, cache_dir)
                 cores = sorted(os.sched_getaffinity(0))
                 env = cpu_engine_env(settings, index, cores) if served.device == "cpu" else {}
                 with engine_environment(env):  # read by the engine processes vLLM spawns now
-                    engine = self._run(self._start_engine(served, settings))
+                    engine = self._run(self._start_engine(served, settings, rank))
             except BaseUnavailableError as error:
                 self.warnings.append(f"skipped {spec.key}: {error}")
                 continue
@@ -186,7 +190,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 contestant = Contestant(spec.key, spec.display_name, info.run_id, info.path, served.label)
                 request = LoRARequest(contestant.adapter_name, next_lora_id, str(info.path.resolve()))
                 try:
-                    check_adapter(info.path, settings.max_lora_rank)
+                    check_adapter(info.path, settings.max_lora_rank)  # engine rank holds all below
                     if not self._run(engine.add_lora(request)):
                         raise RuntimeError("vLLM did not register it")
                 except Exception as error:  # a corrupt adapter must not stop the arena
@@ -205,7 +209,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 self._contestants[plain.name] = plain
 
     @staticmethod
-    async def _start_engine(served: ServedModel, settings: VLLMSettings) -> Any:
+    async def _start_engine(served: ServedModel, settings: VLLMSettings, lora_rank: int) -> Any:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -215,7 +219,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
             quantization=served.quantization,
             enable_lora=True,
             max_loras=settings.max_loras,
-            max_lora_rank=settings.max_lora_rank,
+            max_lora_rank=lora_rank,
             max_model_len=settings.max_model_len,
             max_num_seqs=settings.max_num_seqs,
             gpu_memory_utilization=settings.gpu_memory_utilization,

@@ -38,6 +38,7 @@ Dtype = Literal["bfloat16", "float16", "float32"]
 CpuBinding = Literal["spread", "all", "vllm", "nobind"]
 CPU_BINDINGS: tuple[CpuBinding, ...] = ("spread", "all", "vllm", "nobind")
 DTYPE_BYTES: dict[str, int] = {"bfloat16": 2, "float16": 2, "float32": 4}
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
 SAFETENSORS_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1, "F64": 8, "I32": 4, "I64": 8}
 
 
@@ -49,7 +50,10 @@ class VLLMSettings:
     max_model_len: int = 2048
     max_num_seqs: int = 32  # 8 concurrent battles = 16 sequences, with room
     max_loras: int = 4  # adapters resident in the batch at once (more stay in vLLM's CPU cache)
-    max_lora_rank: int = 16
+    # The highest adapter rank accepted. Each engine is started with the smallest rank vLLM
+    # supports that holds its own adapters (`engine_lora_rank`): vLLM pads every adapter to the
+    # engine's rank, and on a CPU its LoRA kernels gather padded weights per token.
+    max_lora_rank: int = 64
     kv_cache_gib: int = 1  # CPU: VLLM_CPU_KVCACHE_SPACE per engine
     gpu_memory_utilization: float = 0.45  # CUDA: two bases share one GPU
     tensor_parallel_size: int = 1
@@ -64,8 +68,8 @@ class VLLMSettings:
             raise ValueError(f"cpu_binding must be one of {list(CPU_BINDINGS)}")
         if self.dtype not in DTYPE_BYTES:
             raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}")
-        if self.max_lora_rank not in (8, 16, 32, 64, 128, 256, 320, 512):
-            raise ValueError("max_lora_rank must be one vLLM supports (8, 16, 32, 64, 128, 256, 320, 512)")
+        if self.max_lora_rank not in VLLM_LORA_RANKS:
+            raise ValueError(f"max_lora_rank must be one vLLM supports {VLLM_LORA_RANKS}")
         if not (self.max_model_len >= 256 and self.max_num_seqs >= 2 and self.kv_cache_gib >= 1):
             raise ValueError("max_model_len >= 256, max_num_seqs >= 2 and kv_cache_gib >= 1 are required")
         if not 0 < self.gpu_memory_utilization <= 1 or self.tensor_parallel_size < 1:
@@ -161,6 +165,20 @@ def weights_bytes(files: Sequence[Path], dtype_bytes: int | None) -> int:
                 count *= dim
             total += count * (dtype_bytes or SAFETENSORS_BYTES.get(info["dtype"], 2))
     return total
+
+
+def adapter_rank(path: Path) -> int:
+    """The LoRA rank PEFT recorded for an adapter (0 when unreadable: refused later, with a reason)."""
+    try:
+        return int(json.loads((path / "adapter_config.json").read_text()).get("r", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
+
+
+def engine_lora_rank(ranks: Sequence[int], max_rank: int) -> int:
+    """The smallest rank vLLM accepts that holds every adapter rank up to `max_rank` (at least 8)."""
+    wanted = max([r for r in ranks if 0 < r <= max_rank], default=0)
+    return next(rank for rank in VLLM_LORA_RANKS if rank >= wanted)
 
 
 def check_adapter(path: Path, max_rank: int) -> None:

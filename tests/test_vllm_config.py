@@ -31,3 +31,20 @@ def test_engine_environment_keeps_what_the_operator_set_and_restores_ours(monkey
         assert os.environ["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "0-1"
     assert "VLLM_CPU_KVCACHE_SPACE" not in os.environ
+
+
+def test_engine_lora_rank_is_the_smallest_vllm_rank_holding_the_adapters(tmp_path) -> None:
+    import json
+
+    from arena.vllm_config import adapter_rank, engine_lora_rank
+
+    for name, rank in (("r8", 8), ("r12", 12)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text(json.dumps({"r": rank}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "adapter_config.json").write_text("{not json")
+    assert [adapter_rank(tmp_path / n) for n in ("r8", "r12", "broken", "missing")] == [8, 12, 0, 0]
+    assert engine_lora_rank([8], 64) == 8  # not padded to the cap: vLLM's CPU LoRA cost grows with it
+    assert engine_lora_rank([8, 12], 64) == 16
+    assert engine_lora_rank([], 64) == 8  # a plain base still needs a valid rank
+    assert engine_lora_rank([8, 128], 64) == 8  # the rank-128 adapter is refused, not served
