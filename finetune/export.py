@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, help="a run folder, e.g. adapters/smollm2-135m/<run-id>")
     parser.add_argument("--merged", action="store_true", help="write 16-bit merged weights")
     parser.add_argument(
-        "--gguf", metavar="TYPE", help="write a GGUF (f16, q8_0, f32) and an Ollama Modelfile"
+        "--gguf", metavar="TYPE", help="write a GGUF (f16, q8_0, f32, q4_k_m) and an Ollama Modelfile"
     )
     parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/export)")

@@ -7,16 +7,23 @@ replaced by the merged ones. Tensor names come from `gguf.get_tensor_name_map` (
 llama.cpp's `convert_hf_to_gguf.py` uses) and the per-architecture layout changes that converter
 applies are data in `LAYOUT` below; transformers' GGUF loader undoes exactly those.
 
-On a CUDA machine the seed models (which have no base GGUF here) export through Unsloth's
-`model.save_pretrained_gguf(dir, tokenizer, quantization_method="q4_k_m")`, which builds
-llama.cpp and runs its converter and `llama-quantize`; that is the path for q4_k_m too, because
-the `gguf` package implements no K-quant quantizer.
+K-quants (q4_k_m) come from llama.cpp's own quantizer, `llama_model_quantize`, through the
+llama-cpp-python bindings (`pip install llama-cpp-python` builds llama.cpp; `setup.sh --test` does
+it): the merged model is written as f16 first, then quantized exactly as `llama-quantize
+model-f16.gguf model-q4_k_m.gguf Q4_K_M` would, including llama.cpp's per-tensor mix (Q6_K for
+some attention-value and feed-forward-down tensors) and its fallbacks for rows not divisible by
+256. On a CUDA machine the seed models (which have no base GGUF here) export through Unsloth's
+`model.save_pretrained_gguf(dir, tokenizer, quantization_method="q4_k_m")`, which builds llama.cpp
+and runs the same converter and quantizer.
 
     python -m finetune.export adapters/smollm2-135m/<run-id> --gguf f16
+    python -m finetune.export adapters/smollm2-135m/<run-id> --gguf q4_k_m
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,27 +31,48 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-# The GGUF types this CPU writer produces; q4_k_m is listed so the refusal can name its path.
 GGUFType = Literal["f32", "f16", "q8_0", "q4_k_m"]
-WRITABLE_HERE: tuple[GGUFType, ...] = ("f32", "f16", "q8_0")
+GGUF_WRITER_TYPES: tuple[GGUFType, ...] = ("f32", "f16", "q8_0")  # the `gguf` package writes these
+# Written by llama.cpp's quantizer from an f16 file: our type -> llama-cpp-python's LLAMA_FTYPE name.
+LLAMA_CPP_TYPES: dict[str, str] = {"q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
 
 
 class GGUFExportError(ValueError):
     """The GGUF cannot be written here; the message says why and what to do."""
 
 
+def llama_cpp_installed() -> bool:
+    """Whether llama-cpp-python (llama.cpp's quantizer and runtime) can be imported."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
 def check_gguf_type(name: str) -> GGUFType:
+    """`name` as a GGUF type this machine can write, or a refusal naming the valid ones and the way."""
     valid = get_args(GGUFType)
     if name not in valid:
         raise GGUFExportError(f"unknown GGUF type {name!r}; valid types: {', '.join(valid)}")
-    if name not in WRITABLE_HERE:
+    if name in LLAMA_CPP_TYPES and not llama_cpp_installed():
         raise GGUFExportError(
-            f"{name} needs llama.cpp's K-quant quantizer, which the `gguf` package does not implement; "
-            f"export f16 here and run `llama-quantize model-f16.gguf model-{name}.gguf {name.upper()}`, "
-            "or on a CUDA machine use Unsloth's save_pretrained_gguf (see README, Export). "
-            f"Types written here: {', '.join(WRITABLE_HERE)}"
+            f"{name} needs llama.cpp's K-quant quantizer: `pip install llama-cpp-python` (it builds "
+            "llama.cpp; `bash setup.sh --test` does it), or export f16 here and run "
+            f"`llama-quantize model-f16.gguf model-{name}.gguf {name.upper()}`, or on a CUDA machine use "
+            "Unsloth's save_pretrained_gguf (see README, Export)"
         )
     return name  # type: ignore[return-value]
+
+
+def quantize_with_llama_cpp(source: Path, target: Path, gguf_type: str) -> None:
+    """llama.cpp's `llama_model_quantize` from an f16 GGUF to `target`, as `llama-quantize` runs it."""
+    import ctypes
+
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, LLAMA_CPP_TYPES[gguf_type])
+    params.nthread = len(os.sched_getaffinity(0))
+    status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+    if status != 0 or not target.exists():
+        raise GGUFExportError(f"llama.cpp could not quantize {source.name} to {gguf_type} (status {status})")
 
 
 def _permute_heads(weights: np.ndarray, n_head: int) -> np.ndarray:
@@ -114,6 +142,17 @@ def write_gguf(
     import gguf
 
     check_gguf_type(gguf_type)
+    if gguf_type in LLAMA_CPP_TYPES:
+        f16 = out_path.with_name(f".{out_path.stem}-f16.gguf")
+        try:
+            write_gguf(state_dict, base_gguf, f16, "f16", name=name, progress=progress)
+            staged = out_path.with_name(f".{out_path.name}.partial")
+            progress(f"Quantizing with llama.cpp to {gguf_type} ...")
+            quantize_with_llama_cpp(f16, staged, gguf_type)
+            staged.replace(out_path)
+        finally:
+            f16.unlink(missing_ok=True)
+        return out_path
     reader = gguf.GGUFReader(str(base_gguf))
     arch = reader.fields["general.architecture"].contents()
     if arch not in LAYOUT:

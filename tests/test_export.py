@@ -49,6 +49,15 @@ def test_unknown_gguf_type_lists_valid_ones(run_copy: Path, capsys) -> None:
     assert "unknown GGUF type 'q3_xl'" in capsys.readouterr().err
 
 
+def test_q4_k_m_without_llama_cpp_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import finetune.gguf_export as gguf_export
+
+    monkeypatch.setattr(gguf_export, "llama_cpp_installed", lambda: False)
+    with pytest.raises(GGUFExportError, match=r"pip install llama-cpp-python.*llama-quantize"):
+        check_gguf_type("q4_k_m")
+    assert check_gguf_type("q8_0") == "q8_0"  # the gguf package's own types need no llama.cpp
+
+
 def test_modelfile_carries_system_prompt_template_and_stops() -> None:
     from finetune.prompt import SYSTEM_PROMPT
 
@@ -95,3 +104,59 @@ def test_gguf_reloads_and_matches_merged_greedy_16_tokens(run_copy: Path, tmp_pa
     lm_name = "model.layers.0.self_attn.q_proj.weight"
     base = AutoModelForCausalLM.from_pretrained(record["base_source"], dtype=torch.float32)
     assert not torch.equal(base.state_dict()[lm_name].half(), merged.state_dict()[lm_name].half())
+
+
+@pytest.mark.slow
+def test_q4_k_m_is_llama_cpp_quantized_and_answers_alike_in_two_runtimes(
+    run_copy: Path, tmp_path: Path
+) -> None:
+    """llama.cpp quantizes (its Q4_K_M mix) and runs the file; transformers dequantizes it through the
+    `gguf` package and runs it too: the same weights read two ways give the same greedy answers."""
+    from finetune.gguf_export import llama_cpp_installed
+
+    if not llama_cpp_installed():
+        pytest.skip("llama-cpp-python is not installed (bash setup.sh --test builds it)")
+    import gguf
+    import torch
+    from llama_cpp import Llama
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from finetune.loading import finish_tokenizer
+    from finetune.prompt import render_prompt
+    from finetune.registry import get_model
+
+    out = tmp_path / "export"
+    assert main([str(run_copy), "--gguf", "q4_k_m", "--out", str(out)]) == 0
+    path = next((out / "gguf").glob("*.gguf"))
+    assert path.name.endswith("-q4_k_m.gguf") and not list((out / "gguf").glob(".*"))  # no f16 left
+    reader = gguf.GGUFReader(str(path))
+    types = {tensor.tensor_type.name for tensor in reader.tensors}
+    # Q4_K_M: Q4_K, Q6_K for some feed-forward-down rows, llama.cpp's fallbacks where a row of 576
+    # is not a multiple of 256, norms in F32. No tensor is left in f16.
+    assert {"Q4_K", "Q6_K"} <= types and "F16" not in types, types
+    assert reader.fields["general.file_type"].contents() == 15  # LLAMA_FTYPE_MOSTLY_Q4_K_M
+    assert json.loads((out / "gguf" / "export.json").read_text())["dtype"] == "q4_k_m"
+
+    tokenizer = finish_tokenizer(
+        AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name), get_model("smollm2-135m")
+    )
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    runtime = Llama(model_path=str(path), n_ctx=512, n_threads=2, verbose=False)
+    try:
+        for question in ("What are the early symptoms of type 2 diabetes?", "What causes hyponatraemia?"):
+            ids = tokenizer(render_prompt(tokenizer, question), add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                expected = model.generate(torch.tensor([ids]), max_new_tokens=16, do_sample=False)
+            expected_ids = expected[0, len(ids) :].tolist()
+            answered: list[int] = []
+            for token in runtime.generate(ids, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True):
+                answered.append(token)
+                if len(answered) == 16 or token == runtime.token_eos():
+                    break
+            assert answered == expected_ids, (
+                question,
+                tokenizer.decode(answered),
+                tokenizer.decode(expected_ids),
+            )
+    finally:
+        runtime.close()
