@@ -68,7 +68,9 @@ def test_gemma_tokenization_matches_llama_cpp() -> None:
     spec = get_model("gemma3-270m")
     tokenizer = converted_tokenizer("gemma3-270m")
     with tempfile.TemporaryDirectory() as work:
-        reference = Llama(model_path=str(embedded_gguf_path(spec, Path(work))), vocab_only=True, verbose=False)
+        reference = Llama(
+            model_path=str(embedded_gguf_path(spec, Path(work))), vocab_only=True, verbose=False
+        )
         for question in medical_questions(100):
             expected = reference.tokenize(question.encode(), add_bos=False, special=True)
             assert tokenizer(question, add_special_tokens=False)["input_ids"] == expected, question
