@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.eval_results import METRIC_LABELS, DeltaRow, ReportRow, delta_rows, report_rows
+from finetune.registry import REGISTRY
 
 STUDY_FILES = ("studies.md", "studies.csv")
 # (column, metric when the log-likelihood scores exist, metric otherwise)
@@ -87,7 +88,10 @@ def study_rows(results: Iterable[Mapping[str, Any]], adapters_dir: Path) -> list
     for row in report_rows(rows):
         run = read_run(adapters_dir, row.model_key, row.adapter_run) if row.adapter_run else None
         reference = run or _any_run(adapters_dir, row.model_key)
-        parameters = reference.get("total_parameters") if reference else None
+        # The registry's count: run.json's total_parameters counts a 4-bit model's packed weights
+        # (bitsandbytes stores two NF4 values per element), about half the model's real size.
+        spec = REGISTRY.get(row.model_key)
+        parameters = spec.params_b * 1e9 if spec else reference.get("total_parameters") if reference else None
         quantisation = (
             str(run.get("quant") or run.get("quantization") or "")
             if run
