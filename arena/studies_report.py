@@ -93,7 +93,7 @@ def study_rows(results: Iterable[Mapping[str, Any]], adapters_dir: Path) -> list
         spec = REGISTRY.get(row.model_key)
         parameters = spec.params_b * 1e9 if spec else reference.get("total_parameters") if reference else None
         quantisation = (
-            str(run.get("quant") or run.get("quantization") or "")
+            str(run.get("quantization") or run.get("quant") or "")
             if run
             else row.contestant.rsplit(" · ", 1)[-1]
         )
