@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -399,8 +398,3 @@ def keep_4bit_weights_trainable(model: Any) -> int:
 def load_serving_base(model: str | ModelSpec, *, cache_dir: Path | None = None) -> LoadedBase:
     """The arena's and evaluation's loader: `load_base(purpose="serve")`, never through Unsloth."""
     return load_base(model, cache_dir=cache_dir, purpose="serve")
-
-
-def clear_converted(spec: ModelSpec, cache_dir: Path | None = None) -> None:
-    """Delete a converted base (used by tests and when a cache is corrupt)."""
-    shutil.rmtree(converted_dir(spec, cache_dir), ignore_errors=True)
