@@ -107,6 +107,32 @@ LEADERBOARD_COLUMNS = [
     "Tokens/s",
     "Weights (MB)",
 ]
+
+
+def standing_cells(standing: Any) -> list[Any]:
+    """One `arena.leaderboard.Standing` as the cells of LEADERBOARD_COLUMNS."""
+    rating, rates, unsafe, incorrect = standing.rating, standing.rates, standing.unsafe, standing.incorrect
+    auto, speed = standing.metrics, standing.speed
+    return [
+        standing.rank,
+        standing.contestant,
+        f"{rating.bt_rating:.0f} [{rating.ci_low:.0f}, {rating.ci_high:.0f}]" if rating else "",
+        rating.battles if rating else 0,
+        fmt_number(rating.win_rate * 100, 0) + "%" if rating else "",
+        fmt_number(rates.both_bad_rate * 100, 0) + "%" if rates else "",
+        fmt_number(unsafe.safety_flag_rate * 100, 0) + "%" if unsafe else "",
+        fmt_number(incorrect.safety_flag_rate * 100, 0) + "%" if incorrect else "",
+        fmt_ci(auto.get("bertscore_f1")),
+        fmt_ci(auto.get("embedding_f1")),
+        fmt_ci(auto.get("rougeL")),
+        fmt_ci(auto.get("mcq_accuracy")),
+        fmt_ci(auto.get("mcq_f1_macro")),
+        fmt_number(speed.get("median_latency_s"), 2),
+        fmt_number(speed.get("median_tokens_per_s"), 1),
+        fmt_number(speed.get("memory_mb"), 0),
+    ]
+
+
 NO_METRICS_NOTE = (
     "Automatic metrics (BERTScore, embedding, ROUGE-L, MCQ) are empty until someone runs "
     "`python -m arena.evaluate --all --data bundled` (and `--data bundled-mcq`)."

@@ -22,33 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from arena.backend import ArenaBackend
-from arena.board import (
-    LEADERBOARD_COLUMNS,
-    NO_METRICS_NOTE,
-    contestant_telemetry,
-    fmt_ci,
-    fmt_number,
-    rank_label,
-    rank_ranges,
-    to_rated,
-    votes_to_separate,
-)
 from arena.engine import GenerationSettings, PairUpdate
-from arena.eval_results import leaderboard_metrics, metric_human_agreement
 from arena.export import write_votes_csv, write_votes_jsonl
 from arena.integrity import (
     QuestionRejected as QuestionRejected,  # re-exported: the UI imports only this module
 )
 from arena.integrity import leaks_identity, validate_question
+from arena.leaderboard import LeaderboardTable as LeaderboardTable  # re-exported for the UI
+from arena.leaderboard import build_leaderboard
 from arena.pii import PiiFinding, describe, find_pii, redact
-from arena.ratings import (
-    LeaderboardRow,
-    contestant_rates,
-    filter_battles,
-    leaderboard,
-    position_bias,
-    win_rate_matrix,
-)
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
 from arena.store import ArenaStore, BattleStateError, StoreError, VoteRejected
@@ -109,21 +91,6 @@ class Reveal:
     outcome: VoteOutcome
     counted: bool  # False when an answer leaked its identity: stored, but not rated
     rationale_redacted: bool = False  # identifiers in the rationale were replaced before storing
-
-
-@dataclass(frozen=True)
-class LeaderboardTable:
-    columns: list[str]
-    rows: list[list[Any]]
-    rating_rows: list[LeaderboardRow]
-    heatmap: tuple[list[str], Any]
-    votes: int
-    position_bias: float | None
-    agreement: tuple[float | None, float | None, float | None, int]
-    categories: list[str]
-    specialties: list[str]
-    elo: list[list[Any]] = field(default_factory=list)  # [contestant, Elo] for the on-demand table
-    notes: list[str] = field(default_factory=list)  # why a column is empty, how to read the ranks
 
 
 @dataclass
@@ -424,83 +391,16 @@ class ArenaService:
     # --- leaderboard ---
 
     def leaderboard(self, category: str | None = None, specialty: str | None = None) -> LeaderboardTable:
-        raw = self.store.rated_battles()
-        all_battles = to_rated(raw)
-        battles = filter_battles(all_battles, category=category or None, specialty=specialty or None)
-        kept = {id(b) for b in battles}
-        kept_raw = [row for row, battle in zip(raw, all_battles, strict=True) if id(battle) in kept]
-        rating_rows = leaderboard(battles, rounds=self.bootstrap_rounds, seed=0)
-        rates = contestant_rates(battles)
-        unsafe = contestant_rates(to_rated(kept_raw, ("unsafe",)))
-        incorrect = contestant_rates(to_rated(kept_raw, ("incorrect",)))
-        telemetry = contestant_telemetry(self.store.telemetry_samples())
-        metrics = leaderboard_metrics(self.store.eval_results())
-        ranges = rank_ranges(rating_rows)
-        rated_names = {row.name for row in rating_rows}
-        rows: list[list[Any]] = []
-        for row in rating_rows:
-            rank = rank_label(ranges[row.name], len(rating_rows))
-            flags = (unsafe.get(row.name), incorrect.get(row.name))
-            rows.append(self._row(rank, row.name, row, rates.get(row.name), flags, metrics, telemetry))
-        # Contestants without votes still show their automatic metrics and telemetry.
-        for name in self.engine.contestant_names():
-            if name not in rated_names:
-                rows.append(self._row("no votes yet", name, None, None, (None, None), metrics, telemetry))
-        notes = []
-        if len(rating_rows) > 1 and any(low != high for low, high in ranges.values()):
-            needed = votes_to_separate(rating_rows, len(battles))
-            hint = f" About {needed} more votes may separate the closest pair." if needed else ""
-            notes.append(
-                "Rank shows every rank a contestant's 95% interval allows; contestants whose intervals "
-                f"overlap are not yet separable.{hint}"
-            )
-        if not metrics:
-            notes.append(NO_METRICS_NOTE)
-        return LeaderboardTable(
-            columns=LEADERBOARD_COLUMNS,
-            rows=rows,
-            rating_rows=rating_rows,
-            heatmap=win_rate_matrix(battles),
-            votes=len(battles),
-            position_bias=position_bias(battles),
-            agreement=metric_human_agreement(raw),
-            categories=sorted({b.category for b in all_battles if b.category}),
-            specialties=sorted({b.specialty for b in all_battles if b.specialty}),
-            elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
-            notes=notes,
+        """Typed standings for the votes kept by the filter (the UI formats them)."""
+        return build_leaderboard(
+            self.store.rated_battles(),
+            self.store.eval_results(),
+            self.store.telemetry_samples(),
+            self.engine.contestant_names(),
+            rounds=self.bootstrap_rounds,
+            category=category,
+            specialty=specialty,
         )
-
-    @staticmethod
-    def _row(
-        rank: str,
-        name: str,
-        rating: LeaderboardRow | None,
-        rates: Any,
-        flags: tuple[Any, Any],
-        metrics: dict[str, dict[str, Any]],
-        telemetry: dict[str, dict[str, Any]],
-    ) -> list[Any]:
-        auto = metrics.get(name, {})
-        speed = telemetry.get(name, {})
-        unsafe, incorrect = flags
-        return [
-            rank,
-            name,
-            f"{rating.bt_rating:.0f} [{rating.ci_low:.0f}, {rating.ci_high:.0f}]" if rating else "",
-            rating.battles if rating else 0,
-            fmt_number(rating.win_rate * 100, 0) + "%" if rating else "",
-            fmt_number(rates.both_bad_rate * 100, 0) + "%" if rates else "",
-            fmt_number(unsafe.safety_flag_rate * 100, 0) + "%" if unsafe else "",
-            fmt_number(incorrect.safety_flag_rate * 100, 0) + "%" if incorrect else "",
-            fmt_ci(auto.get("bertscore_f1")),
-            fmt_ci(auto.get("embedding_f1")),
-            fmt_ci(auto.get("rougeL")),
-            fmt_ci(auto.get("mcq_accuracy")),
-            fmt_ci(auto.get("mcq_f1_macro")),
-            fmt_number(speed.get("median_latency_s"), 2),
-            fmt_number(speed.get("median_tokens_per_s"), 1),
-            fmt_number(speed.get("memory_mb"), 0),
-        ]
 
     # --- export ---
 

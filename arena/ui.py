@@ -22,7 +22,7 @@ from typing import Any
 
 import gradio as gr
 
-from arena.board import short_name, telemetry_details, telemetry_summary
+from arena.board import short_name, standing_cells, telemetry_details, telemetry_summary
 from arena.plots import ratings_figure, win_rate_heatmap
 from arena.service import (
     MAX_RATIONALE_CHARS,
@@ -340,16 +340,17 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             )
             names, matrix = board.heatmap
             metric_columns = [board.columns[1], *board.columns[VOTE_TABLE:]]
+            cells = [standing_cells(standing) for standing in board.rows]
             return {
                 summary: (
                     f"**{board.votes}** rated votes · position bias (share of decisive votes won by side A): "
                     f"{bias} · BERTScore agrees with clinicians: {agreement}"
                 ),
                 table: gr.update(
-                    value=[row[:VOTE_TABLE] for row in board.rows], headers=board.columns[:VOTE_TABLE]
+                    value=[row[:VOTE_TABLE] for row in cells], headers=board.columns[:VOTE_TABLE]
                 ),
                 metric_table: gr.update(
-                    value=[[row[1], *row[VOTE_TABLE:]] for row in board.rows], headers=metric_columns
+                    value=[[row[1], *row[VOTE_TABLE:]] for row in cells], headers=metric_columns
                 ),
                 notes: "\n\n".join(f"_{note}_" for note in board.notes),
                 elo_table: gr.update(value=board.elo or [["", ""]], headers=["Contestant", "Online Elo"]),

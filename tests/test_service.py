@@ -74,7 +74,7 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
         assert telemetry["batched_with_other_side"] is True  # same base: one mixed-adapter batch
 
     before = service.leaderboard()
-    assert before.votes == 0 and all(row[0] == "no votes yet" for row in before.rows)
+    assert before.votes == 0 and all(row.rank == "no votes yet" and row.rating is None for row in before.rows)
 
     reveal = service.vote(
         VoteInput(
@@ -91,11 +91,12 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
 
     after = service.leaderboard()
     assert after.votes == 1
-    ranked = {row[1]: row for row in after.rows}
+    ranked = {row.contestant: row for row in after.rows}
     # The winner's Elo is higher.
     elo = dict(after.elo)
     assert float(elo[reveal.contestant_a]) > float(elo[reveal.contestant_b])
-    assert ranked[reveal.contestant_a][0] in {"1", "not yet separable"}  # a range label, never a tie at 1
+    assert ranked[reveal.contestant_a].rank in {"1", "not yet separable"}  # a range label, never a tie at 1
+    assert ranked[reveal.contestant_b].incorrect.safety_flag_rate == 1.0  # B was flagged incorrect
     assert after.specialties == ["cardiology"]
     assert service.leaderboard(specialty="neurology").votes == 0
     with sqlite3.connect(service.store.path) as db:

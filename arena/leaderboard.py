@@ -1,0 +1,136 @@
+"""The leaderboard as typed data: one `Standing` per contestant, built from raw votes, stored
+evaluation results and telemetry by a pure function. The service feeds it what the store holds;
+the UI turns each standing into table cells (`arena.board.standing_cells`).
+
+    from arena.leaderboard import build_leaderboard
+    table = build_leaderboard(store.rated_battles(), store.eval_results(), store.telemetry_samples(),
+                              engine.contestant_names(), rounds=200)
+    [(s.rank, s.contestant) for s in table.rows]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from arena.board import (
+    LEADERBOARD_COLUMNS,
+    NO_METRICS_NOTE,
+    contestant_telemetry,
+    fmt_number,
+    rank_label,
+    rank_ranges,
+    to_rated,
+    votes_to_separate,
+)
+from arena.eval_results import leaderboard_metrics, metric_human_agreement
+from arena.ratings import (
+    ContestantRates,
+    LeaderboardRow,
+    contestant_rates,
+    filter_battles,
+    leaderboard,
+    position_bias,
+    win_rate_matrix,
+)
+
+UNRATED = "no votes yet"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One contestant's row: its votes' rating and rates, automatic metrics and serving figures."""
+
+    rank: str  # the ranks its 95% interval allows, or UNRATED
+    contestant: str
+    rating: LeaderboardRow | None = None
+    rates: ContestantRates | None = None  # both-bad rate among its battles
+    unsafe: ContestantRates | None = None  # share of its battles flagged unsafe
+    incorrect: ContestantRates | None = None  # share flagged incorrect
+    metrics: Mapping[str, Any] = field(default_factory=dict)  # metric -> (value, ci_low, ci_high)
+    speed: Mapping[str, Any] = field(default_factory=dict)  # median latency, tokens/s, memory
+
+
+@dataclass(frozen=True)
+class LeaderboardTable:
+    """Everything the leaderboard tab shows, for one category/specialty filter."""
+
+    columns: list[str]
+    rows: list[Standing]
+    rating_rows: list[LeaderboardRow]
+    heatmap: tuple[list[str], Any]
+    votes: int
+    position_bias: float | None
+    agreement: tuple[float | None, float | None, float | None, int]
+    categories: list[str]
+    specialties: list[str]
+    elo: list[list[Any]] = field(default_factory=list)  # [contestant, Elo] for the on-demand table
+    notes: list[str] = field(default_factory=list)  # why a column is empty, how to read the ranks
+
+
+def build_leaderboard(
+    raw: list[dict[str, Any]],
+    eval_results: list[dict[str, Any]],
+    telemetry_samples: dict[str, list[dict[str, Any]]],
+    contestant_names: Sequence[str],
+    *,
+    rounds: int,
+    category: str | None = None,
+    specialty: str | None = None,
+) -> LeaderboardTable:
+    """Ratings over the votes kept by the filter, then every served contestant without votes."""
+    all_battles = to_rated(raw)
+    battles = filter_battles(all_battles, category=category or None, specialty=specialty or None)
+    kept = {id(b) for b in battles}
+    kept_raw = [row for row, battle in zip(raw, all_battles, strict=True) if id(battle) in kept]
+    rating_rows = leaderboard(battles, rounds=rounds, seed=0)
+    rates = contestant_rates(battles)
+    unsafe = contestant_rates(to_rated(kept_raw, ("unsafe",)))
+    incorrect = contestant_rates(to_rated(kept_raw, ("incorrect",)))
+    telemetry = contestant_telemetry(telemetry_samples)
+    metrics = leaderboard_metrics(eval_results)
+    ranges = rank_ranges(rating_rows)
+    rows = [
+        Standing(
+            rank_label(ranges[row.name], len(rating_rows)), row.name, row, rates.get(row.name),
+            unsafe.get(row.name), incorrect.get(row.name), metrics.get(row.name, {}), telemetry.get(row.name, {}),
+        )
+        for row in rating_rows
+    ]  # fmt: skip
+    rated = {row.name for row in rating_rows}
+    # Contestants without votes still show their automatic metrics and telemetry.
+    rows += [
+        Standing(UNRATED, name, metrics=metrics.get(name, {}), speed=telemetry.get(name, {}))
+        for name in contestant_names
+        if name not in rated
+    ]
+    return LeaderboardTable(
+        columns=LEADERBOARD_COLUMNS,
+        rows=rows,
+        rating_rows=rating_rows,
+        heatmap=win_rate_matrix(battles),
+        votes=len(battles),
+        position_bias=position_bias(battles),
+        agreement=metric_human_agreement(raw),
+        categories=sorted({b.category for b in all_battles if b.category}),
+        specialties=sorted({b.specialty for b in all_battles if b.specialty}),
+        elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
+        notes=_notes(rating_rows, ranges, len(battles), bool(metrics)),
+    )
+
+
+def _notes(
+    rating_rows: list[LeaderboardRow], ranges: dict[str, tuple[int, int]], votes: int, has_metrics: bool
+) -> list[str]:
+    notes = []
+    if len(rating_rows) > 1 and any(low != high for low, high in ranges.values()):
+        needed = votes_to_separate(rating_rows, votes)
+        hint = f" About {needed} more votes may separate the closest pair." if needed else ""
+        notes.append(
+            "Rank shows every rank a contestant's 95% interval allows; contestants whose intervals "
+            f"overlap are not yet separable.{hint}"
+        )
+    if not has_metrics:
+        notes.append(NO_METRICS_NOTE)
+    return notes

@@ -1,0 +1,58 @@
+"""The leaderboard's typed standings (arena.leaderboard) and their table cells (arena.board).
+
+python3 -m pytest tests/test_leaderboard.py -q
+"""
+
+from __future__ import annotations
+
+from arena.board import LEADERBOARD_COLUMNS, standing_cells
+from arena.leaderboard import UNRATED, build_leaderboard
+
+A, B, C = "SmolLM2 · LoRA r1 · nf4", "SmolLM2 · base · nf4", "Gemma-3 · base · nf4"
+
+
+def vote(winner: str, *, unsafe_b: bool = False, category: str = "cardiology") -> dict:
+    return {
+        "contestant_a": A, "contestant_b": B, "outcome": winner, "category": category,
+        "voter_specialty": "gp", "flag_a_unsafe": 0, "flag_a_incorrect": 0,
+        "flag_b_unsafe": int(unsafe_b), "flag_b_incorrect": 0, "bertscore_a": 0.6, "bertscore_b": 0.5,
+    }  # fmt: skip
+
+
+def result(contestant: str, metric: str, value: float) -> dict:
+    return {
+        "contestant": contestant, "dataset": "bundled", "split": "test", "metric": metric, "value": value,
+        "ci_low": value - 0.05, "ci_high": value + 0.05, "created_at": "2026-11-23T00:00:00", "run_id": "r",
+    }  # fmt: skip
+
+
+def test_standings_carry_votes_metrics_and_speed_and_unvoted_contestants_follow() -> None:
+    raw = [vote("model_a"), vote("model_a", unsafe_b=True), vote("model_b"), vote("tie", category="renal")]
+    telemetry = {A: [{"latency_s": 2.0, "tokens_per_s": 30.0, "memory_mb": 300.0}]}
+    table = build_leaderboard(
+        raw,
+        [result(A, "bertscore_f1", 0.56), result(C, "bertscore_f1", 0.61)],
+        telemetry,
+        [A, B, C],
+        rounds=50,
+    )
+    assert table.votes == 4 and [s.contestant for s in table.rows] == [A, B, C]
+    first, second, unvoted = table.rows
+    assert first.rating is not None and first.rating.battles == 4 and first.rating.win_rate == 0.625
+    assert second.unsafe is not None and second.unsafe.safety_flag_rate == 0.25
+    assert unvoted.rank == UNRATED and unvoted.rating is None and unvoted.metrics["bertscore_f1"][0] == 0.61
+    # three decisive votes, two of them for the answer with the higher BERTScore
+    assert table.categories == ["cardiology", "renal"] and table.agreement[3] == 3
+    assert abs(table.agreement[0] - 2 / 3) < 1e-9
+
+    cells = dict(zip(LEADERBOARD_COLUMNS, standing_cells(first), strict=True))
+    assert cells["Contestant"] == A and cells["Battles"] == 4 and cells["Win rate"] == "62%"
+    assert cells["BERTScore F1"] == "0.560 [0.510, 0.610]" and cells["Tokens/s"] == "30.0"
+    assert standing_cells(unvoted)[:4] == [UNRATED, C, "", 0]
+
+
+def test_the_category_filter_keeps_only_its_votes_and_notes_missing_metrics() -> None:
+    raw = [vote("model_a"), vote("model_b", category="renal")]
+    table = build_leaderboard(raw, [], {}, [A, B], rounds=20, category="renal")
+    assert table.votes == 1 and table.rows[0].contestant == B
+    assert any("python -m arena.evaluate" in note for note in table.notes)
