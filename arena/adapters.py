@@ -25,6 +25,38 @@ from finetune.registry import MODELS, UnknownModelError, get_model
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
 
+LABEL_SEPARATOR = " · "  # display labels read "<display name> · <LoRA run | base> · <quantisation>"
+
+
+def contestant_id(model_key: str, adapter_run: str | None) -> str:
+    """The stable id votes, results and cached answers are stored under: `<model key>/<run id or base>`."""
+    return f"{model_key}/{adapter_run or 'base'}"
+
+
+def id_from_label(label: str) -> str:
+    """The stable id behind a display label written by this version's registry (used once, to migrate
+    databases that stored labels); a label it cannot read is kept as its own id, so nothing is merged."""
+    parts = label.split(LABEL_SEPARATOR)
+    by_display = {spec.display_name: spec.key for spec in MODELS}
+    if len(parts) != 3 or parts[0] not in by_display:
+        return label
+    adapter = parts[1]
+    if adapter == "base":
+        return contestant_id(by_display[parts[0]], None)
+    if adapter.startswith("LoRA ") and adapter[5:]:
+        return contestant_id(by_display[parts[0]], adapter[5:])
+    return label
+
+
+def label_from_id(stable_id: str) -> str:
+    """A display label for a contestant that is not served now (current registry name, no quantisation)."""
+    model_key, _, run = stable_id.partition("/")
+    spec = next((s for s in MODELS if s.key == model_key), None)
+    if spec is None or not run:
+        return stable_id
+    return f"{spec.display_name}{LABEL_SEPARATOR}{'base' if run == 'base' else f'LoRA {run}'}"
+
+
 @dataclass(frozen=True)
 class AdapterInfo:
     """One complete adapter run on disk: adapters/<model_key>/<run_id>/."""
@@ -46,14 +78,14 @@ class Contestant:
 
     @property
     def name(self) -> str:
-        """The display label, which is also the key stored in battles and results today."""
+        """The display label shown to clinicians (stored beside the id as the label at the time)."""
         adapter = f"LoRA {self.adapter_run}" if self.adapter_run else "base"
-        return f"{self.display_name} · {adapter} · {self.quantization}"
+        return LABEL_SEPARATOR.join((self.display_name, adapter, self.quantization))
 
     @property
     def id(self) -> str:
         """Stable id `<model key>/<run id or base>`: survives a renamed display name or quantisation."""
-        return f"{self.model_key}/{self.adapter_run or 'base'}"
+        return contestant_id(self.model_key, self.adapter_run)
 
     @property
     def adapter_name(self) -> str:

@@ -39,6 +39,10 @@ class ArenaBackend(Protocol):
 
     def contestant_names(self) -> list[str]: ...
 
+    def contestant_id(self, name: str) -> str:
+        """The stable id (`<model key>/<run id or base>`) of the contestant shown as `name`."""
+        ...
+
     def stream_pair(
         self,
         question: str,

@@ -58,11 +58,11 @@ def cached_base_answers(
     eval_set: EvalSet,
 ) -> list[str] | None:
     """The plain base's cached answers to every record with the same prompt and settings, else None."""
-    name = plain_base(contestant).name
+    base_id = plain_base(contestant).id
     answers = []
     for record in eval_set.records:
         key = eval_cache_key(
-            name, template_id, settings.to_dict(), user_text(record.question, record.options)
+            base_id, template_id, settings.to_dict(), user_text(record.question, record.options)
         )
         hit = store.cache_get(key)
         if hit is None:

@@ -113,7 +113,8 @@ def latest_rows(
 def leaderboard_metrics(
     rows: list[dict[str, Any]],
 ) -> dict[str, dict[str, tuple[float, float | None, float | None]]]:
-    """Contestant -> {bertscore_f1, embedding_f1, mcq_accuracy, mcq_f1_macro: (value, ci_low, ci_high)}.
+    """Contestant id -> {bertscore_f1, embedding_f1, mcq_accuracy, mcq_f1_macro: (value, ci_low, ci_high)}
+    (the label for rows written before stable ids).
 
     Rule: per (contestant, data set, split, metric) only the latest row counts. When a contestant has a
     metric on several data sets, a bundled set (`bundled`, `bundled-mcq`, the ones every install has)
@@ -124,7 +125,7 @@ def leaderboard_metrics(
     for row in latest_rows(rows):
         if row["metric"] not in LEADERBOARD_METRICS:
             continue
-        slot = (row["contestant"], row["metric"])
+        slot = (row.get("contestant_id") or row["contestant"], row["metric"])  # stable id: survives a rename
         rank = (row["dataset"] in BUNDLED, *_recency(row))
         current = chosen.get(slot)
         if current is None or rank >= (current["dataset"] in BUNDLED, *_recency(current)):

@@ -187,7 +187,7 @@ def answer_records(
     template_id = prompt_template_id(resident.loaded.tokenizer.chat_template)
     settings_dict = settings.to_dict()
     keys = [
-        eval_cache_key(contestant.name, template_id, settings_dict, user_text(r.question, r.options))
+        eval_cache_key(contestant.id, template_id, settings_dict, user_text(r.question, r.options))
         for r in records
     ]
     answers: dict[int, str] = {}
@@ -251,6 +251,7 @@ def _generate_missing(
                     keys[index],
                     {
                         "contestant": contestant.name,
+                        "contestant_id": contestant.id,
                         "question_id": records[index].id,
                         "answer": answer.text,
                         "output_tokens": answer.output_tokens,

@@ -35,8 +35,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "category",
     "question_source",
     "reference_answer",
-    "contestant_a",
+    "contestant_a",  # the display labels clinicians saw revealed
     "contestant_b",
+    "contestant_a_id",  # stable ids: <model key>/<run id or base>
+    "contestant_b_id",
     "answer_a",
     "answer_b",
     "outcome",

@@ -1,19 +1,24 @@
 """The leaderboard as typed data: one `Standing` per contestant, built from raw votes, stored
-evaluation results and telemetry by a pure function. The service feeds it what the store holds;
-the UI turns each standing into table cells (`arena.board.standing_cells`).
+evaluation results and telemetry by a pure function. Everything is counted per stable contestant
+id (`<model key>/<run id or base>`), so votes cast before a display name changed still count for
+the same contestant; labels are applied last: the served contestant's current label, else one made
+from the registry (`arena.adapters.label_from_id`). The service feeds it what the store holds; the
+UI turns each standing into table cells (`arena.board.standing_cells`).
 
     from arena.leaderboard import build_leaderboard
+    served = {engine.contestant_id(name): name for name in engine.contestant_names()}
     table = build_leaderboard(store.rated_battles(), store.eval_results(), store.telemetry_samples(),
-                              engine.contestant_names(), rounds=200)
+                              served, rounds=200)
     [(s.rank, s.contestant) for s in table.rows]
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from arena.adapters import label_from_id
 from arena.board import (
     LEADERBOARD_COLUMNS,
     NO_METRICS_NOTE,
@@ -43,7 +48,8 @@ class Standing:
     """One contestant's row: its votes' rating and rates, automatic metrics and serving figures."""
 
     rank: str  # the ranks its 95% interval allows, or UNRATED
-    contestant: str
+    contestant: str  # the display label
+    contestant_id: str  # the stable id the votes are counted under
     rating: LeaderboardRow | None = None
     rates: ContestantRates | None = None  # both-bad rate among its battles
     unsafe: ContestantRates | None = None  # share of its battles flagged unsafe
@@ -73,13 +79,16 @@ def build_leaderboard(
     raw: list[dict[str, Any]],
     eval_results: list[dict[str, Any]],
     telemetry_samples: dict[str, list[dict[str, Any]]],
-    contestant_names: Sequence[str],
+    served: Mapping[str, str],
     *,
     rounds: int,
     category: str | None = None,
     specialty: str | None = None,
 ) -> LeaderboardTable:
-    """Ratings over the votes kept by the filter, then every served contestant without votes."""
+    """Ratings over the votes kept by the filter, then every served contestant without votes.
+
+    `raw`, `eval_results` and `telemetry_samples` name contestants by stable id; `served` maps each
+    served contestant's id to its current label."""
     all_battles = to_rated(raw)
     battles = filter_battles(all_battles, category=category or None, specialty=specialty or None)
     kept = {id(b) for b in battles}
@@ -91,25 +100,34 @@ def build_leaderboard(
     telemetry = contestant_telemetry(telemetry_samples)
     metrics = leaderboard_metrics(eval_results)
     ranges = rank_ranges(rating_rows)
+
+    def label(stable_id: str) -> str:
+        return served.get(stable_id) or label_from_id(stable_id)
+
     rows = [
         Standing(
-            rank_label(ranges[row.name], len(rating_rows)), row.name, row, rates.get(row.name),
-            unsafe.get(row.name), incorrect.get(row.name), metrics.get(row.name, {}), telemetry.get(row.name, {}),
+            rank_label(ranges[row.name], len(rating_rows)), label(row.name), row.name, replace(row, name=label(row.name)),
+            rates.get(row.name), unsafe.get(row.name), incorrect.get(row.name), metrics.get(row.name, {}),
+            telemetry.get(row.name, {}),
         )
         for row in rating_rows
     ]  # fmt: skip
     rated = {row.name for row in rating_rows}
     # Contestants without votes still show their automatic metrics and telemetry.
     rows += [
-        Standing(UNRATED, name, metrics=metrics.get(name, {}), speed=telemetry.get(name, {}))
-        for name in contestant_names
-        if name not in rated
+        Standing(
+            UNRATED, name, stable_id, metrics=metrics.get(stable_id, {}), speed=telemetry.get(stable_id, {})
+        )
+        for stable_id, name in served.items()
+        if stable_id not in rated
     ]
+    names, matrix = win_rate_matrix(battles)
+    rating_rows = [replace(row, name=label(row.name)) for row in rating_rows]
     return LeaderboardTable(
         columns=LEADERBOARD_COLUMNS,
         rows=rows,
         rating_rows=rating_rows,
-        heatmap=win_rate_matrix(battles),
+        heatmap=([label(name) for name in names], matrix),
         votes=len(battles),
         position_bias=position_bias(battles),
         agreement=metric_human_agreement(raw),

@@ -47,7 +47,13 @@ class RemoteContestant:
 
     @property
     def name(self) -> str:
+        """The display label: model name, "remote", server."""
         return f"{self.model} · remote · {urlparse(self.url).netloc}"
+
+    @property
+    def id(self) -> str:
+        """Stable id: the served model name (no registry key or run is known for a remote model)."""
+        return f"remote/{self.model}"
 
 
 def parse_remote_specs(specs: Sequence[str]) -> list[RemoteContestant]:

@@ -214,8 +214,10 @@ class ArenaService:
         bank = self.bank_question(bank_id) if bank_id else None
         if bank is not None and bank.question != text:
             bank = None  # the clinician edited the drawn question: no reference answer applies
+        names = self.engine.contestant_names()
+        counts = self.store.contestant_battle_counts()  # per stable id
         name_a, name_b = self._pairing.draw(
-            self.engine.contestant_names(), self.store.contestant_battle_counts()
+            names, {n: counts.get(self.engine.contestant_id(n), 0) for n in names}
         )
         try:
             for previous in self.store.generating_battles(session_id):
@@ -227,6 +229,8 @@ class ArenaService:
                 question=text,
                 contestant_a=name_a,
                 contestant_b=name_b,
+                contestant_a_id=self.engine.contestant_id(name_a),
+                contestant_b_id=self.engine.contestant_id(name_b),
                 generation_settings=self.settings.to_dict(),
                 category=bank.category if bank else None,
                 reference_answer=bank.reference if bank else None,
@@ -392,11 +396,12 @@ class ArenaService:
 
     def leaderboard(self, category: str | None = None, specialty: str | None = None) -> LeaderboardTable:
         """Typed standings for the votes kept by the filter (the UI formats them)."""
+        served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
         return build_leaderboard(
             self.store.rated_battles(),
             self.store.eval_results(),
             self.store.telemetry_samples(),
-            self.engine.contestant_names(),
+            served,
             rounds=self.bootstrap_rounds,
             category=category,
             specialty=specialty,

@@ -243,6 +243,10 @@ class ContestantLookup(Generic[C]):
         """Every served contestant."""
         return list(self._contestants.values())
 
+    def contestant_id(self, name: str) -> str:
+        """The stable id votes and results are stored under (`<model key>/<run id or base>`)."""
+        return self.contestant(name).id  # type: ignore[attr-defined]
+
     def contestant(self, name: str) -> C:
         """The contestant with this name, or ContestantUnavailable."""
         try:

@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from arena.adapters import id_from_label
 from arena.store_db import MIN_FREE_DISK_BYTES as MIN_FREE_DISK_BYTES  # re-exported for callers
 from arena.store_db import InvalidRecord as InvalidRecord  # re-exported: callers catch it from here
 from arena.store_db import StoreError
@@ -126,8 +127,13 @@ class ArenaStore(EvalTables):
         question_source: str = "typed",
         *,
         session_id: str,
+        contestant_a_id: str | None = None,
+        contestant_b_id: str | None = None,
     ) -> str:
-        """Record a new battle in status "generating", owned by `session_id`; return its server-made id."""
+        """Record a new battle in status "generating", owned by `session_id`; return its server-made id.
+
+        `contestant_a`/`contestant_b` are the display labels shown now; the stable ids
+        (`<model key>/<run or base>`, what ratings group by) default to those read from the labels."""
         _check_session_id(session_id, InvalidRecord)
         if not question.strip():
             raise InvalidRecord("A battle needs a non-empty question.")
@@ -144,6 +150,8 @@ class ArenaStore(EvalTables):
             "question_source": question_source,
             "contestant_a": contestant_a,
             "contestant_b": contestant_b,
+            "contestant_a_id": contestant_a_id or id_from_label(contestant_a),
+            "contestant_b_id": contestant_b_id or id_from_label(contestant_b),
             "answer_a": None,
             "answer_b": None,
             "telemetry_a": None,
@@ -303,14 +311,16 @@ class ArenaStore(EvalTables):
             return db["votes"].count
 
     def rated_battles(self, *, include_identity_leaks: bool = False) -> list[dict[str, Any]]:
-        """Voted, finished battles for the ratings code, oldest vote first.
+        """Voted, finished battles for the ratings code, oldest vote first; `contestant_a`/`_b` are the
+        stable ids (`label_a`/`label_b` the labels shown at the time).
 
         Battles whose answers leaked a contestant's identity are left out unless asked for, since the
         voter was no longer blind.
         """
         leak_filter = "" if include_identity_leaks else "AND b.identity_leak = 0"
         sql = f"""
-            SELECT b.id AS battle_id, b.contestant_a, b.contestant_b, v.outcome, b.category,
+            SELECT b.id AS battle_id, b.contestant_a_id AS contestant_a, b.contestant_b_id AS contestant_b,
+                   b.contestant_a AS label_a, b.contestant_b AS label_b, v.outcome, b.category,
                    b.question_source, v.voter_role, v.voter_specialty,
                    v.flag_a_unsafe, v.flag_a_incorrect, v.flag_b_unsafe, v.flag_b_incorrect,
                    b.identity_leak, v.created_at AS voted_at, b.bertscore_a, b.bertscore_b
@@ -330,22 +340,22 @@ class ArenaStore(EvalTables):
         return [{**row, **{column: bool(row[column]) for column in boolean_columns}} for row in rows]
 
     def contestant_battle_counts(self) -> dict[str, int]:
-        """Finished battles per contestant (either side), so the pairing can favour under-voted ones."""
+        """Finished battles per contestant id (either side), so the pairing can favour under-voted ones."""
         sql = """
             SELECT contestant, COUNT(*) AS battles FROM (
-                SELECT contestant_a AS contestant FROM battles WHERE status = 'finished'
+                SELECT contestant_a_id AS contestant FROM battles WHERE status = 'finished'
                 UNION ALL
-                SELECT contestant_b AS contestant FROM battles WHERE status = 'finished'
+                SELECT contestant_b_id AS contestant FROM battles WHERE status = 'finished'
             ) GROUP BY contestant ORDER BY contestant
         """
         with self._connection() as db:
             return {row["contestant"]: row["battles"] for row in db.query(sql)}
 
     def telemetry_samples(self) -> dict[str, list[dict[str, Any]]]:
-        """Every finished battle's telemetry dict per contestant, oldest first (aggregated by
+        """Every finished battle's telemetry dict per contestant id, oldest first (aggregated by
         `arena.board.contestant_telemetry`)."""
         sql = """
-            SELECT contestant_a, telemetry_a, contestant_b, telemetry_b
+            SELECT contestant_a_id AS contestant_a, telemetry_a, contestant_b_id AS contestant_b, telemetry_b
             FROM battles WHERE status = 'finished' ORDER BY created_at
         """
         with self._connection() as db:
@@ -363,7 +373,8 @@ class ArenaStore(EvalTables):
             SELECT v.id AS vote_id, b.id AS battle_id, v.created_at AS voted_at,
                    b.created_at AS battle_created_at, b.finished_at AS battle_finished_at,
                    b.question, b.category, b.question_source, b.reference_answer,
-                   b.contestant_a, b.contestant_b, b.answer_a, b.answer_b, v.outcome,
+                   b.contestant_a, b.contestant_b, b.contestant_a_id, b.contestant_b_id,
+                   b.answer_a, b.answer_b, v.outcome,
                    v.flag_a_unsafe, v.flag_a_incorrect, v.flag_b_unsafe, v.flag_b_incorrect,
                    v.rationale, v.voter_role, v.voter_specialty, v.session_id,
                    b.identity_leak, b.bertscore_a, b.bertscore_b

@@ -50,7 +50,7 @@ _OPTIONAL_EVAL_FIELDS: tuple[str, ...] = (
     "created_at",
 )
 _REQUIRED_CACHE_FIELDS: tuple[str, ...] = ("contestant", "question_id", "answer")
-_OPTIONAL_CACHE_FIELDS: tuple[str, ...] = ("output_tokens", "latency_s", "ttft_s")
+_OPTIONAL_CACHE_FIELDS: tuple[str, ...] = ("contestant_id", "output_tokens", "latency_s", "ttft_s")
 
 
 class StoreError(Exception):
@@ -166,7 +166,17 @@ class StoreConnection:
         return self._clock().astimezone(UTC).isoformat(timespec="microseconds")
 
 
+SCHEMA_VERSION = 2  # PRAGMA user_version; 2: stable contestant ids beside the display labels
+
+
 def _create_schema(db: Database) -> None:
+    """Create what is missing, then bring a database written by an earlier version up to date."""
+    _create_battle_tables(db)
+    _create_eval_tables(db)
+    migrate_to_stable_ids(db)
+
+
+def _create_battle_tables(db: Database) -> None:
     db["battles"].create(
         {
             "id": str,
@@ -176,8 +186,10 @@ def _create_schema(db: Database) -> None:
             "category": str,
             "reference_answer": str,
             "question_source": str,
-            "contestant_a": str,
+            "contestant_a": str,  # display labels at the time
             "contestant_b": str,
+            "contestant_a_id": str,  # stable ids (arena.adapters.contestant_id): what ratings group by
+            "contestant_b_id": str,
             "answer_a": str,
             "answer_b": str,
             "telemetry_a": str,
@@ -240,10 +252,14 @@ def _create_schema(db: Database) -> None:
     db["votes"].create_index(
         ["battle_id"], index_name="votes_one_per_battle", unique=True, if_not_exists=True
     )
+
+
+def _create_eval_tables(db: Database) -> None:
     db["eval_results"].create(
         {
             "id": int,
             "contestant": str,
+            "contestant_id": str,
             "model_key": str,
             "adapter_run": str,
             "dataset": str,
@@ -272,6 +288,7 @@ def _create_schema(db: Database) -> None:
         {
             "key": str,
             "contestant": str,
+            "contestant_id": str,
             "question_id": str,
             "answer": str,
             "output_tokens": int,
@@ -283,6 +300,45 @@ def _create_schema(db: Database) -> None:
         not_null=[*_REQUIRED_CACHE_FIELDS, "created_at"],
         if_not_exists=True,
     )
+
+
+def migrate_to_stable_ids(db: Database) -> None:
+    """Version 1 -> 2, in the caller's transaction: add the stable-id columns and fill them.
+
+    Battles and cached answers stored only a display label; its id is read back with the registry
+    that wrote it (`arena.adapters.id_from_label`). Evaluation rows stored the model key and run.
+    A crash before the commit leaves the version-1 file as it was; running it twice changes nothing.
+    """
+    from arena.adapters import contestant_id, id_from_label
+
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    for table, columns in (
+        ("battles", ("contestant_a_id", "contestant_b_id")),
+        ("eval_results", ("contestant_id",)),
+        ("eval_cache", ("contestant_id",)),
+    ):
+        for column in columns:
+            if column not in db[table].columns_dict:
+                db[table].add_column(column, str)
+    for battle_id, label_a, label_b in db.execute(
+        "SELECT id, contestant_a, contestant_b FROM battles WHERE contestant_a_id IS NULL"
+    ).fetchall():
+        db.execute(
+            "UPDATE battles SET contestant_a_id = ?, contestant_b_id = ? WHERE id = ?",
+            [id_from_label(label_a), id_from_label(label_b), battle_id],
+        )
+    for row_id, model_key, run in db.execute(
+        "SELECT id, model_key, adapter_run FROM eval_results WHERE contestant_id IS NULL"
+    ).fetchall():
+        db.execute(
+            "UPDATE eval_results SET contestant_id = ? WHERE id = ?", [contestant_id(model_key, run), row_id]
+        )
+    for key, label in db.execute(
+        "SELECT key, contestant FROM eval_cache WHERE contestant_id IS NULL"
+    ).fetchall():
+        db.execute("UPDATE eval_cache SET contestant_id = ? WHERE key = ?", [id_from_label(label), key])
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _enable_wal_or_rollback_journal(path: Path, timeout_s: float) -> str | None:

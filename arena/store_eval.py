@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from arena.adapters import contestant_id, id_from_label
 from arena.store_db import (
     _OPTIONAL_CACHE_FIELDS,
     _OPTIONAL_EVAL_FIELDS,
@@ -27,7 +28,8 @@ from arena.store_db import (
 
 
 def eval_cache_key(contestant: str, prompt_template: str, settings: Mapping[str, Any], question: str) -> str:
-    """Stable key for ``eval_cache``: any change of contestant, prompt, settings or question misses."""
+    """Stable key for ``eval_cache`` from the contestant's stable id (`Contestant.id`), so a renamed
+    display label still hits; any change of contestant, prompt, settings or question misses."""
     payload = json.dumps(
         [contestant, prompt_template, dict(settings), question], sort_keys=True, ensure_ascii=False
     )
@@ -68,6 +70,7 @@ class EvalTables(StoreConnection):
                     f"Evaluation row {index} has {field}={value!r}; it must be a finite number."
                 )
         record = {field: row.get(field) for field in (*_REQUIRED_EVAL_FIELDS, *_OPTIONAL_EVAL_FIELDS)}
+        record["contestant_id"] = contestant_id(str(row["model_key"]), row.get("adapter_run"))
         record["created_at"] = row.get("created_at") or self._now()
         return record
 
@@ -89,5 +92,6 @@ class EvalTables(StoreConnection):
         output_tokens, latency_s, ttft_s."""
         _check_fields("The cache row", row, _REQUIRED_CACHE_FIELDS, _OPTIONAL_CACHE_FIELDS)
         record = {field: row.get(field) for field in (*_REQUIRED_CACHE_FIELDS, *_OPTIONAL_CACHE_FIELDS)}
+        record["contestant_id"] = record["contestant_id"] or id_from_label(str(row["contestant"]))
         with self._transaction() as db:
             db["eval_cache"].insert({"key": key, **record, "created_at": self._now()}, replace=True)

@@ -33,7 +33,7 @@ def test_standings_carry_votes_metrics_and_speed_and_unvoted_contestants_follow(
         raw,
         [result(A, "bertscore_f1", 0.56), result(C, "bertscore_f1", 0.61)],
         telemetry,
-        [A, B, C],
+        {A: A, B: B, C: C},
         rounds=50,
     )
     assert table.votes == 4 and [s.contestant for s in table.rows] == [A, B, C]
@@ -53,6 +53,21 @@ def test_standings_carry_votes_metrics_and_speed_and_unvoted_contestants_follow(
 
 def test_the_category_filter_keeps_only_its_votes_and_notes_missing_metrics() -> None:
     raw = [vote("model_a"), vote("model_b", category="renal")]
-    table = build_leaderboard(raw, [], {}, [A, B], rounds=20, category="renal")
+    table = build_leaderboard(raw, [], {}, {A: A, B: B}, rounds=20, category="renal")
     assert table.votes == 1 and table.rows[0].contestant == B
     assert any("python -m arena.evaluate" in note for note in table.notes)
+
+
+def test_votes_count_under_stable_ids_and_show_todays_labels() -> None:
+    """A renamed display name (or a contestant no longer served) keeps every vote it had."""
+    adapter, base = "smollm2-135m/20261123-212116", "smollm2-135m/base"
+    raw = [{**vote("model_a"), "contestant_a": adapter, "contestant_b": base} for _ in range(3)]
+    renamed = {adapter: "SmolLM2 (renamed) · LoRA 20261123-212116 · nf4"}  # the base is not served now
+    table = build_leaderboard(raw, [], {}, renamed, rounds=20)
+    assert [(s.contestant, s.contestant_id) for s in table.rows] == [
+        ("SmolLM2 (renamed) · LoRA 20261123-212116 · nf4", adapter),
+        ("SmolLM2-135M-Instruct · base", base),  # from the registry: id -> today's display name
+    ]
+    assert table.rows[0].rating is not None and table.rows[0].rating.battles == 3
+    assert [row.name for row in table.rating_rows] == [s.contestant for s in table.rows]
+    assert set(table.heatmap[0]) == {s.contestant for s in table.rows}

@@ -1,5 +1,6 @@
 """A votes.db written before issue #9 (tests/fixtures/votes_pre_issue9.db, made by the store of commit
-8c1f143) opens with the current store with every vote, contestant, result and cached answer intact.
+8c1f143) opens with the current store with every vote, contestant, result and cached answer intact,
+and migrated in place to stable contestant ids (schema version 2).
 
 Run as: python -m pytest tests/test_store_migration.py -q
 """
@@ -10,7 +11,12 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from sqlite_utils import Database
+
+from arena.board import to_rated
+from arena.ratings import leaderboard
 from arena.store import ArenaStore
+from arena.store_db import SCHEMA_VERSION, migrate_to_stable_ids
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "votes_pre_issue9.db"
 
@@ -40,12 +46,62 @@ def test_a_pre_issue9_database_opens_with_every_vote_and_contestant_intact(tmp_p
     before = snapshot(path)
     assert len(before["votes"]) == 6 and len(before["battles"]) == 7
 
-    store = ArenaStore(path)  # opening runs the schema step on the old file, in place
+    store = ArenaStore(path)  # opening migrates the old file in place
     assert store.problem is None
-    assert snapshot(path) == before
+    assert snapshot(path) == before  # the labels, answers and votes as they were
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        ids = dict(db.execute("SELECT contestant_a, contestant_a_id FROM battles UNION "
+                              "SELECT contestant_b, contestant_b_id FROM battles").fetchall())  # fmt: skip
+    assert ids == {
+        "SmolLM2-135M-Instruct · base · nf4": "smollm2-135m/base",
+        "SmolLM2-135M-Instruct · LoRA 20261122-215050 · nf4": "smollm2-135m/20261122-215050",
+        "Gemma-3-270M · base · nf4": "gemma3-270m/base",
+        "Gemma-3-270M · LoRA 20261122-220025 · nf4": "gemma3-270m/20261122-220025",
+    }
+    # Every vote keeps its contestants, now counted under their stable ids.
     rated = store.rated_battles()
-    assert [(r["contestant_a"], r["contestant_b"], r["outcome"]) for r in rated] == [
+    assert [(r["label_a"], r["label_b"], r["outcome"]) for r in rated] == [
         (a, b, outcome) for a, b, outcome, *_ in before["votes"]
     ]
-    assert {r["contestant"] for r in store.eval_results()} == {row[0] for row in before["eval_results"]}
+    assert [(r["contestant_a"], r["contestant_b"]) for r in rated] == [
+        (ids[a], ids[b]) for a, b, *_ in before["votes"]
+    ]
+    assert {(r["contestant"], r["contestant_id"]) for r in store.eval_results()} == {
+        (label, ids[label]) for label, *_ in before["eval_results"]
+    }
+    with sqlite3.connect(path) as db:
+        cached = db.execute("SELECT contestant, contestant_id FROM eval_cache").fetchall()
+    assert cached and all(ids[label] == stable_id for label, stable_id in cached)
     assert store.vote_count() == 6
+
+    # The ratings are the same contestants' ratings, under ids instead of labels.
+    by_label = leaderboard(
+        to_rated([{**r, "contestant_a": r["label_a"], "contestant_b": r["label_b"]} for r in rated])
+    )
+    by_id = leaderboard(to_rated(rated))
+    assert [(ids[row.name], row.bt_rating) for row in by_label] == [
+        (row.name, row.bt_rating) for row in by_id
+    ]
+
+    ArenaStore(path)  # a second open changes nothing
+    assert snapshot(path) == before and store.rated_battles() == rated
+
+
+def test_a_failed_migration_leaves_the_old_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "votes.db"
+    shutil.copy(FIXTURE, path)
+    with sqlite3.connect(path) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(battles)")]
+    connection = sqlite3.connect(path)
+    database = Database(connection)
+    connection.execute("BEGIN IMMEDIATE")
+    migrate_to_stable_ids(database)
+    connection.execute("ROLLBACK")  # as a crash before the commit would
+    connection.close()
+    with sqlite3.connect(path) as db:
+        assert [row[1] for row in db.execute("PRAGMA table_info(battles)")] == columns
+        assert db.execute("PRAGMA user_version").fetchone() == (0,)
+    assert (
+        ArenaStore(path).rated_battles()[0]["contestant_a"] == "smollm2-135m/base"
+    )  # migrates on the next open
