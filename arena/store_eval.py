@@ -16,14 +16,16 @@ from typing import Any
 
 from arena.adapters import contestant_id, id_from_label
 from arena.store_db import (
-    _OPTIONAL_CACHE_FIELDS,
-    _OPTIONAL_EVAL_FIELDS,
-    _REQUIRED_CACHE_FIELDS,
-    _REQUIRED_EVAL_FIELDS,
     InvalidRecord,
     StoreConnection,
     _check_fields,
     _is_finite_number,
+)
+from arena.store_schema import (
+    _OPTIONAL_CACHE_FIELDS,
+    _OPTIONAL_EVAL_FIELDS,
+    _REQUIRED_CACHE_FIELDS,
+    _REQUIRED_EVAL_FIELDS,
 )
 
 

@@ -16,7 +16,7 @@ from sqlite_utils import Database
 from arena.board import to_rated
 from arena.ratings import leaderboard
 from arena.store import ArenaStore
-from arena.store_db import SCHEMA_VERSION, migrate_to_stable_ids
+from arena.store_schema import SCHEMA_VERSION, migrate_to_stable_ids
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "votes_pre_issue9.db"
 
