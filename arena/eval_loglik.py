@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from arena import metrics
 from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, PAIRED_PREFIX
-from arena.eval_scoring import MetricValue
+from arena.eval_scoring import MetricValue, mcq_prediction_metrics
 from arena.mcq_loglik import ItemScores, labels_of, predictions, score_items
 from arena.paired import paired_delta, paired_metric_delta
 from finetune.data import MCQRecord
@@ -63,45 +63,19 @@ def score_contestant(
 def loglik_metrics(scores: Sequence[ItemScores], *, rounds: int = BOOTSTRAP_ROUNDS) -> list[MetricValue]:
     """Accuracy (raw and length-normalised) and macro P/R/F1 of the log-likelihood argmax, with 95% CIs."""
     gold = [item.gold for item in scores]
-    labels = labels_of(scores)
     raw, norm = predictions(scores), predictions(scores, normalised=True)
-    overall = metrics.mcq_metrics(raw, gold, labels)
-    pairs = list(zip(raw, gold, strict=True))
-    n = len(scores)
-
-    def interval(field: str) -> tuple[float, float]:
-        return metrics.bootstrap_metric_ci(
-            pairs,
-            lambda p, g: getattr(metrics.mcq_metrics(p, g, labels), field),
-            rounds=rounds,
-            seed=BOOTSTRAP_SEED,
-        )
-
-    correct = [float(p == g) for p, g in pairs]
+    accuracy, *macro = mcq_prediction_metrics(
+        raw, gold, labels_of(scores), prefix="mcq_ll", scoring_model=LOGLIK_SCORING, rounds=rounds
+    )
     correct_norm = [float(p == g) for p, g in zip(norm, gold, strict=True)]
-    return [
-        MetricValue(
-            "mcq_ll_accuracy",
-            overall.accuracy,
-            *metrics.bootstrap_ci(correct, rounds=rounds, seed=BOOTSTRAP_SEED),
-            n,
-            LOGLIK_SCORING,
-        ),
-        MetricValue(
-            "mcq_ll_acc_norm",
-            sum(correct_norm) / n,
-            *metrics.bootstrap_ci(correct_norm, rounds=rounds, seed=BOOTSTRAP_SEED),
-            n,
-            LOGLIK_SCORING,
-        ),
-        MetricValue(
-            "mcq_ll_precision_macro", overall.precision_macro, *interval("precision_macro"), n, LOGLIK_SCORING
-        ),
-        MetricValue(
-            "mcq_ll_recall_macro", overall.recall_macro, *interval("recall_macro"), n, LOGLIK_SCORING
-        ),
-        MetricValue("mcq_ll_f1_macro", overall.f1_macro, *interval("f1_macro"), n, LOGLIK_SCORING),
-    ]
+    acc_norm = MetricValue(
+        "mcq_ll_acc_norm",
+        sum(correct_norm) / len(scores),
+        *metrics.bootstrap_ci(correct_norm, rounds=rounds, seed=BOOTSTRAP_SEED),
+        len(scores),
+        LOGLIK_SCORING,
+    )
+    return [accuracy, acc_norm, *macro]
 
 
 def paired_loglik_deltas(

@@ -31,6 +31,7 @@ from arena.eval_results import (
     report_rows,
 )
 from arena.studies_report import write_studies
+from finetune.paths import project_paths
 
 REPORT_FILES = ("eval_report.md", "eval_report.csv", "eval_report.png")
 
@@ -211,7 +212,7 @@ def _delta_text(delta: DeltaRow, metric: str) -> str:
 
 
 def write_report(
-    rows: Sequence[Mapping[str, Any]], out_dir: Path, adapters_dir: Path = Path("adapters")
+    rows: Sequence[Mapping[str, Any]], out_dir: Path, adapters_dir: Path | None = None
 ) -> list[Path]:
     """eval_report.md (tables + deltas), eval_report.csv (latest rows), eval_report.png (bar chart), and
     the studies' table (studies.md/.csv, studies_<metric>.png; arena/studies_report.py)."""
@@ -236,4 +237,5 @@ def write_report(
         writer.writeheader()
         writer.writerows(latest)
     report_figure(table).savefig(png, dpi=120)
-    return [markdown, csv_path, png, *write_studies(rows, out_dir, adapters_dir)]
+    adapters = adapters_dir or project_paths().adapters_dir  # run.json figures for the studies' table
+    return [markdown, csv_path, png, *write_studies(rows, out_dir, adapters)]

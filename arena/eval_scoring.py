@@ -163,18 +163,20 @@ def paired_letter_deltas(
     return result
 
 
-def mcq_quality_metrics(
-    answers: Sequence[str], records: Sequence[MCQRecord], *, rounds: int = BOOTSTRAP_ROUNDS
+def mcq_prediction_metrics(
+    predicted: Sequence[str | None],
+    gold: Sequence[str],
+    labels: Sequence[str],
+    *,
+    prefix: str,
+    scoring_model: str | None = None,
+    rounds: int = BOOTSTRAP_ROUNDS,
 ) -> list[MetricValue]:
-    """Accuracy, macro P/R/F1 and unreadable rate of the option letters read from the answers."""
-    predicted = [
-        extract_option_letter(answer, record.options) for answer, record in zip(answers, records, strict=True)
-    ]
-    gold = [record.answer for record in records]
-    labels = sorted({key for record in records for key in record.options})
+    """`<prefix>_accuracy` and macro `_precision_macro`/`_recall_macro`/`_f1_macro` of predicted option
+    letters (None: unreadable), each with a 95% bootstrap interval over the items."""
     overall = metrics.mcq_metrics(predicted, gold, labels)
     pairs = list(zip(predicted, gold, strict=True))
-    n = len(records)
+    n = len(pairs)
 
     def resampled(field: str) -> tuple[float, float]:
         return metrics.bootstrap_metric_ci(
@@ -185,22 +187,33 @@ def mcq_quality_metrics(
         )
 
     correct = [float(p == g) for p, g in pairs]
+    accuracy_ci = metrics.bootstrap_ci(correct, rounds=rounds, seed=BOOTSTRAP_SEED)
+    return [
+        MetricValue(f"{prefix}_accuracy", overall.accuracy, *accuracy_ci, n, scoring_model),
+        *(
+            MetricValue(f"{prefix}_{field}", getattr(overall, field), *resampled(field), n, scoring_model)
+            for field in ("precision_macro", "recall_macro", "f1_macro")
+        ),
+    ]
+
+
+def mcq_quality_metrics(
+    answers: Sequence[str], records: Sequence[MCQRecord], *, rounds: int = BOOTSTRAP_ROUNDS
+) -> list[MetricValue]:
+    """Accuracy, macro P/R/F1 and unreadable rate of the option letters read from the answers."""
+    predicted = [
+        extract_option_letter(answer, record.options) for answer, record in zip(answers, records, strict=True)
+    ]
+    gold = [record.answer for record in records]
+    labels = sorted({key for record in records for key in record.options})
     unreadable = [float(p is None) for p in predicted]
     return [
-        MetricValue(
-            "mcq_accuracy",
-            overall.accuracy,
-            *metrics.bootstrap_ci(correct, rounds=rounds, seed=BOOTSTRAP_SEED),
-            n,
-        ),
-        MetricValue("mcq_precision_macro", overall.precision_macro, *resampled("precision_macro"), n),
-        MetricValue("mcq_recall_macro", overall.recall_macro, *resampled("recall_macro"), n),
-        MetricValue("mcq_f1_macro", overall.f1_macro, *resampled("f1_macro"), n),
+        *mcq_prediction_metrics(predicted, gold, labels, prefix="mcq", rounds=rounds),
         MetricValue(
             "mcq_unreadable_rate",
-            overall.unreadable_rate,
+            metrics.mcq_metrics(predicted, gold, labels).unreadable_rate,
             *metrics.bootstrap_ci(unreadable, rounds=rounds, seed=BOOTSTRAP_SEED),
-            n,
+            len(records),
         ),
     ]
 

@@ -125,7 +125,7 @@ def request_from_args(args: argparse.Namespace) -> EvalRequest:
         adapter=args.adapter,
         split=args.split,
         limit=args.limit,
-        adapters_dir=args.adapters_dir or project_paths().adapters_dir,
+        adapters_dir=args.adapters_dir,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         show_progress=True,
@@ -158,6 +158,7 @@ def main(
 ) -> int:
     """CLI entry point. `environ` (default os.environ) and `start_engine` are parameters for callers and tests."""
     args = parse_args(argv)
+    args.adapters_dir = args.adapters_dir or project_paths(environ).adapters_dir  # resolved once, here
     db_path = args.db or default_db_path(environ)
     opened: list[ArenaStore] = []
 
@@ -171,9 +172,8 @@ def main(
             if not Path(db_path).exists():
                 raise EvaluationError(f"there is no database at {db_path}; run an evaluation first")
             results = open_store().eval_results()
-            adapters_dir = args.adapters_dir or project_paths(environ).adapters_dir
-            paths = write_report(results, args.out, adapters_dir)
-            print(studies_markdown(results, adapters_dir))
+            paths = write_report(results, args.out, args.adapters_dir)
+            print(studies_markdown(results, args.adapters_dir))
             for path in paths:
                 print(f"wrote {path}")
             return 0

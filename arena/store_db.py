@@ -1,7 +1,7 @@
 """The vote database's connection layer: open (WAL, or a rollback journal where WAL cannot lock), one
 short-lived connection per operation, `BEGIN IMMEDIATE` transactions with writers taking turns on a lock
-file, the schema step (`arena.store_schema`) and the start-up read-only/full-disk check. `arena.store` builds the tables' methods
-on `StoreConnection`.
+file, the schema step (`arena.store_schema`) and the start-up read-only/full-disk check.
+`arena.store` builds the tables' methods on `StoreConnection`.
 
     from arena.store_db import StoreConnection
     StoreConnection(path).problem   # None, or a sentence for a banner

@@ -59,6 +59,7 @@ from arena.vllm_config import (
     weights_bytes,
 )
 from finetune.loading import BaseUnavailableError, availability
+from finetune.paths import project_paths
 from finetune.prompt import render_prompt
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec, get_model
 
@@ -109,7 +110,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
     def start(
         cls,
         *,
-        adapters_dir: Path = Path("adapters"),
+        adapters_dir: Path | None = None,  # None: finetune.paths (MEDARENA_ADAPTERS_DIR, else the checkout's)
         model_keys: Sequence[str] | None = None,
         adapter_selection: str | Sequence[str] = "latest",
         include_plain_bases: bool = True,
@@ -132,7 +133,12 @@ class VLLMBackend(ContestantLookup[Contestant]):
         backend = cls({}, [], [], loop, thread)
         try:
             backend._load(
-                adapters_dir, model_keys, adapter_selection, include_plain_bases, cache_dir, settings
+                adapters_dir or project_paths().adapters_dir,
+                model_keys,
+                adapter_selection,
+                include_plain_bases,
+                cache_dir,
+                settings,
             )
         except BaseException:
             backend.close()
