@@ -34,6 +34,7 @@ from finetune.registry import UnknownModelError, chosen_models
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The app's flags, with defaults from MEDARENA_* environment variables."""
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -102,6 +103,7 @@ def reference_scorer(engine: ArenaBackend) -> ReferenceScorer | None:
 
 
 def build_service(args: argparse.Namespace) -> ArenaService:
+    """Open the vote storage, start the chosen backend and wrap both in an ArenaService."""
     selection = (
         args.adapter_selection
         if args.adapter_selection in {"latest", "all"}
@@ -136,6 +138,7 @@ def build_service(args: argparse.Namespace) -> ArenaService:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Start the arena: parse flags, build the service and UI, serve until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     # A Space stops its container with SIGTERM: exit normally so atexit pushes the last votes.

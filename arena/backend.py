@@ -37,7 +37,8 @@ class ArenaBackend(Protocol):
 
     warnings: list[str]
 
-    def contestant_names(self) -> list[str]: ...
+    def contestant_names(self) -> list[str]:
+        """Every served contestant's display label, in serving order."""
 
     def contestant_id(self, name: str) -> str:
         """The stable id (`<model key>/<run id or base>`) of the contestant shown as `name`."""
@@ -59,7 +60,8 @@ class ArenaBackend(Protocol):
         """Run other torch work (the battle-time BERTScore scorer) where this backend wants it."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop serving and release the models (engine processes, threads, memory)."""
 
 
 @dataclass(frozen=True)

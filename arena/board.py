@@ -62,6 +62,7 @@ def votes_to_separate(rows: Sequence[LeaderboardRow], votes: int) -> int | None:
 
 
 def rank_label(rank: tuple[int, int], total: int) -> str:
+    """A rank range as the leaderboard shows it: '2', '1–3', or 'not yet separable' when any rank is possible."""
     low, high = rank
     if low == high:
         return str(low)
@@ -79,10 +80,12 @@ def short_name(full_name: str) -> str:
 
 
 def fmt_number(value: float | None, digits: int = 1) -> str:
+    """`value` with `digits` decimals, or an empty cell for None."""
     return "" if value is None else f"{value:.{digits}f}"
 
 
 def fmt_ci(metric: tuple[float, float | None, float | None] | None) -> str:
+    """(value, low, high) as '0.512 [0.478, 0.546]'; just the value without an interval."""
     if metric is None:
         return ""
     value, low, high = metric

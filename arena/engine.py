@@ -186,6 +186,7 @@ class ArenaEngine(ContestantLookup[Contestant]):
     # --- lookup ---
 
     def base_for(self, name: str) -> ResidentBase:
+        """The resident base the contestant `name` runs on."""
         return self._bases[self.contestant(name).model_key]
 
     # --- generation ---

@@ -40,6 +40,7 @@ def check_encodable(text: str, what: str = "The question") -> None:
 
 
 def validate_question(question: str | None) -> str:
+    """The question as it will be stored, or QuestionRejected with a sentence saying why."""
     if question is not None and not isinstance(question, str):
         raise QuestionRejected("The question must be text.")
     text = (question or "").strip()
@@ -89,4 +90,5 @@ _SELF_REFERENCE = re.compile(
 
 
 def leaks_identity(answer: str) -> bool:
+    """True when an answer names a model or maker, so the vote is no longer blind."""
     return _SELF_REFERENCE.search(answer) is not None

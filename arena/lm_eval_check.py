@@ -41,9 +41,11 @@ class CrossCheck:
 
     @property
     def acc_gap_points(self) -> float:
+        """|our accuracy - lm-eval's| in accuracy points."""
         return abs(self.ours_acc - self.lm_eval_acc) * 100
 
     def summary(self) -> str:
+        """One line: both accuracies, the gap and the largest log-likelihood difference."""
         return (
             f"{self.n} items: ours acc {self.ours_acc:.3f} (norm {self.ours_acc_norm:.3f}), "
             f"lm-eval acc {self.lm_eval_acc:.3f} (norm {self.lm_eval_acc_norm:.3f}); "
@@ -134,6 +136,7 @@ def load_float32(base_dir: Path) -> tuple[Any, Any]:
 def compare(
     ours: Sequence[ItemScores], lm_eval_metrics: dict[str, float], lm_eval_ll: Sequence[Sequence[float]]
 ) -> CrossCheck:
+    """Our scores against lm-eval's on the same items: accuracies and log-likelihood differences."""
     if len(ours) != len(lm_eval_ll):
         raise ValueError(f"lm-eval scored {len(lm_eval_ll)} items, ours {len(ours)}")
     diffs = [
@@ -166,6 +169,7 @@ def cross_check(
     choice_format: ChoiceFormat = "letter",
     batch_size: int = 8,
 ) -> CrossCheck:
+    """Score the items with our scorer and with lm-eval's `hf` model, and compare."""
     model, tokenizer = load_float32(base_dir)
     ours = score_items(model, tokenizer, records, choice_format=choice_format, batch_size=batch_size)
     del model
@@ -176,6 +180,7 @@ def cross_check(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """python -m arena.lm_eval_check: run the cross-check on a local MCQ file and print it."""
     from finetune.loading import local_source
     from finetune.registry import get_model
 

@@ -183,6 +183,7 @@ def score_items(
 
 
 def predictions(scores: Sequence[ItemScores], *, normalised: bool = False) -> list[str]:
+    """Each item's predicted option: the log-likelihood argmax (per character when normalised)."""
     return [item.predicted(normalised=normalised) for item in scores]
 
 

@@ -44,9 +44,11 @@ class PairedDelta:
 
     @property
     def excludes_zero(self) -> bool:
+        """Whether the paired 95% interval lies wholly above or below zero."""
         return self.ci_low > 0.0 or self.ci_high < 0.0
 
     def text(self, digits: int = 3) -> str:
+        """'+0.080 [+0.055, +0.109] *' (the star: the interval excludes zero)."""
         mark = " *" if self.excludes_zero else ""
         return f"{self.delta:+.{digits}f} [{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]{mark}"
 

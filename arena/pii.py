@@ -53,6 +53,7 @@ class PiiFinding:
 
     @property
     def label(self) -> str:
+        """The placeholder this kind of identifier is redacted to, e.g. [NAME]."""
         return LABELS[self.kind]
 
 
@@ -163,6 +164,7 @@ def find_pii(text: str) -> list[PiiFinding]:
 
 
 def pii_kinds(text: str) -> set[PiiKind]:
+    """The kinds of identifier found in `text`."""
     return {finding.kind for finding in find_pii(text)}
 
 

@@ -118,6 +118,7 @@ class RemoteBackend(ContestantLookup[RemoteContestant]):
     def request_body(
         contestant: RemoteContestant, question: str, settings: GenerationSettings
     ) -> dict[str, Any]:
+        """The /chat/completions request for one side: model, messages, sampling, streaming."""
         body: dict[str, Any] = {
             "model": contestant.model,
             "messages": messages(question),
@@ -195,6 +196,7 @@ class RemoteBackend(ContestantLookup[RemoteContestant]):
         settings: GenerationSettings,
         requested_at: float | None = None,
     ) -> Iterator[PairUpdate]:
+        """Both sides as two concurrent streamed requests, merged into pair updates."""
         contestants = {"a": self.contestant(name_a), "b": self.contestant(name_b)}
         events: Queue[SideEvent] = Queue()
         cancelled = threading.Event()
@@ -208,7 +210,9 @@ class RemoteBackend(ContestantLookup[RemoteContestant]):
         yield from merge_sides(events, cancelled.set)
 
     def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run other work (the battle-time scorer) here: a remote backend has no local model."""
         return function(*args, **kwargs)
 
     def close(self) -> None:
+        """Close the HTTP client."""
         self._client.close()

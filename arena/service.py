@@ -158,13 +158,16 @@ class ArenaService:
 
     @property
     def warnings(self) -> list[str]:
+        """Start-up notices for the person running the arena (storage, skipped models)."""
         return [*self._notices, *self.engine.warnings]
 
     @property
     def storage_problem(self) -> str | None:
+        """A sentence for a banner when the vote database cannot take votes, else None."""
         return self.store.problem
 
     def random_question(self) -> BankQuestion:
+        """A question drawn from the bank, with its id for the battle."""
         if not self._bank:
             raise BattleError("The question bank is empty.")
         with self._rng_lock:
@@ -172,6 +175,7 @@ class ArenaService:
         return BankQuestion(record.id, record.question, record.category, record.answer)
 
     def bank_question(self, question_id: str) -> BankQuestion | None:
+        """The bank question with this id, or None."""
         record = self._bank.get(question_id)
         return BankQuestion(record.id, record.question, record.category, record.answer) if record else None
 
@@ -189,6 +193,7 @@ class ArenaService:
 
     @staticmethod
     def redact_question(question: str) -> str:
+        """The question with identifiers replaced by placeholders."""
         return redact(validate_question(question))
 
     # --- battles ---
@@ -410,6 +415,7 @@ class ArenaService:
     # --- export ---
 
     def export_votes(self, directory: Path) -> tuple[Path, Path]:
+        """Write every vote as votes.csv and votes.jsonl in `directory`."""
         directory.mkdir(parents=True, exist_ok=True)
         csv_path, jsonl_path = directory / "votes.csv", directory / "votes.jsonl"
         write_votes_csv(self.store, csv_path)

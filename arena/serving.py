@@ -50,6 +50,7 @@ class GenerationSettings:
             raise ValueError("min_new_tokens must be in [0, max_new_tokens]")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (stored with each battle)."""
         return asdict(self)
 
 
@@ -73,6 +74,7 @@ class Telemetry:
     memory_mb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The telemetry as a plain dict (stored with each answer)."""
         return asdict(self)
 
 
@@ -95,6 +97,7 @@ class PairUpdate:
 
     @property
     def finished(self) -> bool:
+        """Whether both sides have ended."""
         return self.a.done and self.b.done
 
 
@@ -121,6 +124,7 @@ class ResidentBase:
 
     @property
     def has_adapters(self) -> bool:
+        """Whether any adapter is attached to this base."""
         return bool(self.adapters)
 
     @property

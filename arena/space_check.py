@@ -52,6 +52,7 @@ class CheckFailed(RuntimeError):
 
 
 def front_matter(readme: Path) -> dict[str, str]:
+    """The README's Space front matter as key/value pairs."""
     text = readme.read_text(encoding="utf-8")
     match = re.match(r"---\n(.*?)\n---\n", text, re.S)
     if not match:
@@ -67,11 +68,13 @@ def front_matter(readme: Path) -> dict[str, str]:
 
 
 def step(message: str) -> float:
+    """Print a progress line and return the time it started."""
     print(f"[space-check] {message}", flush=True)
     return time.monotonic()
 
 
 def reachable(url: str, timeout_s: float = 5.0) -> bool:
+    """Whether `url` answers within `timeout_s` (the check needs PyPI)."""
     try:
         urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout_s).close()
     except urllib.error.HTTPError:
@@ -100,6 +103,7 @@ def space_requirements(source: Path, target_dir: Path) -> Path:
 
 
 def build_venv(work: Path, sdk_version: str) -> Path:
+    """A fresh virtual environment with requirements.txt installed, as the Space builds it."""
     start = step("creating a fresh virtual environment (no system site-packages)")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
@@ -135,6 +139,7 @@ def copy_repository(target: Path) -> None:
 
 
 def free_port() -> int:
+    """A free TCP port on the loopback interface."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -167,6 +172,7 @@ def space_environment(work: Path, port: int) -> dict[str, str]:
 
 
 def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    """Poll `url` until it answers HTTP 200 or `timeout_s` passes; True if it did."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -221,6 +227,7 @@ def one_battle(url: str) -> str:
 
 
 def run_check(work: Path, startup_timeout_s: float) -> None:
+    """Install, start, battle, vote and read the leaderboard as a Space would; raise on a failed step."""
     fields = front_matter(ROOT / "README.md")
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     if fields["python_version"] != running:
@@ -261,6 +268,7 @@ def run_check(work: Path, startup_timeout_s: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """python -m arena.space_check: run the Space check and report each step."""
     parser = argparse.ArgumentParser(prog="python -m arena.space_check", description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder afterwards")

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def embedded_dir(cache_dir: Path | None = None) -> Path:
+    """Where the Space unpacks the embedded model wheels."""
     return (cache_dir or default_cache_dir()) / "embedded"
 
 

@@ -361,9 +361,11 @@ class VoteStorage:
 
     @property
     def votes_kept(self) -> bool:
+        """Whether votes survive a restart (a persistent volume or a dataset sync)."""
         return self.plan.persistent or self.sync is not None
 
     def close(self) -> None:
+        """Push the last votes to the dataset (if syncing) and stop the scheduler."""
         if self.sync is not None:
             self.sync.close()
 

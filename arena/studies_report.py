@@ -52,6 +52,7 @@ class StudyRow:
     delta: DeltaRow | None
 
     def metric(self, name: str) -> dict[str, Any] | None:
+        """The stored result for metric `name`, or None."""
         return self.row.metrics.get(name)
 
 
@@ -79,6 +80,7 @@ def _any_run(adapters_dir: Path, model_key: str) -> dict[str, Any] | None:
 
 
 def study_rows(results: Iterable[Mapping[str, Any]], adapters_dir: Path) -> list[StudyRow]:
+    """One studies-table row per contestant and data set, with its run's training figures."""
     rows = list(results)
     pairs = {
         (d.adapter.contestant, d.adapter.dataset, d.adapter.split): d
@@ -153,6 +155,7 @@ HEADER = [
 
 
 def table_cells(study: StudyRow) -> list[str]:
+    """A study row as the cells of HEADER."""
     run = study.run or {}
     memory = run.get("memory") or {}
     peak = memory.get("peak_vram_mb") or memory.get("peak_rss_mb")
@@ -182,6 +185,7 @@ def table_cells(study: StudyRow) -> list[str]:
 
 
 def studies_markdown(results: Iterable[Mapping[str, Any]], adapters_dir: Path) -> str:
+    """The studies' table as Markdown."""
     study = study_rows(results, adapters_dir)
     lines = [
         "## The studies' table",

@@ -44,6 +44,7 @@ def normalise_answer(text: str) -> str:
 
 
 def exact_match(candidate: str, reference: str) -> float:
+    """1.0 when the normalised answers are equal (SQuAD's normalisation), else 0.0."""
     return float(normalise_answer(candidate) == normalise_answer(reference))
 
 
@@ -62,12 +63,14 @@ def token_f1(candidate: str, reference: str) -> float:
 
 
 def sentence_bleu(candidate: str, reference: str) -> float:
+    """sacreBLEU of one answer against its reference, on a 0-1 scale."""
     import sacrebleu
 
     return float(sacrebleu.sentence_bleu(candidate, [reference]).score) / 100.0
 
 
 def corpus_bleu(candidates: Sequence[str], references: Sequence[str]) -> float:
+    """sacreBLEU over all answers against their references, on a 0-1 scale."""
     import sacrebleu
 
     _check(candidates, references)
@@ -75,6 +78,7 @@ def corpus_bleu(candidates: Sequence[str], references: Sequence[str]) -> float:
 
 
 def overlap(candidates: Sequence[str], references: Sequence[str]) -> OverlapResult:
+    """BLEU, exact match and token F1 over answer/reference pairs, with 95% intervals."""
     _check(candidates, references)
     pairs = list(zip(candidates, references, strict=True))
     return OverlapResult(

@@ -72,6 +72,7 @@ def _message(text: str, kind: str = "info") -> str:
 
 
 def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
+    """The arena page (battle, leaderboard, about tabs) wired to `service`."""
     with gr.Blocks(title=title) as demo:
         battle_id = gr.State("")
         bank_id = gr.State("")

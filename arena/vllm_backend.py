@@ -253,6 +253,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
     # --- generation ---
 
     def sampling_params(self, base: _Base, settings: GenerationSettings) -> Any:
+        """vLLM SamplingParams for the arena's generation settings on this base."""
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 

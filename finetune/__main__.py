@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: model choice, presets, config file, typed overrides, sweeps."""
     parser = argparse.ArgumentParser(prog="python -m finetune", description=__doc__.split("\n\n")[0])
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--model", action="append", metavar="KEY", help="registry key (repeatable)")
@@ -72,6 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields set by flags, as {section: {field: value}}."""
     overrides: dict[str, Any] = {}
     for flag, section, field in cli_fields():
         value = getattr(args, flag)
@@ -89,6 +91,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_registry(cache_dir: Path | None) -> None:
+    """Print every registry model and whether it can be trained here."""
     header = f"{'key':<22} {'model':<30} {'params':>7} {'ctx':>7}  {'here':<4} how / what is missing"
     print(header)
     print("-" * len(header))
@@ -182,6 +185,7 @@ def sweep(args: argparse.Namespace, argv: list[str], specs: list[ModelSpec], con
 
 
 def main(argv: list[str] | None = None) -> int:
+    """python -m finetune: fine-tune the chosen models (or list them, or sweep)."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     try:

@@ -69,6 +69,7 @@ def open_permissions(folder: Path) -> None:
 
 
 def git_commit() -> str | None:
+    """The checkout's commit hash, or None outside git."""
     try:
         return subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -82,6 +83,7 @@ def git_commit() -> str | None:
 
 
 def new_run_id(model_key: str, output_dir: Path) -> str:
+    """A UTC-timestamp run id not yet used under `root`."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_id, n = stamp, 1
     while (output_dir / model_key / run_id).exists():  # never overwrite an earlier run
@@ -157,6 +159,7 @@ def plot_losses(
     path: Path,
     title: str,
 ) -> None:
+    """Write the training (and validation) loss curve as a PNG."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6, 3.5), tight_layout=True)
@@ -269,6 +272,7 @@ def outcome_record(
 
 
 def host_facts() -> dict[str, Any]:
+    """The machine facts recorded in run.json: torch, CUDA device, host."""
     import torch
 
     return {

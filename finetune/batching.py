@@ -113,6 +113,7 @@ def batch_order(
 
 
 def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
+    """Pad a micro-batch into input ids, attention mask and answer-only labels."""
     import torch
 
     width = max(len(e.input_ids) for e in examples)

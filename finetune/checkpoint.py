@@ -39,6 +39,7 @@ class LoopState:
 
 
 def checkpoint_root(output_root: Path, model_key: str, run_id: str) -> Path:
+    """Where a run's resumable checkpoints are kept."""
     return output_root / model_key / ".checkpoints" / run_id
 
 

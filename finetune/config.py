@@ -186,6 +186,7 @@ class FinetuneConfig:
         _check(self.quant in QUANTS, f"quant must be one of {', '.join(QUANTS)}, got {self.quant!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole config as nested dicts (written to run.json)."""
         return dataclasses.asdict(self)
 
 
@@ -289,6 +290,7 @@ def apply_overrides(config: FinetuneConfig, overrides: dict[str, Any]) -> Finetu
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A config YAML as nested dicts, or ConfigError naming the file."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
@@ -302,6 +304,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def build_config(
     *, preset: str = "default", yaml_file: str | Path | None = None, flags: dict[str, Any] | None = None
 ) -> FinetuneConfig:
+    """Defaults, then the preset, then the YAML, then flag overrides: one validated config."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
     config = apply_overrides(FinetuneConfig(), PRESETS[preset])

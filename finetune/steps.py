@@ -82,6 +82,7 @@ def answer_only_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
 
 
 def make_optimizer(model: Any, config: FinetuneConfig) -> tuple[Any, str]:
+    """The configured optimizer over the LoRA parameters (falls back where 8-bit Adam is missing)."""
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -115,6 +116,7 @@ def lr_lambda(total_steps: int, warmup: int, schedule: str) -> Any:
 
 
 def evaluate_loss(model: Any, examples: list[Example], batch_size: int, pad_id: int) -> float | None:
+    """Mean answer-token loss over the validation examples, without gradients."""
     import torch
 
     if not examples:

@@ -41,6 +41,7 @@ COLUMNS = (
 
 
 def sweepable_keys() -> list[str]:
+    """The keys --sweep accepts."""
     return ["quant", *(flag for flag, _section, _field in cli_fields())]
 
 
@@ -73,10 +74,12 @@ def cell_flags(axes: list[Axis], values: tuple[str, ...]) -> dict[str, Any]:
 
 
 def cells(axes: list[Axis]) -> list[tuple[str, ...]]:
+    """Every combination of the sweep's axes."""
     return list(itertools.product(*(axis.values for axis in axes)))
 
 
 def default_sweep_dir(config: FinetuneConfig, model_key: str) -> Path:
+    """A new folder for a sweep's table, beside the adapters folder."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Path(config.output_dir).resolve().parent / "sweeps" / f"{model_key}-{stamp}"
 
