@@ -77,11 +77,12 @@ class EvalTables(StoreConnection):
         return record
 
     def eval_results(self, contestant: str | None = None) -> list[dict[str, Any]]:
-        """Stored evaluation results in insertion order, optionally for one contestant."""
+        """Stored evaluation results in insertion order, optionally for one contestant (stable id or label)."""
         with self._connection() as db:
             if contestant is None:
                 return list(db.query("SELECT * FROM eval_results ORDER BY id"))
-            return list(db.query("SELECT * FROM eval_results WHERE contestant = ? ORDER BY id", [contestant]))
+            sql = "SELECT * FROM eval_results WHERE contestant_id = ? OR contestant = ? ORDER BY id"
+            return list(db.query(sql, [contestant, contestant]))
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
         """The cached answer row for this key, or None."""
