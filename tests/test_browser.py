@@ -32,7 +32,7 @@ pytestmark = [
 
 # vLLM streams 24 tokens a side in about a second, so a battle could finish before the
 # mid-stream "New battle" click lands; a longer answer keeps that click mid-stream.
-MAX_NEW_TOKENS = {"peft": 24, "vllm": 96}
+MAX_NEW_TOKENS = {"peft": 24, "vllm": 64}
 
 
 def free_port() -> int:

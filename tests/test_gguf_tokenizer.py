@@ -7,6 +7,7 @@ trainer and vLLM all read, and check it against the Gemma-3 vocabulary's own ids
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import tempfile
@@ -24,13 +25,19 @@ pytestmark = pytest.mark.slow  # converts the embedded GGUFs (cached after the f
 MEDQUAD = ROOT.parent / "shared" / "data" / "medquad" / "medquad.jsonl"
 
 
-def converted_tokenizer(key: str):
+@functools.cache
+def _load_converted(key: str):
     from transformers import AutoTokenizer
 
+    return AutoTokenizer.from_pretrained(convert_embedded(get_model(key)))
+
+
+def converted_tokenizer(key: str):
+    """The tokenizer of the cached conversion, loaded once per test session (262k-entry vocabularies)."""
     spec = get_model(key)
     if spec.embedded is None or not spec.embedded.is_installed():
         pytest.skip(f"{key}'s embedded package is not installed (bash setup.sh)")
-    return AutoTokenizer.from_pretrained(convert_embedded(spec))
+    return _load_converted(key)
 
 
 def medical_questions(limit: int = 200) -> list[str]:
