@@ -46,6 +46,7 @@ from arena.engine import (
     select_adapters,
 )
 from arena.vllm_config import (
+    CPU_LORA_WORKER,
     DTYPE_BYTES,
     ServedModel,
     VLLMSettings,
@@ -219,6 +220,8 @@ class VLLMBackend(ContestantLookup[Contestant]):
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        row_mask = served.device == "cpu" and settings.cpu_lora_ops == "row_mask"
+        cpu_worker = {"worker_cls": CPU_LORA_WORKER} if row_mask else {}
         args = AsyncEngineArgs(
             model=served.source,
             dtype=settings.dtype if served.device == "cpu" else "auto",
@@ -232,6 +235,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
             tensor_parallel_size=settings.tensor_parallel_size,
             enforce_eager=settings.enforce_eager,
             disable_log_stats=True,
+            **cpu_worker,
         )
         try:
             return AsyncLLM.from_engine_args(args)
@@ -371,6 +375,18 @@ class VLLMBackend(ContestantLookup[Contestant]):
             return token_ids
 
         return self._run(run())
+
+    def lora_ops(self) -> dict[str, str]:
+        """How each base's engine computes LoRA: "row_mask" when its worker runs
+        `arena.vllm_cpu_lora`'s wrapper, else "vllm" (vLLM's own kernels)."""
+        ops: dict[str, str] = {}
+        for key, base in self._bases.items():
+            try:
+                names = self._run(base.engine.collective_rpc("lora_wrapper_names"))
+            except Exception:  # vLLM's own worker has no such method
+                names = []
+            ops[key] = "row_mask" if any("RowMask" in n for w in names for n in w) else "vllm"
+        return ops
 
     def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Torch work outside vLLM (BERTScore) runs on the caller's thread: vLLM has its own processes."""

@@ -37,6 +37,11 @@ Dtype = Literal["bfloat16", "float16", "float32"]
 # "nobind": no pinning, OpenMP's default thread count.
 CpuBinding = Literal["spread", "all", "vllm", "nobind"]
 CPU_BINDINGS: tuple[CpuBinding, ...] = ("spread", "all", "vllm", "nobind")
+# How a CPU engine computes LoRA: "row_mask", one matmul pair per adapter slot in the batch
+# (arena/vllm_cpu_lora.py); "vllm", vLLM's own per-token gathers (vllm/lora/ops/torch_ops).
+CpuLoraOps = Literal["row_mask", "vllm"]
+CPU_LORA_OPS: tuple[CpuLoraOps, ...] = ("row_mask", "vllm")
+CPU_LORA_WORKER = "arena.vllm_cpu_lora.RowMaskCPUWorker"  # vLLM's CPUWorker + that LoRA wrapper
 DTYPE_BYTES: dict[str, int] = {"bfloat16": 2, "float16": 2, "float32": 4}
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
 SAFETENSORS_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1, "F64": 8, "I32": 4, "I64": 8}
@@ -62,10 +67,13 @@ class VLLMSettings:
     enforce_eager: bool = False
     cpu_binding: CpuBinding = "spread"
     preload_iomp: bool = False  # CPU: LD_PRELOAD Intel OpenMP (`intel-openmp`) into the engines
+    cpu_lora_ops: CpuLoraOps = "row_mask"
 
     def __post_init__(self) -> None:
         if self.cpu_binding not in CPU_BINDINGS:
             raise ValueError(f"cpu_binding must be one of {list(CPU_BINDINGS)}")
+        if self.cpu_lora_ops not in CPU_LORA_OPS:
+            raise ValueError(f"cpu_lora_ops must be one of {list(CPU_LORA_OPS)}")
         if self.dtype not in DTYPE_BYTES:
             raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}")
         if self.max_lora_rank not in VLLM_LORA_RANKS:
