@@ -159,9 +159,7 @@ class RowMaskPunicaWrapperCPU(PunicaWrapperCPU):
             if not self._slot_is_zero(lora_b_stacked, slot)
         ]
         if groups:
-            add_lora_rows(
-                y2, x, (lora_a_stacked,), (lora_b_stacked,), float(scale), (y2.shape[1],), groups
-            )
+            add_lora_rows(y2, x, (lora_a_stacked,), (lora_b_stacked,), float(scale), (y2.shape[1],), groups)
 
 
 class RowMaskCPUWorker(CPUWorker):
