@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from arena.engine import GenerationSettings, PairUpdate, SideState, Telemetry
+from arena.vllm_config import VLLMSettings
 from finetune.paths import project_paths
 
 BackendKind = Literal["peft", "vllm", "remote"]
@@ -73,6 +74,7 @@ class BackendOptions:
     model_keys: tuple[str, ...] | None = None
     adapter_selection: str | tuple[str, ...] = "latest"
     remote: tuple[str, ...] = ()  # "URL=model[,model...]" specs, for kind="remote"
+    vllm: VLLMSettings = field(default_factory=VLLMSettings)  # engine settings, for kind="vllm"
 
     def __post_init__(self) -> None:
         if self.kind not in BACKENDS:
@@ -96,7 +98,7 @@ def start_backend(options: BackendOptions) -> ArenaBackend:
     if options.kind == "vllm":
         from arena.vllm_backend import VLLMBackend
 
-        return VLLMBackend.start(**common)
+        return VLLMBackend.start(**common, settings=options.vllm)
     from arena.engine import ArenaEngine
 
     return ArenaEngine.start(**common)

@@ -88,6 +88,12 @@ def names(backend) -> tuple[str, str]:
     return adapter, base
 
 
+def test_cpu_engine_computes_lora_per_adapter_slot(backend) -> None:
+    # The engine's worker runs arena/vllm_cpu_lora.py's wrapper (VLLMSettings.cpu_lora_ops), so
+    # every battle in this module, and the PEFT agreement below, goes through it.
+    assert backend.lora_ops() == {MODEL: "row_mask"}
+
+
 def test_broken_adapters_are_refused_at_start_up(backend, adapters_root: Path) -> None:
     served = backend.contestant_names()
     assert len(served) == 2, served  # the demo adapter and the plain base, nothing else
