@@ -1,9 +1,10 @@
 """MedArena: blind side-by-side battles between medical LLMs, rated by clinicians.
 
     python app.py                                   # embedded offline default on http://127.0.0.1:7860
+    python app.py --backend peft                    # the PEFT/NF4 engine even where vLLM is installed
     python app.py --host 0.0.0.0 --port 7860 --share
     python app.py --models smollm2-135m gemma3-270m --adapters adapters --adapter-selection all
-    python app.py --backend vllm                    # the same arena on vLLM's multi-LoRA engine
+    python app.py --backend vllm                    # vLLM's multi-LoRA engine, or fail (no fallback)
     python app.py --backend remote --remote http://10.0.0.5:8000/v1=smollm2,demo   # OpenAI-compatible servers
 
 Host, port, share and answer length also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT /
@@ -11,7 +12,8 @@ MEDARENA_SHARE / MEDARENA_MAX_NEW_TOKENS; the vote database from MEDARENA_VOTES_
 Space (SPACE_ID set) votes go to /data/votes.db when persistent storage is mounted, and to the dataset
 MEDARENA_VOTES_DATASET (with HF_TOKEN) when that is set; see arena/space_sync.py and the README's
 "Hugging Face Space" section.
-The backend comes from MEDARENA_BACKEND, remote contestants from MEDARENA_REMOTE (space-separated URL=models).
+The backend comes from MEDARENA_BACKEND (default auto: vLLM where it is installed and starts, else the
+PEFT engine), remote contestants from MEDARENA_REMOTE (space-separated URL=models).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import signal
 import sys
 from pathlib import Path
 
-from arena.backend import BACKENDS, ArenaBackend, BackendOptions, start_backend
+from arena.backend import BACKEND_CHOICES, ArenaBackend, BackendOptions, start_backend
 from arena.engine import GenerationSettings
 from arena.service import ArenaService, ReferenceScorer
 from arena.space_sync import SPACE_ENV, open_vote_storage
@@ -62,9 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--backend",
-        choices=BACKENDS,
-        default=env.get("MEDARENA_BACKEND", "peft"),
-        help="peft: NF4 bases + PEFT (default); vllm: vLLM multi-LoRA engine; remote: OpenAI-compatible servers",
+        choices=BACKEND_CHOICES,
+        default=env.get("MEDARENA_BACKEND", "auto"),
+        help="auto (default): vllm where installed, else peft; peft: NF4 bases + PEFT; "
+        "vllm: vLLM multi-LoRA engine; remote: OpenAI-compatible servers",
     )
     parser.add_argument(
         "--remote",
@@ -152,12 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for warning in service.warnings:
         logging.warning(warning)
+    engine = service.engine
     print(
-        f"MedArena: {len(service.engine.contestant_names())} contestants; votes in {service.store.path}",
+        f"MedArena: {len(engine.contestant_names())} contestants on the {engine.kind} backend; "
+        f"votes in {service.store.path}",
         flush=True,
     )
     demo = build_ui(service)
-    demo.queue(default_concurrency_limit=4).launch(
+    demo.queue(default_concurrency_limit=engine.concurrent_battles).launch(
         server_name=args.host, server_port=args.port, share=args.share
     )
     return 0

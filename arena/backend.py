@@ -1,6 +1,7 @@
 """The serving interface the arena service depends on, and the one place that builds a backend.
 
-Three implementations answer battles:
+Three implementations answer battles (`auto`, the app's default, picks vLLM where it is installed
+and starts, else the PEFT engine):
 
 - `peft`   (`arena.engine.ArenaEngine`): resident NF4 bases, adapters hot-swapped in PEFT, one
   compute thread. The 4-bit CPU path and the numerical reference.
@@ -15,6 +16,8 @@ Three implementations answer battles:
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import queue
 import threading
 import time
@@ -22,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arena.engine import GenerationSettings, PairUpdate, SideState, Telemetry
 from arena.vllm_config import VLLMSettings
@@ -30,6 +33,11 @@ from finetune.paths import project_paths
 
 BackendKind = Literal["peft", "vllm", "remote"]
 BACKENDS: tuple[BackendKind, ...] = ("peft", "vllm", "remote")
+# "auto": vLLM when it is installed and starts (the faster engine, bench/serve_bench.py), else PEFT.
+BackendChoice = Literal["auto", "peft", "vllm", "remote"]
+BACKEND_CHOICES: tuple[BackendChoice, ...] = ("auto", *BACKENDS)
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -37,6 +45,8 @@ class ArenaBackend(Protocol):
     """What the service (and app.py) need from whatever serves the contestants."""
 
     warnings: list[str]
+    kind: ClassVar[BackendKind]  # which implementation serves (app.py prints it)
+    concurrent_battles: int  # battles worth running at once: the UI's queue concurrency
 
     def contestant_names(self) -> list[str]:
         """Every served contestant's display label, in serving order."""
@@ -69,7 +79,7 @@ class ArenaBackend(Protocol):
 class BackendOptions:
     """Everything app.py (or a bench) chooses about serving, validated once."""
 
-    kind: BackendKind = "peft"
+    kind: BackendChoice = "auto"
     adapters_dir: Path = field(default_factory=lambda: project_paths().adapters_dir)
     model_keys: tuple[str, ...] | None = None
     adapter_selection: str | tuple[str, ...] = "latest"
@@ -77,8 +87,8 @@ class BackendOptions:
     vllm: VLLMSettings = field(default_factory=VLLMSettings)  # engine settings, for kind="vllm"
 
     def __post_init__(self) -> None:
-        if self.kind not in BACKENDS:
-            raise ValueError(f"unknown backend {self.kind!r}; valid: {', '.join(BACKENDS)}")
+        if self.kind not in BACKEND_CHOICES:
+            raise ValueError(f"unknown backend {self.kind!r}; valid: {', '.join(BACKEND_CHOICES)}")
         if self.kind == "remote" and not self.remote:
             raise ValueError("the remote backend needs at least one --remote URL=model[,model...]")
 
@@ -89,19 +99,57 @@ def start_backend(options: BackendOptions) -> ArenaBackend:
         from arena.remote_backend import RemoteBackend, parse_remote_specs
 
         return RemoteBackend.start(parse_remote_specs(options.remote))
+    if options.kind == "auto":
+        return start_auto(options, vllm_installed=importlib.util.find_spec("vllm") is not None)
+    return (start_vllm if options.kind == "vllm" else start_peft)(options)
+
+
+def _engine_arguments(options: BackendOptions) -> dict[str, Any]:
     selection = options.adapter_selection
-    common: dict[str, Any] = {
+    return {
         "adapters_dir": options.adapters_dir,
         "model_keys": list(options.model_keys) if options.model_keys else None,
         "adapter_selection": selection if isinstance(selection, str) else list(selection),
     }
-    if options.kind == "vllm":
-        from arena.vllm_backend import VLLMBackend
 
-        return VLLMBackend.start(**common, settings=options.vllm)
+
+def start_vllm(options: BackendOptions) -> ArenaBackend:
+    """vLLM's multi-LoRA engine, one `AsyncLLM` per base."""
+    from arena.vllm_backend import VLLMBackend
+
+    return VLLMBackend.start(**_engine_arguments(options), settings=options.vllm)
+
+
+def start_peft(options: BackendOptions) -> ArenaBackend:
+    """The PEFT/NF4 engine."""
     from arena.engine import ArenaEngine
 
-    return ArenaEngine.start(**common)
+    return ArenaEngine.start(**_engine_arguments(options))
+
+
+def start_auto(
+    options: BackendOptions,
+    *,
+    vllm_installed: bool,
+    vllm_starter: Callable[[BackendOptions], ArenaBackend] = start_vllm,
+    peft_starter: Callable[[BackendOptions], ArenaBackend] = start_peft,
+) -> ArenaBackend:
+    """vLLM where it is installed, the PEFT engine otherwise or when vLLM fails to start.
+
+    A failed vLLM start is a start-up note (the arena still serves); a missing vLLM is not, since a
+    CPU Space (requirements.txt) leaves it out on purpose.
+    """
+    if not vllm_installed:
+        log.info("vLLM is not installed: serving on the PEFT engine")
+        return peft_starter(options)
+    try:
+        return vllm_starter(options)
+    except Exception as error:  # any failure to start vLLM: the PEFT engine still serves the arena
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        log.warning("vLLM did not start (%s): serving on the PEFT engine", reason)
+        backend = peft_starter(options)
+        backend.warnings.insert(0, f"serving on the PEFT engine: vLLM did not start ({reason})")
+        return backend
 
 
 # --- helpers every backend shares ------------------------------------------------------------

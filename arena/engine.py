@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from arena.adapters import (
     BASE_ADAPTER,
@@ -57,11 +57,18 @@ from finetune.paths import project_paths
 from finetune.prompt import render_prompt
 from finetune.registry import MODELS, ModelSpec, chosen_models
 
+if TYPE_CHECKING:  # arena.backend imports this module
+    from arena.backend import BackendKind
+
 # --- the engine --------------------------------------------------------------------------------
 
 
 class ArenaEngine(ContestantLookup[Contestant]):
     """Serves contestants by name; thread-safe (one lock per resident base)."""
+
+    kind: ClassVar[BackendKind] = "peft"
+    # One compute thread decodes every battle in turn: more at once only lengthens everyone's wait.
+    concurrent_battles = 4
 
     def __init__(
         self,

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from queue import Queue
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from arena.backend import SideEvent, merge_sides, side_telemetry
+from arena.backend import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.engine import ContestantLookup, GenerationSettings, PairUpdate
 from finetune.prompt import messages
 
@@ -75,6 +75,9 @@ def _listed_models(client: Any, url: str) -> set[str]:
 
 class RemoteBackend(ContestantLookup[RemoteContestant]):
     """The `ArenaBackend` over HTTP: one streamed request per side, both sent at once."""
+
+    kind: ClassVar[BackendKind] = "remote"
+    concurrent_battles = 16  # the servers batch them (vLLM's continuous batching, llama.cpp's slots)
 
     def __init__(self, contestants: list[RemoteContestant], warnings: list[str], timeout_s: float):
         import httpx

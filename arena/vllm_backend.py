@@ -34,9 +34,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
-from typing import Any
+from typing import Any, ClassVar
 
-from arena.backend import SideEvent, merge_sides, side_telemetry
+from arena.backend import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.engine import (
     Contestant,
     ContestantLookup,
@@ -92,6 +92,8 @@ def _stop_ids(tokenizer: Any, spec: ModelSpec) -> list[int]:
 class VLLMBackend(ContestantLookup[Contestant]):
     """The `ArenaBackend` on vLLM: one event loop thread drives every engine's request streams."""
 
+    kind: ClassVar[BackendKind] = "vllm"
+
     def __init__(
         self,
         bases: dict[str, _Base],
@@ -106,6 +108,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
         self._loop = loop
         self._loop_thread = loop_thread
         self.startup_s = 0.0
+        self.concurrent_battles = 4  # set from VLLMSettings.max_num_seqs once started
 
     @classmethod
     def start(
@@ -145,6 +148,8 @@ class VLLMBackend(ContestantLookup[Contestant]):
             backend.close()
             raise
         backend.startup_s = time.perf_counter() - started
+        # Every battle's two sequences fit in one continuous batch.
+        backend.concurrent_battles = max(1, settings.max_num_seqs // 2)
         return backend
 
     def _run(self, coroutine: Any) -> Any:

@@ -317,8 +317,9 @@ def start_app(cwd: Path, env: dict[str, str], port: int) -> subprocess.Popen:
     log = (cwd / "app.log").open("w")
     # The Space's ephemeral disk: this start's votes.db (without it, the checkout's would be shared).
     env = {**env, "MEDARENA_VOTES_DB": str(cwd / "votes.db")}
+    # --backend peft: what auto picks on a CPU Space, whose requirements.txt has no vLLM.
     command = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--models", "smollm2-135m",
-               "--max-new-tokens", "8", "--no-reference-scoring"]  # fmt: skip
+               "--backend", "peft", "--max-new-tokens", "8", "--no-reference-scoring"]  # fmt: skip
     return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -70,14 +70,18 @@ def adapters_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def backend(adapters_root: Path):
-    from arena.vllm_backend import VLLMBackend, VLLMSettings
+    from arena.backend import BackendOptions, start_backend
+    from arena.vllm_config import VLLMSettings
 
-    backend = VLLMBackend.start(
+    # kind="auto", the app's default: with vLLM installed it must serve on vLLM, not fall back.
+    options = BackendOptions(
+        kind="auto",
         adapters_dir=adapters_root,
-        model_keys=[MODEL],
+        model_keys=(MODEL,),
         adapter_selection="all",
-        settings=VLLMSettings(dtype="bfloat16", max_model_len=1024, max_num_seqs=16),
+        vllm=VLLMSettings(dtype="bfloat16", max_model_len=1024, max_num_seqs=16),
     )
+    backend = start_backend(options)
     yield backend
     backend.close()
 
@@ -86,6 +90,12 @@ def names(backend) -> tuple[str, str]:
     adapter = next(n for n in backend.contestant_names() if "LoRA" in n)
     base = next(n for n in backend.contestant_names() if "· base ·" in n)
     return adapter, base
+
+
+def test_auto_serves_on_vllm_where_it_is_installed(backend) -> None:
+    assert backend.kind == "vllm"
+    assert not any("PEFT engine" in warning for warning in backend.warnings)
+    assert backend.concurrent_battles == 8  # max_num_seqs=16: two sequences a battle
 
 
 def test_cpu_engine_computes_lora_per_adapter_slot(backend) -> None:

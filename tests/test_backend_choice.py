@@ -1,0 +1,82 @@
+"""Which backend `python app.py` serves on: the `auto` default and its fallback (wiring only).
+
+The starters are stand-ins here because what is tested is the choice between them; the real
+engines behind them are tested in test_engine.py, test_vllm_backend.py (where `auto` starts the
+real vLLM engine) and test_browser.py.
+
+Run: ``python -m pytest tests/test_backend_choice.py -q``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from app import parse_args
+from arena.backend import BACKEND_CHOICES, BackendOptions, start_auto
+
+
+@dataclass
+class StartedStandIn:
+    kind: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def starter(kind: str, started: list[str]):
+    def start(options: BackendOptions) -> StartedStandIn:
+        started.append(kind)
+        return StartedStandIn(kind)
+
+    return start
+
+
+def test_auto_serves_on_vllm_when_it_is_installed_and_starts() -> None:
+    started: list[str] = []
+    backend = start_auto(
+        BackendOptions(), vllm_installed=True,
+        vllm_starter=starter("vllm", started), peft_starter=starter("peft", started),
+    )  # fmt: skip
+    assert (backend.kind, backend.warnings, started) == ("vllm", [], ["vllm"])
+
+
+def test_auto_serves_on_peft_without_a_note_when_vllm_is_not_installed() -> None:
+    started: list[str] = []
+    backend = start_auto(
+        BackendOptions(), vllm_installed=False,
+        vllm_starter=starter("vllm", started), peft_starter=starter("peft", started),
+    )  # fmt: skip
+    assert (backend.kind, backend.warnings, started) == ("peft", [], ["peft"])
+
+
+def test_auto_falls_back_to_peft_with_a_one_line_start_up_note_when_vllm_fails() -> None:
+    started: list[str] = []
+
+    def failing_vllm(options: BackendOptions) -> StartedStandIn:
+        started.append("vllm")
+        raise RuntimeError("Engine core initialization failed. See root cause above.\nTraceback ...")
+
+    backend = start_auto(
+        BackendOptions(), vllm_installed=True, vllm_starter=failing_vllm,
+        peft_starter=starter("peft", started),
+    )  # fmt: skip
+    assert started == ["vllm", "peft"]
+    assert backend.kind == "peft"
+    assert backend.warnings == [
+        "serving on the PEFT engine: vLLM did not start (Engine core initialization failed. See root cause above.)"
+    ]
+
+
+def test_unknown_backends_fail_listing_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="valid: auto, peft, vllm, remote"):
+        BackendOptions(kind="tpu")  # type: ignore[arg-type]
+    assert BACKEND_CHOICES == ("auto", "peft", "vllm", "remote")
+
+
+def test_the_app_defaults_to_auto_and_reads_medarena_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEDARENA_BACKEND", raising=False)
+    assert parse_args([]).backend == "auto"
+    monkeypatch.setenv("MEDARENA_BACKEND", "peft")
+    assert parse_args([]).backend == "peft"
+    with pytest.raises(SystemExit):
+        parse_args(["--backend", "tpu"])
