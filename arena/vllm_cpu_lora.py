@@ -8,9 +8,13 @@ pays for them in decode. On a 2-core CPU that was 40% of a decode step's worker 
 base model's own matmuls (py-spy, one battle; README, "Serving").
 
 `RowMaskPunicaWrapperCPU` computes the same sum the way the PEFT engine's `route_rows` does: for
-each adapter slot present in the batch, `y[:, slice] += (mask * (x @ A.T)) @ B.T` over all rows,
-where `mask` is the 0/1 column of rows that use the slot (none when every row does). Rows with no
-adapter (slot -1) cost nothing, and a batch without adapters skips LoRA entirely. vLLM merges the
+each adapter slot present in the batch, `y += (mask * (x @ A.T)) @ B.T` over all rows, where `mask`
+is the 0/1 column of rows that use the slot (none when every row does), and A stacks every slice's
+A while B is block-diagonal, so one matmul pair covers a layer's q/k/v (or gate/up) slices. Rows
+with no adapter (slot -1) cost nothing, and a batch without adapters skips LoRA entirely. They are
+also left untouched, which vLLM 0.32's CPU ops get wrong: they index the stacked weights with -1,
+i.e. the last slot, so once all `max_loras` slots hold adapters every base row got the last one's
+delta (`tests/test_vllm_cpu_lora.py` shows it). One battle: 2.99 s instead of 5.32 s (serve_bench). vLLM merges the
 LoRA scaling into B when it loads an adapter, so the `scale` it passes is 1.0 and is applied as
 given. An lm_head slot whose B is all zero (adapters that do not train lm_head: every adapter this
 project writes) is skipped; that check is cached on the tensor's version counter, which vLLM's
