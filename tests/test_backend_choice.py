@@ -31,22 +31,17 @@ def starter(kind: str, started: list[str]):
     return start
 
 
-def test_auto_serves_on_vllm_when_it_is_installed_and_starts() -> None:
+@pytest.mark.parametrize(
+    ("vllm_installed", "serving"),
+    [(True, "vllm"), (False, "peft")],  # no vLLM (a CPU Space) is no fault: no start-up note
+)
+def test_auto_serves_on_vllm_where_installed_else_on_peft(vllm_installed: bool, serving: str) -> None:
     started: list[str] = []
     backend = start_auto(
-        BackendOptions(), vllm_installed=True,
+        BackendOptions(), vllm_installed=vllm_installed,
         vllm_starter=starter("vllm", started), peft_starter=starter("peft", started),
     )  # fmt: skip
-    assert (backend.kind, backend.warnings, started) == ("vllm", [], ["vllm"])
-
-
-def test_auto_serves_on_peft_without_a_note_when_vllm_is_not_installed() -> None:
-    started: list[str] = []
-    backend = start_auto(
-        BackendOptions(), vllm_installed=False,
-        vllm_starter=starter("vllm", started), peft_starter=starter("peft", started),
-    )  # fmt: skip
-    assert (backend.kind, backend.warnings, started) == ("peft", [], ["peft"])
+    assert (backend.kind, backend.warnings, started) == (serving, [], [serving])
 
 
 def test_auto_falls_back_to_peft_with_a_one_line_start_up_note_when_vllm_fails() -> None:
