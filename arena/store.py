@@ -19,6 +19,7 @@ Usage::
     store.rated_battles()                          # rows for arena/ratings.py
 
 Every battle belongs to the session that started it, and only that session can vote on it.
+Copy a votes.db into Postgres: ``python -m arena.store copy --from votes.db --to postgresql://...``.
 Run as: python -m pytest tests/test_store.py -q
 """
 
@@ -26,24 +27,27 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
-
-from sqlite_utils import Database
 
 from arena.adapters import id_from_label
 from arena.store_db import MIN_FREE_DISK_BYTES as MIN_FREE_DISK_BYTES  # re-exported for callers
-from arena.store_db import InvalidRecord as InvalidRecord  # re-exported: callers catch it from here
-from arena.store_db import StoreError
+from arena.store_db import StoreConnection
 from arena.store_db import default_db_path as default_db_path  # re-exported for callers
 from arena.store_db import utc_now as utc_now  # re-exported for callers
 from arena.store_eval import eval_cache_key as eval_cache_key  # re-exported for callers
+from arena.store_protocol import BattleRow as BattleRow  # the contract's types, re-exported for callers
+from arena.store_protocol import BattleStateError as BattleStateError
+from arena.store_protocol import BattleStatus as BattleStatus
+from arena.store_protocol import InvalidRecord as InvalidRecord
+from arena.store_protocol import SqlSession, StoreError, UniqueViolation
+from arena.store_protocol import StoreUnavailable as StoreUnavailable
+from arena.store_protocol import VoteRejected as VoteRejected
+from arena.store_protocol import VoteRow as VoteRow
 from arena.store_reads import BattleReads
+from arena.store_sql import lock_for_update, update_sql
 from arena.votes import VoteInput, VoteOutcome
 
 MAX_RATIONALE_CHARS = 500
@@ -52,68 +56,8 @@ MAX_VOTER_FIELD_CHARS = 80
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
-class BattleStatus(StrEnum):
-    """Where a battle is: generating its answers, finished (votable) or voided."""
-
-    GENERATING = "generating"
-    FINISHED = "finished"
-    VOIDED = "voided"
-
-
-class VoteRejected(StoreError):
-    """A vote was refused (forged or unknown battle, battle not finished, double vote, bad input)."""
-
-
-class BattleStateError(StoreError):
-    """A battle cannot be finished or voided: it does not exist, or its status does not allow it."""
-
-
-@dataclass(frozen=True)
-class BattleRow:
-    """One battle as stored: question, contestants, answers, telemetry, status."""
-
-    id: str
-    created_at: str
-    finished_at: str | None
-    question: str
-    category: str | None
-    reference_answer: str | None
-    question_source: str
-    contestant_a: str
-    contestant_b: str
-    answer_a: str | None
-    answer_b: str | None
-    telemetry_a: dict[str, Any]
-    telemetry_b: dict[str, Any]
-    generation_settings: dict[str, Any]
-    status: BattleStatus
-    void_reason: str | None
-    identity_leak: bool
-    bertscore_a: float | None
-    bertscore_b: float | None
-    session_id: str | None = None
-
-
-@dataclass(frozen=True)
-class VoteRow:
-    """The one vote of a battle as stored."""
-
-    id: int
-    battle_id: str
-    outcome: VoteOutcome
-    flag_a_unsafe: bool
-    flag_a_incorrect: bool
-    flag_b_unsafe: bool
-    flag_b_incorrect: bool
-    rationale: str
-    voter_role: str
-    voter_specialty: str
-    session_id: str
-    created_at: str
-
-
-class ArenaStore(BattleReads):
-    """The arena's SQLite database. Holds no open connection, so one instance can serve every thread."""
+class BattleTables(BattleReads):
+    """Battles and votes on either database (the shared table code of `ArenaStore` and `PostgresStore`)."""
 
     # -- battles -----------------------------------------------------------------------------------
 
@@ -169,8 +113,8 @@ class ArenaStore(BattleReads):
             question.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidRecord("The question holds a broken character (a lone surrogate).") from None
-        with self._transaction() as db:
-            db["battles"].insert(row)
+        with self._transaction() as session:
+            session.insert("battles", row)
         return battle_id
 
     def finish_battle(
@@ -196,32 +140,33 @@ class ArenaStore(BattleReads):
             "status": BattleStatus.FINISHED.value,
             "finished_at": self._now(),
         }
-        with self._transaction() as db:
-            status = _battle_status(db, battle_id)
+        with self._transaction() as session:
+            status = _battle_status(session, battle_id)
             if status is None:
                 raise BattleStateError(f"There is no battle with id {battle_id!r} to finish.")
             if status != BattleStatus.GENERATING:
                 raise BattleStateError(f"Battle {battle_id} is already {status}, so it cannot be finished.")
-            db["battles"].update(battle_id, updates)
+            session.execute(*update_sql("battles", "id", battle_id, updates))
 
     def void_battle(self, battle_id: str, reason: str) -> None:
         """Mark a battle void (generation failed, voter left, moderation); void battles take no votes."""
-        with self._transaction() as db:
-            status = _battle_status(db, battle_id)
+        with self._transaction() as session:
+            status = _battle_status(session, battle_id)
             if status is None:
                 raise BattleStateError(f"There is no battle with id {battle_id!r} to void.")
             if status == BattleStatus.VOIDED:
                 raise BattleStateError(f"Battle {battle_id} is already voided.")
-            db["battles"].update(battle_id, {"status": BattleStatus.VOIDED.value, "void_reason": reason})
+            updates = {"status": BattleStatus.VOIDED.value, "void_reason": reason}
+            session.execute(*update_sql("battles", "id", battle_id, updates))
 
     def void_if_generating(self, battle_id: str, reason: str) -> bool:
         """Void the battle if it is still generating (cancelled, timed out, abandoned); True if it was."""
-        with self._transaction() as db:
-            cursor = db.execute(
+        with self._transaction() as session:
+            changed = session.execute(
                 "UPDATE battles SET status = ?, void_reason = ? WHERE id = ? AND status = ?",
                 [BattleStatus.VOIDED.value, reason, battle_id, BattleStatus.GENERATING.value],
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     def void_stale_battles(self, started_before: datetime, reason: str) -> int:
         """Void every battle still generating that started before `started_before`; returns how many.
@@ -229,17 +174,16 @@ class ArenaStore(BattleReads):
         Run at start-up (battles of a process that died) and periodically (a closed browser tab).
         """
         cutoff = started_before.astimezone(UTC).isoformat(timespec="microseconds")
-        with self._transaction() as db:
-            cursor = db.execute(
+        with self._transaction() as session:
+            return session.execute(
                 "UPDATE battles SET status = ?, void_reason = ? WHERE status = ? AND created_at < ?",
                 [BattleStatus.VOIDED.value, reason, BattleStatus.GENERATING.value, cutoff],
             )
-            return cursor.rowcount
 
     def generating_battles(self, session_id: str) -> list[str]:
         """Ids of the session's battles still generating, oldest first."""
-        with self._connection() as db:
-            rows = db.query(
+        with self._connection() as session:
+            rows = session.query(
                 "SELECT id FROM battles WHERE session_id = ? AND status = ? ORDER BY created_at",
                 [session_id, BattleStatus.GENERATING.value],
             )
@@ -247,8 +191,8 @@ class ArenaStore(BattleReads):
 
     def get_battle(self, battle_id: str) -> BattleRow | None:
         """The battle with this id, or None."""
-        with self._connection() as db:
-            rows = list(db.query("SELECT * FROM battles WHERE id = ?", [battle_id]))
+        with self._connection() as session:
+            rows = session.query("SELECT * FROM battles WHERE id = ?", [battle_id])
         return _battle_from_row(rows[0]) if rows else None
 
     # -- votes -------------------------------------------------------------------------------------
@@ -271,8 +215,9 @@ class ArenaStore(BattleReads):
             "session_id": session_id,
             "created_at": self._now(),
         }
-        with self._transaction() as db:
-            rows = list(db.query("SELECT status, session_id FROM battles WHERE id = ?", [battle_id]))
+        with self._transaction() as session:
+            sql = "SELECT status, session_id FROM battles WHERE id = ?" + lock_for_update(session)
+            rows = session.query(sql, [battle_id])
             status = BattleStatus(rows[0]["status"]) if rows else None
             if status is None:
                 raise VoteRejected("This battle does not exist, so the vote was not recorded.")
@@ -285,30 +230,33 @@ class ArenaStore(BattleReads):
             if status == BattleStatus.VOIDED:
                 raise VoteRejected("This battle was voided, so it no longer takes votes.")
             try:
-                db["votes"].insert(row)
-            except sqlite3.IntegrityError as error:
+                session.insert("votes", row)
+            except UniqueViolation:
                 # The UNIQUE index on votes.battle_id is what makes concurrent double votes store one row.
-                if error.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE":
-                    message = "This battle already has a vote; each battle takes exactly one."
-                    raise VoteRejected(message) from None
-                raise
-            return self._read_vote(db, battle_id)
+                raise VoteRejected("This battle already has a vote; each battle takes exactly one.") from None
+            return self._read_vote(session, battle_id)
 
-    def _read_vote(self, db: Database, battle_id: str) -> VoteRow:
+    def _read_vote(self, session: SqlSession, battle_id: str) -> VoteRow:
         """Read back a vote inside the caller's transaction (a separate step, so tests can fail it)."""
-        vote = _vote_from_db(db, battle_id)
+        vote = _vote_from_db(session, battle_id)
         if vote is None:
             raise StoreError(f"The vote for battle {battle_id} vanished inside its own transaction.")
         return vote
 
     def get_vote(self, battle_id: str) -> VoteRow | None:
         """The vote of this battle, or None."""
-        with self._connection() as db:
-            return _vote_from_db(db, battle_id)
+        with self._connection() as session:
+            return _vote_from_db(session, battle_id)
 
 
-def _battle_status(db: Database, battle_id: str) -> BattleStatus | None:
-    rows = list(db.query("SELECT status FROM battles WHERE id = ?", [battle_id]))
+class ArenaStore(BattleTables, StoreConnection):
+    """The arena's SQLite database (the embedded default). Holds no open connection, so one instance can
+    serve every thread."""
+
+
+def _battle_status(session: SqlSession, battle_id: str) -> BattleStatus | None:
+    sql = "SELECT status FROM battles WHERE id = ?" + lock_for_update(session)
+    rows = session.query(sql, [battle_id])
     return BattleStatus(rows[0]["status"]) if rows else None
 
 
@@ -374,8 +322,8 @@ def _check_session_id(session_id: Any, error: type[StoreError]) -> None:
         raise error("The session id is malformed (8-64 letters, digits, '-' or '_'); please reload the page.")
 
 
-def _vote_from_db(db: Database, battle_id: str) -> VoteRow | None:
-    rows = list(db.query("SELECT * FROM votes WHERE battle_id = ?", [battle_id]))
+def _vote_from_db(session: SqlSession, battle_id: str) -> VoteRow | None:
+    rows = session.query("SELECT * FROM votes WHERE battle_id = ?", [battle_id])
     if not rows:
         return None
     row = rows[0]
@@ -400,3 +348,14 @@ def _to_json(value: Mapping[str, Any]) -> str:
         return json.dumps(dict(value), sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError) as error:
         raise InvalidRecord(f"Could not store a settings/telemetry dict as JSON: {error}.") from error
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m arena.store copy --from votes.db --to postgresql://...`` (`arena.store_copy`)."""
+    from arena.store_copy import main as copy_main
+
+    return copy_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

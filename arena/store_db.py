@@ -1,7 +1,8 @@
-"""The vote database's connection layer: open (WAL, or a rollback journal where WAL cannot lock), one
+"""The SQLite store's connection layer: open (WAL, or a rollback journal where WAL cannot lock), one
 short-lived connection per operation, `BEGIN IMMEDIATE` transactions with writers taking turns on a lock
-file, the schema step (`arena.store_schema`) and the start-up read-only/full-disk check.
-`arena.store` builds the tables' methods on `StoreConnection`.
+file, the schema step (`arena.store_schema`) and the start-up read-only/full-disk check. Each operation
+runs on a `SqliteSession` (sqlite-utils underneath); sqlite3 errors leave it as `StoreUnavailable` or
+`UniqueViolation`. `arena.store.ArenaStore` puts the shared table code on `StoreConnection`.
 
     from arena.store_db import StoreConnection
     StoreConnection(path).problem   # None, or a sentence for a banner
@@ -13,30 +14,23 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import math
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlite_utils import Database
 
-from arena.store_schema import create_schema
+from arena.store_protocol import StoreError, StoreUnavailable, UniqueViolation
+from arena.store_schema import apply_schema
+from arena.store_sql import SqlStoreBase, insert_sql
 from finetune.paths import project_paths
 
 MIN_FREE_DISK_BYTES = 16 * 2**20  # below this a start-up check reports the disk as (nearly) full
-
-
-class StoreError(Exception):
-    """Base class for the store's refusals; the message is a sentence fit to show a person."""
-
-
-class InvalidRecord(StoreError, ValueError):
-    """A battle, evaluation result or cache row has missing, unknown or malformed fields."""
 
 
 def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -53,9 +47,33 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class StoreConnection:
+class SqliteSession:
+    """One SQLite connection inside a transaction or a read, as the shared table code sees it."""
+
+    dialect: Literal["sqlite"] = "sqlite"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.db.query(sql, list(params))]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.db.execute(sql, list(params)).rowcount
+
+    def insert(self, table: str, row: Mapping[str, Any], *, replace_on: str | None = None) -> None:
+        sql, params = insert_sql(table, row, replace_on)
+        try:
+            self.db.execute(sql, params)
+        except sqlite3.IntegrityError as error:
+            if error.sqlite_errorname in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+                raise UniqueViolation(f"A {table} row repeats a unique key ({error}).") from None
+            raise
+
+
+class StoreConnection(SqlStoreBase):
     """Connections, transactions and the clock of one SQLite vote database (the tables' methods live in
-    `arena.store.ArenaStore` and `arena.store_eval.EvalTables`)."""
+    `arena.store`, `arena.store_reads` and `arena.store_eval`)."""
 
     def __init__(
         self,
@@ -72,21 +90,25 @@ class StoreConnection:
         """
         if str(path) == ":memory:":
             raise ValueError("ArenaStore needs a file path: ':memory:' would lose data between operations.")
+        super().__init__()  # self.warnings: for the person running the arena (e.g. no WAL here)
         self.path = Path(path)
+        self.location = str(self.path)
         self._busy_timeout_s = busy_timeout_s
         self._clock = clock
         self.problem: str | None = None  # a sentence for a banner when the file cannot take votes
-        # Messages for the person running the arena (e.g. no WAL on this filesystem); app.py shows them.
-        self.warnings: list[str] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fallback = _enable_wal_or_rollback_journal(self.path, busy_timeout_s)
             if fallback:
                 logging.getLogger(__name__).warning(fallback)
                 self.warnings.append(fallback)
-            with self._transaction() as db:
-                create_schema(db)
+            with self._transaction() as session:
+                apply_schema(session)
             self.problem = self.check_writable()
+        except StoreUnavailable as error:
+            self.problem = _storage_problem(self.path, error.__cause__ or error)
+        except StoreError as error:  # e.g. a file from a newer schema version
+            self.problem = str(error)
         except (sqlite3.Error, OSError) as error:
             self.problem = _storage_problem(self.path, error)
 
@@ -94,8 +116,10 @@ class StoreConnection:
         """Write a heartbeat row for real; a read-only file or a full disk comes back as a sentence."""
         try:
             free = shutil.disk_usage(self.path.parent).free
-            with self._transaction() as db:
-                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('checked_at', ?)", [self._now()])
+            with self._transaction() as session:
+                session.insert("meta", {"key": "checked_at", "value": self._now()}, replace_on="key")
+        except StoreUnavailable as error:
+            return _storage_problem(self.path, error.__cause__ or error)
         except (sqlite3.Error, OSError) as error:
             return _storage_problem(self.path, error)
         if free < MIN_FREE_DISK_BYTES:
@@ -108,7 +132,7 @@ class StoreConnection:
     # -- connections -------------------------------------------------------------------------------
 
     @contextmanager
-    def _connection(self) -> Iterator[Database]:
+    def _open(self) -> Iterator[Database]:
         connection = sqlite3.connect(self.path, timeout=self._busy_timeout_s)
         try:
             db = Database(connection, execute_plugins=False)
@@ -120,13 +144,18 @@ class StoreConnection:
             connection.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Database]:
+    def _connection(self) -> Iterator[SqliteSession]:
+        with _mapped_errors(self.path), self._open() as db:
+            yield SqliteSession(db)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[SqliteSession]:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes can
         # fail with "database is locked" under contention instead of waiting its turn.
-        with _writer_turn(self.path), self._connection() as db:
+        with _mapped_errors(self.path), _writer_turn(self.path), self._open() as db:
             db.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield db
+                yield SqliteSession(db)
             except BaseException:
                 db.rollback()
                 raise
@@ -140,8 +169,14 @@ class StoreConnection:
         """The store's clock (what stamps rows), for callers computing cut-offs such as stale battles."""
         return self._clock()
 
-    def _now(self) -> str:
-        return self._clock().astimezone(UTC).isoformat(timespec="microseconds")
+
+@contextmanager
+def _mapped_errors(path: Path) -> Iterator[None]:
+    """sqlite3's exceptions leave the store as `StoreUnavailable`, a sentence naming the file."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise StoreUnavailable(f"The vote database {path} could not be used ({error}).") from error
 
 
 def _enable_wal_or_rollback_journal(path: Path, timeout_s: float) -> str | None:
@@ -189,21 +224,6 @@ def _storage_problem(path: Path, error: BaseException) -> str:
     if "full" in text or getattr(error, "errno", None) == 28:
         return f"The disk holding the vote database {path} is full, so votes cannot be saved. Free space and restart."
     return f"The vote database {path} cannot be written ({type(error).__name__}: {error}); votes cannot be saved."
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_fields(
-    what: str, row: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...]
-) -> None:
-    missing = [field for field in required if row.get(field) is None]
-    if missing:
-        raise InvalidRecord(f"{what} is missing {', '.join(missing)}.")
-    unknown = sorted(set(row) - set(required) - set(optional))
-    if unknown:
-        raise InvalidRecord(f"{what} has unknown field(s) {', '.join(unknown)}.")
 
 
 @contextmanager

@@ -10,23 +10,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from arena.adapters import contestant_id, id_from_label
-from arena.store_db import (
-    InvalidRecord,
-    StoreConnection,
-    _check_fields,
-    _is_finite_number,
+from arena.store_protocol import InvalidRecord, UniqueViolation
+from arena.store_sql import SqlStoreBase, check_fields, is_finite_number
+
+_REQUIRED_EVAL_FIELDS: tuple[str, ...] = (
+    "contestant",
+    "model_key",
+    "dataset",
+    "dataset_hash",
+    "split",
+    "n",
+    "metric",
+    "value",
+    "run_id",
 )
-from arena.store_schema import (
-    _OPTIONAL_CACHE_FIELDS,
-    _OPTIONAL_EVAL_FIELDS,
-    _REQUIRED_CACHE_FIELDS,
-    _REQUIRED_EVAL_FIELDS,
+_OPTIONAL_EVAL_FIELDS: tuple[str, ...] = (
+    "adapter_run",
+    "ci_low",
+    "ci_high",
+    "scoring_model",
+    "git_commit",
+    "created_at",
 )
+_REQUIRED_CACHE_FIELDS: tuple[str, ...] = ("contestant", "question_id", "answer")
+_OPTIONAL_CACHE_FIELDS: tuple[str, ...] = ("contestant_id", "output_tokens", "latency_s", "ttft_s")
 
 
 def eval_cache_key(contestant: str, prompt_template: str, settings: Mapping[str, Any], question: str) -> str:
@@ -38,7 +49,7 @@ def eval_cache_key(contestant: str, prompt_template: str, settings: Mapping[str,
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-class EvalTables(StoreConnection):
+class EvalTables(SqlStoreBase):
     """Methods on the `eval_results` and `eval_cache` tables."""
 
     def add_eval_results(self, rows: list[dict[str, Any]]) -> None:
@@ -48,26 +59,26 @@ class EvalTables(StoreConnection):
         optional: adapter_run, ci_low, ci_high, scoring_model, git_commit, created_at. A run may hold one
         value per (contestant, dataset, split, metric, scoring_model).
         """
-        with self._transaction() as db:
+        with self._transaction() as session:
             for index, row in enumerate(rows):
                 record = self._checked_eval_row(index, row)
                 try:
-                    db["eval_results"].insert(record)
-                except sqlite3.IntegrityError as error:
+                    session.insert("eval_results", record)
+                except UniqueViolation as error:
                     raise InvalidRecord(
                         f"Evaluation row {index} repeats a result already stored for run {row['run_id']!r} "
                         f"({row['contestant']}, {row['dataset']}/{row['split']}, {row['metric']})."
                     ) from error
 
     def _checked_eval_row(self, index: int, row: Mapping[str, Any]) -> dict[str, Any]:
-        _check_fields(f"Evaluation row {index}", row, _REQUIRED_EVAL_FIELDS, _OPTIONAL_EVAL_FIELDS)
+        check_fields(f"Evaluation row {index}", row, _REQUIRED_EVAL_FIELDS, _OPTIONAL_EVAL_FIELDS)
         if not isinstance(row["n"], int) or isinstance(row["n"], bool) or row["n"] < 0:
             raise InvalidRecord(f"Evaluation row {index} has n={row['n']!r}; it must be a whole number >= 0.")
         for field in ("value", "ci_low", "ci_high"):
             value = row.get(field)
             if value is None and field != "value":
                 continue
-            if not _is_finite_number(value):
+            if not is_finite_number(value):
                 raise InvalidRecord(
                     f"Evaluation row {index} has {field}={value!r}; it must be a finite number."
                 )
@@ -78,23 +89,23 @@ class EvalTables(StoreConnection):
 
     def eval_results(self, contestant: str | None = None) -> list[dict[str, Any]]:
         """Stored evaluation results in insertion order, optionally for one contestant (stable id or label)."""
-        with self._connection() as db:
+        with self._connection() as session:
             if contestant is None:
-                return list(db.query("SELECT * FROM eval_results ORDER BY id"))
+                return session.query("SELECT * FROM eval_results ORDER BY id")
             sql = "SELECT * FROM eval_results WHERE contestant_id = ? OR contestant = ? ORDER BY id"
-            return list(db.query(sql, [contestant, contestant]))
+            return session.query(sql, [contestant, contestant])
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
         """The cached answer row for this key, or None."""
-        with self._connection() as db:
-            rows = list(db.query("SELECT * FROM eval_cache WHERE key = ?", [key]))
+        with self._connection() as session:
+            rows = session.query("SELECT * FROM eval_cache WHERE key = ?", [key])
         return rows[0] if rows else None
 
     def cache_put(self, key: str, row: Mapping[str, Any]) -> None:
         """Store (or overwrite) a cached answer; keys: contestant, question_id, answer, and optionally
         output_tokens, latency_s, ttft_s."""
-        _check_fields("The cache row", row, _REQUIRED_CACHE_FIELDS, _OPTIONAL_CACHE_FIELDS)
+        check_fields("The cache row", row, _REQUIRED_CACHE_FIELDS, _OPTIONAL_CACHE_FIELDS)
         record = {field: row.get(field) for field in (*_REQUIRED_CACHE_FIELDS, *_OPTIONAL_CACHE_FIELDS)}
         record["contestant_id"] = record["contestant_id"] or id_from_label(str(row["contestant"]))
-        with self._transaction() as db:
-            db["eval_cache"].insert({"key": key, **record, "created_at": self._now()}, replace=True)
+        with self._transaction() as session:
+            session.insert("eval_cache", {"key": key, **record, "created_at": self._now()}, replace_on="key")

@@ -22,8 +22,8 @@ class BattleReads(EvalTables):
 
     def vote_count(self) -> int:
         """How many votes are stored."""
-        with self._connection() as db:
-            return db["votes"].count
+        with self._connection() as session:
+            return int(session.query("SELECT COUNT(*) AS n FROM votes")[0]["n"])
 
     def rated_battles(self, *, include_identity_leaks: bool = False) -> list[dict[str, Any]]:
         """Voted, finished battles for the ratings code, oldest vote first; `contestant_a`/`_b` are the
@@ -50,8 +50,8 @@ class BattleReads(EvalTables):
             "flag_b_incorrect",
             "identity_leak",
         )
-        with self._connection() as db:
-            rows = list(db.query(sql))
+        with self._connection() as session:
+            rows = session.query(sql)
         return [{**row, **{column: bool(row[column]) for column in boolean_columns}} for row in rows]
 
     def contestant_battle_counts(self) -> dict[str, int]:
@@ -61,10 +61,10 @@ class BattleReads(EvalTables):
                 SELECT contestant_a_id AS contestant FROM battles WHERE status = 'finished'
                 UNION ALL
                 SELECT contestant_b_id AS contestant FROM battles WHERE status = 'finished'
-            ) GROUP BY contestant ORDER BY contestant
+            ) AS sides GROUP BY contestant ORDER BY contestant
         """
-        with self._connection() as db:
-            return {row["contestant"]: row["battles"] for row in db.query(sql)}
+        with self._connection() as session:
+            return {row["contestant"]: row["battles"] for row in session.query(sql)}
 
     def telemetry_samples(self) -> dict[str, list[dict[str, Any]]]:
         """Every finished battle's telemetry dict per contestant id, oldest first (aggregated by
@@ -73,8 +73,8 @@ class BattleReads(EvalTables):
             SELECT contestant_a_id AS contestant_a, telemetry_a, contestant_b_id AS contestant_b, telemetry_b
             FROM battles WHERE status = 'finished' ORDER BY created_at
         """
-        with self._connection() as db:
-            rows = list(db.query(sql))
+        with self._connection() as session:
+            rows = session.query(sql)
         samples: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             for side in ("a", "b"):
@@ -96,8 +96,8 @@ class BattleReads(EvalTables):
             FROM votes v JOIN battles b ON b.id = v.battle_id
             ORDER BY v.created_at, v.id
         """
-        with self._connection() as db:
-            return [dict(row) for row in db.query(sql)]
+        with self._connection() as session:
+            return session.query(sql)
 
 
 # -- helpers -----------------------------------------------------------------------------------------

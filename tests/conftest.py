@@ -1,12 +1,16 @@
-"""Shared fixtures: a tiny real LoRA adapter for smollm2-135m, trained once per test session."""
+"""Shared fixtures: a tiny real LoRA adapter for smollm2-135m, trained once per test session, and a
+throwaway Postgres server (tests/postgres_server.py) started once per session by the tests that need it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -26,9 +30,21 @@ def tiny_adapters(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# Fixtures that train or load a real model: a test that uses one (directly or through another fixture)
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (initdb + pg_ctl in a temporary folder); one
+    `server.new_database()` per test."""
+    try:
+        server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    yield server
+    server.stop()
+
+
+# Fixtures that train or load a real model (or start a server): a test that uses one (directly or through another fixture)
 # belongs to the slow tier, so `pytest -m "not slow"` never waits for a model.
-MODEL_FIXTURES = frozenset({"tiny_adapters", "loaded_models", "trained"})
+MODEL_FIXTURES = frozenset({"tiny_adapters", "loaded_models", "trained", "postgres_server"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

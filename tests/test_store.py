@@ -1,4 +1,6 @@
-"""Tests for arena/store.py and arena/export.py on real SQLite files (WAL mode) in pytest's tmp_path.
+"""Tests for the vote store contract (arena/store.py, arena/store_postgres.py) and arena/export.py: every
+test taking `store` or `reopen` runs on both stores, a real SQLite file (WAL mode) in pytest's tmp_path
+and a fresh database on a real, throwaway Postgres server (tests/postgres_server.py; slow tier).
 
 Run: ``python -m pytest tests/test_store.py -q``
 """
@@ -9,12 +11,13 @@ import csv
 import itertools
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +38,8 @@ from arena.store import (
     default_db_path,
     eval_cache_key,
 )
+from arena.store_postgres import PostgresStore
+from arena.store_protocol import StoreUnavailable, UniqueViolation, VoteStore
 from arena.votes import VoteInput
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +53,44 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "votes.db"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def location(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
+    """Where the store under test lives: a SQLite file, or a fresh database on the test Postgres server."""
+    if request.param == "sqlite":
+        return db_path
+    return request.getfixturevalue("postgres_server").new_database()
+
+
 @pytest.fixture
-def store(db_path: Path) -> ArenaStore:
-    return ArenaStore(db_path)
+def reopen(location: str | Path) -> Iterator[Callable[..., VoteStore]]:
+    """Open (again) the store at `location`, as a new process would; every opened store is closed after."""
+    opened: list[VoteStore] = []
+
+    def open_again(**options: object) -> VoteStore:
+        store = (
+            PostgresStore(location, **options)
+            if isinstance(location, str)
+            else ArenaStore(location, **options)
+        )
+        opened.append(store)
+        return store
+
+    yield open_again
+    for store in opened:
+        store.close()
 
 
-def start_battle(store: ArenaStore, question: str = "First-line treatment for uncomplicated UTI?") -> str:
+@pytest.fixture
+def store(reopen: Callable[..., VoteStore]) -> VoteStore:
+    return reopen()
+
+
+def count_rows(store: VoteStore, table: str) -> int:
+    with store._connection() as session:  # type: ignore[attr-defined]
+        return session.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
+
+
+def start_battle(store: VoteStore, question: str = "First-line treatment for uncomplicated UTI?") -> str:
     return store.create_battle(
         question,
         "smollm2-lora",
@@ -66,7 +103,7 @@ def start_battle(store: ArenaStore, question: str = "First-line treatment for un
     )
 
 
-def finished_battle(store: ArenaStore, question: str = "First-line treatment for uncomplicated UTI?") -> str:
+def finished_battle(store: VoteStore, question: str = "First-line treatment for uncomplicated UTI?") -> str:
     battle_id = start_battle(store, question)
     store.finish_battle(
         battle_id,
@@ -145,7 +182,7 @@ def test_memory_database_is_refused() -> None:
 # -- battles and votes ---------------------------------------------------------------------------------
 
 
-def test_full_battle_lifecycle(store: ArenaStore) -> None:
+def test_full_battle_lifecycle(store: VoteStore) -> None:
     battle_id = start_battle(store)
     assert len(battle_id) == 32 and int(battle_id, 16) >= 0
 
@@ -211,7 +248,7 @@ def test_full_battle_lifecycle(store: ArenaStore) -> None:
     assert rated["flag_b_incorrect"] is True and rated["flag_a_unsafe"] is False
 
 
-def test_finish_and_void_refuse_wrong_states(store: ArenaStore) -> None:
+def test_finish_and_void_refuse_wrong_states(store: VoteStore) -> None:
     with pytest.raises(BattleStateError, match="no battle"):
         store.finish_battle("f" * 32, "a", "b", {}, {}, identity_leak=False)
     with pytest.raises(BattleStateError, match="no battle"):
@@ -233,33 +270,32 @@ def test_finish_and_void_refuse_wrong_states(store: ArenaStore) -> None:
     assert store.get_battle(voided_id) == voided
 
 
-def test_create_battle_rejects_bad_input(store: ArenaStore) -> None:
+def test_create_battle_rejects_bad_input(store: VoteStore) -> None:
     with pytest.raises(InvalidRecord, match="question"):
         store.create_battle("   ", "a", "b", {}, session_id=SESSION)
     with pytest.raises(InvalidRecord, match="two different"):
         store.create_battle("Dose?", "same-model", "same-model", {}, session_id=SESSION)
     with pytest.raises(InvalidRecord, match="JSON"):
         store.create_battle("Dose?", "a", "b", {"not serialisable": object()}, session_id=SESSION)
-    with sqlite3.connect(store.path) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM battles").fetchone()[0] == 0
+    assert count_rows(store, "battles") == 0
 
 
-def _forged(store: ArenaStore) -> str:
+def _forged(store: VoteStore) -> str:
     finished_battle(store)
     return "0123456789abcdef0123456789abcdef"
 
 
-def _generating(store: ArenaStore) -> str:
+def _generating(store: VoteStore) -> str:
     return start_battle(store)
 
 
-def _voided(store: ArenaStore) -> str:
+def _voided(store: VoteStore) -> str:
     battle_id = finished_battle(store)
     store.void_battle(battle_id, "voter left")
     return battle_id
 
 
-def _already_voted(store: ArenaStore) -> str:
+def _already_voted(store: VoteStore) -> str:
     battle_id = finished_battle(store)
     store.record_vote(VoteInput(battle_id, "tie", session_id=SESSION))
     return battle_id
@@ -287,7 +323,7 @@ def _already_voted(store: ArenaStore) -> str:
     ],
 )
 def test_rejected_votes_store_nothing(
-    store: ArenaStore,
+    store: VoteStore,
     make_battle: Callable[[ArenaStore], str],
     outcome: str,
     rationale: str,
@@ -305,7 +341,7 @@ def test_rejected_votes_store_nothing(
     assert store.get_vote(battle_id) == vote_before
 
 
-def test_rationale_of_exactly_the_limit_is_accepted(store: ArenaStore) -> None:
+def test_rationale_of_exactly_the_limit_is_accepted(store: VoteStore) -> None:
     battle_id = finished_battle(store)
     vote = store.record_vote(
         VoteInput(battle_id, "both_bad", rationale="y" * MAX_RATIONALE_CHARS, session_id=SESSION)
@@ -313,7 +349,7 @@ def test_rationale_of_exactly_the_limit_is_accepted(store: ArenaStore) -> None:
     assert len(vote.rationale) == MAX_RATIONALE_CHARS
 
 
-def test_html_is_stored_verbatim_and_round_trips(store: ArenaStore) -> None:
+def test_html_is_stored_verbatim_and_round_trips(store: VoteStore) -> None:
     question = '<script>alert("q")</script> & <b>dose</b>?'
     rationale = "<img src=x onerror=alert(1)> 'quoted' &amp; <!-- comment -->"
     battle_id = finished_battle(store, question=question)
@@ -324,11 +360,11 @@ def test_html_is_stored_verbatim_and_round_trips(store: ArenaStore) -> None:
     assert battle is not None and vote is not None
     assert battle.question == question
     assert vote.rationale == rationale
-    with sqlite3.connect(store.path) as connection:
-        assert connection.execute("SELECT rationale FROM votes").fetchone()[0] == rationale
+    with store._connection() as session:  # type: ignore[attr-defined]
+        assert session.query("SELECT rationale FROM votes")[0]["rationale"] == rationale
 
 
-def test_fifty_concurrent_voters_on_fifty_battles(store: ArenaStore) -> None:
+def test_fifty_concurrent_voters_on_fifty_battles(store: VoteStore) -> None:
     battle_ids = [finished_battle(store, question=f"Question {index}?") for index in range(50)]
     start_together = threading.Barrier(50)
 
@@ -345,7 +381,7 @@ def test_fifty_concurrent_voters_on_fifty_battles(store: ArenaStore) -> None:
     assert len(store.rated_battles()) == 50
 
 
-def test_twenty_concurrent_double_votes_store_exactly_one(store: ArenaStore) -> None:
+def test_twenty_concurrent_double_votes_store_exactly_one(store: VoteStore) -> None:
     battle_id = finished_battle(store)
     start_together = threading.Barrier(20)
 
@@ -368,42 +404,46 @@ def test_twenty_concurrent_double_votes_store_exactly_one(store: ArenaStore) -> 
 # -- durability and crashes ----------------------------------------------------------------------------
 
 
-def test_acknowledged_vote_survives_reopening(db_path: Path) -> None:
-    first = ArenaStore(db_path)
+def test_acknowledged_vote_survives_reopening(reopen: Callable[..., VoteStore]) -> None:
+    first = reopen()
     battle_id = finished_battle(first)
     vote = first.record_vote(VoteInput(battle_id, "tie", rationale="Both fine.", session_id=SESSION))
 
-    reopened = ArenaStore(db_path)
+    reopened = reopen()
     assert reopened.get_vote(battle_id) == vote
     assert reopened.vote_count() == 1
 
 
-def test_acknowledged_vote_survives_process_death(db_path: Path) -> None:
-    battle_id = finished_battle(ArenaStore(db_path))
+@pytest.mark.slow
+def test_acknowledged_vote_survives_process_death(
+    location: str | Path, reopen: Callable[..., VoteStore]
+) -> None:
+    battle_id = finished_battle(reopen())
     # The child acknowledges the vote and then dies without any cleanup.
     child = run_python(
         "import os, sys\n"
-        "from arena.store import ArenaStore\n"
+        "from arena.store_open import open_store\n"
         "from arena.votes import VoteInput\n"
         "vote = VoteInput(sys.argv[2], 'model_b', rationale='from the child', session_id='session-test-1')\n"
-        "ArenaStore(sys.argv[1]).record_vote(vote)\n"
+        "open_store(sys.argv[1]).record_vote(vote)\n"
         "print('acknowledged', flush=True)\n"
         "os._exit(0)\n",
-        str(db_path),
+        str(location),
         battle_id,
     )
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip() == "acknowledged"
 
-    vote = ArenaStore(db_path).get_vote(battle_id)
+    vote = reopen().get_vote(battle_id)
     assert vote is not None and vote.rationale == "from the child"
 
 
 class StoreFailingAfterVoteInsert(ArenaStore):
     """Replaces the read-back that follows the vote INSERT with a second INSERT that violates UNIQUE."""
 
-    def _read_vote(self, db, battle_id):  # type: ignore[no-untyped-def]
-        db["votes"].insert(
+    def _read_vote(self, session, battle_id):  # type: ignore[no-untyped-def]
+        session.insert(
+            "votes",
             {
                 "battle_id": battle_id,
                 "outcome": "tie",
@@ -416,21 +456,31 @@ class StoreFailingAfterVoteInsert(ArenaStore):
                 "voter_specialty": "",
                 "session_id": "",
                 "created_at": "now",
-            }
+            },
         )
         raise AssertionError("the second insert should have violated the UNIQUE index")
 
 
-def test_failure_after_vote_insert_leaves_no_vote(db_path: Path) -> None:
-    battle_id = finished_battle(ArenaStore(db_path))
-    failing = StoreFailingAfterVoteInsert(db_path)
+class PostgresFailingAfterVoteInsert(PostgresStore):
+    _read_vote = StoreFailingAfterVoteInsert._read_vote
 
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+
+def test_failure_after_vote_insert_leaves_no_vote(
+    location: str | Path, reopen: Callable[..., VoteStore]
+) -> None:
+    battle_id = finished_battle(reopen())
+    failing_class = (
+        PostgresFailingAfterVoteInsert if isinstance(location, str) else StoreFailingAfterVoteInsert
+    )
+    failing = failing_class(location)
+
+    with pytest.raises(UniqueViolation, match="votes"):
         failing.record_vote(
             VoteInput(battle_id, "model_a", rationale="should be rolled back", session_id=SESSION)
         )
+    failing.close()
 
-    store = ArenaStore(db_path)
+    store = reopen()
     assert store.vote_count() == 0
     assert store.get_vote(battle_id) is None
     assert (
@@ -438,28 +488,34 @@ def test_failure_after_vote_insert_leaves_no_vote(db_path: Path) -> None:
     )
 
 
-def test_process_killed_mid_vote_leaves_no_vote(db_path: Path) -> None:
-    battle_id = finished_battle(ArenaStore(db_path))
+@pytest.mark.slow
+def test_process_killed_mid_vote_leaves_no_vote(
+    location: str | Path, reopen: Callable[..., VoteStore]
+) -> None:
+    battle_id = finished_battle(reopen())
     # The child dies (no rollback, no close) after the vote INSERT but before COMMIT.
     child = run_python(
         "import os, sys\n"
         "from arena.store import ArenaStore\n"
-        "class DiesMidTransaction(ArenaStore):\n"
-        "    def _read_vote(self, db, battle_id):\n"
-        "        assert db.execute('SELECT COUNT(*) FROM votes').fetchone()[0] == 1\n"
+        "from arena.store_postgres import PostgresStore, is_postgres_url\n"
+        "base = PostgresStore if is_postgres_url(sys.argv[1]) else ArenaStore\n"
+        "class DiesMidTransaction(base):\n"
+        "    def _read_vote(self, session, battle_id):\n"
+        "        assert session.query('SELECT COUNT(*) AS n FROM votes')[0]['n'] == 1\n"
         "        os._exit(17)\n"
         "from arena.votes import VoteInput\n"
         "vote = VoteInput(sys.argv[2], 'model_a', rationale='lost', session_id='session-test-1')\n"
         "DiesMidTransaction(sys.argv[1]).record_vote(vote)\n",
-        str(db_path),
+        str(location),
         battle_id,
     )
     assert child.returncode == 17, child.stderr
 
-    store = ArenaStore(db_path)
+    store = reopen()
     assert store.vote_count() == 0
-    with sqlite3.connect(db_path) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if isinstance(location, Path):
+        with sqlite3.connect(location) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert (
         store.record_vote(VoteInput(battle_id, "model_b", session_id=SESSION)).outcome == VoteOutcome.MODEL_B
     )
@@ -468,8 +524,8 @@ def test_process_killed_mid_vote_leaves_no_vote(db_path: Path) -> None:
 # -- reads for ratings and pairing ---------------------------------------------------------------------
 
 
-def test_rated_battles_order_and_filters(db_path: Path) -> None:
-    store = ArenaStore(db_path, clock=stepping_clock(datetime(2025, 1, 1, tzinfo=UTC)))
+def test_rated_battles_order_and_filters(reopen: Callable[..., VoteStore]) -> None:
+    store = reopen(clock=stepping_clock(datetime(2025, 1, 1, tzinfo=UTC)))
     first_created = finished_battle(store, "Q1?")
     second_created = finished_battle(store, "Q2?")
     leaked = start_battle(store, "Q3?")
@@ -491,7 +547,7 @@ def test_rated_battles_order_and_filters(db_path: Path) -> None:
     assert store.vote_count() == 4
 
 
-def test_contestant_counts_and_telemetry_use_finished_battles_only(store: ArenaStore) -> None:
+def test_contestant_counts_and_telemetry_use_finished_battles_only(store: VoteStore) -> None:
     finished_battle(store)
     # still generating: ignored
     store.create_battle("Other?", "gemma3-base", "medgemma-lora", {}, session_id=SESSION)
@@ -543,7 +599,7 @@ def eval_row(metric: str, value: float, **overrides: object) -> dict[str, object
     return row
 
 
-def test_add_eval_results_round_trip(store: ArenaStore) -> None:
+def test_add_eval_results_round_trip(store: VoteStore) -> None:
     store.add_eval_results(
         [
             eval_row("accuracy", 0.61),
@@ -583,7 +639,7 @@ def test_add_eval_results_is_all_or_nothing(
     assert [row["run_id"] for row in store.eval_results()] == ["earlier-run"]
 
 
-def test_eval_cache_round_trip_and_overwrite(store: ArenaStore) -> None:
+def test_eval_cache_round_trip_and_overwrite(store: VoteStore) -> None:
     key = eval_cache_key("smollm2-lora", "You are a clinician.", {"temperature": 0.0}, "Dose?")
     assert key == eval_cache_key("smollm2-lora", "You are a clinician.", {"temperature": 0.0}, "Dose?")
     assert key != eval_cache_key("smollm2-lora", "You are a clinician.", {"temperature": 0.1}, "Dose?")
@@ -615,8 +671,7 @@ def test_eval_cache_round_trip_and_overwrite(store: ArenaStore) -> None:
 NASTY_RATIONALE = 'Wrong dose, "10 mg" is 10×;\nsee line two,\r\nthen =SUM(A1) & <b>bold</b>'
 
 
-def store_with_votes(db_path: Path) -> tuple[ArenaStore, list[str]]:
-    store = ArenaStore(db_path)
+def store_with_votes(store: VoteStore) -> tuple[VoteStore, list[str]]:
     first = finished_battle(store, question="Dose of amoxicillin, in mg/kg?")
     second = finished_battle(store, question="Röntgen findings in pneumonia?")
     store.record_vote(
@@ -634,8 +689,8 @@ def store_with_votes(db_path: Path) -> tuple[ArenaStore, list[str]]:
     return store, [first, second]
 
 
-def test_export_csv_round_trip(tmp_path: Path, db_path: Path) -> None:
-    store, battle_ids = store_with_votes(db_path)
+def test_export_csv_round_trip(tmp_path: Path, store: VoteStore) -> None:
+    store, battle_ids = store_with_votes(store)
     out = tmp_path / "exports" / "votes.csv"
 
     assert write_votes_csv(store, out) == 2
@@ -664,8 +719,8 @@ def test_export_csv_round_trip(tmp_path: Path, db_path: Path) -> None:
     assert second["voted_at"] >= first["voted_at"] > first["battle_finished_at"] > first["battle_created_at"]
 
 
-def test_export_jsonl_round_trip(tmp_path: Path, db_path: Path) -> None:
-    store, battle_ids = store_with_votes(db_path)
+def test_export_jsonl_round_trip(tmp_path: Path, store: VoteStore) -> None:
+    store, battle_ids = store_with_votes(store)
     out = tmp_path / "votes.jsonl"
 
     assert write_votes_jsonl(store, out) == 2
@@ -685,7 +740,7 @@ def test_export_jsonl_round_trip(tmp_path: Path, db_path: Path) -> None:
 
 
 def test_export_cli_writes_both_formats(tmp_path: Path, db_path: Path) -> None:
-    store_with_votes(db_path)
+    store_with_votes(ArenaStore(db_path))
     out_dir = tmp_path / "out"
 
     result = run_export("--db", str(db_path), "--out", str(out_dir))
@@ -701,7 +756,7 @@ def test_export_cli_writes_both_formats(tmp_path: Path, db_path: Path) -> None:
 
 
 def test_export_cli_uses_the_environment_and_one_format(tmp_path: Path, db_path: Path) -> None:
-    store_with_votes(db_path)
+    store_with_votes(ArenaStore(db_path))
     out_dir = tmp_path / "csv-only"
 
     result = run_export("--format", "csv", "--out", str(out_dir), env={"MEDARENA_VOTES_DB": str(db_path)})
@@ -723,3 +778,25 @@ def test_export_cli_missing_db_fails_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert not missing.exists() and not missing.parent.exists()
     assert not out_dir.exists()
+
+
+# -- driver errors stay inside the store ---------------------------------------------------------------
+
+
+def test_an_unreachable_postgres_is_a_sentence_and_store_unavailable() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = PostgresStore(f"postgresql://arena:secret@127.0.0.1:{port}/medarena", connect_timeout_s=1.0)
+    try:
+        assert store.problem is not None and "cannot be reached" in store.problem
+        assert "secret" not in store.problem  # the password never reaches a banner
+        with pytest.raises(StoreUnavailable, match="cannot be reached"):
+            store.record_vote(VoteInput("f" * 32, "tie", session_id=SESSION))
+    finally:
+        store.close()
+
+
+def test_a_driver_error_leaves_the_store_as_store_unavailable(store: VoteStore) -> None:
+    with pytest.raises(StoreUnavailable, match="no_such_table"), store._connection() as session:  # type: ignore[attr-defined]
+        session.query("SELECT * FROM no_such_table")

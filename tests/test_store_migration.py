@@ -16,7 +16,8 @@ from sqlite_utils import Database
 from arena.board import to_rated
 from arena.ratings import leaderboard
 from arena.store import ArenaStore
-from arena.store_schema import SCHEMA_VERSION, migrate_to_stable_ids
+from arena.store_db import SqliteSession
+from arena.store_schema import SCHEMA_VERSION, apply_schema
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "votes_pre_issue9.db"
 
@@ -96,7 +97,7 @@ def test_a_failed_migration_leaves_the_old_file_as_it_was(tmp_path: Path) -> Non
     connection = sqlite3.connect(path)
     database = Database(connection)
     connection.execute("BEGIN IMMEDIATE")
-    migrate_to_stable_ids(database)
+    apply_schema(SqliteSession(database))
     connection.execute("ROLLBACK")  # as a crash before the commit would
     connection.close()
     with sqlite3.connect(path) as db:
