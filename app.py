@@ -8,7 +8,8 @@
     python app.py --backend remote --remote http://10.0.0.5:8000/v1=smollm2,demo   # OpenAI-compatible servers
 
 Host, port, share and answer length also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT /
-MEDARENA_SHARE / MEDARENA_MAX_NEW_TOKENS; the vote database from MEDARENA_VOTES_DB. On a Hugging Face
+MEDARENA_SHARE / MEDARENA_MAX_NEW_TOKENS; the vote database from MEDARENA_VOTES_DB, or
+a Postgres server shared by several replicas from MEDARENA_VOTES_URL / --votes-url. On a Hugging Face
 Space (SPACE_ID set) votes go to /data/votes.db when persistent storage is mounted, and to the dataset
 MEDARENA_VOTES_DATASET (with HF_TOKEN) when that is set; see arena/space_sync.py and the README's
 "Hugging Face Space" section.
@@ -46,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", default=env.get("MEDARENA_SHARE", "") == "1")
     parser.add_argument(
         "--db", type=Path, default=None, help="vote database (default: $MEDARENA_VOTES_DB or ./votes.db)"
+    )
+    parser.add_argument(
+        "--votes-url",
+        default=None,
+        help="postgresql://... vote store shared by app replicas (default: $MEDARENA_VOTES_URL; else SQLite)",
     )
     parser.add_argument(
         "--adapters",
@@ -118,7 +124,7 @@ def build_service(args: argparse.Namespace) -> ArenaService:
 
         notices.extend(fetch_missing_embedded())
     # Votes: /data on a Space with persistent storage, restored from and pushed to a dataset if configured.
-    storage = open_vote_storage(os.environ, db_path=args.db)
+    storage = open_vote_storage(os.environ, db_path=args.db, votes_url=args.votes_url)
     atexit.register(storage.close)  # last push of the votes when the Space stops
     engine = start_backend(
         BackendOptions(
@@ -158,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = service.engine
     print(
         f"MedArena: {len(engine.contestant_names())} contestants on the {engine.kind} backend; "
-        f"votes in {service.store.path}",
+        f"votes in {service.store.location}",
         flush=True,
     )
     demo = build_ui(service)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from arena.store import ArenaStore, default_db_path
+from arena.store import ArenaStore, StoreError, default_db_path
 
 FORMATS = ("csv", "jsonl")
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     formats = FORMATS if args.format == "both" else (args.format,)
     try:
         written = export_votes(ArenaStore(db_path), args.out, formats)
-    except (sqlite3.Error, OSError) as error:
+    except (StoreError, OSError) as error:
         print(f"error: could not export votes from {db_path}: {error}", file=sys.stderr)
         return 1
     for path, count in written:

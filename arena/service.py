@@ -12,7 +12,6 @@ Run as: python app.py   (the arena; tests: python -m pytest tests/test_service.p
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +32,8 @@ from arena.leaderboard import build_leaderboard
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
-from arena.store import ArenaStore, BattleStateError, StoreError, VoteRejected
+from arena.store import BattleStateError, StoreError, StoreUnavailable, VoteRejected
+from arena.store_protocol import VoteStore
 from arena.votes import VoteInput, VoteOutcome
 from finetune.data import QARecord
 
@@ -123,7 +123,7 @@ class ArenaService:
     def __init__(
         self,
         engine: ArenaBackend,
-        store: ArenaStore,
+        store: VoteStore,
         question_bank: Sequence[QARecord],
         *,
         settings: GenerationSettings | None = None,
@@ -242,10 +242,10 @@ class ArenaService:
                 question_source=f"bank:{bank.id}" if bank else "typed",
                 session_id=session_id,
             )
+        except StoreUnavailable as error:
+            raise BattleError(f"The battle could not be saved ({error}); nothing was stored.") from None
         except StoreError as error:
             raise BattleError(str(error)) from None
-        except sqlite3.Error as error:
-            raise BattleError(f"The battle could not be saved ({error}); nothing was stored.") from None
         with self._running_lock:
             self._running[battle_id] = (requested_at, threading.Event())
         return StartedBattle(battle_id, text, bank.category if bank else None)
@@ -382,7 +382,7 @@ class ArenaService:
             vote = replace(vote, rationale=redact(vote.rationale))
         try:
             self.store.record_vote(vote)
-        except sqlite3.Error as error:
+        except StoreUnavailable as error:
             raise VoteRejected(f"The vote could not be saved ({error}); please try again.") from None
         battle_id = vote.battle_id
         battle = self.store.get_battle(battle_id)

@@ -35,6 +35,8 @@ from typing import Any
 
 from arena.export import write_votes_jsonl
 from arena.store import ArenaStore, default_db_path
+from arena.store_open import VOTES_URL_ENV, open_store, votes_location
+from arena.store_protocol import VoteStore
 from finetune.paths import VOTES_DB_ENV
 
 log = logging.getLogger(__name__)
@@ -354,7 +356,7 @@ def _snapshot_scheduler_class() -> type:
 class VoteStorage:
     """The opened store, its sync (if any) and the messages the UI shows as a banner."""
 
-    store: ArenaStore
+    store: VoteStore
     plan: StoragePlan
     sync: VoteSync | None = None
     warnings: list[str] = field(default_factory=list)
@@ -374,15 +376,29 @@ def open_vote_storage(
     environ: Mapping[str, str] | None = None,
     *,
     db_path: Path | None = None,
+    votes_url: str | None = None,
     persistent_dir: Path = PERSISTENT_DIR,
 ) -> VoteStorage:
     """Decide where votes live, restore them from the dataset if configured, open the store, start sync.
 
-    ``db_path`` (``app.py --db``) overrides the plan. A dataset misconfiguration or a refused token
-    never stops the arena: it becomes one warning sentence and the arena serves without sync.
+    A Postgres URL (``app.py --votes-url`` or ``$MEDARENA_VOTES_URL``, e.g. a Space secret) wins: the
+    votes live on that server, which keeps them, so there is no dataset sync. Otherwise ``db_path``
+    (``app.py --db``) overrides the plan. A dataset misconfiguration or a refused token never stops the
+    arena: it becomes one warning sentence and the arena serves without sync.
     """
     environment = dict(os.environ if environ is None else environ)
     plan = plan_storage(environment, persistent_dir)
+    location = votes_location(environment, cli_url=votes_url)  # ValueError: a URL that is not postgresql://
+    if not isinstance(location, Path):
+        store = open_store(location)
+        warnings = list(store.warnings)
+        if environment.get(DATASET_ENV, "").strip():
+            warnings.append(
+                f"{VOTES_URL_ENV} is set, so votes go to Postgres and {DATASET_ENV} is not synced to."
+            )
+        return VoteStorage(
+            store=store, plan=StoragePlan(plan.db_path, True, plan.on_space), warnings=warnings
+        )
     if db_path is not None:
         plan = StoragePlan(db_path, persistent=True, on_space=plan.on_space)
     warnings: list[str] = []
