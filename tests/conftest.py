@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,15 +32,17 @@ def tiny_adapters(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """A real PostgreSQL server for the session (initdb + pg_ctl in a temporary folder); one
-    `server.new_database()` per test."""
-    try:
-        server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    yield server
-    server.stop()
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (initdb + pg_ctl in a folder of its own); one
+    `server.new_database()` per test. Not under pytest's basetemp: every pytest session resets
+    /tmp/pytest-of-<user> to mode 0700, which would lock the server's own user out mid-run."""
+    with tempfile.TemporaryDirectory(prefix="medarena-postgres-") as folder:
+        try:
+            server = PostgresServer.start(Path(folder))
+        except RuntimeError as error:
+            pytest.fail(str(error))
+        yield server
+        server.stop()
 
 
 # Fixtures that train or load a real model (or start a server): a test that uses one (directly or through another fixture)

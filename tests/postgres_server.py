@@ -66,10 +66,10 @@ class PostgresServer:
         if os.geteuid() == 0:
             run_as = "postgres"
             user = pwd.getpwnam(run_as)
-            for path in (folder, *folder.parents):
+            for path in folder.parents:  # let the server's user pass through (e.g. a root-only tmp dir)
                 if path == Path("/"):
                     break
-                os.chmod(path, os.stat(path).st_mode | 0o001)  # let the server's user pass through
+                os.chmod(path, os.stat(path).st_mode | 0o001)
             os.chown(folder, user.pw_uid, user.pw_gid)
         server = cls(bin_dir, folder, _free_port(), run_as)
         data = folder / "data"
