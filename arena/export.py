@@ -84,7 +84,8 @@ def write_votes_csv(store: ArenaStore, path: str | Path) -> int:
     """Write every vote to a CSV file (header + one properly quoted row per vote); returns the count."""
     rows = store.vote_export_rows()
     with _atomic_text_file(Path(path)) as handle:
-        writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
+        added = [name for name in (rows[0] if rows else {}) if name not in EXPORT_COLUMNS]  # new vote fields
+        writer = csv.DictWriter(handle, fieldnames=[*EXPORT_COLUMNS, *added])
         writer.writeheader()
         writer.writerows(rows)
     return len(rows)

@@ -47,7 +47,8 @@ from arena.store_protocol import StoreUnavailable as StoreUnavailable
 from arena.store_protocol import VoteRejected as VoteRejected
 from arena.store_protocol import VoteRow as VoteRow
 from arena.store_reads import BattleReads
-from arena.store_sql import lock_for_update, update_sql
+from arena.store_schema import added_vote_columns
+from arena.store_sql import is_finite_number, lock_for_update, update_sql
 from arena.votes import VoteInput, VoteOutcome
 
 MAX_RATIONALE_CHARS = 500
@@ -214,6 +215,7 @@ class BattleTables(BattleReads):
             "voter_specialty": vote.voter_specialty,
             "session_id": session_id,
             "created_at": self._now(),
+            **_checked_details(vote),
         }
         with self._transaction() as session:
             sql = "SELECT status, session_id FROM battles WHERE id = ?" + lock_for_update(session)
@@ -285,6 +287,33 @@ def _battle_from_row(row: Mapping[str, Any]) -> BattleRow:
     )
 
 
+def _checked_details(vote: VoteInput) -> dict[str, Any]:
+    """The vote's fields that migrations added as vote columns, each checked by its column's type."""
+    details = {}
+    for column in added_vote_columns():
+        value = getattr(vote, column.name, None)
+        if value is None:
+            details[column.name] = None
+        elif column.type == "integer" and isinstance(value, int):
+            details[column.name] = int(value)
+        elif column.type == "real" and is_finite_number(value):
+            details[column.name] = float(value)
+        elif column.type == "text" and isinstance(value, str) and len(value) <= MAX_VOTER_FIELD_CHARS:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise VoteRejected(f"The {column.name} holds a broken character; please retype it.") from None
+            details[column.name] = value
+        else:
+            kind = {
+                "integer": "a whole number",
+                "real": "a number",
+                "text": f"text of at most {MAX_VOTER_FIELD_CHARS} characters",
+            }
+            raise VoteRejected(f"{column.name} must be {kind[column.type]}, not {repr(value)[:40]}.")
+    return details
+
+
 def _check_vote(vote: VoteInput) -> VoteOutcome:
     """Every field of a vote checked for type and size; the outcome as the enum, or VoteRejected."""
     _check_session_id(vote.session_id, VoteRejected)
@@ -340,6 +369,7 @@ def _vote_from_db(session: SqlSession, battle_id: str) -> VoteRow | None:
         voter_specialty=row["voter_specialty"],
         session_id=row["session_id"],
         created_at=row["created_at"],
+        details={column.name: row[column.name] for column in added_vote_columns()},
     )
 
 

@@ -16,7 +16,7 @@ Run as: python -m pytest tests/test_store.py -q
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -105,6 +105,7 @@ class VoteRow:
     voter_specialty: str
     session_id: str
     created_at: str
+    details: dict[str, Any] = field(default_factory=dict)  # vote columns added by migrations, by name
 
 
 class SqlSession(Protocol):

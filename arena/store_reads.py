@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from arena.store_eval import EvalTables
+from arena.store_schema import added_vote_columns
 
 
 class BattleReads(EvalTables):
@@ -83,7 +84,8 @@ class BattleReads(EvalTables):
         return samples
 
     def vote_export_rows(self) -> list[dict[str, Any]]:
-        """One row per vote joined with its battle (columns as `arena.export.EXPORT_COLUMNS`), oldest first."""
+        """One row per vote joined with its battle (columns as `arena.export.EXPORT_COLUMNS`, then any vote
+        column a migration added), oldest first."""
         sql = """
             SELECT v.id AS vote_id, b.id AS battle_id, v.created_at AS voted_at,
                    b.created_at AS battle_created_at, b.finished_at AS battle_finished_at,
@@ -92,12 +94,13 @@ class BattleReads(EvalTables):
                    b.answer_a, b.answer_b, v.outcome,
                    v.flag_a_unsafe, v.flag_a_incorrect, v.flag_b_unsafe, v.flag_b_incorrect,
                    v.rationale, v.voter_role, v.voter_specialty, v.session_id,
-                   b.identity_leak, b.bertscore_a, b.bertscore_b
+                   b.identity_leak, b.bertscore_a, b.bertscore_b{added}
             FROM votes v JOIN battles b ON b.id = v.battle_id
             ORDER BY v.created_at, v.id
         """
+        added = "".join(f", v.{column.name}" for column in added_vote_columns())  # after EXPORT_COLUMNS
         with self._connection() as session:
-            return session.query(sql)
+            return session.query(sql.format(added=added))
 
 
 # -- helpers -----------------------------------------------------------------------------------------

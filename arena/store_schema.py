@@ -234,6 +234,14 @@ def current_tables() -> dict[str, Table]:
     return tables
 
 
+def added_vote_columns() -> tuple[Column, ...]:
+    """Vote columns added by migrations: the store copies each from the `VoteInput` field of the same
+    name, checks it by its type, and exports it, with no other edit."""
+    return tuple(
+        step.column for migration in MIGRATIONS for step in migration.add_columns if step.table == "votes"
+    )
+
+
 def create_table_sql(table: Table, dialect: str) -> list[str]:
     """CREATE TABLE (and its unique indexes) IF NOT EXISTS, in this dialect."""
     types = _SQL_TYPES[dialect]

@@ -138,6 +138,17 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 max_length=MAX_RATIONALE_CHARS,
                 elem_id="rationale",
             )
+            # Every vote detail by its VoteInput field name: a new vote field is one entry here (its
+            # component, placed here), the VoteInput field and one migration (README, "Adding a vote field").
+            vote_details: dict[str, Any] = {
+                "flag_a_unsafe": flag_a_unsafe,
+                "flag_a_incorrect": flag_a_incorrect,
+                "flag_b_unsafe": flag_b_unsafe,
+                "flag_b_incorrect": flag_b_incorrect,
+                "rationale": rationale,
+                "voter_role": role,
+                "voter_specialty": specialty,
+            }
             with gr.Row():
                 vote_buttons = {
                     outcome: gr.Button(label, interactive=False, elem_id=f"vote-{outcome.replace('_', '-')}")
@@ -275,32 +286,16 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             }
 
         def make_vote_handler(outcome: VoteOutcome) -> Any:
-            def cast(
-                current: str,
-                a_unsafe: bool,
-                a_wrong: bool,
-                b_unsafe: bool,
-                b_wrong: bool,
-                why: str,
-                who: str,
-                field: str,
-                sid: str,
-            ) -> dict[Any, Any]:
+            def cast(current: str, *details_then_session: Any) -> dict[Any, Any]:
+                *details, sid = details_then_session
+                # an empty component (None) keeps the VoteInput default; the store checks every value
+                given = {
+                    name: value
+                    for name, value in zip(vote_details, details, strict=True)
+                    if value is not None
+                }
                 try:
-                    revealed = service.vote(
-                        VoteInput(
-                            current,
-                            outcome,
-                            session_id=sid,
-                            flag_a_unsafe=bool(a_unsafe),
-                            flag_a_incorrect=bool(a_wrong),
-                            flag_b_unsafe=bool(b_unsafe),
-                            flag_b_incorrect=bool(b_wrong),
-                            rationale=why or "",
-                            voter_role=who or "",
-                            voter_specialty=field or "",
-                        )
-                    )
+                    revealed = service.vote(VoteInput(current, outcome, session_id=sid, **given))
                 except VoteRejected as error:
                     return {status: _message(str(error), "error")}
                 except Exception:
@@ -402,7 +397,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             category_filter,
             specialty_filter,
         ]
-        vote_inputs = [battle_id, *flags, rationale, role, specialty, session_id]
+        vote_inputs = [battle_id, *vote_details.values(), session_id]
         for outcome, button in vote_buttons.items():
             button.click(
                 make_vote_handler(outcome), vote_inputs, [status, reveal, reveal_details, *vote_outputs]
