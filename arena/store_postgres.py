@@ -100,7 +100,11 @@ class PostgresConnection:
             url,
             min_size=1,
             max_size=max_connections,
-            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": int(connect_timeout_s)},
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": max(1, round(connect_timeout_s)),
+            },
             timeout=connect_timeout_s,
             open=False,
             name="medarena-votes",

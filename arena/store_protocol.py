@@ -7,8 +7,9 @@ database cannot be reached or written) or one of the refusals below, each a sent
     from arena.store_open import open_store
     store: VoteStore = open_store("votes.db")            # or "postgresql://user@host/medarena"
 
-`SqlSession` is the narrow SQL surface the shared table code (`arena.store_tables`) runs on: one
-transaction (or one autocommit read) of either database, with ``?`` placeholders.
+`SqlSession` is the narrow SQL surface the shared table code (`arena.store`, `arena.store_reads`,
+`arena.store_eval`) runs on: one transaction (or one autocommit read) of either database, with ``?``
+placeholders.
 
 Run as: python -m pytest tests/test_store.py -q
 """

@@ -16,6 +16,7 @@ Run as:
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import signal
@@ -113,11 +114,12 @@ def run_replicas(
     start_together = threading.Barrier(voters)
 
     def call(voter: int, path: str, body: dict[str, str]) -> tuple[int, dict[str, str]]:
-        """POST to the voter's replica; if that replica is dead, to the other one (what a load balancer does)."""
-        replica = replicas[voter % 2]
+        """POST to the voter's replica; if no full answer comes back (the replica died before or while
+        answering), to the other one, as a load balancer does. A vote whose answer was cut off is not
+        acknowledged; its retry is refused with "already has a vote" if the dead replica had committed it."""
         try:
-            return replica.post(path, body)
-        except (ConnectionError, urllib.error.URLError, TimeoutError):
+            return replicas[voter % 2].post(path, body)
+        except (OSError, http.client.HTTPException):  # refused, reset, or an answer cut short
             return replicas[1 - voter % 2].post(path, body)
 
     def voter_loop(voter: int) -> None:
@@ -146,13 +148,24 @@ def run_replicas(
             # 409 "already has a vote": the killed replica committed it but died before answering; stored
             # once, never acknowledged, so it counts toward neither lost nor acknowledged.
 
-    threads = [threading.Thread(target=voter_loop, args=(voter,)) for voter in range(voters)]
+    failures: list[BaseException] = []
+
+    def voter(voter_index: int) -> None:
+        try:
+            voter_loop(voter_index)
+        except BaseException as error:  # surfaced after the run: a voter that died is a failed run
+            failures.append(error)
+            start_together.abort()
+
+    threads = [threading.Thread(target=voter, args=(index,)) for index in range(voters)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     for replica in replicas:
         replica.stop()
+    if failures:
+        raise RuntimeError(f"{len(failures)} voter(s) failed; the first: {failures[0]!r}") from failures[0]
 
     store = open_store(location)
     try:

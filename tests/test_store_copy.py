@@ -169,6 +169,7 @@ def test_a_target_from_a_newer_version_is_refused(source: Path, target: str, ope
     assert newer.vote_count() == 0
 
 
+@pytest.mark.slow
 def test_copy_cli(source: Path, target: str) -> None:
     command = [sys.executable, "-m", "arena.store", "copy", "--from", str(source), "--to", target]
     first = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
