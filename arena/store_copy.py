@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena.store_open import open_store
-from arena.store_protocol import SchemaMismatch, StoreError
+from arena.store_protocol import SchemaMismatch, StoreError, StoreUnavailable
 from arena.store_schema import SCHEMA_VERSION, current_tables
 from arena.store_sql import SqlStoreBase
 
@@ -104,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = copy_votes(args.source, args.target)
-    except StoreError as error:
+    except StoreUnavailable as error:  # mid-copy: the batches committed so far stay
         print(f"Copy stopped: {error} Rows already copied stay; the same command resumes.")
+        return 2
+    except StoreError as error:  # refused before anything was copied
+        print(f"Nothing copied: {error}")
         return 2
     for line in report:
         print(f"{line.table}: {line.copied} copied, {line.read - line.copied} already there")
