@@ -19,7 +19,7 @@ Usage::
     store.rated_battles()                          # rows for arena/ratings.py
 
 Every battle belongs to the session that started it, and only that session can vote on it.
-Copy a votes.db into Postgres: ``python -m arena.store copy --from votes.db --to postgresql://...``.
+Copy a votes.db into Postgres: ``python -m arena.store_copy copy --from votes.db --to postgresql://...``.
 Run as: python -m pytest tests/test_store.py -q
 """
 
@@ -378,14 +378,3 @@ def _to_json(value: Mapping[str, Any]) -> str:
         return json.dumps(dict(value), sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError) as error:
         raise InvalidRecord(f"Could not store a settings/telemetry dict as JSON: {error}.") from error
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m arena.store copy --from votes.db --to postgresql://...`` (`arena.store_copy`)."""
-    from arena.store_copy import main as copy_main
-
-    return copy_main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

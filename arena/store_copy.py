@@ -5,7 +5,10 @@ id, votes by battle, evaluation results by run/contestant/dataset/split/metric, 
 a copy that was killed is finished by running it again, and a second run copies nothing. A source or
 target written by a different schema version is refused before anything is copied.
 
-    python -m arena.store copy --from votes.db --to postgresql://arena@db.internal/medarena
+    python -m arena.store_copy copy --from votes.db --to postgresql://arena@db.internal/medarena
+
+(`python -m arena.store copy ...` once the store modules are the `arena/store/` package, whose
+``__main__`` calls `main` here: today ``arena/store.py`` running it would import its own importers.)
 
 Run as: python -m pytest tests/test_store_copy.py -q
 """
@@ -96,7 +99,7 @@ def copy_votes(source: Path, target: str | Path) -> list[TableCopy]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m arena.store", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m arena.store_copy", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     copy = commands.add_parser("copy", help="copy a SQLite vote database into Postgres (or another file)")
     copy.add_argument("--from", dest="source", type=Path, required=True, help="the SQLite votes.db to read")
@@ -113,3 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in report:
         print(f"{line.table}: {line.copied} copied, {line.read - line.copied} already there")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -800,3 +800,12 @@ def test_an_unreachable_postgres_is_a_sentence_and_store_unavailable() -> None:
 def test_a_driver_error_leaves_the_store_as_store_unavailable(store: VoteStore) -> None:
     with pytest.raises(StoreUnavailable, match="no_such_table"), store._connection() as session:  # type: ignore[attr-defined]
         session.query("SELECT * FROM no_such_table")
+
+
+def test_each_database_has_the_declared_tables_at_the_current_version(store: VoteStore) -> None:
+    from arena.store_schema import SCHEMA_VERSION, current_tables, existing_columns, read_version
+
+    with store._connection() as session:  # type: ignore[attr-defined]
+        for table in current_tables().values():
+            assert existing_columns(session, table.name) == set(table.column_names()), table.name
+        assert read_version(session) == SCHEMA_VERSION

@@ -1,4 +1,4 @@
-"""`python -m arena.store copy --from votes.db --to <store>` (arena/store_copy.py) on real databases: a SQLite
+"""`python -m arena.store_copy copy --from votes.db --to <store>` (arena/store_copy.py) on real databases: a SQLite
 file copied into a fresh database on the test Postgres server (slow tier) and into another SQLite file.
 The copy keeps every battle, vote, evaluation result and cached answer; a second run copies nothing; a copy
 killed mid-way finishes on the next run without a duplicate; a schema-version mismatch is refused.
@@ -171,7 +171,7 @@ def test_a_target_from_a_newer_version_is_refused(source: Path, target: str, ope
 
 @pytest.mark.slow
 def test_copy_cli(source: Path, target: str) -> None:
-    command = [sys.executable, "-m", "arena.store", "copy", "--from", str(source), "--to", target]
+    command = [sys.executable, "-m", "arena.store_copy", "copy", "--from", str(source), "--to", target]
     first = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "votes: 12 copied, 0 already there" in first.stdout
