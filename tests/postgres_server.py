@@ -38,6 +38,16 @@ def find_postgres_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
+def _running(pid: int) -> bool:
+    """Whether the process still runs: gone, or a zombie no one has reaped yet (a container's init may
+    never reap the postmaster, which pg_ctl left to it), counts as stopped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -118,11 +128,8 @@ class PostgresServer:
             os.kill(pid, signal.SIGQUIT)
         except ProcessLookupError:
             return
-        for _ in range(300):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _running(pid):
             time.sleep(0.05)
 
     def __enter__(self) -> Self:
