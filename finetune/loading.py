@@ -35,7 +35,13 @@ from typing import Any, Literal
 
 from finetune.config import Quant
 from finetune.gguf_tokenizer import needs_bpe_rebuild, rebuild_as_bpe
-from finetune.gpu import TrainBackend, cuda_available, train_backend, unsloth_installed
+from finetune.gpu import (
+    TrainBackend,
+    cuda_available,
+    import_unsloth,
+    train_backend,
+    unsloth_installed,
+)
 from finetune.registry import CHAT_TEMPLATES, ModelSpec, get_model
 
 CACHE_ENV = "MEDARENA_CACHE"
@@ -295,7 +301,9 @@ def _load_unsloth(
 ) -> tuple[Any, Any]:
     # Imported here, but finetune.gpu.import_unsloth_first() has already run in the entry point.
     import torch
-    from unsloth import FastLanguageModel, FastModel
+
+    unsloth = import_unsloth()
+    FastLanguageModel, FastModel = unsloth.FastLanguageModel, unsloth.FastModel
 
     # dtype None lets Unsloth pick bf16/fp16 on a GPU; on a CPU without bf16 matmul units (CI) its
     # bf16 default runs ~3x slower than float32, and the calls under test are the same.
