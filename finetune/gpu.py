@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Literal
@@ -124,14 +124,17 @@ def estimated_vram_mb(spec: ModelSpec) -> int:
 
 
 def plan_vram(
-    specs: Sequence[ModelSpec], free_mb: float, reserve_mb: float = 1024
+    specs: Sequence[ModelSpec],
+    free_mb: float,
+    reserve_mb: float = 1024,
+    need_mb: Callable[[ModelSpec], float] = estimated_vram_mb,
 ) -> tuple[list[ModelSpec], list[str]]:
     """Models (in the given order) that fit `free_mb` minus `reserve_mb`, and one line per model left out."""
     budget = free_mb - reserve_mb
     chosen: list[ModelSpec] = []
     skipped: list[str] = []
     for spec in specs:
-        need = estimated_vram_mb(spec)
+        need = need_mb(spec)
         if need <= budget:
             chosen.append(spec)
             budget -= need
@@ -143,8 +146,8 @@ def plan_vram(
     return chosen, skipped
 
 
-def free_vram_mb(device_index: int = 0) -> float | None:
-    """Free memory on the GPU from NVML, or None where NVML (nvidia-ml-py) or a GPU is missing."""
+def vram_mb(device_index: int = 0) -> tuple[float, float] | None:
+    """(free, total) memory on the GPU from NVML, or None where NVML (nvidia-ml-py) or a GPU is missing."""
     try:
         import pynvml
     except ImportError:
@@ -152,9 +155,31 @@ def free_vram_mb(device_index: int = 0) -> float | None:
     try:
         pynvml.nvmlInit()
         try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
-            return pynvml.nvmlDeviceGetMemoryInfo(handle).free / 2**20
+            info = pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(device_index))
+            return info.free / 2**20, info.total / 2**20
         finally:
             pynvml.nvmlShutdown()
     except pynvml.NVMLError:
         return None
+
+
+def free_vram_mb(device_index: int = 0) -> float | None:
+    """Free memory on the GPU from NVML, or None where NVML (nvidia-ml-py) or a GPU is missing."""
+    memory = vram_mb(device_index)
+    return None if memory is None else memory[0]
+
+
+CudaDtype = Literal["bfloat16", "float16"]
+
+
+def cuda_dtype(capability: tuple[int, int]) -> CudaDtype:
+    """The 16-bit type a card computes in: bf16 from Ampere (sm80) on, fp16 below (a T4 is sm75,
+    where bf16 is emulated slowly or refused)."""
+    return "bfloat16" if capability >= (8, 0) else "float16"
+
+
+def device_cuda_dtype(device_index: int = 0) -> CudaDtype:
+    """`cuda_dtype` of this machine's GPU (call only where CUDA is available)."""
+    import torch
+
+    return cuda_dtype(torch.cuda.get_device_capability(device_index))
