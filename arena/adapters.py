@@ -155,8 +155,10 @@ def provenance_problem(run_dir: Path, model_key: str) -> str | None:
         spec = get_model(model_key)
     except UnknownModelError:
         return f"{model_key} is not a registry model"
-    recorded_base = run.get("base_id")
-    allowed = {spec.hf_id, spec.bnb_4bit_id, spec.vllm_4bit_id}
+    if run.get("hf_id") is not None:  # the full-precision identity; base_id may name a mirror of it
+        recorded_base, allowed = run["hf_id"], {spec.hf_id}
+    else:
+        recorded_base, allowed = run.get("base_id"), {spec.hf_id, spec.bnb_4bit_id, spec.vllm_cuda_id}
     if recorded_base is not None and recorded_base not in allowed:
         return f"run.json records base {recorded_base}, but {model_key} is served from {spec.hf_id}"
     return None

@@ -134,7 +134,8 @@ def start_auto(
     vllm_starter: Callable[[BackendOptions], ArenaBackend] = start_vllm,
     peft_starter: Callable[[BackendOptions], ArenaBackend] = start_peft,
 ) -> ArenaBackend:
-    """vLLM where it is installed, the PEFT engine otherwise or when vLLM fails to start.
+    """vLLM where it is installed, the PEFT engine otherwise or when vLLM fails to start or
+    starts fewer than two contestants (every base it skipped is named in the start-up note).
 
     A failed vLLM start is a start-up note (the arena still serves); a missing vLLM is not, since a
     CPU Space (requirements.txt) leaves it out on purpose.
@@ -143,13 +144,23 @@ def start_auto(
         log.info("vLLM is not installed: serving on the PEFT engine")
         return peft_starter(options)
     try:
-        return vllm_starter(options)
+        started = vllm_starter(options)
     except Exception as error:  # any failure to start vLLM: the PEFT engine still serves the arena
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        log.warning("vLLM did not start (%s): serving on the PEFT engine", reason)
-        backend = peft_starter(options)
-        backend.warnings.insert(0, f"serving on the PEFT engine: vLLM did not start ({reason})")
-        return backend
+    else:
+        served = len(started.contestant_names())
+        if served >= 2:
+            return started
+        # A battle needs two contestants: vLLM skipping bases it cannot serve must not leave an
+        # arena that refuses every battle while PEFT could serve them.
+        skipped = [(w.strip().splitlines() or [""])[0] for w in started.warnings]
+        reason = f"it served {served} contestant{'' if served == 1 else 's'}, a battle needs 2"
+        reason += f": {'; '.join(skipped)}" if skipped else ""
+        started.close()
+    log.warning("vLLM did not start (%s): serving on the PEFT engine", reason)
+    backend = peft_starter(options)
+    backend.warnings.insert(0, f"serving on the PEFT engine: vLLM did not start ({reason})")
+    return backend
 
 
 # --- helpers every backend shares ------------------------------------------------------------

@@ -149,10 +149,13 @@ def telemetry_summary(telemetry: dict[str, Any] | Telemetry) -> str:
     if not data:
         return ""
     kind = "VRAM" if data.get("memory_kind") == "vram" else "RAM"
+    # None where the weights are not ours to measure: a remote server, or vLLM serving a hub id.
+    memory = data.get("memory_mb")
+    weights = "weights not measured" if memory is None else f"weights {memory:.0f} MB {kind}"
     return (
         f"first words {data.get('first_token_s', 0):.1f} s after you asked · complete after "
         f"{data.get('latency_s', 0):.1f} s · {data.get('output_tokens', 0)} tokens at "
-        f"{data.get('tokens_per_s', 0):.1f} tok/s · weights {data.get('memory_mb', 0):.0f} MB {kind}"
+        f"{data.get('tokens_per_s', 0):.1f} tok/s · {weights}"
     )
 
 

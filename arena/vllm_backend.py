@@ -11,8 +11,11 @@ with the others. A cluster is the remote backend's job (`arena/remote_backend.py
   own `LoRARequest`).
 - Different bases: separate engines in separate processes decode at the same time.
 - CPU: the embedded bases are served from their converted safetensors (`finetune.loading.
-  convert_embedded`) in bf16; CUDA: the registry's 4-bit id (`ModelSpec.vllm_4bit_id`,
-  `vllm_quantization`), so adapters trained on the bnb-4bit base load as `LoRARequest`s.
+  convert_embedded`) in bf16; CUDA: the full-precision hf_id in bf16 (fp16 below sm80), or an
+  AWQ/GPTQ repo the registry names (`ModelSpec.vllm_cuda_id`): vLLM 0.32 has no bitsandbytes
+  loader. Adapters trained on the bnb-4bit base load on either as `LoRARequest`s. On CUDA the
+  bases that fit NVML's free memory start (at most DEFAULT_CUDA_BASES without --models), each
+  engine with an equal share of it (`arena.vllm_config.engine_memory_fraction`).
 - Start-up refuses an adapter whose files do not load (warning, not served); the arena goes on.
 
     python app.py --backend vllm
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -36,6 +40,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Any, ClassVar
 
+from arena.adapters import AdapterInfo
 from arena.backend import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.engine import (
     Contestant,
@@ -46,20 +51,25 @@ from arena.engine import (
     select_adapters,
 )
 from arena.vllm_config import (
-    CPU_LORA_WORKER,
+    DEFAULT_CUDA_BASES,
     DTYPE_BYTES,
     ServedModel,
     VLLMSettings,
     adapter_rank,
     check_adapter,
     cpu_engine_env,
+    engine_arguments,
     engine_environment,
     engine_lora_rank,
+    engine_memory_fraction,
     process_tree_rss_mb,
     served_model,
+    vllm_vram_mb,
     weights_bytes,
 )
+from finetune.gpu import cuda_available, device_cuda_dtype, plan_vram, vram_mb
 from finetune.loading import BaseUnavailableError, availability
+from finetune.lora_names import checkpoint_weight_names, served_adapter
 from finetune.paths import project_paths
 from finetune.prompt import render_prompt
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec, get_model
@@ -110,6 +120,9 @@ class VLLMBackend(ContestantLookup[Contestant]):
         self._loop_thread = loop_thread
         self.startup_s = 0.0
         self.concurrent_battles = concurrent_battles
+        # Adapters renamed to the served checkpoint's module names live here until close().
+        self._work = tempfile.TemporaryDirectory(prefix="medarena-vllm-")
+        self._work_dir = Path(self._work.name)
 
     @classmethod
     def start(
@@ -175,16 +188,47 @@ class VLLMBackend(ContestantLookup[Contestant]):
         adapters, warnings = discover_adapters(adapters_dir)
         self.warnings.extend(warnings)
         chosen = select_adapters(adapters, adapter_selection)
+        cuda = device_cuda_dtype() if cuda_available() else None
+        memory_fraction = settings.gpu_memory_utilization
+        memory = vram_mb() if cuda is not None else None
+        if memory is not None:  # plan against what is free now, as the PEFT engine does
+            if not model_keys:
+                specs = specs[:DEFAULT_CUDA_BASES]
+            specs, left_out = plan_vram(specs, memory[0], need_mb=vllm_vram_mb)
+            self.warnings.extend(left_out)
+            if specs:
+                memory_fraction = engine_memory_fraction(settings, *memory, bases=len(specs))
+        elif cuda is not None:  # no NVML: split the configured share evenly
+            memory_fraction = settings.gpu_memory_utilization / max(1, len(specs))
         next_lora_id = 1
         for index, spec in enumerate(specs):
-            ranks = [adapter_rank(a.path) for a in chosen if a.model_key == spec.key]
-            rank = engine_lora_rank(ranks, settings.max_lora_rank)
             try:
-                served = served_model(spec, settings, cache_dir)
+                served = served_model(spec, settings, cache_dir, cuda)
+            except BaseUnavailableError as error:
+                self.warnings.append(f"skipped {spec.key}: {error}")
+                continue
+            # Each adapter as this checkpoint names its modules (vLLM silently drops the modules it
+            # cannot match: MedGemma's text-only names, Phi-3's split layers on a fused checkpoint).
+            weights = checkpoint_weight_names(served.source)
+            ready: list[tuple[AdapterInfo, Path]] = []
+            for info in (a for a in chosen if a.model_key == spec.key):
+                try:
+                    check_adapter(info.path, settings.max_lora_rank)
+                    path = served_adapter(info.path, weights, self._work_dir / spec.key)
+                    check_adapter(path, settings.max_lora_rank)  # a fused adapter's rank too
+                except Exception as error:  # a corrupt or foreign adapter must not stop the arena
+                    self.warnings.append(
+                        f"refused adapter {spec.key}/{info.run_id}: {type(error).__name__}: {error}"
+                    )
+                    continue
+                ready.append((info, path))
+            rank = engine_lora_rank([adapter_rank(path) for _, path in ready], settings.max_lora_rank)
+            try:
                 cores = sorted(os.sched_getaffinity(0))
                 env = cpu_engine_env(settings, index, cores) if served.device == "cpu" else {}
+                arguments = engine_arguments(served, settings, rank, memory_fraction)
                 with engine_environment(env):  # read by the engine processes vLLM spawns now
-                    engine = self._run(self._start_engine(served, settings, rank))
+                    engine = self._run(self._start_engine(served, arguments))
             except BaseUnavailableError as error:
                 self.warnings.append(f"skipped {spec.key}: {error}")
                 continue
@@ -198,14 +242,13 @@ class VLLMBackend(ContestantLookup[Contestant]):
             )
             base = _Base(spec, served, engine, tokenizer, _stop_ids(tokenizer, spec), memory)
             self._bases[spec.key] = base
-            for info in (a for a in chosen if a.model_key == spec.key):
+            for info, path in ready:
                 contestant = Contestant(spec.key, spec.display_name, info.run_id, info.path, served.label)
-                request = LoRARequest(contestant.adapter_name, next_lora_id, str(info.path.resolve()))
+                request = LoRARequest(contestant.adapter_name, next_lora_id, str(path.resolve()))
                 try:
-                    check_adapter(info.path, settings.max_lora_rank)  # engine rank holds all below
                     if not self._run(engine.add_lora(request)):
                         raise RuntimeError("vLLM did not register it")
-                except Exception as error:  # a corrupt adapter must not stop the arena
+                except Exception as error:  # vLLM refusing one adapter must not stop the arena
                     self.warnings.append(
                         f"refused adapter {spec.key}/{info.run_id}: {type(error).__name__}: {error}"
                     )
@@ -213,7 +256,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 next_lora_id += 1
                 base.loras[contestant.name] = request
                 base.lora_bytes[contestant.name] = weights_bytes(
-                    [info.path / "adapter_model.safetensors"], DTYPE_BYTES[settings.dtype]
+                    [path / "adapter_model.safetensors"], DTYPE_BYTES[settings.dtype]
                 )
                 self._contestants[contestant.name] = contestant
             if include_plain_bases:
@@ -221,27 +264,11 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 self._contestants[plain.name] = plain
 
     @staticmethod
-    async def _start_engine(served: ServedModel, settings: VLLMSettings, lora_rank: int) -> Any:
+    async def _start_engine(served: ServedModel, arguments: dict[str, Any]) -> Any:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        row_mask = served.device == "cpu" and settings.cpu_lora_ops == "row_mask"
-        cpu_worker = {"worker_cls": CPU_LORA_WORKER} if row_mask else {}
-        args = AsyncEngineArgs(
-            model=served.source,
-            dtype=settings.dtype if served.device == "cpu" else "auto",
-            quantization=served.quantization,
-            enable_lora=True,
-            max_loras=settings.max_loras,
-            max_lora_rank=lora_rank,
-            max_model_len=settings.max_model_len,
-            max_num_seqs=settings.max_num_seqs,
-            gpu_memory_utilization=settings.gpu_memory_utilization,
-            tensor_parallel_size=settings.tensor_parallel_size,
-            enforce_eager=settings.enforce_eager,
-            disable_log_stats=True,
-            **cpu_worker,
-        )
+        args = AsyncEngineArgs(**arguments)
         try:
             return AsyncLLM.from_engine_args(args)
         except Exception as error:  # a model vLLM cannot serve here: skip the base, keep the arena
@@ -402,6 +429,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
         for base in self._bases.values():
             base.engine.shutdown()
         self._bases.clear()
+        self._work.cleanup()
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop_thread.join(timeout=10)

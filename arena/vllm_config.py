@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from finetune.gpu import CudaDtype, estimated_vram_mb
 from finetune.loading import (
     BaseUnavailableError,
     _hub_cached,
+    base_override,
     convert_embedded,
     converted_dir,
-    cuda_available,
+    twin_folder,
     unavailable_reason,
 )
 from finetune.registry import ModelSpec
@@ -60,7 +62,9 @@ class VLLMSettings:
     # engine's rank, and on a CPU its LoRA kernels gather padded weights per token.
     max_lora_rank: int = 64
     kv_cache_gib: int = 1  # CPU: VLLM_CPU_KVCACHE_SPACE per engine
-    gpu_memory_utilization: float = 0.45  # CUDA: two bases share one GPU
+    # CUDA: the share of the GPU all engines together may take (never more than NVML's free
+    # memory); each engine gets an equal part of it (`engine_memory_fraction`).
+    gpu_memory_utilization: float = 0.9
     tensor_parallel_size: int = 1
     # No effect on a CPU with LoRA: vLLM's CPU platform sets compilation mode NONE whenever LoRA
     # is on (vllm/platforms/cpu.py), and a CPU has no CUDA graphs. On CUDA: graphs on.
@@ -92,15 +96,30 @@ class ServedModel:
     quantization: str | None  # vLLM's `quantization=` (None: plain weights)
     device: str
     label: str  # the contestant's quantization label
+    dtype: str | None = None  # CUDA: the type the engine computes in (CPU: VLLMSettings.dtype)
 
 
-def served_model(spec: ModelSpec, settings: VLLMSettings, cache_dir: Path | None = None) -> ServedModel:
-    """CUDA: the registry's 4-bit repository; CPU: the converted embedded base (or a cached HF model)."""
-    if cuda_available():
-        return ServedModel(
-            spec.vllm_4bit_id, spec.vllm_quantization, "cuda", f"{spec.vllm_quantization} vLLM"
-        )
-    label = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[settings.dtype] + " vLLM"
+DTYPE_LABEL: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def served_model(
+    spec: ModelSpec, settings: VLLMSettings, cache_dir: Path | None = None, cuda: CudaDtype | None = None
+) -> ServedModel:
+    """What one engine loads. `cuda`: the GPU's 16-bit type (`finetune.gpu.device_cuda_dtype`), None
+    on a CPU. CUDA: the registry's AWQ/GPTQ repository where it names one, else the full-precision
+    hf_id in that type (vLLM 0.32 cannot serve the bnb-4bit repos). CPU: the converted embedded base
+    (or a cached HF model) in `settings.dtype`. MEDARENA_BASE_<KEY> (or a twin) overrides either."""
+    override = base_override(spec) or twin_folder(spec.vllm_cuda_id)
+    if cuda is not None:
+        if spec.vllm_quantization is not None and override is None:  # AWQ/GPTQ kernels compute in fp16
+            label = f"{spec.vllm_quantization} vLLM"
+            return ServedModel(spec.vllm_cuda_id, spec.vllm_quantization, "cuda", label, "float16")
+        # vLLM refuses fp16 for some families (Gemma-2: numerical instability): float32 there.
+        dtype = cuda if cuda == "bfloat16" or spec.fp16_serving else "float32"
+        return ServedModel(override or spec.vllm_cuda_id, None, "cuda", f"{DTYPE_LABEL[dtype]} vLLM", dtype)
+    label = f"{DTYPE_LABEL[settings.dtype]} vLLM"
+    if override is not None:
+        return ServedModel(override, None, "cpu", label)
     if spec.embedded is not None:
         return ServedModel(str(convert_embedded(spec, cache_dir)), None, "cpu", label)
     if (converted_dir(spec, cache_dir) / "config.json").exists():
@@ -108,6 +127,60 @@ def served_model(spec: ModelSpec, settings: VLLMSettings, cache_dir: Path | None
     if _hub_cached(spec.hf_id):
         return ServedModel(spec.hf_id, None, "cpu", label)
     raise BaseUnavailableError(unavailable_reason(spec))
+
+
+# --- CUDA: which bases start, and each engine's share of the GPU --------------------------------
+
+# Without --models/MEDARENA_MODELS every registry base is "available" on a CUDA host (the hub):
+# the default set is this many, in registry order, of those that fit.
+DEFAULT_CUDA_BASES = 4
+# vLLM's own reserve for CUDA graphs, activations and the sampler, per engine.
+VLLM_RUNTIME_MB = 2048
+
+
+def vllm_vram_mb(spec: ModelSpec) -> float:
+    """VRAM one engine needs at least: weights as served (AWQ/GPTQ ~4-bit, else 16-bit) plus
+    vLLM's runtime and a little KV cache."""
+    if spec.vllm_quantization is not None:
+        return estimated_vram_mb(spec) + VLLM_RUNTIME_MB
+    return spec.params_b * 2 * 1024 + VLLM_RUNTIME_MB
+
+
+def engine_memory_fraction(
+    settings: VLLMSettings, free_mb: float, total_mb: float, bases: int, reserve_mb: float = 1024
+) -> float:
+    """`gpu_memory_utilization` for each of `bases` engines on one GPU: the settings' share of the
+    card, capped by what NVML says is free now (other processes' memory stays theirs), split evenly.
+    vLLM reads the value as a fraction of the card's total memory."""
+    if bases < 1 or total_mb <= 0:
+        raise ValueError("engine_memory_fraction needs at least one base and a card's total memory")
+    usable = min(settings.gpu_memory_utilization * total_mb, free_mb - reserve_mb)
+    if usable <= 0:
+        raise BaseUnavailableError(f"the GPU has {free_mb:.0f} MB free: no room for a vLLM engine")
+    return round(usable / total_mb / bases, 4)
+
+
+def engine_arguments(
+    served: ServedModel, settings: VLLMSettings, lora_rank: int, memory_fraction: float
+) -> dict[str, Any]:
+    """The `AsyncEngineArgs` keywords one engine starts with (tests validate the CUDA ones
+    through vLLM's own config checks)."""
+    row_mask = served.device == "cpu" and settings.cpu_lora_ops == "row_mask"
+    return {
+        "model": served.source,
+        "dtype": served.dtype or settings.dtype,
+        "quantization": served.quantization,
+        "enable_lora": True,
+        "max_loras": settings.max_loras,
+        "max_lora_rank": lora_rank,
+        "max_model_len": settings.max_model_len,
+        "max_num_seqs": settings.max_num_seqs,
+        "gpu_memory_utilization": memory_fraction,
+        "tensor_parallel_size": settings.tensor_parallel_size,
+        "enforce_eager": settings.enforce_eager,
+        "disable_log_stats": True,
+        **({"worker_cls": CPU_LORA_WORKER} if row_mask else {}),
+    }
 
 
 # --- CPU engine processes: thread placement and preloaded libraries ------------------------------
@@ -178,7 +251,8 @@ def weights_bytes(files: Sequence[Path], dtype_bytes: int | None) -> int:
 def adapter_rank(path: Path) -> int:
     """The LoRA rank PEFT recorded for an adapter (0 when unreadable: refused later, with a reason)."""
     try:
-        return int(json.loads((path / "adapter_config.json").read_text()).get("r", 0))
+        config = json.loads((path / "adapter_config.json").read_text())
+        return max([int(config.get("r", 0)), *map(int, (config.get("rank_pattern") or {}).values())])
     except (OSError, ValueError, TypeError, AttributeError):
         return 0
 
@@ -194,8 +268,8 @@ def check_adapter(path: Path, max_rank: int) -> None:
     import torch
     from safetensors.torch import load_file
 
-    config = json.loads((path / "adapter_config.json").read_text())
-    rank = int(config.get("r", 0))
+    json.loads((path / "adapter_config.json").read_text())  # readable, or refused here
+    rank = adapter_rank(path)
     if not 0 < rank <= max_rank:
         raise ValueError(f"LoRA rank {rank} is outside 1..{max_rank} (VLLMSettings.max_lora_rank)")
     tensors = load_file(str(path / "adapter_model.safetensors"))

@@ -62,8 +62,15 @@ def read_run(run_dir: Path) -> RunInfo:
         raise ExportError(f"{run_dir} has no run.json: not a MedArena training run, refusing to export")
     run = json.loads(run_json.read_text())
     spec = get_model(run.get("model_key", ""))
-    if run.get("base_id") != spec.hf_id:
-        raise ExportError(f"run.json base {run.get('base_id')!r} is not {spec.key}'s base {spec.hf_id!r}")
+    # `hf_id` is the full-precision base every export merges into; runs written before it was
+    # recorded kept that id in `base_id` (CPU runs) or the 4-bit repo's (CUDA runs).
+    recorded, allowed = (
+        (run["hf_id"], {spec.hf_id})
+        if "hf_id" in run
+        else (run.get("base_id"), {spec.hf_id, spec.bnb_4bit_id})
+    )
+    if recorded not in allowed:
+        raise ExportError(f"run.json base {recorded!r} is not {spec.key}'s base {spec.hf_id!r}")
     adapter = run_dir / "adapter_model.safetensors"
     config_path = run_dir / "adapter_config.json"
     if not adapter.is_file() or not config_path.is_file():
@@ -71,7 +78,7 @@ def read_run(run_dir: Path) -> RunInfo:
     adapter_base = json.loads(config_path.read_text()).get("base_model_name_or_path") or ""
     # The adapter names the folder or repo it was trained on: the converted cache of this key
     # (…/bases/<key>), the registry's 4-bit or full repo, or an override folder.
-    known = {spec.hf_id, spec.bnb_4bit_id}
+    known = {spec.hf_id, spec.bnb_4bit_id, run.get("base_id"), run.get("base_source")} - {None, ""}
     if adapter_base not in known and Path(adapter_base).name != spec.key:
         raise ExportError(
             f"adapter_config.json says the adapter was trained on {adapter_base!r}, not on {spec.key} "
@@ -82,9 +89,9 @@ def read_run(run_dir: Path) -> RunInfo:
 
 def full_precision_source(spec: ModelSpec) -> str:
     """Where the 16-bit base comes from: an override, the converted embedded GGUF, or the hub id."""
-    from finetune.loading import base_override, convert_embedded
+    from finetune.loading import base_override, convert_embedded, twin_folder
 
-    override = base_override(spec)
+    override = base_override(spec) or twin_folder(spec.hf_id)
     if override:
         return override
     if spec.embedded is not None:
@@ -98,11 +105,22 @@ def merge(info: RunInfo, dtype: MergedDType) -> tuple[Any, Any]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from finetune.loading import finish_tokenizer
+    from finetune.loading import TEXT_ONLY_KEY_MAPPING, finish_tokenizer, text_only_config
+    from finetune.lora_names import served_adapter
 
     source = full_precision_source(info.spec)
-    base = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(base, str(info.run_dir)).merge_and_unload()
+    # An image-text checkpoint exports as the text decoder its adapters were trained on.
+    text_only = (
+        {"config": text_only_config(source), "key_mapping": TEXT_ONLY_KEY_MAPPING}
+        if info.spec.multimodal_checkpoint
+        else {}
+    )
+    base = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **text_only)
+    with tempfile.TemporaryDirectory(prefix="medarena-export-") as work:
+        # The adapter as this base names its modules: Phi-3's split q/k/v LoRA fused for
+        # Microsoft's qkv_proj layout (PEFT would otherwise skip the modules it cannot find).
+        adapter = served_adapter(info.run_dir, set(base.state_dict()), Path(work))
+        merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     tokenizer = finish_tokenizer(AutoTokenizer.from_pretrained(source), info.spec)
     return merged.to(getattr(torch, dtype)), tokenizer
 

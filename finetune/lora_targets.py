@@ -55,3 +55,52 @@ def resolve_targets(model: Any, roles: Sequence[LoraRole], model_key: str = "mod
             )
         resolved.extend(name for name in layout if name not in resolved)
     return resolved
+
+
+# Fused projections and the split ones they concatenate (output rows in this order).
+FUSED_PROJECTIONS: dict[str, tuple[str, ...]] = {
+    "qkv_proj": ("q_proj", "k_proj", "v_proj"),
+    "gate_up_proj": ("gate_proj", "up_proj"),
+}
+
+
+def fuse_split_lora(tensors: dict[str, Any], config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A split-layout adapter (q/k/v, gate/up) rewritten exactly for the fused layout (qkv, gate_up).
+
+    Each fused layer's delta is the split deltas stacked by output rows: A is the split A's
+    stacked (rank k*r), B their block diagonal. `rank_pattern` and `alpha_pattern` record the
+    fused rank with alpha scaled alike, so alpha/r, hence every output, is unchanged. Returns the
+    new tensors and adapter_config.json; an adapter with no split layers comes back as it is.
+    """
+    import torch
+
+    out = dict(tensors)
+    rank, alpha = int(config["r"]), float(config.get("lora_alpha", config["r"]))
+    fused_ranks: dict[str, int] = {}
+    for fused, parts in FUSED_PROJECTIONS.items():
+        first = f".{parts[0]}.lora_A.weight"
+        for key_a in [k for k in tensors if k.endswith(first)]:
+            stem = key_a.removesuffix(first)
+            names = [f"{stem}.{part}" for part in parts]
+            if not all(f"{name}.lora_A.weight" in tensors for name in names):
+                continue
+            a = torch.cat([out.pop(f"{name}.lora_A.weight") for name in names])
+            b = torch.block_diag(*[out.pop(f"{name}.lora_B.weight") for name in names])
+            out[f"{stem}.{fused}.lora_A.weight"], out[f"{stem}.{fused}.lora_B.weight"] = a, b
+            fused_ranks[fused] = rank * len(parts)
+    if not fused_ranks:
+        return tensors, config
+    targets = set(config.get("target_modules") or [])
+    for fused, parts in FUSED_PROJECTIONS.items():
+        if fused in fused_ranks:
+            targets = (targets - set(parts)) | {fused}
+    new_config = {
+        **config,
+        "target_modules": sorted(targets),
+        "rank_pattern": {**(config.get("rank_pattern") or {}), **fused_ranks},
+        "alpha_pattern": {
+            **(config.get("alpha_pattern") or {}),
+            **{fused: alpha * r / rank for fused, r in fused_ranks.items()},
+        },
+    }
+    return out, new_config

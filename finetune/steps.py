@@ -33,9 +33,9 @@ def attach_lora(base: LoadedBase, config: FinetuneConfig) -> tuple[Any, list[str
     lora = config.lora
     modules = resolve_targets(base.model, lora_roles(base.spec, lora.target), base.spec.key)
     if base.backend.startswith("unsloth"):
-        from unsloth import FastLanguageModel
+        from finetune.gpu import import_unsloth
 
-        return FastLanguageModel.get_peft_model(
+        return import_unsloth().FastLanguageModel.get_peft_model(
             base.model,
             r=lora.rank,
             lora_alpha=lora.alpha,

@@ -34,7 +34,7 @@ from finetune.checkpoint import LoopState, checkpoint_root, restore
 from finetune.config import FinetuneConfig
 from finetune.distributed import broadcast_parameters, gather_values, init_distributed, shutdown
 from finetune.gpu import TrainBackend, cuda_available
-from finetune.loading import load_base
+from finetune.loading import base_provenance, load_base
 from finetune.loop import LoopPlan, run_loop
 from finetune.registry import ModelSpec
 from finetune.steps import attach_lora, lr_lambda, make_optimizer
@@ -111,7 +111,7 @@ def train_one(
         "run_id": run_id,
         "model_key": spec.key,
         "display_name": spec.display_name,
-        "base_id": spec.bnb_4bit_id if base.device == "cuda" and config.quant == "4bit" else spec.hf_id,
+        **base_provenance(base),
         "backend": base.backend,
         "quantization": base.quantization,
         "quant": config.quant,

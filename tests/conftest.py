@@ -1,8 +1,15 @@
 """Shared fixtures: a tiny real LoRA adapter for smollm2-135m, trained once per test session, and a
-throwaway Postgres server (tests/postgres_server.py) started once per session by the tests that need it."""
+throwaway Postgres server (tests/postgres_server.py) started once per session by the tests that need it.
+
+On a CUDA machine the suite runs offline too: unless MEDARENA_TEST_HUB=1, the embedded bases load
+from their converted local copies (MEDARENA_BASE_<KEY>, set here for this session and its child
+processes) instead of the registry's 4-bit hub repositories, and the loaders quantize them at load.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +36,35 @@ def tiny_adapters(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     return root
+
+
+def cuda_available() -> bool:
+    """Whether torch sees CUDA, without importing torch where it is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# The loader each device serves (and, by default, trains) a 4-bit base through (finetune/loading.py).
+SERVING_BACKEND = "bnb-4bit-cuda" if cuda_available() else "bnb-nf4-cpu"
+UNSLOTH_ON_CUDA = cuda_available() and importlib.util.find_spec("unsloth") is not None
+TRAINING_BACKEND = "unsloth-cuda" if UNSLOTH_ON_CUDA else SERVING_BACKEND
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On CUDA without MEDARENA_TEST_HUB=1: point the embedded bases at their local converted copies."""
+    if not cuda_available() or os.environ.get("MEDARENA_TEST_HUB") == "1":
+        return
+    from finetune.loading import base_override, convert_embedded
+    from finetune.registry import embedded_models
+
+    for spec in embedded_models():
+        if base_override(spec) is None and spec.embedded is not None and spec.embedded.is_installed():
+            os.environ[f"MEDARENA_BASE_{spec.key.upper().replace('-', '_').replace('.', '_')}"] = str(
+                convert_embedded(spec)
+            )
 
 
 @pytest.fixture(scope="session")

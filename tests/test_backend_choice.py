@@ -21,6 +21,14 @@ from arena.backend import BACKEND_CHOICES, BackendOptions, start_auto
 class StartedStandIn:
     kind: str
     warnings: list[str] = field(default_factory=list)
+    contestants: list[str] = field(default_factory=lambda: ["base", "adapter"])
+    closed: bool = False
+
+    def contestant_names(self) -> list[str]:
+        return self.contestants
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def starter(kind: str, started: list[str]):
@@ -59,6 +67,33 @@ def test_auto_falls_back_to_peft_with_a_one_line_start_up_note_when_vllm_fails()
     assert backend.kind == "peft"
     assert backend.warnings == [
         "serving on the PEFT engine: vLLM did not start (Engine core initialization failed. See root cause above.)"
+    ]
+
+
+@pytest.mark.parametrize("served", [0, 1])
+def test_auto_falls_back_to_peft_when_vllm_starts_fewer_than_two_contestants(served: int) -> None:
+    """vLLM skips each base it cannot serve and still 'starts'; an arena of 0 or 1 refuses every battle."""
+    started: list[str] = []
+    skipped = [
+        "skipped gemma3-270m: vLLM could not start /cache/gemma3-270m: ValueError: no GGUF support\ndetail",
+        "skipped qwen3-4b: not downloaded",
+    ]
+    vllm = StartedStandIn("vllm", warnings=list(skipped), contestants=["smollm2-135m"][:served])
+
+    def vllm_starter(options: BackendOptions) -> StartedStandIn:
+        started.append("vllm")
+        return vllm
+
+    backend = start_auto(
+        BackendOptions(), vllm_installed=True, vllm_starter=vllm_starter,
+        peft_starter=starter("peft", started),
+    )  # fmt: skip
+    assert (backend.kind, started, vllm.closed) == ("peft", ["vllm", "peft"], True)
+    noun = "contestant" if served == 1 else "contestants"
+    assert backend.warnings == [
+        f"serving on the PEFT engine: vLLM did not start (it served {served} {noun}, a battle needs 2: "
+        "skipped gemma3-270m: vLLM could not start /cache/gemma3-270m: ValueError: no GGUF support; "
+        "skipped qwen3-4b: not downloaded)"
     ]
 
 

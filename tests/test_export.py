@@ -160,3 +160,40 @@ def test_q4_k_m_is_llama_cpp_quantized_and_answers_alike_in_two_runtimes(
             )
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize(
+    ("quant", "loaded"),
+    [
+        ("4bit", "unsloth/SmolLM2-135M-Instruct-bnb-4bit"),  # the registry's 4-bit repo on CUDA
+        ("16bit", "unsloth/SmolLM2-135M-Instruct"),  # Unsloth's own 16-bit copy of hf_id
+    ],
+)
+def test_a_cuda_run_records_what_it_loaded_and_exports_from_the_full_precision_base(
+    run_copy: Path, quant: str, loaded: str
+) -> None:
+    """Issue #19 faults 4 and 10: run.json once recorded only the 4-bit repo, which export refused."""
+    from arena.adapters import provenance_problem
+    from finetune.loading import LoadedBase, base_provenance
+    from finetune.registry import get_model
+
+    spec = get_model("smollm2-135m")
+    base = LoadedBase(spec, None, None, "unsloth-cuda", quant, "cuda", 0.0, source=loaded)
+    run = json.loads((run_copy / "run.json").read_text())
+    run.update(base_provenance(base))
+    (run_copy / "run.json").write_text(json.dumps(run))
+    config = json.loads((run_copy / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = loaded  # what PEFT writes after Unsloth's load
+    (run_copy / "adapter_config.json").write_text(json.dumps(config))
+
+    assert (run["hf_id"], run["base_id"], run["base_source"]) == (spec.hf_id, loaded, loaded)
+    assert read_run(run_copy).spec == spec  # export accepts it and merges into hf_id's weights
+    assert provenance_problem(run_copy, spec.key) is None  # and the arena serves it
+
+
+def test_a_run_recording_another_full_precision_base_is_refused(run_copy: Path) -> None:
+    run = json.loads((run_copy / "run.json").read_text())
+    run.update(hf_id="google/gemma-3-270m", base_id="HuggingFaceTB/SmolLM2-135M-Instruct")
+    (run_copy / "run.json").write_text(json.dumps(run))
+    with pytest.raises(ExportError, match="is not smollm2-135m's base"):
+        read_run(run_copy)

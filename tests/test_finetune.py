@@ -20,6 +20,7 @@ import pytest
 
 from finetune.config import build_config
 from finetune.data import load_dataset_source
+from tests.conftest import TRAINING_BACKEND
 
 # Every test here runs `python -m finetune` in a child process (the fast option checks are in
 # test_finetune_options.py).
@@ -118,7 +119,7 @@ def test_run_json_records_full_provenance(run: dict, run_dir: Path) -> None:
     assert run["run_id"] == run_dir.name
     assert run["model_key"] == MODEL
     assert run["base_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    assert (run["backend"], run["quantization"]) == ("bnb-nf4-cpu", "nf4")
+    assert (run["backend"], run["quantization"]) == (TRAINING_BACKEND, "nf4")
     expected = build_config(preset="demo", flags={**RUN_FLAGS, "output_dir": str(run_dir.parent.parent)})
     assert run["config"] == expected.to_dict()
     data = run["data"]

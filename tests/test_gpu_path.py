@@ -22,6 +22,7 @@ from finetune.gpu import estimated_vram_mb, plan_vram
 from finetune.lora_targets import LoraTargetError, resolve_targets
 from finetune.prompt import SYSTEM_PROMPT
 from finetune.registry import MODELS, MODELS_ENV, UnknownModelError, chosen_models, get_model
+from tests.conftest import SERVING_BACKEND
 
 
 def skip_without_unsloth() -> None:
@@ -254,7 +255,7 @@ def test_serving_loader_never_imports_unsloth_even_when_training_would() -> None
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "bnb-nf4-cpu False"
+    assert result.stdout.strip().splitlines()[-1] == f"{SERVING_BACKEND} False"
 
 
 @pytest.mark.slow  # starts a Python child process
@@ -276,18 +277,18 @@ def test_unsloth_import_order_is_enforced() -> None:
 # --- image-text checkpoints (defect 2) --------------------------------------------------------------
 
 
-def test_multimodal_checkpoint_serves_as_its_text_decoder_alone(
-    tmp_path: Path, smollm2_tokenizer: object
-) -> None:
+def test_multimodal_checkpoint_serves_as_its_text_decoder_alone(tmp_path: Path) -> None:
     """The serving load of a MedGemma-layout checkpoint: no vision tower, decoder weights intact."""
     import torch
     from safetensors.torch import load_file
 
     from finetune.loading import _load_transformers_cuda
-    from tests.tiny_models import save_tiny_gemma3_multimodal
+    from tests.tiny_models import build_twin
 
-    folder = save_tiny_gemma3_multimodal(tmp_path / "tiny-medgemma", smollm2_tokenizer)
-    model, tokenizer = _load_transformers_cuda(str(folder), get_model("medgemma-4b-it"), "cpu")
+    spec = get_model("medgemma-4b-it")
+    folder = build_twin(spec, tmp_path)[spec.hf_id]
+    # 16bit: the weights as stored (a 4-bit load of a full-precision folder quantizes them).
+    model, tokenizer = _load_transformers_cuda(str(folder), spec, "cpu", "16bit")
     assert type(model).__name__ == "Gemma3ForCausalLM"
     assert not [name for name, _ in model.named_modules() if "vision" in name or "multi_modal" in name]
     saved = load_file(folder / "model.safetensors")
@@ -298,3 +299,49 @@ def test_multimodal_checkpoint_serves_as_its_text_decoder_alone(
     # Unsloth's text_only load names the decoder the same way, so its adapters fit this model.
     assert resolve_targets(model, ("attention", "mlp")) == LLAMA_LAYOUT
     assert tokenizer.chat_template
+
+
+# --- Unsloth refusing a repository its bundled name mapper lacks (issue #19, fault 12) ------------
+
+# What Unsloth 2026.10.9's get_model_name raises when the mapper it fetches from GitHub knows a
+# name its bundled copy does not (unsloth/models/loader_utils.py); the fetch needs the network, so
+# the stand-in below raises the same error from the loader's Unsloth call.
+UNSLOTH_MAPPER_ERROR = (
+    "Unsloth: unsloth/gemma-3-1b-it-bnb-4bit is not supported in your current Unsloth version! "
+    "Please update Unsloth via:\n\npip uninstall unsloth unsloth_zoo -y\n"
+)
+
+
+def test_an_unsloth_mapper_refusal_is_one_sentence_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    skip_without_unsloth()
+    import finetune.loading as loading
+
+    def unsloth_refuses(*args: object, **kwargs: object) -> None:
+        raise NotImplementedError(UNSLOTH_MAPPER_ERROR)
+
+    monkeypatch.setattr(loading, "_load_unsloth", unsloth_refuses)
+    monkeypatch.setenv("MEDARENA_BASE_GEMMA3_1B", "unsloth/gemma-3-1b-it-bnb-4bit")
+    with pytest.raises(loading.BaseUnavailableError) as refused:
+        loading.load_base("gemma3-1b", backend="unsloth")
+    assert str(refused.value) == (
+        "Unsloth cannot load gemma3-1b here (unsloth/gemma-3-1b-it-bnb-4bit is not supported in your "
+        "current Unsloth version); upgrade Unsloth, or train with MEDARENA_TRAIN_BACKEND=transformers"
+    )
+
+
+@pytest.mark.slow  # builds a tiny model
+@pytest.mark.parametrize(("quant", "int8"), [("8bit", True), ("16bit", False)])
+def test_medgemma_keeps_its_quantization_beside_the_text_only_load(
+    tmp_path: Path, quant: str, int8: bool
+) -> None:
+    """Issue #19 fault 9: the text-only arguments once replaced the int8 settings, while run.json said int8."""
+    from finetune.loading import TEXT_ONLY_KEY_MAPPING, cuda_load_kwargs
+    from tests.tiny_models import build_twin
+
+    spec = get_model("medgemma-4b-it")
+    folder = build_twin(spec, tmp_path)[spec.hf_id]  # 8bit/16bit start from the full-precision repo
+    kwargs = cuda_load_kwargs(spec, str(folder), quant, "float16")
+    assert kwargs["key_mapping"] == TEXT_ONLY_KEY_MAPPING and kwargs["config"].model_type == "gemma3_text"
+    assert str(kwargs["dtype"]) == "torch.float16"  # a T4's type, from finetune.gpu.cuda_dtype
+    quantization = kwargs.get("quantization_config")
+    assert (quantization is not None and quantization.load_in_8bit) == int8

@@ -15,11 +15,14 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from finetune.prompt import SYSTEM_PROMPT, final_answer, render_prompt, with_thinking
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def skip_without_unsloth() -> None:
@@ -83,10 +86,13 @@ def unsloth_templates() -> dict[str, str]:
     """
     skip_without_unsloth()
     code = (
-        "import json\nfrom unsloth.chat_templates import CHAT_TEMPLATES as T\n"
+        "import json\nfrom finetune.gpu import import_unsloth\nimport_unsloth()\n"
+        "from unsloth.chat_templates import CHAT_TEMPLATES as T\n"
         "print('\\nTEMPLATES ' + json.dumps({k: v[0] for k, v in T.items()}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("TEMPLATES ")]
     return json.loads(line.removeprefix("TEMPLATES "))

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SERVING_BACKEND, UNSLOTH_ON_CUDA
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -31,6 +33,9 @@ pytestmark = [
     pytest.mark.skipif(
         importlib.util.find_spec("unsloth") is None,
         reason="setup.sh --test installs Unsloth (--no-deps) for these tests",
+    ),
+    pytest.mark.skipif(
+        UNSLOTH_ON_CUDA, reason="Unsloth's CPU fallback; on CUDA tests/test_gpu.py runs its CUDA path"
     ),
 ]
 
@@ -77,7 +82,7 @@ def test_unsloth_adapter_reloads_on_the_serving_path_and_changes_the_answer(
 
     run_dir, _, _ = unsloth_run
     base = load_serving_base(MODEL)
-    assert base.backend == "bnb-nf4-cpu"  # serving never goes through Unsloth
+    assert base.backend == SERVING_BACKEND  # serving never goes through Unsloth
     inputs = base.tokenizer(
         render_prompt(base.tokenizer, "What does an ECG show in hyperkalaemia?"),
         return_tensors="pt",
