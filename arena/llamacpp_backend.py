@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
+import importlib
 import os
 import queue
 import resource
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -97,10 +100,36 @@ def _meta(model: Any, key: str) -> str | None:
     return buffer.value.decode("utf-8", errors="replace")
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def assembled_gguf(spec: ModelSpec, work_dir: Path) -> Path:
+    """An embedded GGUF shipped in parts, assembled once into `work_dir` and checked when reused.
+
+    Assembled in a staging folder and renamed into place, never rewritten where it lies: another
+    process may have the file memory-mapped (llama.cpp maps its weights)."""
+    assert spec.embedded is not None
+    target = work_dir / spec.embedded.filename
+    expected = getattr(importlib.import_module(spec.embedded.module), "EXPECTED_SHA256", None)
+    if target.exists() and (expected is None or _sha256(target) == expected):
+        return target
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=f".{spec.key}-") as staging:
+        os.replace(embedded_gguf_path(spec, Path(staging)), target)
+    return target
+
+
 def gguf_source(spec: ModelSpec, work_dir: Path) -> Path:
     """The base's GGUF: the embedded package's, else the registry's hub GGUF from the local cache."""
     if spec.embedded is not None:
-        return embedded_gguf_path(spec, work_dir)
+        return (
+            assembled_gguf(spec, work_dir) if spec.embedded.assemble else embedded_gguf_path(spec, work_dir)
+        )
     if spec.gguf is not None:
         return spec.gguf.local_path()
     raise BaseUnavailableError(
