@@ -5,6 +5,7 @@
     python app.py --host 0.0.0.0 --port 7860 --share
     python app.py --models smollm2-135m gemma3-270m --adapters adapters --adapter-selection all
     python app.py --backend vllm                    # vLLM's multi-LoRA engine, or fail (no fallback)
+    python app.py --backend llamacpp                # llama.cpp on the 4-bit GGUFs, or fail (no fallback)
     python app.py --backend remote --remote http://10.0.0.5:8000/v1=smollm2,demo   # OpenAI-compatible servers
 
 Host, port, share and answer length also come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT /
@@ -13,8 +14,8 @@ a Postgres server shared by several replicas from MEDARENA_VOTES_URL / --votes-u
 Space (SPACE_ID set) votes go to /data/votes.db when persistent storage is mounted, and to the dataset
 MEDARENA_VOTES_DATASET (with HF_TOKEN) when that is set; see arena/space_sync.py and the README's
 "Hugging Face Space" section.
-The backend comes from MEDARENA_BACKEND (default auto: vLLM where it is installed and starts, else the
-PEFT engine), remote contestants from MEDARENA_REMOTE (space-separated URL=models).
+The backend comes from MEDARENA_BACKEND (default auto: on a CPU llama.cpp where it is installed and
+starts; else vLLM where it is installed and starts, else the PEFT engine), remote contestants from MEDARENA_REMOTE (space-separated URL=models).
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backend",
         choices=BACKEND_CHOICES,
         default=env.get("MEDARENA_BACKEND", "auto"),
-        help="auto (default): vllm where installed, else peft; peft: NF4 bases + PEFT; "
-        "vllm: vLLM multi-LoRA engine; remote: OpenAI-compatible servers",
+        help="auto (default): llamacpp on a CPU where installed, else vllm where installed, else peft; "
+        "llamacpp: 4-bit GGUF bases + GGUF LoRAs; peft: NF4 bases + PEFT; vllm: vLLM multi-LoRA engine; "
+        "remote: OpenAI-compatible servers",
     )
     parser.add_argument(
         "--remote",

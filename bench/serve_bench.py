@@ -1,29 +1,34 @@
-"""Serving benchmark: the PEFT/NF4 engine vs the vLLM backend on the embedded bases, one run each.
+"""Serving benchmark: the PEFT/NF4 engine, the vLLM backend and llama.cpp on the embedded bases, one run.
 
-Each backend runs in a fresh process (clean start-up time and RSS) with the committed
-adapters, and every answer is exactly `--tokens` long (min = max new tokens, greedy). Three
-probes: `peft`, `vllm` (its CPU engines computing LoRA per adapter slot, `arena/vllm_cpu_lora.py`,
-the default) and `vllm-stock-lora` (the same engines with vLLM's own CPU LoRA ops), so what the
-LoRA ops change is measured in the same run:
+Each backend runs in a fresh process (clean start-up time and RSS) with the committed adapters,
+and every answer is exactly `--tokens` long (min = max new tokens, greedy). Four probes: `peft`,
+`vllm` (its CPU engines computing LoRA per adapter slot, `arena/vllm_cpu_lora.py`, the default),
+`vllm-stock-lora` (the same engines with vLLM's own CPU LoRA ops) and `llamacpp` (the 4-bit GGUFs
+with GGUF LoRAs, `arena/llamacpp_backend.py`). For every token count (default 64 and 128 a side):
 
-1. start-up: `start_backend` until every contestant is served;
-2. one battle: SmolLM2 + its adapter vs the SmolLM2 base, wall time (median of `--repeats`);
+1. start-up: `start_backend` until every contestant is served, and RSS of the serving process tree;
+2. one battle: SmolLM2 + its adapter vs the SmolLM2 base, wall time (median of `--repeats`), and
+   its ratio to a memory-bandwidth bound (weights read per decode step x tokens / the bandwidth of a
+   large numpy copy);
 3. 8 concurrent battles (16 sequences, same pair): total tokens/s, p95 time to first token from
-   the click, slowest battle;
-4. contestants on different bases (SmolLM2 adapter vs Gemma-3 base): gap between the two sides'
-   first tokens;
-5. RSS of the serving process tree.
+   the click, slowest battle, sides voided;
+4. contestants on different bases (SmolLM2 adapter vs Gemma-3 base): gap between first tokens;
+5. the longest gap between streamed updates a real browser saw (the app's UI served from the probe
+   process, headless Chromium, a MutationObserver on both answers).
 
-Targets (issue #11): 8 battles on vLLM >= 3x the engine's tokens/s; one vLLM battle <= 1.2x the
-engine's wall time; different bases start streaming within 1 s of each other.
+The JSON records the CPU's instruction sets, the measured bandwidth and the load average (the
+machine may be shared). Targets (issue #25, 2 quiet cores, 128 tokens): llama.cpp one battle
+<= 2.0 s and <= 0.6x vLLM's; start <= 10 s; RSS <= 1.5 GB; 8 battles >= 1.0x vLLM's tokens/s with
+no side voided; every backend's longest update gap < 1 s.
 
-    python bench/serve_bench.py                   # ~8 min on 2 cores; JSON in bench/results/
-    python bench/serve_bench.py --tokens 128 --battles 8
+    python bench/serve_bench.py                             # ~15 min on 2 cores; JSON in bench/results/
+    python bench/serve_bench.py --tokens 128 --probes llamacpp vllm --no-browser
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -53,31 +58,62 @@ def pick(names: list[str], model: str, adapter: bool) -> str:
     return next(n for n in names if model in n and wanted in n)
 
 
-PROBES = ("peft", "vllm", "vllm-stock-lora")
+PROBES = ("peft", "vllm", "vllm-stock-lora", "llamacpp")
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni",
+             "avx512_bf16", "amx_tile", "asimd", "sve")  # fmt: skip
 
 
-def probe(kind: str, tokens: int, battles: int, repeats: int) -> dict[str, float]:
-    """Everything for one backend, measured in this (fresh) process."""
-    from arena.backend import BackendOptions, start_backend, stream_many
-    from arena.engine import GenerationSettings
-    from arena.vllm_config import VLLMSettings, process_tree_rss_mb
+def cpu_isa() -> dict[str, object]:
+    """The CPU's model name and which of the instruction sets that matter to the kernels it has."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags: set[str] = set()
+    model = ""
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features") and not flags:
+            flags = set(value.split())
+        if key.strip() == "model name" and not model:
+            model = value.strip()
+    return {"model": model, "cores": os.cpu_count(), "has": [f for f in ISA_FLAGS if f in flags]}
 
-    load_before = os.getloadavg()[0]
-    started = time.perf_counter()
-    options = BackendOptions(
-        kind="peft" if kind == "peft" else "vllm",
+
+def memory_bandwidth_gb_s(megabytes: int = 512, repeats: int = 5) -> float:
+    """Copy bandwidth (read + write bytes / s) of a large numpy copy, best of `repeats`."""
+    import numpy as np
+
+    source = np.ones(megabytes * 2**20 // 8)
+    target = np.empty_like(source)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.copyto(target, source)
+        best = min(best, time.perf_counter() - started)
+    return round(2 * source.nbytes / best / 1e9, 2)
+
+
+def weights_read_per_step_mb(kind: str, memory_a_mb: float, memory_b_mb: float) -> float:
+    """MB of weights one decode step of a same-base battle reads: llama.cpp decodes each side on
+    its own context, so both sides' weights are read; vLLM and PEFT batch both rows into one pass
+    over the base (the adapters are a few MB either way)."""
+    return memory_a_mb + memory_b_mb if kind == "llamacpp" else max(memory_a_mb, memory_b_mb)
+
+
+def backend_options(kind: str, backend_options_type: type, vllm_settings: type) -> object:
+    return backend_options_type(
+        kind="vllm" if kind.startswith("vllm") else kind,
         adapters_dir=ROOT / "adapters",
-        vllm=VLLMSettings(cpu_lora_ops="vllm" if kind == "vllm-stock-lora" else "row_mask"),
+        vllm=vllm_settings(cpu_lora_ops="vllm" if kind == "vllm-stock-lora" else "row_mask"),
     )
-    backend = start_backend(options)
-    startup_s = time.perf_counter() - started
-    names = backend.contestant_names()
+
+
+def measure(kind: str, backend, names: list[str], tokens: int, battles: int, repeats: int) -> dict:
+    """One battle, `battles` concurrent battles and a different-base battle at `tokens` a side."""
+    from arena.backend import stream_many
+    from arena.engine import GenerationSettings
+
     adapter, base = pick(names, "SmolLM2", True), pick(names, "SmolLM2", False)
     other_base = pick(names, "Gemma-3", False)
     settings = GenerationSettings(max_new_tokens=tokens, min_new_tokens=tokens)
-    warm = GenerationSettings(max_new_tokens=4, min_new_tokens=4)
-    stream_many(backend, [("warm-up", adapter, base), ("warm-up", adapter, other_base)], warm)
-
     ones = [stream_many(backend, [(QUESTION, adapter, base)], settings)[0] for _ in range(repeats)]
     one_times = [one.finished_at - one.requested_at for one in ones]
     one, one_s = ones[0], statistics.median(one_times)
@@ -96,11 +132,14 @@ def probe(kind: str, tokens: int, battles: int, repeats: int) -> dict[str, float
 
     mixed = stream_many(backend, [(QUESTION, adapter, other_base)], settings)[0].final
     gap = abs(mixed.a.telemetry.first_token_s - mixed.b.telemetry.first_token_s)
-    result = {
-        "startup_s": round(startup_s, 2),
+    step_mb = weights_read_per_step_mb(
+        kind, one.final.a.telemetry.memory_mb or 0, one.final.b.telemetry.memory_mb or 0
+    )
+    return {
         "one_battle_s": round(one_s, 2),
         "one_battle_runs_s": [round(t, 2) for t in one_times],
         "one_battle_tokens": one.final.a.telemetry.output_tokens + one.final.b.telemetry.output_tokens,
+        "weights_read_per_step_mb": round(step_mb, 1),
         "many_wall_s": round(wall, 2),
         "many_tokens_per_s": round(total_tokens / wall, 2),
         "many_tokens": total_tokens,
@@ -110,117 +149,227 @@ def probe(kind: str, tokens: int, battles: int, repeats: int) -> dict[str, float
         "many_slowest_battle_s": round(max(r.finished_at - r.requested_at for r in many), 2),
         "different_bases_first_token_gap_s": round(gap, 3),
         "different_bases_first_token_s": [mixed.a.telemetry.first_token_s, mixed.b.telemetry.first_token_s],
-        "rss_mb": round(process_tree_rss_mb(), 1),
-        # The machine is shared: the 1-minute load average before and after this backend's probe.
-        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
+
+
+def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, float] | None:
+    """The longest gap between streamed updates a real browser saw, over `battles` battles.
+
+    The app's own UI is served from this process (as `python app.py` serves it, backend threads
+    and server threads side by side); headless Chromium asks, and a MutationObserver stamps every
+    change of either answer. None when Playwright or Chromium is missing."""
+    import shutil
+    import socket
+    import tempfile
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        return None
+    if chromium is None:
+        return None
+    from arena.engine import GenerationSettings
+    from arena.service import ArenaService
+    from arena.store import ArenaStore
+    from arena.ui import build_ui
+    from finetune.data import load_dataset_source
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    service = ArenaService(
+        backend, ArenaStore(folder / "votes.db"), load_dataset_source("bundled").records,
+        settings=GenerationSettings(max_new_tokens=tokens, min_new_tokens=tokens), seed=5,
+    )  # fmt: skip
+    demo = build_ui(service)
+    demo.queue(default_concurrency_limit=backend.concurrent_battles).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
+    gaps, firsts = [], []
+    observer = """() => { window.__updates = []; const stamp = () => window.__updates.push(performance.now());
+      for (const id of ['answer-a', 'answer-b']) new MutationObserver(stamp).observe(
+        document.getElementById(id), {subtree: true, childList: true, characterData: true}); }"""
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}", wait_until="load")
+            for index in range(battles):
+                if index:
+                    page.click("#new-battle")
+                    expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
+                page.evaluate(observer)
+                page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
+                clicked = page.evaluate("() => performance.now()")
+                page.click("#ask")
+                expect(page.locator("#vote-model-a")).to_be_enabled(timeout=600_000)
+                stamps = page.evaluate("() => window.__updates")
+                if stamps:
+                    firsts.append((stamps[0] - clicked) / 1000)
+                    gaps.append(max((b - a for a, b in itertools.pairwise(stamps)), default=0) / 1000)
+            browser.close()
+    finally:
+        demo.close()
+    return {
+        "browser_longest_update_gap_s": round(max(gaps), 3) if gaps else float("nan"),
+        "browser_longest_update_gap_per_battle_s": [round(g, 3) for g in gaps],
+        "browser_first_update_s": [round(f, 3) for f in firsts],
+    }
+
+
+def probe(kind: str, token_counts: list[int], battles: int, repeats: int, browser: bool) -> dict:
+    """Everything for one backend, measured in this (fresh) process."""
+    from arena.backend import BackendOptions, start_backend, stream_many
+    from arena.engine import GenerationSettings
+    from arena.vllm_config import VLLMSettings, process_tree_rss_mb
+
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    backend = start_backend(backend_options(kind, BackendOptions, VLLMSettings))
+    startup_s = time.perf_counter() - started
+    rss_started = process_tree_rss_mb()
+    names = backend.contestant_names()
+    warm = GenerationSettings(max_new_tokens=4, min_new_tokens=4)
+    adapter, base = pick(names, "SmolLM2", True), pick(names, "SmolLM2", False)
+    stream_many(
+        backend, [("warm-up", adapter, base), ("warm-up", adapter, pick(names, "Gemma-3", False))], warm
+    )
+    result: dict[str, object] = {"startup_s": round(startup_s, 2), "contestants": len(names)}
+    for tokens in token_counts:
+        result[f"tokens_{tokens}"] = measure(kind, backend, names, tokens, battles, repeats)
+    result["rss_mb_after_start"] = round(rss_started, 1)
+    result["rss_mb"] = round(process_tree_rss_mb(), 1)
+    if browser:
+        result["stream"] = browser_stream_gaps(backend, max(token_counts))
+    if kind == "llamacpp":
+        import llama_cpp
+
+        result["llama_cpp_system_info"] = llama_cpp.llama_print_system_info().decode().strip()
+        result["threads"] = backend.settings.cpu_threads()
+    # The machine is shared: the 1-minute load average before and after this backend's probe.
+    result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     backend.close()
     return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tokens", type=int, default=64, help="new tokens per answer (min = max)")
+    parser.add_argument(
+        "--tokens", type=int, nargs="+", default=[64, 128], help="new tokens per answer (min = max)"
+    )
     parser.add_argument("--battles", type=int, default=8, help="concurrent battles")
     parser.add_argument("--repeats", type=int, default=3, help="one-battle runs (the median is reported)")
+    parser.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES))
+    parser.add_argument("--no-browser", action="store_true", help="skip the real-browser stream gap")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve_bench.json")
     parser.add_argument("--probe", choices=PROBES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
-        print("RESULT " + json.dumps(probe(args.probe, args.tokens, args.battles, args.repeats)), flush=True)
+        result = probe(args.probe, args.tokens, args.battles, args.repeats, not args.no_browser)
+        print("RESULT " + json.dumps(result), flush=True)
         return 0
 
-    results: dict[str, dict[str, float]] = {}
-    for kind in PROBES:
-        command = [
-            sys.executable,
-            __file__,
-            "--probe",
-            kind,
-            "--tokens",
-            str(args.tokens),
-            "--battles",
-            str(args.battles),
-            "--repeats",
-            str(args.repeats),
-        ]
-        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    machine = {
+        "cpu": cpu_isa(),
+        "memory_bandwidth_gb_s": memory_bandwidth_gb_s(),
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2),
+    }
+    print("machine", machine, flush=True)
+    results: dict[str, dict] = {}
+    for kind in args.probes:
+        command = [sys.executable, __file__, "--probe", kind, "--tokens", *map(str, args.tokens),
+                   "--battles", str(args.battles), "--repeats", str(args.repeats)]  # fmt: skip
+        if args.no_browser:
+            command.append("--no-browser")
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
         lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
         if run.returncode != 0 or not lines:
             print(f"{kind} probe failed:\n{run.stderr[-3000:]}", file=sys.stderr)
-            return 1
+            results[kind] = {"failed": (run.stderr.strip().splitlines() or ["no output"])[-1]}
+            continue
         results[kind] = json.loads(lines[-1][len("RESULT ") :])
         print(kind, results[kind], flush=True)
 
-    peft, vllm, stock = results["peft"], results["vllm"], results["vllm-stock-lora"]
-
-    def met(ok: bool) -> str:
-        return "met" if ok else "NOT met"
-
-    ratios = {
-        "many_tokens_per_s_vllm_over_peft": round(vllm["many_tokens_per_s"] / peft["many_tokens_per_s"], 2),
-        "one_battle_vllm_over_peft": round(vllm["one_battle_s"] / peft["one_battle_s"], 2),
-        "p95_first_token_vllm_over_peft": round(
-            vllm["many_p95_first_token_s"] / peft["many_p95_first_token_s"], 2
-        ),
-        "slowest_battle_vllm_over_peft": round(
-            vllm["many_slowest_battle_s"] / peft["many_slowest_battle_s"], 2
-        ),
-        "startup_vllm_over_peft": round(vllm["startup_s"] / peft["startup_s"], 2),
-        "rss_vllm_over_peft": round(vllm["rss_mb"] / peft["rss_mb"], 2),
-        # What the per-slot LoRA ops changed (arena/vllm_cpu_lora.py vs vLLM's own, same run).
-        "one_battle_stock_lora_over_peft": round(stock["one_battle_s"] / peft["one_battle_s"], 2),
-        "one_battle_vllm_over_stock_lora": round(vllm["one_battle_s"] / stock["one_battle_s"], 2),
-        "many_tokens_per_s_vllm_over_stock_lora": round(
-            vllm["many_tokens_per_s"] / stock["many_tokens_per_s"], 2
-        ),
-    }
-    print(f"\n{args.battles} concurrent battles, {args.tokens} tokens a side:")
-    print(
-        f"  tokens/s  peft {peft['many_tokens_per_s']}  vllm {vllm['many_tokens_per_s']}  "
-        f"ratio {ratios['many_tokens_per_s_vllm_over_peft']}x (target >= 3x: "
-        f"{met(ratios['many_tokens_per_s_vllm_over_peft'] >= 3)})"
-    )
-    print(
-        f"  voided sides     peft {peft['many_voided_sides']}  vllm {vllm['many_voided_sides']} (of {2 * args.battles})"
-    )
-    print(
-        f"  p95 first token  peft {peft['many_p95_first_token_s']} s  vllm {vllm['many_p95_first_token_s']} s"
-    )
-    print(
-        f"  slowest battle   peft {peft['many_slowest_battle_s']} s  vllm {vllm['many_slowest_battle_s']} s"
-    )
-    print(
-        f"one battle: peft {peft['one_battle_s']} s  vllm {vllm['one_battle_s']} s  "
-        f"ratio {ratios['one_battle_vllm_over_peft']}x (target <= 1.2x: "
-        f"{met(ratios['one_battle_vllm_over_peft'] <= 1.2)})"
-    )
-    print(
-        f"vLLM's own CPU LoRA ops instead (vllm-stock-lora): one battle {stock['one_battle_s']} s "
-        f"({ratios['one_battle_stock_lora_over_peft']}x peft; per-slot ops "
-        f"{ratios['one_battle_vllm_over_stock_lora']}x its time), 8 battles {stock['many_tokens_per_s']} "
-        f"tok/s (per-slot ops {ratios['many_tokens_per_s_vllm_over_stock_lora']}x)"
-    )
-    for kind in ("peft", "vllm"):
-        print(
-            f"different bases ({kind}): first tokens {results[kind]['different_bases_first_token_s']} s, "
-            f"gap {results[kind]['different_bases_first_token_gap_s']} s (target <= 1 s: "
-            f"{met(results[kind]['different_bases_first_token_gap_s'] <= 1)})"
-        )
-    print(
-        f"start-up: peft {peft['startup_s']} s  vllm {vllm['startup_s']} s; "
-        f"RSS: peft {peft['rss_mb']} MB  vllm {vllm['rss_mb']} MB (process tree)"
-    )
-    print(
-        f"load average (1 min) before/after each probe: peft {peft['load_average_1min']}  "
-        f"vllm {vllm['load_average_1min']}  vllm-stock-lora {stock['load_average_1min']} "
-        f"on {os.cpu_count()} cores"
-    )
+    ratios = summarize(results, args.tokens, args.battles, machine["memory_bandwidth_gb_s"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        json.dumps({"tokens": args.tokens, "battles": args.battles, **results, "ratios": ratios}, indent=2)
+        json.dumps(
+            {"tokens": args.tokens, "battles": args.battles, "machine": machine, **results, "ratios": ratios},
+            indent=2,
+        )
     )
     return 0
+
+
+def summarize(results: dict[str, dict], token_counts: list[int], battles: int, bandwidth_gb_s: float) -> dict:
+    """Print every backend's figures side by side and return the ratios (vs PEFT and vs vLLM)."""
+    served = [k for k in PROBES if k in results and "failed" not in results[k]]
+    ratios: dict[str, float] = {}
+
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 2) if b else float("nan")
+
+    for kind in served:
+        r = results[kind]
+        stream = r.get("stream") or {}
+        print(
+            f"{kind:16} start {r['startup_s']} s  RSS {r['rss_mb']} MB  "
+            f"longest browser update gap {stream.get('browser_longest_update_gap_s', 'n/a')} s"
+        )
+    for tokens in token_counts:
+        key = f"tokens_{tokens}"
+        print(f"\n{tokens} tokens a side:")
+        for kind in served:
+            m = results[kind][key]
+            bound_s = tokens * m["weights_read_per_step_mb"] * 2**20 / (bandwidth_gb_s * 1e9)
+            m["one_battle_bandwidth_bound_s"] = round(bound_s, 3)
+            m["one_battle_over_bandwidth_bound"] = ratio(m["one_battle_s"], bound_s)
+            print(
+                f"  {kind:16} one battle {m['one_battle_s']} s ({m['one_battle_over_bandwidth_bound']}x the "
+                f"bandwidth bound {bound_s:.2f} s)  {battles} battles {m['many_tokens_per_s']} tok/s, "
+                f"p95 first token {m['many_p95_first_token_s']} s, voided {m['many_voided_sides']}/{2 * battles}  "
+                f"different bases gap {m['different_bases_first_token_gap_s']} s"
+            )
+        for kind in served:
+            for reference in ("peft", "vllm"):
+                if kind == reference or reference not in served:
+                    continue
+                m, ref = results[kind][key], results[reference][key]
+                ratios[f"{key}_one_battle_{kind}_over_{reference}"] = ratio(
+                    m["one_battle_s"], ref["one_battle_s"]
+                )
+                ratios[f"{key}_many_tokens_per_s_{kind}_over_{reference}"] = ratio(
+                    m["many_tokens_per_s"], ref["many_tokens_per_s"]
+                )
+    for kind in served:
+        for reference in ("peft", "vllm"):
+            if kind != reference and reference in served:
+                ratios[f"startup_{kind}_over_{reference}"] = ratio(
+                    results[kind]["startup_s"], results[reference]["startup_s"]
+                )
+                ratios[f"rss_{kind}_over_{reference}"] = ratio(
+                    results[kind]["rss_mb"], results[reference]["rss_mb"]
+                )
+    if "llamacpp" in served and "vllm" in served:
+        big = f"tokens_{max(token_counts)}"
+        one = ratios.get(f"{big}_one_battle_llamacpp_over_vllm", float("nan"))
+        many = ratios.get(f"{big}_many_tokens_per_s_llamacpp_over_vllm", float("nan"))
+        llama = results["llamacpp"]
+        print(
+            f"\ntargets at {max(token_counts)} tokens (issue #25): one battle <= 2.0 s and <= 0.6x vLLM: "
+            f"{llama[big]['one_battle_s']} s, {one}x; start <= 10 s: {llama['startup_s']} s; RSS <= 1536 MB: "
+            f"{llama['rss_mb']} MB; 8 battles >= 1.0x vLLM tok/s with none voided: {many}x, "
+            f"{llama[big]['many_voided_sides']} voided"
+        )
+    print(
+        f"memory bandwidth (numpy copy, read + write): {bandwidth_gb_s} GB/s; the bound is a battle's "
+        "weight reads per decode step x tokens / bandwidth"
+    )
+    return ratios
 
 
 if __name__ == "__main__":

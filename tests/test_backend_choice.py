@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from app import parse_args
-from arena.backend import BACKEND_CHOICES, BackendOptions, start_auto
+from arena.backend import BACKEND_CHOICES, BackendOptions, start_auto, start_fastest
 
 
 @dataclass
@@ -98,9 +98,48 @@ def test_auto_falls_back_to_peft_when_vllm_starts_fewer_than_two_contestants(ser
 
 
 def test_unknown_backends_fail_listing_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="valid: auto, peft, vllm, remote"):
+    with pytest.raises(ValueError, match="valid: auto, peft, vllm, llamacpp, remote"):
         BackendOptions(kind="tpu")  # type: ignore[arg-type]
-    assert BACKEND_CHOICES == ("auto", "peft", "vllm", "remote")
+    assert BACKEND_CHOICES == ("auto", "peft", "vllm", "llamacpp", "remote")
+
+
+@pytest.mark.parametrize(
+    ("llamacpp_installed", "on_gpu", "serving"),
+    [(True, False, "llamacpp"), (False, False, "vllm-or-peft"), (True, True, "vllm-or-peft")],
+)
+def test_auto_serves_on_llamacpp_on_a_cpu_where_installed(
+    llamacpp_installed: bool, on_gpu: bool, serving: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    started: list[str] = []
+    with caplog.at_level("INFO", logger="arena.backend"):
+        backend = start_fastest(
+            BackendOptions(), llamacpp_installed=llamacpp_installed, on_gpu=on_gpu,
+            llamacpp_starter=starter("llamacpp", started), fallback=starter("vllm-or-peft", started),
+        )  # fmt: skip
+    assert (backend.kind, backend.warnings, started) == (serving, [], [serving])
+    why = (
+        "fastest backend here for one clinician"
+        if serving == "llamacpp"
+        else ("GPU" if on_gpu else "not installed")
+    )
+    assert why in caplog.text  # the choice is explained at start
+
+
+def test_auto_falls_back_with_a_one_line_note_when_llamacpp_fails() -> None:
+    started: list[str] = []
+
+    def failing(options: BackendOptions) -> StartedStandIn:
+        started.append("llamacpp")
+        raise RuntimeError("llama.cpp could not load model.gguf\nmore detail")
+
+    backend = start_fastest(
+        BackendOptions(), llamacpp_installed=True, on_gpu=False, llamacpp_starter=failing,
+        fallback=starter("peft", started),
+    )  # fmt: skip
+    assert started == ["llamacpp", "peft"]
+    assert backend.warnings == [
+        "serving on the peft backend: llama.cpp did not start (llama.cpp could not load model.gguf)"
+    ]
 
 
 def test_the_app_defaults_to_auto_and_reads_medarena_backend(monkeypatch: pytest.MonkeyPatch) -> None:

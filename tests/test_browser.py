@@ -30,9 +30,9 @@ pytestmark = [
 ]
 
 
-# vLLM streams 24 tokens a side in about a second, so a battle could finish before the
+# vLLM and llama.cpp stream 24 tokens a side in about a second, so a battle could finish before the
 # mid-stream "New battle" click lands; a longer answer keeps that click mid-stream.
-MAX_NEW_TOKENS = {"peft": 24, "vllm": 64}
+MAX_NEW_TOKENS = {"peft": 24, "vllm": 64, "llamacpp": 64}
 
 
 def free_port() -> int:
@@ -49,6 +49,12 @@ def free_port() -> int:
             "vllm",
             marks=pytest.mark.skipif(
                 importlib.util.find_spec("vllm") is None, reason="vLLM is not installed"
+            ),
+        ),
+        pytest.param(
+            "llamacpp",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"
             ),
         ),
     ],
