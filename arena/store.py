@@ -43,12 +43,14 @@ from arena.store_db import StoreError
 from arena.store_db import default_db_path as default_db_path  # re-exported for callers
 from arena.store_db import utc_now as utc_now  # re-exported for callers
 from arena.store_eval import eval_cache_key as eval_cache_key  # re-exported for callers
+from arena.store_owners import OwnerTables
 from arena.store_reads import BattleReads
+from arena.text_input import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for callers
+from arena.text_input import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for callers
 from arena.votes import VoteInput, VoteOutcome
 
-MAX_RATIONALE_CHARS = 500
-MAX_VOTER_FIELD_CHARS = 80
-# Session ids are made by the UI (uuid4 hex); anything else is refused rather than stored.
+# The UI makes session ids as uuid4 hex (32 characters); API clients and tests may use any 8-64 ASCII
+# letters, digits, '-' or '_'. Anything else is refused rather than stored.
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
@@ -112,7 +114,7 @@ class VoteRow:
     created_at: str
 
 
-class ArenaStore(BattleReads):
+class ArenaStore(BattleReads, OwnerTables):
     """The arena's SQLite database. Holds no open connection, so one instance can serve every thread."""
 
     # -- battles -----------------------------------------------------------------------------------
@@ -130,11 +132,13 @@ class ArenaStore(BattleReads):
         session_id: str,
         contestant_a_id: str | None = None,
         contestant_b_id: str | None = None,
+        owner_id: str | None = None,
     ) -> str:
         """Record a new battle in status "generating", owned by `session_id`; return its server-made id.
 
         `contestant_a`/`contestant_b` are the display labels shown now; the stable ids
-        (`<model key>/<run or base>`, what ratings group by) default to those read from the labels."""
+        (`<model key>/<run or base>`, what ratings group by) default to those read from the labels;
+        `owner_id` is the arena process generating it (`arena.store_owners`)."""
         _check_session_id(session_id, InvalidRecord)
         if not question.strip():
             raise InvalidRecord("A battle needs a non-empty question.")
@@ -164,6 +168,7 @@ class ArenaStore(BattleReads):
             "bertscore_a": None,
             "bertscore_b": None,
             "session_id": session_id,
+            "owner_id": owner_id,
         }
         try:
             question.encode("utf-8")

@@ -174,6 +174,11 @@ def _enable_wal_or_rollback_journal(path: Path, timeout_s: float) -> str | None:
     )
 
 
+def storage_fault_sentence(path: Path, error: BaseException) -> str:
+    """The sentence a person sees for a storage error (read-only, disk full, or the error itself)."""
+    return _storage_problem(path, error)
+
+
 def _storage_problem(path: Path, error: BaseException) -> str:
     text = str(error).lower()
     # access() also answers EROFS for root, whose permission bits are otherwise ignored

@@ -40,6 +40,15 @@ def create_schema(db: Database) -> None:
     _create_battle_tables(db)
     _create_eval_tables(db)
     migrate_to_stable_ids(db)
+    create_owner_tables(db)  # additive: owner heartbeats and battles.owner_id
+
+
+def create_owner_tables(db: Database) -> None:
+    """Arena processes' heartbeats and the battles' owner column (added to older databases);
+    `arena.store_owners` reads and writes them."""
+    db.execute("CREATE TABLE IF NOT EXISTS owners (owner_id TEXT PRIMARY KEY, heartbeat_at TEXT NOT NULL)")
+    if "owner_id" not in db["battles"].columns_dict:
+        db["battles"].add_column("owner_id", str)
 
 
 def _create_battle_tables(db: Database) -> None:

@@ -25,8 +25,10 @@ Run as: python -m pytest tests/test_text_input.py -q
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from arena.votes import VOTER_ROLES, VoteInput
 
 MAX_QUESTION_CHARS = 4000
 MAX_FOLLOW_UP_CHARS = 2000
@@ -137,3 +139,21 @@ def has_visible_text(text: str) -> bool:
 def clean_field(value: Any, spec: FieldSpec) -> str:
     """`bounded`, then `normalise`: what the service stores for a free-text field."""
     return normalise(bounded(value, spec), single_line=spec.single_line)
+
+
+def checked_vote_text(vote: VoteInput) -> VoteInput:
+    """The vote with its ids length-checked and its free text bounded and normalised, all before any
+    scanner runs; a role outside `VOTER_ROLES` is refused. Raises InputRefused with a sentence."""
+    bounded_id(vote.battle_id, "battle id")
+    bounded_id(vote.session_id, "session id")
+    fields = {
+        "rationale": bounded(vote.rationale, RATIONALE),
+        "voter_role": bounded(vote.voter_role, VOTER_ROLE),
+        "voter_specialty": bounded(vote.voter_specialty, VOTER_SPECIALTY),
+    }
+    specs = {"rationale": RATIONALE, "voter_role": VOTER_ROLE, "voter_specialty": VOTER_SPECIALTY}
+    cleaned = {name: normalise(value, single_line=specs[name].single_line) for name, value in fields.items()}
+    if cleaned["voter_role"] not in VOTER_ROLES:
+        choices = ", ".join(role for role in VOTER_ROLES if role)
+        raise InputRefused(f"{cleaned['voter_role'][:40]!r} is not a role we list; choose one of {choices}.")
+    return replace(vote, **cleaned)

@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    print(f"{'validator':40} {'@4000':>9} {'10 kB':>9} {'100 kB':>9} {'1 MB':>9} {'1MB/10kB':>9}  worst input")
+    print(
+        f"{'validator':40} {'@4000':>9} {'10 kB':>9} {'100 kB':>9} {'1 MB':>9} {'1MB/10kB':>9}  worst input"
+    )
     over_target = []
     for name, function in VALIDATORS.items():
         at_limit = max(
