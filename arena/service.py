@@ -373,6 +373,10 @@ class ArenaService:
         if battle.status != "generating":
             with self._running_lock:  # cancelled before its stream began: nothing runs for it
                 self._running.pop(battle_id, None)
+            if battle.status == BattleStatus.VOIDED:
+                raise BattleError(
+                    f"This battle was voided ({battle.void_reason}). Please start a new battle."
+                )
             raise BattleError("This battle is not waiting for answers; start a new battle.")
         with self._running_lock:
             requested_at, cancel = self._running.get(battle_id, (None, threading.Event()))

@@ -108,7 +108,7 @@ def normalise(text: str, *, single_line: bool) -> str:
             "please retype it."
         ) from None
     kept: list[str] = []
-    for ch in unicodedata.normalize("NFC", text):
+    for ch in unicodedata.normalize("NFC", text).replace("\r\n", "\n"):
         if ch in LINE_SEPARATORS:
             ch = "\n"
         if ch == "\t":
