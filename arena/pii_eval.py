@@ -156,7 +156,8 @@ def report(result: PhiScore) -> str:
         f"false alarms {result.false_alarm_rate:.1%} ({result.alarms}/{result.negatives} negatives), "
         f"complete redaction {result.complete_redaction_rate:.1%} "
         f"({result.completely_redacted}/{result.positive_cases} cases)",
-        "by kind: " + ", ".join(f"{kind} {hits}/{total}" for kind, (hits, total) in result.recall_by_kind.items()),
+        "by kind: "
+        + ", ".join(f"{kind} {hits}/{total}" for kind, (hits, total) in result.recall_by_kind.items()),
     ]
     lines += [f"  missed {kind}: {text!r} in {case!r}" for kind, text, case in result.missed]
     lines += [f"  false alarm: {spans} in {case!r}" for case, spans in result.false_alarms]
