@@ -270,7 +270,8 @@ def find_pii(text: str) -> list[PiiFinding]:
     for kind, pattern in _RULES:
         candidates: list[PiiFinding] = []
         for match in pattern.finditer(text):
-            start, end = match.span()
+            # an identifier after its keyword is replaced alone: "MRN [RECORD]" keeps what it was
+            start, end = match.span("id") if "id" in pattern.groupindex else match.span()
             # trim the leading blanks a rule with an optional keyword may have eaten
             while start < end and text[start].isspace():
                 start += 1

@@ -53,7 +53,8 @@ class PhiScore:
     completely_redacted: int
     missed: tuple[tuple[str, str, str], ...]  # (kind, identifier, case text)
     false_alarms: tuple[tuple[str, tuple[str, ...]], ...]  # (case text, flagged spans)
-    fragments: tuple[tuple[str, str], ...]  # (redacted text, the words left)
+    fragments: tuple[tuple[str, tuple[str, ...]], ...]  # (redacted text, the words left)
+    detected_fragments: tuple[tuple[str, str], ...]  # (identifier, redacted text): found, yet partly left
     recall_by_kind: dict[str, tuple[int, int]]  # kind -> (found, total)
 
     @property
@@ -109,7 +110,7 @@ def leftover_words(case: LabelledCase, redacted: str) -> list[str]:
 def score(cases: list[LabelledCase]) -> PhiScore:
     """Recall, false alarms and complete-redaction rate of `find_pii`/`redact` on `cases`."""
     identifiers = found = negatives = alarms = positives = complete = 0
-    missed, false_alarms, fragments = [], [], []
+    missed, false_alarms, fragments, detected_fragments = [], [], [], []
     by_kind: dict[str, list[int]] = {}
     for case in cases:
         findings = find_pii(case.text)
@@ -130,6 +131,10 @@ def score(cases: list[LabelledCase]) -> PhiScore:
             if not hit:
                 missed.append((identifier.kind, identifier.text, case.text))
         redacted = redact(case.text, findings)
+        for identifier, start, end in _spans(case):
+            detected = any(finding.start < end and start < finding.end for finding in findings)
+            if detected and leftover_words(LabelledCase(case.text, (identifier,)), redacted):
+                detected_fragments.append((identifier.text, redacted))
         left = leftover_words(case, redacted)
         if left:
             fragments.append((redacted, tuple(left)))
@@ -144,7 +149,8 @@ def score(cases: list[LabelledCase]) -> PhiScore:
         complete,
         tuple(missed),
         tuple(false_alarms),
-        tuple(fragments),  # type: ignore[arg-type]
+        tuple(fragments),
+        tuple(detected_fragments),
         {kind: (hits, total) for kind, (hits, total) in sorted(by_kind.items())},
     )
 
@@ -162,6 +168,10 @@ def report(result: PhiScore) -> str:
     lines += [f"  missed {kind}: {text!r} in {case!r}" for kind, text, case in result.missed]
     lines += [f"  false alarm: {spans} in {case!r}" for case, spans in result.false_alarms]
     lines += [f"  fragment {list(words)} left in {redacted!r}" for redacted, words in result.fragments]
+    lines += [
+        f"  DETECTED yet partly left: {text!r} in {redacted!r}"
+        for text, redacted in result.detected_fragments
+    ]
     return "\n".join(lines)
 
 

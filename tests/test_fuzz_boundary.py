@@ -34,7 +34,7 @@ from tests.fake_backend import ScriptedBackend
 BANK = [QARecord("q1", "What is sepsis?", "A dysregulated host response to infection.", "test", "", "sepsis")]
 SID = "fuzz-session-0001"
 FUZZ = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
