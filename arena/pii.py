@@ -2,12 +2,18 @@
 
 Presidio (presidio-analyzer) installs here without changing any package, but its recognisers for
 names and addresses need a spaCy model, and the official spaCy models are not on PyPI (they download
-from GitHub, which this machine cannot reach), so the arena uses these rules instead. They cover the
-identifiers a clinician is likely to paste: names with a title or after "patient"/"name is", street
-addresses and postcodes, full dates (birth, admission), phone numbers, e-mail addresses, SSNs, NHS
-numbers, and record/insurance/policy numbers. Year ranges ("2010-2015"), blood pressures ("120/80"),
-doses, ages on their own and IP addresses are not flagged. tests/test_pii.py holds the labelled set
-(recall and false-alarm rate are in the README).
+from GitHub, which this machine cannot reach; the PyPI re-uploads are unofficial), so the arena uses
+these rules. They cover the HIPAA Safe Harbor identifiers a clinician can type: names (with a title,
+after "patient"/"my patient,"/"name:"/a relative, possessive, or a bare "Given Surname" whose first
+word is in gender-guesser's first-name list, arena/pii_names.py), street addresses, postcodes and ZIP
+codes, full dates and a birth's month and year, ages over 89, phone and fax numbers, e-mail and web
+addresses, public IP addresses, SSNs, NHS, national insurance and health-card numbers, and record,
+health-plan, account, licence, passport, vehicle, device and other numbers after their keyword.
+Eponyms ("Ramsay Hunt syndrome"), year ranges, blood pressures, doses, lab values, ages up to 89 and
+private IP addresses are not flagged. Every rule runs in linear time (bench/input_worst_case.py).
+
+tests/test_pii.py is the set the rules were written against; tests/fixtures/phi_holdout.json was
+written before them and never used to tune them (tests/test_pii_holdout.py, `python -m arena.pii_eval`).
 
     from arena.pii import find_pii, redact
     redact("Mrs Jane Doe, DOB 03/04/1961")   # -> "[NAME], DOB [DATE]"
