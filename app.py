@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as error:  # a bad flag or an unavailable backend: one sentence
         print(f"MedArena could not start: {error}", file=sys.stderr)
         return 2
+    atexit.register(service.close)  # stop the heartbeat: another arena on this database may void our battles
     for warning in service.warnings:
         logging.warning(warning)
     engine = service.engine

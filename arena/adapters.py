@@ -15,6 +15,7 @@ Run as: python -c "from arena.adapters import *; from finetune.paths import proj
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -178,7 +179,7 @@ def discover_adapters(adapters_dir: Path) -> tuple[list[AdapterInfo], list[str]]
     found: list[AdapterInfo] = []
     warnings: list[str] = []
     if not adapters_dir.is_dir():
-        return found, warnings
+        return found, [missing_adapters_note(adapters_dir)]
     keys = {spec.key for spec in MODELS}
     for model_dir in sorted(p for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if model_dir.name not in keys:
@@ -210,6 +211,19 @@ def discover_adapters(adapters_dir: Path) -> tuple[list[AdapterInfo], list[str]]
                 continue
             found.append(AdapterInfo(model_dir.name, run_dir.name, run_dir))
     return found, warnings
+
+
+def missing_adapters_note(adapters_dir: Path) -> str:
+    """The start-up note for an adapters folder that does not exist, naming it and any folder beside
+    it with a similar name (a misspelt --adapters or MEDARENA_ADAPTERS_DIR)."""
+    parent = adapters_dir.parent
+    siblings = [p.name for p in parent.iterdir() if p.is_dir()] if parent.is_dir() else []
+    close = difflib.get_close_matches(adapters_dir.name, siblings, n=1, cutoff=0.6)
+    hint = f" Did you mean {parent / close[0]}?" if close else ""
+    return (
+        f"The adapters folder {adapters_dir} does not exist, so only base models are served "
+        f"(no fine-tuned adapters).{hint} Pass --adapters or set MEDARENA_ADAPTERS_DIR."
+    )
 
 
 def select_adapters(adapters: list[AdapterInfo], selection: str | Sequence[str]) -> list[AdapterInfo]:

@@ -7,6 +7,11 @@ Usage::
 
 Writes ``votes.csv`` and/or ``votes.jsonl`` into ``--out`` and prints each path with its vote count. A
 missing database is an error (exit status 1): the exporter never creates an empty one.
+
+CSV injection (OWASP): a spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return as a formula. Every such text cell in ``votes.csv`` is written with a leading apostrophe
+(``'=HYPERLINK(...)`` shows as text), so no exported cell is a live formula. Numbers stay numbers, and
+``votes.jsonl`` holds the text exactly as stored.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from arena.store import ArenaStore, StoreError, default_db_path
 
@@ -80,14 +85,25 @@ def export_votes(store: ArenaStore, out_dir: Path, formats: tuple[str, ...]) -> 
     return written
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that would start a formula, prefixed with an apostrophe; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def write_votes_csv(store: ArenaStore, path: str | Path) -> int:
-    """Write every vote to a CSV file (header + one properly quoted row per vote); returns the count."""
+    """Write every vote to a CSV file (header + one properly quoted row per vote, formula cells
+    neutralised by `spreadsheet_safe`); returns the count."""
     rows = store.vote_export_rows()
     with _atomic_text_file(Path(path)) as handle:
         added = [name for name in (rows[0] if rows else {}) if name not in EXPORT_COLUMNS]  # new vote fields
         writer = csv.DictWriter(handle, fieldnames=[*EXPORT_COLUMNS, *added])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({column: spreadsheet_safe(value) for column, value in row.items()} for row in rows)
     return len(rows)
 
 

@@ -1,7 +1,8 @@
 """Pure checks that keep battles blind and questions safe to send.
 
-- `validate_question`: empty, whitespace-only, invisible-only (zero-width characters), over-long and
-  badly encoded (lone surrogate) questions are refused with a message.
+- `validate_question`: over-long (checked first, before any other work), badly encoded (lone
+  surrogate) and invisible questions (nothing visible by `arena.text_input.has_visible_text`) are
+  refused with a message; the rest come back normalised (NFC, no controls or zero-width characters).
 - `pii_warnings`: what in a question looks patient-identifiable (rules in arena/pii.py).
 - `leaks_identity`: an answer that names its model or maker ("I am Llama", "as Gemma") makes a
   battle non-blind; Chatbot Arena keeps such battles but leaves them out of the ratings.
@@ -12,45 +13,25 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from arena.pii import find_pii
-
-MAX_QUESTION_CHARS = 4000
+from arena.text_input import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS  # re-exported
+from arena.text_input import QUESTION, FieldSpec, InputRefused, bounded, has_visible_text, normalise
 
 
 class QuestionRejected(ValueError):
     """A question that cannot be sent; the message says why."""
 
 
-def _visible(text: str) -> str:
-    """The text without format characters (zero-width spaces/joiners, BOM, direction marks)."""
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-
-
-def check_encodable(text: str, what: str = "The question") -> None:
-    """Refuse text that cannot be stored as UTF-8 (a lone surrogate from a broken paste)."""
+def validate_question(question: object, spec: FieldSpec = QUESTION) -> str:
+    """The question as it will be stored (length-checked first, then normalised by
+    `arena.text_input`), or QuestionRejected with a sentence saying why."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise QuestionRejected(
-            f"{what} contains a broken character (an unpaired surrogate) and cannot be stored; "
-            "please retype it."
-        ) from None
-
-
-def validate_question(question: str | None) -> str:
-    """The question as it will be stored, or QuestionRejected with a sentence saying why."""
-    if question is not None and not isinstance(question, str):
-        raise QuestionRejected("The question must be text.")
-    text = (question or "").strip()
-    check_encodable(text)
-    if not _visible(text).strip():
-        raise QuestionRejected("Please type a medical question first.")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise QuestionRejected(
-            f"The question is {len(text):,} characters long; please keep it under {MAX_QUESTION_CHARS:,}."
-        )
+        text = normalise(bounded(question, spec), single_line=spec.single_line)
+    except InputRefused as refused:
+        raise QuestionRejected(str(refused)) from None
+    if not has_visible_text(text):
+        raise QuestionRejected(f"Please type a medical {spec.label} first.")
     return text
 
 

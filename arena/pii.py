@@ -2,12 +2,18 @@
 
 Presidio (presidio-analyzer) installs here without changing any package, but its recognisers for
 names and addresses need a spaCy model, and the official spaCy models are not on PyPI (they download
-from GitHub, which this machine cannot reach), so the arena uses these rules instead. They cover the
-identifiers a clinician is likely to paste: names with a title or after "patient"/"name is", street
-addresses and postcodes, full dates (birth, admission), phone numbers, e-mail addresses, SSNs, NHS
-numbers, and record/insurance/policy numbers. Year ranges ("2010-2015"), blood pressures ("120/80"),
-doses, ages on their own and IP addresses are not flagged. tests/test_pii.py holds the labelled set
-(recall and false-alarm rate are in the README).
+from GitHub, which this machine cannot reach; the PyPI re-uploads are unofficial), so the arena uses
+these rules. They cover the HIPAA Safe Harbor identifiers a clinician can type: names (with a title,
+after "patient"/"my patient,"/"name:"/a relative, possessive, or a bare "Given Surname" whose first
+word is in gender-guesser's first-name list, arena/pii_names.py), street addresses, postcodes and ZIP
+codes, full dates and a birth's month and year, ages over 89, phone and fax numbers, e-mail and web
+addresses, public IP addresses, SSNs, NHS, national insurance and health-card numbers, and record,
+health-plan, account, licence, passport, vehicle, device and other numbers after their keyword.
+Eponyms ("Ramsay Hunt syndrome"), year ranges, blood pressures, doses, lab values, ages up to 89 and
+private IP addresses are not flagged. Every rule runs in linear time (bench/input_worst_case.py).
+
+tests/test_pii.py is the set the rules were written against; tests/fixtures/phi_holdout.json was
+written before them and never used to tune them (tests/test_pii_holdout.py, `python -m arena.pii_eval`).
 
     from arena.pii import find_pii, redact
     redact("Mrs Jane Doe, DOB 03/04/1961")   # -> "[NAME], DOB [DATE]"
@@ -19,29 +25,47 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from arena.pii_names import NAME_WORD, bare_names, eponym_follows
+
 
 class PiiKind(StrEnum):
     NAME = "name"
     ADDRESS = "address"
     DATE = "date"
+    AGE = "age"
     PHONE = "phone"
     EMAIL = "email"
+    URL = "url"
+    IP = "ip"
     SSN = "ssn"
     NHS = "nhs"
+    NATIONAL_ID = "national_id"
     RECORD = "record"
+    OTHER_ID = "other_id"
 
 
 LABELS: dict[PiiKind, str] = {
     PiiKind.NAME: "a person's name",
     PiiKind.ADDRESS: "a street address or postcode",
     PiiKind.DATE: "a full date (birth, admission or visit)",
+    PiiKind.AGE: "an age over 89",
     PiiKind.PHONE: "a phone number",
     PiiKind.EMAIL: "an e-mail address",
+    PiiKind.URL: "a web address",
+    PiiKind.IP: "an IP address",
     PiiKind.SSN: "a social security number",
     PiiKind.NHS: "an NHS number",
+    PiiKind.NATIONAL_ID: "a national insurance or health-card number",
     PiiKind.RECORD: "a medical record, insurance or patient number",
+    PiiKind.OTHER_ID: "a licence, vehicle, device or other identifying number",
 }
-PLACEHOLDERS: dict[PiiKind, str] = {kind: f"[{kind.value.upper()}]" for kind in PiiKind}
+# Safe Harbor allows ages over 89 only as one category, "90 or older".
+PLACEHOLDERS: dict[PiiKind, str] = {
+    **{kind: f"[{kind.value.upper()}]" for kind in PiiKind},
+    PiiKind.AGE: "[AGE 90+]",
+    PiiKind.NATIONAL_ID: "[NATIONAL ID]",
+    PiiKind.OTHER_ID: "[ID]",
+}
 
 
 @dataclass(frozen=True)
@@ -61,60 +85,146 @@ _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
-_NAME_WORD = r"[A-Z][a-z'’-]+"
-_FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+{_NAME_WORD}){{0,2}}"
+_NAME_WORD = NAME_WORD
+_PARTICLES = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|bin|ibn|ben|abu)"
+_FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
 _STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Boulevard|Blvd|Way|Place|Pl|"
     r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove)\b\.?"
 )
+# where someone lives, as a fixed-width look-behind so the words stay in the redacted text
+_LIVES_AT = (
+    "(?:"
+    + "|".join(
+        f"(?<=(?i:{cue}) )"
+        for cue in ("lives at", "living at", "resides at", "resident of", "home at", "address:", "address")
+    )
+    + ")"
+)
+_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Dr|Prof|Sir|Dame)"
+# People a clinician names beside a patient, and the words that introduce a name.
+_NAME_CUES = (
+    r"(?:[Pp]atient|[Pp]t|[Cc]lient|[Dd]aughter|[Ss]on|[Ww]ife|[Hh]usband|[Mm]other|[Ff]ather|[Ss]ister|"
+    r"[Bb]rother|[Pp]artner|[Cc]arer|[Gg]uardian|[Cc]ontact|[Nn]amed?|[Cc]alled)"
+)
+# An identifier after its keyword: letters and digits (at least one digit) with dashes or slashes, or
+# groups of digits ("2953 41685 1"), or a UK number plate. Case-sensitive, so "is 7 days" is no id.
+_ID_TOKEN = (
+    r"(?:[A-Z]{2}\d{2}\s?[A-Z]{3}\b"
+    r"|\d{2,5}(?:[ -]\d{1,5}){1,4}(?:[ -][A-Z]{1,2})?(?![\w/-])"  # never ends inside a longer token
+    r"|(?=[A-Z\d/-]*\d)[A-Z\d]++(?:[-/][A-Z\d]++)*+)"
+)
+_ID_LABEL = r"(?:\s*(?i:no\.?|number|num|#|id|identifier|card|plate|is|:))*\s*[:#]?\s*"
+_RECORD_KEYWORDS = (
+    r"MRN|hospital|record|patient|insurance|policy|member|medicare|medicaid|case|chart|account|unit|"
+    r"encounter|accession|claim|billing|subscriber|beneficiary|health plan|plan|episode|specimen"
+)
+_NATIONAL_KEYWORDS = (
+    r"national insurance|NI|NINO|health[- ]card|CHI|IHI|individual healthcare identifier|SIN|"
+    r"social insurance|Aadhaar|NHI|personal (?:identity|health) number|PPSN?|BSN|provincial health"
+)
+_OTHER_ID_KEYWORDS = (
+    r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
+    r"IMEI|device|certificate|prescription|employee|badge|student"
+)
+
+
+def _keyword_id(keywords: str) -> re.Pattern[str]:
+    return re.compile(rf"\b(?i:{keywords})\b{_ID_LABEL}(?P<id>{_ID_TOKEN})")
+
 
 # Order matters only for overlapping matches: the first kind listed wins the span.
 _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
-    (PiiKind.EMAIL, re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*\w")),
+    # starts only where a run of local-part characters starts, and never gives characters back (++):
+    # linear time on long runs of word characters (the unanchored form was quadratic)
+    (PiiKind.EMAIL, re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]+\.[\w.-]*\w")),
+    (PiiKind.URL, re.compile(r"\b(?:https?://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]")),
     (PiiKind.SSN, re.compile(r"\b(?:SSN|social security(?: number)?)?\s*:?\s*\b\d{3}-\d{2}-\d{4}\b", re.I)),
+    (
+        PiiKind.SSN,
+        re.compile(
+            r"\b(?i:SSN|social security)(?i:\s*(?:no\.?|number|#|is|:))*\s*\d{3}[ -]?\d{2}[ -]?\d{4}\b"
+        ),
+    ),
     (
         PiiKind.NHS,
         re.compile(r"\bNHS\s*(?:no\.?|number|#)?\s*:?\s*\d{3}[\s-]?\d{3}[\s-]?\d{4}\b", re.I),
     ),
+    (PiiKind.NATIONAL_ID, _keyword_id(_NATIONAL_KEYWORDS)),
+    # UK national insurance number by its format (HMRC's letter rules), with or without spaces
     (
-        PiiKind.RECORD,
-        re.compile(
-            r"\b(?:MRN|NHI|CHI|hospital|record|patient|insurance|policy|member|medicare|medicaid|"
-            r"case|chart|account)\s*(?:no\.?|number|num|#|id|ID)?\s*[:#]?\s*[A-Z]{0,3}\d[\d-]{4,}\b",
-            re.I,
-        ),
+        PiiKind.NATIONAL_ID,
+        re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"),
     ),
+    (PiiKind.RECORD, _keyword_id(_RECORD_KEYWORDS)),
+    (PiiKind.OTHER_ID, _keyword_id(_OTHER_ID_KEYWORDS)),
     (
         PiiKind.DATE,
         re.compile(
             r"\b(?:\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTHS + r",?\s+\d{4}"
             r"|" + _MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
-            r"|\d{1,2}[/.]\d{1,2}[/.](?:\d{4}|\d{2})"
-            r"|\d{4}-\d{2}-\d{2})\b",
+            # numeric dates, but not a piece of an IP or version number ("81.2.69" in 81.2.69.160)
+            r"|(?<![\d.])\d{1,2}[/.]\d{1,2}[/.](?:\d{4}|\d{2})(?![.]\d)"
+            r"|(?<![\d.])\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?![.]\d))\b",
+            re.I,
+        ),
+    ),
+    # month and year of a birth or death ("born in March 1961"): Safe Harbor keeps only the year
+    (
+        PiiKind.DATE,
+        re.compile(
+            r"\b(?i:born|DOB|d\.o\.b\.?|date of birth|died|deceased)\s*(?:in|on)?\s*:?\s*"
+            + _MONTHS
+            + r",?\s+\d{4}\b",
             re.I,
         ),
     ),
     (
+        PiiKind.AGE,
+        re.compile(
+            r"\b(?:9\d|1[01]\d)[- ](?:years?|yrs?)[- ]old\b"
+            r"|\b(?:aged?|age:)\s*(?:9\d|1[01]\d)\b(?![./-]\d)"
+            r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|yrs?|years)\b(?!\s+ago)",
+            re.I,
+        ),
+    ),
+    (PiiKind.IP, re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")),
+    (
         PiiKind.PHONE,
         re.compile(
             r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,3}(?!\w|\.\d)"
+            r"|(?<![\w+])\+\d{10,14}\b"
         ),
     ),
+    # addresses, one pattern per shape: each then starts with its own character class, which the regex
+    # engine uses to skip ahead (one alternation of them all was tried at every position)
+    (
+        PiiKind.ADDRESS,
+        re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_NAME_WORD}(?:['’]s)?\s+){{1,3}}{_STREET_TYPES}"),
+    ),
+    (PiiKind.ADDRESS, re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b")),  # UK postcode
     (
         PiiKind.ADDRESS,
         re.compile(
-            rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_NAME_WORD}\s+){{1,3}}{_STREET_TYPES}"
-            r"|\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b"  # UK postcode
-            r"|\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|"
+            r"\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|"
             r"NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)\s+\d{5}(?:-\d{4})?\b"
+        ),
+    ),
+    (PiiKind.ADDRESS, re.compile(r"\b(?i:zip|zip code|postal code|postcode)\s*:?\s*\d{5}(?:-\d{4})?\b")),
+    # a house number and a name without a street type, where the words say it is where someone lives
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"(?=\d){_LIVES_AT}\d{{1,5}}[A-Za-z]?,?\s+{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}"
+            rf"|(?=\d)(?:(?<=\bof )|(?<=\bat )|(?<=\bto )|(?<=\bfrom ))\d{{1,5}}[A-Za-z]?,?\s+{_NAME_WORD}\s+{_NAME_WORD}"
         ),
     ),
     (
         PiiKind.NAME,
         re.compile(
-            rf"\b(?:Mrs|Mr|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.?\s+{_FULL_NAME}"
-            rf"|\b(?:[Nn]amed?(?:\s+is)?|[Cc]alled|[Pp]atient|[Pp]t\.?)\s*:?\s+{_NAME_WORD}\s+{_NAME_WORD}"
-            r"(?:\s+[A-Z][a-z'’-]+)?"
+            rf"\b{_TITLES}\.?\s+{_FULL_NAME}"
+            rf"|\b{_NAME_CUES}\.?(?:\s+is)?\s*[:,]?\s+{_NAME_WORD}\s+{_NAME_WORD}(?:\s+{_NAME_WORD})?"
+            rf"|\b[Nn]ame\s*(?:is|:)\s*{_NAME_WORD},\s*{_NAME_WORD}"  # "name: MacKenzie, Robert"
         ),
     ),
 )
@@ -123,44 +233,77 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
 _NOT_NAMES = {
     "has", "had", "is", "was", "with", "without", "presents", "presented", "reports", "complains", "who",
     "the", "and", "taking", "on", "in", "at", "from", "diabetes", "type", "history", "female", "male",
+    "reported", "risk", "as", "safety", "care", "education", "experience", "satisfaction", "centred",
+    "centered", "preferences", "perspectives", "outcomes",
 }  # fmt: skip
 _PHONE_MIN_DIGITS = 9  # shorter digit groups are doses, lab values or years
+_ID_MIN_CHARS = 5  # "plan 10", "case 3": too short to identify anyone
+_YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s*[-–/ ]\s*(?:19|20)\d{2}")
+_PRIVATE_IP = re.compile(r"(?:10|127|0)\.|192\.168\.|169\.254\.|172\.(?:1[6-9]|2\d|3[01])\.")
 
 
-def _keep(kind: PiiKind, text: str) -> bool:
+def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
+    text, end = match.group(), match.end()
     digits = sum(ch.isdigit() for ch in text)
     if kind == PiiKind.PHONE:
         if digits < _PHONE_MIN_DIGITS:
             return False
         # "2010-2015", "1990 2000": year ranges, not numbers to dial
-        return not re.fullmatch(r"(?:19|20)\d{2}\s*[-–/ ]\s*(?:19|20)\d{2}", text.strip())
+        return not _YEAR_RANGE.fullmatch(text.strip())
+    if kind == PiiKind.IP:
+        return all(int(part) <= 255 for part in text.split(".")) and not _PRIVATE_IP.match(text)
+    if "id" in match.re.groupindex:  # an identifier after its keyword: long enough, not a year range
+        token = match.group("id")
+        return sum(ch.isalnum() for ch in token) >= _ID_MIN_CHARS and not _YEAR_RANGE.fullmatch(token)
     if kind == PiiKind.NAME:
         words = re.findall(r"[A-Za-z'’-]+", text)
         title = words[0].lower().rstrip(".") in {"mrs", "mr", "ms", "miss", "mx", "dr", "prof", "sir", "dame"}
         rest = words[1:] if title else words[-2:]
-        if (title and not rest) or re.search(r"['’]s$", text):
-            return False  # a title alone, or an eponym ("Dr Foster's rule")
+        if title and not rest:
+            return False  # a title alone
+        if eponym_follows(context, end):
+            return False  # an eponym ("Dr Foster's rule", "Sister Mary Joseph nodule")
         return not any(word.lower() in _NOT_NAMES for word in rest)
     return True
 
 
 def find_pii(text: str) -> list[PiiFinding]:
-    """Non-overlapping findings in text order; earlier rules win overlapping spans."""
-    findings: list[PiiFinding] = []
-    taken: list[tuple[int, int]] = []
+    """Non-overlapping findings in text order; earlier rules win overlapping spans.
+
+    Linear in the text: each rule's matches arrive in order, and are merged against the (sorted,
+    disjoint) spans earlier rules took in one sweep, never compared pairwise."""
+    taken: list[PiiFinding] = []
     for kind, pattern in _RULES:
+        candidates: list[PiiFinding] = []
         for match in pattern.finditer(text):
-            start, end = match.span()
+            # an identifier after its keyword is replaced alone: "MRN [RECORD]" keeps what it was
+            start, end = match.span("id") if "id" in pattern.groupindex else match.span()
             # trim the leading blanks a rule with an optional keyword may have eaten
             while start < end and text[start].isspace():
                 start += 1
-            if start == end or not _keep(kind, text[start:end]):
-                continue
-            if any(start < t_end and t_start < end for t_start, t_end in taken):
-                continue
-            taken.append((start, end))
-            findings.append(PiiFinding(kind, start, end, text[start:end]))
-    return sorted(findings, key=lambda finding: finding.start)
+            if start < end and _keep(kind, match, text):
+                candidates.append(PiiFinding(kind, start, end, text[start:end]))
+        taken = _merge_disjoint(taken, candidates)
+    names = [
+        PiiFinding(PiiKind.NAME, span.start, span.end, text[span.start : span.end])
+        for span in bare_names(text)
+    ]
+    return _merge_disjoint(taken, names)
+
+
+def _merge_disjoint(taken: list[PiiFinding], candidates: list[PiiFinding]) -> list[PiiFinding]:
+    """`taken` plus every candidate that overlaps none of it, sorted by start (both inputs are)."""
+    merged: list[PiiFinding] = []
+    index = 0
+    for candidate in candidates:
+        while index < len(taken) and taken[index].end <= candidate.start:
+            merged.append(taken[index])
+            index += 1
+        if index < len(taken) and taken[index].start < candidate.end:
+            continue  # overlaps a span an earlier rule took
+        merged.append(candidate)
+    merged.extend(taken[index:])
+    return merged
 
 
 def pii_kinds(text: str) -> set[PiiKind]:

@@ -11,10 +11,13 @@ Run as: python app.py   (the arena; tests: python -m pytest tests/test_service.p
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -33,15 +36,21 @@ from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
 from arena.store import BattleStateError, StoreError, StoreUnavailable, VoteRejected
-from arena.store_protocol import VoteStore
+from arena.store_protocol import BattleStatus, VoteStore
+from arena.text_input import InputRefused, bounded_id, checked_vote_text, normalise
 from arena.votes import VoteInput, VoteOutcome
 from finetune.data import QARecord
 
 ReferenceScorer = Callable[[list[str], list[str]], list[float]]
+log = logging.getLogger(__name__)
 
 
 class BattleError(RuntimeError):
     """A battle that cannot be started or continued; the message is meant for the clinician."""
+
+
+class StorageUnavailable(BattleError):
+    """The vote database failed while running (disk full, read-only, locked): the storage sentence."""
 
 
 class PiiDetected(BattleError):
@@ -117,6 +126,10 @@ class Pairing:
 
 
 STALE_AFTER = timedelta(minutes=15)  # a battle still generating after this was abandoned
+HEARTBEAT_EVERY = timedelta(seconds=10)  # how often a running arena writes its owner heartbeat
+OWNER_GONE_AFTER = timedelta(seconds=60)  # an owner silent this long is a process that is gone
+SESSION_REPLACED = "replaced by a newer battle of the same session"
+STATUS_CHECK_EVERY_S = 2.0  # while streaming, how often to look whether the battle was voided elsewhere
 
 
 class ArenaService:
@@ -132,7 +145,10 @@ class ArenaService:
         bootstrap_rounds: int = 200,
         notices: Sequence[str] = (),
         stale_after: timedelta = STALE_AFTER,
+        heartbeat_every: timedelta | None = HEARTBEAT_EVERY,
+        owner_gone_after: timedelta = OWNER_GONE_AFTER,
     ):
+        """`heartbeat_every=None` writes one heartbeat at start and none after (tests that drive it)."""
         self.engine = engine
         self.store = store
         self._notices = list(notices)  # start-up messages beside the engine's, e.g. "votes are not kept"
@@ -148,11 +164,73 @@ class ArenaService:
         self._running: dict[str, tuple[float, threading.Event]] = {}
         self._running_lock = threading.Lock()
         self.voided_at_start = 0
+        # This process's owner id: its battles carry it, and its heartbeat says it is alive, so an
+        # arena starting on the same database voids only battles whose process is gone.
+        self.owner_id = uuid.uuid4().hex
+        self.owner_gone_after = owner_gone_after
+        self._fault: str | None = None  # a storage failure seen while running, for the banner
+        self._stop = threading.Event()
         if store.problem is None:
-            # Battles left generating by a process that died can never finish: void them now.
-            self.voided_at_start = store.void_stale_battles(
-                store.now(), "the arena restarted before the answers finished"
-            )
+            self.beat()
+            with self._stored():
+                self.voided_at_start = self._void_orphans()
+            if heartbeat_every is not None:
+                threading.Thread(
+                    target=self._beat_until_closed,
+                    args=(heartbeat_every.total_seconds(),),
+                    name=f"arena-heartbeat-{self.owner_id[:8]}",
+                    daemon=True,
+                ).start()
+
+    # --- process ownership and storage health ---
+
+    def beat(self) -> None:
+        """Write this process's heartbeat; its success or failure is what the storage banner shows."""
+        try:
+            self.store.beat(self.owner_id)
+        except (StoreUnavailable, OSError) as fault:
+            self._fault = self._storage_sentence(fault)
+        else:
+            self._fault = None
+
+    def _beat_until_closed(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.beat()
+
+    def _void_orphans(self) -> int:
+        """Void generating battles whose arena process stopped beating (never this process's)."""
+        return self.store.void_orphaned_battles(
+            self.owner_id,
+            self.store.now() - self.owner_gone_after,
+            "the arena process answering it stopped (restarted or crashed) before the answers finished",
+        )
+
+    def close(self) -> None:
+        """Stop the heartbeat and retire this owner (its unfinished battles are then orphans)."""
+        self._stop.set()
+        try:
+            self.store.retire(self.owner_id)
+        except (StoreUnavailable, OSError) as fault:
+            log.warning("could not retire arena owner %s: %s", self.owner_id, fault)
+
+    def _storage_sentence(self, fault: BaseException) -> str:
+        """The sentence a person sees for a storage failure: the store's own (it names the database and
+        says read-only / disk full), or an OS error worded the same way."""
+        if isinstance(fault, StoreUnavailable):
+            return str(fault)
+        return f"The vote database {self.store.location} cannot be written ({fault}); votes cannot be saved."
+
+    @contextmanager
+    def _stored(self, error: type[Exception] = StorageUnavailable, consequence: str = "") -> Iterator[None]:
+        """Turn a storage failure inside the block into `error` carrying the storage sentence (and
+        show it on the banner): never a driver's error, never the generic message."""
+        try:
+            yield
+        except (StoreUnavailable, OSError) as fault:
+            sentence = self._storage_sentence(fault)
+            self._fault = sentence
+            log.warning("storage failure: %s", fault)
+            raise error(f"{sentence} {consequence}".strip()) from None
 
     # --- questions ---
 
@@ -163,8 +241,9 @@ class ArenaService:
 
     @property
     def storage_problem(self) -> str | None:
-        """A sentence for a banner when the vote database cannot take votes, else None."""
-        return self.store.problem
+        """A sentence for a banner when the vote database cannot take votes, else None: the start-up
+        check's, or the last failure seen while running (cleared by the next heartbeat that writes)."""
+        return self.store.problem or self._fault
 
     def random_question(self) -> BankQuestion:
         """A question drawn from the bank, with its id for the battle."""
@@ -210,42 +289,51 @@ class ArenaService:
         refused with PiiDetected (nothing stored) unless the clinician confirmed it is not; the
         session's earlier battle, if still generating, is voided (one running battle per session)."""
         requested_at = time.perf_counter()  # the click: first-token times run from here
+        try:  # sizes first: nothing below ever sees an unbounded string
+            bounded_id(session_id, "session id")
+            bounded_id(bank_id, "bank question id")
+        except InputRefused as refused:
+            raise BattleError(str(refused)) from None
+        text = validate_question(question)
         if self.store.problem:
             raise BattleError(self.store.problem)
-        text = validate_question(question)
         findings = find_pii(text)
         if findings and not confirmed_no_patient_data:
             raise PiiDetected(findings, redact(text, findings))
         bank = self.bank_question(bank_id) if bank_id else None
-        if bank is not None and bank.question != text:
+        if bank is not None and normalise(bank.question, single_line=False) != text:
             bank = None  # the clinician edited the drawn question: no reference answer applies
         names = self.engine.contestant_names()
-        counts = self.store.contestant_battle_counts()  # per stable id
+        nothing_stored = "Nothing was stored; please try again."
+        with self._stored(consequence=nothing_stored):
+            counts = self.store.contestant_battle_counts()  # per stable id
         name_a, name_b = self._pairing.draw(
             names, {n: counts.get(self.engine.contestant_id(n), 0) for n in names}
         )
         try:
-            for previous in self.store.generating_battles(session_id):
-                self.cancel_battle(previous, session_id, "replaced by a newer battle of the same session")
-            self.store.void_stale_battles(
-                self.store.now() - self.stale_after, "abandoned: still generating after the time limit"
-            )
-            battle_id = self.store.create_battle(
-                question=text,
-                contestant_a=name_a,
-                contestant_b=name_b,
-                contestant_a_id=self.engine.contestant_id(name_a),
-                contestant_b_id=self.engine.contestant_id(name_b),
-                generation_settings=self.settings.to_dict(),
-                category=bank.category if bank else None,
-                reference_answer=bank.reference if bank else None,
-                question_source=f"bank:{bank.id}" if bank else "typed",
-                session_id=session_id,
-            )
-        except StoreUnavailable as error:
-            raise BattleError(f"The battle could not be saved ({error}); nothing was stored.") from None
+            with self._stored(consequence=nothing_stored):
+                for previous in self.store.generating_battles(session_id):
+                    self.cancel_battle(previous, session_id, SESSION_REPLACED)
+                self.store.void_stale_battles(
+                    self.store.now() - self.stale_after, "abandoned: still generating after the time limit"
+                )
+                self._void_orphans()
+                battle_id = self.store.create_battle(
+                    question=text,
+                    contestant_a=name_a,
+                    contestant_b=name_b,
+                    contestant_a_id=self.engine.contestant_id(name_a),
+                    contestant_b_id=self.engine.contestant_id(name_b),
+                    generation_settings=self.settings.to_dict(),
+                    category=bank.category if bank else None,
+                    reference_answer=bank.reference if bank else None,
+                    question_source=f"bank:{bank.id}" if bank else "typed",
+                    session_id=session_id,
+                    owner_id=self.owner_id,
+                )
         except StoreError as error:
             raise BattleError(str(error)) from None
+        self._fault = None  # a write went through: the store works
         with self._running_lock:
             self._running[battle_id] = (requested_at, threading.Event())
         return StartedBattle(battle_id, text, bank.category if bank else None)
@@ -263,14 +351,16 @@ class ArenaService:
         With `wait_s`, also wait (that long at most) until its stream has ended, so the page's
         battle event is over when the caller returns ("New battle" then a quick "Ask" is not ignored).
         """
-        battle = self.store.get_battle(battle_id) if battle_id else None
+        with self._stored():
+            battle = self.store.get_battle(battle_id) if isinstance(battle_id, str) and battle_id else None
         if battle is None or battle.session_id != session_id:
             return False
         with self._running_lock:
             running = self._running.get(battle_id)
         if running is not None:
             running[1].set()  # its stream stops at the next token
-        voided = self.store.void_if_generating(battle_id, reason)
+        with self._stored():
+            voided = self.store.void_if_generating(battle_id, reason)
         deadline = time.monotonic() + wait_s
         while running is not None and time.monotonic() < deadline:
             with self._running_lock:
@@ -282,12 +372,17 @@ class ArenaService:
     def stream_battle(self, battle_id: str, session_id: str) -> Iterator[BattleProgress]:
         """Generate both answers, yielding progress. Every way out leaves the battle finished or
         voided: an error, an empty answer, a cancel, a timeout, or the reader leaving (GeneratorExit)."""
-        battle = self.store.get_battle(battle_id)
+        with self._stored(consequence="Please start a new battle."):
+            battle = self.store.get_battle(battle_id)
         if battle is None or battle.session_id != session_id:
             raise BattleError("This battle does not belong to this session; start a new battle.")
         if battle.status != "generating":
             with self._running_lock:  # cancelled before its stream began: nothing runs for it
                 self._running.pop(battle_id, None)
+            if battle.status == BattleStatus.VOIDED:
+                raise BattleError(
+                    f"This battle was voided ({battle.void_reason}). Please start a new battle."
+                )
             raise BattleError("This battle is not waiting for answers; start a new battle.")
         with self._running_lock:
             requested_at, cancel = self._running.get(battle_id, (None, threading.Event()))
@@ -295,11 +390,18 @@ class ArenaService:
         pair = self.engine.stream_pair(
             battle.question, battle.contestant_a, battle.contestant_b, self.settings, requested_at
         )
+        next_status_check = time.monotonic() + STATUS_CHECK_EVERY_S
         try:
             for update in pair:
                 if cancel.is_set():
                     yield BattleProgress("", "", True, True, "This battle was cancelled.", cancelled=True)
                     return
+                if time.monotonic() >= next_status_check:  # voided by another process meanwhile?
+                    next_status_check = time.monotonic() + STATUS_CHECK_EVERY_S
+                    gone = self._voided_elsewhere(battle_id)
+                    if gone is not None:
+                        yield gone
+                        return
                 last = update
                 yield BattleProgress(update.a.text, update.b.text, finished=False)
             failure = self._failure(last)
@@ -326,20 +428,48 @@ class ArenaService:
                     bertscore_b=score_b,
                 )
             except BattleStateError:  # voided meanwhile (a newer battle of this session, the sweep)
-                yield BattleProgress(
+                yield self._voided_elsewhere(battle_id) or BattleProgress(
                     answer_a, answer_b, True, True, "This battle was cancelled.", cancelled=True
                 )
                 return
+            self._fault = None  # a write went through: the store works
             yield BattleProgress(answer_a, answer_b, finished=True)
+        except (StoreUnavailable, OSError) as fault:  # the store failed: the storage sentence, not a void
+            self._fault = self._storage_sentence(fault)
+            log.warning("storage failure in battle %s: %s", battle_id, fault)
+            message = f"{self._fault} This battle could not be saved; please start a new battle."
+            yield BattleProgress("", "", finished=True, voided=True, message=message)
         except Exception as error:  # the engine reports model errors per side; this is the last resort
-            self.store.void_if_generating(battle_id, f"{type(error).__name__}: {error}"[:500])
+            self._void_quietly(battle_id, f"{type(error).__name__}: {error}"[:500])
             yield BattleProgress("", "", finished=True, voided=True, message=self._void_message())
         finally:
             pair.close()  # stops the generation if the reader left mid-stream
             with self._running_lock:
                 self._running.pop(battle_id, None)
             # GeneratorExit (tab closed, Gradio cancelled the event) lands here with the battle unfinished
-            self.store.void_if_generating(battle_id, "the clinician left before the answers finished")
+            self._void_quietly(battle_id, "the clinician left before the answers finished")
+
+    def _void_quietly(self, battle_id: str, reason: str) -> None:
+        """Void a battle still generating, on a way out that must not raise (a failing store leaves
+        it generating: the stale sweep voids it later, and nothing acknowledged depends on it)."""
+        try:
+            self.store.void_if_generating(battle_id, reason)
+        except (StoreUnavailable, OSError) as fault:
+            self._fault = self._storage_sentence(fault)
+            log.warning("could not void battle %s: %s", battle_id, fault)
+
+    def _voided_elsewhere(self, battle_id: str) -> BattleProgress | None:
+        """The progress to show when the battle was voided by something other than this stream: a
+        newer battle of the same session (cancelled: the page already shows that one), or anything
+        else (another arena process, the stale sweep), whose reason the clinician is shown."""
+        battle = self.store.get_battle(battle_id)
+        if battle is None or battle.status != BattleStatus.VOIDED:
+            return None
+        if battle.void_reason in (SESSION_REPLACED, "the clinician started a new battle"):
+            return BattleProgress("", "", True, True, "This battle was cancelled.", cancelled=True)
+        return BattleProgress(
+            "", "", True, True, f"This battle was voided ({battle.void_reason}). Please start a new battle."
+        )
 
     @staticmethod
     def _failure(last: PairUpdate | None) -> str | None:
@@ -366,26 +496,32 @@ class ArenaService:
     def vote(self, vote: VoteInput) -> Reveal:
         """Record one vote, then reveal. The store refuses bad fields, votes from another session and
         forged, unfinished, voided or already-voted battles, storing nothing. Identifiers in the
-        rationale are replaced by placeholders before it is stored."""
+        rationale are replaced by placeholders before it is stored. Every text field is length-checked
+        before anything else looks at it, then normalised (arena.text_input), so what is stored is what
+        the filters and exports see. A voided battle's refusal says why it was voided."""
+        try:
+            vote = checked_vote_text(vote)
+        except InputRefused as refused:
+            raise VoteRejected(str(refused)) from None
         if self.store.problem:
             raise VoteRejected(self.store.problem)
-        vote = replace(
-            vote,
-            **{
-                name: value.strip()
-                for name in ("rationale", "voter_role", "voter_specialty")
-                if isinstance(value := getattr(vote, name), str)
-            },
-        )
-        redacted = isinstance(vote.rationale, str) and bool(find_pii(vote.rationale))
+        redacted = bool(find_pii(vote.rationale))
         if redacted:
             vote = replace(vote, rationale=redact(vote.rationale))
-        try:
-            self.store.record_vote(vote)
-        except StoreUnavailable as error:
-            raise VoteRejected(f"The vote could not be saved ({error}); please try again.") from None
-        battle_id = vote.battle_id
-        battle = self.store.get_battle(battle_id)
+        not_recorded = "Your vote was not recorded; please try again."
+        with self._stored(VoteRejected, not_recorded):
+            # read first: once the vote is stored, nothing may fail and make it look unrecorded
+            battle = self.store.get_battle(vote.battle_id)
+            try:
+                self.store.record_vote(vote)  # refuses a missing, foreign, unfinished or voted battle
+            except VoteRejected:
+                if battle and battle.status == BattleStatus.VOIDED and battle.session_id == vote.session_id:
+                    raise VoteRejected(
+                        f"This battle was voided ({battle.void_reason}), so it no longer takes votes. "
+                        "Please start a new battle."
+                    ) from None
+                raise
+        self._fault = None  # a write went through: the store works
         assert battle is not None  # record_vote succeeded, so the battle exists
         return Reveal(
             contestant_a=battle.contestant_a,
@@ -402,10 +538,14 @@ class ArenaService:
     def leaderboard(self, category: str | None = None, specialty: str | None = None) -> LeaderboardTable:
         """Typed standings for the votes kept by the filter (the UI formats them)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
+        with self._stored(consequence="The leaderboard cannot be shown just now."):
+            battles = self.store.rated_battles()
+            eval_results = self.store.eval_results()
+            telemetry = self.store.telemetry_samples()
         return build_leaderboard(
-            self.store.rated_battles(),
-            self.store.eval_results(),
-            self.store.telemetry_samples(),
+            battles,
+            eval_results,
+            telemetry,
             served,
             rounds=self.bootstrap_rounds,
             category=category,
@@ -416,8 +556,9 @@ class ArenaService:
 
     def export_votes(self, directory: Path) -> tuple[Path, Path]:
         """Write every vote as votes.csv and votes.jsonl in `directory`."""
-        directory.mkdir(parents=True, exist_ok=True)
         csv_path, jsonl_path = directory / "votes.csv", directory / "votes.jsonl"
-        write_votes_csv(self.store, csv_path)
-        write_votes_jsonl(self.store, jsonl_path)
+        with self._stored(consequence="The export was not written."):
+            directory.mkdir(parents=True, exist_ok=True)
+            write_votes_csv(self.store, csv_path)
+            write_votes_jsonl(self.store, jsonl_path)
         return csv_path, jsonl_path

@@ -38,6 +38,7 @@ from arena.store_db import StoreConnection
 from arena.store_db import default_db_path as default_db_path  # re-exported for callers
 from arena.store_db import utc_now as utc_now  # re-exported for callers
 from arena.store_eval import eval_cache_key as eval_cache_key  # re-exported for callers
+from arena.store_owners import OwnerTables
 from arena.store_protocol import BattleRow as BattleRow  # the contract's types, re-exported for callers
 from arena.store_protocol import BattleStateError as BattleStateError
 from arena.store_protocol import BattleStatus as BattleStatus
@@ -49,15 +50,16 @@ from arena.store_protocol import VoteRow as VoteRow
 from arena.store_reads import BattleReads
 from arena.store_schema import added_vote_columns
 from arena.store_sql import is_finite_number, lock_for_update, update_sql
+from arena.text_input import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for callers
+from arena.text_input import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for callers
 from arena.votes import VoteInput, VoteOutcome
 
-MAX_RATIONALE_CHARS = 500
-MAX_VOTER_FIELD_CHARS = 80
-# Session ids are made by the UI (uuid4 hex); anything else is refused rather than stored.
+# The UI makes session ids as uuid4 hex (32 characters); API clients and tests may use any 8-64 ASCII
+# letters, digits, '-' or '_'. Anything else is refused rather than stored.
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
-class BattleTables(BattleReads):
+class BattleTables(BattleReads, OwnerTables):
     """Battles and votes on either database (the shared table code of `ArenaStore` and `PostgresStore`)."""
 
     # -- battles -----------------------------------------------------------------------------------
@@ -75,11 +77,13 @@ class BattleTables(BattleReads):
         session_id: str,
         contestant_a_id: str | None = None,
         contestant_b_id: str | None = None,
+        owner_id: str | None = None,
     ) -> str:
         """Record a new battle in status "generating", owned by `session_id`; return its server-made id.
 
         `contestant_a`/`contestant_b` are the display labels shown now; the stable ids
-        (`<model key>/<run or base>`, what ratings group by) default to those read from the labels."""
+        (`<model key>/<run or base>`, what ratings group by) default to those read from the labels;
+        `owner_id` is the arena process generating it (`arena.store_owners`)."""
         _check_session_id(session_id, InvalidRecord)
         if not question.strip():
             raise InvalidRecord("A battle needs a non-empty question.")
@@ -109,6 +113,7 @@ class BattleTables(BattleReads):
             "bertscore_a": None,
             "bertscore_b": None,
             "session_id": session_id,
+            "owner_id": owner_id,
         }
         try:
             question.encode("utf-8")

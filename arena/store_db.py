@@ -172,11 +172,12 @@ class StoreConnection(SqlStoreBase):
 
 @contextmanager
 def _mapped_errors(path: Path) -> Iterator[None]:
-    """sqlite3's exceptions leave the store as `StoreUnavailable`, a sentence naming the file."""
+    """sqlite3's exceptions leave the store as `StoreUnavailable` carrying the storage sentence (read-only,
+    disk full, or the error itself), naming the file."""
     try:
         yield
     except sqlite3.Error as error:
-        raise StoreUnavailable(f"The vote database {path} could not be used ({error}).") from error
+        raise StoreUnavailable(_storage_problem(path, error)) from error
 
 
 def _enable_wal_or_rollback_journal(path: Path, timeout_s: float) -> str | None:

@@ -70,6 +70,7 @@ class Migration:
     version: int
     summary: str
     add_columns: tuple[AddColumn, ...] = ()
+    add_tables: tuple[Table, ...] = ()  # created (IF NOT EXISTS) before the columns are added
     backfill: Callable[[SqlSession], None] | None = field(default=None, compare=False)
 
 
@@ -213,6 +214,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
         backfill=_fill_stable_ids,
     ),
+    Migration(
+        3,
+        "arena process owners: each battle's generating process and the processes' heartbeats",
+        (AddColumn("battles", _text("owner_id")),),  # arena.store_owners
+        add_tables=(
+            Table("owners", (_text("owner_id", True), _text("heartbeat_at", True)), primary_key="owner_id"),
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -222,6 +231,7 @@ def current_tables() -> dict[str, Table]:
     """The tables as this version writes them: the base tables plus every migration's columns."""
     tables = {table.name: table for table in BASE_TABLES}
     for migration in MIGRATIONS:
+        tables.update({table.name: table for table in migration.add_tables})
         for step in migration.add_columns:
             table = tables[step.table]
             tables[step.table] = Table(
@@ -317,7 +327,7 @@ def apply_schema(session: SqlSession) -> None:
             session.execute(statement)
         have = existing_columns(session, table.name)
         for column in table.columns:  # base columns missing from files made before versioning (session_id)
-            if column.name in base_columns[table.name] and column.name not in have:
+            if column.name in base_columns.get(table.name, ()) and column.name not in have:
                 _add_column(session, table.name, column)
     for migration in MIGRATIONS:
         if migration.version <= found:

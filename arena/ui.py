@@ -35,6 +35,7 @@ from arena.service import (
     VoteOutcome,
     VoteRejected,
 )
+from arena.votes import VOTER_ROLES
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,8 @@ HOW_IT_WORKS = (
     "**How it works:** ask a question → two anonymous models answer side by side → pick the better "
     "answer → their names are revealed and the leaderboard updates."
 )
-ROLES = [
-    "",
-    "Physician",
-    "Nurse",
-    "Pharmacist",
-    "Medical student",
-    "Allied health professional",
-    "Researcher",
-    "Other",
-]
+ROLES = list(VOTER_ROLES)  # the service refuses any other role
+BANNER_REFRESH_S = 5.0  # how often the page asks whether storage works (no I/O: the heartbeat's result)
 OUTCOME_BUTTONS = {
     VoteOutcome.MODEL_A: "A is better",
     VoteOutcome.MODEL_B: "B is better",
@@ -71,6 +64,10 @@ def _message(text: str, kind: str = "info") -> str:
     return f"{prefix}{text}"
 
 
+def _storage_banner(problem: str | None) -> str:
+    return _message(problem, "error") if problem else ""
+
+
 def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
     """The arena page (battle, leaderboard, about tabs) wired to `service`."""
     with gr.Blocks(title=title) as demo:
@@ -81,8 +78,11 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
         gr.Markdown(f"# {title} — blind comparison of medical LLMs")
         gr.Markdown(NOTICE, elem_id="notice")
         gr.Markdown(HOW_IT_WORKS, elem_id="how-it-works")
-        if service.storage_problem:
-            gr.Markdown(_message(service.storage_problem, "error"), elem_id="storage-banner")
+        banner = gr.Markdown(
+            _storage_banner(service.storage_problem),
+            visible=bool(service.storage_problem),
+            elem_id="storage-banner",
+        )
         if service.warnings:
             with gr.Accordion(f"Start-up notes ({len(service.warnings)})", open=False):
                 gr.Markdown("\n".join(f"- {w}" for w in service.warnings), elem_id="startup-warnings")
@@ -276,14 +276,13 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             yield from run_battle(text, drawn_id, sid, confirmed=True)
 
         def new_battle(current: str, sid: str) -> dict[Any, Any]:
+            message = _message("New battle: type a question or draw one from the bank.")
             if current:
-                service.cancel_battle(current, sid, "the clinician started a new battle", wait_s=30.0)
-            return {
-                **reset_battle(),
-                question: "",
-                bank_id: "",
-                status: _message("New battle: type a question or draw one from the bank."),
-            }
+                try:
+                    service.cancel_battle(current, sid, "the clinician started a new battle", wait_s=30.0)
+                except BattleError as error:  # the storage sentence; the old battle is voided later
+                    message = _message(str(error), "error")
+            return {**reset_battle(), question: "", bank_id: "", status: message}
 
         def make_vote_handler(outcome: VoteOutcome) -> Any:
             def cast(current: str, *details_then_session: Any) -> dict[Any, Any]:
@@ -326,7 +325,10 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             return cast
 
         def show_leaderboard(category: str, voter_specialty: str) -> dict[Any, Any]:
-            board = service.leaderboard(category or None, voter_specialty or None)
+            try:
+                board = service.leaderboard(category or None, voter_specialty or None)
+            except BattleError as error:  # the storage sentence
+                return {summary: _message(str(error), "error")}
             bias = "n/a" if board.position_bias is None else f"{board.position_bias:.0%}"
             share, low, high, n = board.agreement
             agreement = (
@@ -356,9 +358,17 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 specialty_filter: gr.update(choices=["", *board.specialties], value=voter_specialty or ""),
             }
 
-        def export() -> dict[Any, Any]:
-            paths = service.export_votes(Path(tempfile.mkdtemp(prefix="medarena-export-")))
-            return {export_files: [str(p) for p in paths]}
+        def export() -> Any:
+            try:
+                paths = service.export_votes(Path(tempfile.mkdtemp(prefix="medarena-export-")))
+            except BattleError as error:  # the storage sentence
+                gr.Warning(str(error))
+                return gr.update()
+            return [str(p) for p in paths]
+
+        def refresh_banner() -> Any:
+            problem = service.storage_problem
+            return gr.update(value=_storage_banner(problem), visible=bool(problem))
 
         # --- wiring ---
         battle_outputs = [
@@ -401,11 +411,15 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
         for outcome, button in vote_buttons.items():
             button.click(
                 make_vote_handler(outcome), vote_inputs, [status, reveal, reveal_details, *vote_outputs]
-            ).then(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
+            ).then(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs).then(
+                refresh_banner, None, banner
+            )
         new_btn.click(new_battle, [battle_id, session_id], [*battle_outputs, bank_id], cancels=battle_events)
         refresh_btn.click(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
         category_filter.input(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
         specialty_filter.input(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
         export_btn.click(export, None, export_files)
         demo.load(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
+        # the banner follows storage faults that appear or clear while the page is open
+        gr.Timer(BANNER_REFRESH_S).tick(refresh_banner, None, banner, queue=False, show_progress="hidden")
     return demo

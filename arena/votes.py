@@ -26,6 +26,17 @@ class VoteOutcome(StrEnum):
 
 
 OUTCOMES: frozenset[str] = frozenset(VoteOutcome)
+# The roles a voter may report ("" when not given); the UI offers exactly these, the service refuses others.
+VOTER_ROLES: tuple[str, ...] = (
+    "",
+    "Physician",
+    "Nurse",
+    "Pharmacist",
+    "Medical student",
+    "Allied health professional",
+    "Researcher",
+    "Other",
+)
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,14 @@ def test_contestant_id_is_stable_and_the_label_is_derived() -> None:
     base = Contestant(SMOL.key, "Renamed in the registry", None, None, "bf16")
     assert lora.id == "smollm2-135m/20260101-000000" and base.id == "smollm2-135m/base"
     assert lora.name == f"{SMOL.display_name} · LoRA 20260101-000000 · nf4"
+
+
+def test_a_missing_or_misspelt_adapters_folder_gets_a_note_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "adapters").mkdir()
+    found, warnings = discover_adapters(tmp_path / "adaptors")
+    assert found == [] and len(warnings) == 1
+    assert str(tmp_path / "adaptors") in warnings[0] and "does not exist" in warnings[0]
+    assert f"Did you mean {tmp_path / 'adapters'}?" in warnings[0]
+    _, elsewhere = discover_adapters(tmp_path / "nothing-like-it" / "runs")
+    assert "does not exist" in elsewhere[0] and "Did you mean" not in elsewhere[0]
+    assert discover_adapters(tmp_path / "adapters") == ([], [])  # an empty folder that exists: no note

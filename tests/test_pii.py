@@ -20,6 +20,7 @@ N, A, D, P, E, S, H, R = (
     PiiKind.NHS,
     PiiKind.RECORD,
 )
+AGE, URL, IP, NAT, OTHER = PiiKind.AGE, PiiKind.URL, PiiKind.IP, PiiKind.NATIONAL_ID, PiiKind.OTHER_ID
 
 LABELLED: list[tuple[str, set[PiiKind]]] = [
     # identifiers
@@ -84,6 +85,35 @@ LABELLED: list[tuple[str, set[PiiKind]]] = [
     ("WBC 12.5, CRP 85, lactate 2.1: is this sepsis?", set()),
     ("ICD-10 code I21.4 means what?", set()),
     ("Version 2.1.3 of the NICE guideline NG136 changed what?", set()),
+    # written for the rules of issue #21 item 5 (names without a title, born dates, lettered ids, national
+    # numbers, the Safe Harbor kinds); tests/fixtures/phi_holdout.json is the set they were never tuned on
+    ("I reviewed Margaret Okonkwo in clinic; she has new ankle swelling.", {N}),
+    ("My patient, Arjun Mehta, asks whether he can fast on insulin.", {N}),
+    ("Dorothy Chambers's creatinine doubled after the ACE inhibitor.", {N}),
+    ("Mr Tobias Reiner's sodium is 121, fluid restrict?", {N}),
+    ("Patient name: Lindgren, Erik. Renal dosing of gabapentin?", {N}),
+    ("Born 12.04.1944, she has a new murmur.", {D}),
+    ("She was born in April 1950 and takes warfarin.", {D}),
+    ("Scan booked for 2024/03/18, is contrast safe?", {D}),
+    ("A 96-year-old man with aortic stenosis: TAVI?", {AGE}),
+    ("Patient ID ZK5521907 has a raised lactate.", {R}),
+    ("Her health plan member number is QX44719203.", {R}),
+    ("National Insurance number JG 10 37 58 A on the fit note.", {NAT}),
+    ("Health card number 4432-118-907-XY for the transfer.", {NAT}),
+    ("Visit https://example.org/mypage for his readings.", {URL}),
+    ("Her IP 81.2.69.160 appeared in the telemedicine log.", {IP}),
+    ("Driving licence number WOODS612095JW9AB: fit to drive?", {OTHER}),
+    ("Pump serial no. AX9981234 reported an occlusion.", {OTHER}),
+    ("Text +447700900987 with the result.", {P}),
+    ("Is Ramsay Hunt syndrome treated with aciclovir?", set()),
+    ("What does a Sister Mary Joseph nodule suggest?", set()),
+    ("My patient, a 52-year-old builder, has back pain.", set()),
+    ("Lambert Eaton myasthenic syndrome: which antibodies?", set()),
+    ("Can Metformin cause lactic acidosis?", set()),
+    ("Is Jean Piaget's theory relevant to consent in children?", set()),
+    ("Our lab at 10.0.0.12 reports a sodium of 131.", set()),
+    ("A diastolic of 95 mmHg in pregnancy: treat?", set()),
+    ("Plan 2 weeks of antibiotics for a case of cellulitis?", set()),
 ]
 
 

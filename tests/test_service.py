@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -234,7 +235,8 @@ def test_generating_battles_left_by_a_dead_process_are_voided_at_start_up(
     service: ArenaService, engine: ArenaEngine
 ) -> None:
     orphan = service.start_battle("What is croup?", session_id=SID).battle_id
-    restarted = ArenaService(engine, ArenaStore(service.store.path), [])
+    # a process is gone once its heartbeat is older than owner_gone_after (here: any heartbeat)
+    restarted = ArenaService(engine, ArenaStore(service.store.path), [], owner_gone_after=timedelta(0))
     assert restarted.voided_at_start == 1
     assert service.store.get_battle(orphan).status == "voided"
 
