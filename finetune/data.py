@@ -312,7 +312,7 @@ def _medmcqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": row.get("id") or None,
         "question": row.get("question"),
-        "options": {letter: row.get(column) for letter, column in zip("ABCD", ("opa", "opb", "opc", "opd"))},
+        "options": {key: row.get(f"op{key.lower()}") for key in "ABCD"},
         "answer": letter,
         "category": row.get("subject_name"),
     }
@@ -541,3 +541,9 @@ def reference_text(record: Record) -> str:
     from finetune.prompt import final_answer
 
     return final_answer(record.answer)
+
+
+if __name__ == "__main__":  # python -m finetune.data --describe SOURCE
+    from finetune.data_describe import main
+
+    raise SystemExit(main())

@@ -55,7 +55,9 @@ def test_rows_map_onto_questions_and_answers() -> None:
         ("Metformin", "Dose"),
     ]
     chatbot = load_dataset_source(f"ai-medical-chatbot={FIXTURES / 'ai-medical-chatbot.jsonl'}").records
-    assert chatbot[0].question.startswith("Synthetic fixture: Hi doctor") and chatbot[0].focus.startswith("Q.")
+    assert chatbot[0].question.startswith("Synthetic fixture: Hi doctor") and chatbot[0].focus.startswith(
+        "Q."
+    )
 
 
 def test_medmcqa_cop_is_a_zero_based_label() -> None:
@@ -99,4 +101,3 @@ def test_studies_sets_mix_by_weight() -> None:
     data, provenance = load_mix(mix, limit=4)
     assert [p["records"] for p in provenance] == [2, 2]
     assert {r.source for r in data.records} == {"chatdoctor-healthcaremagic", "medical-flashcards"}
-
