@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         config: FinetuneConfig = build_config(
             preset=args.preset, yaml_file=args.config, flags=flag_overrides(args)
         )
+        if args.all and config.task != "sft":
+            raise ConfigError(
+                "--all trains the generative models (task sft); run --model biobert --task mcq alone"
+            )
         if args.all:
             keys = [spec.key for spec in MODELS if availability(spec, args.cache_dir)[0]]
             skipped = [spec.key for spec in MODELS if spec.key not in keys]

@@ -281,7 +281,7 @@ def train_mcq(spec: EncoderSpec, config: FinetuneConfig, *, run_id: str | None =
                     batch = collate(batch_items, pad_id)
                     loss = model(**batch).loss
                     (loss * len(batch_items) / count).backward()  # a mean over the step's questions
-                    step_loss += float(loss) * len(batch_items) / count
+                    step_loss += loss.item() * len(batch_items) / count
                     step_tokens += int(batch["attention_mask"].sum())
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
                 optimizer.step()

@@ -164,10 +164,12 @@ def test_the_encoder_baseline_is_never_a_contestant(tmp_path) -> None:
     assert ENCODER_REGISTRY["biobert"].kind == "encoder" and "biobert" not in REGISTRY
     assert all(spec.kind == "decoder" for spec in MODELS)  # what engines, --all and the Space iterate
     assert get_trainable("biobert").hf_id == "dmis-lab/biobert-base-cased-v1.2"
-    with pytest.raises(UnknownModelError, match="encoder baseline .* the arena does not serve it"):
+    with pytest.raises(UnknownModelError, match=r"encoder baseline .* the arena does not serve it"):
         chosen_models("smollm2-135m,biobert")
     run = tmp_path / "biobert" / "20260101-000000"
     run.mkdir(parents=True)
     (run / "run.json").write_text("{}")
     found, warnings = discover_adapters(tmp_path)
-    assert found == [] and warnings == ["skipped adapters/biobert: an encoder baseline, not served in the arena"]
+    assert found == [] and warnings == [
+        "skipped adapters/biobert: an encoder baseline, not served in the arena"
+    ]
