@@ -51,7 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     which.add_argument("--model", action="append", metavar="KEY", help="registry key (repeatable)")
     which.add_argument("--all", action="store_true", help="every registry model whose base loads here")
     which.add_argument("--list", action="store_true", help="print the model registry and exit")
-    parser.add_argument("--data", help="data source: bundled, bundled-mcq, a .jsonl/.csv path, or a hub set")
+    parser.add_argument(
+        "--data",
+        help="data source: bundled, bundled-mcq, a .jsonl/.csv/.parquet path, a hub set, or NAME=FILE "
+        "(a local export of hub set NAME in its own columns)",
+    )
     parser.add_argument("--config", help="YAML file with lora/train/data sections")
     parser.add_argument("--preset", default="default", help="named overrides: default or demo")
     parser.add_argument("--max-steps", type=int, help="optimiser steps (same as --train.max_steps)")

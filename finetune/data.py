@@ -399,11 +399,11 @@ HUB_SETS: dict[str, HubSet] = {
     ),
     "medical-flashcards": HubSet(
         "medalpaca/medical_meadow_medical_flashcards", None, "train", _input_output_row,
-        ("input", "output"), "CC BY 4.0",
+        ("input", "output"), "CC (the hub card names no variant)",
     ),
     "mental-health-counselling": HubSet(
         "Amod/mental_health_counseling_conversations", None, "train", _counselling_row,
-        ("Context", "Response"), "OpenRAIL (hub card)",
+        ("Context", "Response"), "not verified offline (see the hub card; answers from counselchat.com)",
     ),
     "ai-medical-chatbot": HubSet(
         "ruslanmv/ai-medical-chatbot", None, "train", _ai_medical_chatbot_row,
