@@ -95,10 +95,10 @@ def token_lengths(model_key: str, records: Sequence[Record], cache_dir: Path | N
 
         from finetune.mcq_encoder import encode, resolve_checkpoint
 
-        tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(spec).path)
         mcq = [r for r in records if isinstance(r, MCQRecord)]
         if len(mcq) != len(records):
-            raise DataError(f"{model_key} reads multiple-choice records only; this source is free text")
+            return []  # an MCQ head reads no free text: no lengths, noted in the summary
+        tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(spec).path)
         return [max(map(len, item.features["input_ids"])) for item in encode(mcq, tokenizer, 10**6)]
     from transformers import AutoTokenizer
 
@@ -189,7 +189,7 @@ def plot(
 
     figure = Figure(figsize=(13, 4.2), layout="constrained")
     lengths_axes, category_axes, source_axes = figure.subplots(1, 3)
-    for model, lengths in stats_lengths.items():
+    for model, lengths in (item for item in stats_lengths.items() if item[1]):
         lengths_axes.hist(lengths, bins=30, alpha=0.5, label=model)
     lengths_axes.axvline(limit, color="black", linestyle="--", linewidth=1, label=f"max_seq_length {limit}")
     lengths_axes.set_xlabel("tokens per training example")
@@ -227,6 +227,7 @@ def describe(
     out_dir.mkdir(parents=True, exist_ok=True)
     lengths = {model: token_lengths(model, data.records, cache_dir) for model in models}
     stats = [length_stats(model, values, max_seq_length) for model, values in lengths.items() if values]
+    not_measured = [model for model, values in lengths.items() if not values]
     categories, sources = category_mix(data.records), source_mix(data.records)
     plot(
         lengths,
@@ -247,6 +248,7 @@ def describe(
         "split_seed": seed,
         "max_seq_length": max_seq_length,
         "token_lengths": [asdict(s) for s in stats],
+        "not_measured": not_measured,  # encoders on free text (their head reads options)
         "categories": categories,
         "sources": sources,
         "files": [str(p) for p in [*written, out_dir / "describe.png"]],
@@ -277,6 +279,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(
             f"{s['model']:<16} {s['n']:>6} {s['minimum']:>6} {s['median']:>7g} {s['p90']:>6} {s['p99']:>6} {s['maximum']:>6} {s['mean']:>7} {s['over_limit']:>7}"
         )
+    if summary["not_measured"]:
+        print(f"not measured (multiple-choice heads read no free text): {', '.join(summary['not_measured'])}")
     total = sum(summary["categories"].values())
     print(
         "\ncategories: "

@@ -130,6 +130,15 @@ def test_describe_writes_plot_csv_and_datasetdict(tmp_path: Path) -> None:
     assert "tokenizer" in result.stdout and "categories:" in result.stdout
 
 
+def test_describe_notes_an_encoder_on_free_text_instead_of_failing(tmp_path: Path) -> None:
+    from finetune.data_describe import describe
+
+    summary = describe("bundled", ["biobert"], tmp_path, limit=12, seed=42, max_seq_length=512)
+    assert summary["not_measured"] == ["biobert"] and summary["token_lengths"] == []
+    assert summary["split_sizes"] == {"train": 10, "validation": 1, "test": 1}
+    assert (tmp_path / "describe.png").exists() and (tmp_path / "dataset" / "dataset_dict.json").exists()
+
+
 def test_describe_refuses_an_unknown_tokenizer_in_one_line(tmp_path: Path) -> None:
     result = run_module("finetune.data", "--describe", "bundled", "--models", "gpt-5", "--out", str(tmp_path))
     assert result.returncode == 2 and "unknown model 'gpt-5'" in result.stderr
