@@ -54,7 +54,7 @@ from finetune.config import FinetuneConfig
 from finetune.data import DataError, MCQRecord
 from finetune.registry import EncoderSpec
 from finetune.steps import lr_lambda, make_optimizer
-from finetune.tracking import log_folder, open_log, peak_memory_mb, step_values
+from finetune.tracking import check_writer_installed, log_folder, open_log, peak_memory_mb, step_values
 
 # --data bundled (the default, free text) means its multiple-choice sibling for this task.
 MCQ_SOURCE_FOR = {"bundled": "bundled-mcq"}
@@ -223,6 +223,7 @@ def train_mcq(spec: EncoderSpec, config: FinetuneConfig, *, run_id: str | None =
     started_at = datetime.now(UTC)
     output_root = Path(config.output_dir)
     check_writable(output_root / spec.key)
+    check_writer_installed(config.train.report_to)
     source = MCQ_SOURCE_FOR.get(config.data.source, config.data.source)
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, source=source))
     data, split, mix = prepare_data(config)

@@ -15,6 +15,7 @@ train/peak_memory_mb; per evaluation: validation/<metric>. Logs go to
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
 from collections.abc import Mapping
@@ -111,6 +112,17 @@ class WandbLog:
 def log_folder(output_root: Path, model_key: str, run_id: str) -> Path:
     """Where a run's experiment logs are written."""
     return output_root / model_key / ".logs" / run_id
+
+
+# The package each writer needs, so a run fails before its weights load rather than after.
+WRITER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+
+def check_writer_installed(report_to: str) -> None:
+    """Raise ImportError (one sentence) when `report_to` names a writer whose package is missing."""
+    package = WRITER_PACKAGES.get(report_to)
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise ImportError(f"train.report_to {report_to} needs the {package} package: pip install {package}")
 
 
 def open_log(report_to: str, folder: Path, run_name: str, config: Mapping[str, Any]) -> ExperimentLog:

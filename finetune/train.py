@@ -38,7 +38,7 @@ from finetune.loading import load_base
 from finetune.loop import LoopPlan, run_loop
 from finetune.registry import ModelSpec
 from finetune.steps import attach_lora, lr_lambda, make_optimizer
-from finetune.tracking import log_folder, open_log
+from finetune.tracking import check_writer_installed, log_folder, open_log
 
 
 @dataclass
@@ -63,7 +63,8 @@ def train_one(
     output_root = Path(config.output_dir)
     if dist.is_main:
         check_writable(output_root / spec.key)
-    # 1. data (fails fast, before any weights load)
+    # 1. data and the experiment-log writer (fail fast, before any weights load)
+    check_writer_installed(config.train.report_to if dist.is_main else "none")
     data, split, mix = prepare_data(config)
     # 2. base + LoRA
     torch.manual_seed(config.train.seed)

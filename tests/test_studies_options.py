@@ -3,6 +3,7 @@ experiment-log writers (TensorBoard read back with its own reader) and the task 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -72,6 +73,18 @@ def test_tensorboard_log_is_read_back(tmp_path: Path) -> None:
     assert [v for _, v in scalars["train/learning_rate"]] == pytest.approx([1e-4, 2e-4, 3e-4])
     assert [v for _, v in scalars["train/tokens_per_second"]] == [200.0] * 3
     assert scalars["validation/loss"] == [(3, 1.25)]
+
+
+def test_a_missing_writer_package_is_named_before_training() -> None:
+    from finetune.tracking import WRITER_PACKAGES, check_writer_installed
+
+    check_writer_installed("none")
+    for report_to, package in WRITER_PACKAGES.items():
+        if importlib.util.find_spec(package) is None:
+            with pytest.raises(ImportError, match=f"needs the {package} package: pip install {package}"):
+                check_writer_installed(report_to)
+        else:
+            check_writer_installed(report_to)
 
 
 def test_report_to_none_writes_nothing(tmp_path: Path) -> None:
