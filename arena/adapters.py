@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from finetune.registry import MODELS, UnknownModelError, get_model
+from finetune.registry import ENCODER_REGISTRY, MODELS, UnknownModelError, get_model
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
@@ -182,6 +182,11 @@ def discover_adapters(adapters_dir: Path) -> tuple[list[AdapterInfo], list[str]]
         return found, [missing_adapters_note(adapters_dir)]
     keys = {spec.key for spec in MODELS}
     for model_dir in sorted(p for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if model_dir.name in ENCODER_REGISTRY:  # trained runs of a baseline that cannot generate
+            warnings.append(
+                f"skipped adapters/{model_dir.name}: an encoder baseline, not served in the arena"
+            )
+            continue
         if model_dir.name not in keys:
             warnings.append(f"skipped adapters/{model_dir.name}: not a registry model")
             continue

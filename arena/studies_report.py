@@ -1,11 +1,14 @@
 """The source studies' comparison table: one row per contestant and data set, training figures beside scores.
 
-Columns: model, parameters, quantisation, trainable parameters, train time, peak training memory and
-training tokens/s (read from the adapter's `run.json`, checked to belong to that model and run),
+Columns: model, parameters, quantisation, trainable parameters, train time, peak training memory,
+training tokens/s, and the initial, final, minimum and mean training loss and the validation loss
+(read from the adapter's `run.json`, checked to belong to that model and run),
 serving tokens/s (measured by the evaluation), MCQ accuracy / macro P / R / F1 with 95% CIs (the option
 log-likelihood scores when stored, else the letters read from answers; the "MCQ by" column says which),
 BERTScore F1, embedding F1, ROUGE-L and BLEU with CIs, and adapter − base on the headline metric with
-its paired bootstrap interval ("*" when it excludes zero). One figure per metric: bars per contestant
+its paired bootstrap interval ("*" when it excludes zero). Encoder baselines (BioBERT with a
+multiple-choice head, `python -m finetune --model biobert --task mcq`) get a row from their run's
+test-split scores, computed with the same accuracy/P/R/F1 and intervals. One figure per metric: bars per contestant
 with CI whiskers.
 
 Run as:
@@ -22,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from arena.eval_results import METRIC_LABELS, DeltaRow, ReportRow, delta_rows, report_rows
-from finetune.registry import REGISTRY
+from finetune.artifacts import loss_summary
+from finetune.registry import ENCODERS, REGISTRY
 
 STUDY_FILES = ("studies.md", "studies.csv")
 # (column, metric when the log-likelihood scores exist, metric otherwise)
@@ -79,9 +83,43 @@ def _any_run(adapters_dir: Path, model_key: str) -> dict[str, Any] | None:
     return None
 
 
+def encoder_result_rows(adapters_dir: Path) -> list[dict[str, Any]]:
+    """Result rows for the encoder baselines' runs (the test split each scored when it finished), in
+    the evaluation store's row shape, so they join the table beside the decoders' stored results."""
+    rows = []
+    for spec in ENCODERS:
+        folder = adapters_dir / spec.key
+        runs = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        for run_id in runs:
+            run = read_run(adapters_dir, spec.key, run_id)
+            test = (run or {}).get("test")
+            if not run or not isinstance(test, dict):
+                continue
+            contestant = f"{spec.display_name} · MCQ head · {run_id}"
+            rows += [
+                {
+                    "contestant": contestant,
+                    "model_key": spec.key,
+                    "adapter_run": run_id,
+                    "dataset": run["data"]["source"],
+                    "dataset_hash": run["data"]["content_hash"],
+                    "split": "test",
+                    "n": test["n"],
+                    "metric": metric,
+                    "value": stored["value"],
+                    "ci_low": stored["ci_low"],
+                    "ci_high": stored["ci_high"],
+                    "created_at": run.get("ended_at"),
+                    "id": 0,
+                }
+                for metric, stored in test["metrics"].items()
+            ]
+    return rows
+
+
 def study_rows(results: Iterable[Mapping[str, Any]], adapters_dir: Path) -> list[StudyRow]:
     """One studies-table row per contestant and data set, with its run's training figures."""
-    rows = list(results)
+    rows = [*results, *encoder_result_rows(adapters_dir)]
     pairs = {
         (d.adapter.contestant, d.adapter.dataset, d.adapter.split): d
         for d in delta_rows(report_rows(rows, by_hash=True))
@@ -100,7 +138,9 @@ def study_rows(results: Iterable[Mapping[str, Any]], adapters_dir: Path) -> list
             else row.contestant.rsplit(" · ", 1)[-1]
         )
         mcq_by = (
-            "log-likelihood"
+            "multiple-choice head"
+            if run and run.get("task") == "mcq"
+            else "log-likelihood"
             if "mcq_ll_accuracy" in row.metrics
             else "letter"
             if "mcq_accuracy" in row.metrics
@@ -147,9 +187,18 @@ def _delta_cell(study: StudyRow) -> str:
     return ""
 
 
+def _loss_cells(run: Mapping[str, Any]) -> list[str]:
+    """Initial, final, minimum and mean training loss (from the history) and the validation loss."""
+    if not run:
+        return [""] * 5
+    summary = loss_summary(run.get("losses") or [])
+    values = [*summary.values(), run.get("validation_loss")]
+    return [f"{float(v):.3f}" if v is not None else "" for v in values]
+
+
 HEADER = [
     "Model", "Data set", "n", "Params", "Quant", "Trainable", "Train s", "Peak train MB", "Train tok/s",
-    "Serve tok/s", "MCQ by", "Acc", "P", "R", "F1", "BERTScore F1", "Embedding F1", "ROUGE-L", "BLEU",
+    "Loss initial", "Loss final", "Loss min", "Loss mean", "Val loss", "Serve tok/s", "MCQ by", "Acc", "P", "R", "F1", "BERTScore F1", "Embedding F1", "ROUGE-L", "BLEU",
     "Δ vs base (paired 95% CI)",
 ]  # fmt: skip
 
@@ -173,6 +222,7 @@ def table_cells(study: StudyRow) -> list[str]:
         f"{float(run['train_tokens_per_second']):.1f}"
         if run.get("train_tokens_per_second") is not None
         else "",
+        *_loss_cells(run),
         f"{float(serve['value']):.1f}" if serve else "",
         study.mcq_by,
         *(

@@ -7,6 +7,7 @@
     python -m finetune --config configs/smollm2-135m_medquad.yaml
     python -m finetune --model smollm2-135m --sweep lora.rank=8,16 --sweep quant=4bit,16bit
     python -m finetune --resume adapters/smollm2-135m/.checkpoints/<run-id>
+    python -m finetune --model biobert --task mcq --preset demo    # the encoder baseline (MCQ head)
     torchrun --nproc_per_node 2 -m finetune --model smollm2-135m --max-steps 20   # data parallel
 
 Every flag `--section.field` is generated from the typed config (see finetune/config.py).
@@ -27,7 +28,17 @@ from finetune.data import DataError
 from finetune.gpu import import_unsloth_first
 from finetune.loading import BaseUnavailableError, availability
 from finetune.lora_targets import LoraTargetError
-from finetune.registry import MODELS, REGISTRY, ModelSpec, UnknownModelError, get_model
+from finetune.mcq_encoder import EncoderUnavailableError
+from finetune.registry import (
+    ENCODERS,
+    MODELS,
+    REGISTRY,
+    EncoderSpec,
+    ModelSpec,
+    UnknownModelError,
+    get_model,
+    get_trainable,
+)
 
 if TYPE_CHECKING:
     from finetune.train import TrainResult
@@ -40,12 +51,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     which.add_argument("--model", action="append", metavar="KEY", help="registry key (repeatable)")
     which.add_argument("--all", action="store_true", help="every registry model whose base loads here")
     which.add_argument("--list", action="store_true", help="print the model registry and exit")
-    parser.add_argument("--data", help="data source: bundled, bundled-mcq, a .jsonl/.csv path, or a hub set")
+    parser.add_argument(
+        "--data",
+        help="data source: bundled, bundled-mcq, a .jsonl/.csv/.parquet path, a hub set, or NAME=FILE "
+        "(a local export of hub set NAME in its own columns)",
+    )
     parser.add_argument("--config", help="YAML file with lora/train/data sections")
     parser.add_argument("--preset", default="default", help="named overrides: default or demo")
     parser.add_argument("--max-steps", type=int, help="optimiser steps (same as --train.max_steps)")
     parser.add_argument("--output", help="adapter folder root (default: adapters)")
     parser.add_argument("--quant", help="base precision: 4bit (QLoRA NF4, default), 8bit or 16bit")
+    parser.add_argument(
+        "--task",
+        help="sft (LoRA on a decoder, default) or mcq (an encoder baseline with a multiple-choice head)",
+    )
     parser.add_argument(
         "--sweep",
         action="append",
@@ -87,6 +106,8 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["output_dir"] = args.output
     if args.quant is not None:
         overrides["quant"] = args.quant
+    if args.task is not None:
+        overrides["task"] = args.task
     return overrides
 
 
@@ -101,7 +122,21 @@ def print_registry(cache_dir: Path | None) -> None:
             f"{spec.key:<22} {spec.display_name:<30} {spec.params_b:>6g}B {spec.context_length:>7}"
             f"  {'yes' if available else 'no':<4} {how}"
         )
-    print(f"\n{len(MODELS)} models; 4-bit ids, chat templates and LoRA targets: finetune/registry.py")
+    for encoder in ENCODERS:
+        stand_in = encoder.offline_stand_in
+        how = (
+            f"encoder baseline (--task mcq), never served; offline: {stand_in.name} from {stand_in.package}"
+            if stand_in and stand_in.model_dir()
+            else "encoder baseline (--task mcq), never served; needs its hub checkpoint"
+        )
+        print(
+            f"{encoder.key:<22} {encoder.display_name:<30} {encoder.params_b:>6g}B {encoder.context_length:>7}"
+            f"  {'yes' if stand_in and stand_in.model_dir() else 'no':<4} {how}"
+        )
+    print(
+        f"\n{len(MODELS)} models and {len(ENCODERS)} encoder baseline; 4-bit ids, chat templates and LoRA "
+        "targets: finetune/registry.py"
+    )
 
 
 def without_options(argv: list[str], options: tuple[str, ...], switches: tuple[str, ...] = ()) -> list[str]:
@@ -132,6 +167,22 @@ def train_in_subprocesses(keys: list[str], argv: list[str]) -> int:
         failures += code != 0
     print(f"\n{len(keys) - failures} of {len(keys)} models trained")
     return 1 if failures else 0
+
+
+def train_encoder(spec: EncoderSpec, config: FinetuneConfig) -> int:
+    """The encoder baseline: a multiple-choice head, scored per epoch (finetune/mcq_encoder.py)."""
+    from finetune.mcq_encoder import train_mcq
+
+    if config.task != "mcq":
+        raise ConfigError(f"{spec.key} is an encoder baseline; train it with --task mcq")
+    run_dir, run = train_mcq(spec, config)
+    test = run["test"]["metrics"]["mcq_accuracy"]
+    print(
+        f"run written: {run_dir}\n  {run['base_id']}, {run['steps_done']} steps over {len(run['epochs'])} epochs, "
+        f"loss {run['initial_train_loss']:.3f} -> {run['final_train_loss']:.3f}, "
+        f"test accuracy {test['value']:.3f} [{test['ci_low']:.3f}, {test['ci_high']:.3f}]"
+    )
+    return 0
 
 
 def report(result: TrainResult) -> int:
@@ -197,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         config: FinetuneConfig = build_config(
             preset=args.preset, yaml_file=args.config, flags=flag_overrides(args)
         )
+        if args.all and config.task != "sft":
+            raise ConfigError(
+                "--all trains the generative models (task sft); run --model biobert --task mcq alone"
+            )
         if args.all:
             keys = [spec.key for spec in MODELS if availability(spec, args.cache_dir)[0]]
             skipped = [spec.key for spec in MODELS if spec.key not in keys]
@@ -209,7 +264,17 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        specs = [get_model(key) for key in args.model]  # validate every key before training any
+        trainables = [get_trainable(key) for key in args.model]  # validate every key before training any
+        if len(trainables) == 1 and isinstance(trainables[0], EncoderSpec) and not args.sweep:
+            return train_encoder(trainables[0], config)
+        if any(isinstance(spec, EncoderSpec) for spec in trainables) and len(trainables) > 1:
+            raise ConfigError("train an encoder baseline on its own: --model biobert --task mcq")
+        if config.task != "sft":
+            raise ConfigError(
+                "--task mcq trains an encoder baseline (--model biobert); generative models are scored "
+                "on multiple choice by python -m arena.evaluate"
+            )
+        specs = [get_model(key) for key in args.model]
         if args.sweep:
             return sweep(args, argv, specs, config)
         if len(specs) > 1:
@@ -224,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         LoraTargetError,
         DataError,
         BaseUnavailableError,
+        EncoderUnavailableError,
         OutputError,
         CheckpointError,
         FloatingPointError,

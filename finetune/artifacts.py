@@ -264,10 +264,23 @@ def outcome_record(
         "train_tokens": sum(tokens_per_rank),
         "train_tokens_per_second": round(sum(tokens_per_rank) / max(loop.train_seconds, 1e-9), 1),
         "losses": loop.losses,
-        "final_train_loss": loop.losses[-1]["loss"] if loop.losses else None,
+        **loss_summary(loop.losses),
         "validation_loss": round(validation_loss, 5) if validation_loss is not None else None,
         "validation_history": loop.validation_history,
         "best_validation_loss": loop.best_validation_loss,
+    }
+
+
+def loss_summary(losses: list[dict[str, float]]) -> dict[str, float | None]:
+    """Initial, final, minimum and mean training loss over a run's logged steps (None without steps)."""
+    values = [float(point["loss"]) for point in losses]
+    if not values:
+        return dict.fromkeys(("initial_train_loss", "final_train_loss", "min_train_loss", "mean_train_loss"))
+    return {
+        "initial_train_loss": round(values[0], 5),
+        "final_train_loss": round(values[-1], 5),
+        "min_train_loss": round(min(values), 5),
+        "mean_train_loss": round(sum(values) / len(values), 5),
     }
 
 

@@ -72,6 +72,20 @@ def save_checkpoint(
     return target
 
 
+def step_number(folder: Path) -> int:
+    """The N of a step-<N> folder (0 for a name without digits)."""
+    return int(re.sub(r"\D", "", folder.name) or 0)
+
+
+def prune_checkpoints(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` step-<N> checkpoints in a run's checkpoint folder; returns the deleted."""
+    steps = sorted((p for p in folder.glob("step-*") if (p / META_FILE).exists()), key=step_number)
+    doomed = steps[: max(0, len(steps) - keep)]
+    for path in doomed:
+        shutil.rmtree(path)
+    return doomed
+
+
 def find_checkpoint(path: str | Path) -> Path:
     """The step folder `path` names, or the latest step folder inside it."""
     path = Path(path)
@@ -80,7 +94,7 @@ def find_checkpoint(path: str | Path) -> Path:
     steps = [p for p in path.glob("step-*") if (p / META_FILE).exists()] if path.is_dir() else []
     if not steps:
         raise CheckpointError(f"{path} holds no checkpoint (expected step-<N>/{META_FILE})")
-    return max(steps, key=lambda p: int(re.sub(r"\D", "", p.name) or 0))
+    return max(steps, key=step_number)
 
 
 def read_meta(checkpoint: Path) -> dict[str, Any]:

@@ -30,6 +30,15 @@ LoraTarget = Literal["qv", "attention", "all"]
 LORA_TARGETS: tuple[str, ...] = typing.get_args(LoraTarget)
 Schedule = Literal["linear", "cosine", "constant"]
 SCHEDULES: tuple[str, ...] = typing.get_args(Schedule)
+# adamw: torch's AdamW; adamw_8bit: bitsandbytes' 8-bit states; paged_*: bitsandbytes' paged optimisers,
+# whose states page out to CPU memory under GPU memory pressure (CUDA only; torch AdamW elsewhere).
+Optimizer = Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"]
+OPTIMIZERS: tuple[str, ...] = typing.get_args(Optimizer)
+# Where per-step figures go besides run.json: TensorBoard event files, W&B (offline without a key), or nowhere.
+ReportTo = Literal["none", "tensorboard", "wandb"]
+REPORT_TO: tuple[str, ...] = typing.get_args(ReportTo)
+Task = Literal["sft", "mcq"]
+TASKS: tuple[str, ...] = typing.get_args(Task)
 # Steps when neither train.max_steps nor train.epochs is set.
 DEFAULT_MAX_STEPS = 60
 
@@ -79,6 +88,10 @@ class TrainSettings:
     early_stopping_patience: int | None = None  # stop after this many evaluations without improvement
     early_stopping_min_delta: float = 0.0  # an evaluation improves only by lowering the best loss by more
     save_steps: int | None = None  # a resumable checkpoint every N steps
+    save_total_limit: int | None = None  # keep only the newest N checkpoints of a run (None: all)
+    report_to: str = "none"  # tensorboard | wandb | none: per-step loss, lr, grad norm, tokens/s, memory
+    # The encoder baseline (--task mcq) fine-tunes every weight, which needs a far lower rate than LoRA's.
+    encoder_learning_rate: float = 5e-5
 
     def __post_init__(self) -> None:
         _check(0 < self.learning_rate < 1, "train.learning_rate must be in (0, 1)")
@@ -94,7 +107,7 @@ class TrainSettings:
         _check(
             self.warmup_ratio is None or 0 <= self.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"
         )
-        for name in ("eval_steps", "early_stopping_patience", "save_steps"):
+        for name in ("eval_steps", "early_stopping_patience", "save_steps", "save_total_limit"):
             value = getattr(self, name)
             _check(value is None or value >= 1, f"train.{name} must be at least 1 (or none)")
         _check(self.early_stopping_min_delta >= 0, "train.early_stopping_min_delta must not be negative")
@@ -103,7 +116,13 @@ class TrainSettings:
             "train.early_stopping_patience needs train.eval_steps",
         )
         _check(self.weight_decay >= 0, "train.weight_decay must not be negative")
-        _check(self.optimizer in {"adamw_8bit", "adamw"}, "train.optimizer must be 'adamw_8bit' or 'adamw'")
+        _check(self.optimizer in OPTIMIZERS, f"train.optimizer must be one of {', '.join(OPTIMIZERS)}")
+        _check(
+            self.save_total_limit is None or self.save_steps is not None,
+            "train.save_total_limit needs train.save_steps",
+        )
+        _check(self.report_to in REPORT_TO, f"train.report_to must be one of {', '.join(REPORT_TO)}")
+        _check(0 < self.encoder_learning_rate < 1, "train.encoder_learning_rate must be in (0, 1)")
         _check(self.lr_scheduler in SCHEDULES, f"train.lr_scheduler must be one of {', '.join(SCHEDULES)}")
         _check(
             self.max_seq_length is None or 64 <= self.max_seq_length <= 32768,
@@ -181,9 +200,13 @@ class FinetuneConfig:
     # unquantised base (bfloat16 on CUDA; float32 on CPU, where bf16 matmuls are slow).
     quant: str = "4bit"
     output_dir: str = "adapters"
+    # sft: LoRA on a decoder, answer tokens as targets; mcq: an encoder with a multiple-choice head
+    # (the BioBERT baseline, finetune/mcq_encoder.py).
+    task: str = "sft"
 
     def __post_init__(self) -> None:
         _check(self.quant in QUANTS, f"quant must be one of {', '.join(QUANTS)}, got {self.quant!r}")
+        _check(self.task in TASKS, f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The whole config as nested dicts (written to run.json)."""

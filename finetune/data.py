@@ -4,8 +4,15 @@ Sources (`--data`):
 - `bundled` / `bundled-mcq`: the team's own demonstration sets in `data/` (offline default);
 - a path to a `.jsonl` or `.csv` file in the free-text `{id, question, answer, source, focus}` or
   multiple-choice `{id, question, options, answer}` shape (e.g. `../shared/data/medquad/medquad.jsonl`);
-- a hub set through `datasets` when a hub is reachable: `medquad`, `wikidoc`, `medqa-usmle`,
-  `medical-o1`, `pubmedqa`.
+- a hub set through `datasets` when a hub is reachable (`HUB_SETS`: `medquad`, `wikidoc`, `medqa-usmle`,
+  `medical-o1`, `pubmedqa`, and the source studies' `chatdoctor-healthcaremagic`, `chatdoctor-icliniq`,
+  `medical-flashcards`, `mental-health-counselling`, `ai-medical-chatbot`, `medical-dataset-chat`,
+  `medicationqa`, `medmcqa`);
+- `NAME=FILE`: a local JSONL/CSV/Parquet export of hub set NAME in the hub's own columns, read
+  exactly as the hub copy (offline), e.g. `chatdoctor-icliniq=exports/icliniq.parquet`.
+
+Every source goes through the same `clean()` and its per-reason report.
+`python -m finetune.data --describe SOURCE` prints and plots what a source holds (finetune/data_describe.py).
 
     python -c "from finetune.data import load_dataset_source; print(load_dataset_source('bundled').report)"
 """
@@ -223,20 +230,29 @@ def _read_csv(path: Path) -> Iterable[Mapping[str, Any]]:
         yield from csv.DictReader(handle)
 
 
+def _read_parquet(path: Path) -> Iterable[Mapping[str, Any]]:
+    import pyarrow.parquet as pq  # installed with datasets
+
+    return pq.read_table(path).to_pylist()
+
+
 def _read_file(path: Path) -> list[Mapping[str, Any] | None]:
     if not path.exists():
         raise DataError(f"data file {path} does not exist")
     readers: dict[str, Callable[[Path], Iterable[Mapping[str, Any] | None]]] = {
         ".jsonl": _read_jsonl,
         ".csv": _read_csv,
+        ".parquet": _read_parquet,
     }
     reader = readers.get(path.suffix.lower())
     if reader is None:
-        raise DataError(f"data file {path} must be .jsonl or .csv")
+        raise DataError(f"data file {path} must be .jsonl, .csv or .parquet")
     try:
         return list(reader(path))
     except (UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"data file {path} is not readable text ({error})") from error
+    except OSError as error:  # pyarrow: not a Parquet file, truncated footer
+        raise DataError(f"data file {path} is not a readable table ({error})") from error
 
 
 # Hub sets: dataset id, config, split, and how one row maps onto our record shape.
@@ -287,27 +303,153 @@ def _pubmedqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-HUB_SETS: dict[str, tuple[str, str | None, str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
-    "medquad": ("lavita/MedQuAD", None, "train", _medquad_row),
-    "wikidoc": ("medalpaca/medical_meadow_wikidoc", None, "train", _wikidoc_row),
-    "medqa-usmle": ("GBaker/MedQA-USMLE-4-options", None, "train", _medqa_row),
-    "medical-o1": ("FreedomIntelligence/medical-o1-reasoning-SFT", "en", "train", _o1_row),
-    "pubmedqa": ("qiaojin/PubMedQA", "pqa_labeled", "train", _pubmedqa_row),
-}
+def _medmcqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    # The hub's `cop` is a 0-based class label (0 -> A); the GitHub release's was 1-based.
+    try:
+        letter = "ABCD"[int(row.get("cop"))]  # a CSV export holds the number as text
+    except (TypeError, ValueError, IndexError):
+        letter = ""
+    return {
+        "id": row.get("id") or None,
+        "question": row.get("question"),
+        "options": {key: row.get(f"op{key.lower()}") for key in "ABCD"},
+        "answer": letter,
+        "category": row.get("subject_name"),
+    }
+
+
+def _input_output_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    # Alpaca layout (ChatDoctor-HealthCareMagic, Medical Meadow): `instruction` is the same fixed
+    # system text on every row, so the question is `input`.
+    return {"question": row.get("input"), "answer": row.get("output")}
+
+
+def _icliniq_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    # The iCliniq doctor's own answer; the set also carries ChatGPT's and ChatDoctor's for comparison.
+    return {"question": row.get("input"), "answer": row.get("answer_icliniq")}
+
+
+def _medical_dataset_chat_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"question": row.get("input"), "answer": row.get("answer_chatdoctor")}
+
+
+def _counselling_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    # One Context often has several counsellors' Responses: clean() keeps the first, counting the rest.
+    return {"question": row.get("Context"), "answer": row.get("Response")}
+
+
+def _ai_medical_chatbot_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    # Description is a one-line title of the patient's message ("Q. What does ... mean?").
+    return {"question": row.get("Patient"), "answer": row.get("Doctor"), "focus": row.get("Description")}
+
+
+def _medicationqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "question": row.get("Question"),
+        "answer": row.get("Answer"),
+        "focus": row.get("Focus (Drug)"),
+        "category": row.get("Question Type"),
+    }
+
+
+@dataclass(frozen=True)
+class HubSet:
+    """A hub data set: where it lives, the columns a row of it has, and how a row maps onto a record.
+
+    `columns` are the hub's own column names that `to_row` reads; a local export (JSONL, CSV or
+    Parquet written from the hub split, e.g. with `Dataset.to_json`) must have them, so
+    `--data NAME=FILE` reads it exactly as the hub copy.
+    """
+
+    repo: str
+    config: str | None
+    split: str
+    to_row: Callable[[Mapping[str, Any]], dict[str, Any]]
+    columns: tuple[str, ...]
+    licence: str
+
+
+HUB_SETS: dict[str, HubSet] = {
+    "medquad": HubSet(
+        "lavita/MedQuAD", None, "train", _medquad_row, ("question", "answer"), "CC BY 4.0"
+    ),
+    "wikidoc": HubSet(
+        "medalpaca/medical_meadow_wikidoc", None, "train", _wikidoc_row, ("input", "output"), "CC BY-SA 4.0"
+    ),
+    "medqa-usmle": HubSet(
+        "GBaker/MedQA-USMLE-4-options", None, "train", _medqa_row,
+        ("question", "options", "answer_idx"), "MIT",
+    ),
+    "medical-o1": HubSet(
+        "FreedomIntelligence/medical-o1-reasoning-SFT", "en", "train", _o1_row,
+        ("Question", "Complex_CoT", "Response"), "Apache-2.0",
+    ),
+    "pubmedqa": HubSet(
+        "qiaojin/PubMedQA", "pqa_labeled", "train", _pubmedqa_row,
+        ("pubid", "question", "context", "final_decision"), "MIT",
+    ),
+    # The source studies' training sets.
+    "chatdoctor-healthcaremagic": HubSet(
+        "lavita/ChatDoctor-HealthCareMagic-100k", None, "train", _input_output_row,
+        ("input", "output"), "none stated on the hub card (ChatDoctor release, research use)",
+    ),
+    "chatdoctor-icliniq": HubSet(
+        "lavita/ChatDoctor-iCliniq", None, "train", _icliniq_row,
+        ("input", "answer_icliniq"), "none stated on the hub card (ChatDoctor release, research use)",
+    ),
+    "medical-flashcards": HubSet(
+        "medalpaca/medical_meadow_medical_flashcards", None, "train", _input_output_row,
+        ("input", "output"), "CC (the hub card names no variant)",
+    ),
+    "mental-health-counselling": HubSet(
+        "Amod/mental_health_counseling_conversations", None, "train", _counselling_row,
+        ("Context", "Response"), "not verified offline (see the hub card; answers from counselchat.com)",
+    ),
+    "ai-medical-chatbot": HubSet(
+        "ruslanmv/ai-medical-chatbot", None, "train", _ai_medical_chatbot_row,
+        ("Description", "Patient", "Doctor"), "none stated on the hub card",
+    ),
+    "medical-dataset-chat": HubSet(
+        "jayantdocplix/medical_dataset_chat", None, "train", _medical_dataset_chat_row,
+        ("input", "answer_chatdoctor"), "none stated on the hub card",
+    ),
+    "medicationqa": HubSet(
+        "truehealth/medicationqa", None, "train", _medicationqa_row,
+        ("Question", "Focus (Drug)", "Question Type", "Answer"),
+        "none stated on the hub card (Ben Abacha et al., MedInfo 2019)",
+    ),
+    "medmcqa": HubSet(
+        "openlifescienceai/medmcqa", None, "train", _medmcqa_row,
+        ("question", "opa", "opb", "opc", "opd", "cop"), "Apache-2.0",
+    ),
+}  # fmt: skip
 
 
 def _read_hub(name: str) -> list[Mapping[str, Any] | None]:
-    repo, config, split, to_row = HUB_SETS[name]
+    hub = HUB_SETS[name]
     try:
         import datasets
 
-        rows = datasets.load_dataset(repo, config, split=split)
+        rows = datasets.load_dataset(hub.repo, hub.config, split=hub.split)
     except Exception as error:  # offline, gated, renamed: all end the same way for the user
         raise DataError(
-            f"hub data set {repo} could not be loaded ({type(error).__name__}); "
-            "use --data bundled or a local .jsonl/.csv file when no hub is reachable"
+            f"hub data set {hub.repo} could not be loaded ({type(error).__name__}); use --data bundled, "
+            f"a local .jsonl/.csv file, or a local export of it as --data {name}=FILE"
         ) from error
-    return [to_row(row) for row in rows]
+    return [hub.to_row(row) for row in rows]
+
+
+def _read_export(name: str, path: Path) -> list[Mapping[str, Any] | None]:
+    """A local export of hub set `name` in the hub's own columns, mapped as the hub copy is."""
+    hub = HUB_SETS[name]
+    rows = _read_file(path)
+    present = next((row for row in rows if row is not None), None) or {}
+    missing = [column for column in hub.columns if column not in present]
+    if missing:
+        raise DataError(
+            f"data file {path} is not an export of {hub.repo}: it lacks the column(s) {', '.join(missing)}"
+        )
+    return [None if row is None else hub.to_row(row) for row in rows]
 
 
 def content_hash(records: list[Record]) -> str:
@@ -323,17 +465,26 @@ def load_dataset_source(
     source: str, *, limit: int | None = None, rules: CleaningRules = CleaningRules(), seed: int = 42
 ) -> LoadedData:
     """Read, normalise and clean one source. Raises DataError with one sentence when unusable."""
+    name, is_export, export_path = source.partition("=")
+    record_source = None  # the `source` each record carries, when it differs from the label
     if source in BUNDLED:
         raw_rows, label = _read_file(BUNDLED[source]), source
     elif source in HUB_SETS:
         raw_rows, label = _read_hub(source), source
+    elif is_export and name in HUB_SETS:
+        # Records name the hub set, not the file: an export hashes the same as the hub copy it came from.
+        path = Path(export_path).expanduser()
+        raw_rows, label, record_source = _read_export(name, path), f"{name}={path}", name
     else:
         path = Path(source).expanduser()
-        if not path.suffix:
+        if is_export or not path.suffix:
             valid = ", ".join([*BUNDLED, *HUB_SETS])
-            raise DataError(f"unknown data source {source!r}; use a .jsonl/.csv path or one of: {valid}")
+            raise DataError(
+                f"unknown data source {source!r}; use a .jsonl/.csv/.parquet path, one of: {valid}, "
+                "or NAME=FILE for a local export of a hub set"
+            )
         raw_rows, label = _read_file(path), str(path)
-    records, report = clean(raw_rows, label, rules)
+    records, report = clean(raw_rows, record_source or label, rules)
     if not records:
         raise DataError(f"data source {label} has no usable records after cleaning ({report.summary()})")
     kinds = {type(record) for record in records}
@@ -390,3 +541,9 @@ def reference_text(record: Record) -> str:
     from finetune.prompt import final_answer
 
     return final_answer(record.answer)
+
+
+if __name__ == "__main__":  # python -m finetune.data --describe SOURCE
+    from finetune.data_describe import main
+
+    raise SystemExit(main())

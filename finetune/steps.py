@@ -81,20 +81,33 @@ def answer_only_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
     return F.cross_entropy(logits, shifted_labels[keep]), int(keep.sum())
 
 
+# bitsandbytes' optimiser class per train.optimizer; torch AdamW is the fallback for each (same update,
+# 32-bit states) where bitsandbytes or its kernel for the device is missing.
+BNB_OPTIMIZERS = {
+    "adamw_8bit": "AdamW8bit",
+    "paged_adamw_8bit": "PagedAdamW8bit",
+    "paged_adamw_32bit": "PagedAdamW32bit",
+}
+
+
 def make_optimizer(model: Any, config: FinetuneConfig) -> tuple[Any, str]:
-    """The configured optimizer over the LoRA parameters (falls back where 8-bit Adam is missing)."""
+    """The configured optimizer over the trainable parameters, and the name of the one actually used."""
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
     settings = config.train
-    if settings.optimizer == "adamw_8bit":
+    class_name = BNB_OPTIMIZERS.get(settings.optimizer)
+    if class_name is not None and (settings.optimizer == "adamw_8bit" or torch.cuda.is_available()):
+        # Paged optimisers page their states through CUDA unified memory: on a CPU they would only add
+        # a copy, so there the fallback below runs and run.json says so.
         try:
             import bitsandbytes as bnb
 
-            return bnb.optim.AdamW8bit(
+            optimizer = getattr(bnb.optim, class_name)(
                 params, lr=settings.learning_rate, weight_decay=settings.weight_decay
-            ), "adamw_8bit"
-        except (ImportError, RuntimeError):
+            )
+            return optimizer, settings.optimizer
+        except (ImportError, RuntimeError, AttributeError):
             pass  # recorded in run.json as the optimizer actually used
     return torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay), "adamw"
 

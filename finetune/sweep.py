@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from finetune.artifacts import loss_summary
 from finetune.config import ConfigError, FinetuneConfig, build_config, cli_fields
 
 
@@ -35,9 +36,13 @@ COLUMNS = (
     "train_seconds",
     "train_tokens_per_second",
     "peak_memory_mb",
+    "initial_train_loss",
     "final_train_loss",
+    "min_train_loss",
+    "mean_train_loss",
     "validation_loss",
 )
+LOSS_COLUMNS = ("initial_train_loss", "final_train_loss", "min_train_loss", "mean_train_loss")
 
 
 def sweepable_keys() -> list[str]:
@@ -145,9 +150,9 @@ def table_row(cell: dict[str, str], run: dict[str, Any] | None) -> dict[str, Any
         return row | dict.fromkeys(COLUMNS)
     memory = run["memory"]
     peak = memory["peak_vram_mb"] if memory.get("peak_vram_mb") is not None else memory["peak_rss_mb"]
-    return (
-        row | {name: run.get(name) for name in COLUMNS if name != "peak_memory_mb"} | {"peak_memory_mb": peak}
-    )
+    plain = {name: run.get(name) for name in COLUMNS if name != "peak_memory_mb" and name not in LOSS_COLUMNS}
+    # From the loss history, so runs written before these figures were recorded get them too.
+    return row | plain | loss_summary(run.get("losses") or []) | {"peak_memory_mb": peak}
 
 
 def write_table(rows: list[dict[str, Any]], axis_keys: list[str], folder: Path) -> None:

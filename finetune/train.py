@@ -38,6 +38,7 @@ from finetune.loading import base_provenance, load_base
 from finetune.loop import LoopPlan, run_loop
 from finetune.registry import ModelSpec
 from finetune.steps import attach_lora, lr_lambda, make_optimizer
+from finetune.tracking import check_writer_installed, log_folder, open_log
 
 
 @dataclass
@@ -62,7 +63,8 @@ def train_one(
     output_root = Path(config.output_dir)
     if dist.is_main:
         check_writable(output_root / spec.key)
-    # 1. data (fails fast, before any weights load)
+    # 1. data and the experiment-log writer (fail fast, before any weights load)
+    check_writer_installed(config.train.report_to if dist.is_main else "none")
     data, split, mix = prepare_data(config)
     # 2. base + LoRA
     torch.manual_seed(config.train.seed)
@@ -89,6 +91,9 @@ def train_one(
     )
     state = restore(resume, model, optimizer, scheduler) if resume else LoopState()
     run_id = run_id or new_run_id(spec.key, output_root)
+    log_dir = log_folder(output_root, spec.key, run_id)
+    report_to = settings.report_to if dist.is_main else "none"
+    experiment_log = open_log(report_to, log_dir, f"{spec.key}/{run_id}", config.to_dict())
     # 3. train
     plan = LoopPlan(
         settings,
@@ -98,12 +103,16 @@ def train_one(
         dist,
         checkpoint_dir=checkpoint_root(output_root, spec.key, run_id) if settings.save_steps else None,
         checkpoint_meta={"model_key": spec.key, "run_id": run_id, "config": config.to_dict()},
+        experiment_log=experiment_log,
     )
     if base.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    outcome = run_loop(
-        model, optimizer, scheduler, train.examples, val.examples, plan, state, f"train {spec.key}"
-    )
+    try:
+        outcome = run_loop(
+            model, optimizer, scheduler, train.examples, val.examples, plan, state, f"train {spec.key}"
+        )
+    finally:
+        experiment_log.close()
     tokens_per_rank = gather_values(outcome.state.useful_tokens, dist)
     shutdown(dist)
     # 4. provenance, then the adapter folder (rank 0 only)
@@ -117,6 +126,7 @@ def train_one(
         "quant": config.quant,
         "config": config.to_dict(),
         "optimizer_used": optimizer_used,
+        "experiment_log": {"report_to": report_to, "dir": str(log_dir) if report_to != "none" else None},
         "lora_target_modules": lora_modules,
         "max_seq_length": seq_length,
         "end_of_turn": end,

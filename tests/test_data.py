@@ -136,7 +136,7 @@ def test_hub_rows_map_onto_the_local_shapes() -> None:
     from finetune.data import HUB_SETS, clean
     from finetune.prompt import final_answer
 
-    medquad = HUB_SETS["medquad"][3]
+    medquad = HUB_SETS["medquad"].to_row
     rows = [
         {"document_id": "0000001", "question_id": f"0000001-{i}", "question": f"What is condition {i} about?",
          "answer": "An answer.", "question_focus": "x", "question_type": "information"}
@@ -145,7 +145,7 @@ def test_hub_rows_map_onto_the_local_shapes() -> None:
     records, _ = clean([medquad(row) for row in rows], "medquad")
     assert [r.id for r in records] == ["0000001-0", "0000001-1"]  # document_id repeats per page
 
-    o1 = HUB_SETS["medical-o1"][3]
+    o1 = HUB_SETS["medical-o1"].to_row
     (record,), _ = clean(
         [
             o1(
@@ -161,7 +161,7 @@ def test_hub_rows_map_onto_the_local_shapes() -> None:
     assert record.answer == "<think>\nAirway first.\n</think>\n\nAdrenaline IM."
     assert final_answer(record.answer) == "Adrenaline IM." == target_text(record, thinking=False)
 
-    pubmed = HUB_SETS["pubmedqa"][3]
+    pubmed = HUB_SETS["pubmedqa"].to_row
     hub_row = {
         "pubid": 10135926, "question": "Is intubation impaired in the helicopter?", "final_decision": "yes",
         "context": {"contexts": ["Patients need airways.", "BO-105."], "labels": ["INTRODUCTION", "SETTING"]},
@@ -330,7 +330,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_unsupported_suffix(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("question,answer\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"must be \.jsonl or \.csv"):
+    with pytest.raises(DataError, match=r"must be \.jsonl, \.csv or \.parquet"):
         load_dataset_source(str(path))
 
 

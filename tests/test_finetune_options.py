@@ -114,7 +114,8 @@ def test_sweep_grid_and_unknown_key() -> None:
 def test_sweep_table_has_one_row_per_cell(tmp_path: Path) -> None:
     run = {
         "trainable_parameters": 10, "train_seconds": 1.5, "train_tokens_per_second": 99.0,
-        "memory": {"peak_rss_mb": 800.0, "peak_vram_mb": None}, "final_train_loss": 2.0, "validation_loss": 2.5,
+        "memory": {"peak_rss_mb": 800.0, "peak_vram_mb": None}, "validation_loss": 2.5,
+        "losses": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 1.5}, {"step": 3, "loss": 2.0}],
     }  # fmt: skip
     rows = [table_row({"quant": "4bit"}, run), table_row({"quant": "16bit"}, None)]
     write_table(rows, ["quant"], tmp_path)
@@ -122,7 +123,11 @@ def test_sweep_table_has_one_row_per_cell(tmp_path: Path) -> None:
         table = list(csv.DictReader(handle))
     assert table[0]["peak_memory_mb"] == "800.0" and table[1]["status"] == "failed"
     assert (tmp_path / "sweep.png").stat().st_size > 0
-    assert "| 4bit | ok | 10 | 1.5 | 99.0 | 800.0 | 2.0 | 2.5 |" in (tmp_path / "sweep.md").read_text()
+    # initial, final, minimum and mean training loss from the history, then validation loss
+    assert (
+        "| 4bit | ok | 10 | 1.5 | 99.0 | 800.0 | 3.0 | 2.0 | 1.5 | 2.16667 | 2.5 |"
+        in (tmp_path / "sweep.md").read_text()
+    )
 
 
 def test_cli_refuses_bad_quant_and_resume_without_checkpoint(tmp_path: Path, capsys) -> None:

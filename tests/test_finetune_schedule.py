@@ -1,8 +1,8 @@
 """Schedule, checkpoints and adapter options on the real smollm2-135m base (one short run plus a
 resume): plain LoRA on the unquantised base (`--quant 16bit`), rsLoRA on the `qv` preset, a cosine
 schedule with warm-up ratio, evaluation every step with early stopping, checkpoints every two
-steps, and a weighted two-source data mix. The resumed run must repeat the uninterrupted run's
-losses step for step.
+steps, a weighted two-source data mix, and TensorBoard logging (read back with TensorBoard's own
+reader). The resumed run must repeat the uninterrupted run's losses step for step.
 
 Run: ``python -m pytest tests/test_finetune_schedule.py -q``  (about a minute on 2 quiet cores)
 """
@@ -26,7 +26,7 @@ FLAGS = [
     "--train.warmup_ratio", "0.2", "--train.eval_steps", "1", "--train.early_stopping_patience", "3",
     # no evaluation can improve by 10 nats: the first sets the best, three more stop the run at step 4
     "--train.early_stopping_min_delta", "10", "--train.save_steps", "2",
-    "--data.mix", f"bundled:0.75,{QA}:0.25", "--data.limit", "16",
+    "--data.mix", f"bundled:0.75,{QA}:0.25", "--data.limit", "16", "--train.report_to", "tensorboard",
 ]  # fmt: skip
 
 pytestmark = pytest.mark.slow
@@ -82,6 +82,25 @@ def test_mix_is_recorded(first: tuple[Path, dict]) -> None:
     assert [part["records"] for part in mix] == [12, 4]
     assert [part["weight"] for part in mix] == [0.75, 0.25]
     assert run["data"]["split_sizes"] == {"train": 13, "validation": 2, "test": 1}
+
+
+def test_tensorboard_event_file_holds_every_step(first: tuple[Path, dict]) -> None:
+    from finetune.tracking import read_tensorboard
+
+    output, run = first
+    assert run["experiment_log"]["report_to"] == "tensorboard"
+    folder = output / MODEL / ".logs" / run["run_id"]
+    assert Path(run["experiment_log"]["dir"]) == folder and list(folder.glob("events.out.tfevents.*"))
+    scalars = read_tensorboard(folder)
+    assert [step for step, _ in scalars["train/loss"]] == [1, 2, 3, 4]
+    for (_, logged), recorded in zip(scalars["train/loss"], run["losses"], strict=True):
+        assert logged == pytest.approx(recorded["loss"], abs=1e-4)
+    assert [lr for _, lr in scalars["train/learning_rate"]] == pytest.approx([p["lr"] for p in run["losses"]])
+    assert all(norm > 0 for _, norm in scalars["train/grad_norm"])
+    assert all(rate > 0 for _, rate in scalars["train/tokens_per_second"])
+    assert all(mb > 100 for _, mb in scalars["train/peak_memory_mb"])  # a 135M model in float32
+    assert [step for step, _ in scalars["validation/loss"]] == [1, 2, 3, 4]
+    assert scalars["validation/loss"][-1][1] == pytest.approx(run["validation_history"][-1]["loss"], abs=1e-4)
 
 
 def test_resume_repeats_the_uninterrupted_run(first: tuple[Path, dict]) -> None:

@@ -45,6 +45,9 @@ def test_two_ranks_by_two_quantisations(tmp_path: Path) -> None:
         assert float(row["train_seconds"]) > 0 and float(row["train_tokens_per_second"]) > 0
         assert float(row["peak_memory_mb"]) > 100
         assert 0 < float(row["final_train_loss"]) < 20 and 0 < float(row["validation_loss"]) < 20
+        assert float(row["min_train_loss"]) <= min(
+            float(row["mean_train_loss"]), float(row["initial_train_loss"])
+        )
     # identical conditions: the same data in every cell, and each cell's own base precision
     runs = [__import__("json").loads(p.read_text()) for p in sorted(tmp_path.glob("cell-*/*/*/run.json"))]
     assert len({r["data"]["content_hash"] for r in runs}) == 1

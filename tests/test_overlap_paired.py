@@ -111,13 +111,19 @@ def test_studies_table_reads_run_json_only_when_it_belongs_to_the_run(tmp_path: 
     run_dir.mkdir(parents=True)
     run = {"model_key": "smollm2-135m", "run_id": "r1", "trainable_parameters": 4_884_480,
            "total_parameters": 139_400_000, "train_seconds": 1234.4, "train_tokens_per_second": 98.7,
-           "memory": {"peak_rss_mb": 2760.9, "peak_vram_mb": None}, "quantization": "nf4"}  # fmt: skip
+           "memory": {"peak_rss_mb": 2760.9, "peak_vram_mb": None}, "quantization": "nf4",
+           "losses": [{"step": 1, "loss": 3.2}, {"step": 2, "loss": 2.1}, {"step": 3, "loss": 2.4}],
+           "validation_loss": 2.55}  # fmt: skip
     (run_dir / "run.json").write_text(json.dumps(run))
     cells = {
         s.row.contestant: dict(zip(HEADER, table_cells(s), strict=True)) for s in study_rows(rows, tmp_path)
     }
     assert cells[adapter]["Trainable"] == "4.9M" and cells[adapter]["Train s"] == "1234"
     assert cells[adapter]["Peak train MB"] == "2761" and cells[adapter]["Train tok/s"] == "98.7"
+    assert [cells[adapter][f"Loss {name}"] for name in ("initial", "final", "min", "mean")] == [
+        "3.200", "2.400", "2.100", "2.567",
+    ]  # fmt: skip
+    assert cells[adapter]["Val loss"] == "2.550" and cells[base]["Loss initial"] == ""
     assert cells[adapter]["BERTScore F1"] == "0.530 [0.497, 0.561]"
     assert cells[adapter]["Δ vs base (paired 95% CI)"] == "BERTScore F1 +0.018 [+0.006, +0.031] *"
     # Params is the registry's SmolLM2-135M, not run.json's count of packed 4-bit weights.

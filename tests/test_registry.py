@@ -153,4 +153,23 @@ def test_list_command_shows_every_key_and_smollm2_is_available() -> None:
     # Columns: key, name, params, ctx, here (yes/no), how. The display name has no spaces.
     smollm2 = rows["smollm2-135m"].split()
     assert smollm2[4] == "yes", rows["smollm2-135m"]
-    assert "14 models" in result.stdout
+    assert "14 models and 1 encoder baseline" in result.stdout
+    assert "never served" in rows["biobert"] and rows["biobert"].split()[4] == "yes"  # offline stand-in
+
+
+def test_the_encoder_baseline_is_never_a_contestant(tmp_path) -> None:
+    from arena.adapters import discover_adapters
+    from finetune.registry import ENCODER_REGISTRY, chosen_models, get_trainable
+
+    assert ENCODER_REGISTRY["biobert"].kind == "encoder" and "biobert" not in REGISTRY
+    assert all(spec.kind == "decoder" for spec in MODELS)  # what engines, --all and the Space iterate
+    assert get_trainable("biobert").hf_id == "dmis-lab/biobert-base-cased-v1.2"
+    with pytest.raises(UnknownModelError, match=r"encoder baseline .* the arena does not serve it"):
+        chosen_models("smollm2-135m,biobert")
+    run = tmp_path / "biobert" / "20260101-000000"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    found, warnings = discover_adapters(tmp_path)
+    assert found == [] and warnings == [
+        "skipped adapters/biobert: an encoder baseline, not served in the arena"
+    ]
