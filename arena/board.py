@@ -16,10 +16,19 @@ from typing import Any
 
 from arena.engine import Telemetry
 from arena.ratings import LeaderboardRow, RatedBattle
+from arena.style_control import StyleCounts, StyleStanding, style_counts
 
 
-def to_rated(rows: list[dict[str, Any]], flags: Sequence[str] = ("unsafe", "incorrect")) -> list[RatedBattle]:
-    """Votes as RatedBattles; `flagged_*` counts the named flag kinds (both by default)."""
+def _style(row: dict[str, Any], side: str) -> StyleCounts | None:
+    answer = row.get(f"answer_{side}")
+    return style_counts(answer) if isinstance(answer, str) and answer else None
+
+
+def to_rated(
+    rows: list[dict[str, Any]], flags: Sequence[str] = ("unsafe", "incorrect"), *, with_style: bool = False
+) -> list[RatedBattle]:
+    """Votes as RatedBattles; `flagged_*` counts the named flag kinds (both by default); with
+    `with_style`, each side's style counts come from its stored answer (`answer_a`/`answer_b`)."""
     return [
         RatedBattle(
             model_a=row["contestant_a"],
@@ -29,6 +38,8 @@ def to_rated(rows: list[dict[str, Any]], flags: Sequence[str] = ("unsafe", "inco
             specialty=row.get("voter_specialty") or None,
             flagged_a=any(bool(row.get(f"flag_a_{kind}")) for kind in flags),
             flagged_b=any(bool(row.get(f"flag_b_{kind}")) for kind in flags),
+            style_a=_style(row, "a") if with_style else None,
+            style_b=_style(row, "b") if with_style else None,
         )
         for row in rows
     ]
@@ -133,6 +144,21 @@ def standing_cells(standing: Any) -> list[Any]:
         fmt_number(speed.get("median_latency_s"), 2),
         fmt_number(speed.get("median_tokens_per_s"), 1),
         fmt_number(speed.get("memory_mb"), 0),
+    ]
+
+
+STYLE_COLUMNS = ["Rank (style-controlled)", "Contestant", "Rating (style-controlled)", "Rank shift", "Plain rank"]
+
+
+def style_cells(standing: StyleStanding) -> list[Any]:
+    """One style-controlled standing as the cells of STYLE_COLUMNS; the shift reads '+2', '−1' or '='."""
+    shift = standing.shift
+    return [
+        standing.rank,
+        standing.name,
+        f"{standing.rating:.0f}",
+        "=" if shift == 0 else (f"+{shift}" if shift > 0 else f"−{-shift}"),
+        standing.plain_rank,
     ]
 
 

@@ -30,6 +30,7 @@ from arena.board import (
     votes_to_separate,
 )
 from arena.eval_results import leaderboard_metrics, metric_human_agreement
+from arena.style_control import StyleStanding, describe_coefficients, style_controlled_ratings, style_standings
 from arena.ratings import (
     ContestantRates,
     LeaderboardRow,
@@ -73,6 +74,9 @@ class LeaderboardTable:
     specialties: list[str]
     elo: list[list[Any]] = field(default_factory=list)  # [contestant, Elo] for the on-demand table
     notes: list[str] = field(default_factory=list)  # why a column is empty, how to read the ranks
+    style_rows: list[StyleStanding] = field(default_factory=list)  # the style-controlled ranking
+    style_note: str = ""  # the style coefficients in one line
+    leaked: int = 0  # battles kept but not rated: an answer named its model or maker
 
 
 def build_leaderboard(
@@ -88,8 +92,11 @@ def build_leaderboard(
     """Ratings over the votes kept by the filter, then every served contestant without votes.
 
     `raw`, `eval_results` and `telemetry_samples` name contestants by stable id; `served` maps each
-    served contestant's id to its current label."""
-    all_battles = to_rated(raw)
+    served contestant's id to its current label. Rows marked `identity_leak` are counted in `leaked`
+    and left out of everything else."""
+    leaked = sum(bool(row.get("identity_leak")) for row in raw)
+    raw = [row for row in raw if not row.get("identity_leak")]
+    all_battles = to_rated(raw, with_style=True)
     battles = filter_battles(all_battles, category=category or None, specialty=specialty or None)
     kept = {id(b) for b in battles}
     kept_raw = [row for row, battle in zip(raw, all_battles, strict=True) if id(battle) in kept]
@@ -122,6 +129,11 @@ def build_leaderboard(
         if stable_id not in rated
     ]
     names, matrix = win_rate_matrix(battles)
+    style = style_controlled_ratings(battles)
+    style_rows = [
+        replace(standing, name=label(standing.name))
+        for standing in style_standings({row.name: row.bt_rating for row in rating_rows}, style.ratings)
+    ]
     rating_rows = [replace(row, name=label(row.name)) for row in rating_rows]
     return LeaderboardTable(
         columns=LEADERBOARD_COLUMNS,
@@ -134,14 +146,26 @@ def build_leaderboard(
         categories=sorted({b.category for b in all_battles if b.category}),
         specialties=sorted({b.specialty for b in all_battles if b.specialty}),
         elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
-        notes=_notes(rating_rows, ranges, len(battles), bool(metrics)),
+        notes=_notes(rating_rows, ranges, len(battles), bool(metrics), leaked),
+        style_rows=style_rows,
+        style_note=describe_coefficients(style),
+        leaked=leaked,
     )
 
 
 def _notes(
-    rating_rows: list[LeaderboardRow], ranges: dict[str, tuple[int, int]], votes: int, has_metrics: bool
+    rating_rows: list[LeaderboardRow],
+    ranges: dict[str, tuple[int, int]],
+    votes: int,
+    has_metrics: bool,
+    leaked: int = 0,
 ) -> list[str]:
     notes = []
+    if leaked:
+        notes.append(
+            f"{leaked} battle{'s' if leaked != 1 else ''} kept but not rated: an answer named its model or "
+            "maker, so the vote was not blind."
+        )
     if len(rating_rows) > 1 and any(low != high for low, high in ranges.values()):
         needed = votes_to_separate(rating_rows, votes)
         hint = f" About {needed} more votes may separate the closest pair." if needed else ""

@@ -19,10 +19,14 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from arena.votes import OUTCOMES, VoteOutcome
+
+if TYPE_CHECKING:
+    from arena.style_control import StyleCounts
 
 # L2 penalty (in natural-log strength units) of the Bradley-Terry fit. It acts like a Gaussian prior
 # with a standard deviation of 10 logits (~1700 Elo points): negligible once pairs have a few votes,
@@ -49,6 +53,8 @@ class RatedBattle:
     specialty: str | None = None
     flagged_a: bool = False
     flagged_b: bool = False
+    style_a: StyleCounts | None = None  # style counts of each answer, for style control
+    style_b: StyleCounts | None = None
 
     def __post_init__(self) -> None:
         # Validated at construction so every function below can trust its input.

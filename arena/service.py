@@ -403,7 +403,7 @@ class ArenaService:
         """Typed standings for the votes kept by the filter (the UI formats them)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
         return build_leaderboard(
-            self.store.rated_battles(),
+            self.store.rated_battles(include_identity_leaks=True),  # counted on the board, not rated
             self.store.eval_results(),
             self.store.telemetry_samples(),
             served,

@@ -27,7 +27,8 @@ class BattleReads(EvalTables):
 
     def rated_battles(self, *, include_identity_leaks: bool = False) -> list[dict[str, Any]]:
         """Voted, finished battles for the ratings code, oldest vote first; `contestant_a`/`_b` are the
-        stable ids (`label_a`/`label_b` the labels shown at the time).
+        stable ids (`label_a`/`label_b` the labels shown at the time); the question and both answers come
+        along for style control and question categories.
 
         Battles whose answers leaked a contestant's identity are left out unless asked for, since the
         voter was no longer blind.
@@ -38,7 +39,8 @@ class BattleReads(EvalTables):
                    b.contestant_a AS label_a, b.contestant_b AS label_b, v.outcome, b.category,
                    b.question_source, v.voter_role, v.voter_specialty,
                    v.flag_a_unsafe, v.flag_a_incorrect, v.flag_b_unsafe, v.flag_b_incorrect,
-                   b.identity_leak, v.created_at AS voted_at, b.bertscore_a, b.bertscore_b
+                   b.identity_leak, v.created_at AS voted_at, b.bertscore_a, b.bertscore_b,
+                   b.question, b.answer_a, b.answer_b
             FROM votes v JOIN battles b ON b.id = v.battle_id
             WHERE b.status = 'finished' {leak_filter}
             ORDER BY v.created_at, v.id
