@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from arena.categories import QuestionCategory, classify_question
 from arena.engine import Telemetry
 from arena.ratings import LeaderboardRow, RatedBattle
 from arena.style_control import StyleCounts, StyleStanding, style_counts
@@ -28,7 +29,18 @@ def to_rated(
     rows: list[dict[str, Any]], flags: Sequence[str] = ("unsafe", "incorrect"), *, with_style: bool = False
 ) -> list[RatedBattle]:
     """Votes as RatedBattles; `flagged_*` counts the named flag kinds (both by default); with
-    `with_style`, each side's style counts come from its stored answer (`answer_a`/`answer_b`)."""
+    `with_style`, each side's style counts come from its stored answer (`answer_a`/`answer_b`).
+    A row with its `question` gets the question's task type and specialty (arena/categories.py)."""
+    categories: dict[str, QuestionCategory] = {}  # bank questions repeat: classify each text once
+
+    def category_of(row: dict[str, Any]) -> QuestionCategory | None:
+        question = row.get("question")
+        if not isinstance(question, str) or not question:
+            return None
+        if question not in categories:
+            categories[question] = classify_question(question)
+        return categories[question]
+
     return [
         RatedBattle(
             model_a=row["contestant_a"],
@@ -40,6 +52,8 @@ def to_rated(
             flagged_b=any(bool(row.get(f"flag_b_{kind}")) for kind in flags),
             style_a=_style(row, "a") if with_style else None,
             style_b=_style(row, "b") if with_style else None,
+            task=category.task.value if (category := category_of(row)) else None,
+            question_specialty=category.specialty if category else None,
         )
         for row in rows
     ]
@@ -147,7 +161,13 @@ def standing_cells(standing: Any) -> list[Any]:
     ]
 
 
-STYLE_COLUMNS = ["Rank (style-controlled)", "Contestant", "Rating (style-controlled)", "Rank shift", "Plain rank"]
+STYLE_COLUMNS = [
+    "Rank (style-controlled)",
+    "Contestant",
+    "Rating (style-controlled)",
+    "Rank shift",
+    "Plain rank",
+]
 
 
 def style_cells(standing: StyleStanding) -> list[Any]:

@@ -14,6 +14,7 @@ UI turns each standing into table cells (`arena.board.standing_cells`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,7 +31,6 @@ from arena.board import (
     votes_to_separate,
 )
 from arena.eval_results import leaderboard_metrics, metric_human_agreement
-from arena.style_control import StyleStanding, describe_coefficients, style_controlled_ratings, style_standings
 from arena.ratings import (
     ContestantRates,
     LeaderboardRow,
@@ -39,6 +39,12 @@ from arena.ratings import (
     leaderboard,
     position_bias,
     win_rate_matrix,
+)
+from arena.style_control import (
+    StyleStanding,
+    describe_coefficients,
+    style_controlled_ratings,
+    style_standings,
 )
 
 UNRATED = "no votes yet"
@@ -72,6 +78,8 @@ class LeaderboardTable:
     agreement: tuple[float | None, float | None, float | None, int]
     categories: list[str]
     specialties: list[str]
+    tasks: dict[str, int] = field(default_factory=dict)  # question task type -> rated votes (all filters off)
+    question_specialties: dict[str, int] = field(default_factory=dict)  # question specialty -> rated votes
     elo: list[list[Any]] = field(default_factory=list)  # [contestant, Elo] for the on-demand table
     notes: list[str] = field(default_factory=list)  # why a column is empty, how to read the ranks
     style_rows: list[StyleStanding] = field(default_factory=list)  # the style-controlled ranking
@@ -88,6 +96,8 @@ def build_leaderboard(
     rounds: int,
     category: str | None = None,
     specialty: str | None = None,
+    task: str | None = None,
+    question_specialty: str | None = None,
 ) -> LeaderboardTable:
     """Ratings over the votes kept by the filter, then every served contestant without votes.
 
@@ -97,7 +107,13 @@ def build_leaderboard(
     leaked = sum(bool(row.get("identity_leak")) for row in raw)
     raw = [row for row in raw if not row.get("identity_leak")]
     all_battles = to_rated(raw, with_style=True)
-    battles = filter_battles(all_battles, category=category or None, specialty=specialty or None)
+    battles = filter_battles(
+        all_battles,
+        category=category or None,
+        specialty=specialty or None,
+        task=task or None,
+        question_specialty=question_specialty or None,
+    )
     kept = {id(b) for b in battles}
     kept_raw = [row for row, battle in zip(raw, all_battles, strict=True) if id(battle) in kept]
     rating_rows = leaderboard(battles, rounds=rounds, seed=0)
@@ -145,6 +161,10 @@ def build_leaderboard(
         agreement=metric_human_agreement(raw),
         categories=sorted({b.category for b in all_battles if b.category}),
         specialties=sorted({b.specialty for b in all_battles if b.specialty}),
+        tasks=dict(sorted(Counter(b.task for b in all_battles if b.task).items())),
+        question_specialties=dict(
+            sorted(Counter(b.question_specialty for b in all_battles if b.question_specialty).items())
+        ),
         elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
         notes=_notes(rating_rows, ranges, len(battles), bool(metrics), leaked),
         style_rows=style_rows,

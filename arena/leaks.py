@@ -84,7 +84,9 @@ DEVELOPERS = (
 
 _FLAGS = re.I | re.UNICODE
 # Latin-letter boundaries only, so a name written right after Chinese text ("我是通义千问") still counts.
-_DISTINCTIVE = re.compile(r"(?<![A-Za-z0-9-])(" + "|".join(DISTINCTIVE_MODEL_NAMES) + r")(?![A-Za-z0-9])", _FLAGS)
+_DISTINCTIVE = re.compile(
+    r"(?<![A-Za-z0-9-])(" + "|".join(DISTINCTIVE_MODEL_NAMES) + r")(?![A-Za-z0-9])", _FLAGS
+)
 _ANY_MODEL = "|".join([*DISTINCTIVE_MODEL_NAMES, *AMBIGUOUS_MODEL_NAMES])
 _DEVELOPER = "(?:" + "|".join(DEVELOPERS) + ")"
 # Rule 2: "I am (an AI model) called X", "my name is X", "call me X", "this is X", and "As X," opening
@@ -115,12 +117,16 @@ _DEVELOPER_PATTERNS = (
     r"\b(?:i\s+am|i'm)\s+(?:an?\s+|the\s+)?[^.!?\n]{0,40}?\b(?:model|assistant|ai|chatbot|llm)\s+"
     r"(?:from|by|of)\s+(" + _DEVELOPER + r")\b",
     # "my creators at Hugging Face", "my developers are Microsoft"
-    r"\bmy\s+(?:creators?|developers?|makers?|team|trainers?|parent\s+company)\b[^.!?\n]{0,30}?\b(" + _DEVELOPER + r")\b",
+    r"\bmy\s+(?:creators?|developers?|makers?|team|trainers?|parent\s+company)\b[^.!?\n]{0,30}?\b("
+    + _DEVELOPER
+    + r")\b",
     # "I'm Microsoft's model", "I am Google's AI assistant"
     r"\b(?:i\s+am|i'm)\s+(?:an?\s+)?(" + _DEVELOPER + r")(?:'s|’s)\s+(?:own\s+)?(?:[\w-]+\s+){0,3}?"
     r"(?:model|assistant|ai|chatbot|llm)\b",
     # "I am a Meta AI model", "I'm an Alibaba Cloud assistant"
-    r"\b(?:i\s+am|i'm)\s+(?:an?\s+)(" + _DEVELOPER + r")\s+(?:[\w-]+\s+){0,2}?(?:model|assistant|ai|chatbot|llm)\b",
+    r"\b(?:i\s+am|i'm)\s+(?:an?\s+)("
+    + _DEVELOPER
+    + r")\s+(?:[\w-]+\s+){0,2}?(?:model|assistant|ai|chatbot|llm)\b",
 )
 _DEVELOPER_RULES = tuple(re.compile(pattern, _FLAGS) for pattern in _DEVELOPER_PATTERNS)
 

@@ -55,6 +55,8 @@ class RatedBattle:
     flagged_b: bool = False
     style_a: StyleCounts | None = None  # style counts of each answer, for style control
     style_b: StyleCounts | None = None
+    task: str | None = None  # the question's task type (arena.categories.TaskType)
+    question_specialty: str | None = None  # the question's specialty (arena.categories.SPECIALTIES)
 
     def __post_init__(self) -> None:
         # Validated at construction so every function below can trust its input.
@@ -94,14 +96,22 @@ class LeaderboardRow:
 
 
 def filter_battles(
-    battles: Iterable[RatedBattle], *, category: str | None = None, specialty: str | None = None
+    battles: Iterable[RatedBattle],
+    *,
+    category: str | None = None,
+    specialty: str | None = None,
+    task: str | None = None,
+    question_specialty: str | None = None,
 ) -> list[RatedBattle]:
-    """Keep the battles whose category and voter specialty match exactly; None means "any"."""
+    """Keep the battles whose category, voter specialty, question task type and question specialty
+    match exactly; None means "any"."""
     return [
         battle
         for battle in battles
         if (category is None or battle.category == category)
         and (specialty is None or battle.specialty == specialty)
+        and (task is None or battle.task == task)
+        and (question_specialty is None or battle.question_specialty == question_specialty)
     ]
 
 

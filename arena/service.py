@@ -399,8 +399,16 @@ class ArenaService:
 
     # --- leaderboard ---
 
-    def leaderboard(self, category: str | None = None, specialty: str | None = None) -> LeaderboardTable:
-        """Typed standings for the votes kept by the filter (the UI formats them)."""
+    def leaderboard(
+        self,
+        category: str | None = None,
+        specialty: str | None = None,
+        *,
+        task: str | None = None,
+        question_specialty: str | None = None,
+    ) -> LeaderboardTable:
+        """Typed standings for the votes kept by the filters (the UI formats them): data-set category,
+        voter specialty, and the question's task type and specialty (arena/categories.py)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
         return build_leaderboard(
             self.store.rated_battles(include_identity_leaks=True),  # counted on the board, not rated
@@ -410,6 +418,8 @@ class ArenaService:
             rounds=self.bootstrap_rounds,
             category=category,
             specialty=specialty,
+            task=task,
+            question_specialty=question_specialty,
         )
 
     # --- export ---

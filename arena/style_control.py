@@ -204,7 +204,10 @@ def style_standings(plain: Mapping[str, float], styled: Mapping[str, float]) -> 
     styled_ranks = _ranks(shared)
     plain_ranks = _ranks({name: plain[name] for name in shared})
     return sorted(
-        (StyleStanding(name, rating, styled_ranks[name], plain_ranks[name]) for name, rating in shared.items()),
+        (
+            StyleStanding(name, rating, styled_ranks[name], plain_ranks[name])
+            for name, rating in shared.items()
+        ),
         key=lambda standing: (standing.rank, -standing.rating, standing.name),
     )
 
@@ -213,5 +216,8 @@ def describe_coefficients(fit: StyleControlFit) -> str:
     """One line for the board: each coefficient and the odds ratio of one standard deviation."""
     if not fit.battles:
         return "Style control: no battles with both answers stored yet."
-    parts = [f"{name} {value:+.3f} (×{math.exp(value):.2f} odds per SD)" for name, value in fit.coefficients.items()]
+    parts = [
+        f"{name} {value:+.3f} (×{math.exp(value):.2f} odds per SD)"
+        for name, value in fit.coefficients.items()
+    ]
     return f"Style coefficients over {fit.battles} battles: " + ", ".join(parts) + "."

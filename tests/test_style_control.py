@@ -93,7 +93,9 @@ def test_ratings_match_fastchats_style_control_within_a_hundredth(battles: list[
         [fastchat_metadata(b) for b in battles],
     )
     gaps = {name: abs(ours.ratings[name] - theirs[name]) for name in CONTESTANTS}
-    coefficient_gap = max(abs(ours.coefficients[f] - c) for f, c in zip(STYLE_FEATURES, coefficients, strict=True))
+    coefficient_gap = max(
+        abs(ours.coefficients[f] - c) for f, c in zip(STYLE_FEATURES, coefficients, strict=True)
+    )
     print(f"\n{len(battles)} votes: largest rating gap to FastChat {max(gaps.values()):.5f} points, "
           f"largest coefficient gap {coefficient_gap:.2e}")  # fmt: skip
     print(describe_coefficients(ours))
@@ -101,7 +103,9 @@ def test_ratings_match_fastchats_style_control_within_a_hundredth(battles: list[
     assert coefficient_gap < 1e-4
 
 
-def test_the_planted_length_effect_is_recovered_and_removed_from_the_ratings(battles: list[RatedBattle]) -> None:
+def test_the_planted_length_effect_is_recovered_and_removed_from_the_ratings(
+    battles: list[RatedBattle],
+) -> None:
     fit = style_controlled_ratings(battles)
     print(f"\nplanted length effect {PLANTED_LENGTH} per unit of normalised difference; recovered "
           f"{fit.per_unit['length']:.3f}; other features {', '.join(f'{f} {fit.per_unit[f]:+.3f}' for f in STYLE_FEATURES[1:])}")  # fmt: skip
@@ -113,7 +117,9 @@ def test_the_planted_length_effect_is_recovered_and_removed_from_the_ratings(bat
     plain = bradley_terry(battles)
     plain_error = max(abs(plain[n] - (truth[n] - mean_truth + 1000)) for n in truth)
     styled_error = max(abs(fit.ratings[n] - (truth[n] - mean_truth + 1000)) for n in truth)
-    print(f"largest error vs the true ratings: plain Bradley-Terry {plain_error:.1f}, style-controlled {styled_error:.1f}")
+    print(
+        f"largest error vs the true ratings: plain Bradley-Terry {plain_error:.1f}, style-controlled {styled_error:.1f}"
+    )
     assert styled_error < 20 < plain_error
 
     standings = style_standings(plain, fit.ratings)
@@ -129,8 +135,12 @@ def test_style_counts_follow_fastchats_markdown_rules() -> None:
 
 def test_battles_without_answers_are_left_out_and_a_constant_feature_does_not_break_the_fit() -> None:
     plain = StyleCounts(40, 0, 0, 0)
-    battles = [RatedBattle("x/base", "y/base", "model_a", style_a=plain, style_b=StyleCounts(60, 0, 0, 0))] * 5
-    battles += [RatedBattle("x/base", "y/base", "model_b", style_a=plain, style_b=StyleCounts(20, 0, 0, 0))] * 5
+    battles = [
+        RatedBattle("x/base", "y/base", "model_a", style_a=plain, style_b=StyleCounts(60, 0, 0, 0))
+    ] * 5
+    battles += [
+        RatedBattle("x/base", "y/base", "model_b", style_a=plain, style_b=StyleCounts(20, 0, 0, 0))
+    ] * 5
     battles += [RatedBattle("x/base", "y/base", "model_b")]  # no answers stored: not in the fit
     fit = style_controlled_ratings(battles)
     assert fit.battles == 10 and fit.coefficients["headers"] == 0.0

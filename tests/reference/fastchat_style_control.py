@@ -10,7 +10,7 @@ Changes from the original, all in the preprocessing (the fitting code is verbati
 - pandas is not installed here, so the DataFrame input of `preprocess_for_elo` / `preprocess_for_style`
   is replaced by plain lists (`model_a`, `model_b`, `winner`, `conv_metadata`) and `pd.factorize` by
   `_factorize` (first-appearance order, as pd.factorize); `compute_style_control` returns a dict
-  instead of a sorted pd.Series. The arithmetic is unchanged.
+  instead of a sorted pd.Series. The arithmetic is unchanged; the layout is ruff-formatted.
 - multiprocessing, tqdm and the bootstrap variants are left out.
 """
 
@@ -80,9 +80,7 @@ def preprocess_for_style(
 
     style_vector = np.zeros(shape=(2 * k, n), dtype=np.int32)
     for idx, element in enumerate(style_elements):
-        style_vector[idx, :] = np.array(
-            [extract_style_feature(meta, element) for meta in conv_metadata]
-        )
+        style_vector[idx, :] = np.array([extract_style_feature(meta, element) for meta in conv_metadata])
     style_vector = np.ascontiguousarray(style_vector)
 
     style_diff = (style_vector[:k] - style_vector[k:]).astype(float)
@@ -144,17 +142,12 @@ def contextual_bt_loss_and_grad(
     bt_logits = alpha * (matchup_ratings[:, 0] - matchup_ratings[:, 1])
     context_logits = np.dot(features, feature_params)
     probs = expit(bt_logits + context_logits)
-    loss = (
-        -((np.log(probs) * outcomes + np.log(1.0 - probs) * (1.0 - outcomes))).sum()
-        + reg_loss
-    )
+    loss = -(np.log(probs) * outcomes + np.log(1.0 - probs) * (1.0 - outcomes)).sum() + reg_loss
 
     error = outcomes - probs
     grad = reg * params  # initialize the grad as the regularization grad
     matchups_grads = -alpha * error
-    np.add.at(
-        grad[:n_competitors], matchups[:, [0, 1]], matchups_grads[:, None] * DIFF_MASK
-    )
+    np.add.at(grad[:n_competitors], matchups[:, [0, 1]], matchups_grads[:, None] * DIFF_MASK)
     grad[n_competitors:] -= np.dot(features.T, error)
     return loss, grad
 
@@ -190,7 +183,15 @@ def fit_contextual_bt(
 
 
 def compute_style_control(
-    model_a, model_b, winner, conv_metadata, alpha=math.log(10.0), reg=0.5, init_rating=1000.0, scale=400.0, tol=1e-6
+    model_a,
+    model_b,
+    winner,
+    conv_metadata,
+    alpha=math.log(10.0),
+    reg=0.5,
+    init_rating=1000.0,
+    scale=400.0,
+    tol=1e-6,
 ):
     matchups, features, outcomes, models = preprocess_for_style(model_a, model_b, winner, conv_metadata)
     ratings_params = fit_contextual_bt(
