@@ -15,7 +15,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from arena.integrity import (
 from arena.integrity import leaks_identity, validate_question
 from arena.leaderboard import LeaderboardTable as LeaderboardTable  # re-exported for the UI
 from arena.leaderboard import build_leaderboard
+from arena.pairing import PairingError, PairingPolicy, draw_pair
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
@@ -95,25 +96,25 @@ class Reveal:
 
 @dataclass
 class Pairing:
-    """Draws contestants, favouring those with fewer battles; sides are random."""
+    """Draws contestant pairs with arena.pairing's policy (adapter vs own base, overlapping and
+    under-voted pairs favoured); sides are random. Safe to share between handler threads."""
 
     rng: random.Random
+    policy: PairingPolicy = field(default_factory=PairingPolicy)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def draw(self, names: Sequence[str], battle_counts: dict[str, int]) -> tuple[str, str]:
-        """Two different contestants, each drawn with weight 1 / (1 + its battles), in random side order."""
-        if len(names) < 2:
-            raise BattleError(
-                "The arena needs at least two contestants; train an adapter or install another base."
-            )
-        weights = [1.0 / (1 + battle_counts.get(name, 0)) for name in names]
+    def draw(
+        self,
+        ids: Sequence[str],
+        pair_counts: Mapping[tuple[str, str], int],
+        intervals: Mapping[str, tuple[float, float]] | None = None,
+    ) -> tuple[str, str]:
+        """Two different contestants (stable ids), in random side order."""
         with self.lock:  # random.Random is not safe to share between handler threads
-            first = self.rng.choices(range(len(names)), weights=weights)[0]
-            rest = [i for i in range(len(names)) if i != first]
-            second = self.rng.choices(rest, weights=[weights[i] for i in rest])[0]
-            pair = [names[first], names[second]]
-            self.rng.shuffle(pair)
-        return pair[0], pair[1]
+            try:
+                return draw_pair(self.rng, list(ids), pair_counts, intervals, self.policy)
+            except PairingError as error:
+                raise BattleError(str(error)) from None
 
 
 STALE_AFTER = timedelta(minutes=15)  # a battle still generating after this was abandoned
@@ -132,6 +133,7 @@ class ArenaService:
         bootstrap_rounds: int = 200,
         notices: Sequence[str] = (),
         stale_after: timedelta = STALE_AFTER,
+        pairing_policy: PairingPolicy | None = None,
     ):
         self.engine = engine
         self.store = store
@@ -141,7 +143,10 @@ class ArenaService:
         self.stale_after = stale_after
         self._bank = {q.id: q for q in question_bank}
         self._reference_scorer = reference_scorer
-        self._pairing = Pairing(random.Random(seed))
+        self._pairing = Pairing(random.Random(seed), pairing_policy or PairingPolicy())
+        # Rating intervals (by stable id) from the latest full board, for the pairing policy.
+        self._intervals: dict[str, tuple[float, float]] = {}
+        self._intervals_lock = threading.Lock()
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         # battle id -> (click time, cancel event): what the running stream of a battle needs
@@ -219,11 +224,11 @@ class ArenaService:
         bank = self.bank_question(bank_id) if bank_id else None
         if bank is not None and bank.question != text:
             bank = None  # the clinician edited the drawn question: no reference answer applies
-        names = self.engine.contestant_names()
-        counts = self.store.contestant_battle_counts()  # per stable id
-        name_a, name_b = self._pairing.draw(
-            names, {n: counts.get(self.engine.contestant_id(n), 0) for n in names}
-        )
+        by_id = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
+        with self._intervals_lock:
+            intervals = dict(self._intervals)
+        id_a, id_b = self._pairing.draw(list(by_id), self.store.pair_battle_counts(), intervals or None)
+        name_a, name_b = by_id[id_a], by_id[id_b]
         try:
             for previous in self.store.generating_battles(session_id):
                 self.cancel_battle(previous, session_id, "replaced by a newer battle of the same session")
@@ -410,7 +415,7 @@ class ArenaService:
         """Typed standings for the votes kept by the filters (the UI formats them): data-set category,
         voter specialty, and the question's task type and specialty (arena/categories.py)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
-        return build_leaderboard(
+        table = build_leaderboard(
             self.store.rated_battles(include_identity_leaks=True),  # counted on the board, not rated
             self.store.eval_results(),
             self.store.telemetry_samples(),
@@ -421,6 +426,14 @@ class ArenaService:
             task=task,
             question_specialty=question_specialty,
         )
+        if not any((category, specialty, task, question_specialty)):  # all votes: what pairing should see
+            with self._intervals_lock:
+                self._intervals = {
+                    standing.contestant_id: (standing.rating.ci_low, standing.rating.ci_high)
+                    for standing in table.rows
+                    if standing.rating is not None
+                }
+        return table
 
     # --- export ---
 

@@ -68,6 +68,19 @@ class BattleReads(EvalTables):
         with self._connection() as db:
             return {row["contestant"]: row["battles"] for row in db.query(sql)}
 
+    def pair_battle_counts(self) -> dict[tuple[str, str], int]:
+        """Finished battles per unordered pair of contestant ids (sorted tuple), for the pairing policy."""
+        sql = """
+            SELECT contestant_a_id AS a, contestant_b_id AS b, COUNT(*) AS battles
+            FROM battles WHERE status = 'finished' GROUP BY contestant_a_id, contestant_b_id
+        """
+        counts: dict[tuple[str, str], int] = {}
+        with self._connection() as db:
+            for row in db.query(sql):
+                key = (row["a"], row["b"]) if row["a"] <= row["b"] else (row["b"], row["a"])
+                counts[key] = counts.get(key, 0) + row["battles"]
+        return counts
+
     def telemetry_samples(self) -> dict[str, list[dict[str, Any]]]:
         """Every finished battle's telemetry dict per contestant id, oldest first (aggregated by
         `arena.board.contestant_telemetry`)."""
