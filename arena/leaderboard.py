@@ -14,12 +14,14 @@ UI turns each standing into table cells (`arena.board.standing_cells`).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from arena.adapters import label_from_id
+from arena.base_comparison import BaseComparison, base_comparisons
 from arena.board import (
     LEADERBOARD_COLUMNS,
     NO_METRICS_NOTE,
@@ -48,6 +50,20 @@ from arena.style_control import (
 )
 
 UNRATED = "no votes yet"
+PRELIMINARY = "preliminary"
+# Below this many battles a contestant gets no rank and at least the interval a coin-flip record of
+# that size allows (a bootstrap of one vote is a point: "1340 [1340, 1340]").
+MIN_RANKED_BATTLES = 20
+_POINTS_PER_LOGIT = 400 / math.log(10)
+
+
+def honest_interval(row: LeaderboardRow) -> LeaderboardRow:
+    """A preliminary row's interval widened to at least ±1.96 standard errors of a Bradley-Terry
+    strength estimated from `battles` even games (2 / sqrt(n) logits)."""
+    half = 1.96 * 2.0 / math.sqrt(max(row.battles, 1)) * _POINTS_PER_LOGIT
+    return replace(
+        row, ci_low=min(row.ci_low, row.bt_rating - half), ci_high=max(row.ci_high, row.bt_rating + half)
+    )
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,7 @@ class LeaderboardTable:
     style_rows: list[StyleStanding] = field(default_factory=list)  # the style-controlled ranking
     style_note: str = ""  # the style coefficients in one line
     leaked: int = 0  # battles kept but not rated: an answer named its model or maker
+    base_comparisons: list[BaseComparison] = field(default_factory=list)  # adapter vs own base, from votes
 
 
 def build_leaderboard(
@@ -117,19 +134,22 @@ def build_leaderboard(
     kept = {id(b) for b in battles}
     kept_raw = [row for row, battle in zip(raw, all_battles, strict=True) if id(battle) in kept]
     rating_rows = leaderboard(battles, rounds=rounds, seed=0)
+    preliminary = {row.name for row in rating_rows if row.battles < MIN_RANKED_BATTLES}
+    rating_rows = [honest_interval(row) if row.name in preliminary else row for row in rating_rows]
+    ranked = [row for row in rating_rows if row.name not in preliminary]
     rates = contestant_rates(battles)
     unsafe = contestant_rates(to_rated(kept_raw, ("unsafe",)))
     incorrect = contestant_rates(to_rated(kept_raw, ("incorrect",)))
     telemetry = contestant_telemetry(telemetry_samples)
     metrics = leaderboard_metrics(eval_results)
-    ranges = rank_ranges(rating_rows)
+    ranges = rank_ranges(ranked)
 
     def label(stable_id: str) -> str:
         return served.get(stable_id) or label_from_id(stable_id)
 
     rows = [
         Standing(
-            rank_label(ranges[row.name], len(rating_rows)), label(row.name), row.name, replace(row, name=label(row.name)),
+            PRELIMINARY if row.name in preliminary else rank_label(ranges[row.name], len(ranked)), label(row.name), row.name, replace(row, name=label(row.name)),
             rates.get(row.name), unsafe.get(row.name), incorrect.get(row.name), metrics.get(row.name, {}),
             telemetry.get(row.name, {}),
         )
@@ -150,6 +170,10 @@ def build_leaderboard(
         replace(standing, name=label(standing.name))
         for standing in style_standings({row.name: row.bt_rating for row in rating_rows}, style.ratings)
     ]
+    comparisons = [
+        replace(c, adapter=label(c.adapter), base=label(c.base))
+        for c in base_comparisons(battles, eval_results, list(served))
+    ]
     rating_rows = [replace(row, name=label(row.name)) for row in rating_rows]
     return LeaderboardTable(
         columns=LEADERBOARD_COLUMNS,
@@ -166,7 +190,8 @@ def build_leaderboard(
             sorted(Counter(b.question_specialty for b in all_battles if b.question_specialty).items())
         ),
         elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
-        notes=_notes(rating_rows, ranges, len(battles), bool(metrics), leaked),
+        notes=_notes(ranked, ranges, len(battles), bool(metrics), leaked, len(preliminary)),
+        base_comparisons=comparisons,
         style_rows=style_rows,
         style_note=describe_coefficients(style),
         leaked=leaked,
@@ -179,8 +204,14 @@ def _notes(
     votes: int,
     has_metrics: bool,
     leaked: int = 0,
+    preliminary: int = 0,
 ) -> list[str]:
     notes = []
+    if preliminary:
+        notes.append(
+            f"{preliminary} contestant{'s are' if preliminary != 1 else ' is'} preliminary: fewer than "
+            f"{MIN_RANKED_BATTLES} battles, so no rank yet and a deliberately wide interval."
+        )
     if leaked:
         notes.append(
             f"{leaked} battle{'s' if leaked != 1 else ''} kept but not rated: an answer named its model or "
