@@ -31,7 +31,7 @@ def test_the_configured_share_of_battles_puts_an_adapter_against_its_own_base() 
 
 def test_overlapping_and_under_voted_pairs_are_drawn_more() -> None:
     rng = random.Random(1)
-    policy = PairingPolicy(base_share=0.0)
+    policy = PairingPolicy(base_share=0.0, overlap_weight=6.0)
     intervals = {
         "gemma/base": (1190, 1210),
         "gemma/run-1": (1185, 1215),  # overlaps gemma/base
