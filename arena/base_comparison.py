@@ -64,6 +64,20 @@ def _automatic_deltas(eval_rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[
     return deltas
 
 
+def base_tally(battles: Iterable[RatedBattle]) -> tuple[dict[str, float], dict[str, int]]:
+    """Per adapter id: wins against its own base (ties and both_bad half) and votes against it."""
+    wins: dict[str, float] = {}
+    votes: dict[str, int] = {}
+    for battle in battles:
+        for adapter, other, side in ((battle.model_a, battle.model_b, "model_a"), (battle.model_b, battle.model_a, "model_b")):  # fmt: skip
+            if base_of(adapter) == adapter or base_of(adapter) != other:
+                continue
+            votes[adapter] = votes.get(adapter, 0) + 1
+            won = 1.0 if battle.outcome == side else 0.0 if battle.outcome in ("model_a", "model_b") else 0.5
+            wins[adapter] = wins.get(adapter, 0.0) + won
+    return wins, votes
+
+
 def base_comparisons(
     battles: Iterable[RatedBattle],
     eval_rows: Iterable[Mapping[str, Any]] = (),
@@ -71,22 +85,21 @@ def base_comparisons(
 ) -> list[BaseComparison]:
     """One row per adapter that met its own base in a vote or is listed in `contestants` with its
     base, sorted by adapter id."""
-    wins: dict[str, float] = {}
-    votes: dict[str, int] = {}
-    for battle in battles:
-        for adapter, other, adapter_side in (
-            (battle.model_a, battle.model_b, "model_a"),
-            (battle.model_b, battle.model_a, "model_b"),
-        ):
-            if base_of(adapter) == adapter or base_of(adapter) != other:
-                continue
-            votes[adapter] = votes.get(adapter, 0) + 1
-            if battle.outcome == adapter_side:
-                wins[adapter] = wins.get(adapter, 0.0) + 1.0
-            elif battle.outcome in ("tie", "both_bad"):
-                wins[adapter] = wins.get(adapter, 0.0) + 0.5
+    wins, votes = base_tally(battles)
+    return comparisons_from_counts(wins, votes, eval_rows, contestants)
+
+
+def comparisons_from_counts(
+    wins: Mapping[str, float],
+    votes: Mapping[str, int],
+    eval_rows: Iterable[Mapping[str, Any]] = (),
+    contestants: Sequence[str] = (),
+) -> list[BaseComparison]:
+    """`base_comparisons` from counts already kept (the board keeps them vote by vote)."""
     served = set(contestants)
-    adapters = set(votes) | {c for c in served if base_of(c) != c and base_of(c) in served}
+    adapters = {a for a, n in votes.items() if n} | {
+        c for c in served if base_of(c) != c and base_of(c) in served
+    }
     automatic = _automatic_deltas(eval_rows)
     rows = []
     for adapter in sorted(adapters):

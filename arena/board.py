@@ -26,12 +26,17 @@ def _style(row: dict[str, Any], side: str) -> StyleCounts | None:
 
 
 def to_rated(
-    rows: list[dict[str, Any]], flags: Sequence[str] = ("unsafe", "incorrect"), *, with_style: bool = False
+    rows: list[dict[str, Any]],
+    flags: Sequence[str] = ("unsafe", "incorrect"),
+    *,
+    with_style: bool = False,
+    categories: dict[str, QuestionCategory] | None = None,
 ) -> list[RatedBattle]:
     """Votes as RatedBattles; `flagged_*` counts the named flag kinds (both by default); with
     `with_style`, each side's style counts come from its stored answer (`answer_a`/`answer_b`).
-    A row with its `question` gets the question's task type and specialty (arena/categories.py)."""
-    categories: dict[str, QuestionCategory] = {}  # bank questions repeat: classify each text once
+    A row with its `question` gets the question's task type and specialty (arena/categories.py);
+    `categories` caches them by question text across calls (bank questions repeat)."""
+    categories = {} if categories is None else categories
 
     def category_of(row: dict[str, Any]) -> QuestionCategory | None:
         question = row.get("question")

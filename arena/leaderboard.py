@@ -15,13 +15,13 @@ UI turns each standing into table cells (`arena.board.standing_cells`).
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Mapping
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from arena.adapters import label_from_id
-from arena.base_comparison import BaseComparison, base_comparisons
+from arena.base_comparison import BaseComparison, comparisons_from_counts
 from arena.board import (
     LEADERBOARD_COLUMNS,
     NO_METRICS_NOTE,
@@ -29,20 +29,23 @@ from arena.board import (
     fmt_number,
     rank_label,
     rank_ranges,
-    to_rated,
     votes_to_separate,
 )
-from arena.eval_results import leaderboard_metrics, metric_human_agreement
+from arena.board_summary import BoardSummary, derive_vote
+from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, leaderboard_metrics
+from arena.metrics import bootstrap_ci
 from arena.ratings import (
     ContestantRates,
     LeaderboardRow,
-    contestant_rates,
+    RatedBattle,
+    bootstrap_intervals,
+    bradley_terry,
     filter_battles,
-    leaderboard,
-    position_bias,
+    leaderboard_rows,
     win_rate_matrix,
 )
 from arena.style_control import (
+    StyleControlFit,
     StyleStanding,
     describe_coefficients,
     style_controlled_ratings,
@@ -104,6 +107,36 @@ class LeaderboardTable:
     base_comparisons: list[BaseComparison] = field(default_factory=list)  # adapter vs own base, from votes
 
 
+def battle_filter(
+    category: str | None = None,
+    specialty: str | None = None,
+    task: str | None = None,
+    question_specialty: str | None = None,
+) -> Callable[[RatedBattle], bool]:
+    """Which battles a board filter keeps (empty or None: any)."""
+
+    def keep(battle: RatedBattle) -> bool:
+        return bool(
+            filter_battles(
+                [battle],
+                category=category or None,
+                specialty=specialty or None,
+                task=task or None,
+                question_specialty=question_specialty or None,
+            )
+        )
+
+    return keep
+
+
+def agreement_of(values: list[float]) -> tuple[float | None, float | None, float | None, int]:
+    """(share, ci_low, ci_high, n) of the metric-human agreement values (bootstrap interval)."""
+    if not values:
+        return None, None, None, 0
+    low, high = bootstrap_ci(values, rounds=BOOTSTRAP_ROUNDS, seed=BOOTSTRAP_SEED)
+    return statistics.fmean(values), low, high, len(values)
+
+
 def build_leaderboard(
     raw: list[dict[str, Any]],
     eval_results: list[dict[str, Any]],
@@ -116,31 +149,66 @@ def build_leaderboard(
     task: str | None = None,
     question_specialty: str | None = None,
 ) -> LeaderboardTable:
-    """Ratings over the votes kept by the filter, then every served contestant without votes.
+    """Ratings over the votes kept by the filter, then every served contestant without votes, all in
+    one pass (arena.board_cache keeps the same summary vote by vote instead).
 
     `raw`, `eval_results` and `telemetry_samples` name contestants by stable id; `served` maps each
     served contestant's id to its current label. Rows marked `identity_leak` are counted in `leaked`
     and left out of everything else."""
-    leaked = sum(bool(row.get("identity_leak")) for row in raw)
-    raw = [row for row in raw if not row.get("identity_leak")]
-    all_battles = to_rated(raw, with_style=True)
-    battles = filter_battles(
-        all_battles,
-        category=category or None,
-        specialty=specialty or None,
-        task=task or None,
-        question_specialty=question_specialty or None,
+    keep = battle_filter(category, specialty, task, question_specialty)
+    categories: dict = {}  # question text -> category, shared by every row of this call
+    summary = BoardSummary.of((derive_vote(row, categories) for row in raw), keep)
+    intervals = bootstrap_intervals(summary.tally, rounds=rounds, seed=0) if summary.votes else {}
+    return table_from_summary(
+        summary,
+        eval_results,
+        contestant_telemetry(telemetry_samples),
+        served,
+        intervals=intervals,
+        style=style_controlled_ratings(summary.battles),
+        agreement=agreement_of(summary.agreements),
     )
-    kept = {id(b) for b in battles}
-    kept_raw = [row for row, battle in zip(raw, all_battles, strict=True) if id(battle) in kept]
-    rating_rows = leaderboard(battles, rounds=rounds, seed=0)
+
+
+def recentred(
+    intervals: Mapping[str, tuple[float, float]], old: Mapping[str, float], new: Mapping[str, float]
+) -> dict[str, tuple[float, float]]:
+    """Intervals bootstrapped at ratings `old`, moved with each contestant's rating to `new` (a vote
+    or two barely changes the widths; the background refresh replaces them). A contestant the old
+    intervals lack gets the widest interval seen, or the Fisher-free fallback of ±400."""
+    widest = max((high - low for low, high in intervals.values()), default=800.0)
+    moved = {}
+    for name, rating in new.items():
+        if name in intervals and name in old:
+            low, high = intervals[name]
+            moved[name] = (low + rating - old[name], high + rating - old[name])
+        else:
+            moved[name] = (rating - widest / 2, rating + widest / 2)
+    return moved
+
+
+def table_from_summary(
+    summary: BoardSummary,
+    eval_results: list[dict[str, Any]],
+    telemetry: Mapping[str, Mapping[str, Any]],
+    served: Mapping[str, str],
+    *,
+    intervals: Mapping[str, tuple[float, float]],
+    style: StyleControlFit,
+    agreement: tuple[float | None, float | None, float | None, int],
+    extra_notes: Sequence[str] = (),
+) -> LeaderboardTable:
+    """The board from running aggregates, intervals, a style fit and per-contestant telemetry
+    (`arena.board.contestant_telemetry`) computed elsewhere; cheap (no pass over the votes), so the
+    cache can call it on every vote."""
+    ratings = bradley_terry(summary.tally) if summary.votes else {}
+    rates = summary.rates.rates()
+    rating_rows = leaderboard_rows(ratings, dict(intervals), summary.elo, rates) if ratings else []
     preliminary = {row.name for row in rating_rows if row.battles < MIN_RANKED_BATTLES}
     rating_rows = [honest_interval(row) if row.name in preliminary else row for row in rating_rows]
     ranked = [row for row in rating_rows if row.name not in preliminary]
-    rates = contestant_rates(battles)
-    unsafe = contestant_rates(to_rated(kept_raw, ("unsafe",)))
-    incorrect = contestant_rates(to_rated(kept_raw, ("incorrect",)))
-    telemetry = contestant_telemetry(telemetry_samples)
+    unsafe = summary.unsafe.rates()
+    incorrect = summary.incorrect.rates()
     metrics = leaderboard_metrics(eval_results)
     ranges = rank_ranges(ranked)
 
@@ -149,9 +217,9 @@ def build_leaderboard(
 
     rows = [
         Standing(
-            PRELIMINARY if row.name in preliminary else rank_label(ranges[row.name], len(ranked)), label(row.name), row.name, replace(row, name=label(row.name)),
-            rates.get(row.name), unsafe.get(row.name), incorrect.get(row.name), metrics.get(row.name, {}),
-            telemetry.get(row.name, {}),
+            PRELIMINARY if row.name in preliminary else rank_label(ranges[row.name], len(ranked)), label(row.name),
+            row.name, replace(row, name=label(row.name)), rates.get(row.name), unsafe.get(row.name),
+            incorrect.get(row.name), metrics.get(row.name, {}), telemetry.get(row.name, {}),
         )
         for row in rating_rows
     ]  # fmt: skip
@@ -164,15 +232,14 @@ def build_leaderboard(
         for stable_id, name in served.items()
         if stable_id not in rated
     ]
-    names, matrix = win_rate_matrix(battles)
-    style = style_controlled_ratings(battles)
+    names, matrix = win_rate_matrix(summary.tally)
     style_rows = [
         replace(standing, name=label(standing.name))
         for standing in style_standings({row.name: row.bt_rating for row in rating_rows}, style.ratings)
     ]
     comparisons = [
         replace(c, adapter=label(c.adapter), base=label(c.base))
-        for c in base_comparisons(battles, eval_results, list(served))
+        for c in comparisons_from_counts(summary.base_wins, summary.base_votes, eval_results, list(served))
     ]
     rating_rows = [replace(row, name=label(row.name)) for row in rating_rows]
     return LeaderboardTable(
@@ -180,21 +247,22 @@ def build_leaderboard(
         rows=rows,
         rating_rows=rating_rows,
         heatmap=([label(name) for name in names], matrix),
-        votes=len(battles),
-        position_bias=position_bias(battles),
-        agreement=metric_human_agreement(raw),
-        categories=sorted({b.category for b in all_battles if b.category}),
-        specialties=sorted({b.specialty for b in all_battles if b.specialty}),
-        tasks=dict(sorted(Counter(b.task for b in all_battles if b.task).items())),
-        question_specialties=dict(
-            sorted(Counter(b.question_specialty for b in all_battles if b.question_specialty).items())
-        ),
+        votes=summary.votes,
+        position_bias=summary.position_bias,
+        agreement=agreement,
+        categories=sorted(summary.categories),
+        specialties=sorted(summary.specialties),
+        tasks=dict(sorted(summary.tasks.items())),
+        question_specialties=dict(sorted(summary.question_specialties.items())),
         elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
-        notes=_notes(ranked, ranges, len(battles), bool(metrics), leaked, len(preliminary)),
-        base_comparisons=comparisons,
+        notes=[
+            *_notes(ranked, ranges, summary.votes, bool(metrics), summary.leaked, len(preliminary)),
+            *extra_notes,
+        ],
         style_rows=style_rows,
         style_note=describe_coefficients(style),
-        leaked=leaked,
+        leaked=summary.leaked,
+        base_comparisons=comparisons,
     )
 
 

@@ -5,10 +5,10 @@ clear. This policy draws a *pair*:
 
 - with probability `base_share`, an adapter against its own base (the question fine-tuning must
   answer: "did it help?"), the less-voted of those pairs first;
-- otherwise any pair, weighted by how much a vote on it can still change the ranking: pairs whose
-  rating intervals overlap weigh `overlap_weight` times more, and every pair's weight falls as
-  1 / (1 + its votes) ** `count_power`, so under-voted pairs catch up. Pairs with clearly separated
-  intervals keep a small weight, so no pair is starved.
+- otherwise any pair, weighted by how much a vote on it can still change the ranking: the
+  probability that its two ratings are in the wrong order (large while their intervals overlap,
+  tiny once they are apart), plus `exploration / (1 + its votes)`, so under-voted pairs catch up and
+  no pair is starved.
 
 Sides are random. Intervals come from the latest board (`rating_intervals` gives quick Fisher
 intervals when no bootstrap is at hand). Pure functions over counts; the caller owns the RNG.
@@ -39,19 +39,15 @@ class PairingPolicy:
     """How pairs are drawn; see the module docstring."""
 
     base_share: float = 0.25  # share of battles that put an adapter against its own base
-    # Weight of a pair whose intervals overlap, relative to a separated pair. bench/pairing_sim.py: 2
-    # and 1 both need 2.1x fewer votes than uniform pairing, 6 only 1.4x (it starves separated
-    # neighbours whose intervals will overlap again).
-    overlap_weight: float = 2.0
-    count_power: float = 1.0  # weight falls as 1 / (1 + pair votes) ** count_power
+    # Weight of a pair = P(its two ratings are in the wrong order) + exploration / (1 + its votes).
+    # The first term is large while the intervals overlap; the second keeps under-voted pairs coming.
+    exploration: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.base_share <= 1.0:
             raise PairingError(f"base_share must lie in [0, 1], got {self.base_share}.")
-        if self.overlap_weight < 1.0:
-            raise PairingError(f"overlap_weight must be at least 1, got {self.overlap_weight}.")
-        if self.count_power < 0.0:
-            raise PairingError(f"count_power must not be negative, got {self.count_power}.")
+        if self.exploration < 0.0:
+            raise PairingError(f"exploration must not be negative, got {self.exploration}.")
 
 
 def pair_key(first: str, second: str) -> tuple[str, str]:
@@ -65,8 +61,14 @@ def base_of(contestant_id: str) -> str:
     return f"{model_key}/base"
 
 
-def _overlap(first: tuple[float, float], second: tuple[float, float]) -> bool:
-    return first[0] <= second[1] and second[0] <= first[1]
+def misorder_probability(first: tuple[float, float], second: tuple[float, float]) -> float:
+    """P(two ratings are in the wrong order), reading each 95% interval as a normal one: 0.5 for
+    equal centres, falling as the intervals separate (about 0.003 when they just stop overlapping)."""
+    centre_gap = abs((first[0] + first[1]) - (second[0] + second[1])) / 2
+    spread = math.hypot((first[1] - first[0]) / 3.92, (second[1] - second[0]) / 3.92)
+    if spread <= 0:
+        return 0.0 if centre_gap > 0 else 0.5
+    return 0.5 * math.erfc(centre_gap / spread / math.sqrt(2))
 
 
 def pair_weights(
@@ -80,12 +82,10 @@ def pair_weights(
     for i, first in enumerate(names):
         for second in names[i + 1 :]:
             key = pair_key(first, second)
-            weight = 1.0 / (1.0 + pair_counts.get(key, 0)) ** policy.count_power
             known = intervals is not None and first in intervals and second in intervals
             # Without intervals for both, a pair is as uncertain as can be.
-            if not known or _overlap(intervals[first], intervals[second]):  # type: ignore[index]
-                weight *= policy.overlap_weight
-            weights[key] = weight
+            uncertain = misorder_probability(intervals[first], intervals[second]) if known else 0.5  # type: ignore[index]
+            weights[key] = uncertain + policy.exploration / (1.0 + pair_counts.get(key, 0))
     return weights
 
 

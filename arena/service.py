@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.backend import ArenaBackend
+from arena.board_cache import BoardCache
 from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl
 from arena.integrity import (
@@ -29,7 +30,6 @@ from arena.integrity import (
 )
 from arena.integrity import leaks_identity, validate_question
 from arena.leaderboard import LeaderboardTable as LeaderboardTable  # re-exported for the UI
-from arena.leaderboard import build_leaderboard
 from arena.pairing import PairingError, PairingPolicy, draw_pair
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
@@ -134,12 +134,16 @@ class ArenaService:
         notices: Sequence[str] = (),
         stale_after: timedelta = STALE_AFTER,
         pairing_policy: PairingPolicy | None = None,
+        board_in_background: bool = True,
     ):
         self.engine = engine
         self.store = store
         self._notices = list(notices)  # start-up messages beside the engine's, e.g. "votes are not kept"
         self.settings = settings or GenerationSettings()
         self.bootstrap_rounds = bootstrap_rounds
+        # The board is computed once and kept current vote by vote; bootstraps refresh in the
+        # background (inline when board_in_background is False: every board fully fresh).
+        self._board = BoardCache(store, rounds=bootstrap_rounds, background=board_in_background)
         self.stale_after = stale_after
         self._bank = {q.id: q for q in question_bank}
         self._reference_scorer = reference_scorer
@@ -415,12 +419,9 @@ class ArenaService:
         """Typed standings for the votes kept by the filters (the UI formats them): data-set category,
         voter specialty, and the question's task type and specialty (arena/categories.py)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
-        table = build_leaderboard(
-            self.store.rated_battles(include_identity_leaks=True),  # counted on the board, not rated
+        table = self._board.table(
             self.store.eval_results(),
-            self.store.telemetry_samples(),
             served,
-            rounds=self.bootstrap_rounds,
             category=category,
             specialty=specialty,
             task=task,

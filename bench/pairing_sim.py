@@ -134,8 +134,7 @@ def run(seeds: int, max_votes: int, step: int, policy: PairingPolicy) -> dict:
         "step": step,
         "policy": {
             "base_share": policy.base_share,
-            "overlap_weight": policy.overlap_weight,
-            "count_power": policy.count_power,
+            "exploration": policy.exploration,
         },
         "results": results,
         "ratio": ratio,
@@ -148,10 +147,10 @@ def main() -> None:
     parser.add_argument("--max-votes", type=int, default=20000)
     parser.add_argument("--step", type=int, default=200)
     parser.add_argument("--base-share", type=float, default=PairingPolicy().base_share)
-    parser.add_argument("--overlap-weight", type=float, default=PairingPolicy().overlap_weight)
+    parser.add_argument("--exploration", type=float, default=PairingPolicy().exploration)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    policy = PairingPolicy(base_share=args.base_share, overlap_weight=args.overlap_weight)
+    policy = PairingPolicy(base_share=args.base_share, exploration=args.exploration)
     report = run(args.seeds, args.max_votes, args.step, policy)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
