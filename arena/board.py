@@ -187,6 +187,41 @@ def style_cells(standing: StyleStanding) -> list[Any]:
     ]
 
 
+BASE_COLUMNS = [
+    "Adapter",
+    "Its base",
+    "Votes",
+    "Human win rate vs base (95% CI)",
+    "Automatic paired delta (95% CI)",
+]
+
+
+def base_comparison_cells(comparison: Any) -> list[Any]:
+    """One `arena.base_comparison.BaseComparison` as the cells of BASE_COLUMNS."""
+    rate = (
+        f"{comparison.win_rate:.0%} [{comparison.ci_low:.0%}, {comparison.ci_high:.0%}]"
+        if comparison.win_rate is not None
+        else "no votes yet"
+    )
+    delta = comparison.automatic_delta
+    automatic = (
+        f"{comparison.automatic_metric} {delta[0]:+.3f}"
+        + (f" [{delta[1]:+.3f}, {delta[2]:+.3f}]" if delta[1] is not None and delta[2] is not None else "")
+        if delta is not None
+        else "not measured (python -m arena.evaluate)"
+    )
+    return [comparison.adapter, comparison.base, comparison.votes, rate, automatic]
+
+
+def filter_choices(counts: dict[str, int], labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Dropdown choices (label with its vote count, value) for a board filter, 'all' first."""
+    labels = labels or {}
+    total = sum(counts.values())
+    return [(f"all ({total} votes)", "")] + [
+        (f"{labels.get(key, key.replace('_', ' '))} ({count} votes)", key) for key, count in counts.items()
+    ]
+
+
 NO_METRICS_NOTE = (
     "Automatic metrics (BERTScore, embedding, ROUGE-L, MCQ) are empty until someone runs "
     "`python -m arena.evaluate --all --data bundled` (and `--data bundled-mcq`)."
