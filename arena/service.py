@@ -30,6 +30,7 @@ from arena.integrity import (
 )
 from arena.integrity import leaks_identity, validate_question
 from arena.leaderboard import LeaderboardTable as LeaderboardTable  # re-exported for the UI
+from arena.pacing import BattlePace, cut_at, cut_mark, paced_words, word_count, word_prefix
 from arena.pairing import PairingError, PairingPolicy, draw_pair
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
@@ -81,6 +82,8 @@ class BattleProgress:
     voided: bool = False
     message: str = ""
     cancelled: bool = False  # replaced by a newer battle: the page already shows that one
+    cut_a: int | None = None  # the token budget side A was cut at (its text then ends with a cut mark)
+    cut_b: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class ArenaService:
         stale_after: timedelta = STALE_AFTER,
         pairing_policy: PairingPolicy | None = None,
         board_in_background: bool = True,
+        pace: BattlePace | None = None,
     ):
         self.engine = engine
         self.store = store
@@ -145,6 +149,7 @@ class ArenaService:
         # background (inline when board_in_background is False: every board fully fresh).
         self._board = BoardCache(store, rounds=bootstrap_rounds, background=board_in_background)
         self.stale_after = stale_after
+        self.pace = pace or BattlePace()  # both sides reach the browser at one pace (arena/pacing.py)
         self._bank = {q.id: q for q in question_bank}
         self._reference_scorer = reference_scorer
         self._pairing = Pairing(random.Random(seed), pairing_policy or PairingPolicy())
@@ -304,13 +309,24 @@ class ArenaService:
         pair = self.engine.stream_pair(
             battle.question, battle.contestant_a, battle.contestant_b, self.settings, requested_at
         )
+        both_started: float | None = None  # when both sides had words: the common pace runs from here
+        shown = (0, 0)
         try:
             for update in pair:
                 if cancel.is_set():
                     yield BattleProgress("", "", True, True, "This battle was cancelled.", cancelled=True)
                     return
                 last = update
-                yield BattleProgress(update.a.text, update.b.text, finished=False)
+                if both_started is None and update.a.text.strip() and update.b.text.strip():
+                    both_started = time.monotonic()
+                paced = self._paced(update.a.text, update.b.text, update.a.done, update.b.done, both_started)
+                if paced != shown:
+                    shown = paced
+                    yield BattleProgress(
+                        word_prefix(update.a.text, paced[0]),
+                        word_prefix(update.b.text, paced[1]),
+                        finished=False,
+                    )
             failure = self._failure(last)
             if failure:
                 self.store.void_if_generating(battle_id, failure)
@@ -320,6 +336,8 @@ class ArenaService:
                 return
             assert last is not None and last.a.telemetry and last.b.telemetry  # checked by _failure
             answer_a, answer_b = last.a.text, last.b.text
+            cut_a = cut_at(last.a.telemetry.output_tokens, self.settings.max_new_tokens)
+            cut_b = cut_at(last.b.telemetry.output_tokens, self.settings.max_new_tokens)
             score_a = score_b = None
             if battle.reference_answer and self._reference_scorer is not None:
                 score_a, score_b = self._reference_scorer([answer_a, answer_b], [battle.reference_answer] * 2)
@@ -328,8 +346,8 @@ class ArenaService:
                     battle_id,
                     answer_a=answer_a,
                     answer_b=answer_b,
-                    telemetry_a=last.a.telemetry.to_dict(),
-                    telemetry_b=last.b.telemetry.to_dict(),
+                    telemetry_a={**last.a.telemetry.to_dict(), "cut_at_tokens": cut_a},
+                    telemetry_b={**last.b.telemetry.to_dict(), "cut_at_tokens": cut_b},
                     identity_leak=leaks_identity(answer_a) or leaks_identity(answer_b),
                     bertscore_a=score_a,
                     bertscore_b=score_b,
@@ -339,7 +357,26 @@ class ArenaService:
                     answer_a, answer_b, True, True, "This battle was cancelled.", cancelled=True
                 )
                 return
-            yield BattleProgress(answer_a, answer_b, finished=True)
+            # The rest of both answers at the common pace, then the whole answers with their cut marks.
+            started = both_started if both_started is not None else time.monotonic()
+            while shown != (word_count(answer_a), word_count(answer_b)):
+                if cancel.is_set():
+                    yield BattleProgress("", "", True, True, "This battle was cancelled.", cancelled=True)
+                    return
+                time.sleep(0.05)
+                paced = self._paced(answer_a, answer_b, True, True, started)
+                if paced != shown:
+                    shown = paced
+                    yield BattleProgress(
+                        word_prefix(answer_a, paced[0]), word_prefix(answer_b, paced[1]), False
+                    )
+            yield BattleProgress(
+                answer_a + (cut_mark(cut_a) if cut_a else ""),
+                answer_b + (cut_mark(cut_b) if cut_b else ""),
+                finished=True,
+                cut_a=cut_a,
+                cut_b=cut_b,
+            )
         except Exception as error:  # the engine reports model errors per side; this is the last resort
             self.store.void_if_generating(battle_id, f"{type(error).__name__}: {error}"[:500])
             yield BattleProgress("", "", finished=True, voided=True, message=self._void_message())
@@ -349,6 +386,13 @@ class ArenaService:
                 self._running.pop(battle_id, None)
             # GeneratorExit (tab closed, Gradio cancelled the event) lands here with the battle unfinished
             self.store.void_if_generating(battle_id, "the clinician left before the answers finished")
+
+    def _paced(
+        self, text_a: str, text_b: str, done_a: bool, done_b: bool, started: float | None
+    ) -> tuple[int, int]:
+        """Words of each side the browser may show now (arena/pacing.py)."""
+        elapsed = None if started is None else time.monotonic() - started
+        return paced_words(word_count(text_a), word_count(text_b), done_a, done_b, elapsed, self.pace)
 
     @staticmethod
     def _failure(last: PairUpdate | None) -> str | None:
