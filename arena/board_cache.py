@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from arena.board import contestant_telemetry
 from arena.board_summary import BoardSummary, DerivedVote, derive_vote
 from arena.categories import QuestionCategory
+from arena.history import Snapshot, daily_snapshots
 from arena.leaderboard import (
     LeaderboardTable,
     agreement_of,
@@ -60,6 +61,7 @@ class SlowParts:
     style: StyleControlFit
     agreement: tuple[float | None, float | None, float | None, int]
     telemetry: dict[str, dict[str, Any]]  # per contestant id, as arena.board.contestant_telemetry
+    history: list[Snapshot]  # daily snapshots
 
 
 def slow_parts(
@@ -69,9 +71,12 @@ def slow_parts(
     rounds: int,
     telemetry: dict[str, dict[str, Any]],
     at_vote_id: int = 0,
+    voted_at: list[str] | None = None,
 ) -> SlowParts:
-    """Bootstrap intervals, style fit and agreement interval for one snapshot of the votes."""
+    """Bootstrap intervals, style fit, agreement interval and daily snapshots for one snapshot of
+    the votes (`voted_at` beside `battles`; no history without it)."""
     return SlowParts(
+        history=daily_snapshots(zip(voted_at, battles, strict=True)) if voted_at is not None else [],
         telemetry=telemetry,
         at_vote_id=at_vote_id,
         votes=len(battles),
@@ -123,10 +128,11 @@ class BoardCache:
         with self._lock:
             tally = Counter(self._summary.tally)
             battles = list(self._summary.battles)
+            voted_at = list(self._summary.voted_at)
             agreements = list(self._summary.agreements)
             at_vote_id = self._summary.last_vote_id
         telemetry = contestant_telemetry(self.source.telemetry_samples())
-        parts = slow_parts(tally, battles, agreements, self.rounds, telemetry, at_vote_id)
+        parts = slow_parts(tally, battles, agreements, self.rounds, telemetry, at_vote_id, voted_at)
         with self._lock:
             if self._slow is None or parts.at_vote_id >= self._slow.at_vote_id:
                 self._slow = parts
@@ -150,10 +156,18 @@ class BoardCache:
             with self._lock:
                 telemetry = self._slow.telemetry if self._slow else {}
             summary = BoardSummary.of(votes, battle_filter(category, specialty, task, question_specialty))
-            parts = slow_parts(summary.tally, summary.battles, summary.agreements, self.rounds, telemetry)
+            parts = slow_parts(
+                summary.tally,
+                summary.battles,
+                summary.agreements,
+                self.rounds,
+                telemetry,
+                0,
+                summary.voted_at,
+            )
             return table_from_summary(
                 summary, eval_results, parts.telemetry, served,
-                intervals=parts.intervals, style=parts.style, agreement=parts.agreement,
+                intervals=parts.intervals, style=parts.style, agreement=parts.agreement, history=parts.history,
             )  # fmt: skip
         with self._lock:
             slow, newest = self._slow, self._summary.last_vote_id
@@ -173,6 +187,7 @@ class BoardCache:
             return table_from_summary(
                 summary, eval_results, slow.telemetry, served,
                 intervals=intervals, style=slow.style, agreement=slow.agreement, extra_notes=notes,
+                history=slow.history,
             )  # fmt: skip
 
     def wait_until_fresh(self, timeout_s: float = 60.0) -> bool:

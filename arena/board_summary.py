@@ -40,6 +40,7 @@ class DerivedVote:
     bertscores: tuple[float | None, float | None]
     leaked: bool
     vote_id: int | None = None
+    voted_at: str = ""  # ISO 8601, for the daily snapshots
 
 
 def derive_vote(row: Mapping[str, Any], categories: dict[str, QuestionCategory] | None = None) -> DerivedVote:
@@ -53,6 +54,7 @@ def derive_vote(row: Mapping[str, Any], categories: dict[str, QuestionCategory] 
         bertscores=(row.get("bertscore_a"), row.get("bertscore_b")),
         leaked=bool(row.get("identity_leak")),
         vote_id=row.get("vote_id"),
+        voted_at=str(row.get("voted_at") or ""),
     )
 
 
@@ -66,6 +68,7 @@ class BoardSummary:
 
     keep: Callable[[RatedBattle], bool] = field(default=lambda battle: True)
     battles: list[RatedBattle] = field(default_factory=list)  # kept votes, oldest first
+    voted_at: list[str] = field(default_factory=list)  # each kept vote's time, beside `battles`
     leaked: int = 0
     tally: PairTally = field(default_factory=Counter)
     elo: dict[str, float] = field(default_factory=dict)
@@ -102,6 +105,7 @@ class BoardSummary:
         if not self.keep(battle):
             return
         self.battles.append(battle)
+        self.voted_at.append(vote.voted_at)
         tally_battle(self.tally, battle)
         elo_update(self.elo, battle)
         self.rates.add(battle)

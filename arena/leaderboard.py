@@ -33,6 +33,7 @@ from arena.board import (
 )
 from arena.board_summary import BoardSummary, derive_vote
 from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, leaderboard_metrics
+from arena.history import Snapshot, daily_snapshots
 from arena.metrics import bootstrap_ci
 from arena.ratings import (
     ContestantRates,
@@ -105,6 +106,8 @@ class LeaderboardTable:
     style_note: str = ""  # the style coefficients in one line
     leaked: int = 0  # battles kept but not rated: an answer named its model or maker
     base_comparisons: list[BaseComparison] = field(default_factory=list)  # adapter vs own base, from votes
+    history: list[Snapshot] = field(default_factory=list)  # daily snapshots, for the ratings-over-time plot
+    labels: dict[str, str] = field(default_factory=dict)  # stable id -> label, for the history plot
 
 
 def battle_filter(
@@ -167,6 +170,7 @@ def build_leaderboard(
         intervals=intervals,
         style=style_controlled_ratings(summary.battles),
         agreement=agreement_of(summary.agreements),
+        history=daily_snapshots(zip(summary.voted_at, summary.battles, strict=True)),
     )
 
 
@@ -197,6 +201,7 @@ def table_from_summary(
     style: StyleControlFit,
     agreement: tuple[float | None, float | None, float | None, int],
     extra_notes: Sequence[str] = (),
+    history: Sequence[Snapshot] = (),
 ) -> LeaderboardTable:
     """The board from running aggregates, intervals, a style fit and per-contestant telemetry
     (`arena.board.contestant_telemetry`) computed elsewhere; cheap (no pass over the votes), so the
@@ -263,6 +268,8 @@ def table_from_summary(
         style_note=describe_coefficients(style),
         leaked=summary.leaked,
         base_comparisons=comparisons,
+        history=list(history),
+        labels={name: label(name) for snap in history for name in snap.ratings},
     )
 
 

@@ -34,7 +34,7 @@ from arena.board import (
     telemetry_summary,
 )
 from arena.categories import TASK_LABELS
-from arena.plots import ratings_figure, win_rate_heatmap
+from arena.plots import rating_history_figure, ratings_figure, win_rate_heatmap
 from arena.service import (
     MAX_RATIONALE_CHARS,
     MAX_VOTER_FIELD_CHARS,
@@ -187,6 +187,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 elo_table = gr.Dataframe(interactive=False, elem_id="elo-table")
             ratings_plot = gr.Plot(label="Bradley-Terry ratings with 95% intervals", elem_id="ratings-plot")
             heatmap_plot = gr.Plot(label="Win rate (row beats column)", elem_id="heatmap-plot")
+            history_plot = gr.Plot(label="Ratings over time (daily, 95% intervals)", elem_id="history-plot")
             with gr.Row():
                 export_btn = gr.Button("Export all votes (CSV + JSONL)", elem_id="export")
                 export_files = gr.File(label="Exports", file_count="multiple", interactive=False)
@@ -402,6 +403,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 elo_table: gr.update(value=board.elo or [["", ""]], headers=["Contestant", "Online Elo"]),
                 ratings_plot: ratings_figure(board.rating_rows),
                 heatmap_plot: win_rate_heatmap(names, matrix),
+                history_plot: rating_history_figure(board.history, board.labels),
                 category_filter: gr.update(choices=["", *board.categories], value=category or ""),
                 specialty_filter: gr.update(choices=["", *board.specialties], value=voter_specialty or ""),
             }
@@ -444,6 +446,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             elo_table,
             ratings_plot,
             heatmap_plot,
+            history_plot,
             category_filter,
             specialty_filter,
             style_table,
