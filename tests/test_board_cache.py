@@ -20,7 +20,10 @@ from arena.votes import VoteInput
 
 IDS = ["smollm2-135m/base", "smollm2-135m/run-1", "gemma3-270m/base", "qwen2.5-0.5b/base"]
 SESSION = "board-cache-session"
-QUESTIONS = ["What dose of ibuprofen for a 4-year-old child?", "ECG shows ST elevation in II, III and aVF. Meaning?"]
+QUESTIONS = [
+    "What dose of ibuprofen for a 4-year-old child?",
+    "ECG shows ST elevation in II, III and aVF. Meaning?",
+]
 
 
 def add_votes(store: ArenaStore, count: int, rng: random.Random, *, leak_every: int = 0) -> None:
@@ -54,7 +57,9 @@ def comparable(table) -> list:
     ]  # fmt: skip
 
 
-def test_the_cached_board_after_each_batch_of_votes_equals_the_board_built_from_scratch(store: ArenaStore) -> None:
+def test_the_cached_board_after_each_batch_of_votes_equals_the_board_built_from_scratch(
+    store: ArenaStore,
+) -> None:
     rng = random.Random(3)
     served = {stable_id: stable_id for stable_id in IDS}
     cache = BoardCache(store, rounds=50, background=False)
@@ -87,7 +92,6 @@ def test_background_refresh_catches_up_and_the_board_says_while_it_lags(store: A
     first = cache.table([], served)  # nothing to move yet: computed inline
     assert not any("being refreshed" in note for note in first.notes)
     add_votes(store, 3, random.Random(6))
-    assert cache.wait_until_fresh() is False or True  # the worker may or may not have run yet
     cache.sync()
     assert cache.wait_until_fresh(timeout_s=60)
     fresh = cache.table([], served)

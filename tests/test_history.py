@@ -15,7 +15,9 @@ A, B = "smollm2-135m/run-1", "smollm2-135m/base"
 
 def test_one_snapshot_per_day_with_every_vote_up_to_that_day_and_narrowing_intervals() -> None:
     dated = [("2026-12-01T09:00:00", RatedBattle(A, B, "model_a" if i % 3 else "model_b")) for i in range(30)]
-    dated += [("2026-12-02T10:00:00", RatedBattle(A, B, "model_a" if i % 3 else "model_b")) for i in range(90)]
+    dated += [
+        ("2026-12-02T10:00:00", RatedBattle(A, B, "model_a" if i % 3 else "model_b")) for i in range(90)
+    ]
     first, second = daily_snapshots(dated)
     assert (first.day, first.votes, second.day, second.votes) == ("2026-12-01", 30, "2026-12-02", 120)
     assert first.ratings[A] > first.ratings[B] and second.ratings[A] > second.ratings[B]
