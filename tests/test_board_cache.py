@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from arena.board_cache import BoardCache
-from arena.leaderboard import build_leaderboard
+from arena.leaderboard import build_leaderboard, recentred
 from arena.store import ArenaStore
 from arena.votes import VoteInput
 
@@ -85,7 +85,7 @@ def test_filtered_boards_come_from_the_cached_votes(store: ArenaStore) -> None:
     assert dosing.tasks == whole.tasks  # the filter menu still lists every task
 
 
-def test_background_refresh_catches_up_and_the_board_says_while_it_lags(store: ArenaStore) -> None:
+def test_background_refresh_catches_up_after_new_votes(store: ArenaStore) -> None:
     add_votes(store, 30, random.Random(5))
     cache = BoardCache(store, rounds=30, background=True)
     served = {stable_id: stable_id for stable_id in IDS}
@@ -97,3 +97,13 @@ def test_background_refresh_catches_up_and_the_board_says_while_it_lags(store: A
     fresh = cache.table([], served)
     assert fresh.votes == 33 and not any("being refreshed" in note for note in fresh.notes)
     cache.close()
+
+
+def test_stale_intervals_move_with_each_rating_until_the_refresh() -> None:
+    moved = recentred(
+        {"a": (980.0, 1020.0), "b": (900.0, 960.0)},
+        {"a": 1000.0, "b": 930.0},
+        {"a": 1010.0, "b": 925.0, "c": 990.0},
+    )
+    assert moved["a"] == (990.0, 1030.0) and moved["b"] == (895.0, 955.0)
+    assert moved["c"] == (960.0, 1020.0)  # a newcomer gets the widest interval seen, centred on its rating
