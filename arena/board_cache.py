@@ -18,6 +18,7 @@ Run as: python -m pytest tests/test_board_cache.py -q
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -38,6 +39,8 @@ from arena.leaderboard import (
 )
 from arena.ratings import RatedBattle, bootstrap_intervals, bradley_terry
 from arena.style_control import StyleControlFit, style_controlled_ratings
+
+log = logging.getLogger(__name__)
 
 
 class VoteSource(Protocol):
@@ -122,6 +125,20 @@ class BoardCache:
         if derived and self.background:
             self._request_refresh()
         return len(derived)
+
+    def warm_up(self) -> threading.Thread:
+        """Read and derive every stored vote in a background thread (at start-up: 100k votes take
+        minutes on two cores), so the first board request waits only for what is left."""
+
+        def run() -> None:
+            try:
+                self.sync()
+            except Exception:  # a broken database is reported by the request that needs it
+                log.exception("warming up the board cache failed")
+
+        thread = threading.Thread(target=run, name="board-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def refresh(self) -> SlowParts:
         """Recompute the slow parts now, for the votes in the cache (the worker calls this)."""

@@ -148,6 +148,8 @@ class ArenaService:
         # The board is computed once and kept current vote by vote; bootstraps refresh in the
         # background (inline when board_in_background is False: every board fully fresh).
         self._board = BoardCache(store, rounds=bootstrap_rounds, background=board_in_background)
+        if store.problem is None and board_in_background:
+            self._board.warm_up()
         self.stale_after = stale_after
         self.pace = pace or BattlePace()  # both sides reach the browser at one pace (arena/pacing.py)
         self._bank = {q.id: q for q in question_bank}
