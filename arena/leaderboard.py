@@ -3,12 +3,17 @@ evaluation results and telemetry by a pure function. Everything is counted per s
 id (`<model key>/<run id or base>`), so votes cast before a display name changed still count for
 the same contestant; labels are applied last: the served contestant's current label, else one made
 from the registry (`arena.adapters.label_from_id`). The service feeds it what the store holds; the
-UI turns each standing into table cells (`arena.board.standing_cells`).
+UI turns each standing into table cells (`arena.board.standing_cells`). `build_leaderboard` does it
+all in one pass; the service keeps the same aggregates vote by vote (`arena.board_cache`) and builds
+the table with `table_from_summary`. Below MIN_RANKED_BATTLES a contestant is preliminary (no rank,
+an honestly wide interval); leaked battles are counted, not rated; the table also carries the
+style-controlled ranking, adapter-vs-own-base win rates, votes per question category and daily
+snapshots.
 
     from arena.leaderboard import build_leaderboard
     served = {engine.contestant_id(name): name for name in engine.contestant_names()}
-    table = build_leaderboard(store.rated_battles(), store.eval_results(), store.telemetry_samples(),
-                              served, rounds=200)
+    table = build_leaderboard(store.rated_battles(include_identity_leaks=True), store.eval_results(),
+                              store.telemetry_samples(), served, rounds=200)
     [(s.rank, s.contestant) for s in table.rows]
 """
 
