@@ -63,7 +63,7 @@ def test_the_cached_board_after_each_batch_of_votes_equals_the_board_built_from_
     rng = random.Random(3)
     served = {stable_id: stable_id for stable_id in IDS}
     cache = BoardCache(store, rounds=50, background=False)
-    for batch in (5, 30, 1):
+    for batch in (4, 12, 1):
         add_votes(store, batch, rng, leak_every=7)
         cached = cache.table([], served)
         fresh = build_leaderboard(
@@ -76,7 +76,7 @@ def test_the_cached_board_after_each_batch_of_votes_equals_the_board_built_from_
 
 
 def test_filtered_boards_come_from_the_cached_votes(store: ArenaStore) -> None:
-    add_votes(store, 40, random.Random(4))
+    add_votes(store, 16, random.Random(4))
     cache = BoardCache(store, rounds=20, background=False)
     served = {stable_id: stable_id for stable_id in IDS}
     whole = cache.table([], served)
@@ -86,7 +86,7 @@ def test_filtered_boards_come_from_the_cached_votes(store: ArenaStore) -> None:
 
 
 def test_background_refresh_catches_up_after_new_votes(store: ArenaStore) -> None:
-    add_votes(store, 30, random.Random(5))
+    add_votes(store, 12, random.Random(5))
     cache = BoardCache(store, rounds=30, background=True)
     served = {stable_id: stable_id for stable_id in IDS}
     first = cache.table([], served)  # nothing to move yet: computed inline
@@ -95,7 +95,7 @@ def test_background_refresh_catches_up_after_new_votes(store: ArenaStore) -> Non
     cache.sync()
     assert cache.wait_until_fresh(timeout_s=60)
     fresh = cache.table([], served)
-    assert fresh.votes == 33 and not any("being refreshed" in note for note in fresh.notes)
+    assert fresh.votes == 15 and not any("being refreshed" in note for note in fresh.notes)
     cache.close()
 
 
