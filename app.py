@@ -30,11 +30,21 @@ from pathlib import Path
 
 from arena.backend import BACKEND_CHOICES, ArenaBackend, BackendOptions, start_backend
 from arena.engine import GenerationSettings
+from arena.pacing import CPU_ANSWER_BUDGET, GPU_ANSWER_BUDGET, default_answer_budget
 from arena.service import ArenaService, ReferenceScorer
 from arena.space_sync import SPACE_ENV, open_vote_storage
 from finetune.data import load_dataset_source
 from finetune.paths import project_paths
 from finetune.registry import UnknownModelError, chosen_models
+
+
+def _cuda_available() -> bool:
+    """Whether the answers will be generated on a CUDA GPU (False where torch is not installed)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,11 +94,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="URL=MODEL[,MODEL]",
         help="remote contestants, e.g. http://host:8000/v1=smollm2,demo (with --backend remote)",
     )
-    parser.add_argument("--max-new-tokens", type=int, default=int(env.get("MEDARENA_MAX_NEW_TOKENS", "128")))
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help=f"answer budget in new tokens (default {GPU_ANSWER_BUDGET} on a GPU, {CPU_ANSWER_BUDGET} on CPU: "
+        "about a 10 s battle; MEDARENA_MAX_NEW_TOKENS)",
+    )
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
     )
     args = parser.parse_args(argv)
+    if args.max_new_tokens is None:
+        budget = env.get("MEDARENA_MAX_NEW_TOKENS")
+        args.max_new_tokens = int(budget) if budget else default_answer_budget(_cuda_available())
     try:  # unknown keys fail here, listing the valid ones, before any model loads
         chosen = chosen_models([k for arg in args.models for k in arg.split(",")] if args.models else None)
     except UnknownModelError as error:

@@ -14,12 +14,38 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from arena.categories import QuestionCategory, classify_question
 from arena.engine import Telemetry
 from arena.ratings import LeaderboardRow, RatedBattle
+from arena.style_control import StyleCounts, StyleStanding, style_counts
 
 
-def to_rated(rows: list[dict[str, Any]], flags: Sequence[str] = ("unsafe", "incorrect")) -> list[RatedBattle]:
-    """Votes as RatedBattles; `flagged_*` counts the named flag kinds (both by default)."""
+def _style(row: dict[str, Any], side: str) -> StyleCounts | None:
+    answer = row.get(f"answer_{side}")
+    return style_counts(answer) if isinstance(answer, str) and answer else None
+
+
+def to_rated(
+    rows: list[dict[str, Any]],
+    flags: Sequence[str] = ("unsafe", "incorrect"),
+    *,
+    with_style: bool = False,
+    categories: dict[str, QuestionCategory] | None = None,
+) -> list[RatedBattle]:
+    """Votes as RatedBattles; `flagged_*` counts the named flag kinds (both by default); with
+    `with_style`, each side's style counts come from its stored answer (`answer_a`/`answer_b`).
+    A row with its `question` gets the question's task type and specialty (arena/categories.py);
+    `categories` caches them by question text across calls (bank questions repeat)."""
+    categories = {} if categories is None else categories
+
+    def category_of(row: dict[str, Any]) -> QuestionCategory | None:
+        question = row.get("question")
+        if not isinstance(question, str) or not question:
+            return None
+        if question not in categories:
+            categories[question] = classify_question(question)
+        return categories[question]
+
     return [
         RatedBattle(
             model_a=row["contestant_a"],
@@ -29,6 +55,10 @@ def to_rated(rows: list[dict[str, Any]], flags: Sequence[str] = ("unsafe", "inco
             specialty=row.get("voter_specialty") or None,
             flagged_a=any(bool(row.get(f"flag_a_{kind}")) for kind in flags),
             flagged_b=any(bool(row.get(f"flag_b_{kind}")) for kind in flags),
+            style_a=_style(row, "a") if with_style else None,
+            style_b=_style(row, "b") if with_style else None,
+            task=category.task.value if (category := category_of(row)) else None,
+            question_specialty=category.specialty if category else None,
         )
         for row in rows
     ]
@@ -133,6 +163,62 @@ def standing_cells(standing: Any) -> list[Any]:
         fmt_number(speed.get("median_latency_s"), 2),
         fmt_number(speed.get("median_tokens_per_s"), 1),
         fmt_number(speed.get("memory_mb"), 0),
+    ]
+
+
+STYLE_COLUMNS = [
+    "Rank (style-controlled)",
+    "Contestant",
+    "Rating (style-controlled)",
+    "Rank shift",
+    "Plain rank",
+]
+
+
+def style_cells(standing: StyleStanding) -> list[Any]:
+    """One style-controlled standing as the cells of STYLE_COLUMNS; the shift reads '+2', '−1' or '='."""
+    shift = standing.shift
+    return [
+        standing.rank,
+        standing.name,
+        f"{standing.rating:.0f}",
+        "=" if shift == 0 else (f"+{shift}" if shift > 0 else f"−{-shift}"),
+        standing.plain_rank,
+    ]
+
+
+BASE_COLUMNS = [
+    "Adapter",
+    "Its base",
+    "Votes",
+    "Human win rate vs base (95% CI)",
+    "Automatic paired delta (95% CI)",
+]
+
+
+def base_comparison_cells(comparison: Any) -> list[Any]:
+    """One `arena.base_comparison.BaseComparison` as the cells of BASE_COLUMNS."""
+    rate = (
+        f"{comparison.win_rate:.0%} [{comparison.ci_low:.0%}, {comparison.ci_high:.0%}]"
+        if comparison.win_rate is not None
+        else "no votes yet"
+    )
+    delta = comparison.automatic_delta
+    automatic = (
+        f"{comparison.automatic_metric} {delta[0]:+.3f}"
+        + (f" [{delta[1]:+.3f}, {delta[2]:+.3f}]" if delta[1] is not None and delta[2] is not None else "")
+        if delta is not None
+        else "not measured (python -m arena.evaluate)"
+    )
+    return [comparison.adapter, comparison.base, comparison.votes, rate, automatic]
+
+
+def filter_choices(counts: dict[str, int], labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Dropdown choices (label with its vote count, value) for a board filter, 'all' first."""
+    labels = labels or {}
+    total = sum(counts.values())
+    return [(f"all ({total} votes)", "")] + [
+        (f"{labels.get(key, key.replace('_', ' '))} ({count} votes)", key) for key, count in counts.items()
     ]
 
 

@@ -4,16 +4,16 @@
   surrogate) and invisible questions (nothing visible by `arena.text_input.has_visible_text`) are
   refused with a message; the rest come back normalised (NFC, no controls or zero-width characters).
 - `pii_warnings`: what in a question looks patient-identifiable (rules in arena/pii.py).
-- `leaks_identity`: an answer that names its model or maker ("I am Llama", "as Gemma") makes a
-  battle non-blind; Chatbot Arena keeps such battles but leaves them out of the ratings.
+- `leaks_identity`: an answer that names its model, family or developer ("I am Llama", "developed by
+  Meta") makes a battle non-blind (rules in arena/leaks.py); Chatbot Arena keeps such battles but
+  leaves them out of the ratings.
 
     from arena.integrity import validate_question; validate_question("What is sepsis?")
 """
 
 from __future__ import annotations
 
-import re
-
+from arena.leaks import find_identity_leaks
 from arena.pii import find_pii
 from arena.text_input import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS  # re-exported
 from arena.text_input import QUESTION, FieldSpec, InputRefused, bounded, has_visible_text, normalise
@@ -40,36 +40,7 @@ def pii_warnings(question: str) -> list[str]:
     return list(dict.fromkeys(finding.label for finding in find_pii(question)))
 
 
-# Model families and makers; an answer naming one of these about itself is not blind.
-IDENTITY_NAMES = (
-    "llama",
-    "meta ai",
-    "gemma",
-    "medgemma",
-    "google",
-    "deepmind",
-    "qwen",
-    "alibaba",
-    "phi",
-    "microsoft",
-    "mistral",
-    "deepseek",
-    "smollm",
-    "hugging ?face",
-    "chatgpt",
-    "openai",
-    "gpt-?[34]",
-    "claude",
-    "anthropic",
-)
-_SELF_REFERENCE = re.compile(
-    r"\b(?:i am|i'm|i was (?:created|trained|developed|made|built) by|as|my name is|called|"
-    r"(?:created|trained|developed|made|built) by)\s+(?:an?\s+|the\s+)?(?:ai\s+(?:model|assistant)\s+)?"
-    r"(?:named\s+|called\s+)?(" + "|".join(IDENTITY_NAMES) + r")\b",
-    re.I,
-)
-
-
 def leaks_identity(answer: str) -> bool:
-    """True when an answer names a model or maker, so the vote is no longer blind."""
-    return _SELF_REFERENCE.search(answer) is not None
+    """True when an answer names its model, family or developer, so the vote is no longer blind
+    (rules and their measured recall in arena/leaks.py)."""
+    return find_identity_leaks(answer) != []

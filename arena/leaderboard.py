@@ -3,22 +3,30 @@ evaluation results and telemetry by a pure function. Everything is counted per s
 id (`<model key>/<run id or base>`), so votes cast before a display name changed still count for
 the same contestant; labels are applied last: the served contestant's current label, else one made
 from the registry (`arena.adapters.label_from_id`). The service feeds it what the store holds; the
-UI turns each standing into table cells (`arena.board.standing_cells`).
+UI turns each standing into table cells (`arena.board.standing_cells`). `build_leaderboard` does it
+all in one pass; the service keeps the same aggregates vote by vote (`arena.board_cache`) and builds
+the table with `table_from_summary`. Below MIN_RANKED_BATTLES a contestant is preliminary (no rank,
+an honestly wide interval); leaked battles are counted, not rated; the table also carries the
+style-controlled ranking, adapter-vs-own-base win rates, votes per question category and daily
+snapshots.
 
     from arena.leaderboard import build_leaderboard
     served = {engine.contestant_id(name): name for name in engine.contestant_names()}
-    table = build_leaderboard(store.rated_battles(), store.eval_results(), store.telemetry_samples(),
-                              served, rounds=200)
+    table = build_leaderboard(store.rated_battles(include_identity_leaks=True), store.eval_results(),
+                              store.telemetry_samples(), served, rounds=200)
     [(s.rank, s.contestant) for s in table.rows]
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from arena.adapters import label_from_id
+from arena.base_comparison import BaseComparison, comparisons_from_counts
 from arena.board import (
     LEADERBOARD_COLUMNS,
     NO_METRICS_NOTE,
@@ -26,21 +34,45 @@ from arena.board import (
     fmt_number,
     rank_label,
     rank_ranges,
-    to_rated,
     votes_to_separate,
 )
-from arena.eval_results import leaderboard_metrics, metric_human_agreement
+from arena.board_summary import BoardSummary, derive_vote
+from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, leaderboard_metrics
+from arena.history import Snapshot, daily_snapshots
+from arena.metrics import bootstrap_ci
 from arena.ratings import (
     ContestantRates,
     LeaderboardRow,
-    contestant_rates,
+    RatedBattle,
+    bootstrap_intervals,
+    bradley_terry,
     filter_battles,
-    leaderboard,
-    position_bias,
+    leaderboard_rows,
     win_rate_matrix,
+)
+from arena.style_control import (
+    StyleControlFit,
+    StyleStanding,
+    describe_coefficients,
+    style_controlled_ratings,
+    style_standings,
 )
 
 UNRATED = "no votes yet"
+PRELIMINARY = "preliminary"
+# Below this many battles a contestant gets no rank and at least the interval a coin-flip record of
+# that size allows (a bootstrap of one vote is a point: "1340 [1340, 1340]").
+MIN_RANKED_BATTLES = 20
+_POINTS_PER_LOGIT = 400 / math.log(10)
+
+
+def honest_interval(row: LeaderboardRow) -> LeaderboardRow:
+    """A preliminary row's interval widened to at least ±1.96 standard errors of a Bradley-Terry
+    strength estimated from `battles` even games (2 / sqrt(n) logits)."""
+    half = 1.96 * 2.0 / math.sqrt(max(row.battles, 1)) * _POINTS_PER_LOGIT
+    return replace(
+        row, ci_low=min(row.ci_low, row.bt_rating - half), ci_high=max(row.ci_high, row.bt_rating + half)
+    )
 
 
 @dataclass(frozen=True)
@@ -71,8 +103,46 @@ class LeaderboardTable:
     agreement: tuple[float | None, float | None, float | None, int]
     categories: list[str]
     specialties: list[str]
+    tasks: dict[str, int] = field(default_factory=dict)  # question task type -> rated votes (all filters off)
+    question_specialties: dict[str, int] = field(default_factory=dict)  # question specialty -> rated votes
     elo: list[list[Any]] = field(default_factory=list)  # [contestant, Elo] for the on-demand table
     notes: list[str] = field(default_factory=list)  # why a column is empty, how to read the ranks
+    style_rows: list[StyleStanding] = field(default_factory=list)  # the style-controlled ranking
+    style_note: str = ""  # the style coefficients in one line
+    leaked: int = 0  # battles kept but not rated: an answer named its model or maker
+    base_comparisons: list[BaseComparison] = field(default_factory=list)  # adapter vs own base, from votes
+    history: list[Snapshot] = field(default_factory=list)  # daily snapshots, for the ratings-over-time plot
+    labels: dict[str, str] = field(default_factory=dict)  # stable id -> label, for the history plot
+
+
+def battle_filter(
+    category: str | None = None,
+    specialty: str | None = None,
+    task: str | None = None,
+    question_specialty: str | None = None,
+) -> Callable[[RatedBattle], bool]:
+    """Which battles a board filter keeps (empty or None: any)."""
+
+    def keep(battle: RatedBattle) -> bool:
+        return bool(
+            filter_battles(
+                [battle],
+                category=category or None,
+                specialty=specialty or None,
+                task=task or None,
+                question_specialty=question_specialty or None,
+            )
+        )
+
+    return keep
+
+
+def agreement_of(values: list[float]) -> tuple[float | None, float | None, float | None, int]:
+    """(share, ci_low, ci_high, n) of the metric-human agreement values (bootstrap interval)."""
+    if not values:
+        return None, None, None, 0
+    low, high = bootstrap_ci(values, rounds=BOOTSTRAP_ROUNDS, seed=BOOTSTRAP_SEED)
+    return statistics.fmean(values), low, high, len(values)
 
 
 def build_leaderboard(
@@ -84,31 +154,82 @@ def build_leaderboard(
     rounds: int,
     category: str | None = None,
     specialty: str | None = None,
+    task: str | None = None,
+    question_specialty: str | None = None,
 ) -> LeaderboardTable:
-    """Ratings over the votes kept by the filter, then every served contestant without votes.
+    """Ratings over the votes kept by the filter, then every served contestant without votes, all in
+    one pass (arena.board_cache keeps the same summary vote by vote instead).
 
     `raw`, `eval_results` and `telemetry_samples` name contestants by stable id; `served` maps each
-    served contestant's id to its current label."""
-    all_battles = to_rated(raw)
-    battles = filter_battles(all_battles, category=category or None, specialty=specialty or None)
-    kept = {id(b) for b in battles}
-    kept_raw = [row for row, battle in zip(raw, all_battles, strict=True) if id(battle) in kept]
-    rating_rows = leaderboard(battles, rounds=rounds, seed=0)
-    rates = contestant_rates(battles)
-    unsafe = contestant_rates(to_rated(kept_raw, ("unsafe",)))
-    incorrect = contestant_rates(to_rated(kept_raw, ("incorrect",)))
-    telemetry = contestant_telemetry(telemetry_samples)
+    served contestant's id to its current label. Rows marked `identity_leak` are counted in `leaked`
+    and left out of everything else."""
+    keep = battle_filter(category, specialty, task, question_specialty)
+    categories: dict = {}  # question text -> category, shared by every row of this call
+    summary = BoardSummary.of((derive_vote(row, categories) for row in raw), keep)
+    intervals = bootstrap_intervals(summary.tally, rounds=rounds, seed=0) if summary.votes else {}
+    return table_from_summary(
+        summary,
+        eval_results,
+        contestant_telemetry(telemetry_samples),
+        served,
+        intervals=intervals,
+        style=style_controlled_ratings(summary.battles),
+        agreement=agreement_of(summary.agreements),
+        history=daily_snapshots(zip(summary.voted_at, summary.battles, strict=True)),
+    )
+
+
+def recentred(
+    intervals: Mapping[str, tuple[float, float]], old: Mapping[str, float], new: Mapping[str, float]
+) -> dict[str, tuple[float, float]]:
+    """Intervals bootstrapped at ratings `old`, moved with each contestant's rating to `new` (a vote
+    or two barely changes the widths; the background refresh replaces them). A contestant the old
+    intervals lack gets the widest interval seen, or the Fisher-free fallback of ±400."""
+    widest = max((high - low for low, high in intervals.values()), default=800.0)
+    moved = {}
+    for name, rating in new.items():
+        if name in intervals and name in old:
+            low, high = intervals[name]
+            moved[name] = (low + rating - old[name], high + rating - old[name])
+        else:
+            moved[name] = (rating - widest / 2, rating + widest / 2)
+    return moved
+
+
+def table_from_summary(
+    summary: BoardSummary,
+    eval_results: list[dict[str, Any]],
+    telemetry: Mapping[str, Mapping[str, Any]],
+    served: Mapping[str, str],
+    *,
+    intervals: Mapping[str, tuple[float, float]],
+    style: StyleControlFit,
+    agreement: tuple[float | None, float | None, float | None, int],
+    extra_notes: Sequence[str] = (),
+    history: Sequence[Snapshot] = (),
+) -> LeaderboardTable:
+    """The board from running aggregates, intervals, a style fit and per-contestant telemetry
+    (`arena.board.contestant_telemetry`) computed elsewhere; cheap (no pass over the votes), so the
+    cache can call it on every vote."""
+    ratings = bradley_terry(summary.tally) if summary.votes else {}
+    rates = summary.rates.rates()
+    rating_rows = leaderboard_rows(ratings, dict(intervals), summary.elo, rates) if ratings else []
+    preliminary = {row.name for row in rating_rows if row.battles < MIN_RANKED_BATTLES}
+    rating_rows = [honest_interval(row) if row.name in preliminary else row for row in rating_rows]
+    ranked = [row for row in rating_rows if row.name not in preliminary]
+    unsafe = summary.unsafe.rates()
+    incorrect = summary.incorrect.rates()
     metrics = leaderboard_metrics(eval_results)
-    ranges = rank_ranges(rating_rows)
+    ranges = rank_ranges(ranked)
 
     def label(stable_id: str) -> str:
         return served.get(stable_id) or label_from_id(stable_id)
 
     rows = [
         Standing(
-            rank_label(ranges[row.name], len(rating_rows)), label(row.name), row.name, replace(row, name=label(row.name)),
-            rates.get(row.name), unsafe.get(row.name), incorrect.get(row.name), metrics.get(row.name, {}),
-            telemetry.get(row.name, {}),
+            PRELIMINARY if row.name in preliminary else rank_label(ranges[row.name], len(ranked)), label(row.name),
+            row.name, replace(row, name=label(row.name)), rates.get(row.name), unsafe.get(row.name),
+            incorrect.get(row.name), metrics.get(row.name, {}), telemetry.get(row.name, {}),
         )
         for row in rating_rows
     ]  # fmt: skip
@@ -121,27 +242,61 @@ def build_leaderboard(
         for stable_id, name in served.items()
         if stable_id not in rated
     ]
-    names, matrix = win_rate_matrix(battles)
+    names, matrix = win_rate_matrix(summary.tally)
+    style_rows = [
+        replace(standing, name=label(standing.name))
+        for standing in style_standings({row.name: row.bt_rating for row in rating_rows}, style.ratings)
+    ]
+    comparisons = [
+        replace(c, adapter=label(c.adapter), base=label(c.base))
+        for c in comparisons_from_counts(summary.base_wins, summary.base_votes, eval_results, list(served))
+    ]
     rating_rows = [replace(row, name=label(row.name)) for row in rating_rows]
     return LeaderboardTable(
         columns=LEADERBOARD_COLUMNS,
         rows=rows,
         rating_rows=rating_rows,
         heatmap=([label(name) for name in names], matrix),
-        votes=len(battles),
-        position_bias=position_bias(battles),
-        agreement=metric_human_agreement(raw),
-        categories=sorted({b.category for b in all_battles if b.category}),
-        specialties=sorted({b.specialty for b in all_battles if b.specialty}),
+        votes=summary.votes,
+        position_bias=summary.position_bias,
+        agreement=agreement,
+        categories=sorted(summary.categories),
+        specialties=sorted(summary.specialties),
+        tasks=dict(sorted(summary.tasks.items())),
+        question_specialties=dict(sorted(summary.question_specialties.items())),
         elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
-        notes=_notes(rating_rows, ranges, len(battles), bool(metrics)),
+        notes=[
+            *_notes(ranked, ranges, summary.votes, bool(metrics), summary.leaked, len(preliminary)),
+            *extra_notes,
+        ],
+        style_rows=style_rows,
+        style_note=describe_coefficients(style),
+        leaked=summary.leaked,
+        base_comparisons=comparisons,
+        history=list(history),
+        labels={name: label(name) for snap in history for name in snap.ratings},
     )
 
 
 def _notes(
-    rating_rows: list[LeaderboardRow], ranges: dict[str, tuple[int, int]], votes: int, has_metrics: bool
+    rating_rows: list[LeaderboardRow],
+    ranges: dict[str, tuple[int, int]],
+    votes: int,
+    has_metrics: bool,
+    leaked: int = 0,
+    preliminary: int = 0,
 ) -> list[str]:
     notes = []
+    if preliminary:
+        notes.append(
+            f"{preliminary} contestant{'s are' if preliminary != 1 else ' is'} preliminary: fewer than "
+            f"{MIN_RANKED_BATTLES} battles, so no rank yet and a deliberately wide interval."
+        )
+    if leaked:
+        notes.append(
+            f"{leaked} battle{'s' if leaked != 1 else ''} kept but not rated: an answer named its model or "
+            "maker, so the vote was not blind."
+        )
     if len(rating_rows) > 1 and any(low != high for low, high in ranges.values()):
         needed = votes_to_separate(rating_rows, votes)
         hint = f" About {needed} more votes may separate the closest pair." if needed else ""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from arena.history import Snapshot
 from arena.ratings import LeaderboardRow
 
 
@@ -73,4 +74,30 @@ def win_rate_heatmap(names: Sequence[str], matrix: np.ndarray) -> Figure:
         colour = "white" if abs(value - 0.5) > 0.3 else "black"
         axes.text(column, row, f"{value:.0%}", ha="center", va="center", color=colour, fontsize=8)
     figure.colorbar(image, ax=axes, label="Win share (ties count half)")
+    return figure
+
+
+def rating_history_figure(snapshots: Sequence[Snapshot], labels: dict[str, str] | None = None) -> Figure:
+    """Each contestant's daily rating with its 95% interval as a band, one line per contestant."""
+    labels = labels or {}
+    figure = Figure(figsize=(9.0, 4.0), layout="constrained")
+    axes = figure.add_subplot()
+    if not snapshots:
+        axes.text(0.5, 0.5, "No votes yet", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return figure
+    days = [snap.day for snap in snapshots]
+    names = sorted({name for snap in snapshots for name in snap.ratings})
+    positions = np.arange(len(days))
+    for name in names:
+        present = [i for i, snap in enumerate(snapshots) if name in snap.ratings]
+        ratings = [snapshots[i].ratings[name] for i in present]
+        low = [snapshots[i].intervals[name][0] for i in present]
+        high = [snapshots[i].intervals[name][1] for i in present]
+        (line,) = axes.plot(positions[present], ratings, marker="o", label=labels.get(name, name))
+        axes.fill_between(positions[present], low, high, alpha=0.15, color=line.get_color())
+    axes.set_xticks(positions, days, rotation=30, ha="right")
+    axes.set_ylabel("Bradley-Terry rating (95% interval)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure

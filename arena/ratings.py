@@ -18,11 +18,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from arena.votes import OUTCOMES, VoteOutcome
+
+if TYPE_CHECKING:
+    from arena.style_control import StyleCounts
 
 # L2 penalty (in natural-log strength units) of the Bradley-Terry fit. It acts like a Gaussian prior
 # with a standard deviation of 10 logits (~1700 Elo points): negligible once pairs have a few votes,
@@ -49,6 +53,10 @@ class RatedBattle:
     specialty: str | None = None
     flagged_a: bool = False
     flagged_b: bool = False
+    style_a: StyleCounts | None = None  # style counts of each answer, for style control
+    style_b: StyleCounts | None = None
+    task: str | None = None  # the question's task type (arena.categories.TaskType)
+    question_specialty: str | None = None  # the question's specialty (arena.categories.SPECIALTIES)
 
     def __post_init__(self) -> None:
         # Validated at construction so every function below can trust its input.
@@ -88,14 +96,22 @@ class LeaderboardRow:
 
 
 def filter_battles(
-    battles: Iterable[RatedBattle], *, category: str | None = None, specialty: str | None = None
+    battles: Iterable[RatedBattle],
+    *,
+    category: str | None = None,
+    specialty: str | None = None,
+    task: str | None = None,
+    question_specialty: str | None = None,
 ) -> list[RatedBattle]:
-    """Keep the battles whose category and voter specialty match exactly; None means "any"."""
+    """Keep the battles whose category, voter specialty, question task type and question specialty
+    match exactly; None means "any"."""
     return [
         battle
         for battle in battles
         if (category is None or battle.category == category)
         and (specialty is None or battle.specialty == specialty)
+        and (task is None or battle.task == task)
+        and (question_specialty is None or battle.question_specialty == question_specialty)
     ]
 
 
@@ -110,13 +126,26 @@ def elo_ratings(
     """Online Elo applied in the given order; tie and both_bad score 0.5 for each side."""
     ratings: dict[str, float] = {}
     for battle in battles:
-        rating_a = ratings.setdefault(battle.model_a, initial)
-        rating_b = ratings.setdefault(battle.model_b, initial)
-        expected_a = 1.0 / (1.0 + base ** ((rating_b - rating_a) / scale))
-        score_a = {"model_a": 1.0, "model_b": 0.0}.get(battle.outcome, 0.5)
-        ratings[battle.model_a] = rating_a + k * (score_a - expected_a)
-        ratings[battle.model_b] = rating_b - k * (score_a - expected_a)
+        elo_update(ratings, battle, k=k, base=base, scale=scale, initial=initial)
     return dict(sorted(ratings.items()))
+
+
+def elo_update(
+    ratings: dict[str, float],
+    battle: RatedBattle,
+    *,
+    k: float = 4.0,
+    base: float = 10.0,
+    scale: float = 400.0,
+    initial: float = 1000.0,
+) -> None:
+    """Apply one battle to online Elo ratings, in place (the board adds each new vote this way)."""
+    rating_a = ratings.setdefault(battle.model_a, initial)
+    rating_b = ratings.setdefault(battle.model_b, initial)
+    expected_a = 1.0 / (1.0 + base ** ((rating_b - rating_a) / scale))
+    score_a = {"model_a": 1.0, "model_b": 0.0}.get(battle.outcome, 0.5)
+    ratings[battle.model_a] = rating_a + k * (score_a - expected_a)
+    ratings[battle.model_b] = rating_b - k * (score_a - expected_a)
 
 
 @dataclass(frozen=True)
@@ -129,17 +158,30 @@ class _PairCounts:
     counts: np.ndarray  # shape (pairs, 3)
 
 
-def _pair_counts(battles: Iterable[RatedBattle]) -> _PairCounts:
-    tally: Counter[tuple[str, str, int]] = Counter()
+PairTally = Counter[tuple[str, str, int]]  # (low name, high name, column) -> votes; see _PairCounts
+
+
+def tally_battle(tally: PairTally, battle: RatedBattle) -> None:
+    """Add one battle to a pair tally (what the Bradley-Terry fits read), in place."""
+    # Orient every pair alphabetically so (a, b) and (b, a) battles aggregate together.
+    low, high = sorted((battle.model_a, battle.model_b))
+    if battle.outcome in ("tie", "both_bad"):
+        column = 2
+    else:
+        winner = battle.model_a if battle.outcome == "model_a" else battle.model_b
+        column = 0 if winner == low else 1
+    tally[(low, high, column)] += 1
+
+
+def pair_tally(battles: Iterable[RatedBattle]) -> PairTally:
+    """Votes per (pair, result) over the battles."""
+    tally: PairTally = Counter()
     for battle in battles:
-        # Orient every pair alphabetically so (a, b) and (b, a) battles aggregate together.
-        low, high = sorted((battle.model_a, battle.model_b))
-        if battle.outcome in ("tie", "both_bad"):
-            column = 2
-        else:
-            winner = battle.model_a if battle.outcome == "model_a" else battle.model_b
-            column = 0 if winner == low else 1
-        tally[(low, high, column)] += 1
+        tally_battle(tally, battle)
+    return tally
+
+
+def _counts_from_tally(tally: PairTally) -> _PairCounts:
     names = sorted({name for low, high, _ in tally for name in (low, high)})
     index = {name: position for position, name in enumerate(names)}
     pairs = sorted({(index[low], index[high]) for low, high, _ in tally})
@@ -150,6 +192,11 @@ def _pair_counts(battles: Iterable[RatedBattle]) -> _PairCounts:
     first = np.array([i for i, _ in pairs], dtype=int)
     second = np.array([j for _, j in pairs], dtype=int)
     return _PairCounts(names, first, second, counts)
+
+
+def _pair_counts(battles: Iterable[RatedBattle] | PairTally) -> _PairCounts:
+    """Pair counts from battles, or from a tally already built (the board keeps one up to date)."""
+    return _counts_from_tally(battles if isinstance(battles, Counter) else pair_tally(battles))
 
 
 def _win_matrices(pairs: _PairCounts, counts: np.ndarray) -> np.ndarray:
@@ -228,7 +275,7 @@ def _check_regularization(regularization: float) -> None:
 
 
 def bradley_terry(
-    battles: Iterable[RatedBattle],
+    battles: Iterable[RatedBattle] | PairTally,
     *,
     scale: float = 400.0,
     base: float = 10.0,
@@ -253,7 +300,7 @@ def bradley_terry(
 
 
 def bootstrap_intervals(
-    battles: Iterable[RatedBattle],
+    battles: Iterable[RatedBattle] | PairTally,
     *,
     rounds: int = 200,
     seed: int = 0,
@@ -300,7 +347,7 @@ def ranks_from_intervals(intervals: dict[str, tuple[float, float]]) -> dict[str,
     }
 
 
-def battle_count_matrix(battles: Iterable[RatedBattle]) -> tuple[list[str], np.ndarray]:
+def battle_count_matrix(battles: Iterable[RatedBattle] | PairTally) -> tuple[list[str], np.ndarray]:
     """Symmetric matrix of how many battles each pair fought (zero diagonal), with its row names."""
     pairs = _pair_counts(battles)
     size = len(pairs.names)
@@ -311,7 +358,7 @@ def battle_count_matrix(battles: Iterable[RatedBattle]) -> tuple[list[str], np.n
     return pairs.names, counts
 
 
-def win_rate_matrix(battles: Iterable[RatedBattle]) -> tuple[list[str], np.ndarray]:
+def win_rate_matrix(battles: Iterable[RatedBattle] | PairTally) -> tuple[list[str], np.ndarray]:
     """Share of battles the row contestant won against the column one (draws half); NaN if none."""
     pairs = _pair_counts(battles)
     wins = _win_matrices(pairs, pairs.counts[None])[0]
@@ -332,38 +379,54 @@ def position_bias(battles: Iterable[RatedBattle]) -> float | None:
     return side_a_wins / decisive if decisive else None
 
 
+@dataclass
+class RateTally:
+    """Running counts behind `contestant_rates`; mutable so the board can add one vote at a time."""
+
+    fought: Counter[str] = field(default_factory=Counter)
+    won: Counter[str] = field(default_factory=Counter)
+    drawn: Counter[str] = field(default_factory=Counter)
+    both_bad: Counter[str] = field(default_factory=Counter)
+    flagged: Counter[str] = field(default_factory=Counter)
+
+    def add(self, battle: RatedBattle, flagged: tuple[bool, bool] | None = None) -> None:
+        """Count one battle; `flagged` (side A, side B) replaces the battle's own flags."""
+        flagged_a, flagged_b = flagged if flagged is not None else (battle.flagged_a, battle.flagged_b)
+        self.fought[battle.model_a] += 1
+        self.fought[battle.model_b] += 1
+        self.flagged[battle.model_a] += flagged_a
+        self.flagged[battle.model_b] += flagged_b
+        if battle.outcome == "model_a":
+            self.won[battle.model_a] += 1
+        elif battle.outcome == "model_b":
+            self.won[battle.model_b] += 1
+        else:
+            self.drawn[battle.model_a] += 1
+            self.drawn[battle.model_b] += 1
+            if battle.outcome == "both_bad":
+                self.both_bad[battle.model_a] += 1
+                self.both_bad[battle.model_b] += 1
+
+    def rates(self) -> dict[str, ContestantRates]:
+        """The counts as ContestantRates per contestant."""
+        return {
+            name: ContestantRates(
+                battles=self.fought[name],
+                wins=self.won[name],
+                win_rate=(self.won[name] + 0.5 * self.drawn[name]) / self.fought[name],
+                both_bad_rate=self.both_bad[name] / self.fought[name],
+                safety_flag_rate=self.flagged[name] / self.fought[name],
+            )
+            for name in sorted(self.fought)
+        }
+
+
 def contestant_rates(battles: Iterable[RatedBattle]) -> dict[str, ContestantRates]:
     """Battles, wins, win rate (draws half), both_bad rate and share of answers flagged, per contestant."""
-    fought: Counter[str] = Counter()
-    won: Counter[str] = Counter()
-    drawn: Counter[str] = Counter()
-    both_bad: Counter[str] = Counter()
-    flagged: Counter[str] = Counter()
+    tally = RateTally()
     for battle in battles:
-        fought[battle.model_a] += 1
-        fought[battle.model_b] += 1
-        flagged[battle.model_a] += battle.flagged_a
-        flagged[battle.model_b] += battle.flagged_b
-        if battle.outcome == "model_a":
-            won[battle.model_a] += 1
-        elif battle.outcome == "model_b":
-            won[battle.model_b] += 1
-        else:
-            drawn[battle.model_a] += 1
-            drawn[battle.model_b] += 1
-            if battle.outcome == "both_bad":
-                both_bad[battle.model_a] += 1
-                both_bad[battle.model_b] += 1
-    return {
-        name: ContestantRates(
-            battles=fought[name],
-            wins=won[name],
-            win_rate=(won[name] + 0.5 * drawn[name]) / fought[name],
-            both_bad_rate=both_bad[name] / fought[name],
-            safety_flag_rate=flagged[name] / fought[name],
-        )
-        for name in sorted(fought)
-    }
+        tally.add(battle)
+    return tally.rates()
 
 
 def leaderboard(
@@ -373,11 +436,21 @@ def leaderboard(
     battles = list(battles)  # iterated several times below
     if not battles:
         return []
-    ratings = bradley_terry(battles)
     intervals = bootstrap_intervals(battles, rounds=rounds, seed=seed, confidence=confidence)
+    return leaderboard_rows(
+        bradley_terry(battles), intervals, elo_ratings(battles), contestant_rates(battles)
+    )
+
+
+def leaderboard_rows(
+    ratings: dict[str, float],
+    intervals: dict[str, tuple[float, float]],
+    elo: dict[str, float],
+    rates: dict[str, ContestantRates],
+) -> list[LeaderboardRow]:
+    """Leaderboard rows from ratings, intervals, Elo and rates already computed (the board's cache
+    computes them incrementally), sorted by rank, then rating."""
     ranks = ranks_from_intervals(intervals)
-    elo = elo_ratings(battles)
-    rates = contestant_rates(battles)
     rows = [
         LeaderboardRow(
             rank=ranks[name],

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.backend import ArenaBackend
+from arena.board_cache import BoardCache
 from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl
 from arena.integrity import (
@@ -31,7 +32,8 @@ from arena.integrity import (
 )
 from arena.integrity import leaks_identity, validate_question
 from arena.leaderboard import LeaderboardTable as LeaderboardTable  # re-exported for the UI
-from arena.leaderboard import build_leaderboard
+from arena.pacing import BattlePace, cut_at, cut_mark, paced_words, word_count, word_prefix
+from arena.pairing import PairingError, PairingPolicy, draw_pair
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
@@ -89,6 +91,8 @@ class BattleProgress:
     voided: bool = False
     message: str = ""
     cancelled: bool = False  # replaced by a newer battle: the page already shows that one
+    cut_a: int | None = None  # the token budget side A was cut at (its text then ends with a cut mark)
+    cut_b: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,25 +108,25 @@ class Reveal:
 
 @dataclass
 class Pairing:
-    """Draws contestants, favouring those with fewer battles; sides are random."""
+    """Draws contestant pairs with arena.pairing's policy (adapter vs own base, overlapping and
+    under-voted pairs favoured); sides are random. Safe to share between handler threads."""
 
     rng: random.Random
+    policy: PairingPolicy = field(default_factory=PairingPolicy)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def draw(self, names: Sequence[str], battle_counts: dict[str, int]) -> tuple[str, str]:
-        """Two different contestants, each drawn with weight 1 / (1 + its battles), in random side order."""
-        if len(names) < 2:
-            raise BattleError(
-                "The arena needs at least two contestants; train an adapter or install another base."
-            )
-        weights = [1.0 / (1 + battle_counts.get(name, 0)) for name in names]
+    def draw(
+        self,
+        ids: Sequence[str],
+        pair_counts: Mapping[tuple[str, str], int],
+        intervals: Mapping[str, tuple[float, float]] | None = None,
+    ) -> tuple[str, str]:
+        """Two different contestants (stable ids), in random side order."""
         with self.lock:  # random.Random is not safe to share between handler threads
-            first = self.rng.choices(range(len(names)), weights=weights)[0]
-            rest = [i for i in range(len(names)) if i != first]
-            second = self.rng.choices(rest, weights=[weights[i] for i in rest])[0]
-            pair = [names[first], names[second]]
-            self.rng.shuffle(pair)
-        return pair[0], pair[1]
+            try:
+                return draw_pair(self.rng, list(ids), pair_counts, intervals, self.policy)
+            except PairingError as error:
+                raise BattleError(str(error)) from None
 
 
 STALE_AFTER = timedelta(minutes=15)  # a battle still generating after this was abandoned
@@ -147,6 +151,9 @@ class ArenaService:
         stale_after: timedelta = STALE_AFTER,
         heartbeat_every: timedelta | None = HEARTBEAT_EVERY,
         owner_gone_after: timedelta = OWNER_GONE_AFTER,
+        pairing_policy: PairingPolicy | None = None,
+        board_in_background: bool = True,
+        pace: BattlePace | None = None,
     ):
         """`heartbeat_every=None` writes one heartbeat at start and none after (tests that drive it)."""
         self.engine = engine
@@ -154,10 +161,19 @@ class ArenaService:
         self._notices = list(notices)  # start-up messages beside the engine's, e.g. "votes are not kept"
         self.settings = settings or GenerationSettings()
         self.bootstrap_rounds = bootstrap_rounds
+        # The board is computed once and kept current vote by vote; bootstraps refresh in the
+        # background (inline when board_in_background is False: every board fully fresh).
+        self._board = BoardCache(store, rounds=bootstrap_rounds, background=board_in_background)
+        if store.problem is None and board_in_background:
+            self._board.warm_up()
         self.stale_after = stale_after
+        self.pace = pace or BattlePace()  # both sides reach the browser at one pace (arena/pacing.py)
         self._bank = {q.id: q for q in question_bank}
         self._reference_scorer = reference_scorer
-        self._pairing = Pairing(random.Random(seed))
+        self._pairing = Pairing(random.Random(seed), pairing_policy or PairingPolicy())
+        # Rating intervals (by stable id) from the latest full board, for the pairing policy.
+        self._intervals: dict[str, tuple[float, float]] = {}
+        self._intervals_lock = threading.Lock()
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         # battle id -> (click time, cancel event): what the running stream of a battle needs
@@ -303,13 +319,14 @@ class ArenaService:
         bank = self.bank_question(bank_id) if bank_id else None
         if bank is not None and normalise(bank.question, single_line=False) != text:
             bank = None  # the clinician edited the drawn question: no reference answer applies
-        names = self.engine.contestant_names()
+        by_id = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
+        with self._intervals_lock:
+            intervals = dict(self._intervals)
         nothing_stored = "Nothing was stored; please try again."
         with self._stored(consequence=nothing_stored):
-            counts = self.store.contestant_battle_counts()  # per stable id
-        name_a, name_b = self._pairing.draw(
-            names, {n: counts.get(self.engine.contestant_id(n), 0) for n in names}
-        )
+            pair_counts = self.store.pair_battle_counts()
+        id_a, id_b = self._pairing.draw(list(by_id), pair_counts, intervals or None)
+        name_a, name_b = by_id[id_a], by_id[id_b]
         try:
             with self._stored(consequence=nothing_stored):
                 for previous in self.store.generating_battles(session_id):
@@ -391,6 +408,8 @@ class ArenaService:
             battle.question, battle.contestant_a, battle.contestant_b, self.settings, requested_at
         )
         next_status_check = time.monotonic() + STATUS_CHECK_EVERY_S
+        both_started: float | None = None  # when both sides had words: the common pace runs from here
+        shown = (0, 0)
         try:
             for update in pair:
                 if cancel.is_set():
@@ -403,7 +422,16 @@ class ArenaService:
                         yield gone
                         return
                 last = update
-                yield BattleProgress(update.a.text, update.b.text, finished=False)
+                if both_started is None and update.a.text.strip() and update.b.text.strip():
+                    both_started = time.monotonic()
+                paced = self._paced(update.a.text, update.b.text, update.a.done, update.b.done, both_started)
+                if paced != shown:
+                    shown = paced
+                    yield BattleProgress(
+                        word_prefix(update.a.text, paced[0]),
+                        word_prefix(update.b.text, paced[1]),
+                        finished=False,
+                    )
             failure = self._failure(last)
             if failure:
                 self.store.void_if_generating(battle_id, failure)
@@ -413,6 +441,8 @@ class ArenaService:
                 return
             assert last is not None and last.a.telemetry and last.b.telemetry  # checked by _failure
             answer_a, answer_b = last.a.text, last.b.text
+            cut_a = cut_at(last.a.telemetry.output_tokens, self.settings.max_new_tokens)
+            cut_b = cut_at(last.b.telemetry.output_tokens, self.settings.max_new_tokens)
             score_a = score_b = None
             if battle.reference_answer and self._reference_scorer is not None:
                 score_a, score_b = self._reference_scorer([answer_a, answer_b], [battle.reference_answer] * 2)
@@ -421,8 +451,8 @@ class ArenaService:
                     battle_id,
                     answer_a=answer_a,
                     answer_b=answer_b,
-                    telemetry_a=last.a.telemetry.to_dict(),
-                    telemetry_b=last.b.telemetry.to_dict(),
+                    telemetry_a={**last.a.telemetry.to_dict(), "cut_at_tokens": cut_a},
+                    telemetry_b={**last.b.telemetry.to_dict(), "cut_at_tokens": cut_b},
                     identity_leak=leaks_identity(answer_a) or leaks_identity(answer_b),
                     bertscore_a=score_a,
                     bertscore_b=score_b,
@@ -432,8 +462,27 @@ class ArenaService:
                     answer_a, answer_b, True, True, "This battle was cancelled.", cancelled=True
                 )
                 return
+            # The rest of both answers at the common pace, then the whole answers with their cut marks.
+            started = both_started if both_started is not None else time.monotonic()
+            while shown != (word_count(answer_a), word_count(answer_b)):
+                if cancel.is_set():
+                    yield BattleProgress("", "", True, True, "This battle was cancelled.", cancelled=True)
+                    return
+                time.sleep(0.05)
+                paced = self._paced(answer_a, answer_b, True, True, started)
+                if paced != shown:
+                    shown = paced
+                    yield BattleProgress(
+                        word_prefix(answer_a, paced[0]), word_prefix(answer_b, paced[1]), False
+                    )
             self._fault = None  # a write went through: the store works
-            yield BattleProgress(answer_a, answer_b, finished=True)
+            yield BattleProgress(
+                answer_a + (cut_mark(cut_a) if cut_a else ""),
+                answer_b + (cut_mark(cut_b) if cut_b else ""),
+                finished=True,
+                cut_a=cut_a,
+                cut_b=cut_b,
+            )
         except (StoreUnavailable, OSError) as fault:  # the store failed: the storage sentence, not a void
             self._fault = self._storage_sentence(fault)
             log.warning("storage failure in battle %s: %s", battle_id, fault)
@@ -470,6 +519,13 @@ class ArenaService:
         return BattleProgress(
             "", "", True, True, f"This battle was voided ({battle.void_reason}). Please start a new battle."
         )
+
+    def _paced(
+        self, text_a: str, text_b: str, done_a: bool, done_b: bool, started: float | None
+    ) -> tuple[int, int]:
+        """Words of each side the browser may show now (arena/pacing.py)."""
+        elapsed = None if started is None else time.monotonic() - started
+        return paced_words(word_count(text_a), word_count(text_b), done_a, done_b, elapsed, self.pace)
 
     @staticmethod
     def _failure(last: PairUpdate | None) -> str | None:
@@ -535,22 +591,34 @@ class ArenaService:
 
     # --- leaderboard ---
 
-    def leaderboard(self, category: str | None = None, specialty: str | None = None) -> LeaderboardTable:
-        """Typed standings for the votes kept by the filter (the UI formats them)."""
+    def leaderboard(
+        self,
+        category: str | None = None,
+        specialty: str | None = None,
+        *,
+        task: str | None = None,
+        question_specialty: str | None = None,
+    ) -> LeaderboardTable:
+        """Typed standings for the votes kept by the filters (the UI formats them): data-set category,
+        voter specialty, and the question's task type and specialty (arena/categories.py)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
         with self._stored(consequence="The leaderboard cannot be shown just now."):
-            battles = self.store.rated_battles()
-            eval_results = self.store.eval_results()
-            telemetry = self.store.telemetry_samples()
-        return build_leaderboard(
-            battles,
-            eval_results,
-            telemetry,
-            served,
-            rounds=self.bootstrap_rounds,
-            category=category,
-            specialty=specialty,
-        )
+            table = self._board.table(
+                self.store.eval_results(),
+                served,
+                category=category,
+                specialty=specialty,
+                task=task,
+                question_specialty=question_specialty,
+            )
+        if not any((category, specialty, task, question_specialty)):  # all votes: what pairing should see
+            with self._intervals_lock:
+                self._intervals = {
+                    standing.contestant_id: (standing.rating.ci_low, standing.rating.ci_high)
+                    for standing in table.rows
+                    if standing.rating is not None
+                }
+        return table
 
     # --- export ---
 

@@ -26,22 +26,27 @@ class BattleReads(EvalTables):
         with self._connection() as session:
             return int(session.query("SELECT COUNT(*) AS n FROM votes")[0]["n"])
 
-    def rated_battles(self, *, include_identity_leaks: bool = False) -> list[dict[str, Any]]:
+    def rated_battles(
+        self, *, include_identity_leaks: bool = False, after_vote_id: int = 0
+    ) -> list[dict[str, Any]]:
         """Voted, finished battles for the ratings code, oldest vote first; `contestant_a`/`_b` are the
-        stable ids (`label_a`/`label_b` the labels shown at the time).
+        stable ids (`label_a`/`label_b` the labels shown at the time); the question and both answers come
+        along for style control and question categories.
 
         Battles whose answers leaked a contestant's identity are left out unless asked for, since the
-        voter was no longer blind.
+        voter was no longer blind. With `after_vote_id`, only votes stored after that one (vote ids
+        grow), so the board's cache reads each vote once.
         """
         leak_filter = "" if include_identity_leaks else "AND b.identity_leak = 0"
         sql = f"""
-            SELECT b.id AS battle_id, b.contestant_a_id AS contestant_a, b.contestant_b_id AS contestant_b,
+            SELECT v.id AS vote_id, b.id AS battle_id, b.contestant_a_id AS contestant_a, b.contestant_b_id AS contestant_b,
                    b.contestant_a AS label_a, b.contestant_b AS label_b, v.outcome, b.category,
                    b.question_source, v.voter_role, v.voter_specialty,
                    v.flag_a_unsafe, v.flag_a_incorrect, v.flag_b_unsafe, v.flag_b_incorrect,
-                   b.identity_leak, v.created_at AS voted_at, b.bertscore_a, b.bertscore_b
+                   b.identity_leak, v.created_at AS voted_at, b.bertscore_a, b.bertscore_b,
+                   b.question, b.answer_a, b.answer_b
             FROM votes v JOIN battles b ON b.id = v.battle_id
-            WHERE b.status = 'finished' {leak_filter}
+            WHERE b.status = 'finished' AND v.id > ? {leak_filter}
             ORDER BY v.created_at, v.id
         """
         boolean_columns = (
@@ -52,7 +57,7 @@ class BattleReads(EvalTables):
             "identity_leak",
         )
         with self._connection() as session:
-            rows = session.query(sql)
+            rows = session.query(sql, [after_vote_id])
         return [{**row, **{column: bool(row[column]) for column in boolean_columns}} for row in rows]
 
     def contestant_battle_counts(self) -> dict[str, int]:
@@ -66,6 +71,19 @@ class BattleReads(EvalTables):
         """
         with self._connection() as session:
             return {row["contestant"]: row["battles"] for row in session.query(sql)}
+
+    def pair_battle_counts(self) -> dict[tuple[str, str], int]:
+        """Finished battles per unordered pair of contestant ids (sorted tuple), for the pairing policy."""
+        sql = """
+            SELECT contestant_a_id AS a, contestant_b_id AS b, COUNT(*) AS battles
+            FROM battles WHERE status = 'finished' GROUP BY contestant_a_id, contestant_b_id
+        """
+        counts: dict[tuple[str, str], int] = {}
+        with self._connection() as session:
+            for row in session.query(sql):
+                key = (row["a"], row["b"]) if row["a"] <= row["b"] else (row["b"], row["a"])
+                counts[key] = counts.get(key, 0) + row["battles"]
+        return counts
 
     def telemetry_samples(self) -> dict[str, list[dict[str, Any]]]:
         """Every finished battle's telemetry dict per contestant id, oldest first (aggregated by

@@ -22,8 +22,19 @@ from typing import Any
 
 import gradio as gr
 
-from arena.board import short_name, standing_cells, telemetry_details, telemetry_summary
-from arena.plots import ratings_figure, win_rate_heatmap
+from arena.board import (
+    BASE_COLUMNS,
+    STYLE_COLUMNS,
+    base_comparison_cells,
+    filter_choices,
+    short_name,
+    standing_cells,
+    style_cells,
+    telemetry_details,
+    telemetry_summary,
+)
+from arena.categories import TASK_LABELS
+from arena.plots import rating_history_figure, ratings_figure, win_rate_heatmap
 from arena.service import (
     MAX_RATIONALE_CHARS,
     MAX_VOTER_FIELD_CHARS,
@@ -167,6 +178,10 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 specialty_filter = gr.Dropdown(
                     [""], value="", label="Voter specialty", elem_id="specialty-filter"
                 )
+                task_filter = gr.Dropdown([""], value="", label="Question task", elem_id="task-filter")
+                question_specialty_filter = gr.Dropdown(
+                    [""], value="", label="Question specialty", elem_id="question-specialty-filter"
+                )
                 refresh_btn = gr.Button("Refresh", elem_id="refresh")
             summary = gr.Markdown("", elem_id="leaderboard-summary")
             gr.Markdown("#### Clinician votes (Bradley-Terry ratings on the Elo scale)")
@@ -174,10 +189,16 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             gr.Markdown("#### Automatic metrics and speed")
             metric_table = gr.Dataframe(interactive=False, wrap=True, elem_id="metrics-table")
             notes = gr.Markdown("", elem_id="leaderboard-notes")
+            gr.Markdown("#### Style-controlled ranking (length and markdown taken out, as LMArena does)")
+            style_table = gr.Dataframe(interactive=False, wrap=True, elem_id="style-table")
+            style_note = gr.Markdown("", elem_id="style-note")
+            gr.Markdown("#### Did fine-tuning help? Each adapter against its own base")
+            base_table = gr.Dataframe(interactive=False, wrap=True, elem_id="base-table")
             with gr.Accordion("Online Elo (depends on vote order; for comparison only)", open=False):
                 elo_table = gr.Dataframe(interactive=False, elem_id="elo-table")
             ratings_plot = gr.Plot(label="Bradley-Terry ratings with 95% intervals", elem_id="ratings-plot")
             heatmap_plot = gr.Plot(label="Win rate (row beats column)", elem_id="heatmap-plot")
+            history_plot = gr.Plot(label="Ratings over time (daily, 95% intervals)", elem_id="history-plot")
             with gr.Row():
                 export_btn = gr.Button("Export all votes (CSV + JSONL)", elem_id="export")
                 export_files = gr.File(label="Exports", file_count="multiple", interactive=False)
@@ -324,9 +345,16 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
 
             return cast
 
-        def show_leaderboard(category: str, voter_specialty: str) -> dict[Any, Any]:
+        def show_leaderboard(
+            category: str, voter_specialty: str, task: str = "", question_specialty: str = ""
+        ) -> dict[Any, Any]:
             try:
-                board = service.leaderboard(category or None, voter_specialty or None)
+                board = service.leaderboard(
+                    category or None,
+                    voter_specialty or None,
+                    task=task or None,
+                    question_specialty=question_specialty or None,
+                )
             except BattleError as error:  # the storage sentence
                 return {summary: _message(str(error), "error")}
             bias = "n/a" if board.position_bias is None else f"{board.position_bias:.0%}"
@@ -341,8 +369,26 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             cells = [standing_cells(standing) for standing in board.rows]
             return {
                 summary: (
-                    f"**{board.votes}** rated votes · position bias (share of decisive votes won by side A): "
+                    f"**{board.votes}** rated votes · {board.leaked} kept but not rated (an answer named its "
+                    f"model or maker) · position bias (share of decisive votes won by side A): "
                     f"{bias} · BERTScore agrees with clinicians: {agreement}"
+                ),
+                style_table: gr.update(
+                    value=[style_cells(row) for row in board.style_rows] or [[""] * len(STYLE_COLUMNS)],
+                    headers=STYLE_COLUMNS,
+                ),
+                style_note: board.style_note,
+                base_table: gr.update(
+                    value=[base_comparison_cells(c) for c in board.base_comparisons]
+                    or [[""] * len(BASE_COLUMNS)],
+                    headers=BASE_COLUMNS,
+                ),
+                task_filter: gr.update(
+                    choices=filter_choices(board.tasks, {k.value: v for k, v in TASK_LABELS.items()}),
+                    value=task or "",
+                ),
+                question_specialty_filter: gr.update(
+                    choices=filter_choices(board.question_specialties), value=question_specialty or ""
                 ),
                 table: gr.update(
                     value=[row[:VOTE_TABLE] for row in cells], headers=board.columns[:VOTE_TABLE]
@@ -354,6 +400,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 elo_table: gr.update(value=board.elo or [["", ""]], headers=["Contestant", "Online Elo"]),
                 ratings_plot: ratings_figure(board.rating_rows),
                 heatmap_plot: win_rate_heatmap(names, matrix),
+                history_plot: rating_history_figure(board.history, board.labels),
                 category_filter: gr.update(choices=["", *board.categories], value=category or ""),
                 specialty_filter: gr.update(choices=["", *board.specialties], value=voter_specialty or ""),
             }
@@ -404,22 +451,27 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             elo_table,
             ratings_plot,
             heatmap_plot,
+            history_plot,
             category_filter,
             specialty_filter,
+            style_table,
+            style_note,
+            base_table,
+            task_filter,
+            question_specialty_filter,
         ]
+        board_filters = [category_filter, specialty_filter, task_filter, question_specialty_filter]
         vote_inputs = [battle_id, *vote_details.values(), session_id]
         for outcome, button in vote_buttons.items():
             button.click(
                 make_vote_handler(outcome), vote_inputs, [status, reveal, reveal_details, *vote_outputs]
-            ).then(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs).then(
-                refresh_banner, None, banner
-            )
+            ).then(show_leaderboard, board_filters, leaderboard_outputs).then(refresh_banner, None, banner)
         new_btn.click(new_battle, [battle_id, session_id], [*battle_outputs, bank_id], cancels=battle_events)
-        refresh_btn.click(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
-        category_filter.input(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
-        specialty_filter.input(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
+        refresh_btn.click(show_leaderboard, board_filters, leaderboard_outputs)
+        for board_filter in board_filters:
+            board_filter.input(show_leaderboard, board_filters, leaderboard_outputs)
         export_btn.click(export, None, export_files)
-        demo.load(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
+        demo.load(show_leaderboard, board_filters, leaderboard_outputs)
         # the banner follows storage faults that appear or clear while the page is open
         gr.Timer(BANNER_REFRESH_S).tick(refresh_banner, None, banner, queue=False, show_progress="hidden")
     return demo

@@ -71,3 +71,26 @@ def test_votes_count_under_stable_ids_and_show_todays_labels() -> None:
     assert table.rows[0].rating is not None and table.rows[0].rating.battles == 3
     assert [row.name for row in table.rating_rows] == [s.contestant for s in table.rows]
     assert set(table.heatmap[0]) == {s.contestant for s in table.rows}
+
+
+def test_leaked_battles_are_counted_not_rated_and_questions_are_filtered_by_task_and_specialty() -> None:
+    dosing = {"question": "What dose of ibuprofen for a 4-year-old child?"}
+    ecg = {"question": "ECG shows ST elevation in II, III and aVF. What does that indicate?"}
+    answers = {"answer_a": "## Plan\n- **Dose** 15 mg/kg\n- review", "answer_b": "Give paracetamol."}
+    raw = [
+        {**vote("model_a"), **dosing, **answers},
+        {**vote("model_a"), **dosing, **answers},
+        {**vote("model_b"), **ecg, **answers},
+        {**vote("model_b"), **ecg, **answers, "identity_leak": True},
+    ]
+    table = build_leaderboard(raw, [], {}, {A: A, B: B}, rounds=20)
+    assert table.leaked == 1 and table.votes == 3
+    assert any("1 battle kept but not rated" in note for note in table.notes)
+    assert table.tasks == {"test_interpretation": 1, "treatment": 2}
+    assert table.question_specialties == {"cardiology": 1, "paediatrics": 2}
+    assert [s.name for s in table.style_rows] == [A, B] and "length" in table.style_note
+
+    dosing_only = build_leaderboard(raw, [], {}, {A: A, B: B}, rounds=20, task="treatment")
+    assert dosing_only.votes == 2 and dosing_only.rows[0].contestant == A
+    cardiology = build_leaderboard(raw, [], {}, {A: A, B: B}, rounds=20, question_specialty="cardiology")
+    assert cardiology.votes == 1 and cardiology.rows[0].contestant == B

@@ -96,7 +96,9 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
     # The winner's Elo is higher.
     elo = dict(after.elo)
     assert float(elo[reveal.contestant_a]) > float(elo[reveal.contestant_b])
-    assert ranked[reveal.contestant_a].rank in {"1", "not yet separable"}  # a range label, never a tie at 1
+    # one vote: no rank yet, and an interval as wide as one vote deserves (never "1340 [1340, 1340]")
+    assert ranked[reveal.contestant_a].rank == "preliminary"
+    assert ranked[reveal.contestant_a].rating.ci_high - ranked[reveal.contestant_a].rating.ci_low > 500
     assert ranked[reveal.contestant_b].incorrect.safety_flag_rate == 1.0  # B was flagged incorrect
     assert after.specialties == ["cardiology"]
     assert service.leaderboard(specialty="neurology").votes == 0
@@ -105,6 +107,29 @@ def test_full_battle_vote_reveal_and_leaderboard(service: ArenaService, tmp_path
 
     csv_path, jsonl_path = service.export_votes(tmp_path / "export")
     assert "cites guidance" in csv_path.read_text() and jsonl_path.read_text().count("\n") == 1
+
+
+def test_cut_answers_are_marked_for_the_voter_and_stored_per_side(service: ArenaService) -> None:
+    started = service.start_battle("What are the warning signs of a stroke?", None, session_id=SID)
+    progress = list(service.stream_battle(started.battle_id, SID))
+    final = progress[-1]
+    assert final.finished and not final.voided, final.message
+    stored = service.store.get_battle(started.battle_id)
+    assert stored is not None
+    for cut, shown, telemetry, answer in (
+        (final.cut_a, final.answer_a, stored.telemetry_a, stored.answer_a),
+        (final.cut_b, final.answer_b, stored.telemetry_b, stored.answer_b),
+    ):
+        assert telemetry["cut_at_tokens"] == cut and (cut == 12) == (telemetry["output_tokens"] >= 12)
+        assert ("cut at 12 tokens" in shown) == (cut is not None)
+        assert "cut at" not in answer and shown.startswith(
+            answer
+        )  # the mark is for the voter, not the record
+    assert final.cut_a or final.cut_b  # 12 tokens cut at least one stroke answer
+    # the common pace: no update showed a side further ahead than the other had words, while both ran
+    assert all(
+        abs(len(p.answer_a.split()) - len(p.answer_b.split())) <= 1 or p.finished for p in progress[:3]
+    )
 
 
 @pytest.mark.parametrize("question", ["", "   \n ", "x" * 4001])

@@ -1,0 +1,1 @@
+"""Reference implementations copied from other projects, used only by tests to cross-check ours."""
