@@ -24,7 +24,7 @@ SENTENCE = "The disk holding the vote database /data/votes.db is full, so votes 
 class FailingStore(FakeService):
     """A fake service whose storage fails on every read and write."""
 
-    def leaderboard(self, *args: Any) -> Any:
+    def leaderboard(self, *args: Any, **filters: Any) -> Any:
         raise StorageUnavailable(f"{SENTENCE} The leaderboard cannot be shown just now.")
 
     def export_votes(self, directory: Any) -> Any:
