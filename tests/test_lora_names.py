@@ -30,7 +30,11 @@ def write_adapter(folder: Path, modules: list[str], rank: int = 4) -> Path:
         tensors[f"base_model.model.{module}.lora_A.weight"] = torch.randn(rank, 64)
         tensors[f"base_model.model.{module}.lora_B.weight"] = torch.randn(32, rank)
     save_file(tensors, str(folder / "adapter_model.safetensors"))
-    config = {"r": rank, "lora_alpha": 2 * rank, "target_modules": ["q_proj", "k_proj", "v_proj", "down_proj"]}
+    config = {
+        "r": rank,
+        "lora_alpha": 2 * rank,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "down_proj"],
+    }
     (folder / "adapter_config.json").write_text(json.dumps(config))
     return folder
 
@@ -75,7 +79,9 @@ def test_split_phi3_lora_fused_for_microsofts_layout_gives_the_same_logits(tmp_p
     assert type(split).__name__ == "LlamaForCausalLM" and type(fused).__name__ == "Phi3ForCausalLM"
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     torch.manual_seed(1)
-    tuned = get_peft_model(split, LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False))
+    tuned = get_peft_model(
+        split, LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False)
+    )
     tuned.save_pretrained(tmp_path / "run")
     inputs = torch.tensor([[5, 17, 42, 99, 7]])
     with torch.no_grad():
