@@ -165,7 +165,11 @@ def export_merged(info: RunInfo, out: Path, dtype: MergedDType = "float16") -> P
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
         staged = Path(tmp) / "merged"
-        model.save_pretrained(staged)
+        # A decoder loaded out of an image-text checkpoint (TEXT_ONLY_KEY_MAPPING) would be saved
+        # under the image-text names by default (transformers reverses the mapping), and reloading
+        # that folder as the causal LM its config names then initialises every weight at random.
+        original_names = not info.spec.multimodal_checkpoint
+        model.save_pretrained(staged, save_original_format=original_names)
         tokenizer.save_pretrained(staged)
         files = sorted(p.name for p in staged.iterdir())
         (staged / "export.json").write_text(json.dumps(provenance(info, "merged", dtype, files), indent=1))

@@ -60,6 +60,7 @@ def test_the_default_cuda_set_is_capped_and_planned_in_served_precision() -> Non
     assert [s.key for s in chosen] == ["llama3-8b"] and len(left_out) == DEFAULT_CUDA_BASES - 1
 
 
+@pytest.mark.slow  # imports vLLM
 def test_no_seed_asks_vllm_for_a_method_it_lacks() -> None:
     pytest.importorskip("vllm")
     from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS
