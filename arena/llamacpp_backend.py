@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import importlib
 import os
 import queue
 import resource
+import sys
 import tempfile
 import threading
 import time
@@ -491,7 +493,6 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
         refused with a one-sentence warning and the arena goes on."""
         try:
             import llama_cpp
-            import llama_cpp._logger
         except ImportError as error:
             raise BaseUnavailableError(
                 "the llamacpp backend needs llama-cpp-python: run `bash setup.sh` (it builds it for this "
@@ -499,7 +500,7 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
             ) from error
         from finetune.paths import project_paths
 
-        llama_cpp._logger.set_verbose(False)  # llama.cpp's load chatter only on errors
+        _errors_only_logging()
         llama_cpp.llama_backend_init()
         started = time.perf_counter()
         backend = cls(settings or LlamaCppSettings())
@@ -655,6 +656,21 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
         for base in self._bases.values():
             llama_cpp.llama_model_free(base.model)
         self._bases.clear()
+
+
+@functools.cache
+def _errors_only_logging() -> Any:
+    """Route llama.cpp's log to stderr for errors only (its load chatter runs to hundreds of lines).
+    Cached: the callback must stay referenced for as long as llama.cpp may call it."""
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def errors_only(level: int, text: bytes, user_data: Any) -> None:
+        if level == 3:  # GGML_LOG_LEVEL_ERROR
+            sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+    llama_cpp.llama_log_set(errors_only, ctypes.c_void_p(0))
+    return errors_only
 
 
 def gguf_available(spec: ModelSpec) -> bool:
