@@ -202,6 +202,7 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
                 if index:
                     page.click("#new-battle")
                     expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
+                page.wait_for_selector("#answer-a", timeout=60_000)  # Gradio renders after "load"
                 page.evaluate(observer)
                 page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
                 clicked = page.evaluate("() => performance.now()")
@@ -244,7 +245,10 @@ def probe(kind: str, token_counts: list[int], battles: int, repeats: int, browse
     result["rss_mb_after_start"] = round(rss_started, 1)
     result["rss_mb"] = round(process_tree_rss_mb(), 1)
     if browser:
-        result["stream"] = browser_stream_gaps(backend, max(token_counts))
+        try:
+            result["stream"] = browser_stream_gaps(backend, max(token_counts))
+        except Exception as error:  # the other figures stand without it
+            result["stream"] = {"failed": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
     if kind == "llamacpp":
         import llama_cpp
 
