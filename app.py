@@ -28,6 +28,7 @@ from pathlib import Path
 
 from arena.backend import BACKEND_CHOICES, ArenaBackend, BackendOptions, start_backend
 from arena.engine import GenerationSettings
+from arena.judgement import add_judgement_flags, judgement_from_args
 from arena.service import ArenaService, ReferenceScorer
 from arena.space_sync import SPACE_ENV, open_vote_storage
 from finetune.data import load_dataset_source
@@ -80,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
     )
+    add_judgement_flags(parser, env)
     args = parser.parse_args(argv)
     try:  # unknown keys fail here, listing the valid ones, before any model loads
         chosen = chosen_models([k for arg in args.models for k in arg.split(",")] if args.models else None)
@@ -137,6 +139,7 @@ def build_service(args: argparse.Namespace) -> ArenaService:
         settings=GenerationSettings(max_new_tokens=args.max_new_tokens),
         reference_scorer=None if args.no_reference_scoring else reference_scorer(engine),
         notices=[*storage.warnings, *notices],
+        judgement=judgement_from_args(args, storage.store, bank, os.environ),
     )
 
 

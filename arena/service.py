@@ -11,6 +11,7 @@ Run as: python app.py   (the arena; tests: python -m pytest tests/test_service.p
 
 from __future__ import annotations
 
+import logging
 import random
 import sqlite3
 import threading
@@ -28,15 +29,18 @@ from arena.integrity import (
     QuestionRejected as QuestionRejected,  # re-exported: the UI imports only this module
 )
 from arena.integrity import leaks_identity, validate_question
+from arena.judgement import Judgement, PreparedBattle, RateLimited, Rater, VoteQuality
 from arena.leaderboard import LeaderboardTable as LeaderboardTable  # re-exported for the UI
 from arena.leaderboard import build_leaderboard
 from arena.pii import PiiFinding, describe, find_pii, redact
+from arena.rater_quality import QualitySettings
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
 from arena.store import ArenaStore, BattleStateError, StoreError, VoteRejected
 from arena.votes import VoteInput, VoteOutcome
 from finetune.data import QARecord
 
+log = logging.getLogger(__name__)
 ReferenceScorer = Callable[[list[str], list[str]], list[float]]
 
 
@@ -91,6 +95,8 @@ class Reveal:
     outcome: VoteOutcome
     counted: bool  # False when an answer leaked its identity: stored, but not rated
     rationale_redacted: bool = False  # identifiers in the rationale were replaced before storing
+    quality: VoteQuality | None = None  # too fast, calibration result (arena.judgement)
+    note: str = ""  # what kind of battle it was, when not an ordinary one
 
 
 @dataclass
@@ -132,6 +138,7 @@ class ArenaService:
         bootstrap_rounds: int = 200,
         notices: Sequence[str] = (),
         stale_after: timedelta = STALE_AFTER,
+        judgement: Judgement | None = None,
     ):
         self.engine = engine
         self.store = store
@@ -148,6 +155,8 @@ class ArenaService:
         self._running: dict[str, tuple[float, threading.Event]] = {}
         self._running_lock = threading.Lock()
         self.voided_at_start = 0
+        # rubric, rater quality, caps, calibration and re-served battles (arena.judgement)
+        self.judgement = judgement or Judgement(store, question_bank, QualitySettings.off(), seed=seed)
         if store.problem is None:
             # Battles left generating by a process that died can never finish: void them now.
             self.voided_at_start = store.void_stale_battles(
@@ -205,6 +214,8 @@ class ArenaService:
         *,
         session_id: str,
         confirmed_no_patient_data: bool = False,
+        rater: Rater | None = None,
+        client: str = "",
     ) -> StartedBattle:
         """Store a new battle owned by `session_id`. A question that looks patient-identifiable is
         refused with PiiDetected (nothing stored) unless the clinician confirmed it is not; the
@@ -219,6 +230,11 @@ class ArenaService:
         bank = self.bank_question(bank_id) if bank_id else None
         if bank is not None and bank.question != text:
             bank = None  # the clinician edited the drawn question: no reference answer applies
+        try:
+            self.judgement.check_battle_allowed(client or session_id)
+        except RateLimited as error:
+            raise BattleError(str(error)) from None
+        prepared = self.judgement.prepare(bank.id if bank else None, rater or Rater.for_session(session_id))
         names = self.engine.contestant_names()
         counts = self.store.contestant_battle_counts()  # per stable id
         name_a, name_b = self._pairing.draw(
@@ -231,15 +247,21 @@ class ArenaService:
                 self.store.now() - self.stale_after, "abandoned: still generating after the time limit"
             )
             battle_id = self.store.create_battle(
-                question=text,
-                contestant_a=name_a,
-                contestant_b=name_b,
-                contestant_a_id=self.engine.contestant_id(name_a),
-                contestant_b_id=self.engine.contestant_id(name_b),
+                **(
+                    _prepared_fields(prepared)
+                    if prepared
+                    else dict(
+                        question=text,
+                        contestant_a=name_a,
+                        contestant_b=name_b,
+                        contestant_a_id=self.engine.contestant_id(name_a),
+                        contestant_b_id=self.engine.contestant_id(name_b),
+                        category=bank.category if bank else None,
+                        reference_answer=bank.reference if bank else None,
+                        question_source=f"bank:{bank.id}" if bank else "typed",
+                    )
+                ),
                 generation_settings=self.settings.to_dict(),
-                category=bank.category if bank else None,
-                reference_answer=bank.reference if bank else None,
-                question_source=f"bank:{bank.id}" if bank else "typed",
                 session_id=session_id,
             )
         except StoreError as error:
@@ -248,6 +270,9 @@ class ArenaService:
             raise BattleError(f"The battle could not be saved ({error}); nothing was stored.") from None
         with self._running_lock:
             self._running[battle_id] = (requested_at, threading.Event())
+        if prepared:
+            self.judgement.hold(battle_id, prepared)
+            return StartedBattle(battle_id, prepared.question, prepared.category)
         return StartedBattle(battle_id, text, bank.category if bank else None)
 
     def cancel_battle(
@@ -291,6 +316,10 @@ class ArenaService:
             raise BattleError("This battle is not waiting for answers; start a new battle.")
         with self._running_lock:
             requested_at, cancel = self._running.get(battle_id, (None, threading.Event()))
+        prepared = self.judgement.take(battle_id)
+        if prepared is not None:  # calibration or re-served: the answers are known
+            yield from self._show_prepared(battle_id, prepared)
+            return
         last: PairUpdate | None = None
         pair = self.engine.stream_pair(
             battle.question, battle.contestant_a, battle.contestant_b, self.settings, requested_at
@@ -341,6 +370,18 @@ class ArenaService:
             # GeneratorExit (tab closed, Gradio cancelled the event) lands here with the battle unfinished
             self.store.void_if_generating(battle_id, "the clinician left before the answers finished")
 
+    def _show_prepared(self, battle_id: str, prepared: PreparedBattle) -> Iterator[BattleProgress]:
+        try:
+            self.store.finish_battle(
+                battle_id, prepared.answer_a, prepared.answer_b, {}, {}, identity_leak=False
+            )
+            yield BattleProgress(prepared.answer_a, prepared.answer_b, finished=True)
+        except BattleStateError:
+            yield BattleProgress("", "", True, True, "This battle was cancelled.", cancelled=True)
+        finally:
+            with self._running_lock:
+                self._running.pop(battle_id, None)
+
     @staticmethod
     def _failure(last: PairUpdate | None) -> str | None:
         """Why a finished stream cannot be a battle: an error, no telemetry, or an empty answer
@@ -363,7 +404,7 @@ class ArenaService:
             "Please start a new battle."
         )
 
-    def vote(self, vote: VoteInput) -> Reveal:
+    def vote(self, vote: VoteInput, *, rater: Rater | None = None, client: str = "") -> Reveal:
         """Record one vote, then reveal. The store refuses bad fields, votes from another session and
         forged, unfinished, voided or already-voted battles, storing nothing. Identifiers in the
         rationale are replaced by placeholders before it is stored."""
@@ -380,6 +421,11 @@ class ArenaService:
         redacted = isinstance(vote.rationale, str) and bool(find_pii(vote.rationale))
         if redacted:
             vote = replace(vote, rationale=redact(vote.rationale))
+        client = client or str(vote.session_id)
+        try:
+            self.judgement.check_vote_allowed(str(vote.session_id), client)
+        except RateLimited as error:
+            raise VoteRejected(str(error)) from None
         try:
             self.store.record_vote(vote)
         except sqlite3.Error as error:
@@ -387,6 +433,12 @@ class ArenaService:
         battle_id = vote.battle_id
         battle = self.store.get_battle(battle_id)
         assert battle is not None  # record_vote succeeded, so the battle exists
+        quality = None
+        try:  # the vote is stored; its quality record must not undo it
+            rater = rater or Rater.for_session(str(vote.session_id))
+            quality = self.judgement.after_vote(battle, str(vote.outcome), rater, client, self.store.now())
+        except (sqlite3.Error, StoreError):
+            log.exception("storing the quality record of %s failed", battle_id)
         return Reveal(
             contestant_a=battle.contestant_a,
             contestant_b=battle.contestant_b,
@@ -395,15 +447,28 @@ class ArenaService:
             outcome=VoteOutcome(vote.outcome),
             counted=not battle.identity_leak,
             rationale_redacted=redacted,
+            quality=quality,
+            note=self.judgement.battle_note(battle),
         )
 
     # --- leaderboard ---
 
-    def leaderboard(self, category: str | None = None, specialty: str | None = None) -> LeaderboardTable:
-        """Typed standings for the votes kept by the filter (the UI formats them)."""
+    def leaderboard(
+        self,
+        category: str | None = None,
+        specialty: str | None = None,
+        *,
+        calibrated_only: bool = False,
+        verified_only: bool = False,
+    ) -> LeaderboardTable:
+        """Typed standings for the votes kept by the filters (the UI formats them); too-fast,
+        calibration and re-served votes are not rated (`Judgement.filter_rated`)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
-        return build_leaderboard(
-            self.store.rated_battles(),
+        rated, too_fast = self.judgement.filter_rated(
+            self.store.rated_battles(), calibrated_only=calibrated_only, verified_only=verified_only
+        )
+        table = build_leaderboard(
+            rated,
             self.store.eval_results(),
             self.store.telemetry_samples(),
             served,
@@ -411,6 +476,14 @@ class ArenaService:
             category=category,
             specialty=specialty,
         )
+        if too_fast:
+            note = f"{too_fast} votes came faster than their answers can be read: kept, not rated."
+            table = replace(table, notes=[*table.notes, note])
+        return table
+
+    def served_labels(self) -> dict[str, str]:
+        """Stable id -> current label of every served contestant."""
+        return {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
 
     # --- export ---
 
@@ -421,3 +494,14 @@ class ArenaService:
         write_votes_csv(self.store, csv_path)
         write_votes_jsonl(self.store, jsonl_path)
         return csv_path, jsonl_path
+
+
+def _prepared_fields(prepared: PreparedBattle) -> dict[str, Any]:
+    """`create_battle`'s fields for a calibration or re-served battle."""
+    return {
+        name: getattr(prepared, name)
+        for name in (
+            "question", "contestant_a", "contestant_b", "contestant_a_id", "contestant_b_id",
+            "category", "reference_answer", "question_source",
+        )
+    }  # fmt: skip

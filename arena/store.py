@@ -43,6 +43,7 @@ from arena.store_db import StoreError
 from arena.store_db import default_db_path as default_db_path  # re-exported for callers
 from arena.store_db import utc_now as utc_now  # re-exported for callers
 from arena.store_eval import eval_cache_key as eval_cache_key  # re-exported for callers
+from arena.store_judgement import JudgementTables
 from arena.store_reads import BattleReads
 from arena.votes import VoteInput, VoteOutcome
 
@@ -112,7 +113,7 @@ class VoteRow:
     created_at: str
 
 
-class ArenaStore(BattleReads):
+class ArenaStore(BattleReads, JudgementTables):
     """The arena's SQLite database. Holds no open connection, so one instance can serve every thread."""
 
     # -- battles -----------------------------------------------------------------------------------

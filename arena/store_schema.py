@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from arena.judgement_schema import JUDGEMENT_SCHEMA_VERSION, create_judgement_tables, migrate_to_judgement
+
 _REQUIRED_EVAL_FIELDS: tuple[str, ...] = (
     "contestant",
     "model_key",
@@ -32,14 +34,18 @@ _REQUIRED_CACHE_FIELDS: tuple[str, ...] = ("contestant", "question_id", "answer"
 _OPTIONAL_CACHE_FIELDS: tuple[str, ...] = ("contestant_id", "output_tokens", "latency_s", "ttft_s")
 
 
-SCHEMA_VERSION = 2  # PRAGMA user_version; 2: stable contestant ids beside the display labels
+STABLE_IDS_VERSION = 2  # stable contestant ids beside the display labels
+# PRAGMA user_version; 3: rubric and rater-quality tables (arena.judgement_schema)
+SCHEMA_VERSION = JUDGEMENT_SCHEMA_VERSION
 
 
 def create_schema(db: Database) -> None:
     """Create what is missing, then bring a database written by an earlier version up to date."""
     _create_battle_tables(db)
     _create_eval_tables(db)
+    create_judgement_tables(db)
     migrate_to_stable_ids(db)
+    migrate_to_judgement(db)
 
 
 def _create_battle_tables(db: Database) -> None:
@@ -177,7 +183,7 @@ def migrate_to_stable_ids(db: Database) -> None:
     """
     from arena.adapters import contestant_id, id_from_label
 
-    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+    if db.execute("PRAGMA user_version").fetchone()[0] >= STABLE_IDS_VERSION:
         return
     for table, columns in (
         ("battles", ("contestant_a_id", "contestant_b_id")),
@@ -204,4 +210,4 @@ def migrate_to_stable_ids(db: Database) -> None:
         "SELECT key, contestant FROM eval_cache WHERE contestant_id IS NULL"
     ).fetchall():
         db.execute("UPDATE eval_cache SET contestant_id = ? WHERE key = ?", [id_from_label(label), key])
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute(f"PRAGMA user_version = {STABLE_IDS_VERSION}")
