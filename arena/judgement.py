@@ -164,11 +164,16 @@ class Judgement:
         self._client_battles.record(client)
 
     def prepare(self, bank_id: str | None, rater: Rater) -> PreparedBattle | None:
-        """Maybe a calibration battle (bank questions only) or a re-served battle, by the configured shares."""
+        """Maybe a calibration or a re-served battle, by the configured shares; only for a question drawn
+        from the bank (a typed question is always answered by the contestants)."""
         with self._rng_lock:
             roll, side_roll, pick = self._rng.random(), self._rng.random(), self._rng.random()
-        items = self.calibration_items.get(bank_id or "", [])
-        if items and roll < self.quality.calibration_share:
+        # A drawn question was random anyway, so swapping it for another bank question is invisible:
+        # its own calibration items first, else any.
+        items = self.calibration_items.get(bank_id or "") or [
+            item for group in self.calibration_items.values() for item in group
+        ]
+        if bank_id and items and roll < self.quality.calibration_share:
             return self._calibration(items[int(pick * len(items))], "a" if side_roll < 0.5 else "b")
         if (
             bank_id and roll >= 1.0 - self.quality.agreement_share

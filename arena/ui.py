@@ -22,6 +22,7 @@ from typing import Any
 
 import gradio as gr
 
+from arena import ui_judgement
 from arena.board import short_name, standing_cells, telemetry_details, telemetry_summary
 from arena.plots import ratings_figure, win_rate_heatmap
 from arena.service import (
@@ -77,6 +78,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
         battle_id = gr.State("")
         bank_id = gr.State("")
         session_id = gr.State(lambda: uuid.uuid4().hex)
+        rater = gr.State(None)  # arena.judgement.Rater once an invite code or sign-in binds one
 
         gr.Markdown(f"# {title} — blind comparison of medical LLMs")
         gr.Markdown(NOTICE, elem_id="notice")
@@ -89,13 +91,19 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
 
         with gr.Tab("Arena", id="arena"):
             with gr.Row():
-                role = gr.Dropdown(ROLES, value="", label="Your role (optional, asked once)", elem_id="role")
+                role = gr.Dropdown(
+                    ROLES,
+                    value="",
+                    label="Your role (optional, self-reported; an invite code verifies it)",
+                    elem_id="role",
+                )
                 specialty = gr.Textbox(
                     label="Your specialty (optional)",
                     max_lines=1,
                     max_length=MAX_VOTER_FIELD_CHARS,
                     elem_id="specialty",
                 )
+            identity = ui_judgement.build_identity_row()
             question = gr.Textbox(
                 label="Medical question",
                 lines=3,
@@ -146,6 +154,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             reveal = gr.Markdown("", elem_id="reveal")
             with gr.Accordion("Details (model versions, run ids, quantisation)", open=False):
                 reveal_details = gr.Markdown("", elem_id="reveal-details")
+            rubric = ui_judgement.build_rubric_panel()
             new_btn = gr.Button("New battle", elem_id="new-battle")
 
         with gr.Tab("Leaderboard", id="leaderboard"):
@@ -156,6 +165,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 specialty_filter = gr.Dropdown(
                     [""], value="", label="Voter specialty", elem_id="specialty-filter"
                 )
+                rater_filters = ui_judgement.build_filters()
                 refresh_btn = gr.Button("Refresh", elem_id="refresh")
             summary = gr.Markdown("", elem_id="leaderboard-summary")
             gr.Markdown("#### Clinician votes (Bradley-Terry ratings on the Elo scale)")
@@ -163,6 +173,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             gr.Markdown("#### Automatic metrics and speed")
             metric_table = gr.Dataframe(interactive=False, wrap=True, elem_id="metrics-table")
             notes = gr.Markdown("", elem_id="leaderboard-notes")
+            board_extras = ui_judgement.build_board_extras(rater_filters)
             with gr.Accordion("Online Elo (depends on vote order; for comparison only)", open=False):
                 elo_table = gr.Dataframe(interactive=False, elem_id="elo-table")
             ratings_plot = gr.Plot(label="Bradley-Terry ratings with 95% intervals", elem_id="ratings-plot")
@@ -197,17 +208,24 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 rationale: "",
                 redact_btn: gr.update(visible=False),
                 confirm_btn: gr.update(visible=False),
+                **rubric.reset(),
             }
             updates.update({flag: False for flag in flags})
             updates.update({button: gr.update(interactive=False) for button in vote_outputs})
             return updates
 
-        def run_battle(text: str, drawn_id: str, sid: str, confirmed: bool) -> Iterator[dict[Any, Any]]:
+        def run_battle(
+            text: str, drawn_id: str, sid: str, confirmed: bool, extra: dict[str, Any] | None = None
+        ) -> Iterator[dict[Any, Any]]:
             """Check, start and stream one battle; every path yields, so messages stay visible."""
             updates = reset_battle()
             try:
                 started = service.start_battle(
-                    text, drawn_id or None, session_id=sid, confirmed_no_patient_data=confirmed
+                    text,
+                    drawn_id or None,
+                    session_id=sid,
+                    confirmed_no_patient_data=confirmed,
+                    **(extra or {}),
                 )
             except PiiDetected as warning:
                 yield {
@@ -225,6 +243,8 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 yield {**updates, status: _message(UNEXPECTED, "error")}
                 return
             current = started.battle_id
+            if started.question != text:  # a re-served battle shows its own (bank) question
+                updates[question] = started.question
             yield {**updates, battle_id: current, status: _message("Both models are answering…")}
             try:
                 for progress in service.stream_battle(current, sid):
@@ -247,22 +267,31 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 **{button: gr.update(interactive=True) for button in vote_outputs},
             }
 
-        def ask(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
-            yield from run_battle(text, drawn_id, sid, confirmed=False)
+        def ask(
+            text: str, drawn_id: str, sid: str, who: Any = None, request: gr.Request = None
+        ) -> Iterator[dict[Any, Any]]:
+            extra = ui_judgement.judgement_kwargs(service, who, request)
+            yield from run_battle(text, drawn_id, sid, confirmed=False, extra=extra)
 
-        def redact_and_send(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
+        def redact_and_send(
+            text: str, drawn_id: str, sid: str, who: Any = None, request: gr.Request = None
+        ) -> Iterator[dict[Any, Any]]:
             try:
                 redacted = service.redact_question(text)
             except QuestionRejected as error:
                 yield {status: _message(str(error), "error")}
                 return
             first = True
-            for update in run_battle(redacted, "", sid, confirmed=False):
+            extra = ui_judgement.judgement_kwargs(service, who, request)
+            for update in run_battle(redacted, "", sid, confirmed=False, extra=extra):
                 yield {**update, question: redacted} if first else update
                 first = False
 
-        def send_as_typed(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
-            yield from run_battle(text, drawn_id, sid, confirmed=True)
+        def send_as_typed(
+            text: str, drawn_id: str, sid: str, who: Any = None, request: gr.Request = None
+        ) -> Iterator[dict[Any, Any]]:
+            extra = ui_judgement.judgement_kwargs(service, who, request)
+            yield from run_battle(text, drawn_id, sid, confirmed=True, extra=extra)
 
         def new_battle(current: str, sid: str) -> dict[Any, Any]:
             if current:
@@ -285,7 +314,12 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 who: str,
                 field: str,
                 sid: str,
+                rater_state: Any = None,
+                request: gr.Request = None,
             ) -> dict[Any, Any]:
+                extra = ui_judgement.judgement_kwargs(service, rater_state, request)
+                if rater_state is not None:  # a typed role is labelled self-reported, a verified one as such
+                    who = rater_state.role_label(who or "")
                 try:
                     revealed = service.vote(
                         VoteInput(
@@ -299,14 +333,15 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                             rationale=why or "",
                             voter_role=who or "",
                             voter_specialty=field or "",
-                        )
+                        ),
+                        **extra,
                     )
                 except VoteRejected as error:
                     return {status: _message(str(error), "error")}
                 except Exception:
                     log.exception("vote on %s failed", current)
                     return {status: _message(UNEXPECTED, "error")}
-                notes = []
+                notes = ui_judgement.reveal_notes(revealed)
                 if not revealed.counted:
                     notes.append("_An answer named its own model, so this vote is kept but not rated._")
                 if revealed.rationale_redacted:
@@ -326,12 +361,17 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                         f"- B: `{revealed.contestant_b}` — {telemetry_details(revealed.telemetry_b)}"
                     ),
                     **{button: gr.update(interactive=False) for button in vote_outputs},
+                    rubric.group: gr.update(visible=True),
                 }
 
             return cast
 
-        def show_leaderboard(category: str, voter_specialty: str) -> dict[Any, Any]:
-            board = service.leaderboard(category or None, voter_specialty or None)
+        def show_leaderboard(
+            category: str, voter_specialty: str, calibrated: bool = False, verified: bool = False
+        ) -> dict[Any, Any]:
+            filters = {"calibrated_only": True} if calibrated else {}
+            filters |= {"verified_only": True} if verified else {}
+            board = service.leaderboard(category or None, voter_specialty or None, **filters)
             bias = "n/a" if board.position_bias is None else f"{board.position_bias:.0%}"
             share, low, high, n = board.agreement
             agreement = (
@@ -359,9 +399,13 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 heatmap_plot: win_rate_heatmap(names, matrix),
                 category_filter: gr.update(choices=["", *board.categories], value=category or ""),
                 specialty_filter: gr.update(choices=["", *board.specialties], value=voter_specialty or ""),
+                **ui_judgement.board_updates(service, board_extras),
             }
 
-        def export() -> dict[Any, Any]:
+        def export(token: str = "") -> dict[Any, Any]:
+            refused = ui_judgement.check_admin(service, token)
+            if refused:
+                return {board_extras.admin_status: f"⛔ {refused}"}
             paths = service.export_votes(Path(tempfile.mkdtemp(prefix="medarena-export-")))
             return {export_files: [str(p) for p in paths]}
 
@@ -379,8 +423,9 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             confirm_btn,
             *flags,
             *vote_outputs,
+            *rubric.components,
         ]
-        battle_inputs = [question, bank_id, session_id]
+        battle_inputs = [question, bank_id, session_id, rater]
         random_btn.click(draw_question, None, [question, bank_id, status])
         battle_events = [
             button.click(handler, battle_inputs, battle_outputs, trigger_mode="once")
@@ -401,16 +446,24 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             heatmap_plot,
             category_filter,
             specialty_filter,
+            board_extras.rubric_table,
+            board_extras.agreement,
         ]
-        vote_inputs = [battle_id, *flags, rationale, role, specialty, session_id]
+        leaderboard_inputs = [category_filter, specialty_filter, *board_extras.filters]
+        vote_inputs = [battle_id, *flags, rationale, role, specialty, session_id, rater]
         for outcome, button in vote_buttons.items():
             button.click(
-                make_vote_handler(outcome), vote_inputs, [status, reveal, reveal_details, *vote_outputs]
-            ).then(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
+                make_vote_handler(outcome),
+                vote_inputs,
+                [status, reveal, reveal_details, *vote_outputs, rubric.group],
+            ).then(show_leaderboard, leaderboard_inputs, leaderboard_outputs)
         new_btn.click(new_battle, [battle_id, session_id], [*battle_outputs, bank_id], cancels=battle_events)
-        refresh_btn.click(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
-        category_filter.input(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
-        specialty_filter.input(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
-        export_btn.click(export, None, export_files)
-        demo.load(show_leaderboard, [category_filter, specialty_filter], leaderboard_outputs)
+        refresh_btn.click(show_leaderboard, leaderboard_inputs, leaderboard_outputs)
+        for board_filter in (category_filter, specialty_filter, *board_extras.filters):
+            board_filter.input(show_leaderboard, leaderboard_inputs, leaderboard_outputs)
+        export_btn.click(export, [board_extras.admin_token], [export_files, board_extras.admin_status])
+        demo.load(show_leaderboard, leaderboard_inputs, leaderboard_outputs)
+        ui_judgement.wire_rubric(service, rubric, battle_id, session_id)
+        ui_judgement.wire_identity(service, identity, rater, demo)
+        ui_judgement.wire_admin(service, board_extras)
     return demo
