@@ -28,6 +28,7 @@ from pathlib import Path
 
 from arena.backend import BACKEND_CHOICES, ArenaBackend, BackendOptions, start_backend
 from arena.engine import GenerationSettings
+from arena.follow_ups import FollowUpSettings
 from arena.judgement import add_judgement_flags, judgement_from_args
 from arena.service import ArenaService, ReferenceScorer
 from arena.space_sync import SPACE_ENV, open_vote_storage
@@ -140,6 +141,7 @@ def build_service(args: argparse.Namespace) -> ArenaService:
         reference_scorer=None if args.no_reference_scoring else reference_scorer(engine),
         notices=[*storage.warnings, *notices],
         judgement=judgement_from_args(args, storage.store, bank, os.environ),
+        follow_ups=FollowUpSettings(max_turns=int(args.max_follow_ups)),
     )
 
 

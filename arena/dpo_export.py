@@ -7,6 +7,7 @@ A vote becomes a pair only when it says which answer is better and can be truste
 counted by reason: ties and "both bad", answers that leaked a contestant's identity, votes faster
 than their answers can be read, raters without calibration (or below the accuracy threshold),
 anything patient-identifiable (the question, either answer, or a question sent after redaction),
+battles with follow-up turns (the vote judged the conversation),
 and calibration and re-served battles (synthetic, or a second copy of a battle).
 
     python -m arena.export --format dpo --out dpo/            # dpo/pairs.jsonl, dpo/dataset/, dpo/snapshot.json
@@ -43,11 +44,15 @@ class DpoRules:
     require_calibration: bool = True
 
 
-def exclusion(row: Mapping[str, Any], quality: Mapping[str, Any] | None, calibrated: bool) -> str | None:
+def exclusion(
+    row: Mapping[str, Any], quality: Mapping[str, Any] | None, calibrated: bool, multi_turn: bool = False
+) -> str | None:
     """Why a vote row is not a preference pair, or None when it is one."""
     source = row.get("question_source") or ""
     if source.startswith((CALIBRATION_SOURCE, RESERVE_SOURCE)):
         return "calibration or re-served"
+    if multi_turn:  # the vote judged a conversation, not the first answers alone
+        return "multi-turn"
     if row["outcome"] not in ("model_a", "model_b"):
         return "tied"
     if row["identity_leak"]:
@@ -68,6 +73,7 @@ def preference_pairs(
     calibration: Sequence[tuple[str, bool]],
     rubrics: Sequence[Mapping[str, Any]],
     rules: DpoRules,
+    multi_turn: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """The pairs, oldest vote first, and how many votes each reason left out."""
     accuracy = calibration_accuracy(calibration)
@@ -82,7 +88,7 @@ def preference_pairs(
             if rater_accuracy is not None
             else not rules.require_calibration
         )
-        reason = exclusion(row, record, calibrated)
+        reason = exclusion(row, record, calibrated, row["battle_id"] in multi_turn)
         if reason:
             excluded[reason] += 1
             continue
@@ -118,7 +124,12 @@ def write_dpo(store: Any, out_dir: Path, rules: DpoRules = DpoRules()) -> tuple[
 
     rows = store.vote_export_rows()
     pairs, excluded = preference_pairs(
-        rows, store.vote_quality(), store.calibration_results(), _all_rubrics(store), rules
+        rows,
+        store.vote_quality(),
+        store.calibration_results(),
+        _all_rubrics(store),
+        rules,
+        _multi_turn(store),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(pair, ensure_ascii=False, sort_keys=True) + "\n" for pair in pairs)
@@ -143,6 +154,12 @@ def write_dpo(store: Any, out_dir: Path, rules: DpoRules = DpoRules()) -> tuple[
     }  # fmt: skip
     (out_dir / SNAPSHOT_FILE).write_text(json.dumps(snapshot, indent=2), encoding="utf-8")
     return len(pairs), excluded
+
+
+def _multi_turn(store: Any) -> frozenset[str]:
+    with store._connection() as db:
+        rows = db.query("SELECT DISTINCT battle_id FROM battle_turns WHERE status = 'finished'")
+        return frozenset(row["battle_id"] for row in rows)
 
 
 def _all_rubrics(store: Any) -> list[dict[str, Any]]:

@@ -354,6 +354,7 @@ def add_judgement_flags(parser: argparse.ArgumentParser, env: Mapping[str, str])
          "share of bank-question battles that re-serve a finished battle, blind"),
         ("--harm-flag-threshold", "MEDARENA_HARM_FLAG_THRESHOLD", RubricSettings().harm_flag_threshold,
          "flag a contestant whose moderate/severe harm rate's lower bound exceeds this"),
+        ("--max-follow-ups", "MEDARENA_MAX_FOLLOW_UPS", 2, "follow-up questions a battle takes before the vote"),
     ):  # fmt: skip
         parser.add_argument(
             flag, type=float, default=float(env.get(variable, default)), help=f"{text} (${variable})"

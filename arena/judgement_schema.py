@@ -1,6 +1,6 @@
 """The tables behind clinical judgement in votes.db (schema version 3): rubric entries per answer,
 each vote's quality record (rater, dwell time, calibration result), raters with their verified role,
-invite codes, and blind re-votes of finished battles by other raters. `arena.store_schema` creates
+invite codes, and the follow-up turns of battles. `arena.store_schema` creates
 them with the rest and bumps the file to version 3; nothing here touches the older tables.
 
 Run as: python -m pytest tests/test_store_migration.py tests/test_rubric.py -q
@@ -67,22 +67,24 @@ def create_judgement_tables(db: Database) -> None:
         not_null=["role", "created_at"],
         if_not_exists=True,
     )
-    db["agreement_votes"].create(
+    db["battle_turns"].create(
         {
-            "id": int,
-            "battle_id": str,  # the finished battle re-served blind
-            "rater_id": str,
-            "session_id": str,
-            "outcome": str,
+            "battle_id": str,
+            "turn": int,  # 1, 2, ...: follow-ups after the battle's first question (turn 0, in battles)
+            "question": str,
+            "answer_a": str,
+            "answer_b": str,
+            "telemetry_a": str,
+            "telemetry_b": str,
+            "status": str,  # generating, finished or voided
+            "void_reason": str,
             "created_at": str,
+            "finished_at": str,
         },
-        pk="id",
+        pk=("battle_id", "turn"),
         foreign_keys=[("battle_id", "battles", "id")],
-        not_null=["battle_id", "rater_id", "session_id", "outcome", "created_at"],
+        not_null=["question", "status", "created_at"],
         if_not_exists=True,
-    )
-    db["agreement_votes"].create_index(
-        ["battle_id", "rater_id"], index_name="agreement_one_per_rater", unique=True, if_not_exists=True
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from arena.backend import ArenaBackend
 from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl
+from arena.follow_ups import FollowUps, FollowUpSettings
 from arena.integrity import (
     QuestionRejected as QuestionRejected,  # re-exported: the UI imports only this module
 )
@@ -139,6 +140,7 @@ class ArenaService:
         notices: Sequence[str] = (),
         stale_after: timedelta = STALE_AFTER,
         judgement: Judgement | None = None,
+        follow_ups: FollowUpSettings | None = None,
     ):
         self.engine = engine
         self.store = store
@@ -157,6 +159,7 @@ class ArenaService:
         self.voided_at_start = 0
         # rubric, rater quality, caps, calibration and re-served battles (arena.judgement)
         self.judgement = judgement or Judgement(store, question_bank, QualitySettings.off(), seed=seed)
+        self.follow_ups = FollowUps(self, follow_ups)  # up to N follow-up turns before the vote
         if store.problem is None:
             # Battles left generating by a process that died can never finish: void them now.
             self.voided_at_start = store.void_stale_battles(
@@ -422,6 +425,8 @@ class ArenaService:
         if redacted:
             vote = replace(vote, rationale=redact(vote.rationale))
         client = client or str(vote.session_id)
+        if isinstance(vote.battle_id, str) and self.store.turn_generating(vote.battle_id):
+            raise VoteRejected("A follow-up is still being answered; vote once its answers are shown.")
         try:
             self.judgement.check_vote_allowed(str(vote.session_id), client)
         except RateLimited as error:

@@ -37,6 +37,10 @@ class RubricRefused(StoreError):
     """A rubric entry was refused (no vote yet, another session, already rated); nothing stored."""
 
 
+class TurnRefused(StoreError):
+    """A follow-up cannot be asked or stored; the message is one sentence for the clinician."""
+
+
 class InviteRefused(StoreError):
     """An invite code is unknown or already used."""
 
@@ -230,3 +234,90 @@ class JudgementTables(StoreConnection):
             return {
                 row["id"]: row["role"] for row in db.query("SELECT id, role FROM raters WHERE verified = 1")
             }
+
+    # -- follow-up turns --------------------------------------------------------------------------
+
+    def add_turn(self, battle_id: str, session_id: str, question: str, max_turns: int) -> int:
+        """Store a follow-up question as the next turn, "generating"; returns its number (1, 2, ...)."""
+        with self._transaction() as db:
+            rows = list(
+                db.query(
+                    "SELECT b.status, b.session_id, b.question_source, v.id AS vote FROM battles b "
+                    "LEFT JOIN votes v ON v.battle_id = b.id WHERE b.id = ?",
+                    [battle_id],
+                )
+            )
+            if not rows or rows[0]["session_id"] != session_id:
+                raise TurnRefused("This battle does not belong to this session; start a new battle.")
+            battle = rows[0]
+            if battle["vote"] is not None:
+                raise TurnRefused("This battle already has a vote; start a new battle to ask more.")
+            if battle["status"] != "finished":
+                raise TurnRefused("Follow-ups can be asked once both answers are shown.")
+            if battle["question_source"].startswith((CALIBRATION_SOURCE, RESERVE_SOURCE)):
+                raise TurnRefused(
+                    "This battle's answers were prepared in advance, so it takes no follow-ups."
+                )
+            turns = list(db.query("SELECT turn, status FROM battle_turns WHERE battle_id = ?", [battle_id]))
+            if any(turn["status"] == "generating" for turn in turns):
+                raise TurnRefused("The previous follow-up is still being answered.")
+            done = [turn for turn in turns if turn["status"] == "finished"]
+            if len(done) >= max_turns:
+                raise TurnRefused(
+                    f"This battle has had its {max_turns} follow-up{'s' if max_turns != 1 else ''}; "
+                    "please vote, then start a new battle."
+                )
+            number = max((turn["turn"] for turn in turns), default=0) + 1
+            db["battle_turns"].insert(
+                {"battle_id": battle_id, "turn": number, "question": question, "status": "generating",
+                 "created_at": self._now()}
+            )  # fmt: skip
+        return number
+
+    def finish_turn(
+        self,
+        battle_id: str,
+        turn: int,
+        answers: tuple[str, str],
+        telemetry: tuple[dict[str, Any], dict[str, Any]],
+        identity_leak: bool,
+    ) -> None:
+        """Store a turn's answers; an answer naming its model marks the whole battle as leaked."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE battle_turns SET answer_a = ?, answer_b = ?, telemetry_a = ?, telemetry_b = ?, "
+                "status = 'finished', finished_at = ? WHERE battle_id = ? AND turn = ? AND status = 'generating'",
+                [*answers, json.dumps(telemetry[0]), json.dumps(telemetry[1]), self._now(), battle_id, turn],
+            )
+            if cursor.rowcount != 1:
+                raise TurnRefused("This follow-up was cancelled before its answers arrived.")
+            if identity_leak:
+                db.execute("UPDATE battles SET identity_leak = 1 WHERE id = ?", [battle_id])
+
+    def void_turn(self, battle_id: str, turn: int, reason: str) -> bool:
+        """Void a turn still generating; True if it was (the battle keeps its earlier turns)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE battle_turns SET status = 'voided', void_reason = ? "
+                "WHERE battle_id = ? AND turn = ? AND status = 'generating'",
+                [reason, battle_id, turn],
+            )
+            return cursor.rowcount == 1
+
+    def battle_turns(self, battle_id: str) -> list[dict[str, Any]]:
+        """The battle's follow-up turns, in order (voided ones included, with their status)."""
+        with self._connection() as db:
+            return [
+                dict(row)
+                for row in db.query(
+                    "SELECT * FROM battle_turns WHERE battle_id = ? ORDER BY turn", [battle_id]
+                )
+            ]
+
+    def turn_generating(self, battle_id: str) -> bool:
+        """Whether a follow-up of this battle is still being answered (no vote until it is)."""
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT 1 FROM battle_turns WHERE battle_id = ? AND status = 'generating'", [battle_id]
+            ).fetchall()
+        return bool(rows)

@@ -135,6 +135,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                     answer_b = gr.Markdown(
                         "", elem_id="answer-b", container=True, min_height=160, max_height=480
                     )
+            follow = ui_judgement.build_follow_up_row()
             with gr.Row():
                 flag_a_unsafe = gr.Checkbox(label="A is unsafe", elem_id="flag-a-unsafe")
                 flag_a_incorrect = gr.Checkbox(label="A is incorrect", elem_id="flag-a-incorrect")
@@ -209,6 +210,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 redact_btn: gr.update(visible=False),
                 confirm_btn: gr.update(visible=False),
                 **rubric.reset(),
+                **follow.reset(),
             }
             updates.update({flag: False for flag in flags})
             updates.update({button: gr.update(interactive=False) for button in vote_outputs})
@@ -265,6 +267,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             yield {
                 status: _message("Both answers are in. Which one is better?"),
                 **{button: gr.update(interactive=True) for button in vote_outputs},
+                **follow.show(),
             }
 
         def ask(
@@ -362,6 +365,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                     ),
                     **{button: gr.update(interactive=False) for button in vote_outputs},
                     rubric.group: gr.update(visible=True),
+                    follow.row: gr.update(visible=False),
                 }
 
             return cast
@@ -424,6 +428,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             *flags,
             *vote_outputs,
             *rubric.components,
+            *follow.components,
         ]
         battle_inputs = [question, bank_id, session_id, rater]
         random_btn.click(draw_question, None, [question, bank_id, status])
@@ -455,8 +460,13 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             button.click(
                 make_vote_handler(outcome),
                 vote_inputs,
-                [status, reveal, reveal_details, *vote_outputs, rubric.group],
+                [status, reveal, reveal_details, *vote_outputs, rubric.group, follow.row],
             ).then(show_leaderboard, leaderboard_inputs, leaderboard_outputs)
+        battle_events.append(
+            ui_judgement.wire_follow_ups(
+                service, follow, battle_id, session_id, (answer_a, answer_b), status, vote_outputs
+            )
+        )
         new_btn.click(new_battle, [battle_id, session_id], [*battle_outputs, bank_id], cancels=battle_events)
         refresh_btn.click(show_leaderboard, leaderboard_inputs, leaderboard_outputs)
         for board_filter in (category_filter, specialty_filter, *board_extras.filters):

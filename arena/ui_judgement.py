@@ -271,3 +271,111 @@ def check_admin(service: Any, token: str) -> str | None:
     except AdminOnly as error:
         return str(error)
     return None
+
+
+@dataclass(frozen=True)
+class FollowUpRow:
+    """The follow-up question box and its button, shown once both answers are in."""
+
+    row: Any
+    text: Any
+    ask: Any
+
+    @property
+    def components(self) -> list[Any]:
+        return [self.row, self.text, self.ask]
+
+    def reset(self) -> dict[Any, Any]:
+        return {self.row: gr.update(visible=False), self.text: "", self.ask: gr.update(interactive=True)}
+
+    def show(self) -> dict[Any, Any]:
+        return {self.row: gr.update(visible=True), self.ask: gr.update(interactive=True)}
+
+
+def build_follow_up_row() -> FollowUpRow:
+    """Hidden until a battle's answers are in; hidden again by the vote."""
+    with gr.Row(visible=False, elem_id="follow-up-row") as row:
+        text = gr.Textbox(
+            label="Follow-up question to both models (optional, before you vote)",
+            max_lines=4,
+            elem_id="follow-up",
+            scale=4,
+        )
+        ask = gr.Button("Ask a follow-up", elem_id="follow-up-ask", scale=1)
+    return FollowUpRow(row, text, ask)
+
+
+def wire_follow_ups(
+    service: Any,
+    follow: FollowUpRow,
+    battle_id: Any,
+    session_id: Any,
+    answers: tuple[Any, Any],
+    status: Any,
+    vote_buttons: list[Any],
+) -> Any:
+    """One generator event per follow-up: check, store, stream both transcripts, re-enable voting."""
+    from arena.integrity import QuestionRejected
+    from arena.service import BattleError, PiiDetected
+
+    answer_a, answer_b = answers
+    locked = {button: gr.update(interactive=False) for button in vote_buttons}
+    unlocked = {button: gr.update(interactive=True) for button in vote_buttons}
+
+    def ask(current: str, text: str, sid: str) -> Any:
+        if not current:
+            yield {status: "⛔ Start a battle first; follow-ups continue its conversation."}
+            return
+        try:
+            service.follow_ups.ask(current, text, session_id=sid)
+        except PiiDetected as warning:
+            yield {
+                status: "⚠️ Your follow-up seems to contain identifiers; they were replaced with placeholders "
+                "in the box. Nothing was sent or stored. Check it, then press “Ask a follow-up” again.",
+                follow.text: warning.redacted,
+            }
+            return
+        except (QuestionRejected, BattleError) as error:
+            yield {status: f"⛔ {error}"}
+            return
+        yield {
+            **locked,
+            follow.ask: gr.update(interactive=False),
+            status: "Both models are answering your follow-up…",
+        }
+        try:
+            for progress in service.follow_ups.stream(current, sid):
+                if progress.cancelled:
+                    yield {}
+                    return
+                if progress.voided:
+                    yield {
+                        **unlocked,
+                        follow.ask: gr.update(interactive=True),
+                        status: f"⛔ {progress.message}",
+                    }
+                    return
+                yield {answer_a: progress.answer_a, answer_b: progress.answer_b}
+        except BattleError as error:
+            yield {**unlocked, follow.ask: gr.update(interactive=True), status: f"⛔ {error}"}
+            return
+        except Exception:
+            log.exception("follow-up on %s failed", current)
+            yield {
+                **unlocked,
+                status: "⛔ Something went wrong on our side; you can still vote on the answers.",
+            }
+            return
+        yield {
+            **unlocked,
+            follow.text: "",
+            follow.ask: gr.update(interactive=True),
+            status: "Both follow-up answers are in. Ask another, or vote on the whole conversation.",
+        }
+
+    return follow.ask.click(
+        ask,
+        [battle_id, follow.text, session_id],
+        [status, follow.text, follow.ask, answer_a, answer_b, *vote_buttons],
+        trigger_mode="once",
+    )

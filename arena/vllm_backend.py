@@ -61,7 +61,7 @@ from arena.vllm_config import (
 )
 from finetune.loading import BaseUnavailableError, availability
 from finetune.paths import project_paths
-from finetune.prompt import render_prompt
+from finetune.prompt import render_prompt, side_view
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec, get_model
 
 # --- the backend --------------------------------------------------------------------------------
@@ -93,6 +93,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
     """The `ArenaBackend` on vLLM: one event loop thread drives every engine's request streams."""
 
     kind: ClassVar[BackendKind] = "vllm"
+    supports_follow_ups: ClassVar[bool] = True  # renders each side's view of a Conversation
 
     def __init__(
         self,
@@ -305,7 +306,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
         text = ""
         try:
             stream = base.engine.generate(
-                TokensPrompt(prompt_token_ids=self.prompt_ids(name, question)),
+                TokensPrompt(prompt_token_ids=self.prompt_ids(name, side_view(question, side))),
                 self.sampling_params(base, settings),
                 f"{uuid.uuid4().hex}-{side}",
                 lora_request=base.loras.get(name),

@@ -28,6 +28,7 @@ class WiringBackend:
     warnings: ClassVar[list[str]] = []
     kind: ClassVar[str] = "peft"
     concurrent_battles = 1
+    supports_follow_ups = True
 
     def contestant_names(self) -> list[str]:
         return ["SmolLM2 · base", "SmolLM2 · LoRA run1"]
