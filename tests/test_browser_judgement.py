@@ -129,3 +129,33 @@ def test_a_calibration_battle_updates_the_raters_accuracy(page: Any, judgement_a
     assert db_rows(
         db, "SELECT calibration_correct FROM vote_quality WHERE calibration_correct IS NOT NULL"
     ) == [(1,)]
+
+
+def test_a_battle_with_a_two_turn_follow_up(page: Any, judgement_app: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect
+
+    _, db = judgement_app
+    page.click("#new-battle")
+    expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
+    expect(page.locator("#follow-up-row")).to_be_hidden()
+    page.fill("#question textarea", "What is the first-line treatment of uncomplicated cystitis?")
+    page.click("#ask")
+    expect(page.locator("#vote-model-a")).to_be_enabled(timeout=240_000)
+    for turn, follow_up in enumerate(("And in pregnancy?", "For how many days?"), start=1):
+        page.fill("#follow-up textarea", follow_up)
+        page.click("#follow-up-ask")
+        expect(page.locator("#status")).to_contain_text("follow-up answers are in", timeout=240_000)
+        for side in ("#answer-a", "#answer-b"):
+            expect(page.locator(side)).to_contain_text(f"Follow-up {turn}: {follow_up}")
+    page.fill("#follow-up textarea", "And in children?")
+    page.click("#follow-up-ask")
+    expect(page.locator("#status")).to_contain_text("had its 2 follow-ups", timeout=30_000)
+    page.click("#vote-model-b")
+    expect(page.locator("#status")).to_contain_text("your vote is stored", timeout=30_000)
+    expect(page.locator("#follow-up-row")).to_be_hidden()
+    [(battle_id,)] = db_rows(db, "SELECT battle_id FROM votes ORDER BY created_at DESC LIMIT 1")
+    turns = db_rows(
+        db,
+        f"SELECT turn, question, status, length(answer_a) > 0 FROM battle_turns WHERE battle_id = '{battle_id}'",
+    )
+    assert turns == [(1, "And in pregnancy?", "finished", 1), (2, "For how many days?", "finished", 1)]
