@@ -442,7 +442,7 @@ class ArenaService:
         try:  # the vote is stored; its quality record must not undo it
             rater = rater or Rater.for_session(str(vote.session_id))
             quality = self.judgement.after_vote(battle, str(vote.outcome), rater, client, self.store.now())
-        except (sqlite3.Error, StoreError):
+        except Exception:  # whatever fails here, the stored vote stands
             log.exception("storing the quality record of %s failed", battle_id)
         return Reveal(
             contestant_a=battle.contestant_a,
