@@ -24,6 +24,7 @@ import gradio as gr
 
 from arena import ui_judgement
 from arena.board import short_name, standing_cells, telemetry_details, telemetry_summary
+from arena.judgement import Rater
 from arena.plots import ratings_figure, win_rate_heatmap
 from arena.service import (
     MAX_RATIONALE_CHARS,
@@ -321,8 +322,8 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 request: gr.Request = None,
             ) -> dict[Any, Any]:
                 extra = ui_judgement.judgement_kwargs(service, rater_state, request)
-                if rater_state is not None:  # a typed role is labelled self-reported, a verified one as such
-                    who = rater_state.role_label(who or "")
+                # a typed role is stored labelled "(self-reported)"; an invite code's as "(verified)"
+                who = (rater_state or Rater.for_session(sid)).role_label(who or "")
                 try:
                     revealed = service.vote(
                         VoteInput(
