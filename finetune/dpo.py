@@ -72,7 +72,11 @@ def train_dpo(
 ) -> TrainResult:
     """Train a DPO LoRA adapter on an export folder and write adapters/<model>/<run-id>/."""
     import torch
-    from trl import DPOConfig, DPOTrainer
+
+    try:
+        from trl import DPOConfig, DPOTrainer
+    except ImportError:
+        raise ImportError("DPO training needs trl: pip install '.[dpo]' (or bash setup.sh --test)") from None
 
     from arena.dpo_export import SnapshotMismatch, read_pairs
 
