@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
 import gradio as gr
@@ -113,7 +114,7 @@ class IdentityRow:
 
 
 def build_identity_row() -> IdentityRow:
-    """Optional invite code (verifies a role) and, on a Hugging Face Space, sign-in."""
+    """Optional invite code (verifies a role) and, on a Hugging Face Space with OAuth, sign-in."""
     with gr.Row():
         code = gr.Textbox(
             label="Invite code (optional: verifies your role)",
@@ -122,7 +123,11 @@ def build_identity_row() -> IdentityRow:
             elem_id="invite-code",
         )
         redeem = gr.Button("Use code", elem_id="invite-redeem")
-        login = gr.LoginButton() if os.environ.get("SPACE_ID") else None
+        # Only where the Space enabled OAuth (`hf_oauth: true` in its README sets OAUTH_CLIENT_ID):
+        # elsewhere Gradio's LoginButton needs a local Hugging Face login to build the page at all.
+        # It also needs authlib (gradio[oauth]); without it the page is built with invite codes only.
+        oauth = os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID") and find_spec("authlib")
+        login = gr.LoginButton() if oauth else None
     status = gr.Markdown("", elem_id="identity-status")
     return IdentityRow(code, redeem, status, login)
 
