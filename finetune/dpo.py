@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import random
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +45,64 @@ class DpoSettings:
             raise ValueError(f"DPO beta must be positive, got {self.beta}.")
         if self.max_length < 16:
             raise ValueError(f"DPO max_length must be at least 16 tokens, got {self.max_length}.")
+
+
+class TorchLogProbs:
+    """What trl's fused LM head computes per token (log-probability of the label, entropy, log of the
+    summed squared probabilities, mean logit, whether the label is the top-1 token), in plain torch.
+
+    trl 1.15's DPOTrainer always computes these with its Triton kernel (`trl.kernels.chunked_logprob`),
+    and Triton has no CPU driver ("0 active drivers"), so on CPU the trainer is given this instead:
+    same arguments, same transforms (scale, soft-cap, temperature), autograd for the backward. It
+    materialises the logits of the scored tokens, which the small CPU models here afford.
+    """
+
+    @staticmethod
+    def apply(
+        hidden: Any,
+        weight: Any,
+        bias: Any,
+        targets: Any,
+        temperature: float,
+        chunk_size: int,
+        final_logit_softcapping: float | None = None,
+        logit_scale: float = 1.0,
+        outputs: tuple[str, ...] = ("entropy", "log_sum_sq_probs", "mean_logits", "is_top1"),
+    ) -> tuple[Any, Any, Any, Any, Any]:
+        import torch
+
+        logits = hidden.float() @ weight.float().t()
+        if bias is not None:
+            logits = logits + bias.float()
+        logits = logits * logit_scale
+        if final_logit_softcapping is not None:
+            logits = final_logit_softcapping * torch.tanh(logits / final_logit_softcapping)
+        logits = logits / temperature
+        log_softmax = torch.log_softmax(logits, dim=-1)
+        log_probs = log_softmax.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        probabilities = log_softmax.exp()
+        entropy = -(probabilities * log_softmax).sum(-1) if "entropy" in outputs else None
+        with torch.no_grad():
+            log_sum_sq = torch.logsumexp(2 * log_softmax, dim=-1) if "log_sum_sq_probs" in outputs else None
+            mean_logits = logits.mean(-1) if "mean_logits" in outputs else None
+            is_top1 = logits.argmax(-1) == targets if "is_top1" in outputs else None
+        return log_probs, entropy, log_sum_sq, mean_logits, is_top1
+
+
+@contextmanager
+def torch_log_probs_off_cuda(device: str) -> Iterator[None]:
+    """Give trl's fused LM head `TorchLogProbs` while training off CUDA; put its kernel back after."""
+    from trl.trainer import utils
+
+    if device == "cuda":
+        yield
+        return
+    kernel = utils._ChunkedLogProbFunction
+    utils._ChunkedLogProbFunction = TorchLogProbs
+    try:
+        yield
+    finally:
+        utils._ChunkedLogProbFunction = kernel
 
 
 def preference_dataset(pairs: list[dict[str, Any]], tokenizer: Any, end_of_turn: str) -> Any:
@@ -127,7 +187,8 @@ def train_dpo(
             train_dataset=preference_dataset(pairs, tokenizer, end),
             processing_class=tokenizer,
         )
-        output = trainer.train()
+        with torch_log_probs_off_cuda(base.device):
+            output = trainer.train()
         history = trainer.state.log_history
     losses = [
         {"step": entry["step"], "loss": round(float(entry["loss"]), 5)}
