@@ -144,9 +144,11 @@ def test_a_battle_with_a_two_turn_follow_up(page: Any, judgement_app: tuple[str,
     for turn, follow_up in enumerate(("And in pregnancy?", "For how many days?"), start=1):
         page.fill("#follow-up textarea", follow_up)
         page.click("#follow-up-ask")
-        expect(page.locator("#status")).to_contain_text("follow-up answers are in", timeout=240_000)
+        # the heading appears once the turn streams (voting is locked then); voting unlocks at its end
         for side in ("#answer-a", "#answer-b"):
-            expect(page.locator(side)).to_contain_text(f"Follow-up {turn}: {follow_up}")
+            expect(page.locator(side)).to_contain_text(f"Follow-up {turn}: {follow_up}", timeout=240_000)
+        expect(page.locator("#vote-model-a")).to_be_enabled(timeout=240_000)
+        expect(page.locator("#status")).to_contain_text("follow-up answers are in")
     page.fill("#follow-up textarea", "And in children?")
     page.click("#follow-up-ask")
     expect(page.locator("#status")).to_contain_text("had its 2 follow-ups", timeout=30_000)
