@@ -88,9 +88,9 @@ def test_a_severe_harm_rubric_flags_the_contestant_on_the_board(
     )  # typed: never calibration
     page.click("#ask")
     expect(page.locator("#vote-model-a")).to_be_enabled(timeout=240_000)
-    expect(page.locator("#rubric")).to_be_hidden()
+    expect(page.locator("#rubric").first).to_be_hidden()
     page.click("#vote-model-a")
-    expect(page.locator("#rubric")).to_be_visible(timeout=30_000)
+    expect(page.locator("#rubric").first).to_be_visible(timeout=30_000)
     page.locator("#rubric-a-harm-severity").get_by_label("Severe").check()
     page.locator("#rubric-a-correctness").get_by_label("Major error").check()
     page.locator("#rubric-a-reasons").get_by_label("unsafe dose").check()
@@ -137,22 +137,24 @@ def test_a_battle_with_a_two_turn_follow_up(page: Any, judgement_app: tuple[str,
     _, db = judgement_app
     page.click("#new-battle")
     expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
-    expect(page.locator("#follow-up-row")).to_be_hidden()
+    expect(page.locator("#follow-up-row").first).to_be_hidden()
     page.fill("#question textarea", "What is the first-line treatment of uncomplicated cystitis?")
     page.click("#ask")
     expect(page.locator("#vote-model-a")).to_be_enabled(timeout=240_000)
     for turn, follow_up in enumerate(("And in pregnancy?", "For how many days?"), start=1):
         page.fill("#follow-up textarea", follow_up)
         page.click("#follow-up-ask")
-        expect(page.locator("#status")).to_contain_text("follow-up answers are in", timeout=240_000)
+        # the heading appears once the turn streams (voting is locked then); voting unlocks at its end
         for side in ("#answer-a", "#answer-b"):
-            expect(page.locator(side)).to_contain_text(f"Follow-up {turn}: {follow_up}")
+            expect(page.locator(side)).to_contain_text(f"Follow-up {turn}: {follow_up}", timeout=240_000)
+        expect(page.locator("#vote-model-a")).to_be_enabled(timeout=240_000)
+        expect(page.locator("#status")).to_contain_text("follow-up answers are in")
     page.fill("#follow-up textarea", "And in children?")
     page.click("#follow-up-ask")
     expect(page.locator("#status")).to_contain_text("had its 2 follow-ups", timeout=30_000)
     page.click("#vote-model-b")
     expect(page.locator("#status")).to_contain_text("your vote is stored", timeout=30_000)
-    expect(page.locator("#follow-up-row")).to_be_hidden()
+    expect(page.locator("#follow-up-row").first).to_be_hidden()
     [(battle_id,)] = db_rows(db, "SELECT battle_id FROM votes ORDER BY created_at DESC LIMIT 1")
     turns = db_rows(
         db,
