@@ -30,6 +30,8 @@ from pathlib import Path
 
 from arena.backend import BACKEND_CHOICES, ArenaBackend, BackendOptions, start_backend
 from arena.engine import GenerationSettings
+from arena.follow_ups import FollowUpSettings
+from arena.judgement import add_judgement_flags, judgement_from_args
 from arena.pacing import CPU_ANSWER_BUDGET, GPU_ANSWER_BUDGET, default_answer_budget
 from arena.service import ArenaService, ReferenceScorer
 from arena.space_sync import SPACE_ENV, open_vote_storage
@@ -104,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
     )
+    add_judgement_flags(parser, env)
     args = parser.parse_args(argv)
     if args.max_new_tokens is None:
         budget = env.get("MEDARENA_MAX_NEW_TOKENS")
@@ -164,6 +167,8 @@ def build_service(args: argparse.Namespace) -> ArenaService:
         settings=GenerationSettings(max_new_tokens=args.max_new_tokens),
         reference_scorer=None if args.no_reference_scoring else reference_scorer(engine),
         notices=[*storage.warnings, *notices],
+        judgement=judgement_from_args(args, storage.store, bank, os.environ),
+        follow_ups=FollowUpSettings(max_turns=int(args.max_follow_ups)),
     )
 
 

@@ -54,7 +54,7 @@ from arena.serving import weights_memory_mb as weights_memory_mb
 from finetune.gpu import free_vram_mb, plan_vram
 from finetune.loading import BaseUnavailableError, LoadedBase, availability, cuda_available, load_serving_base
 from finetune.paths import project_paths
-from finetune.prompt import render_prompt
+from finetune.prompt import render_prompt, side_view
 from finetune.registry import MODELS, ModelSpec, chosen_models
 
 if TYPE_CHECKING:  # arena.backend imports this module
@@ -69,6 +69,7 @@ class ArenaEngine(ContestantLookup[Contestant]):
     kind: ClassVar[BackendKind] = "peft"
     # One compute thread decodes every battle in turn: more at once only lengthens everyone's wait.
     concurrent_battles = 4
+    supports_follow_ups: ClassVar[bool] = True  # renders each side's view of a Conversation (finetune.prompt)
 
     def __init__(
         self,
@@ -310,9 +311,13 @@ class ArenaEngine(ContestantLookup[Contestant]):
                 if cancelled.is_set():
                     raise GenerationCancelled("the battle was cancelled before it started")
                 resident = self._bases[contestants[0].model_key]
-                prompt = render_prompt(resident.loaded.tokenizer, question)
+                # each side's own view: a follow-up carries that side's earlier answers
+                prompts = [
+                    render_prompt(resident.loaded.tokenizer, side_view(question, side))
+                    for side in sorted(side_rows, key=side_rows.__getitem__)
+                ]
                 streamer, started, switch_ms = self._generate(
-                    resident, contestants, [prompt] * len(contestants), settings, publish
+                    resident, contestants, prompts, settings, publish
                 )
                 ended = time.perf_counter()
                 batched = len(contestants) > 1

@@ -4,6 +4,7 @@ Usage::
 
     python -m arena.export   # $MEDARENA_VOTES_DB or ./votes.db -> ./votes.csv and ./votes.jsonl
     python -m arena.export --db /data/votes.db --format csv --out results/
+    python -m arena.export --format dpo --out dpo/   # preference pairs for DPO (arena.dpo_export)
 
 Writes ``votes.csv`` and/or ``votes.jsonl`` into ``--out`` and prints each path with its vote count. A
 missing database is an error (exit status 1): the exporter never creates an empty one.
@@ -67,7 +68,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--db", type=Path, default=None, help="vote database (default: $MEDARENA_VOTES_DB or ./votes.db)"
     )
     parser.add_argument(
-        "--format", choices=[*FORMATS, "both"], default="both", help="what to write (default: both)"
+        "--format",
+        choices=[*FORMATS, "both", "dpo"],
+        default="both",
+        help="what to write (default: both); dpo: preference pairs, see arena.dpo_export",
+    )
+    parser.add_argument(
+        "--allow-uncalibrated", action="store_true", help="dpo: keep raters without calibration votes"
+    )
+    parser.add_argument(
+        "--min-calibration", type=float, default=0.75, help="dpo: raters' least calibration accuracy"
     )
     parser.add_argument(
         "--out", type=Path, default=Path("."), help="folder for votes.csv / votes.jsonl (default: .)"
@@ -137,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     if not db_path.is_file():
         print(f"error: no vote database at {db_path} (pass --db or set MEDARENA_VOTES_DB)", file=sys.stderr)
         return 1
+    if args.format == "dpo":
+        return _export_dpo(args, db_path)
     formats = FORMATS if args.format == "both" else (args.format,)
     try:
         written = export_votes(ArenaStore(db_path), args.out, formats)
@@ -145,6 +157,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for path, count in written:
         print(f"{path}: {count} votes")
+    return 0
+
+
+def _export_dpo(args: argparse.Namespace, db_path: Path) -> int:
+    from arena.dpo_export import DpoRules, write_dpo
+
+    rules = DpoRules(args.min_calibration, require_calibration=not args.allow_uncalibrated)
+    try:
+        count, excluded = write_dpo(ArenaStore(db_path), args.out, rules)
+    except (StoreError, OSError) as error:
+        print(f"error: could not export preference pairs from {db_path}: {error}", file=sys.stderr)
+        return 1
+    left_out = ", ".join(f"{reason} {n}" for reason, n in sorted(excluded.items())) or "none"
+    print(f"{args.out}: {count} preference pairs (left out: {left_out})")
     return 0
 
 

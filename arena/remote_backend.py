@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 from arena.backend import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.engine import ContestantLookup, GenerationSettings, PairUpdate
-from finetune.prompt import messages
+from finetune.prompt import messages, side_view
 
 
 class RemoteUnavailable(RuntimeError):
@@ -78,6 +78,7 @@ class RemoteBackend(ContestantLookup[RemoteContestant]):
 
     kind: ClassVar[BackendKind] = "remote"
     concurrent_battles = 16  # the servers batch them (vLLM's continuous batching, llama.cpp's slots)
+    supports_follow_ups: ClassVar[bool] = True  # sends each side's view of a Conversation as chat messages
 
     def __init__(self, contestants: list[RemoteContestant], warnings: list[str], timeout_s: float):
         import httpx
@@ -155,7 +156,7 @@ class RemoteBackend(ContestantLookup[RemoteContestant]):
             with self._client.stream(
                 "POST",
                 f"{contestant.url}/chat/completions",
-                json=self.request_body(contestant, question, settings),
+                json=self.request_body(contestant, side_view(question, side), settings),
             ) as response:
                 if response.status_code >= 400:
                     detail = response.read().decode(errors="replace")[:300]

@@ -27,14 +27,18 @@ from arena.backend import ArenaBackend
 from arena.board_cache import BoardCache
 from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl
+from arena.follow_ups import FollowUps, FollowUpSettings
 from arena.integrity import (
     QuestionRejected as QuestionRejected,  # re-exported: the UI imports only this module
 )
 from arena.integrity import leaks_identity, validate_question
+from arena.judgement import Judgement, PreparedBattle, RateLimited, Rater, VoteQuality
 from arena.leaderboard import LeaderboardTable as LeaderboardTable  # re-exported for the UI
+from arena.leaderboard import build_leaderboard
 from arena.pacing import BattlePace, cut_at, cut_mark, paced_words, word_count, word_prefix
 from arena.pairing import PairingError, PairingPolicy, draw_pair
 from arena.pii import PiiFinding, describe, find_pii, redact
+from arena.rater_quality import QualitySettings
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
 from arena.store import BattleStateError, StoreError, StoreUnavailable, VoteRejected
@@ -43,6 +47,7 @@ from arena.text_input import InputRefused, bounded_id, checked_vote_text, normal
 from arena.votes import VoteInput, VoteOutcome
 from finetune.data import QARecord
 
+log = logging.getLogger(__name__)
 ReferenceScorer = Callable[[list[str], list[str]], list[float]]
 log = logging.getLogger(__name__)
 
@@ -104,6 +109,8 @@ class Reveal:
     outcome: VoteOutcome
     counted: bool  # False when an answer leaked its identity: stored, but not rated
     rationale_redacted: bool = False  # identifiers in the rationale were replaced before storing
+    quality: VoteQuality | None = None  # too fast, calibration result (arena.judgement)
+    note: str = ""  # what kind of battle it was, when not an ordinary one
 
 
 @dataclass
@@ -136,6 +143,36 @@ SESSION_REPLACED = "replaced by a newer battle of the same session"
 STATUS_CHECK_EVERY_S = 2.0  # while streaming, how often to look whether the battle was voided elsewhere
 
 
+class JudgedVotes:
+    """The board cache's vote source: the store's rated battles less the votes judgement does not rate
+    (calibration and re-served battles, too-fast votes), each read once; `too_fast` counts those left
+    out for being too fast. `lock` is held while a vote and its quality record are written, so a read
+    never sees a vote without the record that decides whether it is rated."""
+
+    def __init__(self, store: VoteStore, judgement: Judgement):
+        self.store = store
+        self.judgement = judgement
+        self.lock = threading.Lock()
+        self.too_fast = 0
+        self._read_through = 0  # the newest vote id read, rated or not
+
+    def rated_battles(
+        self, *, include_identity_leaks: bool = False, after_vote_id: int = 0
+    ) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.store.rated_battles(
+                include_identity_leaks=include_identity_leaks,
+                after_vote_id=max(after_vote_id, self._read_through),
+            )
+            kept, too_fast = self.judgement.filter_rated(rows)
+        self.too_fast += too_fast
+        self._read_through = max([self._read_through, *(int(row["vote_id"]) for row in rows)])
+        return kept
+
+    def telemetry_samples(self) -> dict[str, list[dict[str, Any]]]:
+        return self.store.telemetry_samples()
+
+
 class ArenaService:
     def __init__(
         self,
@@ -154,6 +191,8 @@ class ArenaService:
         pairing_policy: PairingPolicy | None = None,
         board_in_background: bool = True,
         pace: BattlePace | None = None,
+        judgement: Judgement | None = None,
+        follow_ups: FollowUpSettings | None = None,
     ):
         """`heartbeat_every=None` writes one heartbeat at start and none after (tests that drive it)."""
         self.engine = engine
@@ -163,7 +202,10 @@ class ArenaService:
         self.bootstrap_rounds = bootstrap_rounds
         # The board is computed once and kept current vote by vote; bootstraps refresh in the
         # background (inline when board_in_background is False: every board fully fresh).
-        self._board = BoardCache(store, rounds=bootstrap_rounds, background=board_in_background)
+        # rubric, rater quality, caps, calibration and re-served battles (arena.judgement)
+        self.judgement = judgement or Judgement(store, question_bank, QualitySettings.off(), seed=seed)
+        self._judged_votes = JudgedVotes(store, self.judgement)
+        self._board = BoardCache(self._judged_votes, rounds=bootstrap_rounds, background=board_in_background)
         if store.problem is None and board_in_background:
             self._board.warm_up()
         self.stale_after = stale_after
@@ -186,6 +228,7 @@ class ArenaService:
         self.owner_gone_after = owner_gone_after
         self._fault: str | None = None  # a storage failure seen while running, for the banner
         self._stop = threading.Event()
+        self.follow_ups = FollowUps(self, follow_ups)  # up to N follow-up turns before the vote
         if store.problem is None:
             self.beat()
             with self._stored():
@@ -300,6 +343,8 @@ class ArenaService:
         *,
         session_id: str,
         confirmed_no_patient_data: bool = False,
+        rater: Rater | None = None,
+        client: str = "",
     ) -> StartedBattle:
         """Store a new battle owned by `session_id`. A question that looks patient-identifiable is
         refused with PiiDetected (nothing stored) unless the clinician confirmed it is not; the
@@ -319,14 +364,35 @@ class ArenaService:
         bank = self.bank_question(bank_id) if bank_id else None
         if bank is not None and normalise(bank.question, single_line=False) != text:
             bank = None  # the clinician edited the drawn question: no reference answer applies
-        by_id = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
-        with self._intervals_lock:
-            intervals = dict(self._intervals)
+        try:
+            self.judgement.check_battle_allowed(client or session_id)
+        except RateLimited as error:
+            raise BattleError(str(error)) from None
         nothing_stored = "Nothing was stored; please try again."
         with self._stored(consequence=nothing_stored):
-            pair_counts = self.store.pair_battle_counts()
-        id_a, id_b = self._pairing.draw(list(by_id), pair_counts, intervals or None)
-        name_a, name_b = by_id[id_a], by_id[id_b]
+            prepared = self.judgement.prepare(
+                bank.id if bank else None, rater or Rater.for_session(session_id)
+            )
+        if prepared:  # a calibration or re-served battle brings its own contestants and answers
+            fields = _prepared_fields(prepared)
+        else:
+            by_id = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
+            with self._intervals_lock:
+                intervals = dict(self._intervals)
+            with self._stored(consequence=nothing_stored):
+                pair_counts = self.store.pair_battle_counts()
+            id_a, id_b = self._pairing.draw(list(by_id), pair_counts, intervals or None)
+            name_a, name_b = by_id[id_a], by_id[id_b]
+            fields = dict(
+                question=text,
+                contestant_a=name_a,
+                contestant_b=name_b,
+                contestant_a_id=id_a,
+                contestant_b_id=id_b,
+                category=bank.category if bank else None,
+                reference_answer=bank.reference if bank else None,
+                question_source=f"bank:{bank.id}" if bank else "typed",
+            )
         try:
             with self._stored(consequence=nothing_stored):
                 for previous in self.store.generating_battles(session_id):
@@ -336,15 +402,8 @@ class ArenaService:
                 )
                 self._void_orphans()
                 battle_id = self.store.create_battle(
-                    question=text,
-                    contestant_a=name_a,
-                    contestant_b=name_b,
-                    contestant_a_id=self.engine.contestant_id(name_a),
-                    contestant_b_id=self.engine.contestant_id(name_b),
+                    **fields,
                     generation_settings=self.settings.to_dict(),
-                    category=bank.category if bank else None,
-                    reference_answer=bank.reference if bank else None,
-                    question_source=f"bank:{bank.id}" if bank else "typed",
                     session_id=session_id,
                     owner_id=self.owner_id,
                 )
@@ -353,6 +412,9 @@ class ArenaService:
         self._fault = None  # a write went through: the store works
         with self._running_lock:
             self._running[battle_id] = (requested_at, threading.Event())
+        if prepared:
+            self.judgement.hold(battle_id, prepared)
+            return StartedBattle(battle_id, prepared.question, prepared.category)
         return StartedBattle(battle_id, text, bank.category if bank else None)
 
     def cancel_battle(
@@ -403,6 +465,10 @@ class ArenaService:
             raise BattleError("This battle is not waiting for answers; start a new battle.")
         with self._running_lock:
             requested_at, cancel = self._running.get(battle_id, (None, threading.Event()))
+        prepared = self.judgement.take(battle_id)
+        if prepared is not None:  # calibration or re-served: the answers are known
+            yield from self._show_prepared(battle_id, prepared)
+            return
         last: PairUpdate | None = None
         pair = self.engine.stream_pair(
             battle.question, battle.contestant_a, battle.contestant_b, self.settings, requested_at
@@ -527,6 +593,19 @@ class ArenaService:
         elapsed = None if started is None else time.monotonic() - started
         return paced_words(word_count(text_a), word_count(text_b), done_a, done_b, elapsed, self.pace)
 
+    def _show_prepared(self, battle_id: str, prepared: PreparedBattle) -> Iterator[BattleProgress]:
+        try:
+            with self._stored(consequence="This battle was not stored; please start a new battle."):
+                self.store.finish_battle(
+                    battle_id, prepared.answer_a, prepared.answer_b, {}, {}, identity_leak=False
+                )
+            yield BattleProgress(prepared.answer_a, prepared.answer_b, finished=True)
+        except BattleStateError:
+            yield BattleProgress("", "", True, True, "This battle was cancelled.", cancelled=True)
+        finally:
+            with self._running_lock:
+                self._running.pop(battle_id, None)
+
     @staticmethod
     def _failure(last: PairUpdate | None) -> str | None:
         """Why a finished stream cannot be a battle: an error, no telemetry, or an empty answer
@@ -549,7 +628,7 @@ class ArenaService:
             "Please start a new battle."
         )
 
-    def vote(self, vote: VoteInput) -> Reveal:
+    def vote(self, vote: VoteInput, *, rater: Rater | None = None, client: str = "") -> Reveal:
         """Record one vote, then reveal. The store refuses bad fields, votes from another session and
         forged, unfinished, voided or already-voted battles, storing nothing. Identifiers in the
         rationale are replaced by placeholders before it is stored. Every text field is length-checked
@@ -564,21 +643,42 @@ class ArenaService:
         redacted = bool(find_pii(vote.rationale))
         if redacted:
             vote = replace(vote, rationale=redact(vote.rationale))
+        client = client or str(vote.session_id)
+        try:
+            self.judgement.check_vote_allowed(str(vote.session_id), client)
+        except RateLimited as error:
+            raise VoteRejected(str(error)) from None
         not_recorded = "Your vote was not recorded; please try again."
         with self._stored(VoteRejected, not_recorded):
+            if isinstance(vote.battle_id, str) and self.store.turn_generating(vote.battle_id):
+                raise VoteRejected("A follow-up is still being answered; vote once its answers are shown.")
             # read first: once the vote is stored, nothing may fail and make it look unrecorded
             battle = self.store.get_battle(vote.battle_id)
-            try:
-                self.store.record_vote(vote)  # refuses a missing, foreign, unfinished or voted battle
-            except VoteRejected:
-                if battle and battle.status == BattleStatus.VOIDED and battle.session_id == vote.session_id:
-                    raise VoteRejected(
-                        f"This battle was voided ({battle.void_reason}), so it no longer takes votes. "
-                        "Please start a new battle."
-                    ) from None
-                raise
-        self._fault = None  # a write went through: the store works
-        assert battle is not None  # record_vote succeeded, so the battle exists
+            with self._judged_votes.lock:  # the board reads a vote together with its quality record
+                try:
+                    self.store.record_vote(vote)  # refuses a missing, foreign, unfinished or voted battle
+                except VoteRejected:
+                    if (
+                        battle
+                        and battle.status == BattleStatus.VOIDED
+                        and battle.session_id == vote.session_id
+                    ):
+                        raise VoteRejected(
+                            f"This battle was voided ({battle.void_reason}), so it no longer takes votes. "
+                            "Please start a new battle."
+                        ) from None
+                    raise
+                self._fault = None  # a write went through: the store works
+                assert battle is not None  # record_vote succeeded, so the battle exists
+                battle_id = battle.id
+                quality = None
+                try:  # the vote is stored; its quality record must not undo it
+                    rater = rater or Rater.for_session(str(vote.session_id))
+                    quality = self.judgement.after_vote(
+                        battle, str(vote.outcome), rater, client, self.store.now()
+                    )
+                except Exception:  # whatever fails here, the stored vote stands
+                    log.exception("storing the quality record of %s failed", battle_id)
         return Reveal(
             contestant_a=battle.contestant_a,
             contestant_b=battle.contestant_b,
@@ -587,6 +687,8 @@ class ArenaService:
             outcome=VoteOutcome(vote.outcome),
             counted=not battle.identity_leak,
             rationale_redacted=redacted,
+            quality=quality,
+            note=self.judgement.battle_note(battle),
         )
 
     # --- leaderboard ---
@@ -598,27 +700,47 @@ class ArenaService:
         *,
         task: str | None = None,
         question_specialty: str | None = None,
+        calibrated_only: bool = False,
+        verified_only: bool = False,
     ) -> LeaderboardTable:
         """Typed standings for the votes kept by the filters (the UI formats them): data-set category,
-        voter specialty, and the question's task type and specialty (arena/categories.py)."""
+        voter specialty, the question's task type and specialty (arena/categories.py), and the rater
+        filters. Too-fast, calibration and re-served votes are not rated (`Judgement.filter_rated`)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
+        filters = dict(
+            category=category, specialty=specialty, task=task, question_specialty=question_specialty
+        )
         with self._stored(consequence="The leaderboard cannot be shown just now."):
-            table = self._board.table(
-                self.store.eval_results(),
-                served,
-                category=category,
-                specialty=specialty,
-                task=task,
-                question_specialty=question_specialty,
-            )
-        if not any((category, specialty, task, question_specialty)):  # all votes: what pairing should see
-            with self._intervals_lock:
+            if calibrated_only or verified_only:  # rater standing changes with every vote: read afresh
+                rated, too_fast = self.judgement.filter_rated(
+                    self.store.rated_battles(), calibrated_only=calibrated_only, verified_only=verified_only
+                )
+                table = build_leaderboard(
+                    rated,
+                    self.store.eval_results(),
+                    self.store.telemetry_samples(),
+                    served,
+                    rounds=self.bootstrap_rounds,
+                    **filters,
+                )
+            else:
+                table = self._board.table(self.store.eval_results(), served, **filters)
+                too_fast = self._judged_votes.too_fast
+        if not any((category, specialty, task, question_specialty, calibrated_only, verified_only)):
+            with self._intervals_lock:  # all rated votes: what pairing should see
                 self._intervals = {
                     standing.contestant_id: (standing.rating.ci_low, standing.rating.ci_high)
                     for standing in table.rows
                     if standing.rating is not None
                 }
+        if too_fast:
+            note = f"{too_fast} votes came faster than their answers can be read: kept, not rated."
+            table = replace(table, notes=[*table.notes, note])
         return table
+
+    def served_labels(self) -> dict[str, str]:
+        """Stable id -> current label of every served contestant."""
+        return {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
 
     # --- export ---
 
@@ -630,3 +752,14 @@ class ArenaService:
             write_votes_csv(self.store, csv_path)
             write_votes_jsonl(self.store, jsonl_path)
         return csv_path, jsonl_path
+
+
+def _prepared_fields(prepared: PreparedBattle) -> dict[str, Any]:
+    """`create_battle`'s fields for a calibration or re-served battle."""
+    return {
+        name: getattr(prepared, name)
+        for name in (
+            "question", "contestant_a", "contestant_b", "contestant_a_id", "contestant_b_id",
+            "category", "reference_answer", "question_source",
+        )
+    }  # fmt: skip

@@ -38,6 +38,7 @@ from arena.store_db import StoreConnection
 from arena.store_db import default_db_path as default_db_path  # re-exported for callers
 from arena.store_db import utc_now as utc_now  # re-exported for callers
 from arena.store_eval import eval_cache_key as eval_cache_key  # re-exported for callers
+from arena.store_judgement import JudgementTables
 from arena.store_owners import OwnerTables
 from arena.store_protocol import BattleRow as BattleRow  # the contract's types, re-exported for callers
 from arena.store_protocol import BattleStateError as BattleStateError
@@ -59,7 +60,7 @@ from arena.votes import VoteInput, VoteOutcome
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
-class BattleTables(BattleReads, OwnerTables):
+class BattleTables(BattleReads, OwnerTables, JudgementTables):
     """Battles and votes on either database (the shared table code of `ArenaStore` and `PostgresStore`)."""
 
     # -- battles -----------------------------------------------------------------------------------

@@ -173,6 +173,88 @@ BASE_TABLES: tuple[Table, ...] = (
 )
 
 
+JUDGEMENT_TABLES: tuple[Table, ...] = (
+    Table(
+        "rubrics",
+        (
+            Column("id", "integer", True),
+            _text("battle_id", True),
+            _text("side", True),  # "a" or "b"
+            _text("contestant_id", True),  # the stable id of the answer's contestant
+            _text("correctness"),
+            _text("completeness"),
+            _text("harm_severity"),
+            _text("harm_likelihood"),
+            _text("clarity"),
+            _text("reasons", True),  # JSON list of reason chips
+            _text("session_id", True),
+            _text("created_at", True),
+        ),
+        primary_key="id",
+        foreign_keys=(("battle_id", "battles", "id"),),
+        unique_indexes=(("rubrics_one_per_answer", "battle_id, side"),),
+    ),
+    Table(
+        "vote_quality",
+        (
+            _text("battle_id", True),
+            _text("rater_id", True),  # invite-bound rater, signed-in account, or the session
+            _text("rater_source", True),  # "invite", "oauth" or "session"
+            _text("client_id", True),  # a hash of the client address; never the address itself
+            Column("dwell_s", "real"),  # from the answers being shown to the vote
+            Column("min_dwell_s", "real"),  # what the answers' length asked for
+            Column("too_fast", "integer", True),  # kept but not rated
+            Column("calibration_correct", "integer"),  # NULL for ordinary battles
+            _text("created_at", True),
+        ),
+        primary_key="battle_id",
+        foreign_keys=(("battle_id", "battles", "id"),),
+    ),
+    Table(
+        "raters",
+        (
+            _text("id", True),
+            _text("role", True),
+            Column("verified", "integer", True),
+            _text("source", True),
+            _text("created_at", True),
+        ),
+        primary_key="id",
+    ),
+    Table(
+        "invite_codes",
+        (
+            _text("code_hash", True),  # only the hash: the database never holds a usable code
+            _text("role", True),
+            _text("created_at", True),
+            _text("rater_id"),
+            _text("used_at"),
+        ),
+        primary_key="code_hash",
+    ),
+    Table(
+        "battle_turns",
+        (
+            Column("id", "integer", True),
+            _text("battle_id", True),
+            Column("turn", "integer", True),  # 1, 2, ...: follow-ups after the first question (in battles)
+            _text("question", True),
+            _text("answer_a"),
+            _text("answer_b"),
+            _text("telemetry_a"),  # JSON
+            _text("telemetry_b"),
+            _text("status", True),  # generating, finished or voided
+            _text("void_reason"),
+            _text("created_at", True),
+            _text("finished_at"),
+        ),
+        primary_key="id",
+        foreign_keys=(("battle_id", "battles", "id"),),
+        unique_indexes=(("battle_turns_one_per_number", "battle_id, turn"),),
+    ),
+)
+
+
 def _fill_stable_ids(session: SqlSession) -> None:
     """Battles and cached answers stored only a display label; its id is read back with the registry
     that wrote it (`arena.adapters.id_from_label`). Evaluation rows stored the model key and run."""
@@ -221,6 +303,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         add_tables=(
             Table("owners", (_text("owner_id", True), _text("heartbeat_at", True)), primary_key="owner_id"),
         ),
+    ),
+    Migration(
+        4,
+        "clinical judgement: rubric per answer, each vote's quality record, raters, invite codes, "
+        "follow-up turns",
+        add_tables=JUDGEMENT_TABLES,  # arena.store_judgement
     ),
 )
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import gradio as gr
 
+from arena import ui_judgement
 from arena.board import (
     BASE_COLUMNS,
     STYLE_COLUMNS,
@@ -34,6 +35,7 @@ from arena.board import (
     telemetry_summary,
 )
 from arena.categories import TASK_LABELS
+from arena.judgement import Rater
 from arena.plots import rating_history_figure, ratings_figure, win_rate_heatmap
 from arena.service import (
     MAX_RATIONALE_CHARS,
@@ -85,6 +87,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
         battle_id = gr.State("")
         bank_id = gr.State("")
         session_id = gr.State(lambda: uuid.uuid4().hex)
+        rater = gr.State(None)  # arena.judgement.Rater once an invite code or sign-in binds one
 
         gr.Markdown(f"# {title} — blind comparison of medical LLMs")
         gr.Markdown(NOTICE, elem_id="notice")
@@ -100,13 +103,19 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
 
         with gr.Tab("Arena", id="arena"):
             with gr.Row():
-                role = gr.Dropdown(ROLES, value="", label="Your role (optional, asked once)", elem_id="role")
+                role = gr.Dropdown(
+                    ROLES,
+                    value="",
+                    label="Your role (optional, self-reported; an invite code verifies it)",
+                    elem_id="role",
+                )
                 specialty = gr.Textbox(
                     label="Your specialty (optional)",
                     max_lines=1,
                     max_length=MAX_VOTER_FIELD_CHARS,
                     elem_id="specialty",
                 )
+            identity = ui_judgement.build_identity_row()
             question = gr.Textbox(
                 label="Medical question",
                 lines=3,
@@ -138,6 +147,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                     answer_b = gr.Markdown(
                         "", elem_id="answer-b", container=True, min_height=160, max_height=480
                     )
+            follow = ui_judgement.build_follow_up_row()
             with gr.Row():
                 flag_a_unsafe = gr.Checkbox(label="A is unsafe", elem_id="flag-a-unsafe")
                 flag_a_incorrect = gr.Checkbox(label="A is incorrect", elem_id="flag-a-incorrect")
@@ -168,6 +178,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             reveal = gr.Markdown("", elem_id="reveal")
             with gr.Accordion("Details (model versions, run ids, quantisation)", open=False):
                 reveal_details = gr.Markdown("", elem_id="reveal-details")
+            rubric = ui_judgement.build_rubric_panel()
             new_btn = gr.Button("New battle", elem_id="new-battle")
 
         with gr.Tab("Leaderboard", id="leaderboard"):
@@ -182,6 +193,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 question_specialty_filter = gr.Dropdown(
                     [""], value="", label="Question specialty", elem_id="question-specialty-filter"
                 )
+                rater_filters = ui_judgement.build_filters()
                 refresh_btn = gr.Button("Refresh", elem_id="refresh")
             summary = gr.Markdown("", elem_id="leaderboard-summary")
             gr.Markdown("#### Clinician votes (Bradley-Terry ratings on the Elo scale)")
@@ -194,6 +206,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             style_note = gr.Markdown("", elem_id="style-note")
             gr.Markdown("#### Did fine-tuning help? Each adapter against its own base")
             base_table = gr.Dataframe(interactive=False, wrap=True, elem_id="base-table")
+            board_extras = ui_judgement.build_board_extras(rater_filters)
             with gr.Accordion("Online Elo (depends on vote order; for comparison only)", open=False):
                 elo_table = gr.Dataframe(interactive=False, elem_id="elo-table")
             ratings_plot = gr.Plot(label="Bradley-Terry ratings with 95% intervals", elem_id="ratings-plot")
@@ -229,17 +242,25 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 rationale: "",
                 redact_btn: gr.update(visible=False),
                 confirm_btn: gr.update(visible=False),
+                **rubric.reset(),
+                **follow.reset(),
             }
             updates.update({flag: False for flag in flags})
             updates.update({button: gr.update(interactive=False) for button in vote_outputs})
             return updates
 
-        def run_battle(text: str, drawn_id: str, sid: str, confirmed: bool) -> Iterator[dict[Any, Any]]:
+        def run_battle(
+            text: str, drawn_id: str, sid: str, confirmed: bool, extra: dict[str, Any] | None = None
+        ) -> Iterator[dict[Any, Any]]:
             """Check, start and stream one battle; every path yields, so messages stay visible."""
             updates = reset_battle()
             try:
                 started = service.start_battle(
-                    text, drawn_id or None, session_id=sid, confirmed_no_patient_data=confirmed
+                    text,
+                    drawn_id or None,
+                    session_id=sid,
+                    confirmed_no_patient_data=confirmed,
+                    **(extra or {}),
                 )
             except PiiDetected as warning:
                 yield {
@@ -257,6 +278,8 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 yield {**updates, status: _message(UNEXPECTED, "error")}
                 return
             current = started.battle_id
+            if started.question != text:  # a re-served battle shows its own (bank) question
+                updates[question] = started.question
             yield {**updates, battle_id: current, status: _message("Both models are answering…")}
             try:
                 for progress in service.stream_battle(current, sid):
@@ -277,24 +300,34 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             yield {
                 status: _message("Both answers are in. Which one is better?"),
                 **{button: gr.update(interactive=True) for button in vote_outputs},
+                **follow.show(),
             }
 
-        def ask(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
-            yield from run_battle(text, drawn_id, sid, confirmed=False)
+        def ask(
+            text: str, drawn_id: str, sid: str, who: Any = None, request: gr.Request = None
+        ) -> Iterator[dict[Any, Any]]:
+            extra = ui_judgement.judgement_kwargs(service, who, request)
+            yield from run_battle(text, drawn_id, sid, confirmed=False, extra=extra)
 
-        def redact_and_send(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
+        def redact_and_send(
+            text: str, drawn_id: str, sid: str, who: Any = None, request: gr.Request = None
+        ) -> Iterator[dict[Any, Any]]:
             try:
                 redacted = service.redact_question(text)
             except QuestionRejected as error:
                 yield {status: _message(str(error), "error")}
                 return
             first = True
-            for update in run_battle(redacted, "", sid, confirmed=False):
+            extra = ui_judgement.judgement_kwargs(service, who, request)
+            for update in run_battle(redacted, "", sid, confirmed=False, extra=extra):
                 yield {**update, question: redacted} if first else update
                 first = False
 
-        def send_as_typed(text: str, drawn_id: str, sid: str) -> Iterator[dict[Any, Any]]:
-            yield from run_battle(text, drawn_id, sid, confirmed=True)
+        def send_as_typed(
+            text: str, drawn_id: str, sid: str, who: Any = None, request: gr.Request = None
+        ) -> Iterator[dict[Any, Any]]:
+            extra = ui_judgement.judgement_kwargs(service, who, request)
+            yield from run_battle(text, drawn_id, sid, confirmed=True, extra=extra)
 
         def new_battle(current: str, sid: str) -> dict[Any, Any]:
             message = _message("New battle: type a question or draw one from the bank.")
@@ -306,22 +339,39 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             return {**reset_battle(), question: "", bank_id: "", status: message}
 
         def make_vote_handler(outcome: VoteOutcome) -> Any:
-            def cast(current: str, *details_then_session: Any) -> dict[Any, Any]:
-                *details, sid = details_then_session
+            def cast(
+                current: str,
+                a_unsafe: bool | None,
+                a_wrong: bool | None,
+                b_unsafe: bool | None,
+                b_wrong: bool | None,
+                why: str | None,
+                who: str | None,
+                field: str | None,
+                sid: str,
+                rater_state: Any = None,
+                request: gr.Request = None,
+            ) -> dict[Any, Any]:
+                extra = ui_judgement.judgement_kwargs(service, rater_state, request)
+                details = (a_unsafe, a_wrong, b_unsafe, b_wrong, why, who, field)  # vote_details' order
                 # an empty component (None) keeps the VoteInput default; the store checks every value
                 given = {
                     name: value
                     for name, value in zip(vote_details, details, strict=True)
                     if value is not None
                 }
+                # a typed role is stored labelled "(self-reported)"; an invite code's as "(verified)"
+                given["voter_role"] = (rater_state or Rater.for_session(sid)).role_label(
+                    given.get("voter_role") or ""
+                )
                 try:
-                    revealed = service.vote(VoteInput(current, outcome, session_id=sid, **given))
+                    revealed = service.vote(VoteInput(current, outcome, session_id=sid, **given), **extra)
                 except VoteRejected as error:
                     return {status: _message(str(error), "error")}
                 except Exception:
                     log.exception("vote on %s failed", current)
                     return {status: _message(UNEXPECTED, "error")}
-                notes = []
+                notes = ui_judgement.reveal_notes(revealed)
                 if not revealed.counted:
                     notes.append("_An answer named its own model, so this vote is kept but not rated._")
                 if revealed.rationale_redacted:
@@ -341,12 +391,19 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                         f"- B: `{revealed.contestant_b}` — {telemetry_details(revealed.telemetry_b)}"
                     ),
                     **{button: gr.update(interactive=False) for button in vote_outputs},
+                    rubric.group: gr.update(visible=True),
+                    follow.row: gr.update(visible=False),
                 }
 
             return cast
 
         def show_leaderboard(
-            category: str, voter_specialty: str, task: str = "", question_specialty: str = ""
+            category: str,
+            voter_specialty: str,
+            task: str = "",
+            question_specialty: str = "",
+            calibrated: bool = False,
+            verified: bool = False,
         ) -> dict[Any, Any]:
             try:
                 board = service.leaderboard(
@@ -354,6 +411,8 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                     voter_specialty or None,
                     task=task or None,
                     question_specialty=question_specialty or None,
+                    **({"calibrated_only": True} if calibrated else {}),
+                    **({"verified_only": True} if verified else {}),
                 )
             except BattleError as error:  # the storage sentence
                 return {summary: _message(str(error), "error")}
@@ -403,15 +462,19 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 history_plot: rating_history_figure(board.history, board.labels),
                 category_filter: gr.update(choices=["", *board.categories], value=category or ""),
                 specialty_filter: gr.update(choices=["", *board.specialties], value=voter_specialty or ""),
+                **ui_judgement.board_updates(service, board_extras),
             }
 
-        def export() -> Any:
+        def export(token: str = "") -> dict[Any, Any]:
+            refused = ui_judgement.check_admin(service, token)
+            if refused:
+                return {board_extras.admin_status: f"⛔ {refused}"}
             try:
                 paths = service.export_votes(Path(tempfile.mkdtemp(prefix="medarena-export-")))
             except BattleError as error:  # the storage sentence
                 gr.Warning(str(error))
-                return gr.update()
-            return [str(p) for p in paths]
+                return {}
+            return {export_files: [str(p) for p in paths]}
 
         def refresh_banner() -> Any:
             problem = service.storage_problem
@@ -431,8 +494,10 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             confirm_btn,
             *flags,
             *vote_outputs,
+            *rubric.components,
+            *follow.components,
         ]
-        battle_inputs = [question, bank_id, session_id]
+        battle_inputs = [question, bank_id, session_id, rater]
         random_btn.click(draw_question, None, [question, bank_id, status])
         battle_events = [
             button.click(handler, battle_inputs, battle_outputs, trigger_mode="once")
@@ -459,19 +524,37 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             base_table,
             task_filter,
             question_specialty_filter,
+            board_extras.rubric_table,
+            board_extras.agreement,
         ]
-        board_filters = [category_filter, specialty_filter, task_filter, question_specialty_filter]
-        vote_inputs = [battle_id, *vote_details.values(), session_id]
+        board_filters = [
+            category_filter,
+            specialty_filter,
+            task_filter,
+            question_specialty_filter,
+            *board_extras.filters,
+        ]
+        vote_inputs = [battle_id, *vote_details.values(), session_id, rater]
         for outcome, button in vote_buttons.items():
             button.click(
-                make_vote_handler(outcome), vote_inputs, [status, reveal, reveal_details, *vote_outputs]
+                make_vote_handler(outcome),
+                vote_inputs,
+                [status, reveal, reveal_details, *vote_outputs, rubric.group, follow.row],
             ).then(show_leaderboard, board_filters, leaderboard_outputs).then(refresh_banner, None, banner)
+        battle_events.append(
+            ui_judgement.wire_follow_ups(
+                service, follow, battle_id, session_id, (answer_a, answer_b), status, vote_outputs
+            )
+        )
         new_btn.click(new_battle, [battle_id, session_id], [*battle_outputs, bank_id], cancels=battle_events)
         refresh_btn.click(show_leaderboard, board_filters, leaderboard_outputs)
         for board_filter in board_filters:
             board_filter.input(show_leaderboard, board_filters, leaderboard_outputs)
-        export_btn.click(export, None, export_files)
+        export_btn.click(export, [board_extras.admin_token], [export_files, board_extras.admin_status])
         demo.load(show_leaderboard, board_filters, leaderboard_outputs)
+        ui_judgement.wire_rubric(service, rubric, battle_id, session_id)
+        ui_judgement.wire_identity(service, identity, rater, demo)
+        ui_judgement.wire_admin(service, board_extras)
         # the banner follows storage faults that appear or clear while the page is open
         gr.Timer(BANNER_REFRESH_S).tick(refresh_banner, None, banner, queue=False, show_progress="hidden")
     return demo

@@ -71,7 +71,7 @@ from finetune.gpu import cuda_available, device_cuda_dtype, plan_vram, vram_mb
 from finetune.loading import BaseUnavailableError, availability
 from finetune.lora_names import checkpoint_weight_names, served_adapter
 from finetune.paths import project_paths
-from finetune.prompt import render_prompt
+from finetune.prompt import render_prompt, side_view
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec, get_model
 
 # --- the backend --------------------------------------------------------------------------------
@@ -103,6 +103,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
     """The `ArenaBackend` on vLLM: one event loop thread drives every engine's request streams."""
 
     kind: ClassVar[BackendKind] = "vllm"
+    supports_follow_ups: ClassVar[bool] = True  # renders each side's view of a Conversation
 
     def __init__(
         self,
@@ -332,7 +333,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
         text = ""
         try:
             stream = base.engine.generate(
-                TokensPrompt(prompt_token_ids=self.prompt_ids(name, question)),
+                TokensPrompt(prompt_token_ids=self.prompt_ids(name, side_view(question, side))),
                 self.sampling_params(base, settings),
                 f"{uuid.uuid4().hex}-{side}",
                 lora_request=base.loras.get(name),

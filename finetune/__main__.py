@@ -8,6 +8,7 @@
     python -m finetune --model smollm2-135m --sweep lora.rank=8,16 --sweep quant=4bit,16bit
     python -m finetune --resume adapters/smollm2-135m/.checkpoints/<run-id>
     python -m finetune --model biobert --task mcq --preset demo    # the encoder baseline (MCQ head)
+    python -m finetune --model smollm2-135m --dpo dpo/ --max-steps 20   # DPO on arena votes (finetune/dpo.py)
     torchrun --nproc_per_node 2 -m finetune --model smollm2-135m --max-steps 20   # data parallel
 
 Every flag `--section.field` is generated from the typed config (see finetune/config.py).
@@ -80,6 +81,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cache-dir", type=Path, help="converted-base cache (default: $MEDARENA_CACHE or ~/.cache/medarena)"
     )
+    parser.add_argument(
+        "--dpo",
+        type=Path,
+        help="train with DPO on a vote export (python -m arena.export --format dpo --out DIR)",
+    )
+    parser.add_argument("--dpo-beta", type=float, default=0.1, help="DPO beta (default 0.1)")
     for flag, _section, field in cli_fields():
         parser.add_argument(
             f"--{flag}",
@@ -280,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         if len(specs) > 1:
             return train_in_subprocesses([s.key for s in specs], argv)
         import_unsloth_first()  # before anything imports transformers/PEFT/TRL (Unsloth patches them)
+        if args.dpo is not None:
+            from finetune.dpo import DpoSettings, train_dpo
+
+            settings = DpoSettings(beta=args.dpo_beta)
+            return report(train_dpo(specs[0], config, args.dpo, cache_dir=args.cache_dir, settings=settings))
         from finetune.train import train_one
 
         return report(train_one(specs[0], config, cache_dir=args.cache_dir))

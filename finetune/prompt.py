@@ -8,13 +8,18 @@ Qwen3 through `enable_thinking=False`, DeepSeek-R1-Distill (whose prompt opens `
 that block, and `final_answer` strips any think block from what is shown and scored.
 
     python -c "from finetune.prompt import final_answer; print(final_answer('<think>x</think> B'))"
+
+Follow-up turns: a `Conversation` is a `str` (the latest question) that also carries the earlier
+turns each side saw. `side_view(question, "a")` gives side A's view, whose earlier turns `messages`
+and `render_prompt` render as user/assistant turns in the model's own template; a plain string
+renders exactly as before, so every backend keeps the `stream_pair(question: str, ...)` contract.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 SYSTEM_PROMPT = (
     "You are a careful medical assistant. Answer the question accurately and concisely, "
@@ -36,17 +41,72 @@ def mcq_target(answer_letter: str, options: Mapping[str, str]) -> str:
     return f"Answer: {answer_letter}. {options[answer_letter]}"
 
 
+class Conversation(str):
+    """The latest question of a battle (its `str` value) with the earlier (question, answer) turns
+    of each side: side A's own earlier answers are what A sees, B's what B sees."""
+
+    history_a: tuple[tuple[str, str], ...]
+    history_b: tuple[tuple[str, str], ...]
+
+    def __new__(
+        cls,
+        question: str,
+        history_a: Sequence[tuple[str, str]] = (),
+        history_b: Sequence[tuple[str, str]] = (),
+    ) -> Conversation:
+        conversation = super().__new__(cls, question)
+        conversation.history_a = tuple((str(q), str(a)) for q, a in history_a)
+        conversation.history_b = tuple((str(q), str(a)) for q, a in history_b)
+        if len(conversation.history_a) != len(conversation.history_b):
+            raise ValueError("both sides of a conversation have the same number of earlier turns")
+        return conversation
+
+
+class SideView(str):
+    """One side's view of a conversation: the latest question with that side's earlier turns."""
+
+    history: tuple[tuple[str, str], ...]
+
+    def __new__(cls, question: str, history: Sequence[tuple[str, str]]) -> SideView:
+        view = super().__new__(cls, question)
+        view.history = tuple(history)
+        return view
+
+
+def side_view(question: str, side: Literal["a", "b"]) -> str:
+    """What side `side` is asked: a plain question as it is, a Conversation as that side's view."""
+    if isinstance(question, Conversation):
+        return SideView(str(question), question.history_a if side == "a" else question.history_b)
+    return question
+
+
+def _history(question: str) -> tuple[tuple[str, str], ...]:
+    return question.history if isinstance(question, SideView) else ()
+
+
+def _turns(question: str) -> list[dict[str, str]]:
+    return [
+        message
+        for asked, answered in _history(question)
+        for message in ({"role": "user", "content": asked}, {"role": "assistant", "content": answered})
+    ]
+
+
 def messages(question: str, options: Mapping[str, str] | None = None) -> list[dict[str, str]]:
-    """The chat messages every model sees: system prompt, then the user turn."""
+    """The chat messages every model sees: system prompt, earlier turns of a follow-up, the user turn."""
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": user_text(question, options)},
+        *_turns(question),
+        {"role": "user", "content": user_text(str(question), options)},
     ]
 
 
 def folded_messages(question: str, options: Mapping[str, str] | None = None) -> list[dict[str, str]]:
-    """The same text for templates without a system role: system text, blank line, user text."""
-    return [{"role": "user", "content": f"{SYSTEM_PROMPT}\n\n{user_text(question, options)}"}]
+    """The same text for templates without a system role: the system text, a blank line, then the
+    first user turn."""
+    chat = [*_turns(question), {"role": "user", "content": user_text(str(question), options)}]
+    chat[0] = {"role": "user", "content": f"{SYSTEM_PROMPT}\n\n{chat[0]['content']}"}
+    return chat
 
 
 # Changes whenever render_prompt renders the same template differently (cached answers keyed on it).

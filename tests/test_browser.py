@@ -70,7 +70,7 @@ def app_server(
         [sys.executable, "app.py", "--port", str(port), "--db", str(db), "--adapters", str(tiny_adapters),
          "--models", "smollm2-135m", "--max-new-tokens", str(MAX_NEW_TOKENS[request.param]),
          "--backend", request.param],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "MEDARENA_READING_WPS": "0"},  # robots click at once
         start_new_session=True,  # one signal ends the app and any engine processes it started
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -106,3 +106,22 @@ def test_a_failed_migration_leaves_the_old_file_as_it_was(tmp_path: Path) -> Non
     assert (
         ArenaStore(path).rated_battles()[0]["contestant_a"] == "smollm2-135m/base"
     )  # migrates on the next open
+
+
+def test_a_version_3_database_gains_the_judgement_tables_and_keeps_its_votes(tmp_path: Path) -> None:
+    path = tmp_path / "votes.db"
+    shutil.copy(FIXTURE, path)
+    ArenaStore(path)  # up to date, then taken back to version 3: no judgement tables
+    with sqlite3.connect(path) as db:
+        for table in ("rubrics", "vote_quality", "raters", "invite_codes", "battle_turns"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("PRAGMA user_version = 3")
+    before = snapshot(path)
+    store = ArenaStore(path)
+    assert snapshot(path) == before
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
+        indexes = {row[1] for row in db.execute("SELECT * FROM sqlite_master WHERE type = 'index'")}
+    assert {"rubrics_one_per_answer", "battle_turns_one_per_number"} <= indexes
+    code = store.create_invite("nurse")
+    assert store.redeem_invite(code)[1] == "nurse"

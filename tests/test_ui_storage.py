@@ -61,4 +61,6 @@ def test_leaderboard_export_and_new_battle_show_the_storage_sentence(monkeypatch
     warnings: list[str] = []
     monkeypatch.setattr(gr, "Warning", warnings.append)  # a toast outside a request: recorded instead
     result = event(demo, "export").fn()
-    assert warnings == [f"{SENTENCE} The export was not written."] and result == gr.update()
+    assert (
+        warnings == [f"{SENTENCE} The export was not written."] and result == {}
+    )  # nothing on the page changes

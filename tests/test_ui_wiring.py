@@ -95,7 +95,8 @@ def test_each_vote_button_sends_its_outcome_flags_and_session_as_one_vote_input(
     [(name, vote)] = fake.calls
     assert name == "vote" and vote == VoteInput(
         "battle-1", outcome, session_id=SID, flag_a_unsafe=False, flag_a_incorrect=True, flag_b_unsafe=True,
-        flag_b_incorrect=False, rationale=" cites NICE ", voter_role="Physician", voter_specialty="cardiology",
+        flag_b_incorrect=False, rationale=" cites NICE ", voter_role="Physician (self-reported)",
+        voter_specialty="cardiology",
     )  # fmt: skip
     assert "smollm2-135m" in by_elem_id(updates)["reveal"]
 
