@@ -48,7 +48,7 @@ from arena.gguf_lora import DIGEST_KEY, AdapterConversionError, BaseArchitecture
 from arena.llamacpp_settings import LlamaCppSettings
 from arena.serving import STALL_TIMEOUT_S, ContestantLookup, GenerationSettings, PairUpdate
 from finetune.loading import BaseUnavailableError, default_cache_dir, embedded_gguf_path, unavailable_reason
-from finetune.prompt import render_prompt
+from finetune.prompt import render_prompt, side_view
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec, chosen_models
 
 QUANTIZATION = "gguf"  # the label's quantisation part; the GGUF's own type is in `_Base.file_type`
@@ -466,6 +466,7 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
     """The `ArenaBackend` on llama.cpp (llama-cpp-python's low-level bindings)."""
 
     kind: ClassVar[BackendKind] = "llamacpp"
+    supports_follow_ups: ClassVar[bool] = True  # renders each side's view of a Conversation
 
     def __init__(self, settings: LlamaCppSettings):
         self.settings = settings
@@ -599,7 +600,8 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
         batched: bool,
         events: queue.Queue[SideEvent],
     ) -> _Request:
-        request = _Request(side, self.prompt_ids(name, question), settings, events, requested_at, batched)
+        prompt = self.prompt_ids(name, side_view(question, "a" if side == "a" else "b"))
+        request = _Request(side, prompt, settings, events, requested_at, batched)
         self._lanes[name].submit(request)
         return request
 
