@@ -145,7 +145,9 @@ def test_too_fast_votes_are_kept_counted_and_not_rated(tmp_path: Path) -> None:
         calibration_correct=None,
     )
     judgement = Judgement(service.store, BANK, QualitySettings.off())
-    fresh = ArenaService(WiringBackend(), service.store, BANK, seed=3, bootstrap_rounds=20, judgement=judgement)
+    fresh = ArenaService(
+        WiringBackend(), service.store, BANK, seed=3, bootstrap_rounds=20, judgement=judgement
+    )
     assert fresh.leaderboard().votes == 1
 
 
