@@ -28,7 +28,8 @@ import signal
 import sys
 from pathlib import Path
 
-from arena.backend import BACKEND_CHOICES, ArenaBackend, BackendOptions, start_backend
+from arena.backend import BACKEND_CHOICES, BackendOptions, start_backend
+from arena.backend_protocol import ArenaBackend
 from arena.engine import GenerationSettings
 from arena.follow_ups import FollowUpSettings
 from arena.judgement import add_judgement_flags, judgement_from_args

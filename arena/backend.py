@@ -1,4 +1,4 @@
-"""The serving interface the arena service depends on, and the one place that builds a backend.
+"""The one place that builds a serving backend (the interface they share: `arena.backend_protocol`).
 
 Four implementations answer battles (`auto`, the app's default, picks llama.cpp on a CPU where it
 is installed and starts, the fastest for one clinician there (bench/serve_bench.py); else vLLM where
@@ -22,64 +22,27 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
-from arena.engine import GenerationSettings, PairUpdate, SideState, Telemetry
+from arena.backend_protocol import BACKENDS, ArenaBackend, PairUpdate
+from arena.engine import GenerationSettings
 from arena.llamacpp_settings import LlamaCppSettings
 from arena.vllm_config import VLLMSettings
 from finetune.gpu import cuda_available
 from finetune.paths import project_paths
 
-BackendKind = Literal["peft", "vllm", "llamacpp", "remote"]
-BACKENDS: tuple[BackendKind, ...] = ("peft", "vllm", "llamacpp", "remote")
 # "auto": on a CPU llama.cpp where it is installed and starts; else vLLM when it is installed and
 # starts; else PEFT (which is fastest where: bench/serve_bench.py, README "Serving backends").
 BackendChoice = Literal["auto", "peft", "vllm", "llamacpp", "remote"]
 BACKEND_CHOICES: tuple[BackendChoice, ...] = ("auto", *BACKENDS)
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class ArenaBackend(Protocol):
-    """What the service (and app.py) need from whatever serves the contestants."""
-
-    warnings: list[str]
-    kind: ClassVar[BackendKind]  # which implementation serves (app.py prints it)
-    concurrent_battles: int  # battles worth running at once: the UI's queue concurrency
-
-    def contestant_names(self) -> list[str]:
-        """Every served contestant's display label, in serving order."""
-
-    def contestant_id(self, name: str) -> str:
-        """The stable id (`<model key>/<run id or base>`) of the contestant shown as `name`."""
-        ...
-
-    def stream_pair(
-        self,
-        question: str,
-        name_a: str,
-        name_b: str,
-        settings: GenerationSettings,
-        requested_at: float | None = None,
-    ) -> Iterator[PairUpdate]:
-        """Both answers as they stream; `requested_at` is `time.perf_counter()` at the clinician's
-        click, so `Telemetry.first_token_s` is the wait the clinician saw."""
-        ...
-
-    def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run other torch work (the battle-time BERTScore scorer) where this backend wants it."""
-        ...
-
-    def close(self) -> None:
-        """Stop serving and release the models (engine processes, threads, memory)."""
 
 
 @dataclass(frozen=True)
@@ -223,77 +186,6 @@ def start_auto(
     backend = peft_starter(options)
     backend.warnings.insert(0, f"serving on the PEFT engine: vLLM did not start ({reason})")
     return backend
-
-
-# --- helpers every backend shares ------------------------------------------------------------
-
-
-def side_telemetry(
-    *,
-    requested_at: float | None,
-    started: float,
-    first_token_at: float | None,
-    ended: float,
-    output_tokens: int,
-    memory_mb: float | None,
-    peak_memory_mb: float,
-    batched: bool,
-    device: str,
-) -> Telemetry:
-    """One answer's telemetry by the shared contract: first token from the click (fallback: this
-    side's start), tokens/s over the side's own wall time, memory = this contestant's weights."""
-    first = first_token_at or ended
-    latency = ended - started
-    return Telemetry(
-        ttft_s=round(first - started, 4),
-        latency_s=round(latency, 4),
-        output_tokens=output_tokens,
-        tokens_per_s=round(output_tokens / latency, 2) if latency > 0 else 0.0,
-        peak_memory_mb=round(peak_memory_mb, 1),
-        memory_kind="rss" if device == "cpu" else ("vram" if device == "cuda" else "remote"),
-        adapter_switch_ms=0.0,
-        batched_with_other_side=batched,
-        device=device,
-        first_token_s=round(first - (requested_at if requested_at is not None else started), 4),
-        memory_mb=None if memory_mb is None else round(memory_mb, 1),
-    )
-
-
-SideEvent = tuple[str, str, Any]  # (kind, side, payload): ("text", "a", str) / ("done", ...) / ("error", ...)
-
-
-def merge_sides(
-    events: queue.Queue[SideEvent], cancel: Callable[[], None], *, stall_timeout_s: float | None = None
-) -> Iterator[PairUpdate]:
-    """Fold per-side events from producer threads into PairUpdate snapshots until both sides end.
-
-    `cancel` runs if the consumer stops early (a clinician closes the tab), so no request keeps
-    generating for nobody. With `stall_timeout_s`, a wait for the next event is bounded: the sides
-    still open end with a TimeoutError (the service voids the battle) and the requests are cancelled."""
-    sides = {"a": SideState(), "b": SideState()}
-    try:
-        while not (sides["a"].done and sides["b"].done):
-            try:
-                kind, side, payload = events.get(timeout=stall_timeout_s)
-            except queue.Empty:
-                message = f"TimeoutError: no output for {stall_timeout_s:g} s"
-                for name, state in sides.items():
-                    if not state.done:
-                        sides[name] = SideState(text=state.text, done=True, error=message)
-                cancel()  # the stalled requests are told to stop; nobody waits on them
-                yield PairUpdate(a=SideState(**vars(sides["a"])), b=SideState(**vars(sides["b"])))
-                break
-            if kind == "text":
-                sides[side] = SideState(text=payload)
-            elif kind == "done":
-                text, telemetry = payload
-                sides[side] = SideState(text=text, done=True, telemetry=telemetry)
-            else:
-                sides[side] = SideState(text=sides[side].text, done=True, error=payload)
-            yield PairUpdate(a=SideState(**vars(sides["a"])), b=SideState(**vars(sides["b"])))
-    finally:
-        if not (sides["a"].done and sides["b"].done):
-            cancel()
 
 
 @dataclass(frozen=True)

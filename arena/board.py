@@ -16,8 +16,8 @@ from typing import Any
 
 from arena.categories import QuestionCategory, classify_question
 from arena.engine import Telemetry
-from arena.ratings import LeaderboardRow, RatedBattle
-from arena.style_control import StyleCounts, StyleStanding, style_counts
+from arena.ratings import LeaderboardRow, RatedBattle, StyleCounts
+from arena.style_control import StyleStanding, style_counts
 
 
 def _style(row: dict[str, Any], side: str) -> StyleCounts | None:

@@ -58,7 +58,7 @@ from finetune.prompt import render_prompt, side_view
 from finetune.registry import MODELS, ModelSpec, chosen_models
 
 if TYPE_CHECKING:  # arena.backend imports this module
-    from arena.backend import BackendKind
+    from arena.backend_protocol import BackendKind
 
 # --- the engine --------------------------------------------------------------------------------
 

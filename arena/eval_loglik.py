@@ -21,6 +21,7 @@ from arena import metrics
 from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, PAIRED_PREFIX
 from arena.eval_scoring import MetricValue, mcq_prediction_metrics
 from arena.mcq_loglik import ItemScores, labels_of, predictions, score_items
+from arena.metric_errors import MetricInputError
 from arena.paired import paired_delta, paired_metric_delta
 from finetune.data import MCQRecord
 
@@ -83,9 +84,7 @@ def paired_loglik_deltas(
 ) -> list[MetricValue]:
     """adapter − base on the same questions: accuracy (both forms) and macro F1, paired intervals."""
     if [item.id for item in base] != [item.id for item in adapter]:
-        raise metrics.MetricInputError(
-            "paired deltas need the base and the adapter scored on the same questions"
-        )
+        raise MetricInputError("paired deltas need the base and the adapter scored on the same questions")
     gold = [item.gold for item in base]
     labels = labels_of(base)
     values = []

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from arena.adapters import Contestant, discover_adapters, one_line, select_adapters
-from arena.backend import BackendKind, SideEvent, merge_sides, side_telemetry
+from arena.backend_protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.gguf_lora import DIGEST_KEY, AdapterConversionError, BaseArchitecture, converted_lora
 from arena.llamacpp_settings import LlamaCppSettings
 from arena.serving import STALL_TIMEOUT_S, ContestantLookup, GenerationSettings, PairUpdate

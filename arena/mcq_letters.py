@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from arena.metrics import MetricInputError
+from arena.metric_errors import MetricInputError
 
 # A letter after a cue: "(b)" anywhere, or a plain letter that ends there (space, punctuation or end).
 _LETTER = (

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 from rouge_score import rouge_scorer
 
+from arena.metric_errors import MetricInputError
+
 if TYPE_CHECKING:
     from arena.scoring_models import BertScorer, SentenceEncoder
 
@@ -37,10 +39,6 @@ UNREADABLE_LABEL = "<unreadable>"  # sentinel for MCQ answers no letter could be
 
 _Prediction = TypeVar("_Prediction")
 _Gold = TypeVar("_Gold")
-
-
-class MetricInputError(ValueError):
-    """A metric was called with inputs it cannot score (mismatched lengths, empty references...)."""
 
 
 # --------------------------------------------------------------------------- BERTScore

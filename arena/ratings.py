@@ -19,14 +19,26 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from arena.votes import OUTCOMES, VoteOutcome
 
-if TYPE_CHECKING:
-    from arena.style_control import StyleCounts
+
+@dataclass(frozen=True)
+class StyleCounts:
+    """Style counts of one answer: words, markdown headers, list items and bold spans (counted by
+    `arena.style_control.style_counts`; a field of `RatedBattle`, hence here)."""
+
+    length: int
+    headers: int
+    lists: int
+    bold: int
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        """The counts in STYLE_FEATURES order."""
+        return (self.length, self.headers, self.lists, self.bold)
+
 
 # L2 penalty (in natural-log strength units) of the Bradley-Terry fit. It acts like a Gaussian prior
 # with a standard deviation of 10 logits (~1700 Elo points): negligible once pairs have a few votes,

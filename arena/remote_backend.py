@@ -24,7 +24,7 @@ from queue import Queue
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from arena.backend import BackendKind, SideEvent, merge_sides, side_telemetry
+from arena.backend_protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.engine import ContestantLookup, GenerationSettings, PairUpdate
 from finetune.prompt import messages, side_view
 

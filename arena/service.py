@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from arena.backend import ArenaBackend
+from arena.backend_protocol import ArenaBackend
 from arena.board_cache import BoardCache
 from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl

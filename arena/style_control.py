@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.ratings import RatedBattle, RatingParameterError
+from arena.ratings import RatedBattle, RatingParameterError, StyleCounts
 
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
 
@@ -50,20 +50,6 @@ _HEADER = re.compile(r"^#{1,6}\s", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^\s*(?:\d+\.|[-*+])\s", re.MULTILINE)
 _BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
 _WORD = re.compile(r"\S+")
-
-
-@dataclass(frozen=True)
-class StyleCounts:
-    """Style counts of one answer: words, markdown headers, list items and bold spans."""
-
-    length: int
-    headers: int
-    lists: int
-    bold: int
-
-    def as_tuple(self) -> tuple[int, int, int, int]:
-        """The counts in STYLE_FEATURES order."""
-        return (self.length, self.headers, self.lists, self.bold)
 
 
 def style_counts(answer: str) -> StyleCounts:

@@ -41,7 +41,7 @@ from queue import Queue
 from typing import Any, ClassVar
 
 from arena.adapters import AdapterInfo
-from arena.backend import BackendKind, SideEvent, merge_sides, side_telemetry
+from arena.backend_protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.engine import (
     Contestant,
     ContestantLookup,

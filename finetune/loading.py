@@ -44,14 +44,10 @@ from finetune.gpu import (
     train_backend,
     unsloth_installed,
 )
-from finetune.registry import CHAT_TEMPLATES, ModelSpec, get_model
+from finetune.registry import CHAT_TEMPLATES, BaseUnavailableError, ModelSpec, get_model
 
 CACHE_ENV = "MEDARENA_CACHE"
 Purpose = Literal["train", "serve"]
-
-
-class BaseUnavailableError(RuntimeError):
-    """The base cannot be loaded on this machine; the message says what to do instead."""
 
 
 @dataclass

@@ -72,6 +72,11 @@ class Architecture:
     vision: bool = False  # an image-text checkpoint: a SigLIP tower and projector beside the decoder
 
 
+class BaseUnavailableError(RuntimeError):
+    """The base cannot be loaded on this machine; the message says what to do instead (raised by
+    `finetune.loading` and by a seed model's hub GGUF lookup)."""
+
+
 @dataclass(frozen=True)
 class HubGGUF:
     """A seed model's 4-bit GGUF on the Hugging Face Hub, for the llama.cpp backend on a CPU."""
@@ -82,8 +87,6 @@ class HubGGUF:
     def local_path(self) -> Path:
         """The file from the Hugging Face cache (downloaded there when the hub is reachable)."""
         from huggingface_hub import hf_hub_download
-
-        from finetune.loading import BaseUnavailableError
 
         try:
             return Path(hf_hub_download(self.repo, self.filename))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from arena.backend import side_telemetry
+from arena.backend_protocol import side_telemetry
 from arena.board import telemetry_summary
 
 
