@@ -117,10 +117,15 @@ def run_replicas(
         """POST to the voter's replica; if no full answer comes back (the replica died before or while
         answering), to the other one, as a load balancer does. A vote whose answer was cut off is not
         acknowledged; its retry is refused with "already has a vote" if the dead replica had committed it."""
-        try:
-            return replicas[voter % 2].post(path, body)
-        except (OSError, http.client.HTTPException):  # refused, reset, or an answer cut short
-            return replicas[1 - voter % 2].post(path, body)
+        for attempt in range(6):
+            # the voter's replica first, then the other; a reset or refused connection (the killed
+            # replica, or a burst of 16 voters moving over at once) is tried again after a pause
+            replica = replicas[(voter + attempt) % 2]
+            try:
+                return replica.post(path, body)
+            except (OSError, http.client.HTTPException):  # refused, reset, or an answer cut short
+                time.sleep(0.05 * attempt)
+        return replicas[1 - voter % 2].post(path, body)
 
     def voter_loop(voter: int) -> None:
         session = f"replica-voter-{voter:03d}"

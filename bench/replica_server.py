@@ -28,6 +28,13 @@ from arena.store_protocol import StoreError, StoreUnavailable, VoteStore  # noqa
 from arena.votes import VoteInput  # noqa: E402
 
 
+class ReplicaHTTPServer(ThreadingHTTPServer):
+    """A listen backlog for 16 voters arriving at once (the default 5 resets connections under a burst)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def make_handler(store: VoteStore) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if store.problem:
         print(f"replica cannot start: {store.problem}", file=sys.stderr)
         return 2
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(store))
+    server = ReplicaHTTPServer(("127.0.0.1", args.port), make_handler(store))
     server.daemon_threads = True
     print(f"ready {server.server_address[1]}", flush=True)
     server.serve_forever()
