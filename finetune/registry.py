@@ -174,7 +174,7 @@ class ModelSpec:
     # 4-bit repository's where Unsloth re-laid it out (Phi-3's split projections as a Llama).
     architecture: Architecture | None = None
     bnb_architecture: Architecture | None = None
-    # vLLM refuses float16 for some families (Gemma-2: "numerical instability"); on cards without
+    # vLLM refuses float16 for some families (Gemma-2, Gemma-3: "numerical instability"); on cards without
     # bf16 (below sm80, e.g. a T4) those are served in float32.
     fp16_serving: bool = True
     kind: ModelKind = "decoder"  # every ModelSpec generates text, so the arena can serve it
@@ -355,6 +355,7 @@ MODELS: tuple[ModelSpec, ...] = (
         license="Health AI Developer Foundations terms of use (gated)",
         multimodal_checkpoint=True,
         architecture=MEDGEMMA,
+        fp16_serving=False,  # vLLM refuses float16 for Gemma-3 ("numerical instability")
     ),
     ModelSpec(
         key="medgemma-4b-it",
@@ -367,6 +368,7 @@ MODELS: tuple[ModelSpec, ...] = (
         license="Health AI Developer Foundations terms of use (gated)",
         multimodal_checkpoint=True,
         architecture=MEDGEMMA,
+        fp16_serving=False,  # vLLM refuses float16 for Gemma-3 ("numerical instability")
     ),
     ModelSpec(
         key="phi3",
@@ -474,6 +476,7 @@ MODELS: tuple[ModelSpec, ...] = (
             (("sliding_window", 512), ("rope_theta", 1000000.0), ("tie_word_embeddings", True)),
         ),
         gguf=HubGGUF("unsloth/gemma-3-1b-it-GGUF", "gemma-3-1b-it-Q4_K_M.gguf"),
+        fp16_serving=False,  # vLLM refuses float16 for Gemma-3 ("numerical instability")
     ),
     # The two embedded bases: PyPI packages carry their GGUF, so they run offline on a CPU.
     ModelSpec(
@@ -506,6 +509,7 @@ MODELS: tuple[ModelSpec, ...] = (
             filename="gemma3-270m-Q4_K_M.gguf",
             assemble=True,
         ),
+        fp16_serving=False,  # vLLM refuses float16 for Gemma-3 ("numerical instability")
     ),
 )
 
