@@ -83,7 +83,11 @@ def contents(store: VoteStore) -> dict[str, object]:
         "votes": [{k: v for k, v in row.items() if k != "vote_id"} for row in store.vote_export_rows()],
         "eval_results": [{k: v for k, v in row.items() if k != "id"} for row in store.eval_results()],
         "eval_cache": cache,
-        "rated": store.rated_battles(include_identity_leaks=True),
+        # vote ids are the target's own (Postgres numbers copied votes itself): compared without them
+        "rated": [
+            {k: v for k, v in row.items() if k != "vote_id"}
+            for row in store.rated_battles(include_identity_leaks=True)
+        ],
     }
 
 
