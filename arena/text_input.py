@@ -141,6 +141,9 @@ def clean_field(value: Any, spec: FieldSpec) -> str:
     return normalise(bounded(value, spec), single_line=spec.single_line)
 
 
+ROLE_LABELS: tuple[str, ...] = ("(self-reported)", "(verified)")
+
+
 def checked_vote_text(vote: VoteInput) -> VoteInput:
     """The vote with its ids length-checked and its free text bounded and normalised, all before any
     scanner runs; a role outside `VOTER_ROLES` is refused. Raises InputRefused with a sentence."""
@@ -153,7 +156,9 @@ def checked_vote_text(vote: VoteInput) -> VoteInput:
     }
     specs = {"rationale": RATIONALE, "voter_role": VOTER_ROLE, "voter_specialty": VOTER_SPECIALTY}
     cleaned = {name: normalise(value, single_line=specs[name].single_line) for name, value in fields.items()}
-    if cleaned["voter_role"] not in VOTER_ROLES:
+    # a listed role, as typed or as the UI labels it: "(self-reported)", or "(verified)" by an invite code
+    labelled = {f"{role} {label}" for role in VOTER_ROLES if role for label in ROLE_LABELS}
+    if cleaned["voter_role"] not in VOTER_ROLES and cleaned["voter_role"] not in labelled:
         choices = ", ".join(role for role in VOTER_ROLES if role)
         raise InputRefused(f"{cleaned['voter_role'][:40]!r} is not a role we list; choose one of {choices}.")
     return replace(vote, **cleaned)
