@@ -73,9 +73,10 @@ def backend(adapters_root: Path):
     from arena.backend import BackendOptions, start_backend
     from arena.vllm_config import VLLMSettings
 
-    # kind="auto", the app's default: with vLLM installed it must serve on vLLM, not fall back.
+    # kind="vllm": on a CPU `auto` now prefers llama.cpp (tests/test_backend_choice.py); this module
+    # tests vLLM itself, which a named backend never falls back from.
     options = BackendOptions(
-        kind="auto",
+        kind="vllm",
         adapters_dir=adapters_root,
         model_keys=(MODEL,),
         adapter_selection="all",
@@ -92,7 +93,7 @@ def names(backend) -> tuple[str, str]:
     return adapter, base
 
 
-def test_auto_serves_on_vllm_where_it_is_installed(backend) -> None:
+def test_the_named_vllm_backend_serves_on_vllm(backend) -> None:
     assert backend.kind == "vllm"
     assert not any("PEFT engine" in warning for warning in backend.warnings)
     assert backend.concurrent_battles == 8  # max_num_seqs=16: two sequences a battle
