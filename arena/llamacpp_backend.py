@@ -600,7 +600,7 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
         batched: bool,
         events: queue.Queue[SideEvent],
     ) -> _Request:
-        prompt = self.prompt_ids(name, side_view(question, "a" if side == "a" else "b"))
+        prompt = self.prompt_ids(name, side_view(question, side))
         request = _Request(side, prompt, settings, events, requested_at, batched)
         self._lanes[name].submit(request)
         return request
