@@ -12,6 +12,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -187,10 +188,13 @@ def plot_losses(
     figure.savefig(path, dpi=110)
 
 
-def save_run(model: Any, spec: ModelSpec, run: dict[str, Any], output_root: Path, adapter_dtype: str) -> Path:
-    """Write adapters/<model>/<run-id>/ into a hidden staging folder, renamed into place when complete."""
-    run_id = run["run_id"]
-    model_dir = output_root / spec.key
+def write_run_folder(
+    output_root: Path, key: str, run_id: str, what: str, write: Callable[[Path], None]
+) -> Path:
+    """Write adapters/<key>/<run-id>/ atomically: `write(staging)` fills a hidden staging folder, renamed
+    into place when complete; on any failure the staging folder and the folders made for it are removed,
+    and an OSError becomes one line naming `what` could not be written."""
+    model_dir = output_root / key
     final_dir = model_dir / run_id
     created = missing_folders(model_dir)
     try:
@@ -200,6 +204,22 @@ def save_run(model: Any, spec: ModelSpec, run: dict[str, Any], output_root: Path
         remove_if_empty(created)
         raise OutputError(f"output folder {model_dir} is not writable ({error.strerror})") from None
     try:
+        write(staging)
+        open_permissions(staging)
+        staging.rename(final_dir)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        remove_if_empty(created)
+        if isinstance(error, OSError):  # a full disk or a folder removed under us: one line, no trace
+            raise OutputError(f"could not write the {what} to {final_dir} ({error})") from None
+        raise
+    return final_dir
+
+
+def save_run(model: Any, spec: ModelSpec, run: dict[str, Any], output_root: Path, adapter_dtype: str) -> Path:
+    """Write adapters/<model>/<run-id>/: the adapter, run.json, model card and loss plot (atomically)."""
+
+    def write(staging: Path) -> None:
         model.save_pretrained(staging)
         if adapter_dtype == "float16":
             shrink_adapter(staging / "adapter_model.safetensors")
@@ -209,15 +229,8 @@ def save_run(model: Any, spec: ModelSpec, run: dict[str, Any], output_root: Path
         plot_losses(
             run["losses"], run["validation_history"], run["validation_loss"], staging / "loss.png", title
         )
-        open_permissions(staging)
-        staging.rename(final_dir)
-    except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        remove_if_empty(created)
-        if isinstance(error, OSError):  # a full disk or a folder removed under us: one line, no trace
-            raise OutputError(f"could not write the adapter to {final_dir} ({error})") from None
-        raise
-    return final_dir
+
+    return write_run_folder(output_root, spec.key, run["run_id"], "adapter", write)
 
 
 def data_record(

@@ -25,8 +25,6 @@ import json
 import math
 import os
 import random
-import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -37,17 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from finetune.artifacts import (
-    OutputError,
     check_writable,
     data_record,
     host_facts,
     loss_summary,
-    missing_folders,
     new_run_id,
-    open_permissions,
     peak_memory,
     plot_losses,
-    remove_if_empty,
+    write_run_folder,
 )
 from finetune.batching import prepare_data
 from finetune.config import FinetuneConfig
@@ -371,16 +366,8 @@ class _Examples:
 
 def save_encoder_run(model: Any, tokenizer: Any, spec: EncoderSpec, run: dict, output_root: Path) -> Path:
     """Write adapters/<key>/<run-id>/ (weights, tokenizer, run.json, loss.png) atomically."""
-    model_dir = output_root / spec.key
-    final_dir = model_dir / run["run_id"]
-    created = missing_folders(model_dir)
-    try:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{run['run_id']}-", dir=model_dir))
-    except OSError as error:
-        remove_if_empty(created)
-        raise OutputError(f"output folder {model_dir} is not writable ({error.strerror})") from None
-    try:
+
+    def write(staging: Path) -> None:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "run.json").write_text(json.dumps(run, indent=2))
@@ -388,12 +375,5 @@ def save_encoder_run(model: Any, tokenizer: Any, spec: EncoderSpec, run: dict, o
         plot_losses(
             run["losses"], run["validation_history"], run["validation_loss"], staging / "loss.png", title
         )
-        open_permissions(staging)
-        staging.rename(final_dir)
-    except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        remove_if_empty(created)
-        if isinstance(error, OSError):
-            raise OutputError(f"could not write the run to {final_dir} ({error})") from None
-        raise
-    return final_dir
+
+    return write_run_folder(output_root, spec.key, run["run_id"], "run", write)
