@@ -267,10 +267,6 @@ def _medquad_row(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _wikidoc_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"question": row.get("input"), "answer": row.get("output")}
-
-
 def _medqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"question": row.get("question"), "options": row.get("options"), "answer": row.get("answer_idx")}
 
@@ -319,8 +315,8 @@ def _medmcqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _input_output_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    # Alpaca layout (ChatDoctor-HealthCareMagic, Medical Meadow): `instruction` is the same fixed
-    # system text on every row, so the question is `input`.
+    # Alpaca layout (Medical Meadow's WikiDoc and flashcards, ChatDoctor-HealthCareMagic):
+    # `instruction` is the same fixed system text on every row, so the question is `input`.
     return {"question": row.get("input"), "answer": row.get("output")}
 
 
@@ -374,7 +370,7 @@ HUB_SETS: dict[str, HubSet] = {
         "lavita/MedQuAD", None, "train", _medquad_row, ("question", "answer"), "CC BY 4.0"
     ),
     "wikidoc": HubSet(
-        "medalpaca/medical_meadow_wikidoc", None, "train", _wikidoc_row, ("input", "output"), "CC BY-SA 4.0"
+        "medalpaca/medical_meadow_wikidoc", None, "train", _input_output_row, ("input", "output"), "CC BY-SA 4.0"
     ),
     "medqa-usmle": HubSet(
         "GBaker/MedQA-USMLE-4-options", None, "train", _medqa_row,
