@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,36 +65,51 @@ def app_server(
     request: pytest.FixtureRequest, tiny_adapters: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
     db = tmp_path_factory.mktemp("browser") / "votes.db"
+    app_args = ["--adapters", str(tiny_adapters), "--models", "smollm2-135m",
+                "--max-new-tokens", str(MAX_NEW_TOKENS[request.param]), "--backend", request.param]  # fmt: skip
+    with running_app(db, app_args) as url:
+        yield url, db
+
+
+@contextmanager
+def running_app(db: Path, app_args: list[str]) -> Iterator[str]:
+    """`python app.py` on a free port with its votes in `db` (its log beside it, app.log) for the
+    block; yields its URL once it listens. Robots click at once, so reading time is not enforced."""
     port = free_port()
-    log = (db.parent / "app.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), "--db", str(db), "--adapters", str(tiny_adapters),
-         "--models", "smollm2-135m", "--max-new-tokens", str(MAX_NEW_TOKENS[request.param]),
-         "--backend", request.param],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "MEDARENA_READING_WPS": "0"},  # robots click at once
-        start_new_session=True,  # one signal ends the app and any engine processes it started
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"app exited early:\n{(db.parent / 'app.log').read_text()[-3000:]}")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "MEDARENA_READING_WPS": "0"}
+    with (db.parent / "app.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port), "--db", str(db), *app_args],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,  # one signal ends the app and any engine processes it started
+        )  # fmt: skip
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("app did not start within 300 s")
-    yield url, db
-    os.killpg(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    pytest.fail(f"app exited early:\n{(db.parent / 'app.log').read_text()[-3000:]}")
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    time.sleep(1)
+            else:
+                pytest.fail("app did not start within 300 s")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the app's process group, SIGKILL if it has not ended within 30 s."""
+    if process.poll() is not None:
+        return
     try:
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-    log.close()
 
 
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

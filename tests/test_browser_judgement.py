@@ -7,20 +7,13 @@ Needs Debian's `chromium` (installed by `bash setup.sh --test`) and Playwright's
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, db_rows, free_port
+from tests.test_browser import CHROMIUM, LAUNCH_ARGS, db_rows, running_app
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,35 +27,11 @@ def judgement_app(
     tiny_adapters: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
     db = tmp_path_factory.mktemp("judgement-browser") / "votes.db"
-    port = free_port()
-    log = (db.parent / "app.log").open("w")
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "MEDARENA_READING_WPS": "0"}
-    process = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), "--db", str(db), "--adapters", str(tiny_adapters),
-         "--models", "smollm2-135m", "--max-new-tokens", "16", "--backend", "peft", "--no-reference-scoring",
-         "--calibration-share", "1", "--agreement-share", "0", "--harm-flag-threshold", "0.05"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"app exited early:\n{(db.parent / 'app.log').read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("app did not start within 300 s")
-    yield f"http://127.0.0.1:{port}", db
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    log.close()
+    app_args = ["--adapters", str(tiny_adapters), "--models", "smollm2-135m", "--max-new-tokens", "16",
+                "--backend", "peft", "--no-reference-scoring", "--calibration-share", "1",
+                "--agreement-share", "0", "--harm-flag-threshold", "0.05"]  # fmt: skip
+    with running_app(db, app_args) as url:
+        yield url, db
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from arena.service import ArenaService, BattleError
 from arena.store import ArenaStore, VoteRejected
 from arena.votes import VoteInput
 from finetune.data import QARecord
+from tests.conftest import mounted_tmpfs
 from tests.fake_backend import ScriptedBackend
 
 SID = "session-boundary-1"
@@ -184,17 +185,8 @@ def test_a_second_arena_voids_only_battles_whose_owner_is_gone_and_says_why(tmp_
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "mnt"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path, "24m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def remount(mount: Path, mode: str) -> None:

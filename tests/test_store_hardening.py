@@ -14,6 +14,7 @@ import pytest
 
 from arena.store import ArenaStore, InvalidRecord, VoteRejected
 from arena.votes import VoteInput
+from tests.conftest import mounted_tmpfs
 
 OWNER = "owner-session-1"
 
@@ -110,17 +111,8 @@ def test_database_made_before_battle_owners_is_migrated(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "mnt"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path, "1m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_read_only_database_is_reported_at_start_up(tmpfs: Path) -> None:
