@@ -114,7 +114,7 @@ def served_model(
         if spec.vllm_quantization is not None and override is None:  # AWQ/GPTQ kernels compute in fp16
             label = f"{spec.vllm_quantization} vLLM"
             return ServedModel(spec.vllm_cuda_id, spec.vllm_quantization, "cuda", label, "float16")
-        # vLLM refuses fp16 for some families (Gemma-2: numerical instability): float32 there.
+        # vLLM refuses fp16 for some families (Gemma-2, Gemma-3: numerical instability): float32 there.
         dtype = cuda if cuda == "bfloat16" or spec.fp16_serving else "float32"
         return ServedModel(override or spec.vllm_cuda_id, None, "cuda", f"{DTYPE_LABEL[dtype]} vLLM", dtype)
     label = f"{DTYPE_LABEL[settings.dtype]} vLLM"
