@@ -15,9 +15,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # builds a wheel and starts a Python child
 def test_bundled_data_is_found_after_a_non_editable_install(tmp_path: Path) -> None:
     source = tmp_path / "source"  # a copy, so the build leaves no build/ or egg-info in the checkout
     for name in ("arena", "finetune", "data"):

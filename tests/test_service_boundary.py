@@ -158,6 +158,7 @@ def test_a_drawn_question_keeps_its_reference_when_only_its_form_differs(service
 # --- item 5: a second arena on the same database ---------------------------------------------------
 
 
+@pytest.mark.slow  # waits on real time or starts a Python child
 def test_a_second_arena_voids_only_battles_whose_owner_is_gone_and_says_why(tmp_path: Path) -> None:
     gate = threading.Event()
     first = make_service(tmp_path / "votes.db", ScriptedBackend(gate=gate))
@@ -193,6 +194,7 @@ def remount(mount: Path, mode: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{mode}", str(mount)], check=True)
 
 
+@pytest.mark.slow  # waits on real time or starts a Python child
 def test_a_read_only_fault_while_running_reads_as_the_storage_sentence_and_clears(
     tmpfs: Path, tmp_path: Path
 ) -> None:

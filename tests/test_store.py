@@ -739,6 +739,7 @@ def test_export_jsonl_round_trip(tmp_path: Path, store: VoteStore) -> None:
     assert rows[1]["outcome"] == "both_bad"
 
 
+@pytest.mark.slow  # waits on real time or starts a Python child
 def test_export_cli_writes_both_formats(tmp_path: Path, db_path: Path) -> None:
     store_with_votes(ArenaStore(db_path))
     out_dir = tmp_path / "out"
@@ -755,6 +756,7 @@ def test_export_cli_writes_both_formats(tmp_path: Path, db_path: Path) -> None:
     assert len((out_dir / "votes.jsonl").read_text(encoding="utf-8").splitlines()) == 2
 
 
+@pytest.mark.slow  # waits on real time or starts a Python child
 def test_export_cli_uses_the_environment_and_one_format(tmp_path: Path, db_path: Path) -> None:
     store_with_votes(ArenaStore(db_path))
     out_dir = tmp_path / "csv-only"
@@ -765,6 +767,7 @@ def test_export_cli_uses_the_environment_and_one_format(tmp_path: Path, db_path:
     assert sorted(path.name for path in out_dir.iterdir()) == ["votes.csv"]
 
 
+@pytest.mark.slow  # waits on real time or starts a Python child
 def test_export_cli_missing_db_fails_cleanly(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "votes.db"
     out_dir = tmp_path / "out"
