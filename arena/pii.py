@@ -2,18 +2,24 @@
 
 Presidio (presidio-analyzer) installs here without changing any package, but its recognisers for
 names and addresses need a spaCy model, and the official spaCy models are not on PyPI (they download
-from GitHub, which this machine cannot reach; the PyPI re-uploads are unofficial), so the arena uses
-these rules. They cover the HIPAA Safe Harbor identifiers a clinician can type: names (with a title,
-after "patient"/"my patient,"/"name:"/a relative, possessive, or a bare "Given Surname" whose first
-word is in gender-guesser's first-name list, arena/pii_names.py), street addresses, postcodes and ZIP
-codes, full dates and a birth's month and year, ages over 89, phone and fax numbers, e-mail and web
-addresses, public IP addresses, SSNs, NHS, national insurance and health-card numbers, and record,
-health-plan, account, licence, passport, vehicle, device and other numbers after their keyword.
-Eponyms ("Ramsay Hunt syndrome"), year ranges, blood pressures, doses, lab values, ages up to 89 and
-private IP addresses are not flagged. Every rule runs in linear time (bench/input_worst_case.py).
+from GitHub, which this machine cannot reach; the PyPI copies, en-core-web-sm-*, are unofficial
+re-uploads, and en-core-web-trf is a 999.9.9 placeholder), so the arena uses these rules. They cover the
+HIPAA Safe Harbor identifiers a clinician can type: names (with a title, after "patient"/"my
+patient,"/"name:"/a relative, possessive, and without a cue, arena/pii_names.py: a run starting at a
+first name from gender-guesser's list, a run of words none of which is English, a surname shape, a
+lone first name after "about"/"for", a lower-case name after a cue), street addresses (English,
+French, Spanish, Italian, Portuguese, German, Dutch and Nordic shapes; flats and PO boxes), towns and
+cities (GeoNames' places over 15,000 people, arena/pii_places.py), counties, postcodes, ZIP and
+Canadian postal codes, full dates and a birth's month and year, ages over 89, phone and fax numbers,
+e-mail and web addresses, public IP addresses, SSNs, NHS, national insurance and health-card numbers,
+and record, health-plan, account, licence, passport, vehicle, device and other numbers after their
+keyword. Eponyms ("Ramsay Hunt syndrome", "Kawasaki disease"), year ranges, blood pressures, doses,
+lab values, ages up to 89, drug makers, countries and private IP addresses are not flagged. Every rule
+runs in linear time (bench/input_worst_case.py).
 
 tests/test_pii.py is the set the rules were written against; tests/fixtures/phi_holdout.json was
-written before them and never used to tune them (tests/test_pii_holdout.py, `python -m arena.pii_eval`).
+written before the rules of issue #21 and tests/fixtures/phi_holdout2.json before the phi branch's,
+and neither was used to tune them (tests/test_pii_holdout.py, `python -m arena.pii_eval [PATH]`).
 
     from arena.pii import find_pii, redact
     redact("Mrs Jane Doe, DOB 03/04/1961")   # -> "[NAME], DOB [DATE]"
@@ -47,7 +53,7 @@ class PiiKind(StrEnum):
 
 LABELS: dict[PiiKind, str] = {
     PiiKind.NAME: "a person's name",
-    PiiKind.ADDRESS: "a street address or postcode",
+    PiiKind.ADDRESS: "a street address, town or postcode",
     PiiKind.DATE: "a full date (birth, admission or visit)",
     PiiKind.AGE: "an age over 89",
     PiiKind.PHONE: "a phone number",
