@@ -102,9 +102,13 @@ NON_NAME_SUFFIXES = (
     "uria", "emia", "aemia", "oma", "osis", "itis", "algia", "cerebri", "ism",
 )  # fmt: skip
 # Continents and oceans: larger than any state, and never a person here ("from Asia").
-REGION_WORDS = _words("africa asia europe america americas oceania antarctica arctic atlantic pacific caribbean")
+REGION_WORDS = _words(
+    "africa asia europe america americas oceania antarctica arctic atlantic pacific caribbean"
+)
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
-LONE_NAME_CUES = _words("about for with to saw see seen seeing tell told ask asked asks and re dear called named")
+LONE_NAME_CUES = _words(
+    "about for with to saw see seen seeing tell told ask asked asks and re dear called named"
+)
 # English endings that Webster's list leaves off its headwords, and Latin ones ("Pigmenti"), each with
 # what to put back: "illnesses" -> "illness", "palsies" -> "palsy", "witnessing" -> "witness".
 _INFLECTIONS = (
@@ -317,9 +321,15 @@ def bare_names(text: str) -> Iterator[NameSpan]:
         ):
             continue
         span = _given_name_span(words, known) or _foreign_words_span(words) or _surname_shape_span(words)
-        if span is None and len(words) == 1 and _lone_given_name(text, run.start(), run.end(), words[0], known):
+        if (
+            span is None
+            and len(words) == 1
+            and _lone_given_name(text, run.start(), run.end(), words[0], known)
+        ):
             span = (0, 0)
-        if span is not None and not all(word.lower() in country_words() for word in words[span[0] : span[1] + 1]):
+        if span is not None and not all(
+            word.lower() in country_words() for word in words[span[0] : span[1] + 1]
+        ):
             first, last = span
             yield NameSpan(run.start() + matches[first].start(), run.start() + matches[last].end())
 

@@ -48,7 +48,9 @@ _ADDRESS_FOLLOWS = re.compile(
 _POSTCODE_BEFORE = re.compile(r"\b\d{4,5}[ \t]+$")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}\b(?![./-]\d)")
 # Places that name an infection or a clotting factor far more often than a home in a clinical question.
-MEDICAL_PLACE_NAMES = frozenset({"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"})
+MEDICAL_PLACE_NAMES = frozenset(
+    {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"}
+)
 
 
 @functools.cache
@@ -60,7 +62,9 @@ def larger_places() -> frozenset[str]:
         states = json.loads(data.joinpath("us_states.json").read_bytes())
     except (ModuleNotFoundError, FileNotFoundError):
         return frozenset()
-    return frozenset({country["name"] for country in countries.values()} | {state["name"] for state in states.values()})
+    return frozenset(
+        {country["name"] for country in countries.values()} | {state["name"] for state in states.values()}
+    )
 
 
 @functools.cache
@@ -81,8 +85,6 @@ def place_names() -> frozenset[str]:
         and name not in MEDICAL_PLACE_NAMES
         and name.lower() not in REGION_WORDS
     )
-
-
 
 
 def place_spans(text: str) -> Iterator[NameSpan]:

@@ -263,7 +263,8 @@ def test_a_hugging_face_sign_in_binds_the_vote_to_the_account_and_no_profile_lea
         stored[sid] = (service.store.get_vote(battle), service.store.vote_quality()[battle])
     vote, quality = stored["session-oauth-01"]
     assert (quality["rater_id"], quality["rater_source"]) == ("hf:dr-okafor", "oauth")
-    assert vote is not None and vote.voter_role == "Physician (self-reported)"  # an account binds votes, not a role
+    # an account binds the votes, not a role
+    assert vote is not None and vote.voter_role == "Physician (self-reported)"
     vote, quality = stored["session-anon-02"]
     assert (quality["rater_id"], quality["rater_source"]) == ("session:session-anon-02", "session")
     # each rater's calibration accuracy is kept apart: the account's and the anonymous session's

@@ -47,7 +47,9 @@ BEFORE = {
     ],
     ids=["holdout", "holdout2"],
 )
-def test_each_holdout_is_large_labelled_and_says_where_it_came_from(path: Path, negative_kinds: set[str]) -> None:
+def test_each_holdout_is_large_labelled_and_says_where_it_came_from(
+    path: Path, negative_kinds: set[str]
+) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     assert "never used to tune the rules" in data["provenance"]
     cases = load_labelled(path)  # refuses an identifier that is not in its case
