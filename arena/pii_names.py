@@ -150,9 +150,8 @@ LOWER_NAME_CUES = _words(
     brother sister partner carer saw seen seeing reviewed visited examined"""
 )
 _APOSTROPHE_SURNAME = re.compile(rf"(?:[OD]['’]|Ma?c|Fitz)[{_UPPER}][{_LOWER}]+")
-_LOWER_WORD = re.compile(rf"[{_LOWER}]+")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
-# What follows a first name that opens a sentence: a verb, an age or a possessive.
+# What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
 _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
 _WORD_BEFORE = re.compile(r"([A-Za-z]+):?[ \t]+$")
 _LOWER_CUED = re.compile(
