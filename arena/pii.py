@@ -2,18 +2,24 @@
 
 Presidio (presidio-analyzer) installs here without changing any package, but its recognisers for
 names and addresses need a spaCy model, and the official spaCy models are not on PyPI (they download
-from GitHub, which this machine cannot reach; the PyPI re-uploads are unofficial), so the arena uses
-these rules. They cover the HIPAA Safe Harbor identifiers a clinician can type: names (with a title,
-after "patient"/"my patient,"/"name:"/a relative, possessive, or a bare "Given Surname" whose first
-word is in gender-guesser's first-name list, arena/pii_names.py), street addresses, postcodes and ZIP
-codes, full dates and a birth's month and year, ages over 89, phone and fax numbers, e-mail and web
-addresses, public IP addresses, SSNs, NHS, national insurance and health-card numbers, and record,
-health-plan, account, licence, passport, vehicle, device and other numbers after their keyword.
-Eponyms ("Ramsay Hunt syndrome"), year ranges, blood pressures, doses, lab values, ages up to 89 and
-private IP addresses are not flagged. Every rule runs in linear time (bench/input_worst_case.py).
+from GitHub, which this machine cannot reach; the PyPI copies, en-core-web-sm-*, are unofficial
+re-uploads, and en-core-web-trf is a 999.9.9 placeholder), so the arena uses these rules. They cover the
+HIPAA Safe Harbor identifiers a clinician can type: names (with a title, after "patient"/"my
+patient,"/"name:"/a relative, possessive, and without a cue, arena/pii_names.py: a run starting at a
+first name from gender-guesser's list, a run of words none of which is English, a surname shape, a
+lone first name after "about"/"for", a lower-case name after a cue), street addresses (English,
+French, Spanish, Italian, Portuguese, German, Dutch and Nordic shapes; flats and PO boxes), towns and
+cities (GeoNames' places over 15,000 people, arena/pii_places.py), counties, postcodes, ZIP and
+Canadian postal codes, full dates and a birth's month and year, ages over 89, phone and fax numbers,
+e-mail and web addresses, public IP addresses, SSNs, NHS, national insurance and health-card numbers,
+and record, health-plan, account, licence, passport, vehicle, device and other numbers after their
+keyword. Eponyms ("Ramsay Hunt syndrome", "Kawasaki disease"), year ranges, blood pressures, doses,
+lab values, ages up to 89, drug makers, countries and private IP addresses are not flagged. Every rule
+runs in linear time (bench/input_worst_case.py).
 
 tests/test_pii.py is the set the rules were written against; tests/fixtures/phi_holdout.json was
-written before them and never used to tune them (tests/test_pii_holdout.py, `python -m arena.pii_eval`).
+written before the rules of issue #21 and tests/fixtures/phi_holdout2.json before the phi branch's,
+and neither was used to tune them (tests/test_pii_holdout.py, `python -m arena.pii_eval [PATH]`).
 
     from arena.pii import find_pii, redact
     redact("Mrs Jane Doe, DOB 03/04/1961")   # -> "[NAME], DOB [DATE]"
@@ -25,7 +31,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from arena.pii_names import NAME_WORD, bare_names, eponym_follows
+from arena.pii_names import NAME_WORD, bare_names, eponym_follows, lower_case_names
+from arena.pii_places import place_spans
 
 
 class PiiKind(StrEnum):
@@ -46,7 +53,7 @@ class PiiKind(StrEnum):
 
 LABELS: dict[PiiKind, str] = {
     PiiKind.NAME: "a person's name",
-    PiiKind.ADDRESS: "a street address or postcode",
+    PiiKind.ADDRESS: "a street address, town or postcode",
     PiiKind.DATE: "a full date (birth, admission or visit)",
     PiiKind.AGE: "an age over 89",
     PiiKind.PHONE: "a phone number",
@@ -91,6 +98,20 @@ _FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+(?:{_PARTICLES}\s+)*{
 _STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Boulevard|Blvd|Way|Place|Pl|"
     r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove)\b\.?"
+)
+_UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
+_PREFIX_STREET = (
+    r"(?:Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|Calle|Avenida|Avda\.?|Paseo|Plaza|Carrer|Passeig|"
+    r"Via|Viale|Piazza|Corso|Largo|Vicolo|Rua|Travessa|Praça|Estrada)"
+)
+# the street's name after its type: particles ("des", "de la", "dell'") and one to three words
+_STREET_NAME = (
+    r"(?:(?:de|des|du|la|le|les|del|della|delle|dei|degli|di|da|do|dos|das|d['’]|l['’]|dell['’])\s*)*"
+    rf"{NAME_WORD}(?:\s+{NAME_WORD}){{0,2}}"
+)
+_SUFFIX_STREET = (
+    r"straße|strasse|str|weg|gasse|platz|allee|ring|damm|ufer|gracht|laan|straat|plein|kade|steeg|singel|"
+    r"gatan|vägen|gade|vej|veien|gata"
 )
 # where someone lives, as a fixed-width look-behind so the words stay in the redacted text
 _LIVES_AT = (
@@ -151,11 +172,9 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(r"\bNHS\s*(?:no\.?|number|#)?\s*:?\s*\d{3}[\s-]?\d{3}[\s-]?\d{4}\b", re.I),
     ),
     (PiiKind.NATIONAL_ID, _keyword_id(_NATIONAL_KEYWORDS)),
-    # UK national insurance number by its format (HMRC's letter rules), with or without spaces
-    (
-        PiiKind.NATIONAL_ID,
-        re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"),
-    ),
+    # UK national insurance number by its shape (two letters, six digits, A-D), with or without spaces:
+    # any two letters, since the administrative and example prefixes ("QQ") identify a record too
+    (PiiKind.NATIONAL_ID, re.compile(r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")),
     (PiiKind.RECORD, _keyword_id(_RECORD_KEYWORDS)),
     (PiiKind.OTHER_ID, _keyword_id(_OTHER_ID_KEYWORDS)),
     (
@@ -202,7 +221,32 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.ADDRESS,
         re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_NAME_WORD}(?:['’]s)?\s+){{1,3}}{_STREET_TYPES}"),
     ),
+    # a street type before its name, French, Spanish, Italian, Portuguese style, with its number before
+    # ("3 Rue des Lilas") or after ("Calle Mayor 5", "Via Roma 10")
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"\b\d{{1,5}}[a-z]?,?\s+{_PREFIX_STREET}\s+{_STREET_NAME}"
+            rf"|\b{_PREFIX_STREET}\s+{_STREET_NAME},?\s+\d{{1,5}}[a-zA-Z]?\b"
+        ),
+    ),
+    # German, Dutch and Nordic street names end in their type: "Hauptstraße 12", "Prinsengracht 263"
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"\b(?:{_NAME_WORD}\s+)?[{_UP}][{_LOW}]*?(?:{_SUFFIX_STREET})\.?\s+\d{{1,4}}[a-z]?\b"
+            rf"|\b{_NAME_WORD}\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,4}}[a-z]?\b"
+        ),
+    ),
+    # a flat, apartment, suite or post-office box number
+    (
+        PiiKind.ADDRESS,
+        re.compile(r"\b(?i:flat|apt\.?|apartment|suite|p\.?\s?o\.?\s?box)\s*#?\s*\d{1,5}[A-Za-z]?\b"),
+    ),
     (PiiKind.ADDRESS, re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b")),  # UK postcode
+    # Canadian postal code (letters D, F, I, O, Q, U never appear; the space tells it from "G2P2L2")
+    (PiiKind.ADDRESS, re.compile(r"\b[A-CEGHJ-NPR-TVXY]\d[A-CEGHJ-NPR-TV-Z] \d[A-CEGHJ-NPR-TV-Z]\d\b")),
+    (PiiKind.ADDRESS, re.compile(rf"\b{_NAME_WORD}(?:\s+{_NAME_WORD})?\s+(?:County|Parish|Borough)\b")),
     (
         PiiKind.ADDRESS,
         re.compile(
@@ -284,11 +328,14 @@ def find_pii(text: str) -> list[PiiFinding]:
             if start < end and _keep(kind, match, text):
                 candidates.append(PiiFinding(kind, start, end, text[start:end]))
         taken = _merge_disjoint(taken, candidates)
-    names = [
-        PiiFinding(PiiKind.NAME, span.start, span.end, text[span.start : span.end])
-        for span in bare_names(text)
-    ]
-    return _merge_disjoint(taken, names)
+    for kind, spans in (
+        (PiiKind.NAME, bare_names(text)),
+        (PiiKind.NAME, lower_case_names(text)),
+        (PiiKind.ADDRESS, place_spans(text)),
+    ):
+        found = [PiiFinding(kind, span.start, span.end, text[span.start : span.end]) for span in spans]
+        taken = _merge_disjoint(taken, found)
+    return taken
 
 
 def _merge_disjoint(taken: list[PiiFinding], candidates: list[PiiFinding]) -> list[PiiFinding]:

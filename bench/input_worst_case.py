@@ -45,6 +45,13 @@ ADVERSARIAL_UNITS: dict[str, str] = {
     "NHS keyword": "NHS ",
     "MRN keyword": "MRN ",
     "months": "Jan ",
+    "place words": "San de ",
+    "street types": "Rue des Ab ",
+    "street endings": "Abstraße ",
+    "lower-case names after a cue": "patient peter ",
+    "surname shapes": "O'Ab ",
+    "hyphenated words": "Ab-",
+    "possessives": "Ab's ",
     "zero-width": "a\u200b",
     "combining marks": "a\u0301\u0302",
 }
@@ -80,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    find_pii("Warm-up: Ada Lovelace")  # loads the first-name list once, outside the timings
+    # loads the name, word and place lists once, outside the timings
+    find_pii("Warm-up: Ada Lovelace of Leeds")
     print(
         f"{'validator':40} {'@4000':>9} {'10 kB':>9} {'100 kB':>9} {'1 MB':>9} {'1MB/100kB':>10}  worst input"
     )

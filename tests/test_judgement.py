@@ -1,23 +1,30 @@
 """Rater quality through the service on a real SQLite file: calibration battles update a rater's
 accuracy, caps and rate limits refuse with a sentence and lose no accepted vote, too-fast votes are
-kept but not rated, finished battles are re-served blind for agreement, invite codes verify a role.
+kept but not rated, finished battles are re-served blind for agreement, invite codes verify a role,
+and a Hugging Face sign-in (a Space with OAuth) binds the votes to the account.
 
 Calibration and re-served battles never generate, so the backend here is a wiring fake whose
 `stream_pair` fails the test if it is ever called."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
+import gradio as gr
+import gradio.oauth
 import pytest
+from gradio.helpers import special_args
 
 from arena.judgement import CALIBRATION_REFERENCE_LABEL, AdminOnly, InviteRefused, Judgement, Rater
-from arena.rater_quality import QualitySettings
+from arena.rater_quality import QualitySettings, calibration_accuracy
 from arena.rubric import RubricSettings
 from arena.service import ArenaService, BattleError
 from arena.store import ArenaStore, VoteRejected
+from arena.ui import build_ui
 from arena.votes import VoteInput
 from finetune.data import load_dataset_source
 
@@ -207,3 +214,61 @@ def test_invite_codes_verify_a_role_once_and_feed_the_verified_filter(tmp_path: 
     assert service.leaderboard().votes == 2
     assert service.leaderboard(verified_only=True).votes == 1
     assert service.leaderboard(calibrated_only=True).votes == 0  # nobody has calibration votes yet
+
+
+def test_a_hugging_face_sign_in_binds_the_vote_to_the_account_and_no_profile_leaves_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's OAuth path on a real store: the page is built as on a Space with OAuth (Gradio's real
+    login routes, authlib included), Gradio's own argument injection hands the page-load handler the
+    profile of the request's session (or None), and the vote button's handler stores the vote under
+    `hf:<username>`, or under the page's session without one."""
+    pytest.importorskip("authlib")  # gradio[oauth]: setup.sh --test installs it (the test extra)
+    # what a Space with `hf_oauth: true` sets; gradio.oauth reads its variables once, at import
+    monkeypatch.setenv("SYSTEM", "spaces")
+    monkeypatch.setenv("SPACE_ID", "medarena/arena")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "client-for-the-test")
+    for name, value in {
+        "OAUTH_CLIENT_ID": "client-for-the-test",
+        "OAUTH_CLIENT_SECRET": "secret-for-the-test",
+        "OAUTH_SCOPES": "openid profile",
+        "OPENID_PROVIDER_URL": "https://huggingface.co",
+    }.items():
+        monkeypatch.setattr(gradio.oauth, name, value)
+    service = make_service(tmp_path, calibration_share=1.0)
+    demo = build_ui(service)
+    assert any(isinstance(block, gr.LoginButton) for block in demo.blocks.values())
+    signed_in = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "signed_in")
+    vote_a = next(
+        f.fn
+        for f in demo.fns.values()
+        for block in demo.blocks.values()
+        if getattr(block, "elem_id", None) == "vote-model-a" and (block._id, "click") in f.targets
+    )
+
+    def load_rater(session: dict[str, Any]) -> Any:
+        args, *_ = special_args(signed_in, [None], SimpleNamespace(session=session))
+        return signed_in(*args)
+
+    userinfo = {"name": "A Okafor", "preferred_username": "dr-okafor", "profile": "", "picture": ""}
+    signed = load_rater({"oauth_info": {"userinfo": userinfo, "expires_at": time.time() + 3600}})
+    anonymous = load_rater({})
+    assert signed == Rater("hf:dr-okafor", "oauth") and anonymous is None
+
+    stored = {}
+    for sid, rater in (("session-oauth-01", signed), ("session-anon-02", anonymous)):
+        battle, _ = calibration_battle(service, sid)
+        updates = vote_a(battle, None, None, None, None, None, "Physician", None, sid, rater, None)
+        assert any("your vote is stored" in str(value) for value in updates.values()), updates
+        stored[sid] = (service.store.get_vote(battle), service.store.vote_quality()[battle])
+    vote, quality = stored["session-oauth-01"]
+    assert (quality["rater_id"], quality["rater_source"]) == ("hf:dr-okafor", "oauth")
+    # an account binds the votes, not a role
+    assert vote is not None and vote.voter_role == "Physician (self-reported)"
+    vote, quality = stored["session-anon-02"]
+    assert (quality["rater_id"], quality["rater_source"]) == ("session:session-anon-02", "session")
+    # each rater's calibration accuracy is kept apart: the account's and the anonymous session's
+    assert set(calibration_accuracy(service.store.calibration_results())) == {
+        "hf:dr-okafor",
+        "session:session-anon-02",
+    }

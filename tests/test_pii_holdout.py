@@ -1,6 +1,16 @@
-"""The patient-data rules measured out of sample: tests/fixtures/phi_holdout.json (108 cases across
-HIPAA Safe Harbor identifier kinds, 66 hard negatives), written before the rules of issue #21 item 5
-and never used to tune them, plus the bank's real questions (which hold no patient data) as negatives.
+"""The patient-data rules measured out of sample, on two labelled sets and on the bank's real questions
+(which hold no patient data) as negatives:
+
+- tests/fixtures/phi_holdout.json (108 cases across HIPAA Safe Harbor identifier kinds, 66 hard
+  negatives), written before the rules of issue #21 item 5; it has since been looked at, and the
+  general rules of the phi branch (places, names, NI numbers, street shapes) were written with its
+  misses in view, so its figure is no longer strictly out of sample;
+- tests/fixtures/phi_holdout2.json (122 cases, 157 identifiers, 83 hard negatives including drug
+  makers and place-named conditions), written and committed before the phi branch changed a rule and
+  measured once after: never used to tune them.
+
+Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
+beside today's.
 
 Run as: python -m pytest tests/test_pii_holdout.py -q -s   (prints the figures in the README)
 """
@@ -9,38 +19,68 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from arena.pii import find_pii, redact
-from arena.pii_eval import HOLDOUT, load_labelled, report, score
+from arena.pii_eval import HOLDOUT, PhiScore, load_labelled, report, score
 from tests.conftest import SHARED_DATA
 
 SAFE_HARBOR_KINDS = {
     "name", "geographic", "date", "age90", "phone", "fax", "email", "ssn", "mrn", "health_plan", "account",
     "license", "vehicle", "device", "url", "ip", "other_number",
 }  # fmt: skip
+HOLDOUT2 = HOLDOUT.with_name("phi_holdout2.json")
+# (recall, false alarms, complete redaction) of the rules before the phi branch (commit 5a4baad)
+BEFORE = {
+    HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
+    HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
+}
 
 
-def test_the_holdout_is_large_labelled_and_says_where_it_came_from() -> None:
-    data = json.loads(HOLDOUT.read_text(encoding="utf-8"))
+@pytest.mark.parametrize(
+    ("path", "negative_kinds"),
+    [
+        (HOLDOUT, {"eponym", "lab value", "dose", "guideline year"}),
+        (HOLDOUT2, {"eponym", "lab value", "dose", "guideline year", "drug maker", "place-named condition"}),
+    ],
+    ids=["holdout", "holdout2"],
+)
+def test_each_holdout_is_large_labelled_and_says_where_it_came_from(
+    path: Path, negative_kinds: set[str]
+) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert "never used to tune the rules" in data["provenance"]
-    cases = load_labelled(HOLDOUT)  # refuses an identifier that is not in its case
+    cases = load_labelled(path)  # refuses an identifier that is not in its case
     positives = [case for case in cases if case.identifiers]
     assert len(positives) >= 100 and len(cases) - len(positives) >= 50
     assert {identifier.kind for case in positives for identifier in case.identifiers} >= SAFE_HARBOR_KINDS
     negatives = Counter(raw.get("hard_negative") for raw in data["cases"] if not raw["identifiers"])
-    assert {"eponym", "lab value", "dose", "guideline year"} <= set(negatives)
+    assert negative_kinds <= set(negatives)
 
 
-def test_out_of_sample_recall_false_alarms_and_redaction() -> None:
-    result = score(load_labelled())
-    print("\n" + report(result))
-    # Issue targets: recall >= 95%, false alarms <= 5%, no fragment left. Met for false alarms and for
-    # every identifier the rules find; recall and complete redaction are floors below the target (README).
-    assert result.false_alarm_rate <= 0.05
+def figures(path: Path) -> PhiScore:
+    result = score(load_labelled(path))
+    print(f"\n{path.name} before the phi branch: {BEFORE[path.name]}\n{path.name} now: " + report(result))
+    return result
+
+
+def test_first_holdout_recall_false_alarms_and_redaction() -> None:
+    result = figures(HOLDOUT)
+    # Issue targets: recall >= 95%, false alarms <= 5%, no fragment left. Met on this set, which the
+    # general rules of the phi branch were written with in view (not strictly out of sample).
+    assert result.recall >= 0.95 and result.false_alarm_rate <= 0.05
+    assert result.complete_redaction_rate >= 0.95
     assert result.detected_fragments == ()  # nothing that was found is left in part
-    assert result.recall >= 0.90 and result.complete_redaction_rate >= 0.90
+
+
+def test_second_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+    result = figures(HOLDOUT2)
+    # The honest out-of-sample figure. False alarms meet the target; recall and complete redaction are
+    # measured floors below the targets (README), so a change that loses ground fails here.
+    assert result.false_alarm_rate <= 0.05
+    assert result.recall >= 0.85 and result.complete_redaction_rate >= 0.75
 
 
 def test_the_banks_real_questions_raise_almost_no_alarm() -> None:

