@@ -708,8 +708,9 @@ class ArenaService:
         filters. Too-fast, calibration and re-served votes are not rated (`Judgement.filter_rated`)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
         filters = dict(
-            category=category, specialty=specialty, task=task, question_specialty=question_specialty
-        )
+            category=category, specialty=specialty, task=task, question_specialty=question_specialty,
+            served_weights=self.served_weights(),
+        )  # fmt: skip
         with self._stored(consequence="The leaderboard cannot be shown just now."):
             if calibrated_only or verified_only:  # rater standing changes with every vote: read afresh
                 rated, too_fast = self.judgement.filter_rated(
@@ -741,6 +742,13 @@ class ArenaService:
     def served_labels(self) -> dict[str, str]:
         """Stable id -> current label of every served contestant."""
         return {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
+
+    def served_weights(self) -> dict[str, str]:
+        """Stable id -> the weights each contestant is served on now (the board's metric provenance)."""
+        return {
+            self.engine.contestant_id(name): self.engine.contestant_weights(name)
+            for name in self.engine.contestant_names()
+        }
 
     # --- export ---
 
