@@ -150,6 +150,7 @@ def standing_cells(standing: Any) -> list[Any]:
 
     def metric(name: str) -> str:
         return fmt_ci(auto.get(name)) or note
+
     return [
         standing.rank,
         standing.contestant,

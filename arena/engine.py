@@ -189,7 +189,9 @@ class ArenaEngine(ContestantLookup[Contestant]):
             resident.memory_mb = weights_memory_mb(resident.model, list(resident.adapters))
             if include_plain_bases:
                 contestants.append(
-                    Contestant(spec.key, spec.display_name, None, None, loaded.quantization, loaded.quantization)
+                    Contestant(
+                        spec.key, spec.display_name, None, None, loaded.quantization, loaded.quantization
+                    )
                 )
             bases[spec.key] = resident
         return bases, contestants, warnings

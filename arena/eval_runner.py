@@ -114,6 +114,9 @@ class EvalRequest:
     # The serving backend, as app.py's --backend (auto: llama.cpp on a CPU where installed, else vLLM
     # where installed, else PEFT); log-likelihood MCQ scoring needs the PEFT engine's logits.
     backend: BackendChoice = "auto"
+    # Without `model`: only these stable ids of the served contestants (empty: every one); the
+    # board's automatic metrics at first start measure just the contestants it lacks.
+    contestants: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -356,13 +359,17 @@ def run_evaluation(
         store = store()  # opened only now, so bad arguments never leave a new votes.db behind
 
     engine, contestants = _start_contestants(request, adapter, eval_sets, start_engine, notify)
-    if engine.kind != "peft" and any(s.kind == "multiple_choice" and request.mcq_scoring != "letter" for s in eval_sets):
+    if engine.kind != "peft" and any(
+        s.kind == "multiple_choice" and request.mcq_scoring != "letter" for s in eval_sets
+    ):
         raise EvaluationError(
             f"--mcq-scoring {request.mcq_scoring} reads option log-likelihoods from the PEFT engine, "
             f"but the {engine.kind} backend serves here; use --mcq-scoring letter or --backend peft"
         )
     for contestant in contestants:
-        notify(f"scoring {contestant.name} on the {engine.kind} backend, weights {contestant.weights or 'unknown'}")
+        notify(
+            f"scoring {contestant.name} on the {engine.kind} backend, weights {contestant.weights or 'unknown'}"
+        )
     settings = request.settings
     answered = {
         (c.name, i): answer_records(
@@ -477,7 +484,7 @@ def _start_contestants(
     )
     for warning in engine.warnings:
         notify(warning)
-    contestants = engine.contestants()
+    contestants = [c for c in engine.contestants() if not request.contestants or c.id in request.contestants]
     if not contestants:
         raise EvaluationError("no base model can be loaded here, so there is no contestant to evaluate")
     return engine, contestants

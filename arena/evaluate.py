@@ -55,7 +55,14 @@ from arena.eval_data import SPLITS, EvaluationError
 from arena.eval_paired import MCQ_SCORINGS
 from arena.eval_report import write_report
 from arena.eval_results import SETTING_PREFIX
-from arena.eval_runner import EVAL_BACKENDS, EngineStarter, EvalRequest, ScoredSet, run_evaluation, start_eval_backend
+from arena.eval_runner import (
+    EVAL_BACKENDS,
+    EngineStarter,
+    EvalRequest,
+    ScoredSet,
+    run_evaluation,
+    start_eval_backend,
+)
 from arena.metric_errors import MetricInputError
 from arena.scoring_models import ScoringModelUnavailable
 from arena.store import ArenaStore, InvalidRecord, default_db_path

@@ -256,9 +256,13 @@ def table_from_summary(
     # Contestants without votes still show their automatic metrics and telemetry.
     rows += [
         Standing(
-            UNRATED, name, stable_id, metrics=metrics.get(stable_id, {}), speed=telemetry.get(stable_id, {}),
+            UNRATED,
+            name,
+            stable_id,
+            metrics=metrics.get(stable_id, {}),
+            speed=telemetry.get(stable_id, {}),
             metrics_note=NOT_MEASURED_HERE if stable_id in elsewhere else "",
-        )  # fmt: skip
+        )
         for stable_id, name in served.items()
         if stable_id not in rated
     ]

@@ -43,7 +43,11 @@ def ratings_figure(rows: Sequence[LeaderboardRow], min_ranked: int = 0) -> Figur
     ranked = [row for row in ordered[::-1] if row.battles >= min_ranked]  # best first
     ranks = {row.name: index for index, row in enumerate(ranked, start=1)}  # among ranked contestants only
     axes.set_yticks(
-        positions, [f"#{ranks[row.name]} {row.name}" if row.name in ranks else f"{row.name} (preliminary)" for row in ordered]
+        positions,
+        [
+            f"#{ranks[row.name]} {row.name}" if row.name in ranks else f"{row.name} (preliminary)"
+            for row in ordered
+        ],
     )
     # Half a row of room above the best and below the last, so neither label sits on the frame.
     axes.set_ylim(-0.6, len(ordered) - 0.4)

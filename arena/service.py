@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.backend_protocol import ArenaBackend
+from arena.board import NO_METRICS_NOTE
 from arena.board_cache import BoardCache
 from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl
@@ -229,6 +230,7 @@ class ArenaService:
         self._fault: str | None = None  # a storage failure seen while running, for the banner
         self._stop = threading.Event()
         self.follow_ups = FollowUps(self, follow_ups)  # up to N follow-up turns before the vote
+        self.auto_metrics: Any = None  # arena.auto_metrics.AutoMetrics, once start_auto_metrics runs
         if store.problem is None:
             self.beat()
             with self._stored():
@@ -737,7 +739,19 @@ class ArenaService:
         if too_fast:
             note = f"{too_fast} votes came faster than their answers can be read: kept, not rated."
             table = replace(table, notes=[*table.notes, note])
+        measuring = self.auto_metrics.note() if self.auto_metrics is not None else None
+        if measuring:  # replaces "empty until someone runs arena.evaluate"
+            table = replace(table, notes=[*(n for n in table.notes if n != NO_METRICS_NOTE), measuring])
         return table
+
+    def start_auto_metrics(self, settings: Any = None) -> Any:
+        """Measure, in the background, the board metrics missing for the weights served now
+        (`arena.auto_metrics`); the board carries a note while it runs. Returns the job."""
+        from arena.auto_metrics import AutoMetrics
+
+        if self.store.problem is None:
+            self.auto_metrics = AutoMetrics.start(self.engine, self.store, self.served_weights(), settings)  # type: ignore[arg-type]
+        return self.auto_metrics
 
     def served_labels(self) -> dict[str, str]:
         """Stable id -> current label of every served contestant."""

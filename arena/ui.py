@@ -222,7 +222,11 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 export_btn = gr.Button("Export all votes (CSV + JSONL)", elem_id="export")
                 # Shown once there is something to download (an empty file box read as broken).
                 export_files = gr.File(
-                    label="Exports", file_count="multiple", interactive=False, visible=False, elem_id="exports"
+                    label="Exports",
+                    file_count="multiple",
+                    interactive=False,
+                    visible=False,
+                    elem_id="exports",
                 )
 
         vote_outputs = list(vote_buttons.values())

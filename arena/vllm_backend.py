@@ -247,7 +247,9 @@ class VLLMBackend(ContestantLookup[Contestant]):
             weights = served_weights(served, settings)  # what evaluation results record
             self._bases[spec.key] = base
             for info, path in ready:
-                contestant = Contestant(spec.key, spec.display_name, info.run_id, info.path, served.label, weights)
+                contestant = Contestant(
+                    spec.key, spec.display_name, info.run_id, info.path, served.label, weights
+                )
                 request = LoRARequest(contestant.adapter_name, next_lora_id, str(path.resolve()))
                 try:
                     if not self._run(engine.add_lora(request)):
@@ -355,7 +357,9 @@ class VLLMBackend(ContestantLookup[Contestant]):
             ended = time.perf_counter()
             if token_ids and token_ids[-1] in base.stop_ids:
                 token_ids = token_ids[:-1]  # the stop token is not part of the answer (as in PEFT)
-            return GeneratedAnswer(text, len(token_ids), round((first or ended) - started, 4), round(ended - started, 4))
+            return GeneratedAnswer(
+                text, len(token_ids), round((first or ended) - started, 4), round(ended - started, 4)
+            )
 
         async def chunk(rows: Sequence[tuple[str, Mapping[str, str] | None]]) -> list[GeneratedAnswer]:
             return list(await asyncio.gather(*(one(question, options) for question, options in rows)))

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from arena.backend import BackendOptions
-from arena.engine import ArenaEngine
 from arena.board import LEADERBOARD_COLUMNS, standing_cells
+from arena.engine import ArenaEngine
 from arena.eval_results import (
     FREE_TEXT_METRICS,
     LEADERBOARD_METRICS,
@@ -410,7 +410,9 @@ def test_evaluate_scores_the_served_weights_and_the_board_matches_them(served_ru
     llamacpp, peft = runs.backends.started[:2]
     assert (llamacpp.kind, peft.kind) == ("llamacpp", "peft")
     store = ArenaStore(runs.db)
-    weights = {run: {row["weights"] for row in rows_of(store, run.run_id)} for run in (runs.llamacpp, runs.peft)}
+    weights = {
+        run: {row["weights"] for row in rows_of(store, run.run_id)} for run in (runs.llamacpp, runs.peft)
+    }
     assert weights == {runs.llamacpp: {"gguf-q4_1"}, runs.peft: {"nf4"}}  # the embedded Q4_1 GGUF; NF4
     with contextlib.closing(sqlite3.connect(runs.db)) as connection:
         cached = connection.execute("SELECT weights, COUNT(*) FROM eval_cache GROUP BY weights").fetchall()

@@ -289,7 +289,11 @@ def test_the_ratings_plot_ranks_only_ranked_contestants_and_keeps_the_top_label_
     def row(rank: int, name: str, rating: float, battles: int) -> LeaderboardRow:
         return LeaderboardRow(rank, name, rating, rating - 200, rating + 200, rating, battles, 0.5, 0.0, 0.0)
 
-    rows = [row(1, "SmolLM2 · base", 1060, 3), row(2, "Gemma · base", 1000, 40), row(3, "Qwen · base", 940, 40)]
+    rows = [
+        row(1, "SmolLM2 · base", 1060, 3),
+        row(2, "Gemma · base", 1000, 40),
+        row(3, "Qwen · base", 940, 40),
+    ]
     figure = ratings_figure(rows, min_ranked=20)
     axes = figure.axes[0]
     labels = [label.get_text() for label in axes.get_yticklabels()][::-1]  # drawn bottom-up

@@ -140,7 +140,9 @@ def every_vote(path: Path) -> list[tuple]:
         ).fetchall()
 
 
-def test_a_version_4_database_records_what_its_evaluations_scored_and_keeps_every_vote(tmp_path: Path) -> None:
+def test_a_version_4_database_records_what_its_evaluations_scored_and_keeps_every_vote(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "votes.db"
     shutil.copy(SCHEMA4, path)
     with sqlite3.connect(path) as db:
@@ -172,7 +174,10 @@ def test_a_version_4_database_records_what_its_evaluations_scored_and_keeps_ever
             store.rated_battles(include_identity_leaks=True), store.eval_results(), {}, served, rounds=20,
             served_weights=dict.fromkeys(served, weights),
         )  # fmt: skip
-        return {row.contestant_id: dict(zip(table.columns, standing_cells(row), strict=True)) for row in table.rows}
+        return {
+            row.contestant_id: dict(zip(table.columns, standing_cells(row), strict=True))
+            for row in table.rows
+        }
 
     on_gguf = board("gguf-q4_1")
     assert on_gguf["smollm2-135m/base"]["BERTScore F1"] == NOT_MEASURED_HERE
