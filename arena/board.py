@@ -228,8 +228,9 @@ def filter_choices(counts: dict[str, int], labels: dict[str, str] | None = None)
 
 
 NO_METRICS_NOTE = (
-    "Automatic metrics (BERTScore, embedding, ROUGE-L, MCQ) are empty until someone runs "
-    "`python -m arena.evaluate --all --data bundled` (and `--data bundled-mcq`)."
+    "Automatic metrics (BERTScore, embedding, ROUGE-L, MCQ) are empty: none was measured on the weights "
+    "served now. The arena measures them at start (unless --no-auto-metrics), or run "
+    "`python -m arena.evaluate --all --data bundled` (and `--data bundled-mcq`) with the arena's --backend."
 )
 
 

@@ -740,7 +740,7 @@ class ArenaService:
             note = f"{too_fast} votes came faster than their answers can be read: kept, not rated."
             table = replace(table, notes=[*table.notes, note])
         measuring = self.auto_metrics.note() if self.auto_metrics is not None else None
-        if measuring:  # replaces "empty until someone runs arena.evaluate"
+        if measuring:  # replaces the "metrics are empty" note
             table = replace(table, notes=[*(n for n in table.notes if n != NO_METRICS_NOTE), measuring])
         return table
 
