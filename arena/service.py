@@ -511,6 +511,9 @@ class ArenaService:
             answer_a, answer_b = last.a.text, last.b.text
             cut_a = cut_at(last.a.telemetry.output_tokens, self.settings.max_new_tokens)
             cut_b = cut_at(last.b.telemetry.output_tokens, self.settings.max_new_tokens)
+            weights_a, weights_b = (
+                self.engine.contestant_weights(n) for n in (battle.contestant_a, battle.contestant_b)
+            )
             score_a = score_b = None
             if battle.reference_answer and self._reference_scorer is not None:
                 score_a, score_b = self._reference_scorer([answer_a, answer_b], [battle.reference_answer] * 2)
@@ -519,8 +522,9 @@ class ArenaService:
                     battle_id,
                     answer_a=answer_a,
                     answer_b=answer_b,
-                    telemetry_a={**last.a.telemetry.to_dict(), "cut_at_tokens": cut_a},
-                    telemetry_b={**last.b.telemetry.to_dict(), "cut_at_tokens": cut_b},
+                    # each side's served weights beside its answer: the vote's provenance
+                    telemetry_a={**last.a.telemetry.to_dict(), "cut_at_tokens": cut_a, "weights": weights_a},
+                    telemetry_b={**last.b.telemetry.to_dict(), "cut_at_tokens": cut_b, "weights": weights_b},
                     identity_leak=leaks_identity(answer_a) or leaks_identity(answer_b),
                     bertscore_a=score_a,
                     bertscore_b=score_b,

@@ -440,6 +440,45 @@ def test_evaluate_scores_the_served_weights_and_the_board_matches_them(served_ru
     assert any("evaluated only on other weights" in note for note in other.notes)
 
 
+@pytest.mark.slow
+def test_evaluating_on_vllm_stores_the_weights_vllm_serves_and_its_board_shows_them(
+    served_runs: ServedRuns,
+) -> None:
+    from arena.service import ArenaService
+    from finetune.data import load_dataset_source
+
+    pytest.importorskip("vllm", reason="vLLM is not installed")
+    backends = KeptBackends()
+    args = ["--model", MODEL, "--data", "bundled", "--limit", "3", "--max-new-tokens", "8",
+            "--db", str(served_runs.db), "--adapters-dir", str(ROOT / "adapters"), "--backend", "vllm"]  # fmt: skip
+    run = run_main(args, start_engine=backends)
+    try:
+        assert run.code == 0, run.stdout
+        (vllm,) = backends.started
+        served = vllm.contestant_weights(vllm.contestant_names()[0])
+        assert vllm.kind == "vllm" and served == "bf16"  # the arena's CPU vLLM serves bf16 weights
+        store = ArenaStore(served_runs.db)
+        rows = rows_of(store, run.run_id)
+        assert {row["weights"] for row in rows} == {"bf16"} and {row["contestant_id"] for row in rows} == {
+            f"{MODEL}/base"
+        }  # fmt: skip
+        stored = next(r for r in rows if r["metric"] == "bertscore_f1")
+        service = ArenaService(
+            vllm,
+            store,
+            load_dataset_source("bundled").records,
+            seed=1,
+            bootstrap_rounds=20,
+            heartbeat_every=None,
+        )
+        (standing,) = service.leaderboard().rows
+        assert standing.metrics["bertscore_f1"] == (stored["value"], stored["ci_low"], stored["ci_high"])
+        service.close()
+    finally:
+        for backend in backends.started:
+            backend.close()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
