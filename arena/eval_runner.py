@@ -9,7 +9,7 @@ scored is what is served: every row and cached answer records the served weights
 
     from arena.eval_runner import EvalRequest, run_evaluation
     run = run_evaluation(EvalRequest(model="smollm2-135m", data=("bundled",), limit=5, backend="llamacpp"),
-                         store=ArenaStore(path), environ=None, start_engine=start_backend)
+                         store=ArenaStore(path), environ=None, start_engine=start_eval_backend)
 
 Run as: python -m arena.evaluate --model smollm2-135m --data bundled --limit 5
 """
