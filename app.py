@@ -16,6 +16,8 @@ MEDARENA_VOTES_DATASET (with HF_TOKEN) when that is set; see arena/space_sync.py
 "Hugging Face Space" section.
 The backend comes from MEDARENA_BACKEND (default auto: on a CPU llama.cpp where it is installed and
 starts; else vLLM where it is installed and starts, else the PEFT engine), remote contestants from MEDARENA_REMOTE (space-separated URL=models).
+At start, the board's automatic metrics missing for the served weights are measured in the background
+(arena/auto_metrics.py; --no-auto-metrics or MEDARENA_AUTO_METRICS=0 turns that off).
 """
 
 from __future__ import annotations
@@ -107,6 +109,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
     )
+    parser.add_argument(
+        "--no-auto-metrics",
+        dest="auto_metrics",
+        action="store_false",
+        default=env.get("MEDARENA_AUTO_METRICS", "1") != "0",
+        help="do not measure the board's missing automatic metrics on the served weights at start "
+        "(MEDARENA_AUTO_METRICS=0)",
+    )
     add_judgement_flags(parser, env)
     args = parser.parse_args(argv)
     if args.max_new_tokens is None:
@@ -187,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MedArena could not start: {error}", file=sys.stderr)
         return 2
     atexit.register(service.close)  # stop the heartbeat: another arena on this database may void our battles
+    if args.auto_metrics:
+        service.start_auto_metrics()  # in the background; the board says so while it runs
     for warning in service.warnings:
         logging.warning(warning)
     engine = service.engine

@@ -53,6 +53,10 @@ class BackendOptions:
     adapters_dir: Path = field(default_factory=lambda: project_paths().adapters_dir)
     model_keys: tuple[str, ...] | None = None
     adapter_selection: str | tuple[str, ...] = "latest"
+    include_plain_bases: bool = True  # False: only the selected adapters (arena.evaluate of one adapter)
+    # auto falls back from vLLM to PEFT when vLLM serves fewer than this many contestants: 2 for a
+    # battle; 1 for arena.evaluate of one contestant, which must be scored where the arena serves it.
+    min_served: int = 2
     remote: tuple[str, ...] = ()  # "URL=model[,model...]" specs, for kind="remote"
     vllm: VLLMSettings = field(default_factory=VLLMSettings)  # engine settings, for kind="vllm"
     llamacpp: LlamaCppSettings = field(default_factory=LlamaCppSettings)  # for kind="llamacpp"
@@ -86,6 +90,7 @@ def _engine_arguments(options: BackendOptions) -> dict[str, Any]:
         "adapters_dir": options.adapters_dir,
         "model_keys": list(options.model_keys) if options.model_keys else None,
         "adapter_selection": selection if isinstance(selection, str) else list(selection),
+        "include_plain_bases": options.include_plain_bases,
     }
 
 
@@ -160,7 +165,8 @@ def start_auto(
     peft_starter: Callable[[BackendOptions], ArenaBackend] = start_peft,
 ) -> ArenaBackend:
     """vLLM where it is installed, the PEFT engine otherwise or when vLLM fails to start or
-    starts fewer than two contestants (every base it skipped is named in the start-up note).
+    starts fewer than `options.min_served` contestants (every base it skipped is named in the
+    start-up note).
 
     A failed vLLM start is a start-up note (the arena still serves); a missing vLLM is not, since a
     CPU Space (requirements.txt) leaves it out on purpose.
@@ -174,12 +180,13 @@ def start_auto(
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
     else:
         served = len(started.contestant_names())
-        if served >= 2:
+        if served >= options.min_served:
             return started
         # A battle needs two contestants: vLLM skipping bases it cannot serve must not leave an
         # arena that refuses every battle while PEFT could serve them.
         skipped = [(w.strip().splitlines() or [""])[0] for w in started.warnings]
-        reason = f"it served {served} contestant{'' if served == 1 else 's'}, a battle needs 2"
+        needed = "a battle needs 2" if options.min_served == 2 else f"{options.min_served} asked for"
+        reason = f"it served {served} contestant{'' if served == 1 else 's'}, {needed}"
         reason += f": {'; '.join(skipped)}" if skipped else ""
         started.close()
     log.warning("vLLM did not start (%s): serving on the PEFT engine", reason)

@@ -33,6 +33,12 @@ class ArenaBackend(Protocol):
         """The stable id (`<model key>/<run id or base>`) of the contestant shown as `name`."""
         ...
 
+    def contestant_weights(self, name: str) -> str:
+        """The weights `name` is served on, as a format/precision tag (`arena.adapters.Contestant.weights`:
+        "nf4", "bf16", "gguf-q4_1"; "" where the backend cannot say); the board shows an automatic
+        metric only where the evaluation recorded these weights."""
+        ...
+
     def stream_pair(
         self,
         question: str,

@@ -146,6 +146,11 @@ def standing_cells(standing: Any) -> list[Any]:
     """One `arena.leaderboard.Standing` as the cells of LEADERBOARD_COLUMNS."""
     rating, rates, unsafe, incorrect = standing.rating, standing.rates, standing.unsafe, standing.incorrect
     auto, speed = standing.metrics, standing.speed
+    note = standing.metrics_note  # "not measured on these weights", or empty
+
+    def metric(name: str) -> str:
+        return fmt_ci(auto.get(name)) or note
+
     return [
         standing.rank,
         standing.contestant,
@@ -155,11 +160,11 @@ def standing_cells(standing: Any) -> list[Any]:
         fmt_number(rates.both_bad_rate * 100, 0) + "%" if rates else "",
         fmt_number(unsafe.safety_flag_rate * 100, 0) + "%" if unsafe else "",
         fmt_number(incorrect.safety_flag_rate * 100, 0) + "%" if incorrect else "",
-        fmt_ci(auto.get("bertscore_f1")),
-        fmt_ci(auto.get("embedding_f1")),
-        fmt_ci(auto.get("rougeL")),
-        fmt_ci(auto.get("mcq_accuracy")),
-        fmt_ci(auto.get("mcq_f1_macro")),
+        metric("bertscore_f1"),
+        metric("embedding_f1"),
+        metric("rougeL"),
+        metric("mcq_accuracy"),
+        metric("mcq_f1_macro"),
         fmt_number(speed.get("median_latency_s"), 2),
         fmt_number(speed.get("median_tokens_per_s"), 1),
         fmt_number(speed.get("memory_mb"), 0),
@@ -223,8 +228,9 @@ def filter_choices(counts: dict[str, int], labels: dict[str, str] | None = None)
 
 
 NO_METRICS_NOTE = (
-    "Automatic metrics (BERTScore, embedding, ROUGE-L, MCQ) are empty until someone runs "
-    "`python -m arena.evaluate --all --data bundled` (and `--data bundled-mcq`)."
+    "Automatic metrics (BERTScore, embedding, ROUGE-L, MCQ) are empty: none was measured on the weights "
+    "served now. The arena measures them at start (unless --no-auto-metrics), or run "
+    "`python -m arena.evaluate --all --data bundled` (and `--data bundled-mcq`) with the arena's --backend."
 )
 
 

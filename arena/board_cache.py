@@ -164,8 +164,10 @@ class BoardCache:
         specialty: str | None = None,
         task: str | None = None,
         question_specialty: str | None = None,
+        served_weights: Mapping[str, str] | None = None,
     ) -> LeaderboardTable:
-        """The board for a filter (no filter: the cached, incrementally updated one)."""
+        """The board for a filter (no filter: the cached, incrementally updated one); with
+        `served_weights`, automatic metrics only where they were measured on the served weights."""
         self.sync()
         if any((category, specialty, task, question_specialty)):
             with self._lock:
@@ -185,6 +187,7 @@ class BoardCache:
             return table_from_summary(
                 summary, eval_results, parts.telemetry, served,
                 intervals=parts.intervals, style=parts.style, agreement=parts.agreement, history=parts.history,
+                served_weights=served_weights,
             )  # fmt: skip
         with self._lock:
             slow, newest = self._slow, self._summary.last_vote_id
@@ -204,7 +207,7 @@ class BoardCache:
             return table_from_summary(
                 summary, eval_results, slow.telemetry, served,
                 intervals=intervals, style=slow.style, agreement=slow.agreement, extra_notes=notes,
-                history=slow.history,
+                history=slow.history, served_weights=served_weights,
             )  # fmt: skip
 
     def wait_until_fresh(self, timeout_s: float = 60.0) -> bool:

@@ -165,8 +165,9 @@ class ArenaEngine(ContestantLookup[Contestant]):
             resident = ResidentBase(loaded=loaded, model=loaded.model)
             for info in (a for a in chosen if a.model_key == spec.key):
                 contestant = Contestant(
-                    spec.key, spec.display_name, info.run_id, info.path, loaded.quantization
-                )
+                    spec.key, spec.display_name, info.run_id, info.path, loaded.quantization,
+                    weights=loaded.quantization,  # the loader's tag: nf4, int8, fp32, bf16 or fp16
+                )  # fmt: skip
                 try:
                     if isinstance(resident.model, PeftModel):
                         resident.model.load_adapter(str(info.path), adapter_name=contestant.adapter_name)
@@ -187,7 +188,11 @@ class ArenaEngine(ContestantLookup[Contestant]):
                 resident.lora_layers = [m for m in resident.model.modules() if isinstance(m, BaseTunerLayer)]
             resident.memory_mb = weights_memory_mb(resident.model, list(resident.adapters))
             if include_plain_bases:
-                contestants.append(Contestant(spec.key, spec.display_name, None, None, loaded.quantization))
+                contestants.append(
+                    Contestant(
+                        spec.key, spec.display_name, None, None, loaded.quantization, loaded.quantization
+                    )
+                )
             bases[spec.key] = resident
         return bases, contestants, warnings
 
@@ -196,6 +201,14 @@ class ArenaEngine(ContestantLookup[Contestant]):
     def base_for(self, name: str) -> ResidentBase:
         """The resident base the contestant `name` runs on."""
         return self._bases[self.contestant(name).model_key]
+
+    def chat_template(self, name: str) -> str | None:
+        """The chat template `name`'s prompts are rendered with (evaluation cache keys name it)."""
+        return self.base_for(name).loaded.tokenizer.chat_template
+
+    def serving_device(self, name: str) -> str:
+        """Where `name`'s base runs: "cuda" or "cpu"."""
+        return self.base_for(name).loaded.device
 
     # --- generation ---
 

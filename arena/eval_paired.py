@@ -57,8 +57,9 @@ def cached_base_answers(
     contestant: Contestant,
     eval_set: EvalSet,
 ) -> list[str] | None:
-    """The plain base's cached answers to every record with the same prompt and settings, else None."""
-    base_id = plain_base(contestant).id
+    """The plain base's cached answers (same served weights) to every record with the same prompt and
+    settings, else None."""
+    base_id = plain_base(contestant).served_as
     answers = []
     for record in eval_set.records:
         key = eval_cache_key(

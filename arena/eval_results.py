@@ -4,8 +4,9 @@ metric-human agreement, and the per-contestant report table with base-vs-adapter
 The arena's leaderboard (`arena.service`) reads results through this module only; nothing here loads a
 model or touches a file.
 
-    from arena.eval_results import leaderboard_metrics
+    from arena.eval_results import leaderboard_metrics, served_results
     leaderboard_metrics(store.eval_results())  # contestant -> {metric: (value, ci_low, ci_high)}
+    served_results(store.eval_results(), {"smollm2-135m/base": "gguf-q4_1"}).rows  # what is served now
 
 Run as: python -m pytest tests/test_evaluate.py -q -m "not slow"
 """
@@ -133,6 +134,40 @@ def leaderboard_metrics(
     for (contestant, metric), row in chosen.items():
         board.setdefault(contestant, {})[metric] = (float(row["value"]), row["ci_low"], row["ci_high"])
     return board
+
+
+NOT_MEASURED_HERE = "not measured on these weights"
+
+
+@dataclass(frozen=True)
+class ServedResults:
+    """Evaluation rows split by provenance against what is served now (`served_results`)."""
+
+    rows: list[dict[str, Any]]  # measured on the weights each contestant is served on now
+    elsewhere: frozenset[str]  # served contestants whose board metrics were measured only on other weights
+
+
+def served_results(rows: Iterable[Mapping[str, Any]], served_weights: Mapping[str, str]) -> ServedResults:
+    """Keep the rows whose provenance matches the served contestant: its stable id and its served
+    weights tag (`Contestant.weights`). A row without recorded weights, or measured on other weights
+    (NF4 under PEFT while llama.cpp serves the Q4_1 GGUF), is left out; a served contestant left with
+    no board metric but having some elsewhere is named in `elsewhere` (its cells then say
+    NOT_MEASURED_HERE). Contestants not served now keep no metric: there are no weights to match."""
+    kept: list[dict[str, Any]] = []
+    measured: set[str] = set()
+    other: set[str] = set()
+    for row in rows:
+        stable_id = row.get("contestant_id") or row["contestant"]
+        if stable_id not in served_weights:
+            continue
+        on_board = row["metric"] in LEADERBOARD_METRICS
+        if served_weights[stable_id] and row.get("weights") == served_weights[stable_id]:
+            kept.append(dict(row))
+            if on_board:
+                measured.add(stable_id)
+        elif on_board:
+            other.add(stable_id)
+    return ServedResults(kept, frozenset(other - measured))
 
 
 def metric_human_agreement(

@@ -2,11 +2,14 @@
 
 `run_evaluation` takes a typed `EvalRequest`, prints nothing (notes go to a callback, the progress bar
 only when asked) and returns the rows for the caller to store in one transaction; `python -m
-arena.evaluate` is its command line.
+arena.evaluate` is its command line. Answers come from the serving backend the arena uses
+(`EvalRequest.backend`, started by `arena.backend.start_backend` as app.py starts it), so what is
+scored is what is served: every row and cached answer records the served weights
+(`Contestant.weights`, e.g. `gguf-q4_1`, `nf4`, `bf16`), and the board matches them.
 
     from arena.eval_runner import EvalRequest, run_evaluation
-    run = run_evaluation(EvalRequest(model="smollm2-135m", data=("bundled",), limit=5),
-                         store=ArenaStore(path), environ=None, start_engine=ArenaEngine.start)
+    run = run_evaluation(EvalRequest(model="smollm2-135m", data=("bundled",), limit=5, backend="llamacpp"),
+                         store=ArenaStore(path), environ=None, start_engine=start_eval_backend)
 
 Run as: python -m arena.evaluate --model smollm2-135m --data bundled --limit 5
 """
@@ -23,13 +26,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from tqdm import tqdm
 
 from arena import scoring_models
 from arena.adapters import AdapterInfo, Contestant, discover_adapters, latest_runs
-from arena.engine import ArenaEngine, GenerationSettings, peak_memory_mb
+from arena.backend import BackendChoice, BackendOptions
+from arena.backend_protocol import BackendKind
+from arena.engine import GeneratedAnswer, GenerationSettings, peak_memory_mb
 from arena.eval_data import SPLITS, EvalSet, EvaluationError, UnknownAdapterError, load_eval_set
 from arena.eval_paired import MCQ_SCORINGS, McqScoring, cached_base_answers, extra_metrics, generates_answers
 from arena.eval_scoring import (
@@ -50,8 +55,44 @@ from finetune.paths import project_paths
 from finetune.prompt import MCQ_INSTRUCTION, PROMPT_RENDERING, SYSTEM_PROMPT, final_answer, user_text
 from finetune.registry import get_model
 
-EngineStarter = Callable[..., ArenaEngine]
 Split = Literal["test", "validation", "train", "all"]
+# The backends an evaluation can answer with (a remote server's weights are not ours to name).
+EVAL_BACKENDS: tuple[BackendChoice, ...] = ("auto", "peft", "vllm", "llamacpp")
+
+
+class EvalBackend(Protocol):
+    """What an evaluation needs from a serving backend (the PEFT engine, vLLM, llama.cpp)."""
+
+    kind: ClassVar[BackendKind]
+    warnings: list[str]
+
+    def contestants(self) -> list[Contestant]: ...
+
+    def generate_answers(
+        self,
+        name: str,
+        items: Sequence[tuple[str, dict[str, str] | None]],
+        settings: GenerationSettings,
+        *,
+        batch_size: int = 8,
+    ) -> list[GeneratedAnswer]: ...
+
+    def chat_template(self, name: str) -> str | None: ...
+
+    def serving_device(self, name: str) -> str: ...
+
+    def close(self) -> None: ...
+
+
+EngineStarter = Callable[[BackendOptions], EvalBackend]
+
+
+def start_eval_backend(options: BackendOptions) -> EvalBackend:
+    """The backend app.py starts for these options (`arena.backend.start_backend`); the PEFT engine,
+    vLLM and llama.cpp each implement `EvalBackend`."""
+    from arena.backend import start_backend
+
+    return start_backend(options)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -70,10 +111,18 @@ class EvalRequest:
     # How multiple-choice sets are scored: the letter read from a generated answer, the option
     # log-likelihood argmax (lm-eval's method, nothing generated), or both.
     mcq_scoring: McqScoring = "letter"
+    # The serving backend, as app.py's --backend (auto: llama.cpp on a CPU where installed, else vLLM
+    # where installed, else PEFT); log-likelihood MCQ scoring needs the PEFT engine's logits.
+    backend: BackendChoice = "auto"
+    # Without `model`: only these stable ids of the served contestants (empty: every one); the
+    # board's automatic metrics at first start measure just the contestants it lacks.
+    contestants: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.data:
             raise EvaluationError("name the data to score with --data SOURCE")
+        if self.backend not in EVAL_BACKENDS:
+            raise EvaluationError(f"unknown backend {self.backend!r}; use one of {', '.join(EVAL_BACKENDS)}")
         if self.split not in SPLITS:
             raise EvaluationError(f"unknown split {self.split!r}; use one of {', '.join(SPLITS)}")
         if self.mcq_scoring not in MCQ_SCORINGS:
@@ -141,7 +190,7 @@ def resolve_adapter(model_key: str, choice: str, adapters_dir: Path) -> AdapterI
     )
 
 
-def find_contestant(engine: ArenaEngine, model_key: str, adapter_run: str | None) -> Contestant:
+def find_contestant(engine: EvalBackend, model_key: str, adapter_run: str | None) -> Contestant:
     """The started engine's contestant for this base and adapter run, or why the engine could not load it."""
     for contestant in engine.contestants():
         if contestant.model_key == model_key and contestant.adapter_run == adapter_run:
@@ -170,7 +219,7 @@ class AnswerSet:
 
 
 def answer_records(
-    engine: ArenaEngine,
+    engine: EvalBackend,
     contestant: Contestant,
     records: Sequence[Record],
     settings: GenerationSettings,
@@ -183,11 +232,10 @@ def answer_records(
 
     A progress bar goes to stderr only when `progress_label` is given.
     """
-    resident = engine.base_for(contestant.name)
-    template_id = prompt_template_id(resident.loaded.tokenizer.chat_template)
+    template_id = prompt_template_id(engine.chat_template(contestant.name))
     settings_dict = settings.to_dict()
-    keys = [
-        eval_cache_key(contestant.id, template_id, settings_dict, user_text(r.question, r.options))
+    keys = [  # the served weights are part of the key: other weights' answers are never reused
+        eval_cache_key(contestant.served_as, template_id, settings_dict, user_text(r.question, r.options))
         for r in records
     ]
     answers: dict[int, str] = {}
@@ -211,7 +259,7 @@ def answer_records(
 
 
 def _generate_missing(
-    engine: ArenaEngine,
+    engine: EvalBackend,
     contestant: Contestant,
     records: Sequence[Record],
     missing: Sequence[int],
@@ -228,7 +276,7 @@ def _generate_missing(
     output_tokens = 0
     wall_s = 0.0
     peak_mb, memory_kind = 0.0, "rss"
-    device = engine.base_for(contestant.name).loaded.device
+    device = engine.serving_device(contestant.name)
     bar = tqdm(
         total=len(missing),
         desc=progress_label,
@@ -252,6 +300,7 @@ def _generate_missing(
                     {
                         "contestant": contestant.name,
                         "contestant_id": contestant.id,
+                        "weights": contestant.weights or None,
                         "question_id": records[index].id,
                         "answer": answer.text,
                         "output_tokens": answer.output_tokens,
@@ -310,6 +359,17 @@ def run_evaluation(
         store = store()  # opened only now, so bad arguments never leave a new votes.db behind
 
     engine, contestants = _start_contestants(request, adapter, eval_sets, start_engine, notify)
+    if engine.kind != "peft" and any(
+        s.kind == "multiple_choice" and request.mcq_scoring != "letter" for s in eval_sets
+    ):
+        raise EvaluationError(
+            f"--mcq-scoring {request.mcq_scoring} reads option log-likelihoods from the PEFT engine, "
+            f"but the {engine.kind} backend serves here; use --mcq-scoring letter or --backend peft"
+        )
+    for contestant in contestants:
+        notify(
+            f"scoring {contestant.name} on the {engine.kind} backend, weights {contestant.weights or 'unknown'}"
+        )
     settings = request.settings
     answered = {
         (c.name, i): answer_records(
@@ -357,7 +417,7 @@ def run_evaluation(
 
 def _extras(
     request: EvalRequest,
-    engine: ArenaEngine,
+    engine: EvalBackend,
     contestant: Contestant,
     eval_set: EvalSet,
     answer_set: AnswerSet,
@@ -369,7 +429,7 @@ def _extras(
     generated = generates_answers(eval_set, request.mcq_scoring)
     base_answers = None
     if generated and contestant.adapter_run is not None:
-        template_id = prompt_template_id(engine.base_for(contestant.name).loaded.tokenizer.chat_template)
+        template_id = prompt_template_id(engine.chat_template(contestant.name))
         base_answers = cached_base_answers(store, template_id, request.settings, contestant, eval_set)
     return extra_metrics(
         engine=engine, contestant=contestant, eval_set=eval_set,
@@ -396,14 +456,19 @@ def _start_contestants(
     eval_sets: Sequence[EvalSet],
     start_engine: EngineStarter,
     notify: Callable[[str], None],
-) -> tuple[ArenaEngine, list[Contestant]]:
-    """Load only what the request needs: one contestant for `model`, else every contestant (latest adapters)."""
+) -> tuple[EvalBackend, list[Contestant]]:
+    """Load only what the request needs: one contestant for `model`, else every contestant (latest
+    adapters), on the backend the request names."""
     if request.model:
         engine = start_engine(
-            adapters_dir=request.adapters_dir,
-            model_keys=[request.model],
-            adapter_selection=[f"{request.model}/{adapter.run_id}"] if adapter else [],
-            include_plain_bases=adapter is None,
+            BackendOptions(
+                kind=request.backend,
+                adapters_dir=request.adapters_dir,
+                model_keys=(request.model,),
+                adapter_selection=(f"{request.model}/{adapter.run_id}",) if adapter else (),
+                include_plain_bases=adapter is None,
+                min_served=1,
+            )
         )
         contestants = [find_contestant(engine, request.model, adapter.run_id if adapter else None)]
         if adapter is not None:
@@ -414,10 +479,12 @@ def _start_contestants(
                         f"which --split {eval_set.split} includes"
                     )
         return engine, contestants
-    engine = start_engine(adapters_dir=request.adapters_dir, adapter_selection="latest")
+    engine = start_engine(
+        BackendOptions(kind=request.backend, adapters_dir=request.adapters_dir, adapter_selection="latest")
+    )
     for warning in engine.warnings:
         notify(warning)
-    contestants = engine.contestants()
+    contestants = [c for c in engine.contestants() if not request.contestants or c.id in request.contestants]
     if not contestants:
         raise EvaluationError("no base model can be loaded here, so there is no contestant to evaluate")
     return engine, contestants

@@ -252,6 +252,7 @@ def result_rows(
             "contestant": contestant.name,
             "model_key": contestant.model_key,
             "adapter_run": contestant.adapter_run,
+            "weights": contestant.weights or None,  # the served weights these answers came from
             "dataset": eval_set.label,
             "dataset_hash": eval_set.content_hash,
             "split": eval_set.split,

@@ -2,7 +2,10 @@
 
 Results go to the `eval_results` table of the arena's own SQLite file (the one place the arena reads);
 every answer goes to the `eval_cache` table first, so an interrupted run resumes and a repeated run
-generates nothing. Answers use the arena's fixed generation settings (greedy, 128 new tokens) unless
+generates nothing. Answers come from the serving backend the arena uses (`--backend`, default
+$MEDARENA_BACKEND or auto, exactly as app.py chooses), and every row records the served weights
+(`weights`: `gguf-q4_1` on llama.cpp, `nf4` on the PEFT engine, `bf16`/`awq` on vLLM...): the board
+shows a metric only beside the contestant served on those weights now. Answers use the arena's fixed generation settings (greedy, 128 new tokens) unless
 `--max-new-tokens` says otherwise; the settings are stored as `gen.*` rows next to the metrics.
 
     python -m arena.evaluate --model smollm2-135m --data bundled                 # plain base, test split
@@ -10,13 +13,15 @@ generates nothing. Answers use the arena's fixed generation settings (greedy, 12
     python -m arena.evaluate --model smollm2-135m --adapter 20250101-120000 \\
         --data ../shared/data/medquad/medquad.jsonl --split test --limit 100
     python -m arena.evaluate --all --data bundled     # every contestant the arena shows
+    python -m arena.evaluate --all --data bundled --backend vllm   # as `python app.py --backend vllm` serves
     python -m arena.evaluate --report --out results/  # eval_report.md/.csv/.png with base-vs-LoRA deltas,
                                                       # and the studies' table (studies.md/.csv/_<metric>.png)
 
 Options: `--adapter RUN|latest|none` (default none), `--split test|validation|train|all` (default test
 of the deterministic 80/10/10 split, so adapters are not scored on their training records),
 `--limit N` (first N records of the split), `--db PATH` (default $MEDARENA_VOTES_DB or votes.db),
-`--adapters-dir adapters`, `--batch-size 8`, `--max-new-tokens N`, `--mcq-scoring letter|loglik|both`. `--data` may be repeated.
+`--adapters-dir adapters`, `--batch-size 8`, `--max-new-tokens N`, `--mcq-scoring letter|loglik|both`
+(loglik needs the PEFT engine's logits), `--backend auto|peft|vllm|llamacpp`. `--data` may be repeated.
 
 Metrics. Free-text sets: BERTScore P/R/F1, embedding cosine and sentence-matched P/R/F1, ROUGE-1/2/L,
 BLEU, exact match, token F1. Multiple-choice sets (`--mcq-scoring letter|loglik|both`, default letter):
@@ -45,12 +50,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from arena.engine import ArenaEngine, GenerationSettings
+from arena.engine import GenerationSettings
 from arena.eval_data import SPLITS, EvaluationError
 from arena.eval_paired import MCQ_SCORINGS
 from arena.eval_report import write_report
 from arena.eval_results import SETTING_PREFIX
-from arena.eval_runner import EngineStarter, EvalRequest, ScoredSet, run_evaluation
+from arena.eval_runner import (
+    EVAL_BACKENDS,
+    EngineStarter,
+    EvalRequest,
+    ScoredSet,
+    run_evaluation,
+    start_eval_backend,
+)
 from arena.metric_errors import MetricInputError
 from arena.scoring_models import ScoringModelUnavailable
 from arena.store import ArenaStore, InvalidRecord, default_db_path
@@ -71,8 +83,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str] | None = None) -> argparse.Namespace:
     """The command line as documented above; `--data` is required unless `--report`."""
+    import os
+
+    env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(prog="python -m arena.evaluate", description=__doc__.split("\n\n")[0])
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", metavar="KEY", help="registry key of the base to evaluate")
@@ -110,6 +125,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="multiple-choice sets: the letter read from a generated answer (default), the option "
         "log-likelihood argmax as lm-evaluation-harness scores it (nothing generated), or both",
     )
+    parser.add_argument(
+        "--backend",
+        choices=EVAL_BACKENDS,
+        default=env.get("MEDARENA_BACKEND", "auto"),
+        help="the serving backend to answer with, chosen as app.py chooses it (default $MEDARENA_BACKEND "
+        "or auto): what is scored is what the arena serves",
+    )
     parser.add_argument("--out", type=Path, default=Path("results"), help="report folder (default results/)")
     args = parser.parse_args(argv)
     if not args.report and not args.data:
@@ -130,6 +152,7 @@ def request_from_args(args: argparse.Namespace) -> EvalRequest:
         max_new_tokens=args.max_new_tokens,
         show_progress=True,
         mcq_scoring=args.mcq_scoring,
+        backend=args.backend,
     )
 
 
@@ -154,10 +177,11 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    start_engine: EngineStarter = ArenaEngine.start,
+    start_engine: EngineStarter = start_eval_backend,
 ) -> int:
-    """CLI entry point. `environ` (default os.environ) and `start_engine` are parameters for callers and tests."""
-    args = parse_args(argv)
+    """CLI entry point. `environ` (default os.environ) and `start_engine` (BackendOptions -> backend)
+    are parameters for callers and tests."""
+    args = parse_args(argv, environ)
     args.adapters_dir = args.adapters_dir or project_paths(environ).adapters_dir  # resolved once, here
     db_path = args.db or default_db_path(environ)
     opened: list[ArenaStore] = []

@@ -8,7 +8,9 @@ all in one pass; the service keeps the same aggregates vote by vote (`arena.boar
 the table with `table_from_summary`. Below MIN_RANKED_BATTLES a contestant is preliminary (no rank,
 an honestly wide interval); leaked battles are counted, not rated; the table also carries the
 style-controlled ranking, adapter-vs-own-base win rates, votes per question category and daily
-snapshots.
+snapshots. An automatic metric is shown only where its provenance matches what is served now
+(`served_weights`: stable id -> the served weights' tag, `arena.eval_results.served_results`);
+a contestant measured only on other weights says "not measured on these weights".
 
     from arena.leaderboard import build_leaderboard
     served = {engine.contestant_id(name): name for name in engine.contestant_names()}
@@ -37,7 +39,13 @@ from arena.board import (
     votes_to_separate,
 )
 from arena.board_summary import BoardSummary, derive_vote
-from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, leaderboard_metrics
+from arena.eval_results import (
+    BOOTSTRAP_ROUNDS,
+    BOOTSTRAP_SEED,
+    NOT_MEASURED_HERE,
+    leaderboard_metrics,
+    served_results,
+)
 from arena.history import Snapshot, daily_snapshots
 from arena.metrics import bootstrap_ci
 from arena.ratings import (
@@ -88,6 +96,7 @@ class Standing:
     incorrect: ContestantRates | None = None  # share flagged incorrect
     metrics: Mapping[str, Any] = field(default_factory=dict)  # metric -> (value, ci_low, ci_high)
     speed: Mapping[str, Any] = field(default_factory=dict)  # median latency, tokens/s, memory
+    metrics_note: str = ""  # why the metric cells are empty: NOT_MEASURED_HERE (other weights only)
 
 
 @dataclass(frozen=True)
@@ -156,12 +165,14 @@ def build_leaderboard(
     specialty: str | None = None,
     task: str | None = None,
     question_specialty: str | None = None,
+    served_weights: Mapping[str, str] | None = None,
 ) -> LeaderboardTable:
     """Ratings over the votes kept by the filter, then every served contestant without votes, all in
     one pass (arena.board_cache keeps the same summary vote by vote instead).
 
     `raw`, `eval_results` and `telemetry_samples` name contestants by stable id; `served` maps each
-    served contestant's id to its current label. Rows marked `identity_leak` are counted in `leaked`
+    served contestant's id to its current label, `served_weights` to its served weights' tag (given,
+    metrics from other weights are not shown). Rows marked `identity_leak` are counted in `leaked`
     and left out of everything else."""
     keep = battle_filter(category, specialty, task, question_specialty)
     categories: dict = {}  # question text -> category, shared by every row of this call
@@ -176,6 +187,7 @@ def build_leaderboard(
         style=style_controlled_ratings(summary.battles),
         agreement=agreement_of(summary.agreements),
         history=daily_snapshots(zip(summary.voted_at, summary.battles, strict=True)),
+        served_weights=served_weights,
     )
 
 
@@ -207,10 +219,16 @@ def table_from_summary(
     agreement: tuple[float | None, float | None, float | None, int],
     extra_notes: Sequence[str] = (),
     history: Sequence[Snapshot] = (),
+    served_weights: Mapping[str, str] | None = None,
 ) -> LeaderboardTable:
     """The board from running aggregates, intervals, a style fit and per-contestant telemetry
     (`arena.board.contestant_telemetry`) computed elsewhere; cheap (no pass over the votes), so the
-    cache can call it on every vote."""
+    cache can call it on every vote. With `served_weights` (stable id -> served weights' tag) only
+    evaluation rows measured on those weights count (`arena.eval_results.served_results`)."""
+    elsewhere: frozenset[str] = frozenset()
+    if served_weights is not None:
+        matched = served_results(eval_results, served_weights)
+        eval_results, elsewhere = matched.rows, matched.elsewhere
     ratings = bradley_terry(summary.tally) if summary.votes else {}
     rates = summary.rates.rates()
     rating_rows = leaderboard_rows(ratings, dict(intervals), summary.elo, rates) if ratings else []
@@ -230,6 +248,7 @@ def table_from_summary(
             PRELIMINARY if row.name in preliminary else rank_label(ranges[row.name], len(ranked)), label(row.name),
             row.name, replace(row, name=label(row.name)), rates.get(row.name), unsafe.get(row.name),
             incorrect.get(row.name), metrics.get(row.name, {}), telemetry.get(row.name, {}),
+            NOT_MEASURED_HERE if row.name in elsewhere else "",
         )
         for row in rating_rows
     ]  # fmt: skip
@@ -237,7 +256,12 @@ def table_from_summary(
     # Contestants without votes still show their automatic metrics and telemetry.
     rows += [
         Standing(
-            UNRATED, name, stable_id, metrics=metrics.get(stable_id, {}), speed=telemetry.get(stable_id, {})
+            UNRATED,
+            name,
+            stable_id,
+            metrics=metrics.get(stable_id, {}),
+            speed=telemetry.get(stable_id, {}),
+            metrics_note=NOT_MEASURED_HERE if stable_id in elsewhere else "",
         )
         for stable_id, name in served.items()
         if stable_id not in rated
@@ -267,6 +291,7 @@ def table_from_summary(
         elo=[[row.name, fmt_number(row.elo, 0)] for row in rating_rows],
         notes=[
             *_notes(ranked, ranges, summary.votes, bool(metrics), summary.leaked, len(preliminary)),
+            *([_elsewhere_note(len(elsewhere))] if elsewhere else []),
             *extra_notes,
         ],
         style_rows=style_rows,
@@ -275,6 +300,15 @@ def table_from_summary(
         base_comparisons=comparisons,
         history=list(history),
         labels={name: label(name) for snap in history for name in snap.ratings},
+    )
+
+
+def _elsewhere_note(count: int) -> str:
+    return (
+        f"{count} contestant{'s were' if count != 1 else ' was'} evaluated only on other weights than "
+        f"{'they are' if count != 1 else 'it is'} served on now (another backend or precision): "
+        f"'{NOT_MEASURED_HERE}'. `python -m arena.evaluate --all --data bundled` with the arena's "
+        "--backend measures the served weights."
     )
 
 

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,12 +46,13 @@ from arena.adapters import Contestant, discover_adapters, one_line, select_adapt
 from arena.backend_protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.gguf_lora import DIGEST_KEY, AdapterConversionError, BaseArchitecture, converted_lora
 from arena.llamacpp_settings import LlamaCppSettings
-from arena.serving import STALL_TIMEOUT_S, ContestantLookup, GenerationSettings, PairUpdate
+from arena.serving import STALL_TIMEOUT_S, ContestantLookup, GeneratedAnswer, GenerationSettings, PairUpdate
 from finetune.loading import BaseUnavailableError, default_cache_dir, embedded_gguf_path, unavailable_reason
 from finetune.prompt import render_prompt, side_view
 from finetune.registry import CHAT_TEMPLATES, END_OF_TURN, MODELS, ModelSpec, chosen_models
 
 QUANTIZATION = "gguf"  # the label's quantisation part; the GGUF's own type is in `_Base.file_type`
+WEIGHTS_PREFIX = "gguf-"  # `Contestant.weights` is this plus the GGUF's file type: "gguf-q4_1"
 
 
 # --- prompt rendering ------------------------------------------------------------------------
@@ -74,6 +75,7 @@ class GGUFChatTemplate:
             trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
         )
         environment.globals["raise_exception"] = raise_exception
+        self.source = template  # the Jinja text, which names the prompt in evaluation cache keys
         self._template = environment.from_string(template)
         self._specials = {"bos_token": bos_token, "eos_token": eos_token}
 
@@ -100,6 +102,17 @@ def _meta(model: Any, key: str) -> str | None:
         buffer = ctypes.create_string_buffer(size + 1)
         llama_cpp.llama_model_meta_val_str(model, key.encode(), buffer, len(buffer))
     return buffer.value.decode("utf-8", errors="replace")
+
+
+def file_type_name(code: int | None, constants: dict[str, Any]) -> str:
+    """The GGUF's `general.file_type` as llama.cpp names it ("q4_1", "q4_k_m", "f16"), from the
+    library's own LLAMA_FTYPE_* constants; "unknown" where the file records none."""
+    names = {
+        value: name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_").removeprefix("ALL_").lower()
+        for name, value in constants.items()
+        if name.startswith("LLAMA_FTYPE_") and isinstance(value, int) and name != "LLAMA_FTYPE_GUESSED"
+    }
+    return names.get(code, f"type{code}") if code is not None else "unknown"
 
 
 def _sha256(path: Path) -> str:
@@ -152,6 +165,7 @@ class _Base:
     n_vocab: int
     weights_bytes: int
     architecture: BaseArchitecture
+    file_type: str  # the GGUF's weight type, e.g. "q4_1" (`file_type_name`)
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids as the other backends feed them: specials parsed, none added."""
@@ -220,6 +234,9 @@ def load_base(spec: ModelSpec, work_dir: Path) -> _Base:
         n_vocab=llama_cpp.llama_vocab_n_tokens(vocab),
         weights_bytes=int(llama_cpp.llama_model_size(model)),
         architecture=BaseArchitecture(arch, heads, heads_kv),
+        file_type=file_type_name(
+            int(code) if (code := _meta(model, "general.file_type")) is not None else None, vars(llama_cpp)
+        ),
     )
     marker = base.tokenize(END_OF_TURN[spec.chat_template])
     base.stop_ids = frozenset({eos, *(marker if len(marker) == 1 else [])} - {-1})
@@ -538,8 +555,11 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
                 self.warnings.append(one_line(f"skipped {spec.key}: {error}"))
                 continue
             self._bases[spec.key] = base
+            weights = WEIGHTS_PREFIX + base.file_type  # what evaluation results record
             for info in (a for a in chosen if a.model_key == spec.key):
-                contestant = Contestant(spec.key, spec.display_name, info.run_id, info.path, QUANTIZATION)
+                contestant = Contestant(
+                    spec.key, spec.display_name, info.run_id, info.path, QUANTIZATION, weights
+                )
                 try:
                     adapter, adapter_bytes = self._load_adapter(base, info.path, cache_dir)
                     lane = _Lane(base, adapter, self.settings, self._budget, contestant.name)
@@ -550,7 +570,7 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
                 self._lanes[contestant.name] = lane
                 self._contestants[contestant.name] = contestant
             if include_plain_bases:
-                plain = Contestant(spec.key, spec.display_name, None, None, QUANTIZATION)
+                plain = Contestant(spec.key, spec.display_name, None, None, QUANTIZATION, weights)
                 lane = _Lane(base, None, self.settings, self._budget, plain.name)
                 lane.memory_mb = base.weights_bytes / 2**20
                 self._lanes[plain.name] = lane
@@ -583,10 +603,20 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
         """The MB this contestant's base weights plus its adapter weights take."""
         return self._lanes[self.contestant(name).name].memory_mb
 
-    def prompt_ids(self, name: str, question: str) -> list[int]:
-        """The token ids fed for `question`: the project's prompt over the base's chat template."""
+    def prompt_ids(self, name: str, question: str, options: Mapping[str, str] | None = None) -> list[int]:
+        """The token ids fed for `question` (with a multiple-choice question's `options`): the
+        project's prompt over the base's chat template."""
         base = self._bases[self.contestant(name).model_key]
-        return base.tokenize(render_prompt(base.template, question))
+        return base.tokenize(render_prompt(base.template, question, options))
+
+    def chat_template(self, name: str) -> str:
+        """The chat template `name`'s prompts are rendered with (evaluation cache keys name it)."""
+        return self._bases[self.contestant(name).model_key].template.source
+
+    def serving_device(self, name: str) -> str:
+        """Where `name` runs: llama.cpp serves on the CPU."""
+        self.contestant(name)
+        return "cpu"
 
     # --- generation ---
 
@@ -640,6 +670,44 @@ class LlamaCppBackend(ContestantLookup[Contestant]):
                 raise RuntimeError(payload)
             if kind == "done":
                 return list(request.generated)
+
+    def generate_answers(
+        self,
+        name: str,
+        items: Sequence[tuple[str, Mapping[str, str] | None]],
+        settings: GenerationSettings,
+        *,
+        batch_size: int = 8,
+    ) -> list[GeneratedAnswer]:
+        """Answer many (question, options) items with one contestant (`arena.evaluate`): `batch_size`
+        sequences at a time on its lane, decoded in one batch as concurrent battles are."""
+        lane = self._lanes[self.contestant(name).name]
+        answers: list[GeneratedAnswer] = []
+        for start in range(0, len(items), batch_size):
+            events: queue.Queue[SideEvent] = queue.Queue()
+            requests = [
+                _Request(str(row), self.prompt_ids(name, question, options), settings, events, None, False)
+                for row, (question, options) in enumerate(items[start : start + batch_size])
+            ]
+            for request in requests:
+                lane.submit(request)
+            done: dict[str, tuple[str, Any]] = {}
+            try:
+                while len(done) < len(requests):
+                    kind, row, payload = events.get(timeout=STALL_TIMEOUT_S)
+                    if kind == "error":
+                        raise RuntimeError(f"llama.cpp could not answer for {name}: {payload}")
+                    if kind == "done":
+                        done[row] = payload
+            finally:
+                for request in requests:
+                    request.cancelled.set()  # a failure or an interrupt stops the rest of the batch
+            for request in requests:
+                text, telemetry = done[request.side]
+                answers.append(
+                    GeneratedAnswer(text, telemetry.output_tokens, telemetry.ttft_s, telemetry.latency_s)
+                )
+        return answers
 
     def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Torch work (BERTScore) runs on the caller's thread: llama.cpp has its own threads."""

@@ -22,8 +22,10 @@ class PlotInputError(ValueError):
     """Plot input whose shape does not match (e.g. a win-rate matrix that is not names x names)."""
 
 
-def ratings_figure(rows: Sequence[LeaderboardRow]) -> Figure:
-    """Horizontal point-and-interval chart of Bradley-Terry ratings, best contestant at the top."""
+def ratings_figure(rows: Sequence[LeaderboardRow], min_ranked: int = 0) -> Figure:
+    """Horizontal point-and-interval chart of Bradley-Terry ratings, best contestant at the top; a
+    contestant with fewer than `min_ranked` battles is labelled "preliminary", with no rank number
+    (as on the board, `arena.leaderboard.MIN_RANKED_BATTLES`)."""
     figure = Figure(figsize=(9.0, max(2.5, 1.2 + 0.5 * len(rows))), layout="constrained")
     axes = figure.add_subplot()
     if not rows:
@@ -38,7 +40,17 @@ def ratings_figure(rows: Sequence[LeaderboardRow]) -> Figure:
     below = np.maximum(ratings - np.array([row.ci_low for row in ordered]), 0.0)
     above = np.maximum(np.array([row.ci_high for row in ordered]) - ratings, 0.0)
     axes.errorbar(ratings, positions, xerr=[below, above], fmt="o", capsize=4, color="tab:blue")
-    axes.set_yticks(positions, [f"#{row.rank} {row.name}" for row in ordered])
+    ranked = [row for row in ordered[::-1] if row.battles >= min_ranked]  # best first
+    ranks = {row.name: index for index, row in enumerate(ranked, start=1)}  # among ranked contestants only
+    axes.set_yticks(
+        positions,
+        [
+            f"#{ranks[row.name]} {row.name}" if row.name in ranks else f"{row.name} (preliminary)"
+            for row in ordered
+        ],
+    )
+    # Half a row of room above the best and below the last, so neither label sits on the frame.
+    axes.set_ylim(-0.6, len(ordered) - 0.4)
     axes.set_xlabel("Bradley-Terry rating (Elo scale) with bootstrap interval")
     axes.grid(axis="x", alpha=0.3)
     return figure

@@ -55,6 +55,11 @@ class RemoteContestant:
         """Stable id: the served model name (no registry key or run is known for a remote model)."""
         return f"remote/{self.model}"
 
+    @property
+    def weights(self) -> str:
+        """Unknown: a remote server's weights are not ours to name (no metric matches them)."""
+        return ""
+
 
 def parse_remote_specs(specs: Sequence[str]) -> list[RemoteContestant]:
     """'URL=model[,model...]' strings (the --remote flag) into contestants."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.backend_protocol import ArenaBackend
+from arena.board import NO_METRICS_NOTE
 from arena.board_cache import BoardCache
 from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl
@@ -229,6 +230,7 @@ class ArenaService:
         self._fault: str | None = None  # a storage failure seen while running, for the banner
         self._stop = threading.Event()
         self.follow_ups = FollowUps(self, follow_ups)  # up to N follow-up turns before the vote
+        self.auto_metrics: Any = None  # arena.auto_metrics.AutoMetrics, once start_auto_metrics runs
         if store.problem is None:
             self.beat()
             with self._stored():
@@ -509,6 +511,9 @@ class ArenaService:
             answer_a, answer_b = last.a.text, last.b.text
             cut_a = cut_at(last.a.telemetry.output_tokens, self.settings.max_new_tokens)
             cut_b = cut_at(last.b.telemetry.output_tokens, self.settings.max_new_tokens)
+            weights_a, weights_b = (
+                self.engine.contestant_weights(n) for n in (battle.contestant_a, battle.contestant_b)
+            )
             score_a = score_b = None
             if battle.reference_answer and self._reference_scorer is not None:
                 score_a, score_b = self._reference_scorer([answer_a, answer_b], [battle.reference_answer] * 2)
@@ -517,8 +522,9 @@ class ArenaService:
                     battle_id,
                     answer_a=answer_a,
                     answer_b=answer_b,
-                    telemetry_a={**last.a.telemetry.to_dict(), "cut_at_tokens": cut_a},
-                    telemetry_b={**last.b.telemetry.to_dict(), "cut_at_tokens": cut_b},
+                    # each side's served weights beside its answer: the vote's provenance
+                    telemetry_a={**last.a.telemetry.to_dict(), "cut_at_tokens": cut_a, "weights": weights_a},
+                    telemetry_b={**last.b.telemetry.to_dict(), "cut_at_tokens": cut_b, "weights": weights_b},
                     identity_leak=leaks_identity(answer_a) or leaks_identity(answer_b),
                     bertscore_a=score_a,
                     bertscore_b=score_b,
@@ -708,8 +714,9 @@ class ArenaService:
         filters. Too-fast, calibration and re-served votes are not rated (`Judgement.filter_rated`)."""
         served = {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
         filters = dict(
-            category=category, specialty=specialty, task=task, question_specialty=question_specialty
-        )
+            category=category, specialty=specialty, task=task, question_specialty=question_specialty,
+            served_weights=self.served_weights(),
+        )  # fmt: skip
         with self._stored(consequence="The leaderboard cannot be shown just now."):
             if calibrated_only or verified_only:  # rater standing changes with every vote: read afresh
                 rated, too_fast = self.judgement.filter_rated(
@@ -736,11 +743,30 @@ class ArenaService:
         if too_fast:
             note = f"{too_fast} votes came faster than their answers can be read: kept, not rated."
             table = replace(table, notes=[*table.notes, note])
+        measuring = self.auto_metrics.note() if self.auto_metrics is not None else None
+        if measuring:  # replaces the "metrics are empty" note
+            table = replace(table, notes=[*(n for n in table.notes if n != NO_METRICS_NOTE), measuring])
         return table
+
+    def start_auto_metrics(self, settings: Any = None) -> Any:
+        """Measure, in the background, the board metrics missing for the weights served now
+        (`arena.auto_metrics`); the board carries a note while it runs. Returns the job."""
+        from arena.auto_metrics import AutoMetrics
+
+        if self.store.problem is None:
+            self.auto_metrics = AutoMetrics.start(self.engine, self.store, self.served_weights(), settings)  # type: ignore[arg-type]
+        return self.auto_metrics
 
     def served_labels(self) -> dict[str, str]:
         """Stable id -> current label of every served contestant."""
         return {self.engine.contestant_id(name): name for name in self.engine.contestant_names()}
+
+    def served_weights(self) -> dict[str, str]:
+        """Stable id -> the weights each contestant is served on now (the board's metric provenance)."""
+        return {
+            self.engine.contestant_id(name): self.engine.contestant_weights(name)
+            for name in self.engine.contestant_names()
+        }
 
     # --- export ---
 

@@ -251,6 +251,10 @@ class ContestantLookup(Generic[C]):
         """The stable id votes and results are stored under (`<model key>/<run id or base>`)."""
         return self.contestant(name).id  # type: ignore[attr-defined]
 
+    def contestant_weights(self, name: str) -> str:
+        """The served weights' tag (`Contestant.weights`: "nf4", "bf16", "gguf-q4_1"; "" if unknown)."""
+        return self.contestant(name).weights  # type: ignore[attr-defined]
+
     def contestant(self, name: str) -> C:
         """The contestant with this name, or ContestantUnavailable."""
         try:

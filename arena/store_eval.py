@@ -30,6 +30,7 @@ _REQUIRED_EVAL_FIELDS: tuple[str, ...] = (
 )
 _OPTIONAL_EVAL_FIELDS: tuple[str, ...] = (
     "adapter_run",
+    "weights",  # the served weights' tag (Contestant.weights): what the board matches against
     "ci_low",
     "ci_high",
     "scoring_model",
@@ -37,12 +38,13 @@ _OPTIONAL_EVAL_FIELDS: tuple[str, ...] = (
     "created_at",
 )
 _REQUIRED_CACHE_FIELDS: tuple[str, ...] = ("contestant", "question_id", "answer")
-_OPTIONAL_CACHE_FIELDS: tuple[str, ...] = ("contestant_id", "output_tokens", "latency_s", "ttft_s")
+_OPTIONAL_CACHE_FIELDS: tuple[str, ...] = ("contestant_id", "weights", "output_tokens", "latency_s", "ttft_s")
 
 
 def eval_cache_key(contestant: str, prompt_template: str, settings: Mapping[str, Any], question: str) -> str:
-    """Stable key for ``eval_cache`` from the contestant's stable id (`Contestant.id`), so a renamed
-    display label still hits; any change of contestant, prompt, settings or question misses."""
+    """Stable key for ``eval_cache`` from what generated the answer (`Contestant.served_as`: the stable
+    id and the served weights), so a renamed display label still hits; any change of contestant,
+    weights, prompt, settings or question misses."""
     payload = json.dumps(
         [contestant, prompt_template, dict(settings), question], sort_keys=True, ensure_ascii=False
     )
@@ -56,7 +58,7 @@ class EvalTables(SqlStoreBase):
         """Store a batch of evaluation results in one transaction: every row, or none of them.
 
         Required keys: contestant, model_key, dataset, dataset_hash, split, n, metric, value, run_id;
-        optional: adapter_run, ci_low, ci_high, scoring_model, git_commit, created_at. A run may hold one
+        optional: adapter_run, weights, ci_low, ci_high, scoring_model, git_commit, created_at. A run may hold one
         value per (contestant, dataset, split, metric, scoring_model).
         """
         with self._transaction() as session:
@@ -103,7 +105,7 @@ class EvalTables(SqlStoreBase):
 
     def cache_put(self, key: str, row: Mapping[str, Any]) -> None:
         """Store (or overwrite) a cached answer; keys: contestant, question_id, answer, and optionally
-        output_tokens, latency_s, ttft_s."""
+        contestant_id, weights, output_tokens, latency_s, ttft_s."""
         check_fields("The cache row", row, _REQUIRED_CACHE_FIELDS, _OPTIONAL_CACHE_FIELDS)
         record = {field: row.get(field) for field in (*_REQUIRED_CACHE_FIELDS, *_OPTIONAL_CACHE_FIELDS)}
         record["contestant_id"] = record["contestant_id"] or id_from_label(str(row["contestant"]))

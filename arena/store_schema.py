@@ -281,6 +281,31 @@ def _fill_stable_ids(session: SqlSession) -> None:
         )
 
 
+# The label's quantisation part the PEFT engine wrote (finetune.loading.QUANTIZATION_LABEL): until
+# schema version 5 `arena.evaluate` ran on the PEFT engine only, so on an evaluation row this part
+# names the weights it scored. Other parts ("gguf", "bf16 vLLM") were never written by an evaluation.
+PEFT_WEIGHT_TAGS: frozenset[str] = frozenset({"nf4", "int8", "fp32", "bf16", "fp16"})
+
+
+def weights_from_label(label: str) -> str | None:
+    """The weights tag an evaluation row written before version 5 scored, read from its label's
+    quantisation part ("SmolLM2 · base · nf4" -> "nf4"); None where it cannot be told, so the board
+    says "not measured on these weights" rather than guessing."""
+    from arena.adapters import LABEL_SEPARATOR
+
+    parts = label.split(LABEL_SEPARATOR)
+    return parts[2] if len(parts) == 3 and parts[2] in PEFT_WEIGHT_TAGS else None
+
+
+def _fill_weights(session: SqlSession) -> None:
+    """Evaluation rows and cached answers stored no weights; the label they stored names them."""
+    for table, key in (("eval_results", "id"), ("eval_cache", "key")):
+        for row in session.query(f"SELECT {key}, contestant FROM {table} WHERE weights IS NULL"):
+            weights = weights_from_label(str(row["contestant"]))
+            if weights is not None:
+                session.execute(f"UPDATE {table} SET weights = ? WHERE {key} = ?", [weights, row[key]])
+
+
 # Ordered by version; append, never edit a released entry. The last entry's version is SCHEMA_VERSION.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "battles, votes, evaluation results and cache"),
@@ -309,6 +334,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "clinical judgement: rubric per answer, each vote's quality record, raters, invite codes, "
         "follow-up turns",
         add_tables=JUDGEMENT_TABLES,  # arena.store_judgement
+    ),
+    Migration(
+        5,
+        "the served weights (format/precision tag, arena.adapters.Contestant.weights) beside each "
+        "evaluation result and cached answer, so the board shows a metric only for the weights served now",
+        (
+            AddColumn("eval_results", _text("weights")),
+            AddColumn("eval_cache", _text("weights")),
+        ),
+        backfill=_fill_weights,
     ),
 )
 

@@ -36,6 +36,7 @@ from arena.board import (
 )
 from arena.categories import TASK_LABELS
 from arena.judgement import Rater
+from arena.leaderboard import MIN_RANKED_BATTLES
 from arena.plots import rating_history_figure, ratings_figure, win_rate_heatmap
 from arena.service import (
     MAX_RATIONALE_CHARS,
@@ -209,12 +210,24 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             board_extras = ui_judgement.build_board_extras(rater_filters)
             with gr.Accordion("Online Elo (depends on vote order; for comparison only)", open=False):
                 elo_table = gr.Dataframe(interactive=False, elem_id="elo-table")
-            ratings_plot = gr.Plot(label="Bradley-Terry ratings with 95% intervals", elem_id="ratings-plot")
-            heatmap_plot = gr.Plot(label="Win rate (row beats column)", elem_id="heatmap-plot")
-            history_plot = gr.Plot(label="Ratings over time (daily, 95% intervals)", elem_id="history-plot")
+            # Headings above the plots, not Gradio's label badge: the badge sits over the figure's
+            # top-left corner, where it hid the top contestant's name.
+            gr.Markdown("#### Bradley-Terry ratings with 95% intervals")
+            ratings_plot = gr.Plot(show_label=False, elem_id="ratings-plot")
+            gr.Markdown("#### Win rate (row beats column)")
+            heatmap_plot = gr.Plot(show_label=False, elem_id="heatmap-plot")
+            gr.Markdown("#### Ratings over time (daily, 95% intervals)")
+            history_plot = gr.Plot(show_label=False, elem_id="history-plot")
             with gr.Row():
                 export_btn = gr.Button("Export all votes (CSV + JSONL)", elem_id="export")
-                export_files = gr.File(label="Exports", file_count="multiple", interactive=False)
+                # Shown once there is something to download (an empty file box read as broken).
+                export_files = gr.File(
+                    label="Exports",
+                    file_count="multiple",
+                    interactive=False,
+                    visible=False,
+                    elem_id="exports",
+                )
 
         vote_outputs = list(vote_buttons.values())
         flags = [flag_a_unsafe, flag_a_incorrect, flag_b_unsafe, flag_b_incorrect]
@@ -457,7 +470,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 ),
                 notes: "\n\n".join(f"_{note}_" for note in board.notes),
                 elo_table: gr.update(value=board.elo or [["", ""]], headers=["Contestant", "Online Elo"]),
-                ratings_plot: ratings_figure(board.rating_rows),
+                ratings_plot: ratings_figure(board.rating_rows, MIN_RANKED_BATTLES),
                 heatmap_plot: win_rate_heatmap(names, matrix),
                 history_plot: rating_history_figure(board.history, board.labels),
                 category_filter: gr.update(choices=["", *board.categories], value=category or ""),
@@ -474,7 +487,7 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
             except BattleError as error:  # the storage sentence
                 gr.Warning(str(error))
                 return {}
-            return {export_files: [str(p) for p in paths]}
+            return {export_files: gr.update(value=[str(p) for p in paths], visible=True)}
 
         def refresh_banner() -> Any:
             problem = service.storage_problem

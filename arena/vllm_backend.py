@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,7 @@ from arena.backend_protocol import BackendKind, SideEvent, merge_sides, side_tel
 from arena.engine import (
     Contestant,
     ContestantLookup,
+    GeneratedAnswer,
     GenerationSettings,
     PairUpdate,
     discover_adapters,
@@ -64,6 +65,7 @@ from arena.vllm_config import (
     engine_memory_fraction,
     process_tree_rss_mb,
     served_model,
+    served_weights,
     vllm_vram_mb,
     weights_bytes,
 )
@@ -242,9 +244,12 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 weights_bytes(sorted(folder.glob("*.safetensors")), dtype_bytes) if folder.is_dir() else None
             )
             base = _Base(spec, served, engine, tokenizer, _stop_ids(tokenizer, spec), memory)
+            weights = served_weights(served, settings)  # what evaluation results record
             self._bases[spec.key] = base
             for info, path in ready:
-                contestant = Contestant(spec.key, spec.display_name, info.run_id, info.path, served.label)
+                contestant = Contestant(
+                    spec.key, spec.display_name, info.run_id, info.path, served.label, weights
+                )
                 request = LoRARequest(contestant.adapter_name, next_lora_id, str(path.resolve()))
                 try:
                     if not self._run(engine.add_lora(request)):
@@ -261,7 +266,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 )
                 self._contestants[contestant.name] = contestant
             if include_plain_bases:
-                plain = Contestant(spec.key, spec.display_name, None, None, served.label)
+                plain = Contestant(spec.key, spec.display_name, None, None, served.label, weights)
                 self._contestants[plain.name] = plain
 
     @staticmethod
@@ -307,11 +312,62 @@ class VLLMBackend(ContestantLookup[Contestant]):
             output_kind=RequestOutputKind.CUMULATIVE,
         )
 
-    def prompt_ids(self, name: str, question: str) -> list[int]:
+    def prompt_ids(self, name: str, question: str, options: Mapping[str, str] | None = None) -> list[int]:
         """The same token ids the PEFT engine feeds: the model's chat template, no extra specials."""
         base = self._bases[self.contestant(name).model_key]
-        text = render_prompt(base.tokenizer, question)
+        text = render_prompt(base.tokenizer, question, options)
         return list(base.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def chat_template(self, name: str) -> str | None:
+        """The chat template `name`'s prompts are rendered with (evaluation cache keys name it)."""
+        return self._bases[self.contestant(name).model_key].tokenizer.chat_template
+
+    def serving_device(self, name: str) -> str:
+        """Where `name`'s engine runs: "cuda" or "cpu"."""
+        return self._bases[self.contestant(name).model_key].served.device
+
+    def generate_answers(
+        self,
+        name: str,
+        items: Sequence[tuple[str, Mapping[str, str] | None]],
+        settings: GenerationSettings,
+        *,
+        batch_size: int = 8,
+    ) -> list[GeneratedAnswer]:
+        """Answer many (question, options) items with one contestant (`arena.evaluate`), `batch_size`
+        requests at a time in the engine's continuous batch."""
+        from vllm.inputs import TokensPrompt
+
+        base = self._bases[self.contestant(name).model_key]
+
+        async def one(question: str, options: Mapping[str, str] | None) -> GeneratedAnswer:
+            started, first = time.perf_counter(), None
+            token_ids: list[int] = []
+            text = ""
+            async for output in base.engine.generate(
+                TokensPrompt(prompt_token_ids=self.prompt_ids(name, question, options)),
+                self.sampling_params(base, settings),
+                uuid.uuid4().hex,
+                lora_request=base.loras.get(name),
+            ):
+                completion = output.outputs[0]
+                if first is None and completion.token_ids:
+                    first = time.perf_counter()
+                token_ids, text = list(completion.token_ids), completion.text.strip()
+            ended = time.perf_counter()
+            if token_ids and token_ids[-1] in base.stop_ids:
+                token_ids = token_ids[:-1]  # the stop token is not part of the answer (as in PEFT)
+            return GeneratedAnswer(
+                text, len(token_ids), round((first or ended) - started, 4), round(ended - started, 4)
+            )
+
+        async def chunk(rows: Sequence[tuple[str, Mapping[str, str] | None]]) -> list[GeneratedAnswer]:
+            return list(await asyncio.gather(*(one(question, options) for question, options in rows)))
+
+        answers: list[GeneratedAnswer] = []
+        for start in range(0, len(items), batch_size):
+            answers += self._run(chunk(items[start : start + batch_size]))
+        return answers
 
     async def _answer(
         self,

@@ -102,6 +102,12 @@ class ServedModel:
 DTYPE_LABEL: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 
 
+def served_weights(served: ServedModel, settings: VLLMSettings) -> str:
+    """The served weights' tag (`Contestant.weights`): the AWQ/GPTQ format of a quantized repository,
+    else the precision the plain weights are served in ("bf16", "fp16", "fp32")."""
+    return served.quantization or DTYPE_LABEL[served.dtype or settings.dtype]
+
+
 def served_model(
     spec: ModelSpec, settings: VLLMSettings, cache_dir: Path | None = None, cuda: CudaDtype | None = None
 ) -> ServedModel:

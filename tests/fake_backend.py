@@ -45,6 +45,9 @@ class ScriptedBackend:
         model, _, run = name.partition(" · ")
         return f"{model}/{'base' if run == 'base' else run.removeprefix('LoRA ')}"
 
+    def contestant_weights(self, name: str) -> str:
+        return "scripted"
+
     def stream_pair(
         self,
         question: str,

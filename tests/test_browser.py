@@ -76,7 +76,13 @@ def running_app(db: Path, app_args: list[str]) -> Iterator[str]:
     """`python app.py` on a free port with its votes in `db` (its log beside it, app.log) for the
     block; yields its URL once it listens. Robots click at once, so reading time is not enforced."""
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "MEDARENA_READING_WPS": "0"}
+    # No first-start metric evaluation: the cores serve the battles (tests/test_auto_metrics.py covers it).
+    env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "MEDARENA_READING_WPS": "0",
+        "MEDARENA_AUTO_METRICS": "0",
+    }
     with (db.parent / "app.log").open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(port), "--db", str(db), *app_args],

@@ -34,8 +34,8 @@ def test_loglik_scoring_paired_delta_and_studies_report(tiny_adapters: Path, tmp
     db = tmp_path / "votes.db"
     common = ["--model", MODEL, "--data", str(MEDQA), "--split", "all", "--limit", str(N),
               "--mcq-scoring", "loglik", "--db", str(db), "--adapters-dir", str(tiny_adapters)]  # fmt: skip
-    base = run_main([*common, "--adapter", "none"], start_engine=lambda **_: engine)
-    adapter = run_main([*common, "--adapter", "latest"], start_engine=lambda **_: engine)
+    base = run_main([*common, "--adapter", "none"], start_engine=lambda _options: engine)
+    adapter = run_main([*common, "--adapter", "latest"], start_engine=lambda _options: engine)
     assert base.code == 0 and adapter.code == 0, base.stdout + adapter.stdout
     assert "generated 0 new answers" in base.stdout  # log-likelihood scoring generates nothing
     with closing(sqlite3.connect(db)) as connection:

@@ -2,7 +2,9 @@
 
 Run: ``python -m pytest tests/test_evaluate.py -q`` (the model tests are marked slow). One engine is
 loaded for the module and handed to ``main`` through its ``start_engine`` parameter, which also records
-what main asked it to load; the bad-input tests hand in a starter that fails if a model is ever loaded.
+the `BackendOptions` main asked it to start; the bad-input tests hand in a starter that fails if a model
+is ever loaded. Scoring what is served: real llama.cpp (the embedded Q4_1 SmolLM2 GGUF) and PEFT (NF4)
+runs on the bundled set record their weights, and the board shows each only beside those weights.
 """
 
 from __future__ import annotations
@@ -20,16 +22,22 @@ from typing import Any
 
 import pytest
 
+from arena.backend import BackendOptions
+from arena.board import LEADERBOARD_COLUMNS, standing_cells
 from arena.engine import ArenaEngine
 from arena.eval_results import (
     FREE_TEXT_METRICS,
     LEADERBOARD_METRICS,
     MCQ_METRICS,
+    NOT_MEASURED_HERE,
     QUALITY_METRICS,
+    ServedResults,
     leaderboard_metrics,
     metric_human_agreement,
+    served_results,
 )
 from arena.evaluate import main
+from arena.leaderboard import build_leaderboard
 from arena.store import ArenaStore
 from arena.votes import VoteInput
 
@@ -47,13 +55,13 @@ MEAN_METRICS = (*FREE_TEXT_METRICS, "mcq_accuracy", "mcq_unreadable_rate")
 
 @dataclass
 class RecordingStarter:
-    """Hands main the module's one engine and records the arguments main asked to load with."""
+    """Hands main the module's one engine and records the options main asked to start with."""
 
     engine: ArenaEngine
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[BackendOptions] = field(default_factory=list)
 
-    def __call__(self, **kwargs: Any) -> ArenaEngine:
-        self.calls.append(kwargs)
+    def __call__(self, options: BackendOptions) -> ArenaEngine:
+        self.calls.append(options)
         return self.engine
 
 
@@ -112,7 +120,7 @@ class Runs:
     base_again: Invocation
     cache_before_repeat: int
     cache_after_repeat: int
-    starter_calls: list[dict[str, Any]]
+    starter_calls: list[BackendOptions]
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +140,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory, starter: RecordingStarter, ti
 def test_main_loads_only_the_needed_contestant(runs: Runs, adapter_run: str) -> None:
     assert [run.code for run in (runs.base, runs.adapter, runs.base_again)] == [0, 0, 0]
     plain, with_adapter, _ = runs.starter_calls
-    assert plain["model_keys"] == [MODEL] and plain["adapter_selection"] == []
-    assert plain["include_plain_bases"] is True
-    assert with_adapter["adapter_selection"] == [f"{MODEL}/{adapter_run}"]
-    assert with_adapter["include_plain_bases"] is False
+    assert plain.model_keys == (MODEL,) and plain.adapter_selection == ()
+    assert plain.include_plain_bases is True and plain.min_served == 1  # auto keeps one contestant's backend
+    assert with_adapter.adapter_selection == (f"{MODEL}/{adapter_run}",)
+    assert with_adapter.include_plain_bases is False
 
 
 @pytest.mark.slow
@@ -308,11 +316,177 @@ def test_metric_human_agreement_reads_the_stores_rated_battles(tmp_path: Path) -
     assert n == 3 and share == pytest.approx(2 / 3)
 
 
+# --------------------------------------------------------------------------- scored as served
+
+
+def test_a_metric_counts_only_beside_the_weights_it_was_measured_on() -> None:
+    def row(contestant_id: str, weights: str | None, metric: str = "bertscore_f1") -> dict[str, Any]:
+        return {**result(contestant_id, "bundled", metric, 0.5, "2026-12-01"), "contestant_id": contestant_id,
+                "weights": weights}  # fmt: skip
+
+    rows = [
+        row("smollm2-135m/base", "nf4"),
+        row("smollm2-135m/base", "gguf-q4_1", "rougeL"),
+        row("gemma3-270m/base", "nf4"),  # served on the GGUF now: measured elsewhere only
+        row("gemma3-270m/base", "gguf-q4_k_m", "gen.max_new_tokens"),  # a setting, not a board metric
+        row("qwen2.5-0.5b/base", None),  # written before weights were recorded
+        row("remote/demo", ""),  # a remote server's weights are unknown: nothing matches them
+        row("phi/base", "nf4"),  # not served now
+    ]
+    served = {"smollm2-135m/base": "gguf-q4_1", "gemma3-270m/base": "gguf-q4_k_m",
+              "qwen2.5-0.5b/base": "bf16", "remote/demo": ""}  # fmt: skip
+    matched = served_results(rows, served)
+    assert [(r["contestant_id"], r["metric"]) for r in matched.rows] == [
+        ("smollm2-135m/base", "rougeL"),
+        ("gemma3-270m/base", "gen.max_new_tokens"),
+    ]
+    assert matched.elsewhere == {"gemma3-270m/base", "qwen2.5-0.5b/base", "remote/demo"}
+    assert served_results(rows, {}) == ServedResults([], frozenset())
+
+
+def test_each_backend_names_its_served_weights_from_the_loader_and_the_registry() -> None:
+    from arena.llamacpp_backend import WEIGHTS_PREFIX, file_type_name
+    from arena.vllm_config import ServedModel, VLLMSettings, served_weights
+
+    constants = {"LLAMA_FTYPE_ALL_F32": 0, "LLAMA_FTYPE_MOSTLY_F16": 1, "LLAMA_FTYPE_MOSTLY_Q4_1": 3,
+                 "LLAMA_FTYPE_MOSTLY_Q4_K_M": 15, "LLAMA_FTYPE_GUESSED": 1024}  # fmt: skip
+    assert [WEIGHTS_PREFIX + file_type_name(code, constants) for code in (3, 15, 1, 0)] == [
+        "gguf-q4_1", "gguf-q4_k_m", "gguf-f16", "gguf-f32"
+    ]  # fmt: skip
+    assert file_type_name(None, constants) == "unknown" and file_type_name(99, constants) == "type99"
+    cpu = VLLMSettings(dtype="float32")
+    assert served_weights(ServedModel("folder", None, "cpu", "fp32 vLLM"), cpu) == "fp32"
+    assert served_weights(ServedModel("hub/id", None, "cuda", "bf16 vLLM", "bfloat16"), cpu) == "bf16"
+    assert served_weights(ServedModel("hub/awq", "awq", "cuda", "awq vLLM", "float16"), cpu) == "awq"
+
+
+@dataclass
+class KeptBackends:
+    """Starts each backend main asks for with the app's own factory, and keeps it for the test."""
+
+    started: list[Any] = field(default_factory=list)
+
+    def __call__(self, options: BackendOptions) -> Any:
+        from arena.eval_runner import start_eval_backend
+
+        self.started.append(start_eval_backend(options))
+        return self.started[-1]
+
+
+@dataclass(frozen=True)
+class ServedRuns:
+    db: Path
+    llamacpp: Invocation
+    peft: Invocation
+    loglik_on_llamacpp: Invocation
+    backends: KeptBackends
+
+
+@pytest.fixture(scope="module")
+def served_runs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    db = tmp_path_factory.mktemp("served") / "votes.db"
+    backends = KeptBackends()
+    common = ["--model", MODEL, "--data", "bundled", "--limit", "3", "--max-new-tokens", "8",
+              "--db", str(db), "--adapters-dir", str(ROOT / "adapters")]  # fmt: skip
+    llamacpp = run_main([*common, "--backend", "llamacpp"], start_engine=backends)
+    peft = run_main([*common, "--backend", "peft"], start_engine=backends)
+    loglik = run_main(
+        [*common[:2], "--data", "bundled-mcq", "--mcq-scoring", "loglik", "--db", str(db), "--backend",
+         "llamacpp"], start_engine=backends,
+    )  # fmt: skip
+    yield ServedRuns(db, llamacpp, peft, loglik, backends)
+    for backend in backends.started:
+        backend.close()
+
+
+@pytest.mark.slow
+def test_evaluate_scores_the_served_weights_and_the_board_matches_them(served_runs: ServedRuns) -> None:
+    from arena.service import ArenaService
+    from finetune.data import load_dataset_source
+
+    runs = served_runs
+    assert (runs.llamacpp.code, runs.peft.code) == (0, 0), runs.llamacpp.stdout + runs.peft.stdout
+    llamacpp, peft = runs.backends.started[:2]
+    assert (llamacpp.kind, peft.kind) == ("llamacpp", "peft")
+    store = ArenaStore(runs.db)
+    weights = {
+        run: {row["weights"] for row in rows_of(store, run.run_id)} for run in (runs.llamacpp, runs.peft)
+    }
+    assert weights == {runs.llamacpp: {"gguf-q4_1"}, runs.peft: {"nf4"}}  # the embedded Q4_1 GGUF; NF4
+    with contextlib.closing(sqlite3.connect(runs.db)) as connection:
+        cached = connection.execute("SELECT weights, COUNT(*) FROM eval_cache GROUP BY weights").fetchall()
+    assert sorted(cached) == [("gguf-q4_1", 3), ("nf4", 3)]  # no answer is reused across weights
+    # Log-likelihood scoring reads the PEFT engine's logits: refused on llama.cpp, nothing stored.
+    assert runs.loglik_on_llamacpp.code == 2 and runs.loglik_on_llamacpp.run_id is None
+
+    def bertscore(run: Invocation) -> str:
+        stored = next(r for r in rows_of(store, run.run_id) if r["metric"] == "bertscore_f1")
+        return f"{stored['value']:.3f} [{stored['ci_low']:.3f}, {stored['ci_high']:.3f}]"
+
+    assert bertscore(runs.llamacpp) != bertscore(runs.peft)  # other weights, other answers, other score
+    bank = load_dataset_source("bundled").records
+    for backend, run in ((llamacpp, runs.llamacpp), (peft, runs.peft)):
+        service = ArenaService(backend, store, bank, seed=1, bootstrap_rounds=20, heartbeat_every=None)
+        base = next(row for row in service.leaderboard().rows if row.contestant_id == f"{MODEL}/base")
+        cells = dict(zip(LEADERBOARD_COLUMNS, standing_cells(base), strict=True))
+        assert cells["BERTScore F1"] == bertscore(run)  # the served weights' own score, never the other's
+        service.close()
+    # The same votes.db served on weights nobody evaluated: the cell says so.
+    other = build_leaderboard([], store.eval_results(), {}, {f"{MODEL}/base": "SmolLM2 · base · bf16"},
+                              rounds=20, served_weights={f"{MODEL}/base": "bf16"})  # fmt: skip
+    assert other.rows[0].metrics == {} and other.rows[0].metrics_note == NOT_MEASURED_HERE
+    assert standing_cells(other.rows[0])[LEADERBOARD_COLUMNS.index("BERTScore F1")] == NOT_MEASURED_HERE
+    assert any("evaluated only on other weights" in note for note in other.notes)
+
+
+@pytest.mark.slow
+def test_evaluating_on_vllm_stores_the_weights_vllm_serves_and_its_board_shows_them(
+    served_runs: ServedRuns,
+) -> None:
+    from arena.service import ArenaService
+    from finetune.data import load_dataset_source
+
+    pytest.importorskip("vllm", reason="vLLM is not installed")
+    backends = KeptBackends()
+    args = ["--model", MODEL, "--data", "bundled", "--limit", "3", "--max-new-tokens", "8",
+            "--db", str(served_runs.db), "--adapters-dir", str(ROOT / "adapters"), "--backend", "vllm"]  # fmt: skip
+    # main itself, not run_main: vLLM's engine start does not survive a redirected sys.stdout
+    code = main(args, start_engine=backends)
+    try:
+        assert code == 0
+        (vllm,) = backends.started
+        served = vllm.contestant_weights(vllm.contestant_names()[0])
+        assert vllm.kind == "vllm" and served == "bf16"  # the arena's CPU vLLM serves bf16 weights
+        store = ArenaStore(served_runs.db)
+        newest = store.eval_results()[-1]["run_id"]
+        rows = rows_of(store, newest)
+        assert newest not in {served_runs.llamacpp.run_id, served_runs.peft.run_id}
+        assert {row["weights"] for row in rows} == {"bf16"} and {row["contestant_id"] for row in rows} == {
+            f"{MODEL}/base"
+        }  # fmt: skip
+        stored = next(r for r in rows if r["metric"] == "bertscore_f1")
+        service = ArenaService(
+            vllm,
+            store,
+            load_dataset_source("bundled").records,
+            seed=1,
+            bootstrap_rounds=20,
+            heartbeat_every=None,
+        )
+        (standing,) = service.leaderboard().rows
+        assert standing.metrics["bertscore_f1"] == (stored["value"], stored["ci_low"], stored["ci_high"])
+        service.close()
+    finally:
+        for backend in backends.started:
+            backend.close()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
-def refuse_to_load(**kwargs: Any) -> ArenaEngine:
-    raise AssertionError(f"a model was loaded although the input was bad: {kwargs}")
+def refuse_to_load(options: BackendOptions) -> ArenaEngine:
+    raise AssertionError(f"a model was loaded although the input was bad: {options}")
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> str:

@@ -43,6 +43,9 @@ class WiringBackend:
     def contestant_id(self, name: str) -> str:
         return "smollm2-135m/base" if "base" in name else "smollm2-135m/run1"
 
+    def contestant_weights(self, name: str) -> str:
+        return "nf4"
+
     def stream_pair(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         raise AssertionError("a prepared battle must not generate")
 

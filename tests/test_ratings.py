@@ -14,6 +14,7 @@ from arena.plots import PlotInputError, ratings_figure, win_rate_heatmap
 from arena.ratings import (
     ContestantRates,
     InvalidBattleError,
+    LeaderboardRow,
     RatedBattle,
     RatingParameterError,
     battle_count_matrix,
@@ -280,6 +281,31 @@ def test_figures_save_as_png(tmp_path, hand_made: list[RatedBattle]) -> None:
     empty_path = tmp_path / "empty.png"
     ratings_figure([]).savefig(empty_path)
     assert empty_path.stat().st_size > 0
+
+
+def test_the_ratings_plot_ranks_only_ranked_contestants_and_keeps_the_top_label_in_the_frame() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def row(rank: int, name: str, rating: float, battles: int) -> LeaderboardRow:
+        return LeaderboardRow(rank, name, rating, rating - 200, rating + 200, rating, battles, 0.5, 0.0, 0.0)
+
+    rows = [
+        row(1, "SmolLM2 · base", 1060, 3),
+        row(2, "Gemma · base", 1000, 40),
+        row(3, "Qwen · base", 940, 40),
+    ]
+    figure = ratings_figure(rows, min_ranked=20)
+    axes = figure.axes[0]
+    labels = [label.get_text() for label in axes.get_yticklabels()][::-1]  # drawn bottom-up
+    assert labels == ["SmolLM2 · base (preliminary)", "#1 Gemma · base", "#2 Qwen · base"]
+    low, high = axes.get_ylim()
+    assert low <= -0.5 and high >= len(rows) - 0.5  # half a row above the best, below the last
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.canvas.draw()
+    frame = figure.bbox
+    for label in axes.get_yticklabels():
+        box = label.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
 
 
 def test_heatmap_rejects_mismatched_matrix() -> None:

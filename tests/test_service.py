@@ -121,10 +121,12 @@ def test_cut_answers_are_marked_for_the_voter_and_stored_per_side(service: Arena
         (final.cut_b, final.answer_b, stored.telemetry_b, stored.answer_b),
     ):
         assert telemetry["cut_at_tokens"] == cut and (cut == 12) == (telemetry["output_tokens"] >= 12)
+        assert telemetry["weights"] in {"nf4", "int8", "fp32", "bf16", "fp16"}  # what this side was served on
         assert ("cut at 12 tokens" in shown) == (cut is not None)
         assert "cut at" not in answer and shown.startswith(
             answer
         )  # the mark is for the voter, not the record
+    assert stored.telemetry_a["weights"] == service.engine.contestant_weights(stored.contestant_a)
     assert final.cut_a or final.cut_b  # 12 tokens cut at least one stroke answer
     # the common pace: no update showed a side further ahead than the other had words, while both ran
     assert all(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -43,6 +44,10 @@ class FakeService:
 
     def cancel_battle(self, battle_id: str, sid: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append(("cancel_battle", (battle_id, sid)))
+
+    def export_votes(self, directory: Any) -> tuple[Any, Any]:
+        self.calls.append(("export_votes", directory))
+        return directory / "votes.csv", directory / "votes.jsonl"
 
     def vote(self, vote: VoteInput) -> Reveal:
         self.calls.append(("vote", vote))
@@ -108,3 +113,15 @@ def test_a_refused_vote_shows_the_sentence_and_reveals_nothing(fake: FakeService
     shown = by_elem_id(updates)
     assert "reveal" not in shown
     assert any("already has a vote" in str(value) for value in shown.values())
+
+
+def test_the_export_box_appears_only_with_files_and_no_badge_covers_a_plot(fake: FakeService) -> None:
+    demo = build_ui(fake)  # type: ignore[arg-type]
+    blocks = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    assert blocks["exports"].visible is False  # no empty "Exports" box before anything is exported
+    shown = by_elem_id(event(demo, "export").fn(""))
+    assert shown["exports"]["visible"] is True and [Path(p).name for p in shown["exports"]["value"]] == [
+        "votes.csv", "votes.jsonl"
+    ]  # fmt: skip
+    # Gradio's label badge sits over a plot's top-left corner, where the best contestant's name is.
+    assert all(blocks[plot].show_label is False for plot in ("ratings-plot", "heatmap-plot", "history-plot"))
