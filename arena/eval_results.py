@@ -17,11 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from arena import metrics
 from finetune.data import BUNDLED
+from finetune.scores import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, bootstrap_ci
 
-BOOTSTRAP_ROUNDS = 1000
-BOOTSTRAP_SEED = 0  # fixed, so a rerun on cached answers reproduces every interval exactly
 SETTING_PREFIX = "gen."  # rows that record the generation settings, not a measurement
 # Rows of an adapter's result holding adapter − base on the same questions with a paired bootstrap
 # interval (arena/paired.py), e.g. "paired_delta.bertscore_f1".
@@ -153,7 +151,7 @@ def metric_human_agreement(
         agreements.append(float(metric_prefers == outcome))
     if not agreements:
         return None, None, None, 0
-    low, high = metrics.bootstrap_ci(agreements, rounds=rounds, seed=BOOTSTRAP_SEED)
+    low, high = bootstrap_ci(agreements, rounds=rounds, seed=BOOTSTRAP_SEED)
     return statistics.fmean(agreements), low, high, len(agreements)
 
 

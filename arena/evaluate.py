@@ -51,7 +51,7 @@ from arena.eval_paired import MCQ_SCORINGS
 from arena.eval_report import write_report
 from arena.eval_results import SETTING_PREFIX
 from arena.eval_runner import EngineStarter, EvalRequest, ScoredSet, run_evaluation
-from arena.metric_errors import MetricInputError
+from finetune.scores import MetricInputError
 from arena.scoring_models import ScoringModelUnavailable
 from arena.store import ArenaStore, InvalidRecord, default_db_path
 from arena.studies_report import studies_markdown

@@ -37,9 +37,8 @@ from arena.board import (
     votes_to_separate,
 )
 from arena.board_summary import BoardSummary, derive_vote
-from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, leaderboard_metrics
+from arena.eval_results import leaderboard_metrics
 from arena.history import Snapshot, daily_snapshots
-from arena.metrics import bootstrap_ci
 from arena.ratings import (
     ContestantRates,
     LeaderboardRow,
@@ -57,6 +56,7 @@ from arena.style_control import (
     style_controlled_ratings,
     style_standings,
 )
+from finetune.scores import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, bootstrap_ci
 
 UNRATED = "no votes yet"
 PRELIMINARY = "preliminary"
