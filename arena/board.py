@@ -164,7 +164,9 @@ LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     Column(
         "Rating (Bradley-Terry, 95% CI)",
         _VOTES,
-        lambda s: f"{s.rating.bt_rating:.0f} [{s.rating.ci_low:.0f}, {s.rating.ci_high:.0f}]" if s.rating else "",
+        lambda s: (
+            f"{s.rating.bt_rating:.0f} [{s.rating.ci_low:.0f}, {s.rating.ci_high:.0f}]" if s.rating else ""
+        ),
     ),
     Column("Battles", _VOTES, lambda s: s.rating.battles if s.rating else 0),
     Column("Win rate", _VOTES, lambda s: fmt_number(s.rating.win_rate * 100, 0) + "%" if s.rating else ""),
@@ -185,7 +187,9 @@ BOARD_METRICS = tuple(column.metric for column in LEADERBOARD_COLUMNS if column.
 
 def standing_cells(standing: Any, table: BoardTable | None = None) -> list[Any]:
     """One `arena.leaderboard.Standing` as the cells of `table`'s columns (None: every column)."""
-    return [column.cell(standing) for column in LEADERBOARD_COLUMNS if table is None or table in column.tables]
+    return [
+        column.cell(standing) for column in LEADERBOARD_COLUMNS if table is None or table in column.tables
+    ]
 
 
 def table_headers(table: BoardTable | None = None) -> list[str]:

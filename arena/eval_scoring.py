@@ -178,7 +178,8 @@ def mcq_prediction_metrics(
     letters (None: unreadable), each with a 95% bootstrap interval over the items (`finetune.scores`)."""
     intervals = scores.mcq_intervals(predicted, gold, labels, rounds=rounds, seed=BOOTSTRAP_SEED)
     return [
-        MetricValue(f"{prefix}_{field}", *intervals[field], len(gold), scoring_model) for field in scores.MCQ_FIELDS
+        MetricValue(f"{prefix}_{field}", *intervals[field], len(gold), scoring_model)
+        for field in scores.MCQ_FIELDS
     ]
 
 

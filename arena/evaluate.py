@@ -51,7 +51,6 @@ from arena.eval_paired import MCQ_SCORINGS
 from arena.eval_report import write_report
 from arena.eval_results import SETTING_PREFIX
 from arena.eval_runner import EngineStarter, EvalRequest, ScoredSet, run_evaluation
-from finetune.scores import MetricInputError
 from arena.scoring_models import ScoringModelUnavailable
 from arena.store import ArenaStore, InvalidRecord, default_db_path
 from arena.studies_report import studies_markdown
@@ -59,6 +58,7 @@ from finetune.data import DataError
 from finetune.loading import BaseUnavailableError
 from finetune.paths import project_paths
 from finetune.registry import UnknownModelError
+from finetune.scores import MetricInputError
 
 
 def _positive_int(text: str) -> int:

@@ -53,7 +53,9 @@ def conversation_chars(battle: BattleRow, finished_turns: Sequence[dict[str, Any
         len(battle.question)
         + len(battle.answer_a or "")
         + len(battle.answer_b or "")
-        + sum(len(turn["question"]) + len(turn["answer_a"]) + len(turn["answer_b"]) for turn in finished_turns)
+        + sum(
+            len(turn["question"]) + len(turn["answer_a"]) + len(turn["answer_b"]) for turn in finished_turns
+        )
     )
 
 

@@ -537,4 +537,3 @@ def reference_text(record: Record) -> str:
     from finetune.prompt import final_answer
 
     return final_answer(record.answer)
-

@@ -295,7 +295,9 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m finetune.data_describe SOURCE [--models ...] [--out DIR]."""
-    parser = argparse.ArgumentParser(prog="python -m finetune.data_describe", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m finetune.data_describe", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument(
         "source",
         metavar="SOURCE",
@@ -314,9 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cache-dir", type=Path, help="converted-base cache (default: $MEDARENA_CACHE or ~/.cache/medarena)"
     )
     args = parser.parse_args(argv)
-    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(args.source.split("=")[0]).stem)[
-        :60
-    ]
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(args.source.split("=")[0]).stem)[:60]
     out_dir = args.out or Path("results") / f"describe-{slug}"
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     try:
