@@ -158,7 +158,7 @@ def _speed(header: str, figure: str, digits: int) -> Column:
 
 
 # The leaderboard's columns, declared once: a new metric is one `_metric` line here.
-LEADERBOARD_COLUMNS: tuple[Column, ...] = (
+BOARD_COLUMNS: tuple[Column, ...] = (
     Column("Rank (95%)", _VOTES, lambda s: s.rank),
     Column("Contestant", _VOTES | _METRICS, lambda s: s.contestant),
     Column(
@@ -182,19 +182,18 @@ LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     _speed("Tokens/s", "median_tokens_per_s", 1),
     _speed("Weights (MB)", "memory_mb", 0),
 )
-BOARD_METRICS = tuple(column.metric for column in LEADERBOARD_COLUMNS if column.metric)
+LEADERBOARD_COLUMNS = [column.header for column in BOARD_COLUMNS]  # every header, in table order
+BOARD_METRICS = tuple(column.metric for column in BOARD_COLUMNS if column.metric)  # what the board reads
 
 
 def standing_cells(standing: Any, table: BoardTable | None = None) -> list[Any]:
     """One `arena.leaderboard.Standing` as the cells of `table`'s columns (None: every column)."""
-    return [
-        column.cell(standing) for column in LEADERBOARD_COLUMNS if table is None or table in column.tables
-    ]
+    return [column.cell(standing) for column in BOARD_COLUMNS if table is None or table in column.tables]
 
 
 def table_headers(table: BoardTable | None = None) -> list[str]:
     """The headers of `table`'s columns (None: every column), in the order `standing_cells` fills them."""
-    return [column.header for column in LEADERBOARD_COLUMNS if table is None or table in column.tables]
+    return [column.header for column in BOARD_COLUMNS if table is None or table in column.tables]
 
 
 STYLE_COLUMNS = [

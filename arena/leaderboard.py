@@ -3,7 +3,7 @@ evaluation results and telemetry by a pure function. Everything is counted per s
 id (`<model key>/<run id or base>`), so votes cast before a display name changed still count for
 the same contestant; labels are applied last: the served contestant's current label, else one made
 from the registry (`arena.adapters.label_from_id`). The service feeds it what the store holds; the
-UI turns each standing into table cells by the column table (`arena.board.LEADERBOARD_COLUMNS`). `build_leaderboard` does it
+UI turns each standing into table cells by the column table (`arena.board.BOARD_COLUMNS`). `build_leaderboard` does it
 all in one pass; the service keeps the same aggregates vote by vote (`arena.board_cache`) and builds
 the table with `table_from_summary`. Below MIN_RANKED_BATTLES a contestant is preliminary (no rank,
 an honestly wide interval); leaked battles are counted, not rated; the table also carries the
@@ -29,6 +29,7 @@ from arena.adapters import label_from_id
 from arena.base_comparison import BaseComparison, comparisons_from_counts
 from arena.board import (
     BOARD_METRICS,
+    LEADERBOARD_COLUMNS,
     NO_METRICS_NOTE,
     contestant_telemetry,
     fmt_number,
@@ -94,6 +95,7 @@ class Standing:
 class LeaderboardTable:
     """Everything the leaderboard tab shows, for one category/specialty filter."""
 
+    columns: list[str]
     rows: list[Standing]
     rating_rows: list[LeaderboardRow]
     heatmap: tuple[list[str], Any]
@@ -252,6 +254,7 @@ def table_from_summary(
     ]
     rating_rows = [replace(row, name=label(row.name)) for row in rating_rows]
     return LeaderboardTable(
+        columns=LEADERBOARD_COLUMNS,
         rows=rows,
         rating_rows=rating_rows,
         heatmap=([label(name) for name in names], matrix),

@@ -5,7 +5,7 @@ python3 -m pytest tests/test_leaderboard.py -q
 
 from __future__ import annotations
 
-from arena.board import BoardTable, standing_cells, table_headers
+from arena.board import LEADERBOARD_COLUMNS, BoardTable, standing_cells, table_headers
 from arena.leaderboard import UNRATED, build_leaderboard
 
 A, B, C = "SmolLM2 · LoRA r1 · nf4", "SmolLM2 · base · nf4", "Gemma-3 · base · nf4"
@@ -45,7 +45,7 @@ def test_standings_carry_votes_metrics_and_speed_and_unvoted_contestants_follow(
     assert table.categories == ["cardiology", "renal"] and table.agreement[3] == 3
     assert abs(table.agreement[0] - 2 / 3) < 1e-9
 
-    cells = dict(zip(table_headers(), standing_cells(first), strict=True))
+    cells = dict(zip(LEADERBOARD_COLUMNS, standing_cells(first), strict=True))
     assert cells["Contestant"] == A and cells["Battles"] == 4 and cells["Win rate"] == "62%"
     assert cells["BERTScore F1"] == "0.560 [0.510, 0.610]" and cells["Tokens/s"] == "30.0"
     assert standing_cells(unvoted)[:4] == [UNRATED, C, "", 0]
