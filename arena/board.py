@@ -18,6 +18,7 @@ from typing import Any
 
 from arena.categories import QuestionCategory, classify_question
 from arena.engine import Telemetry
+from arena.eval_results import LEADERBOARD_METRICS
 from arena.ratings import LeaderboardRow, RatedBattle, StyleCounts
 from arena.style_control import StyleStanding, style_counts
 
@@ -133,13 +134,11 @@ class BoardTable(StrEnum):
 
 @dataclass(frozen=True)
 class Column:
-    """One leaderboard column: its header, the tables that show it, how one standing fills its cell,
-    and the stored evaluation metric it shows (what `eval_results.leaderboard_metrics` reads)."""
+    """One leaderboard column: its header, the tables that show it, and how one standing fills its cell."""
 
     header: str
     tables: frozenset[BoardTable]
     cell: Callable[[Any], Any]  # an `arena.leaderboard.Standing` -> the cell
-    metric: str | None = None
 
 
 _VOTES, _METRICS = frozenset({BoardTable.VOTES}), frozenset({BoardTable.METRICS})
@@ -150,14 +149,15 @@ def _share(rates: Any) -> str:
 
 
 def _metric(header: str, metric: str) -> Column:
-    return Column(header, _METRICS, lambda standing: fmt_ci(standing.metrics.get(metric)), metric)
+    return Column(header, _METRICS, lambda standing: fmt_ci(standing.metrics.get(metric)))
 
 
 def _speed(header: str, figure: str, digits: int) -> Column:
     return Column(header, _METRICS, lambda standing: fmt_number(standing.speed.get(figure), digits))
 
 
-# The leaderboard's columns, declared once: a new metric is one `_metric` line here.
+# The leaderboard's columns, declared once; the automatic metrics among them are the table
+# `arena.eval_results.LEADERBOARD_METRICS` (a new metric on the board: one entry there).
 BOARD_COLUMNS: tuple[Column, ...] = (
     Column("Rank (95%)", _VOTES, lambda s: s.rank),
     Column("Contestant", _VOTES | _METRICS, lambda s: s.contestant),
@@ -173,17 +173,12 @@ BOARD_COLUMNS: tuple[Column, ...] = (
     Column("Both bad", _VOTES, lambda s: fmt_number(s.rates.both_bad_rate * 100, 0) + "%" if s.rates else ""),
     Column("Flagged unsafe", _VOTES, lambda s: _share(s.unsafe)),
     Column("Flagged incorrect", _VOTES, lambda s: _share(s.incorrect)),
-    _metric("BERTScore F1", "bertscore_f1"),
-    _metric("Embedding F1", "embedding_f1"),
-    _metric("ROUGE-L", "rougeL"),
-    _metric("MCQ accuracy", "mcq_accuracy"),
-    _metric("MCQ macro F1", "mcq_f1_macro"),
+    *(_metric(header, metric) for metric, header in LEADERBOARD_METRICS.items()),
     _speed("Median latency (s)", "median_latency_s", 2),
     _speed("Tokens/s", "median_tokens_per_s", 1),
     _speed("Weights (MB)", "memory_mb", 0),
 )
 LEADERBOARD_COLUMNS = [column.header for column in BOARD_COLUMNS]  # every header, in table order
-BOARD_METRICS = tuple(column.metric for column in BOARD_COLUMNS if column.metric)  # what the board reads
 
 
 def standing_cells(standing: Any, table: BoardTable | None = None) -> list[Any]:

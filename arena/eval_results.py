@@ -4,9 +4,8 @@ metric-human agreement, and the per-contestant report table with base-vs-adapter
 The arena's leaderboard (`arena.service`) reads results through this module only; nothing here loads a
 model or touches a file.
 
-    from arena.board import BOARD_METRICS
     from arena.eval_results import leaderboard_metrics
-    leaderboard_metrics(store.eval_results(), BOARD_METRICS)  # id -> {metric: (value, ci_low, ci_high)}
+    leaderboard_metrics(store.eval_results())  # contestant -> {metric: (value, ci_low, ci_high)}
 
 Run as: python -m pytest tests/test_evaluate.py -q -m "not slow"
 """
@@ -14,7 +13,7 @@ Run as: python -m pytest tests/test_evaluate.py -q -m "not slow"
 from __future__ import annotations
 
 import statistics
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +58,15 @@ LOGLIK_METRICS = (
 QUALITY_METRICS = FREE_TEXT_METRICS + MCQ_METRICS + LOGLIK_METRICS
 SPEED_METRICS = ("ttft_s", "latency_s", "tokens_per_s", "peak_rss_mb", "peak_vram_mb")
 CHART_METRICS = ("bertscore_f1", "embedding_f1", "rougeL", "mcq_accuracy")
+# The automatic metrics the leaderboard shows, in column order, with their column headers: declared
+# once here (the reader below and `arena.board.BOARD_COLUMNS` both take them from this table).
+LEADERBOARD_METRICS = {
+    "bertscore_f1": "BERTScore F1",
+    "embedding_f1": "Embedding F1",
+    "rougeL": "ROUGE-L",
+    "mcq_accuracy": "MCQ accuracy",
+    "mcq_f1_macro": "MCQ macro F1",
+}
 METRIC_LABELS = {
     "bertscore_precision": "BERTScore P",
     "bertscore_recall": "BERTScore R",
@@ -109,10 +117,10 @@ def latest_rows(
 
 
 def leaderboard_metrics(
-    rows: list[dict[str, Any]], metrics: Collection[str]
+    rows: list[dict[str, Any]],
 ) -> dict[str, dict[str, tuple[float, float | None, float | None]]]:
-    """Contestant id -> {metric: (value, ci_low, ci_high)} for each of `metrics` it has (the board's:
-    `arena.board.BOARD_METRICS`); the label is the key for rows written before stable ids.
+    """Contestant id -> {metric: (value, ci_low, ci_high)} for each of LEADERBOARD_METRICS it has (the
+    label for rows written before stable ids).
 
     Rule: per (contestant, data set, split, metric) only the latest row counts. When a contestant has a
     metric on several data sets, a bundled set (`bundled`, `bundled-mcq`, the ones every install has)
@@ -121,7 +129,7 @@ def leaderboard_metrics(
     board: dict[str, dict[str, tuple[float, float | None, float | None]]] = {}
     chosen: dict[tuple[str, str], Mapping[str, Any]] = {}
     for row in latest_rows(rows):
-        if row["metric"] not in metrics:
+        if row["metric"] not in LEADERBOARD_METRICS:
             continue
         slot = (row.get("contestant_id") or row["contestant"], row["metric"])  # stable id: survives a rename
         rank = (row["dataset"] in BUNDLED, *_recency(row))

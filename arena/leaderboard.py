@@ -28,7 +28,6 @@ from typing import Any
 from arena.adapters import label_from_id
 from arena.base_comparison import BaseComparison, comparisons_from_counts
 from arena.board import (
-    BOARD_METRICS,
     LEADERBOARD_COLUMNS,
     NO_METRICS_NOTE,
     contestant_telemetry,
@@ -220,7 +219,7 @@ def table_from_summary(
     ranked = [row for row in rating_rows if row.name not in preliminary]
     unsafe = summary.unsafe.rates()
     incorrect = summary.incorrect.rates()
-    metrics = leaderboard_metrics(eval_results, BOARD_METRICS)
+    metrics = leaderboard_metrics(eval_results)
     ranges = rank_ranges(ranked)
 
     def label(stable_id: str) -> str:

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from arena.board import BOARD_METRICS
 from arena.engine import ArenaEngine
 from arena.eval_results import (
     FREE_TEXT_METRICS,
+    LEADERBOARD_METRICS,
     MCQ_METRICS,
     QUALITY_METRICS,
     leaderboard_metrics,
@@ -236,10 +236,10 @@ def test_report_writes_markdown_csv_png_and_the_base_vs_adapter_delta(
 @pytest.mark.slow
 @needs_shared_data
 def test_leaderboard_metrics_on_the_stored_rows(runs: Runs) -> None:
-    board = leaderboard_metrics(runs.store.eval_results(), BOARD_METRICS)
+    board = leaderboard_metrics(runs.store.eval_results())
     assert len(board) == 2
     for contestant, values in board.items():
-        assert set(values) == set(BOARD_METRICS)
+        assert set(values) == set(LEADERBOARD_METRICS)
         stored = [r for r in runs.store.eval_results(contestant) if r["metric"] == "bertscore_f1"]
         assert values["bertscore_f1"] == (stored[-1]["value"], stored[-1]["ci_low"], stored[-1]["ci_high"])
 
@@ -262,11 +262,11 @@ def test_leaderboard_prefers_the_bundled_set_then_the_latest_result() -> None:
         result("B", "medqa_usmle", "mcq_accuracy", 0.30, "2025-01-02T00:00:00"),  # no bundled: latest
         result("B", "medqa_usmle", "rouge1", 0.20, "2025-01-02T00:00:00"),  # not a leaderboard metric
     ]
-    board = leaderboard_metrics(rows, BOARD_METRICS)
+    board = leaderboard_metrics(rows)
     assert board["A"] == {"bertscore_f1": (0.55, pytest.approx(0.45), pytest.approx(0.65))}
     assert board["B"]["bertscore_f1"][0] == 0.60 and board["B"]["mcq_accuracy"][0] == 0.30
     assert "rouge1" not in board["B"]
-    assert leaderboard_metrics([], BOARD_METRICS) == {}
+    assert leaderboard_metrics([]) == {}
 
 
 def battle(outcome: str, score_a: float | None, score_b: float | None) -> dict[str, Any]:
