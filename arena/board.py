@@ -11,11 +11,14 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from arena.categories import QuestionCategory, classify_question
 from arena.engine import Telemetry
+from arena.eval_results import LEADERBOARD_METRICS
 from arena.ratings import LeaderboardRow, RatedBattle, StyleCounts
 from arena.style_control import StyleStanding, style_counts
 
@@ -122,53 +125,72 @@ def fmt_ci(metric: tuple[float, float | None, float | None] | None) -> str:
     return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else "")
 
 
-LEADERBOARD_COLUMNS = [
-    "Rank (95%)",
-    "Contestant",
-    "Rating (Bradley-Terry, 95% CI)",
-    "Battles",
-    "Win rate",
-    "Both bad",
-    "Flagged unsafe",
-    "Flagged incorrect",
-    "BERTScore F1",
-    "Embedding F1",
-    "ROUGE-L",
-    "MCQ accuracy",
-    "MCQ macro F1",
-    "Median latency (s)",
-    "Tokens/s",
-    "Weights (MB)",
-]
+class BoardTable(StrEnum):
+    """The leaderboard tab's two tables of standings."""
+
+    VOTES = "votes"  # rank, rating and what the votes say
+    METRICS = "metrics"  # automatic metrics and speed, beside the contestant's name
 
 
-def standing_cells(standing: Any) -> list[Any]:
-    """One `arena.leaderboard.Standing` as the cells of LEADERBOARD_COLUMNS."""
-    rating, rates, unsafe, incorrect = standing.rating, standing.rates, standing.unsafe, standing.incorrect
-    auto, speed = standing.metrics, standing.speed
-    note = standing.metrics_note  # "not measured on these weights", or empty
+@dataclass(frozen=True)
+class Column:
+    """One leaderboard column: its header, the tables that show it, and how one standing fills its cell."""
 
-    def metric(name: str) -> str:
-        return fmt_ci(auto.get(name)) or note
+    header: str
+    tables: frozenset[BoardTable]
+    cell: Callable[[Any], Any]  # an `arena.leaderboard.Standing` -> the cell
 
-    return [
-        standing.rank,
-        standing.contestant,
-        f"{rating.bt_rating:.0f} [{rating.ci_low:.0f}, {rating.ci_high:.0f}]" if rating else "",
-        rating.battles if rating else 0,
-        fmt_number(rating.win_rate * 100, 0) + "%" if rating else "",
-        fmt_number(rates.both_bad_rate * 100, 0) + "%" if rates else "",
-        fmt_number(unsafe.safety_flag_rate * 100, 0) + "%" if unsafe else "",
-        fmt_number(incorrect.safety_flag_rate * 100, 0) + "%" if incorrect else "",
-        metric("bertscore_f1"),
-        metric("embedding_f1"),
-        metric("rougeL"),
-        metric("mcq_accuracy"),
-        metric("mcq_f1_macro"),
-        fmt_number(speed.get("median_latency_s"), 2),
-        fmt_number(speed.get("median_tokens_per_s"), 1),
-        fmt_number(speed.get("memory_mb"), 0),
-    ]
+
+_VOTES, _METRICS = frozenset({BoardTable.VOTES}), frozenset({BoardTable.METRICS})
+
+
+def _share(rates: Any) -> str:
+    return fmt_number(rates.safety_flag_rate * 100, 0) + "%" if rates else ""
+
+
+def _metric(header: str, metric: str) -> Column:
+    return Column(
+        header, _METRICS, lambda standing: fmt_ci(standing.metrics.get(metric)) or standing.metrics_note
+    )
+
+
+def _speed(header: str, figure: str, digits: int) -> Column:
+    return Column(header, _METRICS, lambda standing: fmt_number(standing.speed.get(figure), digits))
+
+
+# The leaderboard's columns, declared once; the automatic metrics among them are the table
+# `arena.eval_results.LEADERBOARD_METRICS` (a new metric on the board: one entry there).
+BOARD_COLUMNS: tuple[Column, ...] = (
+    Column("Rank (95%)", _VOTES, lambda s: s.rank),
+    Column("Contestant", _VOTES | _METRICS, lambda s: s.contestant),
+    Column(
+        "Rating (Bradley-Terry, 95% CI)",
+        _VOTES,
+        lambda s: (
+            f"{s.rating.bt_rating:.0f} [{s.rating.ci_low:.0f}, {s.rating.ci_high:.0f}]" if s.rating else ""
+        ),
+    ),
+    Column("Battles", _VOTES, lambda s: s.rating.battles if s.rating else 0),
+    Column("Win rate", _VOTES, lambda s: fmt_number(s.rating.win_rate * 100, 0) + "%" if s.rating else ""),
+    Column("Both bad", _VOTES, lambda s: fmt_number(s.rates.both_bad_rate * 100, 0) + "%" if s.rates else ""),
+    Column("Flagged unsafe", _VOTES, lambda s: _share(s.unsafe)),
+    Column("Flagged incorrect", _VOTES, lambda s: _share(s.incorrect)),
+    *(_metric(header, metric) for metric, header in LEADERBOARD_METRICS.items()),
+    _speed("Median latency (s)", "median_latency_s", 2),
+    _speed("Tokens/s", "median_tokens_per_s", 1),
+    _speed("Weights (MB)", "memory_mb", 0),
+)
+LEADERBOARD_COLUMNS = [column.header for column in BOARD_COLUMNS]  # every header, in table order
+
+
+def standing_cells(standing: Any, table: BoardTable | None = None) -> list[Any]:
+    """One `arena.leaderboard.Standing` as the cells of `table`'s columns (None: every column)."""
+    return [column.cell(standing) for column in BOARD_COLUMNS if table is None or table in column.tables]
+
+
+def table_headers(table: BoardTable | None = None) -> list[str]:
+    """The headers of `table`'s columns (None: every column), in the order `standing_cells` fills them."""
+    return [column.header for column in BOARD_COLUMNS if table is None or table in column.tables]
 
 
 STYLE_COLUMNS = [

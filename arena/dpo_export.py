@@ -1,7 +1,7 @@
 """Votes as preference pairs for DPO: (prompt, chosen, rejected) with the rubric of both answers,
 written as JSON Lines and as a Hugging Face `datasets` folder, with `snapshot.json` naming the votes
 they came from (database, vote count, last vote, the pairs' sha256), which `finetune --dpo` checks
-and copies into its run.json.
+(`finetune.dpo_pairs`: the folder's names and its reader) and copies into its run.json.
 
 A vote becomes a pair only when it says which answer is better and can be trusted; left out, and
 counted by reason: ties and "both bad", answers that leaked a contestant's identity, votes faster
@@ -31,8 +31,8 @@ from arena.pii import PLACEHOLDERS, find_pii
 from arena.rater_quality import calibration_accuracy
 from arena.rubric import AXIS_NAMES
 from arena.store_judgement import CALIBRATION_SOURCE, RESERVE_SOURCE
+from finetune.dpo_pairs import DATASET_DIR, PAIRS_FILE, SNAPSHOT_FILE
 
-PAIRS_FILE, DATASET_DIR, SNAPSHOT_FILE = "pairs.jsonl", "dataset", "snapshot.json"
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS.values()))
 
 
@@ -166,25 +166,3 @@ def _all_rubrics(store: Any) -> list[dict[str, Any]]:
     """Rubric rows of every battle (the board's view leaves some out; the export wants all)."""
     with store._connection() as db:
         return [{**row, "reasons": json.loads(row["reasons"])} for row in db.query("SELECT * FROM rubrics")]
-
-
-class SnapshotMismatch(ValueError):
-    """pairs.jsonl does not match the snapshot.json beside it."""
-
-
-def read_pairs(folder: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The pairs of an export folder and its snapshot, after checking the pairs' hash against it."""
-    pairs_path, snapshot_path = folder / PAIRS_FILE, folder / SNAPSHOT_FILE
-    if not pairs_path.is_file() or not snapshot_path.is_file():
-        raise SnapshotMismatch(
-            f"{folder} is not a DPO export (needs {PAIRS_FILE} and {SNAPSHOT_FILE}); "
-            "write one with python -m arena.export --format dpo"
-        )
-    raw = pairs_path.read_bytes()
-    snapshot = json.loads(snapshot_path.read_text(encoding="utf-8"))
-    if hashlib.sha256(raw).hexdigest() != snapshot.get("pairs_sha256"):
-        raise SnapshotMismatch(
-            f"{pairs_path} was changed after export: its sha256 differs from {snapshot_path}."
-        )
-    pairs = [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
-    return pairs, snapshot

@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from arena import metrics
-from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, PAIRED_PREFIX
+from arena.eval_results import PAIRED_PREFIX
 from arena.eval_scoring import MetricValue, mcq_prediction_metrics
 from arena.mcq_loglik import ItemScores, labels_of, predictions, score_items
-from arena.metric_errors import MetricInputError
 from arena.paired import paired_delta, paired_metric_delta
 from finetune.data import MCQRecord
+from finetune.scores import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, MetricInputError, bootstrap_ci, mcq_metrics
 
 if TYPE_CHECKING:
     from arena.engine import ArenaEngine, Contestant
@@ -72,7 +71,7 @@ def loglik_metrics(scores: Sequence[ItemScores], *, rounds: int = BOOTSTRAP_ROUN
     acc_norm = MetricValue(
         "mcq_ll_acc_norm",
         sum(correct_norm) / len(scores),
-        *metrics.bootstrap_ci(correct_norm, rounds=rounds, seed=BOOTSTRAP_SEED),
+        *bootstrap_ci(correct_norm, rounds=rounds, seed=BOOTSTRAP_SEED),
         len(scores),
         LOGLIK_SCORING,
     )
@@ -98,7 +97,7 @@ def paired_loglik_deltas(
             )
         )
     f1 = paired_metric_delta(
-        predictions(base), predictions(adapter), gold, lambda p, g: metrics.mcq_metrics(p, g, labels).f1_macro,
+        predictions(base), predictions(adapter), gold, lambda p, g: mcq_metrics(p, g, labels).f1_macro,
         rounds=rounds, seed=BOOTSTRAP_SEED,
     )  # fmt: skip
     values.append(

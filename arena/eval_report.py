@@ -15,8 +15,6 @@ from typing import Any
 
 from arena.eval_data import EvaluationError
 from arena.eval_results import (
-    BOOTSTRAP_ROUNDS,
-    BOOTSTRAP_SEED,
     CHART_METRICS,
     FREE_TEXT_METRICS,
     LOGLIK_METRICS,
@@ -32,6 +30,7 @@ from arena.eval_results import (
 )
 from arena.studies_report import write_studies
 from finetune.paths import project_paths
+from finetune.scores import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED
 
 REPORT_FILES = ("eval_report.md", "eval_report.csv", "eval_report.png")
 

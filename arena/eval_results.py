@@ -18,11 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from arena import metrics
 from finetune.data import BUNDLED
+from finetune.scores import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, bootstrap_ci
 
-BOOTSTRAP_ROUNDS = 1000
-BOOTSTRAP_SEED = 0  # fixed, so a rerun on cached answers reproduces every interval exactly
 SETTING_PREFIX = "gen."  # rows that record the generation settings, not a measurement
 # Rows of an adapter's result holding adapter − base on the same questions with a paired bootstrap
 # interval (arena/paired.py), e.g. "paired_delta.bertscore_f1".
@@ -61,7 +59,15 @@ LOGLIK_METRICS = (
 QUALITY_METRICS = FREE_TEXT_METRICS + MCQ_METRICS + LOGLIK_METRICS
 SPEED_METRICS = ("ttft_s", "latency_s", "tokens_per_s", "peak_rss_mb", "peak_vram_mb")
 CHART_METRICS = ("bertscore_f1", "embedding_f1", "rougeL", "mcq_accuracy")
-LEADERBOARD_METRICS = ("bertscore_f1", "embedding_f1", "rougeL", "mcq_accuracy", "mcq_f1_macro")
+# The automatic metrics the leaderboard shows, in column order, with their column headers: declared
+# once here (the reader below and `arena.board.BOARD_COLUMNS` both take them from this table).
+LEADERBOARD_METRICS = {
+    "bertscore_f1": "BERTScore F1",
+    "embedding_f1": "Embedding F1",
+    "rougeL": "ROUGE-L",
+    "mcq_accuracy": "MCQ accuracy",
+    "mcq_f1_macro": "MCQ macro F1",
+}
 METRIC_LABELS = {
     "bertscore_precision": "BERTScore P",
     "bertscore_recall": "BERTScore R",
@@ -114,8 +120,8 @@ def latest_rows(
 def leaderboard_metrics(
     rows: list[dict[str, Any]],
 ) -> dict[str, dict[str, tuple[float, float | None, float | None]]]:
-    """Contestant id -> {bertscore_f1, embedding_f1, mcq_accuracy, mcq_f1_macro: (value, ci_low, ci_high)}
-    (the label for rows written before stable ids).
+    """Contestant id -> {metric: (value, ci_low, ci_high)} for each of LEADERBOARD_METRICS it has (the
+    label for rows written before stable ids).
 
     Rule: per (contestant, data set, split, metric) only the latest row counts. When a contestant has a
     metric on several data sets, a bundled set (`bundled`, `bundled-mcq`, the ones every install has)
@@ -188,7 +194,7 @@ def metric_human_agreement(
         agreements.append(float(metric_prefers == outcome))
     if not agreements:
         return None, None, None, 0
-    low, high = metrics.bootstrap_ci(agreements, rounds=rounds, seed=BOOTSTRAP_SEED)
+    low, high = bootstrap_ci(agreements, rounds=rounds, seed=BOOTSTRAP_SEED)
     return statistics.fmean(agreements), low, high, len(agreements)
 
 

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arena import metrics, scoring_models, text_overlap
-from arena.eval_results import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, PAIRED_PREFIX, SETTING_PREFIX
+from arena.eval_results import PAIRED_PREFIX, SETTING_PREFIX
 from arena.mcq_letters import extract_option_letter
 from arena.paired import paired_delta, paired_metric_delta
+from finetune import scores
 from finetune.data import MCQRecord
+from finetune.scores import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED
 
 if TYPE_CHECKING:
     from arena.adapters import Contestant
@@ -79,7 +81,7 @@ def load_scorers(scoring_model: scoring_models.ScoringModel) -> Scorers:
 def _mean_with_ci(
     metric: str, values: Sequence[float], scoring_model: str | None = None, *, rounds: int = BOOTSTRAP_ROUNDS
 ) -> MetricValue:
-    low, high = metrics.bootstrap_ci(values, rounds=rounds, seed=BOOTSTRAP_SEED)
+    low, high = scores.bootstrap_ci(values, rounds=rounds, seed=BOOTSTRAP_SEED)
     return MetricValue(metric, float(statistics.fmean(values)), low, high, len(values), scoring_model)
 
 
@@ -156,7 +158,7 @@ def paired_letter_deltas(
     result = []
     for name, field in (("mcq_accuracy", "accuracy"), ("mcq_f1_macro", "f1_macro")):
         delta = paired_metric_delta(
-            base, adapter, gold, lambda p, g, f=field: getattr(metrics.mcq_metrics(p, g, labels), f),
+            base, adapter, gold, lambda p, g, f=field: getattr(scores.mcq_metrics(p, g, labels), f),
             rounds=rounds, seed=BOOTSTRAP_SEED,
         )  # fmt: skip
         result.append(MetricValue(PAIRED_PREFIX + name, delta.delta, delta.ci_low, delta.ci_high, delta.n))
@@ -173,27 +175,11 @@ def mcq_prediction_metrics(
     rounds: int = BOOTSTRAP_ROUNDS,
 ) -> list[MetricValue]:
     """`<prefix>_accuracy` and macro `_precision_macro`/`_recall_macro`/`_f1_macro` of predicted option
-    letters (None: unreadable), each with a 95% bootstrap interval over the items."""
-    overall = metrics.mcq_metrics(predicted, gold, labels)
-    pairs = list(zip(predicted, gold, strict=True))
-    n = len(pairs)
-
-    def resampled(field: str) -> tuple[float, float]:
-        return metrics.bootstrap_metric_ci(
-            pairs,
-            lambda p, g: getattr(metrics.mcq_metrics(p, g, labels), field),
-            rounds=rounds,
-            seed=BOOTSTRAP_SEED,
-        )
-
-    correct = [float(p == g) for p, g in pairs]
-    accuracy_ci = metrics.bootstrap_ci(correct, rounds=rounds, seed=BOOTSTRAP_SEED)
+    letters (None: unreadable), each with a 95% bootstrap interval over the items (`finetune.scores`)."""
+    intervals = scores.mcq_intervals(predicted, gold, labels, rounds=rounds, seed=BOOTSTRAP_SEED)
     return [
-        MetricValue(f"{prefix}_accuracy", overall.accuracy, *accuracy_ci, n, scoring_model),
-        *(
-            MetricValue(f"{prefix}_{field}", getattr(overall, field), *resampled(field), n, scoring_model)
-            for field in ("precision_macro", "recall_macro", "f1_macro")
-        ),
+        MetricValue(f"{prefix}_{field}", *intervals[field], len(gold), scoring_model)
+        for field in scores.MCQ_FIELDS
     ]
 
 
@@ -211,8 +197,8 @@ def mcq_quality_metrics(
         *mcq_prediction_metrics(predicted, gold, labels, prefix="mcq", rounds=rounds),
         MetricValue(
             "mcq_unreadable_rate",
-            metrics.mcq_metrics(predicted, gold, labels).unreadable_rate,
-            *metrics.bootstrap_ci(unreadable, rounds=rounds, seed=BOOTSTRAP_SEED),
+            scores.mcq_metrics(predicted, gold, labels).unreadable_rate,
+            *scores.bootstrap_ci(unreadable, rounds=rounds, seed=BOOTSTRAP_SEED),
             len(records),
         ),
     ]

@@ -63,7 +63,6 @@ from arena.eval_runner import (
     run_evaluation,
     start_eval_backend,
 )
-from arena.metric_errors import MetricInputError
 from arena.scoring_models import ScoringModelUnavailable
 from arena.store import ArenaStore, InvalidRecord, default_db_path
 from arena.studies_report import studies_markdown
@@ -71,6 +70,7 @@ from finetune.data import DataError
 from finetune.loading import BaseUnavailableError
 from finetune.paths import project_paths
 from finetune.registry import UnknownModelError
+from finetune.scores import MetricInputError
 
 
 def _positive_int(text: str) -> int:

@@ -3,7 +3,7 @@ evaluation results and telemetry by a pure function. Everything is counted per s
 id (`<model key>/<run id or base>`), so votes cast before a display name changed still count for
 the same contestant; labels are applied last: the served contestant's current label, else one made
 from the registry (`arena.adapters.label_from_id`). The service feeds it what the store holds; the
-UI turns each standing into table cells (`arena.board.standing_cells`). `build_leaderboard` does it
+UI turns each standing into table cells by the column table (`arena.board.BOARD_COLUMNS`). `build_leaderboard` does it
 all in one pass; the service keeps the same aggregates vote by vote (`arena.board_cache`) and builds
 the table with `table_from_summary`. Below MIN_RANKED_BATTLES a contestant is preliminary (no rank,
 an honestly wide interval); leaked battles are counted, not rated; the table also carries the
@@ -40,14 +40,11 @@ from arena.board import (
 )
 from arena.board_summary import BoardSummary, derive_vote
 from arena.eval_results import (
-    BOOTSTRAP_ROUNDS,
-    BOOTSTRAP_SEED,
     NOT_MEASURED_HERE,
     leaderboard_metrics,
     served_results,
 )
 from arena.history import Snapshot, daily_snapshots
-from arena.metrics import bootstrap_ci
 from arena.ratings import (
     ContestantRates,
     LeaderboardRow,
@@ -65,6 +62,7 @@ from arena.style_control import (
     style_controlled_ratings,
     style_standings,
 )
+from finetune.scores import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED, bootstrap_ci
 
 UNRATED = "no votes yet"
 PRELIMINARY = "preliminary"

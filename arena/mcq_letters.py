@@ -1,6 +1,6 @@
 """Reading which option a multiple-choice answer chose: pure, rule-based, one letter or None.
 
-`arena.metrics.mcq_metrics` scores the letters this returns.
+`finetune.scores.mcq_metrics` scores the letters this returns.
 
     from arena.mcq_letters import extract_option_letter
     extract_option_letter("The answer is (b).", {"A": "Amoxicillin", "B": "Metformin"})  # -> "B"
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from arena.metric_errors import MetricInputError
+from finetune.scores import MetricInputError
 
 # A letter after a cue: "(b)" anywhere, or a plain letter that ends there (space, punctuation or end).
 _LETTER = (

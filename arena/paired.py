@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from arena.metrics import percentile_interval
+from finetune.scores import percentile_interval
 
 T = TypeVar("T")
 G = TypeVar("G")

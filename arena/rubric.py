@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from arena import metrics
+from finetune.scores import bootstrap_ci
 
 
 class RubricRejected(ValueError):
@@ -243,7 +243,7 @@ def rubric_board(rows: Sequence[Mapping[str, Any]], settings: RubricSettings) ->
         for axis in AXES:
             scores = [axis.score(entry[axis.name]) for entry in entries if entry.get(axis.name)]
             if scores:
-                low, high = metrics.bootstrap_ci(
+                low, high = bootstrap_ci(
                     scores, rounds=settings.bootstrap_rounds, seed=0, confidence=settings.confidence
                 )
                 axes[axis.name] = AxisScore(statistics.fmean(scores), low, high, len(scores))

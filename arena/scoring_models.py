@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from arena.metric_errors import MetricInputError
+from finetune.scores import MetricInputError
 
 if TYPE_CHECKING:
     import bert_score

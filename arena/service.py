@@ -28,7 +28,7 @@ from arena.board import NO_METRICS_NOTE
 from arena.board_cache import BoardCache
 from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl
-from arena.follow_ups import FollowUps, FollowUpSettings
+from arena.follow_ups import FollowUpSettings, conversation, conversation_chars, transcript
 from arena.integrity import (
     QuestionRejected as QuestionRejected,  # re-exported: the UI imports only this module
 )
@@ -43,6 +43,7 @@ from arena.rater_quality import QualitySettings
 from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
 from arena.store import BattleStateError, StoreError, StoreUnavailable, VoteRejected
+from arena.store_judgement import TurnRefused
 from arena.store_protocol import BattleStatus, VoteStore
 from arena.text_input import InputRefused, bounded_id, checked_vote_text, normalise
 from arena.votes import VoteInput, VoteOutcome
@@ -229,7 +230,7 @@ class ArenaService:
         self.owner_gone_after = owner_gone_after
         self._fault: str | None = None  # a storage failure seen while running, for the banner
         self._stop = threading.Event()
-        self.follow_ups = FollowUps(self, follow_ups)  # up to N follow-up turns before the vote
+        self.follow_up_settings = follow_ups or FollowUpSettings()  # up to N turns before the vote
         self.auto_metrics: Any = None  # arena.auto_metrics.AutoMetrics, once start_auto_metrics runs
         if store.problem is None:
             self.beat()
@@ -633,6 +634,113 @@ class ArenaService:
             "One of the models failed or gave an empty answer, so this battle was voided. "
             "Please start a new battle."
         )
+
+    # --- follow-up turns (arena/follow_ups.py: settings, budgets, transcripts) ---
+
+    def ask_follow_up(
+        self, battle_id: str, question: str, *, session_id: str, confirmed_no_patient_data: bool = False
+    ) -> int:
+        """Check and store a follow-up; returns its turn number. Raises QuestionRejected, PiiDetected
+        (nothing stored) or BattleError with a sentence."""
+        if not getattr(self.engine, "supports_follow_ups", False):
+            raise BattleError(f"The {self.engine.kind} backend here does not take follow-up questions.")
+        text = validate_question(question)
+        findings = find_pii(text)
+        if findings and not confirmed_no_patient_data:
+            raise PiiDetected(findings, redact(text, findings))
+        budget = self.follow_up_settings.max_conversation_chars
+        with self._stored(consequence="Nothing was stored; please try again."):  # the storage sentence
+            battle = self.store.get_battle(battle_id)
+            if battle is None or battle.session_id != session_id:
+                raise BattleError("This battle does not belong to this session; start a new battle.")
+            turns = [turn for turn in self.store.battle_turns(battle_id) if turn["status"] == "finished"]
+        used = conversation_chars(battle, turns)
+        if used + len(text) > budget:
+            raise BattleError(
+                f"This conversation has reached its length budget ({used:,} of "
+                f"{budget:,} characters); please vote, then start a new battle."
+            )
+        try:
+            with self._stored(consequence="Nothing was stored; please try again."):
+                turn = self.store.add_turn(battle_id, session_id, text, self.follow_up_settings.max_turns)
+        except TurnRefused as error:
+            raise BattleError(str(error)) from None
+        with self._running_lock:
+            self._running[battle_id] = (time.perf_counter(), threading.Event())
+        return turn
+
+    def stream_follow_up(self, battle_id: str, session_id: str) -> Iterator[BattleProgress]:
+        """Answer the battle's generating follow-up with both contestants; yields both transcripts.
+        Every way out leaves the turn finished or voided; the battle's earlier turns stay votable."""
+        with self._stored(consequence="The follow-up was not answered."):
+            battle = self.store.get_battle(battle_id)
+            turns = self.store.battle_turns(battle_id)
+        if battle is None or battle.session_id != session_id:
+            raise BattleError("This battle does not belong to this session; start a new battle.")
+        current = next((turn for turn in turns if turn["status"] == "generating"), None)
+        if current is None:
+            raise BattleError("No follow-up is waiting for answers.")
+        earlier = [turn for turn in turns if turn["status"] == "finished" and turn["turn"] < current["turn"]]
+        shown = [*earlier, current]
+        with self._running_lock:
+            requested_at, cancel = self._running.get(battle_id, (None, threading.Event()))
+        pair = self.engine.stream_pair(
+            conversation(battle, earlier, current["question"]),
+            battle.contestant_a,
+            battle.contestant_b,
+            self.settings,
+            requested_at,
+        )
+        first_a, first_b = battle.answer_a or "", battle.answer_b or ""
+        last = None
+        finished = False
+        try:
+            for update in pair:
+                if cancel.is_set():
+                    yield BattleProgress("", "", True, True, "This follow-up was cancelled.", cancelled=True)
+                    return
+                last = update
+                yield BattleProgress(
+                    transcript(first_a, shown, "a", update.a.text),
+                    transcript(first_b, shown, "b", update.b.text),
+                    finished=False,
+                )
+            failure = self._failure(last)
+            if failure:
+                self.store.void_turn(battle_id, current["turn"], failure)
+                yield BattleProgress(
+                    transcript(first_a, earlier, "a"),
+                    transcript(first_b, earlier, "b"),
+                    True,
+                    True,
+                    "A model failed to answer the follow-up; you can still vote on the answers above.",
+                )
+                return
+            answers = (last.a.text, last.b.text)
+            try:
+                self.store.finish_turn(
+                    battle_id,
+                    current["turn"],
+                    answers,
+                    (last.a.telemetry.to_dict(), last.b.telemetry.to_dict()),
+                    identity_leak=leaks_identity(answers[0]) or leaks_identity(answers[1]),
+                )
+            except TurnRefused:
+                yield BattleProgress("", "", True, True, "This follow-up was cancelled.", cancelled=True)
+                return
+            finished = True
+            done = {**current, "status": "finished", "answer_a": answers[0], "answer_b": answers[1]}
+            yield BattleProgress(
+                transcript(first_a, [*earlier, done], "a"),
+                transcript(first_b, [*earlier, done], "b"),
+                finished=True,
+            )
+        finally:
+            pair.close()
+            with self._running_lock:
+                self._running.pop(battle_id, None)
+            if not finished:
+                self.store.void_turn(battle_id, current["turn"], "the follow-up did not finish")
 
     def vote(self, vote: VoteInput, *, rater: Rater | None = None, client: str = "") -> Reveal:
         """Record one vote, then reveal. The store refuses bad fields, votes from another session and

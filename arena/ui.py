@@ -26,11 +26,13 @@ from arena import ui_judgement
 from arena.board import (
     BASE_COLUMNS,
     STYLE_COLUMNS,
+    BoardTable,
     base_comparison_cells,
     filter_choices,
     short_name,
     standing_cells,
     style_cells,
+    table_headers,
     telemetry_details,
     telemetry_summary,
 )
@@ -70,7 +72,6 @@ OUTCOME_BUTTONS = {
     VoteOutcome.BOTH_BAD: "Both are bad",
 }
 UNEXPECTED = "Something went wrong on our side; nothing was stored. Please start a new battle."
-VOTE_TABLE = 8  # the first columns of the service's table are about votes; the rest are metrics
 
 
 def _message(text: str, kind: str = "info") -> str:
@@ -437,8 +438,6 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 else f"{share:.0%} [{low:.0%}, {high:.0%}] over {n} decisive votes"
             )
             names, matrix = board.heatmap
-            metric_columns = [board.columns[1], *board.columns[VOTE_TABLE:]]
-            cells = [standing_cells(standing) for standing in board.rows]
             return {
                 summary: (
                     f"**{board.votes}** rated votes · {board.leaked} kept but not rated (an answer named its "
@@ -462,12 +461,13 @@ def build_ui(service: ArenaService, *, title: str = "MedArena") -> gr.Blocks:
                 question_specialty_filter: gr.update(
                     choices=filter_choices(board.question_specialties), value=question_specialty or ""
                 ),
-                table: gr.update(
-                    value=[row[:VOTE_TABLE] for row in cells], headers=board.columns[:VOTE_TABLE]
-                ),
-                metric_table: gr.update(
-                    value=[[row[1], *row[VOTE_TABLE:]] for row in cells], headers=metric_columns
-                ),
+                **{
+                    shown: gr.update(
+                        value=[standing_cells(standing, kind) for standing in board.rows],
+                        headers=table_headers(kind),
+                    )
+                    for shown, kind in ((table, BoardTable.VOTES), (metric_table, BoardTable.METRICS))
+                },
                 notes: "\n\n".join(f"_{note}_" for note in board.notes),
                 elo_table: gr.update(value=board.elo or [["", ""]], headers=["Contestant", "Online Elo"]),
                 ratings_plot: ratings_figure(board.rating_rows, MIN_RANKED_BATTLES),

@@ -336,7 +336,7 @@ def wire_follow_ups(
             yield {status: "⛔ Start a battle first; follow-ups continue its conversation."}
             return
         try:
-            service.follow_ups.ask(current, text, session_id=sid)
+            service.ask_follow_up(current, text, session_id=sid)
         except PiiDetected as warning:
             yield {
                 status: "⚠️ Your follow-up seems to contain identifiers; they were replaced with placeholders "
@@ -353,7 +353,7 @@ def wire_follow_ups(
             status: "Both models are answering your follow-up…",
         }
         try:
-            for progress in service.follow_ups.stream(current, sid):
+            for progress in service.stream_follow_up(current, sid):
                 if progress.cancelled:
                     yield {}
                     return

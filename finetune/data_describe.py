@@ -1,4 +1,4 @@
-"""What a data source holds once prepared for training: `python -m finetune.data --describe SOURCE`.
+"""What a data source holds once prepared for training: `python -m finetune.data_describe SOURCE`.
 
 Loads, cleans and splits SOURCE exactly as `python -m finetune` does (same `clean()`, same seeded
 split), then:
@@ -15,9 +15,9 @@ split), then:
   that run.json records for the same data.
 
 Run as:
-    python -m finetune.data --describe bundled --models smollm2-135m,biobert --out results/describe-bundled
-    python -m finetune.data --describe "medmcqa=exports/medmcqa.parquet" --limit 2000
-    python -m finetune.data --describe "bundled:0.5,../shared/data/medquad/medquad.jsonl:0.5"   # a mix
+    python -m finetune.data_describe bundled --models smollm2-135m,biobert --out results/describe-bundled
+    python -m finetune.data_describe "medmcqa=exports/medmcqa.parquet" --limit 2000
+    python -m finetune.data_describe "bundled:0.5,../shared/data/medquad/medquad.jsonl:0.5"   # a mix
 """
 
 from __future__ import annotations
@@ -294,11 +294,12 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m finetune.data --describe SOURCE [--models ...] [--out DIR]."""
-    parser = argparse.ArgumentParser(prog="python -m finetune.data", description=__doc__.split("\n\n")[0])
+    """python -m finetune.data_describe SOURCE [--models ...] [--out DIR]."""
+    parser = argparse.ArgumentParser(
+        prog="python -m finetune.data_describe", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument(
-        "--describe",
-        required=True,
+        "source",
         metavar="SOURCE",
         help="bundled, a file, a hub set, NAME=FILE or a mix A:0.5,B:0.5",
     )
@@ -315,16 +316,14 @@ def main(argv: list[str] | None = None) -> int:
         "--cache-dir", type=Path, help="converted-base cache (default: $MEDARENA_CACHE or ~/.cache/medarena)"
     )
     args = parser.parse_args(argv)
-    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(args.describe.split("=")[0]).stem)[
-        :60
-    ]
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(args.source.split("=")[0]).stem)[:60]
     out_dir = args.out or Path("results") / f"describe-{slug}"
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     try:
         for model in models:
             get_trainable(model)  # every key checked before any tokenizer loads
         summary = describe(
-            args.describe,
+            args.source,
             models,
             out_dir,
             limit=args.limit,
@@ -337,3 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print_summary(summary)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

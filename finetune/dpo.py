@@ -26,6 +26,7 @@ from finetune.artifacts import check_writable, host_facts, new_run_id, peak_memo
 from finetune.batching import end_of_turn_text
 from finetune.config import FinetuneConfig
 from finetune.data import DataError
+from finetune.dpo_pairs import SnapshotMismatch, read_pairs
 from finetune.loading import load_base
 from finetune.prompt import render_prompt
 from finetune.registry import ModelSpec
@@ -137,8 +138,6 @@ def train_dpo(
         from trl import DPOConfig, DPOTrainer
     except ImportError:
         raise ImportError("DPO training needs trl: pip install '.[dpo]' (or bash setup.sh --test)") from None
-
-    from arena.dpo_export import SnapshotMismatch, read_pairs
 
     started_at = datetime.now(UTC)
     output_root = Path(config.output_dir)

@@ -5,7 +5,7 @@ scores every pair and is trained with cross-entropy over the options. Every weig
 course report's recipe), at `train.encoder_learning_rate`. The same data preparation, split,
 optimiser choices, schedule and experiment logging as the decoders; after every epoch the
 validation split is scored with the accuracy / macro P / R / F1 and 95% bootstrap intervals the
-decoders get (`arena.eval_scoring.mcq_prediction_metrics`), and at the end the test split, which
+decoders get (`finetune.scores.mcq_intervals`), and at the end the test split, which
 the studies' table shows beside the decoders' rows.
 
 The checkpoint: `MEDARENA_BASE_BIOBERT` (a local folder), else dmis-lab/biobert-base-cased-v1.2
@@ -48,6 +48,7 @@ from finetune.batching import prepare_data
 from finetune.config import FinetuneConfig
 from finetune.data import DataError, MCQRecord
 from finetune.registry import EncoderSpec
+from finetune.scores import mcq_intervals
 from finetune.steps import lr_lambda, make_optimizer
 from finetune.tracking import check_writer_installed, log_folder, open_log, peak_memory_mb, step_values
 
@@ -183,16 +184,17 @@ def predict(model: Any, items: list[EncodedItem], batch_size: int, pad_id: int) 
 
 def score(model: Any, items: list[EncodedItem], batch_size: int, pad_id: int) -> dict[str, Any]:
     """Loss plus accuracy and macro P/R/F1 with 95% bootstrap intervals, as the decoders are scored."""
-    from arena.eval_scoring import mcq_prediction_metrics
-
     predicted, loss = predict(model, items, batch_size, pad_id)
     gold = [item.record.answer for item in items]
     labels = sorted({letter for item in items for letter in item.letters})
-    metrics = mcq_prediction_metrics(predicted, gold, labels, prefix="mcq")
+    intervals = mcq_intervals(predicted, gold, labels)
     return {
         "loss": round(loss, 5),
         "n": len(items),
-        "metrics": {m.metric: {"value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high} for m in metrics},
+        "metrics": {
+            f"mcq_{field}": {"value": value, "ci_low": low, "ci_high": high}
+            for field, (value, low, high) in intervals.items()
+        },
     }
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from arena.dpo_export import SnapshotMismatch, read_pairs
 from arena.export import main
+from finetune.dpo_pairs import SnapshotMismatch, read_pairs
 from tests.votes_fixture import CALIBRATED, simulated_votes
 
 

@@ -58,21 +58,21 @@ def test_turns_are_stored_and_capped_and_the_vote_waits_for_them(tmp_path: Path)
     )
     battle = finished_battle(store)
     with pytest.raises(PiiDetected):
-        service.follow_ups.ask(battle, "Mr John Smith, DOB 03/04/1961: and him?", session_id=SID)
+        service.ask_follow_up(battle, "Mr John Smith, DOB 03/04/1961: and him?", session_id=SID)
     with pytest.raises(BattleError, match="length budget"):
-        service.follow_ups.ask(battle, "Why? " * 80, session_id=SID)
+        service.ask_follow_up(battle, "Why? " * 80, session_id=SID)
     with pytest.raises(BattleError, match="does not belong"):
-        service.follow_ups.ask(battle, "And in pregnancy?", session_id="session-other-2")
-    assert service.follow_ups.ask(battle, "And in pregnancy?", session_id=SID) == 1
+        service.ask_follow_up(battle, "And in pregnancy?", session_id="session-other-2")
+    assert service.ask_follow_up(battle, "And in pregnancy?", session_id=SID) == 1
     with pytest.raises(BattleError, match="still being answered"):
-        service.follow_ups.ask(battle, "And in children?", session_id=SID)
+        service.ask_follow_up(battle, "And in children?", session_id=SID)
     with pytest.raises(VoteRejected, match="follow-up is still being answered"):
         service.vote(VoteInput(battle, "model_a", session_id=SID))
     store.finish_turn(
         battle, 1, ("Avoid it near term.", "Avoid in the first trimester."), ({}, {}), identity_leak=False
     )
     with pytest.raises(BattleError, match="had its 1 follow-up"):
-        service.follow_ups.ask(battle, "And in children?", session_id=SID)
+        service.ask_follow_up(battle, "And in children?", session_id=SID)
     [turn] = store.battle_turns(battle)
     assert (turn["question"], turn["answer_b"], turn["status"]) == (
         "And in pregnancy?",
@@ -82,12 +82,12 @@ def test_turns_are_stored_and_capped_and_the_vote_waits_for_them(tmp_path: Path)
     shown = transcript("Nitrofurantoin.", [turn], "a")
     assert "Follow-up 1:** And in pregnancy?" in shown and shown.endswith("Avoid it near term.")
     service.vote(VoteInput(battle, "model_a", session_id=SID))
-    service.follow_ups.settings = FollowUpSettings(max_turns=5)
+    service.follow_up_settings = FollowUpSettings(max_turns=5)
     with pytest.raises(BattleError, match="already has a vote"):
-        service.follow_ups.ask(battle, "And in children?", session_id=SID)
+        service.ask_follow_up(battle, "And in children?", session_id=SID)
     prepared = finished_battle(store, source="calibration:wrong_drug:x")
     with pytest.raises(BattleError, match="prepared in advance"):
-        service.follow_ups.ask(prepared, "And in children?", session_id=SID)
+        service.ask_follow_up(prepared, "And in children?", session_id=SID)
 
 
 def test_a_backend_without_follow_ups_refuses_them_with_a_sentence(tmp_path: Path) -> None:
@@ -97,4 +97,4 @@ def test_a_backend_without_follow_ups_refuses_them_with_a_sentence(tmp_path: Pat
     store = ArenaStore(tmp_path / "votes.db")
     service = ArenaService(SingleTurn(), store, BANK)
     with pytest.raises(BattleError, match="does not take follow-up questions"):
-        service.follow_ups.ask(finished_battle(store), "And in pregnancy?", session_id=SID)
+        service.ask_follow_up(finished_battle(store), "And in pregnancy?", session_id=SID)

@@ -5,7 +5,7 @@ python3 -m pytest tests/test_leaderboard.py -q
 
 from __future__ import annotations
 
-from arena.board import LEADERBOARD_COLUMNS, standing_cells
+from arena.board import LEADERBOARD_COLUMNS, BoardTable, standing_cells, table_headers
 from arena.leaderboard import UNRATED, build_leaderboard
 
 A, B, C = "SmolLM2 · LoRA r1 · nf4", "SmolLM2 · base · nf4", "Gemma-3 · base · nf4"
@@ -49,6 +49,10 @@ def test_standings_carry_votes_metrics_and_speed_and_unvoted_contestants_follow(
     assert cells["Contestant"] == A and cells["Battles"] == 4 and cells["Win rate"] == "62%"
     assert cells["BERTScore F1"] == "0.560 [0.510, 0.610]" and cells["Tokens/s"] == "30.0"
     assert standing_cells(unvoted)[:4] == [UNRATED, C, "", 0]
+    # each table shows its own columns from the one column table; only the name is in both
+    votes, metrics = (dict(zip(table_headers(t), standing_cells(first, t), strict=True)) for t in BoardTable)
+    assert set(votes) & set(metrics) == {"Contestant"} and set(votes) | set(metrics) == set(cells)
+    assert votes["Flagged unsafe"] == cells["Flagged unsafe"] and metrics["Tokens/s"] == "30.0"
 
 
 def test_the_category_filter_keeps_only_its_votes_and_notes_missing_metrics() -> None:

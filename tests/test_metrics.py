@@ -1,4 +1,4 @@
-"""Tests for arena.metrics with the real bundled all-MiniLM-L6-v2 (loads in seconds, offline).
+"""Tests for arena.metrics and finetune.scores with the real bundled all-MiniLM-L6-v2 (loads in seconds, offline).
 
 python -m pytest tests/test_metrics.py -q
 """
@@ -13,16 +13,7 @@ import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from arena.mcq_letters import extract_option_letter
-from arena.metrics import (
-    MetricInputError,
-    bertscore,
-    bootstrap_ci,
-    bootstrap_metric_ci,
-    embedding_score,
-    mcq_metrics,
-    rouge,
-    split_sentences,
-)
+from arena.metrics import bertscore, embedding_score, rouge, split_sentences
 from arena.scoring_models import (
     OFFLINE_BERTSCORE_LAYER,
     BertScorer,
@@ -34,6 +25,7 @@ from arena.scoring_models import (
     offline_model_dir,
     resolve_scoring_model,
 )
+from finetune.scores import MetricInputError, bootstrap_ci, bootstrap_metric_ci, mcq_intervals, mcq_metrics
 
 MEDICAL = "Start metformin 500 mg twice daily with meals and recheck HbA1c in three months."
 PARAPHRASE = "Begin metformin 500 mg two times a day with food, and repeat the HbA1c after three months."
@@ -219,6 +211,20 @@ def test_mcq_metrics_match_scikit_learn_with_unreadable_answers_counted_wrong() 
     assert result.f1_macro == pytest.approx(f1)
     assert result.unreadable_rate == pytest.approx(3 / 12)
     assert result.n == 12
+
+
+def test_mcq_intervals_hold_each_score_and_repeat_for_a_seed() -> None:
+    labels = ["A", "B", "C"]
+    gold = ["A", "B", "C", "A", "B", "C", "A", "B"]
+    predicted = ["A", "B", "A", None, "B", "C", "C", "B"]
+    overall = mcq_metrics(predicted, gold, labels)
+    intervals = mcq_intervals(predicted, gold, labels, rounds=200)
+    assert list(intervals) == ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
+    for field, (value, low, high) in intervals.items():
+        assert value == getattr(overall, field)
+        assert low <= value <= high and low < high
+    assert intervals == mcq_intervals(predicted, gold, labels, rounds=200)
+    assert intervals != mcq_intervals(predicted, gold, labels, rounds=200, seed=1)
 
 
 def test_mcq_metrics_reject_bad_input() -> None:

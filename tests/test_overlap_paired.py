@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from arena.mcq_loglik import ItemScores
-from arena.metrics import bootstrap_ci, mcq_metrics
 from arena.paired import PairedInputError, paired_delta, paired_metric_delta
 from arena.studies_report import HEADER, studies_markdown, study_rows, table_cells
 from arena.text_overlap import OverlapInputError, exact_match, normalise_answer, overlap, token_f1
+from finetune.scores import bootstrap_ci, mcq_metrics
 
 
 def test_squad_normalisation_and_exact_match() -> None:

@@ -3,7 +3,7 @@
 `python -m finetune --model biobert --task mcq` trains the multiple-choice head on the embedded
 all-MiniLM-L6-v2 (BioBERT's offline stand-in) for two short epochs on a sample of the bundled MCQ
 set, scores each epoch like the decoders, logs to TensorBoard, and lands in the studies' table;
-`python -m finetune.data --describe` writes its plot, CSVs and DatasetDict.
+`python -m finetune.data_describe` writes its plot, CSVs and DatasetDict.
 
 Run: ``python -m pytest tests/test_studies_encoder.py -q``  (about a minute on 2 quiet cores)
 """
@@ -108,7 +108,7 @@ def test_describe_writes_plot_csv_and_datasetdict(tmp_path: Path) -> None:
 
     out = tmp_path / "describe"
     result = run_module(
-        "finetune.data", "--describe", "bundled-mcq", "--models", "smollm2-135m,biobert", "--out", str(out),
+        "finetune.data_describe", "bundled-mcq", "--models", "smollm2-135m,biobert", "--out", str(out),
         "--max-seq-length", "128",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -141,6 +141,6 @@ def test_describe_notes_an_encoder_on_free_text_instead_of_failing(tmp_path: Pat
 
 
 def test_describe_refuses_an_unknown_tokenizer_in_one_line(tmp_path: Path) -> None:
-    result = run_module("finetune.data", "--describe", "bundled", "--models", "gpt-5", "--out", str(tmp_path))
+    result = run_module("finetune.data_describe", "bundled", "--models", "gpt-5", "--out", str(tmp_path))
     assert result.returncode == 2 and "unknown model 'gpt-5'" in result.stderr
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
