@@ -12,12 +12,12 @@ Host, port, share and answer length also come from GRADIO_SERVER_NAME / GRADIO_S
 MEDARENA_SHARE / MEDARENA_MAX_NEW_TOKENS; the vote database from MEDARENA_VOTES_DB, or
 a Postgres server shared by several replicas from MEDARENA_VOTES_URL / --votes-url. On a Hugging Face
 Space (SPACE_ID set) votes go to /data/votes.db when persistent storage is mounted, and to the dataset
-MEDARENA_VOTES_DATASET (with HF_TOKEN) when that is set; see arena/space_sync.py and the README's
+MEDARENA_VOTES_DATASET (with HF_TOKEN) when that is set; see arena/space/sync.py and the README's
 "Hugging Face Space" section.
 The backend comes from MEDARENA_BACKEND (default auto: on a CPU llama.cpp where it is installed and
 starts; else vLLM where it is installed and starts, else the PEFT engine), remote contestants from MEDARENA_REMOTE (space-separated URL=models).
 At start, the board's automatic metrics missing for the served weights are measured in the background
-(arena/auto_metrics.py; --no-auto-metrics or MEDARENA_AUTO_METRICS=0 turns that off).
+(arena/eval/auto_metrics.py; --no-auto-metrics or MEDARENA_AUTO_METRICS=0 turns that off).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ import signal
 import sys
 from pathlib import Path
 
-from arena.backend import BACKEND_CHOICES, BackendOptions, start_backend
-from arena.backend_protocol import ArenaBackend
-from arena.engine import GenerationSettings
 from arena.follow_ups import FollowUpSettings
 from arena.judgement import add_judgement_flags, judgement_from_args
 from arena.pacing import CPU_ANSWER_BUDGET, GPU_ANSWER_BUDGET, default_answer_budget
 from arena.service import ArenaService, ReferenceScorer
-from arena.space_sync import SPACE_ENV, open_vote_storage
+from arena.serving.backends import BACKEND_CHOICES, BackendOptions, start_backend
+from arena.serving.peft_engine import GenerationSettings
+from arena.serving.protocol import ArenaBackend
+from arena.space.sync import SPACE_ENV, open_vote_storage
 from finetune.data import load_dataset_source
 from finetune.paths import project_paths
 from finetune.registry import UnknownModelError, chosen_models
@@ -135,8 +135,8 @@ def reference_scorer(engine: ArenaBackend) -> ReferenceScorer | None:
 
     The scorer is loaded and run where the backend runs torch work (the PEFT engine's compute thread).
     """
-    from arena.metrics import bertscore
-    from arena.scoring_models import ScoringModelUnavailable, load_bert_scorer, resolve_scoring_model
+    from arena.eval.metrics import bertscore
+    from arena.eval.scoring_models import ScoringModelUnavailable, load_bert_scorer, resolve_scoring_model
 
     try:
         scorer = engine.compute(load_bert_scorer, resolve_scoring_model())
@@ -155,7 +155,7 @@ def build_service(args: argparse.Namespace) -> ArenaService:
     )
     notices: list[str] = []
     if os.environ.get(SPACE_ENV):
-        from arena.space_embedded import fetch_missing_embedded
+        from arena.space.embedded import fetch_missing_embedded
 
         notices.extend(fetch_missing_embedded())
     # Votes: /data on a Space with persistent storage, restored from and pushed to a dataset if configured.

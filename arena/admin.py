@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from arena.rater_quality import calibration_accuracy
-from arena.store import ArenaStore, StoreError, default_db_path
-from arena.store_judgement import INVITE_ROLES
+from arena.store.battles import ArenaStore, StoreError, default_db_path
+from arena.store.judgement_tables import INVITE_ROLES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

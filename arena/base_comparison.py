@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from arena.eval_results import PAIRED_PREFIX, latest_rows
+from arena.eval.results import PAIRED_PREFIX, latest_rows
 from arena.pairing import base_of
 from arena.ratings import RatedBattle
 

@@ -17,9 +17,9 @@ from enum import StrEnum
 from typing import Any
 
 from arena.categories import QuestionCategory, classify_question
-from arena.engine import Telemetry
-from arena.eval_results import LEADERBOARD_METRICS
+from arena.eval.results import LEADERBOARD_METRICS
 from arena.ratings import LeaderboardRow, RatedBattle, StyleCounts
+from arena.serving.peft_engine import Telemetry
 from arena.style_control import StyleStanding, style_counts
 
 
@@ -159,7 +159,7 @@ def _speed(header: str, figure: str, digits: int) -> Column:
 
 
 # The leaderboard's columns, declared once; the automatic metrics among them are the table
-# `arena.eval_results.LEADERBOARD_METRICS` (a new metric on the board: one entry there).
+# `arena.eval.results.LEADERBOARD_METRICS` (a new metric on the board: one entry there).
 BOARD_COLUMNS: tuple[Column, ...] = (
     Column("Rank (95%)", _VOTES, lambda s: s.rank),
     Column("Contestant", _VOTES | _METRICS, lambda s: s.contestant),

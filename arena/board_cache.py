@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 class VoteSource(Protocol):
-    """What the cache reads: `arena.store.ArenaStore.rated_battles`."""
+    """What the cache reads: `arena.store.battles.ArenaStore.rated_battles`."""
 
     def rated_battles(
         self, *, include_identity_leaks: bool = False, after_vote_id: int = 0

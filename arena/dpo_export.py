@@ -30,7 +30,7 @@ from typing import Any
 from arena.pii import PLACEHOLDERS, find_pii
 from arena.rater_quality import calibration_accuracy
 from arena.rubric import AXIS_NAMES
-from arena.store_judgement import CALIBRATION_SOURCE, RESERVE_SOURCE
+from arena.store.judgement_tables import CALIBRATION_SOURCE, RESERVE_SOURCE
 from finetune.dpo_pairs import DATASET_DIR, PAIRS_FILE, SNAPSHOT_FILE
 
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS.values()))

@@ -26,9 +26,9 @@ of the deterministic 80/10/10 split, so adapters are not scored on their trainin
 Metrics. Free-text sets: BERTScore P/R/F1, embedding cosine and sentence-matched P/R/F1, ROUGE-1/2/L,
 BLEU, exact match, token F1. Multiple-choice sets (`--mcq-scoring letter|loglik|both`, default letter):
 accuracy, macro precision/recall/F1, unreadable_rate of the letters read from generated answers, and/or
-`mcq_ll_*` from the option log-likelihood argmax (lm-evaluation-harness's method; arena/mcq_loglik.py).
+`mcq_ll_*` from the option log-likelihood argmax (lm-evaluation-harness's method; arena/eval/mcq_loglik.py).
 Each has a 95% percentile bootstrap interval (1000 rounds, seed 0). For an adapter, `paired_delta.*` rows
-hold adapter − base on the same questions with a paired bootstrap interval (arena/eval_paired.py). Speed, over the answers generated in this run: ttft_s and
+hold adapter − base on the same questions with a paired bootstrap interval (arena/eval/extras.py). Speed, over the answers generated in this run: ttft_s and
 latency_s (medians per answer; an answer's latency is its batch's wall time), tokens_per_s (all output
 tokens / generation wall time) and peak_rss_mb or peak_vram_mb; a run served wholly from the cache
 measures no speed, and the report keeps showing the last measured one.
@@ -37,10 +37,10 @@ Bad input (unknown model or adapter, no usable records, a data set without refer
 model that cannot be loaded offline) prints one sentence on stderr, exits with status 2 and stores no
 result rows.
 
-This module is only the command line (parse -> run -> print). The work lives in: `arena.eval_data`
-(load and split a data set), `arena.eval_runner` (cached answers, `run_evaluation(EvalRequest)`),
-`arena.eval_scoring` (metrics over answers), `arena.eval_results` (pure readers the leaderboard uses)
-and `arena.eval_report` (Markdown/CSV/PNG).
+This module is only the command line (parse -> run -> print). The work lives in: `arena.eval.data`
+(load and split a data set), `arena.eval.runner` (cached answers, `run_evaluation(EvalRequest)`),
+`arena.eval.scoring` (metrics over answers), `arena.eval.results` (pure readers the leaderboard uses)
+and `arena.eval.report` (Markdown/CSV/PNG).
 """
 
 from __future__ import annotations
@@ -50,12 +50,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from arena.engine import GenerationSettings
-from arena.eval_data import SPLITS, EvaluationError
-from arena.eval_paired import MCQ_SCORINGS
-from arena.eval_report import write_report
-from arena.eval_results import SETTING_PREFIX
-from arena.eval_runner import (
+from arena.eval.data import SPLITS, EvaluationError
+from arena.eval.extras import MCQ_SCORINGS
+from arena.eval.report import write_report
+from arena.eval.results import SETTING_PREFIX
+from arena.eval.runner import (
     EVAL_BACKENDS,
     EngineStarter,
     EvalRequest,
@@ -63,9 +62,10 @@ from arena.eval_runner import (
     run_evaluation,
     start_eval_backend,
 )
-from arena.scoring_models import ScoringModelUnavailable
-from arena.store import ArenaStore, InvalidRecord, default_db_path
-from arena.studies_report import studies_markdown
+from arena.eval.scoring_models import ScoringModelUnavailable
+from arena.eval.studies_report import studies_markdown
+from arena.serving.peft_engine import GenerationSettings
+from arena.store.battles import ArenaStore, InvalidRecord, default_db_path
 from finetune.data import DataError
 from finetune.loading import BaseUnavailableError
 from finetune.paths import project_paths

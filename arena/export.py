@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from arena.store import ArenaStore, StoreError, default_db_path
+from arena.store.battles import ArenaStore, StoreError, default_db_path
 
 FORMATS = ("csv", "jsonl")
 EXPORT_COLUMNS: tuple[str, ...] = (

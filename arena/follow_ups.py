@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from arena.store_protocol import BattleRow
+from arena.store.protocol import BattleRow
 from finetune.prompt import Conversation
 
 

@@ -36,7 +36,7 @@ from arena.rater_quality import (
     wait_sentence,
 )
 from arena.rubric import RUBRIC_COLUMNS, RubricSettings, SideRubric, rubric_board, rubric_cells
-from arena.store_judgement import CALIBRATION_SOURCE, RESERVE_SOURCE, InviteRefused, RubricRefused
+from arena.store.judgement_tables import CALIBRATION_SOURCE, RESERVE_SOURCE, InviteRefused, RubricRefused
 
 RaterSource = Literal["session", "invite", "oauth"]
 CALIBRATION_REFERENCE_ID = "calibration/reference"

@@ -9,7 +9,7 @@ the table with `table_from_summary`. Below MIN_RANKED_BATTLES a contestant is pr
 an honestly wide interval); leaked battles are counted, not rated; the table also carries the
 style-controlled ranking, adapter-vs-own-base win rates, votes per question category and daily
 snapshots. An automatic metric is shown only where its provenance matches what is served now
-(`served_weights`: stable id -> the served weights' tag, `arena.eval_results.served_results`);
+(`served_weights`: stable id -> the served weights' tag, `arena.eval.results.served_results`);
 a contestant measured only on other weights says "not measured on these weights".
 
     from arena.leaderboard import build_leaderboard
@@ -39,7 +39,7 @@ from arena.board import (
     votes_to_separate,
 )
 from arena.board_summary import BoardSummary, derive_vote
-from arena.eval_results import (
+from arena.eval.results import (
     NOT_MEASURED_HERE,
     leaderboard_metrics,
     served_results,
@@ -222,7 +222,7 @@ def table_from_summary(
     """The board from running aggregates, intervals, a style fit and per-contestant telemetry
     (`arena.board.contestant_telemetry`) computed elsewhere; cheap (no pass over the votes), so the
     cache can call it on every vote. With `served_weights` (stable id -> served weights' tag) only
-    evaluation rows measured on those weights count (`arena.eval_results.served_results`)."""
+    evaluation rows measured on those weights count (`arena.eval.results.served_results`)."""
     elsewhere: frozenset[str] = frozenset()
     if served_weights is not None:
         matched = served_results(eval_results, served_weights)

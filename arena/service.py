@@ -23,10 +23,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from arena.backend_protocol import ArenaBackend
 from arena.board import NO_METRICS_NOTE
 from arena.board_cache import BoardCache
-from arena.engine import GenerationSettings, PairUpdate
 from arena.export import write_votes_csv, write_votes_jsonl
 from arena.follow_ups import FollowUpSettings, conversation, conversation_chars, transcript
 from arena.integrity import (
@@ -40,11 +38,13 @@ from arena.pacing import BattlePace, cut_at, cut_mark, paced_words, word_count, 
 from arena.pairing import PairingError, PairingPolicy, draw_pair
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.rater_quality import QualitySettings
-from arena.store import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
-from arena.store import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
-from arena.store import BattleStateError, StoreError, StoreUnavailable, VoteRejected
-from arena.store_judgement import TurnRefused
-from arena.store_protocol import BattleStatus, VoteStore
+from arena.serving.peft_engine import GenerationSettings, PairUpdate
+from arena.serving.protocol import ArenaBackend
+from arena.store.battles import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
+from arena.store.battles import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI
+from arena.store.battles import BattleStateError, StoreError, StoreUnavailable, VoteRejected
+from arena.store.judgement_tables import TurnRefused
+from arena.store.protocol import BattleStatus, VoteStore
 from arena.text_input import InputRefused, bounded_id, checked_vote_text, normalise
 from arena.votes import VoteInput, VoteOutcome
 from finetune.data import QARecord
@@ -231,7 +231,7 @@ class ArenaService:
         self._fault: str | None = None  # a storage failure seen while running, for the banner
         self._stop = threading.Event()
         self.follow_up_settings = follow_ups or FollowUpSettings()  # up to N turns before the vote
-        self.auto_metrics: Any = None  # arena.auto_metrics.AutoMetrics, once start_auto_metrics runs
+        self.auto_metrics: Any = None  # arena.eval.auto_metrics.AutoMetrics, once start_auto_metrics runs
         if store.problem is None:
             self.beat()
             with self._stored():
@@ -858,8 +858,8 @@ class ArenaService:
 
     def start_auto_metrics(self, settings: Any = None) -> Any:
         """Measure, in the background, the board metrics missing for the weights served now
-        (`arena.auto_metrics`); the board carries a note while it runs. Returns the job."""
-        from arena.auto_metrics import AutoMetrics
+        (`arena.eval.auto_metrics`); the board carries a note while it runs. Returns the job."""
+        from arena.eval.auto_metrics import AutoMetrics
 
         if self.store.problem is None:
             self.auto_metrics = AutoMetrics.start(self.engine, self.store, self.served_weights(), settings)  # type: ignore[arg-type]

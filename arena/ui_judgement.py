@@ -19,7 +19,7 @@ from gradio.utils import get_space
 
 from arena.judgement import AdminOnly, InviteRefused, Rater, RubricRefused, client_key
 from arena.rubric import AXES, REASON_CHIPS, RubricRejected
-from arena.store_protocol import StoreUnavailable
+from arena.store.protocol import StoreUnavailable
 
 log = logging.getLogger(__name__)
 SIDES = ("a", "b")

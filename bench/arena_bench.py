@@ -99,7 +99,7 @@ def run_battle_probe(args: argparse.Namespace) -> None:
     the engine's answer on that side had (equal work)."""
     from peft import PeftModel
 
-    from arena.engine import ArenaEngine, GenerationSettings
+    from arena.serving.peft_engine import ArenaEngine, GenerationSettings
     from finetune.loading import load_base
     from finetune.prompt import render_prompt
 
@@ -146,7 +146,7 @@ def main() -> None:
         run_battle_probe(args)
         return
     if args.probe_memory:
-        from arena.engine import ArenaEngine
+        from arena.serving.peft_engine import ArenaEngine
 
         engine = ArenaEngine.start(
             adapters_dir=args.adapters, adapter_selection="all" if args.probe_memory == "all" else []
@@ -157,8 +157,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from arena.engine import ArenaEngine
     from arena.ratings import RatedBattle, leaderboard
+    from arena.serving.peft_engine import ArenaEngine
     from finetune.prompt import render_prompt
 
     adapter_dir = ensure_adapter(args.adapters)

@@ -1,7 +1,7 @@
 """Board bench: vote-to-updated-board on a votes.db of 100k votes, cached (arena/board_cache.py)
 versus the board built from scratch on every request (what the service did before).
 
-The database is a real votes.db (arena.store.ArenaStore's schema); the 100k historical battles
+The database is a real votes.db (arena.store.battles.ArenaStore's schema); the 100k historical battles
 and votes are written with one executemany each, because the store's one-vote-per-transaction API
 would take many minutes. Questions and answers are real MedQuAD records (../shared/data/medquad),
 so style counts and question categories cost what they cost in use. Then `--votes` more votes go
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arena.board_cache import BoardCache
 from arena.leaderboard import build_leaderboard
-from arena.store import ArenaStore
+from arena.store.battles import ArenaStore
 from arena.votes import VoteInput
 
 MEDQUAD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "medquad" / "medquad.jsonl"

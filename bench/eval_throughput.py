@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arena.engine import ArenaEngine, GeneratedAnswer, GenerationSettings  # noqa: E402
-from arena.metrics import bertscore  # noqa: E402
-from arena.scoring_models import load_bert_scorer, resolve_scoring_model  # noqa: E402
+from arena.eval.metrics import bertscore  # noqa: E402
+from arena.eval.scoring_models import load_bert_scorer, resolve_scoring_model  # noqa: E402
+from arena.serving.peft_engine import ArenaEngine, GeneratedAnswer, GenerationSettings  # noqa: E402
 from finetune.data import QARecord, load_dataset_source, split_records  # noqa: E402
 
 MODEL = "smollm2-135m"

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from arena.board import to_rated  # noqa: E402
 from arena.ratings import bradley_terry  # noqa: E402
-from arena.store import ArenaStore  # noqa: E402
-from arena.store_open import open_store  # noqa: E402
+from arena.store.battles import ArenaStore  # noqa: E402
+from arena.store.opening import open_store  # noqa: E402
 from arena.votes import VoteInput  # noqa: E402
 
 CONTESTANTS = ("smollm2-135m/base", "smollm2-135m/run-1", "gemma3-270m/base", "gemma3-270m/run-1")

@@ -23,8 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arena.store_open import open_store  # noqa: E402
-from arena.store_protocol import StoreError, StoreUnavailable, VoteStore  # noqa: E402
+from arena.store.opening import open_store  # noqa: E402
+from arena.store.protocol import StoreError, StoreUnavailable, VoteStore  # noqa: E402
 from arena.votes import VoteInput  # noqa: E402
 
 

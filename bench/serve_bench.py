@@ -2,9 +2,9 @@
 
 Each backend runs in a fresh process (clean start-up time and RSS) with the committed adapters,
 and every answer is exactly `--tokens` long (min = max new tokens, greedy). Four probes: `peft`,
-`vllm` (its CPU engines computing LoRA per adapter slot, `arena/vllm_cpu_lora.py`, the default),
+`vllm` (its CPU engines computing LoRA per adapter slot, `arena/serving/vllm_cpu_lora.py`, the default),
 `vllm-stock-lora` (the same engines with vLLM's own CPU LoRA ops) and `llamacpp` (the 4-bit GGUFs
-with GGUF LoRAs, `arena/llamacpp_backend.py`). For every token count (default 64 and 128 a side):
+with GGUF LoRAs, `arena/serving/llamacpp_backend.py`). For every token count (default 64 and 128 a side):
 
 1. start-up: `start_backend` until every contestant is served, and RSS of the serving process tree;
 2. one battle: SmolLM2 + its adapter vs the SmolLM2 base, wall time (median of `--repeats`), and
@@ -108,8 +108,8 @@ def backend_options(kind: str, backend_options_type: type, vllm_settings: type) 
 
 def measure(kind: str, backend, names: list[str], tokens: int, battles: int, repeats: int) -> dict:
     """One battle, `battles` concurrent battles and a different-base battle at `tokens` a side."""
-    from arena.backend import stream_many
-    from arena.engine import GenerationSettings
+    from arena.serving.backends import stream_many
+    from arena.serving.peft_engine import GenerationSettings
 
     adapter, base = pick(names, "SmolLM2", True), pick(names, "SmolLM2", False)
     other_base = pick(names, "Gemma-3", False)
@@ -169,9 +169,9 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
         return None
     if chromium is None:
         return None
-    from arena.engine import GenerationSettings
     from arena.service import ArenaService
-    from arena.store import ArenaStore
+    from arena.serving.peft_engine import GenerationSettings
+    from arena.store.battles import ArenaStore
     from arena.ui import build_ui
     from finetune.data import load_dataset_source
 
@@ -224,9 +224,9 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
 
 def probe(kind: str, token_counts: list[int], battles: int, repeats: int, browser: bool) -> dict:
     """Everything for one backend, measured in this (fresh) process."""
-    from arena.backend import BackendOptions, start_backend, stream_many
-    from arena.engine import GenerationSettings
-    from arena.vllm_config import VLLMSettings, process_tree_rss_mb
+    from arena.serving.backends import BackendOptions, start_backend, stream_many
+    from arena.serving.peft_engine import GenerationSettings
+    from arena.serving.vllm_config import VLLMSettings, process_tree_rss_mb
 
     load_before = os.getloadavg()[0]
     started = time.perf_counter()

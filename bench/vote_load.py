@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arena.store import ArenaStore  # noqa: E402
+from arena.store.battles import ArenaStore  # noqa: E402
 from arena.votes import VoteInput  # noqa: E402
 
 OUTCOMES = ("model_a", "model_b", "tie", "both_bad")
@@ -110,7 +110,7 @@ def run_mode(mode: str, voters: int, votes: int, workdir: Path) -> dict[str, obj
 
 CHILD = """
 import sys
-from arena.store import ArenaStore
+from arena.store.battles import ArenaStore
 from arena.votes import VoteInput
 store = ArenaStore(sys.argv[1])
 session = sys.argv[2]

@@ -12,7 +12,7 @@ Sources (`--data`):
   exactly as the hub copy (offline), e.g. `chatdoctor-icliniq=exports/icliniq.parquet`.
 
 Every source goes through the same `clean()` and its per-reason report.
-`python -m finetune.data_describe SOURCE` prints and plots what a source holds (finetune/data_describe.py).
+`python -m finetune.data_describe SOURCE` (or `python -m finetune.data --describe SOURCE`) prints and plots what a source holds (finetune/data_describe.py).
 
     python -c "from finetune.data import load_dataset_source; print(load_dataset_source('bundled').report)"
 """
@@ -537,3 +537,16 @@ def reference_text(record: Record) -> str:
     from finetune.prompt import final_answer
 
     return final_answer(record.answer)
+
+
+if __name__ == "__main__":  # `python -m finetune.data --describe SOURCE ...`: the command's first name
+    import runpy
+    import sys
+
+    # runpy, not an import: the describer imports this module, so it runs above it, not beside it
+    if sys.argv[1:2] != ["--describe"]:
+        sys.exit(
+            "usage: python -m finetune.data --describe SOURCE [options of python -m finetune.data_describe]"
+        )
+    sys.argv = ["finetune.data_describe", *sys.argv[2:]]
+    runpy.run_module("finetune.data_describe", run_name="__main__", alter_sys=True)

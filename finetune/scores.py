@@ -2,7 +2,7 @@
 percentile-bootstrap intervals, and the one error every metric raises for inputs it cannot score.
 
 It sits below both halves, so the encoder baseline (`finetune.mcq_encoder`, scored each epoch) and
-the arena's evaluation of the decoders (`arena.eval_scoring`, `arena.metrics`) report the same
+the arena's evaluation of the decoders (`arena.eval.scoring`, `arena.eval.metrics`) report the same
 numbers on the same predictions, and finetune never imports the arena.
 
     from finetune import scores

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from arena.adapters import Contestant, discover_adapters, latest_runs, select_adapters
-from arena.eval_runner import resolve_adapter
+from arena.eval.runner import resolve_adapter
 from finetune.registry import get_model
 
 SMOL = get_model("smollm2-135m")

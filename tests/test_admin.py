@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from arena.admin import main
-from arena.store import ArenaStore
-from arena.store_judgement import InviteRefused
+from arena.store.battles import ArenaStore
+from arena.store.judgement_tables import InviteRefused
 from tests.conftest import ROOT
 
 

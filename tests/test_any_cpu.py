@@ -32,10 +32,10 @@ class NoVllmKernels(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, NoVllmKernels())
-import app, arena.backend, arena.engine, arena.llamacpp_backend, arena.remote_backend, arena.service
-import arena.ui, arena.vllm_backend, arena.vllm_config, bench.serve_bench
-from arena.backend import BackendOptions, start_backend
-from arena.engine import GenerationSettings
+import app, arena.serving.backends, arena.serving.peft_engine, arena.serving.llamacpp_backend, arena.serving.remote_backend, arena.service
+import arena.ui, arena.serving.vllm_backend, arena.serving.vllm_config, bench.serve_bench
+from arena.serving.backends import BackendOptions, start_backend
+from arena.serving.peft_engine import GenerationSettings
 
 serving = ""
 if importlib.util.find_spec("llama_cpp") is not None:

@@ -1,4 +1,4 @@
-"""The board's automatic metrics at first start (arena/auto_metrics.py): which contestants lack metrics
+"""The board's automatic metrics at first start (arena/eval/auto_metrics.py): which contestants lack metrics
 on their served weights, the board's note while they are measured, and a real background evaluation
 on llama.cpp (the embedded Q4_1 SmolLM2 GGUF and its committed demo adapter) that fills the board's
 metric cells with rows naming those weights, and is not repeated at the next start.
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from arena.auto_metrics import AutoMetrics, AutoMetricsSettings, unmeasured
 from arena.board import LEADERBOARD_COLUMNS, NO_METRICS_NOTE, standing_cells
+from arena.eval.auto_metrics import AutoMetrics, AutoMetricsSettings, unmeasured
 from arena.service import ArenaService
-from arena.store import ArenaStore
+from arena.store.battles import ArenaStore
 from finetune.data import load_dataset_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def cells(service: ArenaService, contestant_id: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def backend() -> Any:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from arena.backend import BackendOptions, start_backend
+    from arena.serving.backends import BackendOptions, start_backend
 
     started = start_backend(
         BackendOptions(kind="llamacpp", adapters_dir=ROOT / "adapters", model_keys=(MODEL,))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from app import parse_args
-from arena.backend import BACKEND_CHOICES, BackendOptions, start_auto, start_fastest
+from arena.serving.backends import BACKEND_CHOICES, BackendOptions, start_auto, start_fastest
 
 
 @dataclass
@@ -111,7 +111,7 @@ def test_auto_serves_on_llamacpp_on_a_cpu_where_installed(
     llamacpp_installed: bool, on_gpu: bool, serving: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     started: list[str] = []
-    with caplog.at_level("INFO", logger="arena.backend"):
+    with caplog.at_level("INFO", logger="arena.serving.backends"):
         backend = start_fastest(
             BackendOptions(), llamacpp_installed=llamacpp_installed, on_gpu=on_gpu,
             llamacpp_starter=starter("llamacpp", started), fallback=starter("vllm-or-peft", started),

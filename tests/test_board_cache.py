@@ -15,7 +15,7 @@ import pytest
 
 from arena.board_cache import BoardCache
 from arena.leaderboard import build_leaderboard, recentred
-from arena.store import ArenaStore
+from arena.store.battles import ArenaStore
 from arena.votes import VoteInput
 
 IDS = ["smollm2-135m/base", "smollm2-135m/run-1", "gemma3-270m/base", "qwen2.5-0.5b/base"]

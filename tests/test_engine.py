@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.engine import BASE_ADAPTER, ArenaEngine, GenerationSettings
+from arena.serving.peft_engine import BASE_ADAPTER, ArenaEngine, GenerationSettings
 from finetune.prompt import render_prompt
 
 MODEL = "smollm2-135m"

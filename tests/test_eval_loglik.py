@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from arena.engine import ArenaEngine
-from arena.eval_results import LOGLIK_METRICS, MCQ_METRICS, PAIRED_PREFIX
-from arena.store import ArenaStore
-from arena.studies_report import HEADER
+from arena.eval.results import LOGLIK_METRICS, MCQ_METRICS, PAIRED_PREFIX
+from arena.eval.studies_report import HEADER
+from arena.serving.peft_engine import ArenaEngine
+from arena.store.battles import ArenaStore
 from tests.conftest import SHARED_DATA
 from tests.test_evaluate import run_main
 

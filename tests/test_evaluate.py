@@ -22,10 +22,8 @@ from typing import Any
 
 import pytest
 
-from arena.backend import BackendOptions
 from arena.board import LEADERBOARD_COLUMNS, standing_cells
-from arena.engine import ArenaEngine
-from arena.eval_results import (
+from arena.eval.results import (
     FREE_TEXT_METRICS,
     LEADERBOARD_METRICS,
     MCQ_METRICS,
@@ -38,7 +36,9 @@ from arena.eval_results import (
 )
 from arena.evaluate import main
 from arena.leaderboard import build_leaderboard
-from arena.store import ArenaStore
+from arena.serving.backends import BackendOptions
+from arena.serving.peft_engine import ArenaEngine
+from arena.store.battles import ArenaStore
 from arena.votes import VoteInput
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -345,8 +345,8 @@ def test_a_metric_counts_only_beside_the_weights_it_was_measured_on() -> None:
 
 
 def test_each_backend_names_its_served_weights_from_the_loader_and_the_registry() -> None:
-    from arena.llamacpp_backend import WEIGHTS_PREFIX, file_type_name
-    from arena.vllm_config import ServedModel, VLLMSettings, served_weights
+    from arena.serving.llamacpp_backend import WEIGHTS_PREFIX, file_type_name
+    from arena.serving.vllm_config import ServedModel, VLLMSettings, served_weights
 
     constants = {"LLAMA_FTYPE_ALL_F32": 0, "LLAMA_FTYPE_MOSTLY_F16": 1, "LLAMA_FTYPE_MOSTLY_Q4_1": 3,
                  "LLAMA_FTYPE_MOSTLY_Q4_K_M": 15, "LLAMA_FTYPE_GUESSED": 1024}  # fmt: skip
@@ -367,7 +367,7 @@ class KeptBackends:
     started: list[Any] = field(default_factory=list)
 
     def __call__(self, options: BackendOptions) -> Any:
-        from arena.eval_runner import start_eval_backend
+        from arena.eval.runner import start_eval_backend
 
         self.started.append(start_eval_backend(options))
         return self.started[-1]

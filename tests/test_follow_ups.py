@@ -10,7 +10,7 @@ import pytest
 
 from arena.follow_ups import FollowUpSettings, transcript
 from arena.service import ArenaService, BattleError, PiiDetected
-from arena.store import ArenaStore, VoteRejected
+from arena.store.battles import ArenaStore, VoteRejected
 from arena.votes import VoteInput
 from finetune.prompt import Conversation, folded_messages, messages, side_view
 from tests.test_judgement import BANK, WiringBackend

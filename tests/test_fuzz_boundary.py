@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from arena.export import FORMULA_TRIGGERS
 from arena.integrity import QuestionRejected
 from arena.service import ArenaService, BattleError
-from arena.store import ArenaStore, VoteRejected
+from arena.store.battles import ArenaStore, VoteRejected
 from arena.text_input import MAX_QUESTION_CHARS, MAX_RATIONALE_CHARS, MAX_VOTER_FIELD_CHARS
 from arena.votes import VOTER_ROLES, VoteInput, VoteOutcome
 from finetune.data import QARecord

@@ -65,7 +65,7 @@ def test_cuda_serving_base_is_plain_transformers_and_the_base_contestant_has_no_
     classes' forwards with gate wrappers that keep `__module__ = unsloth.models.llama` and route a
     model Unsloth did not load to transformers' own code, so a name check fails on a correct engine.
     """
-    from arena.engine import ArenaEngine
+    from arena.serving.peft_engine import ArenaEngine
     from finetune.loading import load_serving_base
 
     adapters = Path(cuda_run["_config"].output_dir)

@@ -198,7 +198,7 @@ def test_all_fourteen_models_do_not_fit_one_24_gb_gpu() -> None:
 def test_out_of_memory_while_loading_skips_that_model_not_the_arena(tmp_path: Path) -> None:
     import torch
 
-    from arena.engine import ArenaEngine
+    from arena.serving.peft_engine import ArenaEngine
 
     def loader(spec: object, *, cache_dir: object = None) -> object:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.vllm_config import (
+from arena.serving.vllm_config import (
     DEFAULT_CUDA_BASES,
     VLLMSettings,
     engine_arguments,

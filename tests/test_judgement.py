@@ -23,7 +23,7 @@ from arena.judgement import CALIBRATION_REFERENCE_LABEL, AdminOnly, InviteRefuse
 from arena.rater_quality import QualitySettings, calibration_accuracy
 from arena.rubric import RubricSettings
 from arena.service import ArenaService, BattleError
-from arena.store import ArenaStore, VoteRejected
+from arena.store.battles import ArenaStore, VoteRejected
 from arena.ui import build_ui
 from arena.votes import VoteInput
 from finetune.data import load_dataset_source

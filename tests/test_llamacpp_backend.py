@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arena.gguf_lora import (
+from arena.serving.common import GenerationSettings
+from arena.serving.gguf_lora import (
     CONVERTER_VERSION,
     AdapterConversionError,
     BaseArchitecture,
@@ -39,7 +40,6 @@ from arena.gguf_lora import (
     gguf_tensors,
     rope_permute,
 )
-from arena.serving import GenerationSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOLLM2, GEMMA = "smollm2-135m", "gemma3-270m"
@@ -159,7 +159,7 @@ def adapters_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def backend(adapters_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    from arena.backend import BackendOptions, start_backend
+    from arena.serving.backends import BackendOptions, start_backend
 
     options = BackendOptions(
         kind="llamacpp", adapters_dir=adapters_root, model_keys=(SMOLLM2, GEMMA), adapter_selection="all"
@@ -244,7 +244,7 @@ def test_a_battle_streams_both_sides_at_once_with_telemetry(backend) -> None:
 @needs_llamacpp
 @pytest.mark.slow
 def test_a_closed_stream_stops_its_generation_and_frees_its_sequence(backend) -> None:
-    from arena.backend import stream_many
+    from arena.serving.backends import stream_many
 
     name = named(backend, SMOLLM2, "LoRA")
     stream = backend.stream_pair(
@@ -286,7 +286,7 @@ def test_greedy_tokens_agree_with_the_peft_engine_on_the_dequantized_base(backen
 
     A split is allowed only where the reference's own top-2 margin is a near-tie (< NEAR_TIE),
     and most rows must agree on every token."""
-    from arena.engine import ArenaEngine
+    from arena.serving.peft_engine import ArenaEngine
     from finetune.data import load_dataset_source
     from tests.test_vllm_backend import reference
 

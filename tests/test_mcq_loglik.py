@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from arena.lm_eval_check import cross_check, load_float32, load_mcq_jsonl
-from arena.mcq_loglik import TARGET_DELIMITER, encode_pair, mcq_choices, mcq_context, score_items
+from arena.eval.lm_eval_check import cross_check, load_float32, load_mcq_jsonl
+from arena.eval.mcq_loglik import TARGET_DELIMITER, encode_pair, mcq_choices, mcq_context, score_items
 from tests.conftest import SHARED_DATA
 
 MEDQA = SHARED_DATA / "medqa_usmle" / "medqa_usmle.jsonl"

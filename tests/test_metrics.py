@@ -1,4 +1,4 @@
-"""Tests for arena.metrics and finetune.scores with the real bundled all-MiniLM-L6-v2 (loads in seconds, offline).
+"""Tests for arena.eval.metrics and finetune.scores with the real bundled all-MiniLM-L6-v2 (loads in seconds, offline).
 
 python -m pytest tests/test_metrics.py -q
 """
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from arena.mcq_letters import extract_option_letter
-from arena.metrics import bertscore, embedding_score, rouge, split_sentences
-from arena.scoring_models import (
+from arena.eval.mcq_letters import extract_option_letter
+from arena.eval.metrics import bertscore, embedding_score, rouge, split_sentences
+from arena.eval.scoring_models import (
     OFFLINE_BERTSCORE_LAYER,
     BertScorer,
     ScoringModel,

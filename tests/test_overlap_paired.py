@@ -1,5 +1,5 @@
-"""Pure tests: free-text overlap metrics (arena/text_overlap.py), the paired bootstrap (arena/paired.py)
-and the studies' table (arena/studies_report.py) over hand-written result rows.
+"""Pure tests: free-text overlap metrics (arena/eval/text_overlap.py), the paired bootstrap (arena/eval/paired.py)
+and the studies' table (arena/eval/studies_report.py) over hand-written result rows.
 
 python -m pytest tests/test_overlap_paired.py -q
 """
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arena.mcq_loglik import ItemScores
-from arena.paired import PairedInputError, paired_delta, paired_metric_delta
-from arena.studies_report import HEADER, studies_markdown, study_rows, table_cells
-from arena.text_overlap import OverlapInputError, exact_match, normalise_answer, overlap, token_f1
+from arena.eval.mcq_loglik import ItemScores
+from arena.eval.paired import PairedInputError, paired_delta, paired_metric_delta
+from arena.eval.studies_report import HEADER, studies_markdown, study_rows, table_cells
+from arena.eval.text_overlap import OverlapInputError, exact_match, normalise_answer, overlap, token_f1
 from finetune.scores import bootstrap_ci, mcq_metrics
 
 

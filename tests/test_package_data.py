@@ -40,6 +40,10 @@ def test_bundled_data_is_found_after_a_non_editable_install(tmp_path: Path) -> N
         assert {
             "finetune/bundled_data/medarena_qa.jsonl",
             "finetune/bundled_data/medarena_mcq.jsonl",
+            "arena/store/__main__.py",
+            "arena/serving/protocol.py",
+            "arena/space/sync.py",
+            "arena/eval/lm_eval_tasks/medarena_mcq_local.yaml",
         } <= names
         archive.extractall(site)
     probe = (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.store import default_db_path
+from arena.store.battles import default_db_path
 from finetune.paths import project_paths
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,8 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from arena.engine import GenerationSettings
-from arena.remote_backend import RemoteBackend, RemoteContestant, RemoteUnavailable, parse_remote_specs
+from arena.serving.peft_engine import GenerationSettings
+from arena.serving.remote_backend import (
+    RemoteBackend,
+    RemoteContestant,
+    RemoteUnavailable,
+    parse_remote_specs,
+)
 from finetune.loading import convert_embedded
 from finetune.registry import get_model
 

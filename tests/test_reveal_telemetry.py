@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from arena.backend_protocol import side_telemetry
 from arena.board import telemetry_summary
+from arena.serving.protocol import side_telemetry
 
 
 def telemetry(memory_mb: float | None, device: str) -> dict:

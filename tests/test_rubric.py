@@ -16,8 +16,8 @@ from arena.rubric import (
     rubric_cells,
     wilson_interval,
 )
-from arena.store import ArenaStore
-from arena.store_judgement import RubricRefused
+from arena.store.battles import ArenaStore
+from arena.store.judgement_tables import RubricRefused
 from arena.votes import VoteInput
 
 SID = "session-rubric-1"

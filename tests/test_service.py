@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from arena.engine import ArenaEngine, GenerationSettings
+from arena.eval.metrics import bertscore
+from arena.eval.scoring_models import load_bert_scorer, resolve_scoring_model
 from arena.integrity import QuestionRejected
-from arena.metrics import bertscore
-from arena.scoring_models import load_bert_scorer, resolve_scoring_model
 from arena.service import ArenaService, BattleError
-from arena.store import ArenaStore, VoteRejected
+from arena.serving.peft_engine import ArenaEngine, GenerationSettings
+from arena.store.battles import ArenaStore, VoteRejected
 from arena.votes import VoteInput
 from finetune.data import load_dataset_source
 

@@ -21,7 +21,7 @@ import arena.service
 import arena.text_input
 from arena.integrity import QuestionRejected
 from arena.service import ArenaService, BattleError
-from arena.store import ArenaStore, VoteRejected
+from arena.store.battles import ArenaStore, VoteRejected
 from arena.votes import VoteInput
 from finetune.data import QARecord
 from tests.conftest import mounted_tmpfs

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from arena.board import contestant_telemetry
-from arena.space_embedded import unpack_module
-from arena.space_sync import SNAPSHOT_NAME, open_vote_storage, plan_storage
-from arena.store import ArenaStore
+from arena.space.embedded import unpack_module
+from arena.space.sync import SNAPSHOT_NAME, open_vote_storage, plan_storage
+from arena.store.battles import ArenaStore
 from arena.votes import VoteInput
 from finetune.paths import project_paths
 from tests.conftest import ROOT
@@ -113,7 +113,7 @@ def test_failed_push_is_logged_and_retried(
     commits = hub.repos[DATASET].commits
     play(storage.store, 3)
     hub.fail_commits = 1
-    with caplog.at_level(logging.WARNING, logger="arena.space_sync"), pytest.raises(Exception, match="500"):
+    with caplog.at_level(logging.WARNING, logger="arena.space.sync"), pytest.raises(Exception, match="500"):
         storage.sync.push_now().result()
     assert "the next tick retries" in caplog.text
     assert hub.repos[DATASET].commits == commits  # nothing reached the dataset
@@ -137,7 +137,7 @@ def test_an_idle_arena_makes_no_commit(hub: FakeHub, tmp_path: Path) -> None:
 @pytest.fixture
 def in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Without $MEDARENA_VOTES_DB votes go to the checkout's votes.db: point that default at tmp_path."""
-    from arena import space_sync
+    from arena.space import sync as space_sync
 
     monkeypatch.chdir(tmp_path)
     real_default = space_sync.default_db_path
@@ -306,7 +306,7 @@ def test_space_check_builds_starts_and_battles() -> None:
     if not pypi_reachable():
         pytest.skip("PyPI is not reachable: the Space check installs requirements.txt into a fresh venv")
     result = subprocess.run(
-        [sys.executable, "-m", "arena.space_check"], cwd=ROOT, capture_output=True, text=True, timeout=1500
+        [sys.executable, "-m", "arena.space.check"], cwd=ROOT, capture_output=True, text=True, timeout=1500
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "one battle completed through gradio_client" in result.stdout

@@ -1,4 +1,4 @@
-"""Tests for the vote store contract (arena/store.py, arena/store_postgres.py) and arena/export.py: every
+"""Tests for the vote store contract (arena/store/battles.py, arena/store/postgres.py) and arena/export.py: every
 test taking `store` or `reopen` runs on both stores, a real SQLite file (WAL mode) in pytest's tmp_path
 and a fresh database on a real, throwaway Postgres server (tests/postgres_server.py; slow tier).
 
@@ -26,7 +26,7 @@ import pytest
 
 from arena.board import contestant_telemetry
 from arena.export import EXPORT_COLUMNS, write_votes_csv, write_votes_jsonl
-from arena.store import (
+from arena.store.battles import (
     MAX_RATIONALE_CHARS,
     ArenaStore,
     BattleStateError,
@@ -38,8 +38,8 @@ from arena.store import (
     default_db_path,
     eval_cache_key,
 )
-from arena.store_postgres import PostgresStore
-from arena.store_protocol import StoreUnavailable, UniqueViolation, VoteStore
+from arena.store.postgres import PostgresStore
+from arena.store.protocol import StoreUnavailable, UniqueViolation, VoteStore
 from arena.votes import VoteInput
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -422,7 +422,7 @@ def test_acknowledged_vote_survives_process_death(
     # The child acknowledges the vote and then dies without any cleanup.
     child = run_python(
         "import os, sys\n"
-        "from arena.store_open import open_store\n"
+        "from arena.store.opening import open_store\n"
         "from arena.votes import VoteInput\n"
         "vote = VoteInput(sys.argv[2], 'model_b', rationale='from the child', session_id='session-test-1')\n"
         "open_store(sys.argv[1]).record_vote(vote)\n"
@@ -496,8 +496,8 @@ def test_process_killed_mid_vote_leaves_no_vote(
     # The child dies (no rollback, no close) after the vote INSERT but before COMMIT.
     child = run_python(
         "import os, sys\n"
-        "from arena.store import ArenaStore\n"
-        "from arena.store_postgres import PostgresStore, is_postgres_url\n"
+        "from arena.store.battles import ArenaStore\n"
+        "from arena.store.postgres import PostgresStore, is_postgres_url\n"
         "base = PostgresStore if is_postgres_url(sys.argv[1]) else ArenaStore\n"
         "class DiesMidTransaction(base):\n"
         "    def _read_vote(self, session, battle_id):\n"
@@ -806,7 +806,7 @@ def test_a_driver_error_leaves_the_store_as_store_unavailable(store: VoteStore) 
 
 
 def test_each_database_has_the_declared_tables_at_the_current_version(store: VoteStore) -> None:
-    from arena.store_schema import SCHEMA_VERSION, current_tables, existing_columns, read_version
+    from arena.store.schema import SCHEMA_VERSION, current_tables, existing_columns, read_version
 
     with store._connection() as session:  # type: ignore[attr-defined]
         for table in current_tables().values():

@@ -1,4 +1,4 @@
-"""`python -m arena.store_copy copy --from votes.db --to <store>` (arena/store_copy.py) on real databases: a SQLite
+"""`python -m arena.store copy --from votes.db --to <store>` (arena/store/copying.py) on real databases: a SQLite
 file copied into a fresh database on the test Postgres server (slow tier) and into another SQLite file.
 The copy keeps every battle, vote, evaluation result and cached answer; a second run copies nothing; a copy
 killed mid-way finishes on the next run without a duplicate; a schema-version mismatch is refused.
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from arena.store import ArenaStore
-from arena.store_copy import copy_votes
-from arena.store_open import open_store
-from arena.store_protocol import SchemaMismatch, StoreError, VoteStore
+from arena.store.battles import ArenaStore
+from arena.store.copying import copy_votes
+from arena.store.opening import open_store
+from arena.store.protocol import SchemaMismatch, StoreError, VoteStore
 from arena.votes import VoteInput
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +118,7 @@ def test_copy_keeps_everything_and_a_second_run_copies_nothing(
 
 KILLED_COPY = """
 import os, sys
-import arena.store_copy as store_copy
+import arena.store.copying as store_copy
 store_copy.BATCH_ROWS = 3
 batches = store_copy._source_batches
 def dies_in_the_votes(path, table, order, columns):
@@ -175,7 +175,7 @@ def test_a_target_from_a_newer_version_is_refused(source: Path, target: str, ope
 
 @pytest.mark.slow
 def test_copy_cli(source: Path, target: str) -> None:
-    command = [sys.executable, "-m", "arena.store_copy", "copy", "--from", str(source), "--to", target]
+    command = [sys.executable, "-m", "arena.store", "copy", "--from", str(source), "--to", target]
     first = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "votes: 12 copied, 0 already there" in first.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.store import ArenaStore, InvalidRecord, VoteRejected
+from arena.store.battles import ArenaStore, InvalidRecord, VoteRejected
 from arena.votes import VoteInput
 from tests.conftest import mounted_tmpfs
 

@@ -1,4 +1,4 @@
-"""The judgement tables (arena/store_judgement.py) on both stores: every test runs on a SQLite file and,
+"""The judgement tables (arena/store/judgement_tables.py) on both stores: every test runs on a SQLite file and,
 in the slow tier, on a fresh database of a real, throwaway Postgres server (the fixtures of
 tests/test_store.py). Rubrics once per answer, vote quality overwritten in place, single-use invite
 codes, follow-up turns capped and voided, re-served battles and their agreement items.
@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 
 from arena.rubric import SideRubric
-from arena.store_judgement import RESERVE_SOURCE, InviteRefused, RubricRefused, TurnRefused
-from arena.store_protocol import VoteStore
+from arena.store.judgement_tables import RESERVE_SOURCE, InviteRefused, RubricRefused, TurnRefused
+from arena.store.protocol import VoteStore
 from arena.votes import VoteInput
 from tests.test_store import SESSION, db_path, finished_battle, location, reopen, store  # noqa: F401
 

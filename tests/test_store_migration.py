@@ -16,12 +16,12 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from arena.board import standing_cells, to_rated
-from arena.eval_results import NOT_MEASURED_HERE
+from arena.eval.results import NOT_MEASURED_HERE
 from arena.leaderboard import build_leaderboard
 from arena.ratings import leaderboard
-from arena.store import ArenaStore
-from arena.store_db import SqliteSession
-from arena.store_schema import SCHEMA_VERSION, apply_schema
+from arena.store.battles import ArenaStore
+from arena.store.schema import SCHEMA_VERSION, apply_schema
+from arena.store.sqlite_db import SqliteSession
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "votes_pre_issue9.db"
 SCHEMA4 = Path(__file__).resolve().parent / "fixtures" / "votes_schema4.db"

@@ -1,4 +1,4 @@
-"""Which store the app opens (arena/store_open.py, arena/space_sync.open_vote_storage): a postgresql:// URL
+"""Which store the app opens (arena/store/opening.py, arena/space/sync.open_vote_storage): a postgresql:// URL
 from --votes-url or MEDARENA_VOTES_URL opens the Postgres store with no dataset sync (the server keeps the
 votes); otherwise the SQLite file as before.
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from arena.space_sync import open_vote_storage
-from arena.store import ArenaStore
-from arena.store_open import VOTES_URL_ENV, votes_location
-from arena.store_postgres import PostgresStore, redact_url
+from arena.space.sync import open_vote_storage
+from arena.store.battles import ArenaStore
+from arena.store.opening import VOTES_URL_ENV, votes_location
+from arena.store.postgres import PostgresStore, redact_url
 from tests.postgres_server import PostgresServer
 
 

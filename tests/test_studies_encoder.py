@@ -75,7 +75,7 @@ def test_biobert_logs_to_tensorboard(biobert: tuple[Path, dict, str]) -> None:
 
 
 def test_biobert_has_a_row_in_the_studies_table(biobert: tuple[Path, dict, str]) -> None:
-    from arena.studies_report import HEADER, study_rows, table_cells
+    from arena.eval.studies_report import HEADER, study_rows, table_cells
 
     output, run, _ = biobert
     (study,) = study_rows([], output)  # no stored decoder results: the encoder's run alone
@@ -140,7 +140,8 @@ def test_describe_notes_an_encoder_on_free_text_instead_of_failing(tmp_path: Pat
     assert (tmp_path / "describe.png").exists() and (tmp_path / "dataset" / "dataset_dict.json").exists()
 
 
-def test_describe_refuses_an_unknown_tokenizer_in_one_line(tmp_path: Path) -> None:
-    result = run_module("finetune.data_describe", "bundled", "--models", "gpt-5", "--out", str(tmp_path))
+@pytest.mark.parametrize("command", [["finetune.data_describe"], ["finetune.data", "--describe"]])
+def test_describe_refuses_an_unknown_tokenizer_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    result = run_module(*command, "bundled", "--models", "gpt-5", "--out", str(tmp_path))
     assert result.returncode == 2 and "unknown model 'gpt-5'" in result.stderr
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())

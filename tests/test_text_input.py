@@ -17,7 +17,7 @@ import pytest
 
 from arena.export import FORMULA_TRIGGERS, spreadsheet_safe, write_votes_csv, write_votes_jsonl
 from arena.integrity import QuestionRejected, validate_question
-from arena.store import SESSION_ID_PATTERN, ArenaStore
+from arena.store.battles import SESSION_ID_PATTERN, ArenaStore
 from arena.text_input import (
     BLANK_FILLERS,
     MAX_QUESTION_CHARS,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.engine import ArenaEngine, GenerationSettings
+from arena.serving.peft_engine import ArenaEngine, GenerationSettings
 from finetune.loading import LoadedBase, convert_embedded
 
 pytestmark = [
@@ -70,8 +70,8 @@ def adapters_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def backend(adapters_root: Path):
-    from arena.backend import BackendOptions, start_backend
-    from arena.vllm_config import VLLMSettings
+    from arena.serving.backends import BackendOptions, start_backend
+    from arena.serving.vllm_config import VLLMSettings
 
     # kind="vllm": on a CPU `auto` now prefers llama.cpp (tests/test_backend_choice.py); this module
     # tests vLLM itself, which a named backend never falls back from.
@@ -100,7 +100,7 @@ def test_the_named_vllm_backend_serves_on_vllm(backend) -> None:
 
 
 def test_cpu_engine_computes_lora_per_adapter_slot(backend) -> None:
-    # The engine's worker runs arena/vllm_cpu_lora.py's wrapper (VLLMSettings.cpu_lora_ops), so
+    # The engine's worker runs arena/serving/vllm_cpu_lora.py's wrapper (VLLMSettings.cpu_lora_ops), so
     # every battle in this module, and the PEFT agreement below, goes through it.
     assert backend.lora_ops() == {MODEL: "row_mask"}
 
@@ -175,7 +175,7 @@ def reference(peft: ArenaEngine, name: str, question: str, settings: GenerationS
     """
     import torch
 
-    from arena.engine import BASE_ADAPTER
+    from arena.serving.peft_engine import BASE_ADAPTER
     from finetune.prompt import render_prompt
 
     resident, contestant = peft.base_for(name), peft.contestant(name)
@@ -246,7 +246,7 @@ def test_greedy_tokens_agree_with_the_peft_engine_on_the_same_bf16_weights(backe
 
 def test_many_concurrent_battles_through_the_service_finish_and_are_stored(backend, tmp_path: Path) -> None:
     from arena.service import ArenaService
-    from arena.store import ArenaStore
+    from arena.store.battles import ArenaStore
     from finetune.data import load_dataset_source
 
     store = ArenaStore(tmp_path / "votes.db")

