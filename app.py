@@ -35,7 +35,7 @@ from arena.judgement import add_judgement_flags, judgement_from_args
 from arena.pacing import CPU_ANSWER_BUDGET, GPU_ANSWER_BUDGET, default_answer_budget
 from arena.service import ArenaService, ReferenceScorer
 from arena.serving.backends import BACKEND_CHOICES, BackendOptions, start_backend
-from arena.serving.peft_engine import GenerationSettings
+from arena.serving.common import GenerationSettings
 from arena.serving.protocol import ArenaBackend
 from arena.space.sync import SPACE_ENV, open_vote_storage
 from finetune.data import load_dataset_source

@@ -19,7 +19,7 @@ from typing import Any
 from arena.categories import QuestionCategory, classify_question
 from arena.eval.results import LEADERBOARD_METRICS
 from arena.ratings import LeaderboardRow, RatedBattle, StyleCounts
-from arena.serving.peft_engine import Telemetry
+from arena.serving.common import Telemetry
 from arena.style_control import StyleStanding, style_counts
 
 

@@ -64,7 +64,7 @@ from arena.eval.runner import (
 )
 from arena.eval.scoring_models import ScoringModelUnavailable
 from arena.eval.studies_report import studies_markdown
-from arena.serving.peft_engine import GenerationSettings
+from arena.serving.common import GenerationSettings
 from arena.store.battles import ArenaStore, InvalidRecord, default_db_path
 from finetune.data import DataError
 from finetune.loading import BaseUnavailableError

@@ -38,7 +38,7 @@ from arena.pacing import BattlePace, cut_at, cut_mark, paced_words, word_count, 
 from arena.pairing import PairingError, PairingPolicy, draw_pair
 from arena.pii import PiiFinding, describe, find_pii, redact
 from arena.rater_quality import QualitySettings
-from arena.serving.peft_engine import GenerationSettings, PairUpdate
+from arena.serving.common import GenerationSettings, PairUpdate
 from arena.serving.protocol import ArenaBackend
 from arena.store.battles import MAX_RATIONALE_CHARS as MAX_RATIONALE_CHARS  # re-exported for the UI
 from arena.store.battles import MAX_VOTER_FIELD_CHARS as MAX_VOTER_FIELD_CHARS  # re-exported for the UI

@@ -99,7 +99,8 @@ def run_battle_probe(args: argparse.Namespace) -> None:
     the engine's answer on that side had (equal work)."""
     from peft import PeftModel
 
-    from arena.serving.peft_engine import ArenaEngine, GenerationSettings
+    from arena.serving.common import GenerationSettings
+    from arena.serving.peft_engine import ArenaEngine
     from finetune.loading import load_base
     from finetune.prompt import render_prompt
 

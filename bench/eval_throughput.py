@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from arena.eval.metrics import bertscore  # noqa: E402
 from arena.eval.scoring_models import load_bert_scorer, resolve_scoring_model  # noqa: E402
-from arena.serving.peft_engine import ArenaEngine, GeneratedAnswer, GenerationSettings  # noqa: E402
+from arena.serving.common import GeneratedAnswer, GenerationSettings  # noqa: E402
+from arena.serving.peft_engine import ArenaEngine  # noqa: E402
 from finetune.data import QARecord, load_dataset_source, split_records  # noqa: E402
 
 MODEL = "smollm2-135m"

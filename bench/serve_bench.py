@@ -109,7 +109,7 @@ def backend_options(kind: str, backend_options_type: type, vllm_settings: type) 
 def measure(kind: str, backend, names: list[str], tokens: int, battles: int, repeats: int) -> dict:
     """One battle, `battles` concurrent battles and a different-base battle at `tokens` a side."""
     from arena.serving.backends import stream_many
-    from arena.serving.peft_engine import GenerationSettings
+    from arena.serving.common import GenerationSettings
 
     adapter, base = pick(names, "SmolLM2", True), pick(names, "SmolLM2", False)
     other_base = pick(names, "Gemma-3", False)
@@ -170,7 +170,7 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
     if chromium is None:
         return None
     from arena.service import ArenaService
-    from arena.serving.peft_engine import GenerationSettings
+    from arena.serving.common import GenerationSettings
     from arena.store.battles import ArenaStore
     from arena.ui import build_ui
     from finetune.data import load_dataset_source
@@ -225,7 +225,7 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
 def probe(kind: str, token_counts: list[int], battles: int, repeats: int, browser: bool) -> dict:
     """Everything for one backend, measured in this (fresh) process."""
     from arena.serving.backends import BackendOptions, start_backend, stream_many
-    from arena.serving.peft_engine import GenerationSettings
+    from arena.serving.common import GenerationSettings
     from arena.serving.vllm_config import VLLMSettings, process_tree_rss_mb
 
     load_before = os.getloadavg()[0]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from arena.serving.peft_engine import GenerationSettings, PairUpdate, SideState, Telemetry
+from arena.serving.common import GenerationSettings, PairUpdate, SideState, Telemetry
 
 TELEMETRY = Telemetry(
     ttft_s=0.01,

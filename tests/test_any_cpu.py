@@ -35,7 +35,7 @@ sys.meta_path.insert(0, NoVllmKernels())
 import app, arena.serving.backends, arena.serving.peft_engine, arena.serving.llamacpp_backend, arena.serving.remote_backend, arena.service
 import arena.ui, arena.serving.vllm_backend, arena.serving.vllm_config, bench.serve_bench
 from arena.serving.backends import BackendOptions, start_backend
-from arena.serving.peft_engine import GenerationSettings
+from arena.serving.common import GenerationSettings
 
 serving = ""
 if importlib.util.find_spec("llama_cpp") is not None:

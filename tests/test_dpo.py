@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 def test_votes_train_an_adapter_that_the_arena_serves(tmp_path: Path) -> None:
     from arena.service import ArenaService
-    from arena.serving.peft_engine import ArenaEngine, GenerationSettings
+    from arena.serving.common import GenerationSettings
+    from arena.serving.peft_engine import ArenaEngine
     from finetune.data import load_dataset_source
 
     store = simulated_votes(tmp_path / "votes.db", pairs=4)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from arena.serving.peft_engine import BASE_ADAPTER, ArenaEngine, GenerationSettings
+from arena.serving.common import GenerationSettings
+from arena.serving.peft_engine import BASE_ADAPTER, ArenaEngine
 from finetune.prompt import render_prompt
 
 MODEL = "smollm2-135m"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.serving.peft_engine import GenerationSettings
+from arena.serving.common import GenerationSettings
 from arena.serving.remote_backend import (
     RemoteBackend,
     RemoteContestant,

@@ -12,7 +12,8 @@ from arena.eval.metrics import bertscore
 from arena.eval.scoring_models import load_bert_scorer, resolve_scoring_model
 from arena.integrity import QuestionRejected
 from arena.service import ArenaService, BattleError
-from arena.serving.peft_engine import ArenaEngine, GenerationSettings
+from arena.serving.common import GenerationSettings
+from arena.serving.peft_engine import ArenaEngine
 from arena.store.battles import ArenaStore, VoteRejected
 from arena.votes import VoteInput
 from finetune.data import load_dataset_source

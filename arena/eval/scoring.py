@@ -25,7 +25,7 @@ from finetune.scores import BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED
 if TYPE_CHECKING:
     from arena.adapters import Contestant
     from arena.eval.data import EvalSet
-    from arena.serving.peft_engine import GenerationSettings
+    from arena.serving.common import GenerationSettings
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from arena.serving.common import GenerationSettings
 from arena.serving.llamacpp_settings import LlamaCppSettings
-from arena.serving.peft_engine import GenerationSettings
 from arena.serving.protocol import BACKENDS, ArenaBackend, PairUpdate
 from arena.serving.vllm_config import VLLMSettings
 from finetune.gpu import cuda_available

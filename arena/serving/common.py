@@ -4,7 +4,8 @@ Shared (the vLLM and remote backends import them too): `GenerationSettings`, `Te
 `PairUpdate`, `GeneratedAnswer`, `GenerationCancelled`, `ContestantLookup`, the compute pool and
 `peak_memory_mb`. The PEFT engine's parts: `ResidentBase` (one resident base with its adapters and
 per-row LoRA routing), `weights_memory_mb`, `stop_token_ids` and the row streamer. `arena.serving.peft_engine`
-assembles them into `ArenaEngine` and re-exports every name here.
+assembles them into `ArenaEngine`; every module imports these names from here, none through the
+engine (no re-exports).
 
 Run as: python -m pytest tests/test_engine.py -q
 """

@@ -34,23 +34,23 @@ from arena.adapters import (
     one_line,
     select_adapters,
 )
-from arena.serving.common import COMPUTE_THREAD as COMPUTE_THREAD
-from arena.serving.common import STALL_TIMEOUT_S as STALL_TIMEOUT_S
-from arena.serving.common import C as C
-from arena.serving.common import ContestantLookup as ContestantLookup
-from arena.serving.common import ContestantUnavailable as ContestantUnavailable
-from arena.serving.common import GeneratedAnswer as GeneratedAnswer
-from arena.serving.common import GenerationCancelled as GenerationCancelled
-from arena.serving.common import GenerationSettings as GenerationSettings
-from arena.serving.common import PairUpdate as PairUpdate
-from arena.serving.common import ResidentBase as ResidentBase
-from arena.serving.common import SideState as SideState
-from arena.serving.common import Telemetry as Telemetry
-from arena.serving.common import _RowStreamer as _RowStreamer
-from arena.serving.common import compute_pool as compute_pool
-from arena.serving.common import peak_memory_mb as peak_memory_mb
-from arena.serving.common import stop_token_ids as stop_token_ids
-from arena.serving.common import weights_memory_mb as weights_memory_mb
+from arena.serving.common import (
+    COMPUTE_THREAD,
+    STALL_TIMEOUT_S,
+    ContestantLookup,
+    GeneratedAnswer,
+    GenerationCancelled,
+    GenerationSettings,
+    PairUpdate,
+    ResidentBase,
+    SideState,
+    Telemetry,
+    _RowStreamer,
+    compute_pool,
+    peak_memory_mb,
+    stop_token_ids,
+    weights_memory_mb,
+)
 from finetune.gpu import free_vram_mb, plan_vram
 from finetune.loading import BaseUnavailableError, LoadedBase, availability, cuda_available, load_serving_base
 from finetune.paths import project_paths

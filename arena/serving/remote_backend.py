@@ -24,7 +24,7 @@ from queue import Queue
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from arena.serving.peft_engine import ContestantLookup, GenerationSettings, PairUpdate
+from arena.serving.common import ContestantLookup, GenerationSettings, PairUpdate
 from arena.serving.protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from finetune.prompt import messages, side_view
 

@@ -41,15 +41,8 @@ from queue import Queue
 from typing import Any, ClassVar
 
 from arena.adapters import AdapterInfo
-from arena.serving.peft_engine import (
-    Contestant,
-    ContestantLookup,
-    GeneratedAnswer,
-    GenerationSettings,
-    PairUpdate,
-    discover_adapters,
-    select_adapters,
-)
+from arena.serving.common import ContestantLookup, GeneratedAnswer, GenerationSettings, PairUpdate
+from arena.serving.peft_engine import Contestant, discover_adapters, select_adapters
 from arena.serving.protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.serving.vllm_config import (
     DEFAULT_CUDA_BASES,
