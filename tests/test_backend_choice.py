@@ -142,6 +142,33 @@ def test_auto_falls_back_with_a_one_line_note_when_llamacpp_fails() -> None:
     ]
 
 
+@pytest.mark.parametrize(("served", "min_served"), [(0, 1), (1, 2)])
+def test_auto_falls_back_when_llamacpp_serves_too_few(served: int, min_served: int) -> None:
+    """A seed model's GGUF not at hand: llama.cpp starts without it, and auto must not keep an
+    engine that refuses the battle (or the evaluation) while vLLM or PEFT could serve it."""
+    started: list[str] = []
+    llama = StartedStandIn(
+        "llamacpp", warnings=["skipped phi3: Phi-3-mini-4k-instruct-q4.gguf is not in the Hugging Face cache"],
+        contestants=["smollm2-135m/base"][:served],
+    )  # fmt: skip
+
+    def llamacpp_starter(options: BackendOptions) -> StartedStandIn:
+        started.append("llamacpp")
+        return llama
+
+    backend = start_fastest(
+        BackendOptions(min_served=min_served), llamacpp_installed=True, on_gpu=False,
+        llamacpp_starter=llamacpp_starter, fallback=starter("peft", started),
+    )  # fmt: skip
+    assert (backend.kind, started, llama.closed) == ("peft", ["llamacpp", "peft"], True)
+    needed = "a battle needs 2" if min_served == 2 else "1 asked for"
+    noun = "contestant" if served == 1 else "contestants"
+    assert backend.warnings == [
+        f"serving on the peft backend: llama.cpp did not start (it served {served} {noun}, {needed}: "
+        "skipped phi3: Phi-3-mini-4k-instruct-q4.gguf is not in the Hugging Face cache)"
+    ]
+
+
 def test_the_app_defaults_to_auto_and_reads_medarena_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEDARENA_BACKEND", raising=False)
     assert parse_args([]).backend == "auto"

@@ -275,6 +275,7 @@ def test_evaluate_scores_three_items_through_the_serving_engine(
     argv = [
         "--model", key, "--adapter", "latest", "--data", "bundled-mcq", "--limit", "3",
         "--adapters-dir", str(trained[0]), "--db", str(db), "--max-new-tokens", "4", "--batch-size", "3",
+        "--backend", "peft",  # the engine the PEFT cell served; auto would start a vLLM engine per key
     ]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     with sqlite3.connect(db) as connection:

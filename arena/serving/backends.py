@@ -140,14 +140,29 @@ def start_fastest(
         backend = llamacpp_starter(options)
     except Exception as error:  # any failure to start llama.cpp: vLLM or PEFT still serve the arena
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        log.warning("llama.cpp did not start (%s): choosing between vLLM and PEFT", reason)
-        backend = fallback(options)
-        backend.warnings.insert(
-            0, f"serving on the {backend.kind} backend: llama.cpp did not start ({reason})"
-        )
-        return backend
-    log.info("auto: serving on llama.cpp: %s", LLAMACPP_REASON)
+    else:
+        # llama.cpp serves a seed model only where its GGUF is at hand: too few contestants must
+        # not leave an arena (or an evaluation) that refuses while vLLM or PEFT could serve them.
+        reason = too_few_served(backend, options.min_served)
+        if reason is None:
+            log.info("auto: serving on llama.cpp: %s", LLAMACPP_REASON)
+            return backend
+        backend.close()
+    log.warning("llama.cpp did not start (%s): choosing between vLLM and PEFT", reason)
+    backend = fallback(options)
+    backend.warnings.insert(0, f"serving on the {backend.kind} backend: llama.cpp did not start ({reason})")
     return backend
+
+
+def too_few_served(backend: ArenaBackend, min_served: int) -> str | None:
+    """Why `backend` serves too few contestants to be kept (naming the bases it skipped), or None."""
+    served = len(backend.contestant_names())
+    if served >= min_served:
+        return None
+    skipped = [(w.strip().splitlines() or [""])[0] for w in backend.warnings]
+    needed = "a battle needs 2" if min_served == 2 else f"{min_served} asked for"
+    reason = f"it served {served} contestant{'' if served == 1 else 's'}, {needed}"
+    return reason + (f": {'; '.join(skipped)}" if skipped else "")
 
 
 def start_peft(options: BackendOptions) -> ArenaBackend:
@@ -179,15 +194,11 @@ def start_auto(
     except Exception as error:  # any failure to start vLLM: the PEFT engine still serves the arena
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
     else:
-        served = len(started.contestant_names())
-        if served >= options.min_served:
-            return started
         # A battle needs two contestants: vLLM skipping bases it cannot serve must not leave an
         # arena that refuses every battle while PEFT could serve them.
-        skipped = [(w.strip().splitlines() or [""])[0] for w in started.warnings]
-        needed = "a battle needs 2" if options.min_served == 2 else f"{options.min_served} asked for"
-        reason = f"it served {served} contestant{'' if served == 1 else 's'}, {needed}"
-        reason += f": {'; '.join(skipped)}" if skipped else ""
+        reason = too_few_served(started, options.min_served)
+        if reason is None:
+            return started
         started.close()
     log.warning("vLLM did not start (%s): serving on the PEFT engine", reason)
     backend = peft_starter(options)
