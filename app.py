@@ -32,7 +32,7 @@ from pathlib import Path
 
 from arena.follow_ups import FollowUpSettings
 from arena.judgement import add_judgement_flags, judgement_from_args
-from arena.pacing import CPU_ANSWER_BUDGET, GPU_ANSWER_BUDGET, default_answer_budget
+from arena.pacing import CPU_ANSWER_BUDGET, CPU_ANSWER_BUDGETS, GPU_ANSWER_BUDGET, default_answer_budget
 from arena.service import ArenaService, ReferenceScorer
 from arena.serving.backends import BACKEND_CHOICES, BackendOptions, start_backend
 from arena.serving.common import GenerationSettings
@@ -103,8 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-new-tokens",
         type=int,
         default=None,
-        help=f"answer budget in new tokens (default {GPU_ANSWER_BUDGET} on a GPU, {CPU_ANSWER_BUDGET} on CPU: "
-        "about a 10 s battle; MEDARENA_MAX_NEW_TOKENS)",
+        help=f"answer budget in new tokens (default {GPU_ANSWER_BUDGET} on a GPU; on a CPU {CPU_ANSWER_BUDGETS} "
+        f"by backend, else {CPU_ANSWER_BUDGET}: about a 10 s battle; MEDARENA_MAX_NEW_TOKENS)",
     )
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
@@ -119,9 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_judgement_flags(parser, env)
     args = parser.parse_args(argv)
-    if args.max_new_tokens is None:
-        budget = env.get("MEDARENA_MAX_NEW_TOKENS")
-        args.max_new_tokens = int(budget) if budget else default_answer_budget(_cuda_available())
+    if args.max_new_tokens is None and env.get("MEDARENA_MAX_NEW_TOKENS"):
+        args.max_new_tokens = int(env["MEDARENA_MAX_NEW_TOKENS"])  # else: the serving backend's default
     try:  # unknown keys fail here, listing the valid ones, before any model loads
         chosen = chosen_models([k for arg in args.models for k in arg.split(",")] if args.models else None)
     except UnknownModelError as error:
@@ -175,7 +174,9 @@ def build_service(args: argparse.Namespace) -> ArenaService:
         engine,
         storage.store,
         bank,
-        settings=GenerationSettings(max_new_tokens=args.max_new_tokens),
+        settings=GenerationSettings(
+            max_new_tokens=args.max_new_tokens or default_answer_budget(_cuda_available(), engine.kind)
+        ),
         reference_scorer=None if args.no_reference_scoring else reference_scorer(engine),
         notices=[*storage.warnings, *notices],
         judgement=judgement_from_args(args, storage.store, bank, os.environ),

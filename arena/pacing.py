@@ -27,12 +27,17 @@ from dataclasses import dataclass
 
 GPU_ANSWER_BUDGET = 512
 CPU_ANSWER_BUDGET = 160
+# On a CPU, the budget that keeps a battle near 10 s differs by engine (bench/serve_bench.py,
+# 2026-12-07, 2 cores: 128 tokens a side took 1.7 s on llama.cpp, 3.8 s on vLLM, 5.5 s on PEFT).
+# 384 leaves llama.cpp room on an AVX2-only CPU too (issue #25 measured it ~1.5x slower there).
+CPU_ANSWER_BUDGETS: dict[str, int] = {"llamacpp": 384}
 _WORD_END = re.compile(r"\S+")
 
 
-def default_answer_budget(cuda: bool) -> int:
-    """New-token budget of an answer: GPU_ANSWER_BUDGET with CUDA, else CPU_ANSWER_BUDGET."""
-    return GPU_ANSWER_BUDGET if cuda else CPU_ANSWER_BUDGET
+def default_answer_budget(cuda: bool, backend: str = "peft") -> int:
+    """New-token budget of an answer: GPU_ANSWER_BUDGET with CUDA; on a CPU, the serving backend's
+    entry in CPU_ANSWER_BUDGETS, else CPU_ANSWER_BUDGET."""
+    return GPU_ANSWER_BUDGET if cuda else CPU_ANSWER_BUDGETS.get(backend, CPU_ANSWER_BUDGET)
 
 
 @dataclass(frozen=True)

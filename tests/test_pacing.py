@@ -46,3 +46,8 @@ def test_an_answer_that_used_the_whole_budget_is_cut_and_marked() -> None:
     assert cut_at(512, 512) == 512 and cut_at(300, 512) is None and cut_at(None, 512) is None
     assert "cut at 512 tokens" in cut_mark(512)
     assert default_answer_budget(cuda=True) == 512 and default_answer_budget(cuda=False) < 512
+    # on a CPU the budget follows the engine's pace: llama.cpp answers ~2x faster than vLLM
+    assert default_answer_budget(cuda=False, backend="llamacpp") > default_answer_budget(
+        cuda=False, backend="vllm"
+    )
+    assert default_answer_budget(cuda=True, backend="llamacpp") == 512
