@@ -103,8 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-new-tokens",
         type=int,
         default=None,
-        help=f"answer budget in new tokens (default {GPU_ANSWER_BUDGET} on a GPU; on a CPU {CPU_ANSWER_BUDGETS} "
-        f"by backend, else {CPU_ANSWER_BUDGET}: about a 10 s battle; MEDARENA_MAX_NEW_TOKENS)",
+        help=f"answer budget in new tokens (default {GPU_ANSWER_BUDGET} on a GPU; on a CPU "
+        + ", ".join(f"{budget} on {kind}" for kind, budget in CPU_ANSWER_BUDGETS.items())
+        + f", else {CPU_ANSWER_BUDGET}: about a 10 s battle; MEDARENA_MAX_NEW_TOKENS)",
     )
     parser.add_argument(
         "--no-reference-scoring", action="store_true", help="skip BERTScore of bank answers at battle time"
