@@ -228,6 +228,48 @@ def compute_pool() -> ThreadPoolExecutor:
     )
 
 
+class TakeTurns:
+    """Decode loops that share one CPU take turns, one token each, in a fixed order.
+
+    A battle between contestants on two different bases cannot share a forward pass. On a CPU with
+    one compute thread they used to run one after the other, and the common display pace
+    (`arena.pacing`) held the first side back until the second had words: the browser saw nothing
+    for a whole answer (4.4 s at 128 tokens on 2 cores, issue #25 item 4). Taking turns keeps both
+    sides moving together at the same total cost, with one decoder computing at any moment.
+
+    A party calls `wait(party)` before its first step and `step(party)` after each token; `leave`
+    (always, in a `finally`) lets the others run on alone. `cancelled` (when set) ends every wait.
+    """
+
+    def __init__(self, parties: Sequence[str], cancelled: threading.Event | None = None):
+        self._waiting = list(parties)  # in turn order; the first one goes first
+        self._condition = threading.Condition()
+        self._cancelled = cancelled or threading.Event()
+
+    def wait(self, party: str) -> None:
+        """Block until it is `party`'s turn (or the battle is cancelled: GenerationCancelled)."""
+        with self._condition:
+            while self._waiting and self._waiting[0] != party:
+                if self._cancelled.is_set():
+                    raise GenerationCancelled("the battle was cancelled")
+                self._condition.wait(timeout=0.1)  # re-checks `cancelled`, which nobody notifies
+
+    def step(self, party: str) -> None:
+        """`party` made a step: the next party goes, then `party` waits for its turn again."""
+        with self._condition:
+            if self._waiting and self._waiting[0] == party:
+                self._waiting.append(self._waiting.pop(0))
+                self._condition.notify_all()
+        self.wait(party)
+
+    def leave(self, party: str) -> None:
+        """`party` is done (finished, failed or cancelled): it takes no more turns."""
+        with self._condition:
+            if party in self._waiting:
+                self._waiting.remove(party)
+                self._condition.notify_all()
+
+
 class ContestantUnavailable(LookupError):
     """A contestant name the engine does not serve."""
 

@@ -4,7 +4,8 @@ One base per base model stays in memory; each adapter under `adapters/` is loade
 at start-up. A battle whose two contestants share a base is answered in ONE batched forward
 pass per token: a mixed-adapter batch in which each row gets its own adapter, or none for the
 plain base (`ResidentBase.route_rows`; same logits as PEFT's `adapter_names=[...]` routing, which
-the tests use as the reference, without its per-layer batch split); contestants on different bases run concurrently on CUDA and one after the other on CPU.
+the tests use as the reference, without its per-layer batch split); contestants on different bases run concurrently on CUDA and take turns token by token on a CPU
+(`TakeTurns`: both sides stream together; one decoder computes at a time).
 Tokens stream to the caller as they come. No Gradio and no database here.
 
 All torch work (loading and generation) runs on the engine's own compute thread(s). On CPU that
@@ -44,6 +45,7 @@ from arena.serving.common import (
     PairUpdate,
     ResidentBase,
     SideState,
+    TakeTurns,
     Telemetry,
     _RowStreamer,
     compute_pool,
@@ -82,6 +84,9 @@ class ArenaEngine(ContestantLookup[Contestant]):
         self._contestants = {c.name: c for c in contestants}
         self.warnings = [one_line(w) for w in warnings]
         self._compute = compute or compute_pool()
+        # The second decoder of a different-base battle on a CPU; it takes turns with the compute
+        # thread (TakeTurns), so one of them computes at a time. Its thread starts on first use.
+        self._turn_taker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{COMPUTE_THREAD}-turns")
 
     def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run torch work on the engine's compute thread and wait for it (see the module docstring).
@@ -314,15 +319,23 @@ class ArenaEngine(ContestantLookup[Contestant]):
         sides = {"a": SideState(), "b": SideState()}
         cancelled = threading.Event()
 
-        def run(side_rows: dict[str, int], contestants: list[Contestant]) -> None:
+        def run(
+            side_rows: dict[str, int], contestants: list[Contestant], turns: TakeTurns | None = None
+        ) -> None:
+            party = "".join(side_rows)
+
             def publish(streamer: _RowStreamer) -> None:
                 if cancelled.is_set():  # raised inside generate(), which stops it at this token
                     raise GenerationCancelled("the battle was cancelled")
                 updates.put(("tokens", {side: streamer.text(row) for side, row in side_rows.items()}))
+                if turns is not None:
+                    turns.step(party)  # the other side decodes its next token meanwhile
 
             try:  # everything, the prompt included: a failure must reach the reader, never hang it
                 if cancelled.is_set():
                     raise GenerationCancelled("the battle was cancelled before it started")
+                if turns is not None:
+                    turns.wait(party)
                 resident = self._bases[contestants[0].model_key]
                 # each side's own view: a follow-up carries that side's earlier answers
                 prompts = [
@@ -345,11 +358,25 @@ class ArenaEngine(ContestantLookup[Contestant]):
                 message = one_line(f"{type(error).__name__}: {error}")
                 for side in side_rows:
                     updates.put(("error", (side, message)))
+            finally:
+                if turns is not None:
+                    turns.leave(party)
+
+        def run_taking_turns() -> None:
+            # Both sides on the CPU: side b decodes on the turn-taker while side a decodes here, one
+            # token each in turn, so both stream together; holding the compute thread until both end
+            # keeps the next battle from decoding at the same time.
+            turns = TakeTurns(["a", "b"], cancelled)
+            other = self._turn_taker.submit(run, {"b": 0}, [contestant_b], turns)
+            run({"a": 0}, [contestant_a], turns)
+            other.result()
 
         jobs: list[Future[None]]
         if contestant_a.model_key == contestant_b.model_key:
             jobs = [self._compute.submit(run, {"a": 0, "b": 1}, [contestant_a, contestant_b])]
-        else:  # concurrent where the pool has a thread per job (CUDA), queued on CPU
+        elif self.serving_device(name_a) == self.serving_device(name_b) == "cpu":
+            jobs = [self._compute.submit(run_taking_turns)]
+        else:  # concurrent where the pool has a thread per job (CUDA)
             jobs = [
                 self._compute.submit(run, {"a": 0}, [contestant_a]),
                 self._compute.submit(run, {"b": 0}, [contestant_b]),
@@ -417,3 +444,4 @@ class ArenaEngine(ContestantLookup[Contestant]):
     def close(self) -> None:
         """Stop the compute thread (the ArenaBackend protocol; the bases go with the object)."""
         self._compute.shutdown(wait=True)
+        self._turn_taker.shutdown(wait=True)

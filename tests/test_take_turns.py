@@ -1,0 +1,95 @@
+"""Different-base battles on a CPU stream both sides together: `TakeTurns` alternates two decoders
+token by token (real threads), and the PEFT engine's battle between the two embedded bases shows
+both sides' words before either side ends, then serves the next battle (issue #25 item 4: the
+browser saw nothing for a whole answer while one side decoded after the other).
+
+Run as: python -m pytest tests/test_take_turns.py -q
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from arena.serving.common import GenerationCancelled, GenerationSettings, TakeTurns
+from arena.serving.peft_engine import ArenaEngine
+
+
+def take_turns(turns: TakeTurns, party: str, steps: int, log: list[str]) -> None:
+    try:
+        turns.wait(party)
+        for _ in range(steps):
+            log.append(party)
+            turns.step(party)
+    finally:
+        turns.leave(party)
+
+
+def test_two_decoders_alternate_and_the_longer_one_runs_on_alone() -> None:
+    turns, log = TakeTurns(["a", "b"]), []
+    threads = [
+        threading.Thread(target=take_turns, args=(turns, "b", 5, log)),  # started first, still goes second
+        threading.Thread(target=take_turns, args=(turns, "a", 3, log)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert log == ["a", "b", "a", "b", "a", "b", "b", "b"]
+
+
+def test_a_cancelled_battle_ends_the_waiting_side() -> None:
+    cancelled = threading.Event()
+    turns = TakeTurns(["a", "b"], cancelled)
+    errors: list[BaseException] = []
+
+    def waiting_side() -> None:
+        try:
+            turns.wait("b")  # "a" never steps: only the cancel can end this wait
+        except GenerationCancelled as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=waiting_side)
+    thread.start()
+    cancelled.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and len(errors) == 1
+
+
+@pytest.fixture(scope="module")
+def two_base_engine(tmp_path_factory: pytest.TempPathFactory) -> ArenaEngine:
+    """Both embedded bases on the CPU, no adapters: the smallest different-base battle."""
+    adapters = tmp_path_factory.mktemp("no-adapters")
+    engine = ArenaEngine.start(adapters_dir=Path(adapters), model_keys=["smollm2-135m", "gemma3-270m"])
+    yield engine
+    engine.close()
+
+
+def test_a_different_base_battle_streams_both_sides_before_either_ends(two_base_engine: ArenaEngine) -> None:
+    smollm, gemma = sorted(two_base_engine.contestant_names(), key=lambda name: "Gemma" in name)
+    assert two_base_engine.serving_device(smollm) == two_base_engine.serving_device(gemma) == "cpu"
+    settings = GenerationSettings(max_new_tokens=24, min_new_tokens=24)
+    updates = list(two_base_engine.stream_pair("What is sepsis?", smollm, gemma, settings))
+    both_running = [u for u in updates if u.a.text and u.b.text and not u.a.done and not u.b.done]
+    assert both_running, "one side decoded all its tokens before the other side had a word"
+    final = updates[-1]
+    assert final.a.error is None and final.b.error is None
+    assert final.a.telemetry.output_tokens == final.b.telemetry.output_tokens == 24
+
+
+def test_a_battle_left_midway_frees_both_decoders_for_the_next(two_base_engine: ArenaEngine) -> None:
+    smollm, gemma = sorted(two_base_engine.contestant_names(), key=lambda name: "Gemma" in name)
+    settings = GenerationSettings(max_new_tokens=48, min_new_tokens=48)
+    stream = two_base_engine.stream_pair("What is sepsis?", smollm, gemma, settings)
+    for update in stream:
+        if update.a.text and update.b.text:
+            break
+    stream.close()  # the clinician started a new battle
+    final = list(
+        two_base_engine.stream_pair("What is sepsis?", gemma, smollm, GenerationSettings(max_new_tokens=8))
+    )[-1]
+    assert final.a.done and final.b.done and final.a.error is None and final.b.error is None
+    assert final.a.text and final.b.text
