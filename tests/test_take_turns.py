@@ -8,12 +8,13 @@ Run as: python -m pytest tests/test_take_turns.py -q
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
-from arena.serving.common import GenerationCancelled, GenerationSettings, TakeTurns
+from arena.serving.common import DECODE_NICE, GenerationCancelled, GenerationSettings, TakeTurns
 from arena.serving.peft_engine import ArenaEngine
 
 
@@ -66,6 +67,18 @@ def two_base_engine(tmp_path_factory: pytest.TempPathFactory) -> ArenaEngine:
     engine = ArenaEngine.start(adapters_dir=Path(adapters), model_keys=["smollm2-135m", "gemma3-270m"])
     yield engine
     engine.close()
+
+
+def test_both_decoders_yield_the_cpu_to_the_app(two_base_engine: ArenaEngine) -> None:
+    # Torch's OpenMP team is started by the decoding thread and inherits its niceness: on 2 cores
+    # busy decoders must leave the server thread a time slice for streamed updates.
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert two_base_engine.compute(priority) >= ours + DECODE_NICE
+    assert two_base_engine._turn_taker.submit(priority).result() >= ours + DECODE_NICE
 
 
 def test_a_different_base_battle_streams_both_sides_before_either_ends(two_base_engine: ArenaEngine) -> None:

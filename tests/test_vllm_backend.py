@@ -23,13 +23,14 @@ Run: ``python -m pytest tests/test_vllm_backend.py -q``
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
-from arena.serving.common import GenerationSettings
+from arena.serving.common import DECODE_NICE, GenerationSettings
 from arena.serving.peft_engine import ArenaEngine
 from finetune.loading import LoadedBase, convert_embedded
 
@@ -98,6 +99,19 @@ def test_the_named_vllm_backend_serves_on_vllm(backend) -> None:
     assert backend.kind == "vllm"
     assert not any("PEFT engine" in warning for warning in backend.warnings)
     assert backend.concurrent_battles == 8  # max_num_seqs=16: two sequences a battle
+
+
+def test_the_engine_processes_yield_the_cpu_to_the_app(backend) -> None:
+    # Every thread of the engine's processes runs nicer than this (the app's) process: busy CPU
+    # workers must leave the server thread a time slice for streamed updates (issue #25 item 4).
+    import psutil
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    engines = psutil.Process().children(recursive=True)
+    assert engines, "the vLLM engine runs no process of its own"
+    for process in engines:
+        for thread in process.threads():
+            assert os.getpriority(os.PRIO_PROCESS, thread.id) >= ours + DECODE_NICE, process.cmdline()
 
 
 def test_cpu_engine_computes_lora_per_adapter_slot(backend) -> None:

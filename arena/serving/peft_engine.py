@@ -86,7 +86,7 @@ class ArenaEngine(ContestantLookup[Contestant]):
         self._compute = compute or compute_pool()
         # The second decoder of a different-base battle on a CPU; it takes turns with the compute
         # thread (TakeTurns), so one of them computes at a time. Its thread starts on first use.
-        self._turn_taker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{COMPUTE_THREAD}-turns")
+        self._turn_taker = compute_pool(f"{COMPUTE_THREAD}-turns", workers=1)
 
     def compute(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run torch work on the engine's compute thread and wait for it (see the module docstring).

@@ -40,9 +40,14 @@ from pathlib import Path
 from queue import Queue
 from typing import Any, ClassVar
 
-from arena.adapters import AdapterInfo
-from arena.serving.common import ContestantLookup, GeneratedAnswer, GenerationSettings, PairUpdate
-from arena.serving.peft_engine import Contestant, discover_adapters, select_adapters
+from arena.adapters import AdapterInfo, Contestant, discover_adapters, select_adapters
+from arena.serving.common import (
+    ContestantLookup,
+    GeneratedAnswer,
+    GenerationSettings,
+    PairUpdate,
+    lower_thread_priority,
+)
 from arena.serving.protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.serving.vllm_config import (
     DEFAULT_CUDA_BASES,
@@ -142,7 +147,13 @@ class VLLMBackend(ContestantLookup[Contestant]):
         started = time.perf_counter()
         settings = settings or VLLMSettings()
         loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="medarena-vllm-loop", daemon=True)
+        # The engines' processes are spawned from this thread and inherit its lower priority: their
+        # busy CPU workers then leave the app's server thread a time slice for streamed updates.
+        thread = threading.Thread(
+            target=lambda: (lower_thread_priority(), loop.run_forever()),
+            name="medarena-vllm-loop",
+            daemon=True,
+        )
         thread.start()
         # Every battle's two sequences fit in one continuous batch.
         backend = cls({}, [], [], loop, thread, concurrent_battles=max(1, settings.max_num_seqs // 2))
