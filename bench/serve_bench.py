@@ -21,8 +21,18 @@ machine may be shared). Targets (issue #25, 2 quiet cores, 128 tokens): llama.cp
 <= 2.0 s and <= 0.6x vLLM's; start <= 10 s; RSS <= 1.5 GB; 8 battles >= 1.0x vLLM's tokens/s with
 no side voided; every backend's longest update gap < 1 s.
 
+AVX2 code paths on an AVX-512 CPU (`--isa avx2`): no AVX2-only machine was at hand, so this mode runs
+every probe on the kernels such a CPU gets: torch's AVX2 kernels (ATEN_CPU_CAPABILITY), oneDNN capped
+at AVX2 (ONEDNN_MAX_CPU_ISA), vLLM's `_C_AVX2` build (`bench/isa_proxy/sitecustomize.py` tells
+its run-time check in every process that there is no AVX-512) and a llama.cpp built for AVX2
+(`--llama-cpp-dir`, a `pip install --target` of llama-cpp-python with GGML_NATIVE=OFF). The JSON records what each probe really ran on (torch's capability, the
+vLLM kernel library its engine processes mapped, llama.cpp's system info) and refuses to label a
+probe AVX2 that used AVX-512. It is a proxy: the same cores and caches, fewer vector units.
+
     python bench/serve_bench.py                             # ~15 min on 2 cores; JSON in bench/results/
     python bench/serve_bench.py --tokens 128 --probes llamacpp vllm --no-browser
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir --no-deps --target /tmp/llama-avx2 llama-cpp-python==0.3.36
+    python bench/serve_bench.py --isa avx2 --llama-cpp-dir /tmp/llama-avx2 --tokens 128
 """
 
 from __future__ import annotations
@@ -222,6 +232,44 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
     }
 
 
+ISA_PROXY = ROOT / "bench" / "isa_proxy"
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MEDARENA_BENCH_ISA": "avx2"}
+
+
+def kernels_in_use(kind: str) -> dict[str, object]:
+    """What this probe's process tree really computes with (AVX2 proxy runs check it)."""
+    import psutil
+    import torch
+
+    used: dict[str, object] = {"torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if kind == "llamacpp":
+        import llama_cpp
+
+        used["llama_cpp"] = llama_cpp.llama_print_system_info().decode().strip()
+        used["llama_cpp_module"] = str(Path(llama_cpp.__file__).parent)
+    if kind.startswith("vllm"):
+        libraries = set()
+        for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+            try:
+                libraries |= {Path(m.path).name for m in process.memory_maps() if "/vllm/_C" in m.path}
+            except psutil.Error:
+                continue
+        used["vllm_kernel_libraries"] = sorted(libraries)
+    return used
+
+
+def avx512_in_use(used: dict[str, object]) -> list[str]:
+    """The parts of `kernels_in_use` that still run AVX-512 code."""
+    found = []
+    if str(used.get("torch_cpu_capability", "")).upper().startswith("AVX512"):
+        found.append(f"torch {used['torch_cpu_capability']}")
+    if "AVX512 = 1" in str(used.get("llama_cpp", "")):
+        found.append("llama.cpp built with AVX-512")
+    if any(name.startswith("_C.") or "AVX512" in name for name in used.get("vllm_kernel_libraries", [])):
+        found.append(f"vLLM kernels {used['vllm_kernel_libraries']}")
+    return found
+
+
 def probe(kind: str, token_counts: list[int], battles: int, repeats: int, browser: bool) -> dict:
     """Everything for one backend, measured in this (fresh) process."""
     from arena.serving.backends import BackendOptions, start_backend, stream_many
@@ -254,6 +302,9 @@ def probe(kind: str, token_counts: list[int], battles: int, repeats: int, browse
 
         result["llama_cpp_system_info"] = llama_cpp.llama_print_system_info().decode().strip()
         result["threads"] = backend.settings.cpu_threads()
+    result["kernels"] = kernels_in_use(kind)
+    if os.environ.get("MEDARENA_BENCH_ISA") == "avx2" and (leftover := avx512_in_use(result["kernels"])):
+        raise SystemExit(f"--isa avx2, but this probe ran AVX-512 code: {'; '.join(leftover)}")
     # The machine is shared: the 1-minute load average before and after this backend's probe.
     result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     backend.close()
@@ -269,7 +320,18 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="one-battle runs (the median is reported)")
     parser.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES))
     parser.add_argument("--no-browser", action="store_true", help="skip the real-browser stream gap")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve_bench.json")
+    parser.add_argument("--out", type=Path, help="default: bench/results/serve_bench[_avx2_proxy].json")
+    parser.add_argument(
+        "--isa",
+        choices=("native", "avx2"),
+        default="native",
+        help="avx2: every probe on AVX2 kernels (a proxy for an AVX2-only CPU; see above)",
+    )
+    parser.add_argument(
+        "--llama-cpp-dir",
+        type=Path,
+        help="a llama-cpp-python installed with --target (--isa avx2: one built for AVX2)",
+    )
     parser.add_argument("--probe", choices=PROBES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
@@ -277,8 +339,25 @@ def main() -> int:
         print("RESULT " + json.dumps(result), flush=True)
         return 0
 
+    args.out = args.out or ROOT / "bench" / "results" / (
+        "serve_bench.json" if args.isa == "native" else f"serve_bench_{args.isa}_proxy.json"
+    )
+    environment = dict(os.environ)
+    if args.isa == "avx2":
+        environment.update(AVX2_ENV)
+    # bench/isa_proxy/sitecustomize.py tells every process of the probe (vLLM spawns its engines)
+    # that the CPU has no AVX-512; --llama-cpp-dir puts an AVX2 build of llama.cpp first.
+    first = [
+        *([ISA_PROXY] if args.isa == "avx2" else []),
+        *([args.llama_cpp_dir.resolve()] if args.llama_cpp_dir else []),
+    ]
+    if first:
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [*map(str, first), *filter(None, [environment.get("PYTHONPATH")])]
+        )
     machine = {
         "cpu": cpu_isa(),
+        "kernels": args.isa if args.isa == "native" else f"{args.isa} proxy on this CPU (--isa {args.isa})",
         "memory_bandwidth_gb_s": memory_bandwidth_gb_s(),
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),
     }
@@ -289,7 +368,7 @@ def main() -> int:
                    "--battles", str(args.battles), "--repeats", str(args.repeats)]  # fmt: skip
         if args.no_browser:
             command.append("--no-browser")
-        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600, env=environment)
         lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
         if run.returncode != 0 or not lines:
             print(f"{kind} probe failed:\n{run.stderr[-3000:]}", file=sys.stderr)
