@@ -129,29 +129,50 @@ _NAME_CUES = (
     r"[Bb]rother|[Pp]artner|[Cc]arer|[Gg]uardian|[Cc]ontact|[Nn]amed?|[Cc]alled)"
 )
 # An identifier after its keyword: letters and digits (at least one digit) with dashes or slashes, or
-# groups of digits ("2953 41685 1"), or a UK number plate. Case-sensitive, so "is 7 days" is no id.
+# groups of digits ("2953 41685 1", "1 84 12 76 451 089 46"), or a UK number plate. Case-sensitive, so
+# "is 7 days" is no id.
 _ID_TOKEN = (
     r"(?:[A-Z]{2}\d{2}\s?[A-Z]{3}\b"
-    r"|\d{2,5}(?:[ -]\d{1,5}){1,4}(?:[ -][A-Z]{1,2})?(?![\w/-])"  # never ends inside a longer token
+    r"|\d{1,5}(?:[ -]\d{1,5}){1,6}(?:[ -][A-Z]{1,2})?(?![\w/-])"  # never ends inside a longer token
     r"|(?=[A-Z\d/-]*\d)[A-Z\d]++(?:[-/][A-Z\d]++)*+)"
 )
-_ID_LABEL = r"(?:\s*(?i:no\.?|number|num|#|id|identifier|card|plate|is|:))*\s*[:#]?\s*"
-_RECORD_KEYWORDS = (
-    r"MRN|hospital|record|patient|insurance|policy|member|medicare|medicaid|case|chart|account|unit|"
-    r"encounter|accession|claim|billing|subscriber|beneficiary|health plan|plan|episode|specimen"
+# what may stand between a keyword and its identifier: "no.", "number", "#", "ID", "ref", "Nr.", "n°"
+_ID_LABEL = (
+    r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|card|plate|is|ref\.?|reference|code|:))*"
+    r"\s*[:#]?\s*"
 )
+# Keywords are families, across countries: the record, insurance, bank and case numbers a clinic or an
+# insurer keeps; national, social-security and health-card numbers; professional licences and
+# registrations (DEA, NPI, GMC ...); device serials. Acronyms that are also words or other things ("DEA",
+# "SN") must be in capitals; a generic noun ("group", "file") counts only before a label ("group number").
+_NEEDS_LABEL = r"(?=\s*(?:no\b|no\.|nos?\b|number|num\b|nr\b|#|id\b|ID\b|ref\b|reference|:))"
+_RECORD_KEYWORDS = (
+    r"MRN|hospital|hosp|record|patient|insurance|insured|insurer|policy|member|medicare|medicaid|case|chart|"
+    r"account|unit|encounter|accession|claim|billing|subscriber|beneficiary|health plan|plan|episode|"
+    r"specimen|admission|referral|sort code|routing|(?:credit|debit|bank) card|"
+    rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref){_NEEDS_LABEL}"
+)
+_RECORD_ACRONYMS = r"UR|URN|MBI|HICN|IBAN|NHI|HIC"
 _NATIONAL_KEYWORDS = (
     r"national insurance|NI|NINO|health[- ]card|CHI|IHI|individual healthcare identifier|SIN|"
-    r"social insurance|Aadhaar|NHI|personal (?:identity|health) number|PPSN?|BSN|provincial health"
+    r"social insurance|Aadhaar|personal (?:identity|health) number|PPSN?|BSN|provincial health|"
+    r"social security|s[ée]curit[ée] sociale|carte vitale|(?:Kranken)?[Vv]ersicherte(?:n)?nummer|"
+    r"Versicherungsnummer|Sozialversicherungsnummer|SV-Nummer|Steuer-?ID|Personalausweis(?:nummer)?|"
+    r"burgerservicenummer|codice fiscale|tessera sanitaria|tarjeta sanitaria|personnummer|"
+    r"henkil[öo]tunnus|health (?:insurance )?number|national id(?:entity)?(?: number)?|identity card|"
+    r"ID card|citizen|Emirates ID|MyKad"
 )
+_NATIONAL_ACRONYMS = r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|MSP|HKID|NRIC|TFN|CPR|SVNR"
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
-    r"IMEI|device|certificate|prescription|employee|badge|student"
+    r"IMEI|device|certificate|prescription|employee|badge|student|prescriber|provider|practitioner|"
+    r"transmitter|sensor|receiver|pacemaker|defibrillator|implant|pump"
 )
+_OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|SN|UDI"
 
 
-def _keyword_id(keywords: str) -> re.Pattern[str]:
-    return re.compile(rf"\b(?i:{keywords})\b{_ID_LABEL}(?P<id>{_ID_TOKEN})")
+def _keyword_id(keywords: str, acronyms: str) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:(?i:{keywords})|(?:{acronyms}))\b{_ID_LABEL}(?P<id>{_ID_TOKEN})")
 
 
 # Order matters only for overlapping matches: the first kind listed wins the span.
@@ -171,12 +192,12 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.NHS,
         re.compile(r"\bNHS\s*(?:no\.?|number|#)?\s*:?\s*\d{3}[\s-]?\d{3}[\s-]?\d{4}\b", re.I),
     ),
-    (PiiKind.NATIONAL_ID, _keyword_id(_NATIONAL_KEYWORDS)),
+    (PiiKind.NATIONAL_ID, _keyword_id(_NATIONAL_KEYWORDS, _NATIONAL_ACRONYMS)),
     # UK national insurance number by its shape (two letters, six digits, A-D), with or without spaces:
     # any two letters, since the administrative and example prefixes ("QQ") identify a record too
     (PiiKind.NATIONAL_ID, re.compile(r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")),
-    (PiiKind.RECORD, _keyword_id(_RECORD_KEYWORDS)),
-    (PiiKind.OTHER_ID, _keyword_id(_OTHER_ID_KEYWORDS)),
+    (PiiKind.RECORD, _keyword_id(_RECORD_KEYWORDS, _RECORD_ACRONYMS)),
+    (PiiKind.OTHER_ID, _keyword_id(_OTHER_ID_KEYWORDS, _OTHER_ID_ACRONYMS)),
     (
         PiiKind.DATE,
         re.compile(
@@ -211,7 +232,9 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.PHONE,
         re.compile(
-            r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,3}(?!\w|\.\d)"
+            # an international prefix (+61, 0049), an area code in brackets, then up to seven groups:
+            # "+61 2 9876 5432", "0049 30 12345678", "06 12 34 56 78", "+1 (617) 555-0142"
+            r"(?<![\w.])(?:(?:\+|00)\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,5}(?:[\s.-]\d{1,8}){1,6}(?!\w|\.\d)"
             r"|(?<![\w+])\+\d{10,14}\b"
         ),
     ),
@@ -292,6 +315,11 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     if kind == PiiKind.PHONE:
         if digits < _PHONE_MIN_DIGITS:
             return False
+        groups = re.findall(r"\d+", text)
+        if "." in text and re.search(r"\d\s+\d", text):
+            return False  # "12.5 13.4 14.2": decimals in a list, not a number to dial
+        if max(map(len, groups)) <= 2 and not re.match(r"\+|0", text):
+            return False  # "10 12 14 16 18": a list; pairs are a phone only after 0 or +, "06 12 34 56 78"
         # "2010-2015", "1990 2000": year ranges, not numbers to dial
         return not _YEAR_RANGE.fullmatch(text.strip())
     if kind == PiiKind.IP:
@@ -335,7 +363,35 @@ def find_pii(text: str) -> list[PiiFinding]:
     ):
         found = [PiiFinding(kind, span.start, span.end, text[span.start : span.end]) for span in spans]
         taken = _merge_disjoint(taken, found)
-    return taken
+    return _whole_tokens(text, taken)
+
+
+# Kinds that are one token of letters and digits: redacted whole, with any part a dash or a slash joins
+# on ("OHIP 1234-567-890-AB" is no phone number followed by "-AB").
+_TOKEN_KINDS = frozenset(PiiKind) - {PiiKind.NAME, PiiKind.ADDRESS, PiiKind.EMAIL, PiiKind.URL}
+_JOINED_AFTER = re.compile(r"(?:[-/][^\W_]+)+")
+_JOINED_BEFORE = re.compile(r"[^\W_][-/]$")
+
+
+def _whole_tokens(text: str, findings: list[PiiFinding]) -> list[PiiFinding]:
+    """Each number-like finding grown over the parts of its token that a dash or slash joins to it,
+    never into the next finding (each character is looked at once: linear)."""
+    grown: list[PiiFinding] = []
+    for index, finding in enumerate(findings):
+        start, end = finding.start, finding.end
+        if finding.kind in _TOKEN_KINDS:
+            floor = grown[-1].end if grown else 0
+            ceiling = findings[index + 1].start if index + 1 < len(findings) else len(text)
+            joined = _JOINED_AFTER.match(text, end, ceiling)
+            end = joined.end() if joined else end
+            while start - 2 >= floor and _JOINED_BEFORE.search(text, start - 2, start):
+                start -= 2
+                while start > floor and (text[start - 1].isalnum()):
+                    start -= 1
+        if (start, end) != (finding.start, finding.end):
+            finding = PiiFinding(finding.kind, start, end, text[start:end])
+        grown.append(finding)
+    return grown
 
 
 def _merge_disjoint(taken: list[PiiFinding], candidates: list[PiiFinding]) -> list[PiiFinding]:
