@@ -162,7 +162,9 @@ _NATIONAL_KEYWORDS = (
     r"henkil[öo]tunnus|health (?:insurance )?number|national id(?:entity)?(?: number)?|identity card|"
     r"ID card|citizen|Emirates ID|MyKad"
 )
-_NATIONAL_ACRONYMS = r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|MSP|HKID|NRIC|TFN|CPR|SVNR"
+_NATIONAL_ACRONYMS = (
+    r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|MSP|HKID|NRIC|TFN|CPR|SVNR"
+)
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
     r"IMEI|device|certificate|prescription|employee|badge|student|prescriber|provider|practitioner|"
