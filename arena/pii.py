@@ -27,6 +27,7 @@ and neither was used to tune them (tests/test_pii_holdout.py, `python -m arena.p
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -93,6 +94,44 @@ _MONTHS = (
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
 _NAME_WORD = NAME_WORD
+_UNIT_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine)"
+_TEENS = r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)"
+# ages over 89 in words: "ninety", "ninety-three", "a hundred", "one hundred and two"
+_AGE_WORDS = (
+    rf"(?:ninety(?:[- ]{_UNIT_WORDS})?|(?:a|one)[- ]hundred(?:(?:[- ]and)?[- ](?:{_UNIT_WORDS}|{_TEENS}))?)"
+)
+# who an age belongs to, before "is"/"was" (look-behinds must be fixed width: one per word)
+_AGE_SUBJECT = (
+    "(?:"
+    + "|".join(
+        f"(?<=\\b{word})"
+        for word in (
+            "he",
+            "she",
+            "who",
+            "patient",
+            "pt",
+            "mum",
+            "mom",
+            "dad",
+            "mother",
+            "father",
+            "grandmother",
+            "grandfather",
+            "husband",
+            "wife",
+            "gran",
+            "grandma",
+            "grandpa",
+        )
+    )
+    + ")"
+)
+_NOT_A_UNIT = (
+    r"(?!\s*(?:%|percent|per\b|kg|kilos?\b|lbs?\b|pounds|st\b|stone|g\b|mg|mcg|ml|l\b|mmol|mmhg|bpm|beats|"
+    r"breaths|min|mins|minutes|sec|secs|seconds|hours?|hrs?|days?|weeks?|wks?|months?|cm|mm|units?|times|"
+    r"degrees|°|on\s+(?:room\s+)?(?:air|oxygen|\d)))"
+)
 _PARTICLES = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|bin|ibn|ben|abu)"
 _FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
 _STREET_TYPES = (
@@ -203,10 +242,16 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.DATE,
         re.compile(
-            r"\b(?:\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTHS + r",?\s+\d{4}"
-            r"|" + _MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+            # "3 March 2024", "3rd of March, 1950", "7 Mar '52"; "March 3, 2024", "Mar 3 '52"
+            r"\b(?:\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTHS + r",?\s+(?:\d{4}|['’]\d{2})"
+            r"|" + _MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:\d{4}|['’]\d{2})"
+            # "7-Mar-1952", "07/MAR/52", "07MAR1952", "1952-Mar-07", "2024 Mar 3"
+            r"|\d{1,2}-" + _MONTHS + r"-(?:\d{4}|\d{2})|\d{1,2}/" + _MONTHS + r"/(?:\d{4}|\d{2})"
+            r"|\d{1,2}" + _MONTHS + r"(?:\d{4}|\d{2})"
+            r"|\d{4}[-/ ]" + _MONTHS + r"[-/ ]\d{1,2}(?:st|nd|rd|th)?"
             # numeric dates, but not a piece of an IP or version number ("81.2.69" in 81.2.69.160)
             r"|(?<![\d.])\d{1,2}[/.]\d{1,2}[/.](?:\d{4}|\d{2})(?![.]\d)"
+            r"|(?<![\d.-])\d{1,2}-\d{1,2}-\d{4}(?![-.]?\d)"  # "03-03-1952", never inside a range
             r"|(?<![\d.])\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?![.]\d))\b",
             re.I,
         ),
@@ -226,11 +271,26 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:9\d|1[01]\d)[- ](?:years?|yrs?)[- ]old\b"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[01]\d)\b(?![./-]\d)"
-            r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|yrs?|years)\b(?!\s+ago)",
+            r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|yrs?|years)\b(?!\s+ago)"
+            # spelled out: "ninety-three years old", "a ninety three year old", "aged one hundred and two"
+            rf"|\b{_AGE_WORDS}[- ](?:years?|yrs?)[- ](?:old|of age)\b"
+            rf"|\b(?:aged?|age:|age of)\s+{_AGE_WORDS}\b"
+            # after a person and a verb: "He is ninety-three and", "she's 94 now"; not a weight, a
+            # saturation or a time ("he is 92 kg", "she is 94% on air", "he was 90 minutes late")
+            rf"|{_AGE_SUBJECT}(?:\s+(?:is|was|turned|turns|will be)|['’]s)\s+(?:now\s+)?"
+            rf"(?P<value>{_AGE_WORDS}|9\d|1[01]\d)\b(?![.,/:]?\d){_NOT_A_UNIT}",
             re.I,
         ),
     ),
     (PiiKind.IP, re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")),
+    # IPv6, full or with "::" ("2001:db8:85a3::8a2e:370:7334"): hex groups of at most four, checked by
+    # the ipaddress module (so "12:30:45", a time, is none)
+    (PiiKind.IP, re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")),
+    # a device's MAC address, "00:1A:2B:3C:4D:5E" or "00-1A-2B-3C-4D-5E"
+    (
+        PiiKind.OTHER_ID,
+        re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:-])"),
+    ),
     (
         PiiKind.PHONE,
         re.compile(
@@ -311,6 +371,23 @@ _YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s*[-–/ ]\s*(?:19|20)\d{2}")
 _PRIVATE_IP = re.compile(r"(?:10|127|0)\.|192\.168\.|169\.254\.|172\.(?:1[6-9]|2\d|3[01])\.")
 
 
+def _public_ipv6(text: str) -> bool:
+    """An IPv6 address of three groups or more that is not loopback, link-local or unique-local (a
+    device on a hospital's own network, like 192.168.x.x)."""
+    if sum(bool(group) for group in text.split(":")) < 3:
+        return False  # "add::", "a::b": words, not an address
+    try:
+        address = ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return not (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_unspecified
+        or address in ipaddress.IPv6Network("fc00::/7")
+    )
+
+
 def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     text, end = match.group(), match.end()
     digits = sum(ch.isdigit() for ch in text)
@@ -324,8 +401,12 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
             return False  # "10 12 14 16 18": a list; pairs are a phone only after 0 or +, "06 12 34 56 78"
         # "2010-2015", "1990 2000": year ranges, not numbers to dial
         return not _YEAR_RANGE.fullmatch(text.strip())
+    if kind == PiiKind.IP and ":" in text:
+        return _public_ipv6(text)
     if kind == PiiKind.IP:
         return all(int(part) <= 255 for part in text.split(".")) and not _PRIVATE_IP.match(text)
+    if kind == PiiKind.OTHER_ID and "id" not in match.re.groupindex:  # a MAC address
+        return ":" in text or any(ch.isalpha() for ch in text)  # "12-14-16-18-20-22" is a list
     if "id" in match.re.groupindex:  # an identifier after its keyword: long enough, not a year range
         token = match.group("id")
         return sum(ch.isalnum() for ch in token) >= _ID_MIN_CHARS and not _YEAR_RANGE.fullmatch(token)
@@ -351,7 +432,9 @@ def find_pii(text: str) -> list[PiiFinding]:
         candidates: list[PiiFinding] = []
         for match in pattern.finditer(text):
             # an identifier after its keyword is replaced alone: "MRN [RECORD]" keeps what it was
-            start, end = match.span("id") if "id" in pattern.groupindex else match.span()
+            # (an age after "he is" likewise: "He is [AGE 90+]")
+            group = next((name for name in ("id", "value") if name in pattern.groupindex), 0)
+            start, end = match.span(group) if match.group(group) is not None else match.span()
             # trim the leading blanks a rule with an optional keyword may have eaten
             while start < end and text[start].isspace():
                 start += 1
