@@ -32,7 +32,14 @@ _UPPER = "A-ZÀ-ÖØ-Þ"
 _LOWER = "a-zß-öø-ÿ"
 NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}][{_LOWER}]++)?"
 # whole words only: "Ig" of "IgG" is no name
-_RUN = re.compile(rf"(?<![\w'’-]){NAME_WORD}(?![\w])(?:[ \t]+{NAME_WORD}(?![\w]))*+")
+# a name word, also after a lower-case Arabic article ("al-Rashid", "el-Sayed")
+_RUN_WORD = rf"(?:(?:al|el|ul|ad|ar|as|ash|at|az)[-‐])?{NAME_WORD}"
+# whole words only, with lower-case particles between them ("Pieter de Vries", "Maria de la Cruz",
+# "Ahmad bin Ismail"); the particles take no part in telling a name from English words
+_PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|binti|ibn|ben|bint|abu|y)"
+_RUN = re.compile(
+    rf"(?<![\w'’-]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
+)
 # the (up to three, hyphenated) words after a phrase, past a possessive 's
 _FOLLOWING = re.compile(r"(?:['’]s)?((?:[ \t]+[A-Za-z]+(?:-[A-Za-z]+)*){1,3})")
 # endings of condition names ("hypotrichosis", "myopathy"); not "-ic", which "clinic" and "public" share
@@ -135,7 +142,9 @@ COMMON_WORDS = _words(
 
 
 # Lower-case words inside a surname ("Mohammed Al Tamimi", "Jan van der Berg"), kept when a name follows.
-NAME_PARTICLES = _words("al el van von de da di du le la der den ter dos das bin ibn ben abu")
+NAME_PARTICLES = _words(
+    "al el van von de da di du le la der den ter dos das del bin binti ibn ben bint abu thi"
+)
 
 
 # Words that open a sentence or a question without being a name ("Can Grace O'Connell ...").
@@ -272,8 +281,16 @@ def _foreign_words_span(words: list[str]) -> tuple[int, int] | None:
     """First..last index of the first 2-3 adjacent words none of which is English, a country's, a
     drug maker's or a drug's: "Kwame Mensah", "Thandiwe Nkosi"."""
     start = None
-    for index, word in enumerate([*words, ""]):
-        if word and not _not_a_name(word):
+    padded = [*words, ""]
+    for index, word in enumerate(padded):
+        # a capitalised particle between two such words is part of the name: "Nguyen Van Thanh"
+        inner_particle = (
+            start is not None
+            and word.lower() in NAME_PARTICLES
+            and bool(padded[index + 1])
+            and not _not_a_name(padded[index + 1])
+        )
+        if word and (inner_particle or not _not_a_name(word)):
             start = index if start is None else start
             continue
         if start is not None and index - start >= 2:
@@ -309,7 +326,7 @@ def bare_names(text: str) -> Iterator[NameSpan]:
     after it name a condition (an eponym: "Lambert Eaton myasthenic syndrome") or an organisation."""
     known = given_names()
     for run in _RUN.finditer(text):
-        matches = list(re.finditer(NAME_WORD, run.group()))
+        matches = list(re.finditer(_RUN_WORD, run.group()))
         words = [word.group() for word in matches]
         if (
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
@@ -361,6 +378,19 @@ def _following_words(text: str, end: int) -> list[str]:
     return re.split(r"[ \t-]+", following.group(1).strip()) if following else []
 
 
+# Verbs after which what follows is said of a person, not part of an eponym ("Nguyen Van Thanh has
+# hepatitis B", "Kalani is a 6-year-old with croup").
+PERSON_VERBS = _words(
+    "has had is was who presents presented reports reported needs takes took says said complains developed"
+)
+
+
 def eponym_follows(text: str, end: int) -> bool:
-    """Whether one of the three words after `end` (past a possessive 's) names a condition."""
-    return any(_eponym_word(word) for word in _following_words(text, end))
+    """Whether one of the three words after `end` (past a possessive 's, up to a verb such as "has")
+    names a condition."""
+    for word in _following_words(text, end):
+        if word.lower() in PERSON_VERBS:
+            return False
+        if _eponym_word(word):
+            return True
+    return False
