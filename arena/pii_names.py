@@ -163,9 +163,30 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
 # What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
 _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
 _WORD_BEFORE = re.compile(r"([A-Za-z]+):?[ \t]+$")
+# An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
+# "Kalani (aged 6)".
+_AGE_FOLLOWS = re.compile(
+    r"(?:[ \t]+(?:is|was)[ \t]+(?:a|an|now)[ \t]+\d{1,3}[- ](?:years?|months?|weeks?|days?)[- ]old\b"
+    r"|[ \t]+(?:is|was)[ \t]+(?:now[ \t]+)?\d{1,3}[ \t]+(?:years?|months?)\b(?![ \t]+ago)"
+    r"|,[ \t]*(?:aged[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y/o|months?|mo|[MFmf]))?[ \t]*[,;)]"
+    r"|[ \t]+\((?:aged?[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y|months?|mo|[MFmf]))?\))"
+)
+# a lower-case surname, with its particles or its hyphen ("de vries", "al-rashid", "murphy-jones")
+_LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
 _LOWER_CUED = re.compile(
     r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[,:]?(?:[ \t]+is)?[ \t]+"
-    rf"(?P<first>[{_LOWER}]{{2,}})(?:[ \t]+(?P<second>[{_LOWER}]{{2,}}))?(?![\w'’-])"
+    rf"(?P<first>[{_LOWER}]{{2,}})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
+)
+# two lower-case words opening the text or a sentence ("jose santos 12/03/1977 hba1c 94")
+_LOWER_OPENING = re.compile(
+    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<first>[{_LOWER}]{{2,}})[ \t]+{_LOWER_SURNAME}(?![\w'’-])"
+)
+# Words that follow a given name in a sentence without being its surname ("saw siobhan today").
+NAME_FOLLOWERS = _words(
+    """today yesterday tomorrow tonight again alone twice once now recently earlier later already still
+    yet home here there back about regarding because since until after before during while whose
+    though although today's morning evening afternoon night week weeks month months year years ago
+    urgently privately first last next too also only just"""
 )
 
 
@@ -311,14 +332,18 @@ def _surname_shape_span(words: list[str]) -> tuple[int, int] | None:
 
 def _lone_given_name(text: str, start: int, end: int, word: str, known: frozenset[str]) -> bool:
     """A known given name that is no English word, alone: after a word that introduces a person
-    ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb or an age ("Kalani is a
-    6-year-old", "Kalani, 6,")."""
-    if word.lower() not in known or _not_a_name(word):
+    ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb; or any word that is no
+    English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,")."""
+    if _not_a_name(word):
         return False
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
-    if before and before.group(1).lower() in LONE_NAME_CUES:
-        return True
-    return bool(_SENTENCE_START.search(text, max(0, start - 3), start) and _PERSON_FOLLOWS.match(text, end))
+    cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
+    opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
+    if (cued or opening) and _AGE_FOLLOWS.match(text, end):
+        return True  # a word no dictionary knows, before an age: "Kalani is a 6-year-old"
+    if word.lower() not in known:
+        return False
+    return cued or (opening and bool(_PERSON_FOLLOWS.match(text, end)))
 
 
 def bare_names(text: str) -> Iterator[NameSpan]:
@@ -350,21 +375,51 @@ def bare_names(text: str) -> Iterator[NameSpan]:
             yield NameSpan(run.start() + matches[first].start(), run.start() + matches[last].end())
 
 
+def _surname_word(word: str, known_first: bool) -> bool:
+    """Whether a lower-case word after a given name is its surname: no English word ("santos",
+    "al-rashid"), or, after a known given name that is no English word, an English word that is no
+    function word, adverb, verb form or medical word ("siobhan murphy", "sarah smith")."""
+    last = word.split()[-1]
+    if last in FUNCTION_WORDS or last in COMMON_WORDS or last.endswith(NON_NAME_SUFFIXES):
+        return False
+    if not is_english(last) or len(word.split()) > 1:  # "de vries": a particle makes it a surname
+        return True
+    return (
+        known_first
+        and last not in NAME_FOLLOWERS
+        and last not in PERSON_VERBS
+        and not (len(last) > 4 and last.endswith(("ly", "ing", "ed", "s")))
+        and not _eponym_word(last)
+    )
+
+
 def lower_case_names(text: str) -> Iterator[NameSpan]:
-    """Names typed in lower case after a cue ("patient peter hughes", "named oluwaseun adeyemi"): a
-    known given name followed by a word that is no English word, or two words neither of which is one."""
+    """Names typed in lower case: after a cue ("patient peter hughes", "named oluwaseun adeyemi",
+    "saw siobhan murphy"), a known given name with its surname (see _surname_word), or a name of two
+    words that are no English word; opening a sentence without a cue, a known given name and a
+    surname that is no English word ("jose santos 12/03/1977 ...")."""
     known = given_names()
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
         if first in FUNCTION_WORDS or first in COMMON_WORDS or first.endswith(NON_NAME_SUFFIXES):
             continue
         foreign_first = not is_english(first)
-        foreign_second = bool(second) and not is_english(second) and second not in COMMON_WORDS
         named = match.group("cue").lower() in {"named", "called"}
-        if foreign_second and (first in known or (named and foreign_first)):
+        surname = bool(second) and _surname_word(second, first in known and foreign_first)
+        if surname and (first in known or (named and foreign_first and not is_english(second.split()[-1]))):
             yield NameSpan(match.start("first"), match.end("second"))
         elif foreign_first and first in known:
             yield NameSpan(match.start("first"), match.end("first"))
+    for match in _LOWER_OPENING.finditer(text):
+        first, second = match.group("first"), match.group("second")
+        if (
+            first in known
+            and not is_english(first)
+            and first not in FUNCTION_WORDS
+            and not is_english(second.split()[-1])
+            and _surname_word(second, known_first=False)
+        ):
+            yield NameSpan(match.start("first"), match.end("second"))
 
 
 def organisation_follows(text: str, end: int) -> bool:
