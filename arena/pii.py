@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from arena.pii_names import NAME_WORD, bare_names, eponym_follows, lower_case_names
-from arena.pii_places import place_spans
+from arena.pii_places import DUTCH_POSTCODE, place_spans
 
 
 class PiiKind(StrEnum):
@@ -448,7 +448,29 @@ def find_pii(text: str) -> list[PiiFinding]:
     ):
         found = [PiiFinding(kind, span.start, span.end, text[span.start : span.end]) for span in spans]
         taken = _merge_disjoint(taken, found)
-    return _whole_tokens(text, taken)
+    return _whole_tokens(text, _with_town_after_address(text, taken))
+
+
+# a post code and a town after a street address: "Hauptstraße 12, 10115 Kleinstadt" (the gazetteer only
+# knows towns over 15,000 people)
+_POSTCODE_TOWN = re.compile(
+    rf",?[ \t]+(?:[A-Z]{{1,2}}-)?(?:\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})"
+    rf"[ \t]+{NAME_WORD}"
+)
+
+
+def _with_town_after_address(text: str, findings: list[PiiFinding]) -> list[PiiFinding]:
+    """`findings` plus the post code and town that follow a street address, where no finding has them."""
+    towns = []
+    for index, finding in enumerate(findings):
+        if finding.kind != PiiKind.ADDRESS:
+            continue
+        tail = _POSTCODE_TOWN.match(text, finding.end)
+        if tail is None or (index + 1 < len(findings) and findings[index + 1].start < tail.end()):
+            continue
+        start = finding.end + len(tail.group()) - len(tail.group().lstrip(", \t"))
+        towns.append(PiiFinding(PiiKind.ADDRESS, start, tail.end(), text[start : tail.end()]))
+    return _merge_disjoint(findings, towns)
 
 
 # Kinds that are one token of letters and digits: redacted whole, with any part a dash or a slash joins
