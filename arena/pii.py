@@ -177,7 +177,7 @@ _ID_TOKEN = (
 )
 # what may stand between a keyword and its identifier: "no.", "number", "#", "ID", "ref", "Nr.", "n°"
 _ID_LABEL = (
-    r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|card|plate|is|ref\.?|reference|code|:))*"
+    r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|plate|is|ref\.?|reference|code|:))*"
     r"\s*[:#]?\s*"
 )
 # Keywords are families, across countries: the record, insurance, bank and case numbers a clinic or an

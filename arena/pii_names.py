@@ -416,6 +416,8 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
             first in known
             and not is_english(first)
             and first not in FUNCTION_WORDS
+            and first not in COMMON_WORDS
+            and first not in country_words()
             and not is_english(second.split()[-1])
             and _surname_word(second, known_first=False)
         ):
