@@ -31,6 +31,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 from arena.pii_names import NAME_WORD, bare_names, eponym_follows, lower_case_names
 from arena.pii_places import DUTCH_POSTCODE, place_spans
@@ -397,8 +398,17 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         groups = re.findall(r"\d+", text)
         if "." in text and re.search(r"\d\s+\d", text):
             return False  # "12.5 13.4 14.2": decimals in a list, not a number to dial
-        if max(map(len, groups)) <= 2 and not re.match(r"\+|0", text):
-            return False  # "10 12 14 16 18": a list; pairs are a phone only after 0 or +, "06 12 34 56 78"
+        prefixed = bool(re.match(r"\+|00", text))
+        if max(map(len, groups)) <= 2 and not prefixed and not re.fullmatch(r"0\d(?:\D+\d\d)+", text):
+            return False  # "10 12 14 16 18", "0 2 4 6 8 12": lists; pairs only as in "06 12 34 56 78"
+        numbers = [int(group) for group in groups]
+        if (
+            len(groups) >= 3
+            and len({len(group) for group in groups}) == 1
+            and len(groups[0]) >= 3
+            and all(0 < later - earlier <= 100 for earlier, later in pairwise(numbers))
+        ):
+            return False  # "99213 99214 99215", "2010 2015 2020": ascending codes or years, a list
         # "2010-2015", "1990 2000": year ranges, not numbers to dial
         return not _YEAR_RANGE.fullmatch(text.strip())
     if kind == PiiKind.IP and ":" in text:
