@@ -265,6 +265,20 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    # a day and month without a year after a word that dates an event ("seen on 3 March", "admitted on
+    # the 5th of May", "from May 2 to May 9"): Safe Harbor counts every element of a date but the year
+    (
+        PiiKind.DATE,
+        re.compile(
+            r"\b(?i:on|since|from|until|till|to|by|before|after|admitted|discharged|born|seen|died|dob:?"
+            r"|date of birth:?)\s+(?i:the\s+)?(?P<value>\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?"
+            + _MONTHS
+            + r"|"
+            + _MONTHS
+            + r"\s+\d{1,2}(?:st|nd|rd|th)?)\b(?![,.]?\s*\d)"
+            + _NOT_A_UNIT
+        ),
+    ),
     # month and year of a birth or death ("born in March 1961"): Safe Harbor keeps only the year
     (
         PiiKind.DATE,
