@@ -15,7 +15,8 @@ people, with a post code before them, arena/pii_places.py), counties, postcodes,
 postal codes, full dates (day-month-year in words, numbers or both: "7-Mar-1952", "Mar 3 '52"), a
 birth's month and year, a day and month after "on"/"since"/"admitted" ("seen on 3 March"), ages over
 89 (also in words, "ninety-three"), phone and fax numbers (national and international layouts),
-e-mail and web addresses, public IPv4 and IPv6 addresses, MAC addresses, SSNs, NHS, national insurance, social-security and health-card numbers of many countries, and
+e-mail and web addresses, public IPv4 and IPv6 addresses, MAC addresses, SSNs, NHS, national
+insurance, social-security and health-card numbers of many countries, and
 record, health-plan, bank, licence (DEA, NPI, GMC ...), passport, vehicle, device and other numbers
 after their keyword; a number-like finding is redacted as a whole token ("1234-567-890-AB"). Eponyms
 ("Ramsay Hunt syndrome", "Kawasaki disease"), year ranges, lists of numbers, blood pressures, doses,
