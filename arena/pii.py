@@ -110,32 +110,10 @@ _TEENS = r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eigh
 _AGE_WORDS = (
     rf"(?:ninety(?:[- ]{_UNIT_WORDS})?|(?:a|one)[- ]hundred(?:(?:[- ]and)?[- ](?:{_UNIT_WORDS}|{_TEENS}))?)"
 )
-# who an age belongs to, before "is"/"was" (look-behinds must be fixed width: one per word)
+# who an age belongs to, before "is"/"was" (the age alone is redacted: "He is [AGE 90+]")
 _AGE_SUBJECT = (
-    "(?:"
-    + "|".join(
-        f"(?<=\\b{word})"
-        for word in (
-            "he",
-            "she",
-            "who",
-            "patient",
-            "pt",
-            "mum",
-            "mom",
-            "dad",
-            "mother",
-            "father",
-            "grandmother",
-            "grandfather",
-            "husband",
-            "wife",
-            "gran",
-            "grandma",
-            "grandpa",
-        )
-    )
-    + ")"
+    r"(?:he|she|who|patient|pt|mum|mom|dad|mother|father|grandmother|grandfather|husband|wife|gran|"
+    r"grandma|grandpa)"
 )
 _NOT_A_UNIT = (
     r"(?!\s*(?:%|percent|per\b|kg|kilos?\b|lbs?\b|pounds|st\b|stone|g\b|mg|mcg|ml|l\b|mmol|mmhg|bpm|beats|"
@@ -301,7 +279,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             rf"|\b(?:aged?|age:|age of)\s+{_AGE_WORDS}\b"
             # after a person and a verb: "He is ninety-three and", "she's 94 now"; not a weight, a
             # saturation or a time ("he is 92 kg", "she is 94% on air", "he was 90 minutes late")
-            rf"|{_AGE_SUBJECT}(?:\s+(?:is|was|turned|turns|will be)|['’]s)\s+(?:now\s+)?"
+            rf"|\b{_AGE_SUBJECT}(?:\s+(?:is|was|turned|turns|will be)|['’]s)\s+(?:now\s+)?"
             rf"(?P<value>{_AGE_WORDS}|9\d|1[01]\d)\b(?![.,/:]?\d){_NOT_A_UNIT}",
             re.I,
         ),

@@ -339,15 +339,14 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     """A known given name that is no English word, alone: after a word that introduces a person
     ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb; or any word that is no
     English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,")."""
-    if _not_a_name(word):
+    aged = _AGE_FOLLOWS.match(text, end) is not None
+    if (not aged and word.lower() not in known) or _not_a_name(word):
         return False
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
-    if (cued or opening) and _AGE_FOLLOWS.match(text, end):
-        return True  # a word no dictionary knows, before an age: "Kalani is a 6-year-old"
-    if word.lower() not in known:
-        return False
+    if aged:
+        return cued or opening  # a word no dictionary knows, before an age: "Kalani is a 6-year-old"
     return cued or (opening and bool(_PERSON_FOLLOWS.match(text, end)))
 
 
