@@ -503,9 +503,14 @@ def _whole_tokens(text: str, findings: list[PiiFinding]) -> list[PiiFinding]:
             joined = _JOINED_AFTER.match(text, end, ceiling)
             end = joined.end() if joined else end
             while start - 2 >= floor and _JOINED_BEFORE.search(text, start - 2, start):
-                start -= 2
-                while start > floor and (text[start - 1].isalnum()):
-                    start -= 1
+                part_end = start - 1
+                part_start = part_end
+                while part_start > floor and text[part_start - 1].isalnum():
+                    part_start -= 1
+                part = text[part_start:part_end]
+                if not (any(ch.isdigit() for ch in part) or part.isupper()):
+                    break  # a word before a dash ("Tel-0161 …") is no part of the number
+                start = part_start
         if (start, end) != (finding.start, finding.end):
             finding = PiiFinding(finding.kind, start, end, text[start:end])
         grown.append(finding)
