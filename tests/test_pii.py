@@ -212,6 +212,7 @@ RULE_CLASSES: list[tuple[str, str, str]] = [
     ("national keyword", "Codice fiscale RSSMRA85T10A562S, asma.", "Codice fiscale [NATIONAL ID], asma."),
     ("national keyword", "PESEL 44051401359 na skierowaniu.", "PESEL [NATIONAL ID] na skierowaniu."),
     ("whole token", "Card 4432-118-907-XY expired.", "Card [PHONE] expired."),
+    ("whole token", "Tel-0161 496 0732 for the ward.", "Tel-[PHONE] for the ward."),
     ("postcode before town", "Adres: Kerkstraat 4, 3511 LX Utrecht.", "Adres: [ADDRESS], [ADDRESS]."),
     ("postcode after street", "Calle Mayor 5, 28013 Villanueva, asma.", "[ADDRESS], [ADDRESS], asma."),
     ("name particles", "Referred Juan de la Fuente for a CT.", "Referred [NAME] for a CT."),
