@@ -177,9 +177,10 @@ _RECORD_KEYWORDS = (
     r"MRN|hospital|hosp|record|patient|insurance|insured|insurer|policy|member|medicare|medicaid|case|chart|"
     r"account|unit|encounter|accession|claim|billing|subscriber|beneficiary|health plan|plan|episode|"
     r"specimen|admission|referral|sort code|routing|(?:credit|debit|bank) card|"
+    r"Fallnummer|Patientennummer|Aktenzeichen|dossier|historia cl[ií]nica|cartella clinica|"
     rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref){_NEEDS_LABEL}"
 )
-_RECORD_ACRONYMS = r"UR|URN|MBI|HICN|IBAN|NHI|HIC"
+_RECORD_ACRONYMS = r"UR|URN|MBI|HICN|IBAN|NHI|HIC|EMR|EHR|EPR|CRN|NHC"
 _NATIONAL_KEYWORDS = (
     r"national insurance|NI|NINO|health[- ]card|CHI|IHI|individual healthcare identifier|SIN|"
     r"social insurance|Aadhaar|personal (?:identity|health) number|PPSN?|BSN|provincial health|"
@@ -190,7 +191,8 @@ _NATIONAL_KEYWORDS = (
     r"ID card|citizen|Emirates ID|MyKad"
 )
 _NATIONAL_ACRONYMS = (
-    r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|MSP|HKID|NRIC|TFN|CPR|SVNR"
+    r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|PHIN|HCN|ULI|MSP|HKID|NRIC|TFN|CPR|"
+    r"SVNR"
 )
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
