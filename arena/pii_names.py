@@ -1,9 +1,14 @@
 """Person names without a title: a run of capitalised name-shaped words that starts at a known given name
 ("I saw Ellen Markham"), that holds no English word at all ("Kwame Mensah", "Wanjiru Kamau"), or that
-ends in a surname-shaped word ("Grace O'Connell", "McAllister"); a lone known given name in the middle
-of a sentence ("about Tomasz"); and lower-case names after a cue ("patient peter hughes"). Not when an
-eponym noun follows ("Ramsay Hunt syndrome", "Lambert Eaton myasthenic syndrome"), nor drug makers,
-countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter Pylori").
+ends in a surname-shaped word ("Grace O'Connell", "McAllister"), with lower-case particles inside it
+("Pieter de Vries", "Ahmad bin Ismail", "Mohammed al-Rashid") or a capitalised one between foreign
+words ("Nguyen Van Thanh"); a lone known given name in the middle of a sentence ("about Tomasz"), or
+any word that is no English word before an age ("Kalani is a 6-year-old"); and lower-case names after
+a cue ("patient peter hughes", "saw siobhan murphy", "husband mohammed al-rashid") or opening a
+sentence ("jose santos 12/03/1977"). Not when an eponym noun follows ("Ramsay Hunt syndrome", "Lambert
+Eaton myasthenic syndrome"; not looked for past a verb: "Nguyen Van Thanh has hepatitis B"), nor drug
+makers, countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter
+Pylori").
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
 `gender-guesser` package ships; the English words are the lower-case entries of Webster's Second
@@ -32,7 +37,14 @@ _UPPER = "A-ZÀ-ÖØ-Þ"
 _LOWER = "a-zß-öø-ÿ"
 NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}][{_LOWER}]++)?"
 # whole words only: "Ig" of "IgG" is no name
-_RUN = re.compile(rf"(?<![\w'’-]){NAME_WORD}(?![\w])(?:[ \t]+{NAME_WORD}(?![\w]))*+")
+# a name word, also after a lower-case Arabic article ("al-Rashid", "el-Sayed")
+_RUN_WORD = rf"(?:(?:al|el|ul|ad|ar|as|ash|at|az)[-‐])?{NAME_WORD}"
+# whole words only, with lower-case particles between them ("Pieter de Vries", "Maria de la Cruz",
+# "Ahmad bin Ismail"); the particles take no part in telling a name from English words
+_PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|binti|ibn|ben|bint|abu|y)"
+_RUN = re.compile(
+    rf"(?<![\w'’-]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
+)
 # the (up to three, hyphenated) words after a phrase, past a possessive 's
 _FOLLOWING = re.compile(r"(?:['’]s)?((?:[ \t]+[A-Za-z]+(?:-[A-Za-z]+)*){1,3})")
 # endings of condition names ("hypotrichosis", "myopathy"); not "-ic", which "clinic" and "public" share
@@ -135,7 +147,9 @@ COMMON_WORDS = _words(
 
 
 # Lower-case words inside a surname ("Mohammed Al Tamimi", "Jan van der Berg"), kept when a name follows.
-NAME_PARTICLES = _words("al el van von de da di du le la der den ter dos das bin ibn ben abu")
+NAME_PARTICLES = _words(
+    "al el van von de da di du le la der den ter dos das del bin binti ibn ben bint abu thi"
+)
 
 
 # Words that open a sentence or a question without being a name ("Can Grace O'Connell ...").
@@ -154,9 +168,30 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
 # What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
 _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
 _WORD_BEFORE = re.compile(r"([A-Za-z]+):?[ \t]+$")
+# An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
+# "Kalani (aged 6)".
+_AGE_FOLLOWS = re.compile(
+    r"(?:[ \t]+(?:is|was)[ \t]+(?:a|an|now)[ \t]+\d{1,3}[- ](?:years?|months?|weeks?|days?)[- ]old\b"
+    r"|[ \t]+(?:is|was)[ \t]+(?:now[ \t]+)?\d{1,3}[ \t]+(?:years?|months?)\b(?![ \t]+ago)"
+    r"|,[ \t]*(?:aged[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y/o|months?|mo|[MFmf]))?[ \t]*[,;)]"
+    r"|[ \t]+\((?:aged?[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y|months?|mo|[MFmf]))?\))"
+)
+# a lower-case surname, with its particles or its hyphen ("de vries", "al-rashid", "murphy-jones")
+_LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
 _LOWER_CUED = re.compile(
     r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[,:]?(?:[ \t]+is)?[ \t]+"
-    rf"(?P<first>[{_LOWER}]{{2,}})(?:[ \t]+(?P<second>[{_LOWER}]{{2,}}))?(?![\w'’-])"
+    rf"(?P<first>[{_LOWER}]{{2,}})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
+)
+# two lower-case words opening the text or a sentence ("jose santos 12/03/1977 hba1c 94")
+_LOWER_OPENING = re.compile(
+    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<first>[{_LOWER}]{{2,}})[ \t]+{_LOWER_SURNAME}(?![\w'’-])"
+)
+# Words that follow a given name in a sentence without being its surname ("saw siobhan today").
+NAME_FOLLOWERS = _words(
+    """today yesterday tomorrow tonight again alone twice once now recently earlier later already still
+    yet home here there back about regarding because since until after before during while whose
+    though although today's morning evening afternoon night week weeks month months year years ago
+    urgently privately first last next too also only just"""
 )
 
 
@@ -272,8 +307,16 @@ def _foreign_words_span(words: list[str]) -> tuple[int, int] | None:
     """First..last index of the first 2-3 adjacent words none of which is English, a country's, a
     drug maker's or a drug's: "Kwame Mensah", "Thandiwe Nkosi"."""
     start = None
-    for index, word in enumerate([*words, ""]):
-        if word and not _not_a_name(word):
+    padded = [*words, ""]
+    for index, word in enumerate(padded):
+        # a capitalised particle between two such words is part of the name: "Nguyen Van Thanh"
+        inner_particle = (
+            start is not None
+            and word.lower() in NAME_PARTICLES
+            and bool(padded[index + 1])
+            and not _not_a_name(padded[index + 1])
+        )
+        if word and (inner_particle or not _not_a_name(word)):
             start = index if start is None else start
             continue
         if start is not None and index - start >= 2:
@@ -294,14 +337,17 @@ def _surname_shape_span(words: list[str]) -> tuple[int, int] | None:
 
 def _lone_given_name(text: str, start: int, end: int, word: str, known: frozenset[str]) -> bool:
     """A known given name that is no English word, alone: after a word that introduces a person
-    ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb or an age ("Kalani is a
-    6-year-old", "Kalani, 6,")."""
-    if word.lower() not in known or _not_a_name(word):
+    ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb; or any word that is no
+    English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,")."""
+    aged = _AGE_FOLLOWS.match(text, end) is not None
+    if (not aged and word.lower() not in known) or _not_a_name(word):
         return False
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
-    if before and before.group(1).lower() in LONE_NAME_CUES:
-        return True
-    return bool(_SENTENCE_START.search(text, max(0, start - 3), start) and _PERSON_FOLLOWS.match(text, end))
+    cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
+    opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
+    if aged:
+        return cued or opening  # a word no dictionary knows, before an age: "Kalani is a 6-year-old"
+    return cued or (opening and bool(_PERSON_FOLLOWS.match(text, end)))
 
 
 def bare_names(text: str) -> Iterator[NameSpan]:
@@ -309,7 +355,7 @@ def bare_names(text: str) -> Iterator[NameSpan]:
     after it name a condition (an eponym: "Lambert Eaton myasthenic syndrome") or an organisation."""
     known = given_names()
     for run in _RUN.finditer(text):
-        matches = list(re.finditer(NAME_WORD, run.group()))
+        matches = list(re.finditer(_RUN_WORD, run.group()))
         words = [word.group() for word in matches]
         if (
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
@@ -333,21 +379,53 @@ def bare_names(text: str) -> Iterator[NameSpan]:
             yield NameSpan(run.start() + matches[first].start(), run.start() + matches[last].end())
 
 
+def _surname_word(word: str, known_first: bool) -> bool:
+    """Whether a lower-case word after a given name is its surname: no English word ("santos",
+    "al-rashid"), or, after a known given name that is no English word, an English word that is no
+    function word, adverb, verb form or medical word ("siobhan murphy", "sarah smith")."""
+    last = word.split()[-1]
+    if last in FUNCTION_WORDS or last in COMMON_WORDS or last.endswith(NON_NAME_SUFFIXES):
+        return False
+    if not is_english(last) or len(word.split()) > 1:  # "de vries": a particle makes it a surname
+        return True
+    return (
+        known_first
+        and last not in NAME_FOLLOWERS
+        and last not in PERSON_VERBS
+        and not (len(last) > 4 and last.endswith(("ly", "ing", "ed", "s")))
+        and not _eponym_word(last)
+    )
+
+
 def lower_case_names(text: str) -> Iterator[NameSpan]:
-    """Names typed in lower case after a cue ("patient peter hughes", "named oluwaseun adeyemi"): a
-    known given name followed by a word that is no English word, or two words neither of which is one."""
+    """Names typed in lower case: after a cue ("patient peter hughes", "named oluwaseun adeyemi",
+    "saw siobhan murphy"), a known given name with its surname (see _surname_word), or a name of two
+    words that are no English word; opening a sentence without a cue, a known given name and a
+    surname that is no English word ("jose santos 12/03/1977 ...")."""
     known = given_names()
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
         if first in FUNCTION_WORDS or first in COMMON_WORDS or first.endswith(NON_NAME_SUFFIXES):
             continue
         foreign_first = not is_english(first)
-        foreign_second = bool(second) and not is_english(second) and second not in COMMON_WORDS
         named = match.group("cue").lower() in {"named", "called"}
-        if foreign_second and (first in known or (named and foreign_first)):
+        surname = bool(second) and _surname_word(second, first in known and foreign_first)
+        if surname and (first in known or (named and foreign_first and not is_english(second.split()[-1]))):
             yield NameSpan(match.start("first"), match.end("second"))
         elif foreign_first and first in known:
             yield NameSpan(match.start("first"), match.end("first"))
+    for match in _LOWER_OPENING.finditer(text):
+        first, second = match.group("first"), match.group("second")
+        if (
+            first in known
+            and not is_english(first)
+            and first not in FUNCTION_WORDS
+            and first not in COMMON_WORDS
+            and first not in country_words()
+            and not is_english(second.split()[-1])
+            and _surname_word(second, known_first=False)
+        ):
+            yield NameSpan(match.start("first"), match.end("second"))
 
 
 def organisation_follows(text: str, end: int) -> bool:
@@ -361,6 +439,19 @@ def _following_words(text: str, end: int) -> list[str]:
     return re.split(r"[ \t-]+", following.group(1).strip()) if following else []
 
 
+# Verbs after which what follows is said of a person, not part of an eponym ("Nguyen Van Thanh has
+# hepatitis B", "Kalani is a 6-year-old with croup").
+PERSON_VERBS = _words(
+    "has had is was who presents presented reports reported needs takes took says said complains developed"
+)
+
+
 def eponym_follows(text: str, end: int) -> bool:
-    """Whether one of the three words after `end` (past a possessive 's) names a condition."""
-    return any(_eponym_word(word) for word in _following_words(text, end))
+    """Whether one of the three words after `end` (past a possessive 's, up to a verb such as "has")
+    names a condition."""
+    for word in _following_words(text, end):
+        if word.lower() in PERSON_VERBS:
+            return False
+        if _eponym_word(word):
+            return True
+    return False

