@@ -1,4 +1,4 @@
-"""The patient-data rules measured on two labelled sets written before the rules they first measured,
+"""The patient-data rules measured on three labelled sets written before the rules they first measured,
 and on the bank's real questions (which hold no patient data) as negatives:
 
 - tests/fixtures/phi_holdout.json (108 cases across HIPAA Safe Harbor identifier kinds, 66 hard
@@ -12,8 +12,12 @@ and on the bank's real questions (which hold no patient data) as negatives:
   classes with its misses in view (international phone layouts, IPv6, spelled-out ages, day-month-year
   dates, keyword-id families, post codes before towns, name particles, lower-case surnames, drug makers'
   place words; each with an in-sample test in tests/test_pii.py), so it is no longer out of sample
-  either: its figure now shows the misses are fixed, not how the rules do on new text. A third set,
-  written before those rules, is needed for that.
+  either: its figure now shows the misses are fixed, not how the rules do on new text;
+- tests/fixtures/phi_holdout3.json (184 cases, 274 identifiers, 89 hard negatives including
+  citations and clinical codes), written on the phi3 branch by an author who read neither the rules
+  nor the earlier sets, committed before the phirules branch was merged, and measured once after:
+  recall 76.3%, false alarms 7.9%, complete redaction 66.8%, the honest out-of-sample figure of
+  today's rules (67.9%, 9.0%, 54.3% before phirules).
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
 and the out-of-sample one beside today's.
@@ -38,15 +42,19 @@ SAFE_HARBOR_KINDS = {
     "license", "vehicle", "device", "url", "ip", "other_number",
 }  # fmt: skip
 HOLDOUT2 = HOLDOUT.with_name("phi_holdout2.json")
-# (recall, false alarms, complete redaction) of the rules before the phi branch (commit 5a4baad)
+HOLDOUT3 = HOLDOUT.with_name("phi_holdout3.json")
+# (recall, false alarms, complete redaction) of the rules before the first rule change made after the
+# set was written: the phi branch's (commit 5a4baad) for the first two, phirules' (56547f5) for the third
 BEFORE = {
     HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
     HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
+    HOLDOUT3.name: "recall 67.9% (186/274), false alarms 9.0% (8/89), complete redaction 54.3% (100/184)",
 }
 # the last figures measured before a rule was written with the set's misses in view
 OUT_OF_SAMPLE = {
     HOLDOUT.name: BEFORE[HOLDOUT.name],
     HOLDOUT2.name: "recall 86.6% (136/157), false alarms 1.2% (1/83), complete redaction 79.5% (97/122)",
+    HOLDOUT3.name: "recall 76.3% (209/274), false alarms 7.9% (7/89), complete redaction 66.8% (123/184)",
 }
 
 
@@ -55,8 +63,21 @@ OUT_OF_SAMPLE = {
     [
         (HOLDOUT, {"eponym", "lab value", "dose", "guideline year"}),
         (HOLDOUT2, {"eponym", "lab value", "dose", "guideline year", "drug maker", "place-named condition"}),
+        (
+            HOLDOUT3,
+            {
+                "eponym",
+                "lab value",
+                "dose",
+                "guideline year",
+                "drug maker",
+                "place-named condition",
+                "citation",
+                "clinical code",
+            },
+        ),
     ],
-    ids=["holdout", "holdout2"],
+    ids=["holdout", "holdout2", "holdout3"],
 )
 def test_each_holdout_is_large_labelled_and_says_where_it_came_from(
     path: Path, negative_kinds: set[str]
@@ -74,9 +95,8 @@ def test_each_holdout_is_large_labelled_and_says_where_it_came_from(
 def figures(path: Path) -> PhiScore:
     result = score(load_labelled(path))
     print(
-        f"\n{path.name} before the phi branch: {BEFORE[path.name]}\n"
-        f"{path.name} last out of sample: {OUT_OF_SAMPLE[path.name]}\n{path.name} now (in view): "
-        + report(result)
+        f"\n{path.name} before: {BEFORE[path.name]}\n"
+        f"{path.name} last out of sample: {OUT_OF_SAMPLE[path.name]}\n{path.name} now: " + report(result)
     )
     return result
 
@@ -98,6 +118,16 @@ def test_second_holdout_recall_false_alarms_and_redaction() -> None:
     assert result.recall >= 0.95 and result.false_alarm_rate <= 0.05
     assert result.complete_redaction_rate >= 0.95
     assert result.detected_fragments == ()  # nothing that was found is left in part
+
+
+def test_third_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+    result = figures(HOLDOUT3)
+    # The honest out-of-sample figure (OUT_OF_SAMPLE): written blind to the rules and the earlier sets,
+    # committed before the phirules branch was merged, measured once after. All three targets are
+    # missed (README); these are measured floors, so a change that loses ground fails here. Tuning a
+    # rule on this set's misses makes it in view: write a fourth set first.
+    assert result.recall >= 0.76 and result.complete_redaction_rate >= 0.66
+    assert result.false_alarm_rate <= 0.08
 
 
 def test_the_banks_real_questions_raise_almost_no_alarm() -> None:
