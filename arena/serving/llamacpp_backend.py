@@ -263,6 +263,7 @@ class _Request:
     generated: list[int] = field(default_factory=list)
     seq_id: int = -1
     position: int = 0  # tokens of this sequence in the KV cache
+    reused: int = 0  # prompt tokens whose KV cells were copied from the lane's kept prompt
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     rng: Any = None
@@ -407,7 +408,7 @@ class _Lane:
                 break  # first come, first served: later answers wait for this one
             waiting.remove(request)
             request.seq_id = free[0]
-            request.position = self._reuse_prefix(request)
+            request.position = request.reused = self._reuse_prefix(request)
             request.rng = np.random.default_rng(request.settings.seed)
             reserved += need
             active[request.seq_id] = request
