@@ -11,8 +11,16 @@ the hardware's pace on any CPU, from the 4-bit weights the arena promises, in on
   model weights: contestants on one base share those weights.
 - Batching: one decode thread per contestant ("lane"). Every concurrent answer of that contestant
   is a sequence id in its context and decodes in the same `llama_decode` batch; both sides of a
-  battle are on two lanes that decode at the same time. The cores are split between busy lanes at
-  every step (`LlamaCppSettings.threads`, default: this process's cores).
+  battle are on two lanes that decode at the same time. The cores are split between the lanes
+  that have answers (`LlamaCppSettings.threads`, default: this process's cores): a lane counts from
+  the moment an answer is submitted until its last one ends, so on 2 cores the two sides of a
+  battle decode with one thread each and never 3 threads on 2 cores (OpenMP barriers spinning).
+- Prompt cells: a lane keeps the KV cells of the last prompt it prefilled as one extra sequence;
+  a new answer copies the cells of the tokens its prompt starts with (the system prompt and chat
+  template: 31 of SmolLM2's ~47 prompt tokens; a follow-up's conversation) and prefills the rest.
+- Where the time goes (perf, 8 concurrent battles, 2 cores): ggml's Q4_1 x Q8_1 dot products
+  (no repacked GEMM kernel for Q4_1 on x86) and attention; Python sampling and detokenizing
+  take 0.15-0.5 ms a token, 2-5% of the CPU time.
 - Prompts: the project's own chat template code (`finetune.prompt.render_prompt`) over the GGUF's
   template, or the registry's where the GGUF has none (Gemma-3-270M), so every backend feeds the
   same prompt; tokens by llama.cpp's tokenizer of the same GGUF.
