@@ -4,7 +4,7 @@ Fast tier: the PEFT -> GGUF LoRA conversion (names, shapes, rope permutation, al
 refusals). Slow tier: one backend for the module on SmolLM2's Q4_1 GGUF and Gemma-3-270M's Q4_K_M
 GGUF, each with its demo adapter: an adapter changes the answer, prompts are the PEFT engine's
 token for token, a battle's sides stream at the same time, a closed stream stops its generation,
-broken adapters are refused at start with one sentence, and greedy tokens agree with the PEFT
+a prompt reuses the KV cells it shares with its lane's last prompt, broken adapters are refused at start with one sentence, and greedy tokens agree with the PEFT
 engine on the same base dequantized to fp32.
 
 Why the agreement allows a split at a near-tie: llama.cpp multiplies the Q4_1 weights as stored,
