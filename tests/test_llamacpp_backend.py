@@ -4,7 +4,7 @@ Fast tier: the PEFT -> GGUF LoRA conversion (names, shapes, rope permutation, al
 refusals). Slow tier: one backend for the module on SmolLM2's Q4_1 GGUF and Gemma-3-270M's Q4_K_M
 GGUF, each with its demo adapter: an adapter changes the answer, prompts are the PEFT engine's
 token for token, a battle's sides stream at the same time, a closed stream stops its generation,
-broken adapters are refused at start with one sentence, and greedy tokens agree with the PEFT
+a prompt reuses the KV cells it shares with its lane's last prompt, broken adapters are refused at start with one sentence, and greedy tokens agree with the PEFT
 engine on the same base dequantized to fp32.
 
 Why the agreement allows a split at a near-tie: llama.cpp multiplies the Q4_1 weights as stored,
@@ -314,3 +314,33 @@ def test_greedy_tokens_agree_with_the_peft_engine_on_the_dequantized_base(backen
         peft.close()
     print("splits (kind, step, reference margin):", splits)
     assert full_agreement >= len(questions), (full_agreement, splits)
+
+
+@needs_llamacpp
+@pytest.mark.slow
+@pytest.mark.parametrize("model", [SMOLLM2, GEMMA])
+def test_a_prompt_reuses_the_cells_it_shares_with_the_lanes_last_prompt(backend, model: str) -> None:
+    """A lane keeps the KV cells of the last prompt it prefilled; a new answer copies those of the
+    tokens its prompt starts with and prefills only the rest. That the copied cells give the
+    tokens a full prefill gives is `test_greedy_tokens_agree_with_the_peft_engine_on_the_dequantized_base`:
+    its questions share the system prompt, so each after the first answers from copied cells.
+    (Not to the bit: attention sums over the cells in the order they lie in the cache, so where
+    an answer's cells lie moves rounding, as it already did between battles decoded together.)"""
+    import queue
+
+    name = named(backend, model, "· base ·")
+
+    def answer(question: str):
+        events: queue.Queue = queue.Queue()
+        settings = GenerationSettings(max_new_tokens=16, min_new_tokens=16)
+        request = backend._submit("a", name, question, settings, None, False, events)
+        while (event := events.get(timeout=120))[0] != "done":
+            assert event[0] != "error", event
+        return request
+
+    first = answer(QUESTION)
+    again = answer(QUESTION)  # every cell but the last prompt token's comes from the kept prompt
+    assert again.reused == len(again.prompt) - 1 and len(again.generated) == len(first.generated) == 16
+    other = answer("How is iron-deficiency anaemia diagnosed?")
+    shared = next(i for i, (a, b) in enumerate(zip(other.prompt, again.prompt, strict=False)) if a != b)
+    assert 0 < other.reused == shared < len(other.prompt)  # the system prompt and template, not the question

@@ -11,8 +11,16 @@ the hardware's pace on any CPU, from the 4-bit weights the arena promises, in on
   model weights: contestants on one base share those weights.
 - Batching: one decode thread per contestant ("lane"). Every concurrent answer of that contestant
   is a sequence id in its context and decodes in the same `llama_decode` batch; both sides of a
-  battle are on two lanes that decode at the same time. The cores are split between busy lanes at
-  every step (`LlamaCppSettings.threads`, default: this process's cores).
+  battle are on two lanes that decode at the same time. The cores are split between the lanes
+  that have answers (`LlamaCppSettings.threads`, default: this process's cores): a lane counts from
+  the moment an answer is submitted until its last one ends, so on 2 cores the two sides of a
+  battle decode with one thread each and never 3 threads on 2 cores (OpenMP barriers spinning).
+- Prompt cells: a lane keeps the KV cells of the last prompt it prefilled as one extra sequence;
+  a new answer copies the cells of the tokens its prompt starts with (the system prompt and chat
+  template: 31 of SmolLM2's ~47 prompt tokens; a follow-up's conversation) and prefills the rest.
+- Where the time goes (perf, 8 concurrent battles, 2 cores): ggml's Q4_1 x Q8_1 dot products
+  (no repacked GEMM kernel for Q4_1 on x86) and attention; Python sampling and detokenizing
+  take 0.15-0.5 ms a token, 2-5% of the CPU time.
 - Prompts: the project's own chat template code (`finetune.prompt.render_prompt`) over the GGUF's
   template, or the registry's where the GGUF has none (Gemma-3-270M), so every backend feeds the
   same prompt; tokens by llama.cpp's tokenizer of the same GGUF.
@@ -263,27 +271,31 @@ class _Request:
     generated: list[int] = field(default_factory=list)
     seq_id: int = -1
     position: int = 0  # tokens of this sequence in the KV cache
+    reused: int = 0  # prompt tokens whose KV cells were copied from the lane's kept prompt
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     rng: Any = None
 
 
 class _ThreadBudget:
-    """Splits the CPU threads between the lanes decoding right now."""
+    """Splits the CPU threads between the lanes that have answers to decode.
+
+    A lane counts as busy from the moment an answer is submitted to it until its last answer
+    ends, not only while it is inside `llama_decode`: counting the lanes inside the call gave a
+    lane that entered while the other was sampling (or not yet started) all the threads, so 3
+    threads ran on 2 cores and ggml's OpenMP workers spun at their barriers (a quarter of the
+    CPU time of 8 concurrent battles, by `perf`)."""
 
     def __init__(self, total: int):
         self.total = total
-        self._busy = 0
+        self._busy: set[int] = set()
         self._lock = threading.Lock()
 
-    def __enter__(self) -> int:
+    def threads(self, lane: int, busy: bool) -> int:
+        """Mark `lane` busy or idle; the threads a busy lane decodes with now."""
         with self._lock:
-            self._busy += 1
-            return max(1, self.total // self._busy)
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._busy -= 1
+            (self._busy.add if busy else self._busy.discard)(lane)
+            return max(1, self.total // max(1, len(self._busy)))
 
 
 class _Lane:
@@ -302,9 +314,9 @@ class _Lane:
         params.n_ctx = settings.context_tokens
         params.n_batch = settings.context_tokens
         params.n_ubatch = settings.batch_tokens
-        params.n_seq_max = settings.sequences
+        params.n_seq_max = settings.sequences + 1  # and one sequence that keeps the last prompt
         params.kv_unified = True  # one cache shared by the sequences: a long prompt may use more
-        params.n_threads = params.n_threads_batch = settings.cpu_threads()
+        params.n_threads = params.n_threads_batch = self._threads = settings.cpu_threads()
         params.no_perf = True
         self.context = llama_cpp.llama_init_from_model(base.model, params)
         if not self.context:
@@ -317,6 +329,12 @@ class _Lane:
                 raise AdapterConversionError("llama.cpp did not attach it to a context")
         self.memory = llama_cpp.llama_get_memory(self.context)
         self.batch = llama_cpp.llama_batch_init(settings.context_tokens, 0, 1)
+        # The KV cache of the last prompt prefilled, kept as sequence `prefix_seq`: a new answer
+        # copies the cells of the tokens its prompt shares with it (the system prompt and chat
+        # template, two thirds of a question's prompt; a follow-up's whole conversation so far)
+        # and prefills only the rest.
+        self.prefix_seq = settings.sequences
+        self._prefix: list[int] = []
         self._pending: queue.Queue[_Request] = queue.Queue()
         self._wake = threading.Event()
         self._closed = False
@@ -324,7 +342,9 @@ class _Lane:
         self._thread.start()
 
     def submit(self, request: _Request) -> None:
-        """Queue one answer; it joins the next decode step that has room for it."""
+        """Queue one answer; it joins the next decode step that has room for it. The lane counts
+        as busy from now, so a lane starting a battle does not take the other side's threads."""
+        self.budget.threads(id(self), busy=True)
         self._pending.put(request)
         self._wake.set()
 
@@ -357,6 +377,8 @@ class _Lane:
                 if request.cancelled.is_set():
                     self._release(active, seq_id)
             if not active:
+                if not waiting and self._pending.empty():
+                    self.budget.threads(id(self), busy=False)
                 self._wake.wait(timeout=1.0)
                 self._wake.clear()
                 continue
@@ -364,6 +386,7 @@ class _Lane:
                 self._step(active)
             except Exception as error:  # a failed decode voids these answers, never the app
                 message = one_line(f"{type(error).__name__}: {error}")
+                self._forget_prefix()  # the failed step may have left its cells half written
                 for seq_id, request in list(active.items()):
                     request.events.put(("error", request.side, message))
                     self._release(active, seq_id)
@@ -372,7 +395,7 @@ class _Lane:
         """Give waiting answers a sequence id while the KV cache holds every admitted answer whole."""
         import numpy as np
 
-        reserved = sum(len(r.prompt) + r.settings.max_new_tokens for r in active.values())
+        reserved = len(self._prefix) + sum(len(r.prompt) + r.settings.max_new_tokens for r in active.values())
         for request in list(waiting):
             need = len(request.prompt) + request.settings.max_new_tokens
             if request.cancelled.is_set():
@@ -393,9 +416,39 @@ class _Lane:
                 break  # first come, first served: later answers wait for this one
             waiting.remove(request)
             request.seq_id = free[0]
+            request.position = request.reused = self._reuse_prefix(request)
             request.rng = np.random.default_rng(request.settings.seed)
             reserved += need
             active[request.seq_id] = request
+
+    def _reuse_prefix(self, request: _Request) -> int:
+        """Copy the kept prompt's cells for the tokens `request.prompt` starts with into its
+        sequence (the last prompt token is always decoded: its logits give the first token);
+        the count of prompt tokens already in the cache."""
+        import llama_cpp
+
+        shared = 0
+        for kept, token in zip(self._prefix, request.prompt[:-1], strict=False):
+            if kept != token:
+                break
+            shared += 1
+        if shared:
+            llama_cpp.llama_memory_seq_cp(self.memory, self.prefix_seq, request.seq_id, 0, shared)
+        return shared
+
+    def _forget_prefix(self) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_memory_seq_rm(self.memory, self.prefix_seq, -1, -1)
+        self._prefix = []
+
+    def _keep_prefix(self, request: _Request) -> None:
+        """Keep `request`'s prompt, just prefilled, as the prefix later prompts copy from."""
+        import llama_cpp
+
+        self._forget_prefix()
+        llama_cpp.llama_memory_seq_cp(self.memory, request.seq_id, self.prefix_seq, 0, len(request.prompt))
+        self._prefix = list(request.prompt)
 
     def _release(self, active: dict[int, _Request], seq_id: int) -> None:
         import llama_cpp
@@ -407,9 +460,12 @@ class _Lane:
         """One llama_decode: every new answer's prompt and every running answer's last token."""
         import llama_cpp
 
-        batch, count, outputs = self.batch, 0, []
+        batch, count, outputs, prefilled = self.batch, 0, [], None
         for request in active.values():
-            tokens = request.prompt if request.position == 0 else request.generated[-1:]
+            if request.position < len(request.prompt):  # its prompt, less the cells copied from the prefix
+                tokens, prefilled = request.prompt[request.position :], request
+            else:
+                tokens = request.generated[-1:]
             for offset, token in enumerate(tokens):
                 batch.token[count] = token
                 batch.pos[count] = request.position + offset
@@ -420,11 +476,15 @@ class _Lane:
             request.position += len(tokens)
             outputs.append((count - 1, request))
         batch.n_tokens = count
-        with self.budget as threads:
+        threads = self.budget.threads(id(self), busy=True)
+        if threads != self._threads:
             llama_cpp.llama_set_n_threads(self.context, threads, threads)
-            status = llama_cpp.llama_decode(self.context, batch)
+            self._threads = threads
+        status = llama_cpp.llama_decode(self.context, batch)
         if status != 0:
             raise RuntimeError(f"llama_decode returned {status}")
+        if prefilled is not None:
+            self._keep_prefix(prefilled)
         now = time.perf_counter()
         for index, request in outputs:
             logits = llama_cpp.llama_get_logits_ith(self.context, index)
