@@ -33,7 +33,6 @@ the hardware's pace on any CPU, from the 4-bit weights the arena promises, in on
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import hashlib
@@ -57,6 +56,7 @@ from arena.serving.common import (
     GeneratedAnswer,
     GenerationSettings,
     PairUpdate,
+    lower_thread_priority,
 )
 from arena.serving.gguf_lora import DIGEST_KEY, AdapterConversionError, BaseArchitecture, converted_lora
 from arena.serving.llamacpp_settings import LlamaCppSettings
@@ -361,9 +361,7 @@ class _Lane:
     # --- the decode thread ---
 
     def _run(self) -> None:
-        if self.settings.decode_nice:  # Linux: niceness is per thread; ggml's workers inherit it
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.settings.decode_nice)
+        lower_thread_priority(self.settings.decode_nice)  # ggml's workers inherit it
         active: dict[int, _Request] = {}
         waiting: list[_Request] = []
         while not self._closed:
