@@ -107,6 +107,9 @@ def test_the_engine_processes_yield_the_cpu_to_the_app(backend) -> None:
     import psutil
 
     ours = os.getpriority(os.PRIO_PROCESS, 0)
+    # the thread that relays the engines' tokens to the app keeps the app's priority
+    (relay,) = [thread for thread in threading.enumerate() if thread.name == "medarena-vllm-loop"]
+    assert os.getpriority(os.PRIO_PROCESS, relay.native_id) == ours
     engines = psutil.Process().children(recursive=True)
     assert engines, "the vLLM engine runs no process of its own"
     for process in engines:

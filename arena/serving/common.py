@@ -234,6 +234,27 @@ def lower_thread_priority(nice: int = DECODE_NICE) -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, current + nice))
 
 
+@contextmanager
+def lower_new_children_priority(nice: int = DECODE_NICE) -> Iterator[None]:
+    """Every thread of the child processes started inside the block runs `nice` steps nicer:
+    vLLM's engine processes, whose busy CPU workers otherwise starve the app's server thread. Only
+    the engines are niced: the thread in this process that relays their tokens keeps its priority
+    (niced too, it waited behind the workers and the browser saw 4.6 s without an update)."""
+    import psutil
+
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    yield
+    for child in psutil.Process().children(recursive=True):
+        if child.pid in before:
+            continue
+        try:
+            for thread in child.threads():
+                current = os.getpriority(os.PRIO_PROCESS, thread.id)
+                os.setpriority(os.PRIO_PROCESS, thread.id, min(19, current + nice))
+        except (psutil.Error, OSError):  # a helper process that already exited
+            continue
+
+
 def compute_pool(thread_name_prefix: str = COMPUTE_THREAD, workers: int | None = None) -> ThreadPoolExecutor:
     """The thread(s) every torch call of an engine runs on: one on CPU, two on CUDA (one per side),
     at `DECODE_NICE` (torch's OpenMP team, started by the thread, inherits it)."""

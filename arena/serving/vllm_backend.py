@@ -46,7 +46,7 @@ from arena.serving.common import (
     GeneratedAnswer,
     GenerationSettings,
     PairUpdate,
-    lower_thread_priority,
+    lower_new_children_priority,
 )
 from arena.serving.protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.serving.vllm_config import (
@@ -147,13 +147,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
         started = time.perf_counter()
         settings = settings or VLLMSettings()
         loop = asyncio.new_event_loop()
-        # The engines' processes are spawned from this thread and inherit its lower priority: their
-        # busy CPU workers then leave the app's server thread a time slice for streamed updates.
-        thread = threading.Thread(
-            target=lambda: (lower_thread_priority(), loop.run_forever()),
-            name="medarena-vllm-loop",
-            daemon=True,
-        )
+        thread = threading.Thread(target=loop.run_forever, name="medarena-vllm-loop", daemon=True)
         thread.start()
         # Every battle's two sequences fit in one continuous batch.
         backend = cls({}, [], [], loop, thread, concurrent_battles=max(1, settings.max_num_seqs // 2))
@@ -234,7 +228,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 cores = sorted(os.sched_getaffinity(0))
                 env = cpu_engine_env(settings, index, cores) if served.device == "cpu" else {}
                 arguments = engine_arguments(served, settings, rank, memory_fraction)
-                with engine_environment(env):  # read by the engine processes vLLM spawns now
+                with engine_environment(env), lower_new_children_priority():  # vLLM spawns them now
                     engine = self._run(self._start_engine(served, arguments))
             except BaseUnavailableError as error:
                 self.warnings.append(f"skipped {spec.key}: {error}")
