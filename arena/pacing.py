@@ -28,7 +28,7 @@ from dataclasses import dataclass
 GPU_ANSWER_BUDGET = 512
 CPU_ANSWER_BUDGET = 160
 # On a CPU, the budget that keeps a battle near 10 s differs by engine (bench/serve_bench.py,
-# 2026-12-07, 2 cores: 128 tokens a side took 1.7 s on llama.cpp, 3.8 s on vLLM, 5.5 s on PEFT).
+# 2026-12-07, 2 cores: 128 tokens a side took 1.2 s on llama.cpp, 3.5 s on vLLM, 5.3 s on PEFT).
 # 384 leaves llama.cpp room on an AVX2-only CPU too (issue #25 measured it ~1.5x slower there).
 CPU_ANSWER_BUDGETS: dict[str, int] = {"llamacpp": 384}
 _WORD_END = re.compile(r"\S+")
