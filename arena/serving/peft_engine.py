@@ -4,8 +4,9 @@ One base per base model stays in memory; each adapter under `adapters/` is loade
 at start-up. A battle whose two contestants share a base is answered in ONE batched forward
 pass per token: a mixed-adapter batch in which each row gets its own adapter, or none for the
 plain base (`ResidentBase.route_rows`; same logits as PEFT's `adapter_names=[...]` routing, which
-the tests use as the reference, without its per-layer batch split); contestants on different bases run concurrently on CUDA and take turns token by token on a CPU
-(`TakeTurns`: both sides stream together; one decoder computes at a time).
+the tests use as the reference, without its per-layer batch split); contestants on different
+bases run concurrently on CUDA and take turns token by token on a CPU (`TakeTurns`: both sides
+stream together; one decoder computes at a time).
 Tokens stream to the caller as they come. No Gradio and no database here.
 
 All torch work (loading and generation) runs on the engine's own compute thread(s). On CPU that
