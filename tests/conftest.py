@@ -84,7 +84,9 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 # Fixtures that train or load a real model (or start a server): a test that uses one (directly or through another fixture)
 # belongs to the slow tier, so `pytest -m "not slow"` never waits for a model.
-MODEL_FIXTURES = frozenset({"tiny_adapters", "loaded_models", "trained", "postgres_server"})
+MODEL_FIXTURES = frozenset(
+    {"tiny_adapters", "loaded_models", "trained", "postgres_server", "two_base_engine"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
