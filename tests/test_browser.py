@@ -244,6 +244,16 @@ def test_redact_and_send_stores_no_identifiers(page: Any, app_server: tuple[str,
     assert "John" not in question and "1961" not in question and "[NAME]" in question
 
 
+# Questions for the mid-stream "New battle" click. A fast engine can finish a battle in the second
+# between "answering" showing and the click landing (CI saw it once on vLLM); such a battle ends
+# finished, not voided, and the next question tries again. Three finished in a row fail the test.
+MID_STREAM_QUESTIONS = (
+    "What are the causes of hyponatraemia?",
+    "How is diabetic ketoacidosis managed in adults?",
+    "What are the complications of untreated hypertension?",
+)
+
+
 def test_double_ask_and_mid_stream_new_lose_no_vote(page: Any, app_server: tuple[str, Path]) -> None:
     from playwright.sync_api import expect
 
@@ -256,12 +266,24 @@ def test_double_ask_and_mid_stream_new_lose_no_vote(page: Any, app_server: tuple
     ask_and_vote(page)
     labels_intact(page)
 
-    new_battle(page)
-    page.fill("#question textarea", "What are the causes of hyponatraemia?")
-    page.click("#ask")
-    expect(page.locator("#status")).to_contain_text("answering", timeout=30_000)
-    new_battle(page)  # mid-stream
-    page.wait_for_timeout(3_000)  # the stopped battle's event ends at its next token
+    outcomes = []
+    for question in MID_STREAM_QUESTIONS:
+        new_battle(page)
+        page.fill("#question textarea", question)
+        page.click("#ask")
+        expect(page.locator("#status")).to_contain_text("answering", timeout=30_000)
+        new_battle(page)  # mid-stream, unless the engine was faster than the click
+        page.wait_for_timeout(3_000)  # the stopped battle's event ends at its next token
+        [(status, reason)] = db_rows(
+            db, f"SELECT status, void_reason FROM battles WHERE question = '{question}'"
+        )
+        outcomes.append(status)
+        if status == "voided":
+            assert reason == "the clinician started a new battle"
+            break
+        assert status == "finished", f"a battle left mid-stream ended {status!r}"
+    assert outcomes[-1] == "voided", f"no click landed mid-stream in {len(outcomes)} tries: {outcomes}"
+
     page.fill("#question textarea", "What are the causes of hypokalaemia?")
     page.click("#ask")
     ask_and_vote(page, "#vote-model-b")
@@ -271,7 +293,6 @@ def test_double_ask_and_mid_stream_new_lose_no_vote(page: Any, app_server: tuple
     # every battle ended finished or voided; none is left generating
     page.wait_for_timeout(1_000)
     assert db_rows(db, "SELECT COUNT(*) FROM battles WHERE status = 'generating'") == [(0,)]
-    assert db_rows(db, "SELECT COUNT(*) FROM battles WHERE status = 'voided'")[0][0] >= 1
 
 
 def test_leaderboard_is_readable(page: Any, app_server: tuple[str, Path]) -> None:
