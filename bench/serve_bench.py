@@ -166,8 +166,10 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
     """The longest gap between streamed updates a real browser saw, over `battles` battles.
 
     The app's own UI is served from this process (as `python app.py` serves it, backend threads
-    and server threads side by side); headless Chromium asks, and a MutationObserver stamps every
-    change of either answer. None when Playwright or Chromium is missing."""
+    and server threads side by side); headless Chromium, on the same cores, asks, and a
+    MutationObserver stamps every change of either answer. The service's own yields are stamped
+    too: a page gap beside steady yields arose in delivery or in the browser. None when Playwright
+    or Chromium is missing."""
     import shutil
     import socket
     import tempfile
@@ -193,11 +195,21 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
         backend, ArenaStore(folder / "votes.db"), load_dataset_source("bundled").records,
         settings=GenerationSettings(max_new_tokens=tokens, min_new_tokens=tokens), seed=5,
     )  # fmt: skip
+    # the service's own yields, stamped: a page gap with steady yields lies in delivery or the browser
+    yields: list[float] = []
+    stream_battle = service.stream_battle
+
+    def stamped_stream(*args: object, **kwargs: object):
+        for progress in stream_battle(*args, **kwargs):
+            yields.append(time.perf_counter())
+            yield progress
+
+    service.stream_battle = stamped_stream
     demo = build_ui(service)
     demo.queue(default_concurrency_limit=backend.concurrent_battles).launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
     )
-    gaps, firsts = [], []
+    gaps, firsts, service_gaps = [], [], []
     observer = """() => { window.__updates = []; const stamp = () => window.__updates.push(performance.now());
       for (const id of ['answer-a', 'answer-b']) new MutationObserver(stamp).observe(
         document.getElementById(id), {subtree: true, childList: true, characterData: true}); }"""
@@ -216,9 +228,11 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
                 page.evaluate(observer)
                 page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
                 clicked = page.evaluate("() => performance.now()")
+                yields.clear()
                 page.click("#ask")
                 expect(page.locator("#vote-model-a")).to_be_enabled(timeout=600_000)
                 stamps = page.evaluate("() => window.__updates")
+                service_gaps.append(max((b - a for a, b in itertools.pairwise(yields)), default=0))
                 if stamps:
                     firsts.append((stamps[0] - clicked) / 1000)
                     gaps.append(max((b - a for a, b in itertools.pairwise(stamps)), default=0) / 1000)
@@ -229,6 +243,7 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
         "browser_longest_update_gap_s": round(max(gaps), 3) if gaps else float("nan"),
         "browser_longest_update_gap_per_battle_s": [round(g, 3) for g in gaps],
         "browser_first_update_s": [round(f, 3) for f in firsts],
+        "service_longest_yield_gap_per_battle_s": [round(g, 3) for g in service_gaps],
     }
 
 
@@ -401,7 +416,8 @@ def summarize(results: dict[str, dict], token_counts: list[int], battles: int, b
         stream = r.get("stream") or {}
         print(
             f"{kind:16} start {r['startup_s']} s  RSS {r['rss_mb']} MB  "
-            f"longest browser update gap {stream.get('browser_longest_update_gap_s', 'n/a')} s"
+            f"longest browser update gap {stream.get('browser_longest_update_gap_s', 'n/a')} s "
+            f"(service yields: {stream.get('service_longest_yield_gap_per_battle_s', 'n/a')} s)"
         )
     for tokens in token_counts:
         key = f"tokens_{tokens}"

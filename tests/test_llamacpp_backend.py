@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from arena.serving.common import GenerationSettings
+from arena.serving.common import DECODE_NICE, GenerationSettings
 from arena.serving.gguf_lora import (
     CONVERTER_VERSION,
     AdapterConversionError,
@@ -239,6 +241,24 @@ def test_a_battle_streams_both_sides_at_once_with_telemetry(backend) -> None:
         assert telemetry.first_token_s >= telemetry.ttft_s and telemetry.device == "cpu"
     # Memory is the contestant's 4-bit weights (SmolLM2 Q4_1 ~ 90 MB, Gemma Q4_K_M ~ 250 MB) + adapter.
     assert 50 < final.a.telemetry.memory_mb < 150 < final.b.telemetry.memory_mb < 400
+
+
+@needs_llamacpp
+@pytest.mark.slow
+def test_lanes_decode_below_the_apps_priority_and_a_local_browsers(backend) -> None:
+    # Each lane's decode thread (and the ggml workers it starts) runs DECODE_NICE steps nicer than
+    # the app, below Chromium's own nice-5 processes, so streamed updates reach a local page.
+    import psutil
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    lanes = [thread for thread in threading.enumerate() if thread.name.startswith("medarena-llamacpp-")]
+    assert len(lanes) >= len(backend.contestant_names())  # one lane per contestant
+    for lane in lanes:
+        assert os.getpriority(os.PRIO_PROCESS, lane.native_id) >= ours + DECODE_NICE > ours + 5
+    # ggml's worker threads, started by a lane, inherit its niceness in full: no thread runs at
+    # a priority between the app's and the decoders'
+    for thread in psutil.Process().threads():
+        assert not ours < os.getpriority(os.PRIO_PROCESS, thread.id) < ours + DECODE_NICE
 
 
 @needs_llamacpp
