@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from importlib import resources
 
 # One name-shaped word, unambiguous (so linear): Smith, O'Connell, McDonald, MacKenzie, Al-Sayed, Zoë.
-_UPPER = "A-ZÀ-ÖØ-Þ"
-_LOWER = "a-zß-öø-ÿ"
+# Latin-1 and Latin Extended-A/B letters by case ("Wiśniewski", "Łukasz", "Şahin", "Đorđević")
+_UPPER = "A-ZÀ-ÖØ-Þ" + "".join(chr(c) for c in range(0x100, 0x250) if chr(c).isupper())
+_LOWER = "a-zß-öø-ÿ" + "".join(chr(c) for c in range(0x100, 0x250) if chr(c).islower())
 NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}][{_LOWER}]++)?"
 # whole words only: "Ig" of "IgG" is no name
 # a name word, also after a lower-case Arabic article ("al-Rashid", "el-Sayed")
@@ -45,6 +46,7 @@ _PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|bin
 _RUN = re.compile(
     rf"(?<![\w'’-]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
 )
+_LOWER_PARTICLE_INSIDE = re.compile(rf"[ \t]{_PARTICLE}[ \t]")
 # the (up to three, hyphenated) words after a phrase, past a possessive 's
 _FOLLOWING = re.compile(r"(?:['’]s)?((?:[ \t]+[A-Za-z]+(?:-[A-Za-z]+)*){1,3})")
 # endings of condition names ("hypotrichosis", "myopathy"); not "-ic", which "clinic" and "public" share
@@ -119,7 +121,8 @@ REGION_WORDS = _words(
 )
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
-    "about for with to saw see seen seeing tell told ask asked asks and re dear called named"
+    """about for with to saw see seen seeing tell told ask asked asks and re dear called named wife husband
+    brother sister son daughter mother father partner fiancé fiancée"""
 )
 # English endings that Webster's list leaves off its headwords, and Latin ones ("Pigmenti"), each with
 # what to put back: "illnesses" -> "illness", "palsies" -> "palsy", "witnessing" -> "witness".
@@ -176,15 +179,22 @@ _AGE_FOLLOWS = re.compile(
     r"|,[ \t]*(?:aged[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y/o|months?|mo|[MFmf]))?[ \t]*[,;)]"
     r"|[ \t]+\((?:aged?[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y|months?|mo|[MFmf]))?\))"
 )
+# a lower-case given name, hyphenated too ("jean-baptiste", "ji-woo")
+_LOWER_GIVEN = rf"[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?"
+# Titles after which one lower-case word that is no English word is a surname ("call mr okafor"); not
+# "ms", which is also multiple sclerosis.
+LOWER_TITLES = _words("dr mr mrs miss prof")
 # a lower-case surname, with its particles or its hyphen ("de vries", "al-rashid", "murphy-jones")
 _LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
 _LOWER_CUED = re.compile(
     r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[,:]?(?:[ \t]+is)?[ \t]+"
-    rf"(?P<first>[{_LOWER}]{{2,}})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
+    # a title between the cue and the name: "my patient dr hiroshi tanaka"
+    r"(?:(?P<title>(?i:dr|mr|mrs|miss|prof))\.?[ \t]+)?"
+    rf"(?P<first>{_LOWER_GIVEN})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
 )
 # two lower-case words opening the text or a sentence ("jose santos 12/03/1977 hba1c 94")
 _LOWER_OPENING = re.compile(
-    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<first>[{_LOWER}]{{2,}})[ \t]+{_LOWER_SURNAME}(?![\w'’-])"
+    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<first>{_LOWER_GIVEN})[ \t]+{_LOWER_SURNAME}(?![\w'’-])"
 )
 # Words that follow a given name in a sentence without being its surname ("saw siobhan today").
 NAME_FOLLOWERS = _words(
@@ -283,7 +293,8 @@ def _eponym_word(word: str) -> bool:
     return (
         lowered in EPONYM_NOUNS
         or lowered.removesuffix("s") in EPONYM_NOUNS
-        or lowered.endswith(MEDICAL_SUFFIXES)
+        # by its ending only if it is no known given name ("Thomas" ends in -omas, "Carcinomas" is none)
+        or (lowered.endswith(MEDICAL_SUFFIXES) and lowered not in given_names())
     )
 
 
@@ -360,7 +371,12 @@ def bare_names(text: str) -> Iterator[NameSpan]:
         if (
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
             # a title-case headline ("Could Adult European Pharmacoresistant Epilepsy Patients ...")
-            or (len(words) >= 4 and sum(is_english(word.lower()) for word in words) >= 2)
+            # (a lower-case particle inside says it is a name: "Ana Lúcia Ferreira da Silva")
+            or (
+                len(words) >= 4
+                and sum(is_english(word.lower()) for word in words) >= 2
+                and not _LOWER_PARTICLE_INSIDE.search(run.group())
+            )
             or eponym_follows(text, run.end())
             or organisation_follows(text, run.end())
         ):
@@ -397,27 +413,42 @@ def _surname_word(word: str, known_first: bool) -> bool:
     )
 
 
+def _known_given(word: str, known: frozenset[str]) -> bool:
+    """A known given name, or a hyphenated one whose every part is ("jean-baptiste")."""
+    return word in known or ("-" in word and all(part in known for part in word.split("-")))
+
+
+def _plain_word(word: str) -> bool:
+    """A function word, a common word or a drug's or organism's ending: never a lower-case name."""
+    return word in FUNCTION_WORDS or word in COMMON_WORDS or word.endswith(NON_NAME_SUFFIXES)
+
+
 def lower_case_names(text: str) -> Iterator[NameSpan]:
     """Names typed in lower case: after a cue ("patient peter hughes", "named oluwaseun adeyemi",
-    "saw siobhan murphy"), a known given name with its surname (see _surname_word), or a name of two
-    words that are no English word; opening a sentence without a cue, a known given name and a
-    surname that is no English word ("jose santos 12/03/1977 ...")."""
+    "saw siobhan murphy", "my patient dr hiroshi tanaka"), a known given name with its surname (see
+    _surname_word), or a name of two words that are no English word ("patient kwame asante-mensah");
+    a surname alone after a title ("call mr okafor"); opening a sentence without a cue, a known given
+    name and a surname that is no English word ("jose santos 12/03/1977 ...")."""
     known = given_names()
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
-        if first in FUNCTION_WORDS or first in COMMON_WORDS or first.endswith(NON_NAME_SUFFIXES):
+        if _plain_word(first):
             continue
         foreign_first = not is_english(first)
         named = match.group("cue").lower() in {"named", "called"}
-        surname = bool(second) and _surname_word(second, first in known and foreign_first)
-        if surname and (first in known or (named and foreign_first and not is_english(second.split()[-1]))):
+        known_first = _known_given(first, known)
+        surname = bool(second) and _surname_word(second, known_first and foreign_first)
+        # two words no dictionary knows, the first long enough to be no acronym ("pt kwame asante-mensah")
+        foreign_pair = surname and foreign_first and not is_english(second.split()[-1])
+        title = (match.group("title") or match.group("cue")).lower() in LOWER_TITLES
+        if surname and (known_first or (foreign_pair and (named or len(first) >= 4))):
             yield NameSpan(match.start("first"), match.end("second"))
-        elif foreign_first and first in known:
+        elif foreign_first and (known_first or (title and len(first) >= 3 and "-" not in first)):
             yield NameSpan(match.start("first"), match.end("first"))
     for match in _LOWER_OPENING.finditer(text):
         first, second = match.group("first"), match.group("second")
         if (
-            first in known
+            _known_given(first, known)
             and not is_english(first)
             and first not in FUNCTION_WORDS
             and first not in COMMON_WORDS
@@ -446,11 +477,17 @@ PERSON_VERBS = _words(
 )
 
 
+# Words of time after which a noun is said of the person, not part of an eponym ("Luiz Costa after
+# surgery"); not "for"/"in"/"and", after which an eponym's noun may still come ("Ann Arbor for
+# Hodgkin lymphoma", "Hunt and Hess scale").
+EPONYM_STOPS = _words("after since during following despite")
+
+
 def eponym_follows(text: str, end: int) -> bool:
     """Whether one of the three words after `end` (past a possessive 's, up to a verb such as "has")
     names a condition."""
     for word in _following_words(text, end):
-        if word.lower() in PERSON_VERBS:
+        if word.lower() in PERSON_VERBS or word.lower() in EPONYM_STOPS:
             return False
         if _eponym_word(word):
             return True
