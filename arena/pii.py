@@ -44,7 +44,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
 
-from arena.pii_names import NAME_WORD, bare_names, eponym_follows, lower_case_names
+from arena.pii_names import (
+    NAME_WORD,
+    NameSpan,
+    bare_names,
+    cue_less_names,
+    eponym_follows,
+    lower_case_names,
+    names_beside,
+)
 from arena.pii_places import DUTCH_POSTCODE, place_spans
 
 
@@ -151,7 +159,29 @@ _LIVES_AT = (
     )
     + ")"
 )
-_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Dr|Prof|Sir|Dame)"
+# English titles and those of other languages ("Sra.", "Mme", "Herr")
+_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Sra|Sr|Dra|Dña|Mme|Mlle|Herr|Frau)"
+_TITLE_WORDS = frozenset(
+    {
+        "mrs",
+        "mr",
+        "ms",
+        "miss",
+        "mx",
+        "dr",
+        "prof",
+        "sir",
+        "dame",
+        "sra",
+        "sr",
+        "dra",
+        "dña",
+        "mme",
+        "mlle",
+        "herr",
+        "frau",
+    }
+)
 # People a clinician names beside a patient, and the words that introduce a name.
 _NAME_CUES = (
     r"(?:[Pp]atient|[Pp]t|[Cc]lient|[Dd]aughter|[Ss]on|[Ww]ife|[Hh]usband|[Mm]other|[Ff]ather|[Ss]ister|"
@@ -426,8 +456,8 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         token = match.group("id")
         return sum(ch.isalnum() for ch in token) >= _ID_MIN_CHARS and not _YEAR_RANGE.fullmatch(token)
     if kind == PiiKind.NAME:
-        words = re.findall(r"[A-Za-z'’-]+", text)
-        title = words[0].lower().rstrip(".") in {"mrs", "mr", "ms", "miss", "mx", "dr", "prof", "sir", "dame"}
+        words = re.findall(r"[^\W\d_'’-]+(?:['’-][^\W\d_]+)*", text)
+        title = words[0].lower().rstrip(".") in _TITLE_WORDS
         rest = words[1:] if title else words[-2:]
         if title and not rest:
             return False  # a title alone
@@ -459,11 +489,47 @@ def find_pii(text: str) -> list[PiiFinding]:
     for kind, spans in (
         (PiiKind.NAME, bare_names(text)),
         (PiiKind.NAME, lower_case_names(text)),
+        (PiiKind.NAME, cue_less_names(text)),
         (PiiKind.ADDRESS, place_spans(text)),
     ):
         found = [PiiFinding(kind, span.start, span.end, text[span.start : span.end]) for span in spans]
         taken = _merge_disjoint(taken, found)
+    names = [NameSpan(f.start, f.end) for f in taken if f.kind == PiiKind.NAME]
+    if names:
+        taken = _merge_covering(text, taken, names_beside(text, names))
     return _whole_tokens(text, _with_town_after_address(text, taken))
+
+
+def _merge_covering(text: str, taken: list[PiiFinding], names: list[NameSpan]) -> list[PiiFinding]:
+    """`taken` with the (sorted) name spans that complete a name: overlapping spans joined into one, each
+    taking the place of the findings it holds whole or the names it overlaps; a span that cuts another
+    kind's finding is left out. One sweep over both sorted lists: linear."""
+    joined: list[list[int]] = []
+    for span in names:
+        if joined and span.start < joined[-1][1]:
+            joined[-1][1] = max(joined[-1][1], span.end)
+        else:
+            joined.append([span.start, span.end])
+    merged: list[PiiFinding] = []
+    index = 0
+    for start, end in joined:
+        while index < len(taken) and taken[index].end <= start:
+            merged.append(taken[index])
+            index += 1
+        inside = index
+        while inside < len(taken) and taken[inside].start < end:
+            inside += 1
+        overlapped = taken[index:inside]
+        if any(f.kind != PiiKind.NAME and (f.start < start or f.end > end) for f in overlapped):
+            continue  # cuts a finding of another kind: the next sweep step keeps that finding
+        start = min([start, *(f.start for f in overlapped)])
+        end = max([end, *(f.end for f in overlapped)])
+        if merged and merged[-1].end > start:
+            continue
+        merged.append(PiiFinding(PiiKind.NAME, start, end, text[start:end]))
+        index = inside
+    merged.extend(taken[index:])
+    return merged
 
 
 # a post code and a town after a street address: "Hauptstraße 12, 10115 Kleinstadt" (the gazetteer only

@@ -274,7 +274,7 @@ def is_english(word: str) -> bool:
     )
 
 
-def _not_a_name(word: str) -> bool:
+def not_a_name(word: str) -> bool:
     """An English word, a drug maker's, a country's, or a drug's or organism's ending."""
     lowered = word.lower()
     return (
@@ -325,9 +325,9 @@ def _foreign_words_span(words: list[str]) -> tuple[int, int] | None:
             start is not None
             and word.lower() in NAME_PARTICLES
             and bool(padded[index + 1])
-            and not _not_a_name(padded[index + 1])
+            and not not_a_name(padded[index + 1])
         )
-        if word and (inner_particle or not _not_a_name(word)):
+        if word and (inner_particle or not not_a_name(word)):
             start = index if start is None else start
             continue
         if start is not None and index - start >= 2:
@@ -351,7 +351,7 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb; or any word that is no
     English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,")."""
     aged = _AGE_FOLLOWS.match(text, end) is not None
-    if (not aged and word.lower() not in known) or _not_a_name(word):
+    if (not aged and word.lower() not in known) or not_a_name(word):
         return False
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
@@ -413,6 +413,9 @@ def _surname_word(word: str, known_first: bool) -> bool:
     )
 
 
+_SET_OFF = re.compile(r"[ \t]*(?:[,;:(]|$)")
+
+
 def _known_given(word: str, known: frozenset[str]) -> bool:
     """A known given name, or a hyphenated one whose every part is ("jean-baptiste")."""
     return word in known or ("-" in word and all(part in known for part in word.split("-")))
@@ -439,7 +442,10 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
         known_first = _known_given(first, known)
         surname = bool(second) and _surname_word(second, known_first and foreign_first)
         # two words no dictionary knows, the first long enough to be no acronym ("pt kwame asante-mensah")
-        foreign_pair = surname and foreign_first and not is_english(second.split()[-1])
+        # (two unknown words are a name only where punctuation sets them off: "der Patient fährt trotz")
+        foreign_pair = foreign_first and not is_english(second.split()[-1]) if surname else False
+        if not named and not _SET_OFF.match(text, match.end()):
+            foreign_pair = False  # unless the cue says it is a name ("named oluwaseun adeyemi")
         title = (match.group("title") or match.group("cue")).lower() in LOWER_TITLES
         if surname and (known_first or (foreign_pair and (named or len(first) >= 4))):
             yield NameSpan(match.start("first"), match.end("second"))
@@ -492,3 +498,135 @@ def eponym_follows(text: str, end: int) -> bool:
         if _eponym_word(word):
             return True
     return False
+
+
+# What may join a name to the next word of the same name: particles, lower-case or capitalised ("María
+# de la Fuente Ortega", "Fatima Zahra El Amrani", "Esperanza de los Ríos").
+_JOINING_PARTICLE = rf"(?:{_PARTICLE}|los|las|do|della|e|[DV]e|D[ae]|Dos|El|Al|Van|Von|Bin|Ibn)"
+_NAME_TAIL = re.compile(
+    rf"(?P<particles>(?:[ \t]+{_JOINING_PARTICLE}){{0,2}})[ \t]+(?P<word>{_RUN_WORD})(?![\w'’-])"
+)
+_NAME_HEAD = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+$")
+# a name coordinated with a found one: "Priya Raghunathan, Tomasz Wiśniewski and Grace Adeyemi"
+_COORDINATED_AFTER = re.compile(
+    rf"(?:,[ \t]*(?:and[ \t]+|&[ \t]+)?|[ \t]+(?:and|&)[ \t]+)(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?![\w'’-])"
+)
+_COORDINATED_BEFORE = re.compile(
+    rf"(?<![\w'’-])(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?:,[ \t]*|[ \t]+(?:and|&)[ \t]+)$"
+)
+# "Surname, Given" opening the text or a sentence, before a bracket, a dash, a comma or an age
+_SURNAME_COMMA_GIVEN = re.compile(
+    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<surname>{NAME_WORD}),[ \t]+(?P<given>{NAME_WORD})(?=[ \t]*(?:[(—–,-]|\d|$))"
+)
+# a run of two or three capitalised words (a given name may be hyphenated in lower case: "Ji-woo") opening
+# a sentence before an age: "Ji-woo Park, 27,"
+_AGED_RUN = re.compile(
+    rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<run>(?:{NAME_WORD}|[{_UPPER}][{_LOWER}]{{1,4}}-[{_LOWER}]{{2,5}})"
+    rf"(?:[ \t]+{NAME_WORD}){{1,2}})(?=(?:,[ \t]*(?:aged[ \t]+)?|[ \t]+\((?:aged?[ \t]+)?)\d{{1,3}}\b)"
+)
+
+
+# Words that open a sentence before a comma without being a surname ("However, James (the registrar) ...").
+_CONNECTIVES = _words(
+    "however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok"
+)
+
+
+def _namelike(item: str, known: frozenset[str]) -> bool:
+    """Whether a capitalised item holds a known given name or a word that is no English word, no drug
+    maker's, country's or drug's, and no eponym's word."""
+    words = re.split(r"[ \t-]+", item)
+    if any(_eponym_word(word) or word.lower() in ORGANISATION_NOUNS for word in words):
+        return False
+    return any(word.lower() in known or not not_a_name(word) for word in words)
+
+
+def _name_head(text: str, head: re.Match[str], known: frozenset[str]) -> bool:
+    """Whether the capitalised word right before a name is its given name: a known one or a word no
+    dictionary knows, and no function word opening the sentence ("Does")."""
+    word = head.group("word")
+    if word.lower() not in known and not_a_name(word):
+        return False
+    opening = _SENTENCE_START.search(text, max(0, head.start() - 3), head.start())
+    return not (opening and word.lower() in FUNCTION_WORDS)
+
+
+def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
+    """Spans that complete the found `names` (sorted): each grown over the name words and particles
+    right after it ("María José de la Fuente [Ortega]") and a given name or unknown word right before
+    it; the capitalised items coordinated with it that hold a given name or an unknown word ("[Grace
+    Adeyemi]"); and every other occurrence of one of its words ("Mrs Ortega ... [Ortega]'s INR").
+    Linear: each name is grown by anchored matches, and the repeats are one regex pass."""
+    known = given_names()
+    grown: list[NameSpan] = []
+    for span in names:
+        start, end = span.start, span.end
+        # after a particle any capitalised word is the surname ("da Silva"), else one no dictionary knows
+        while (tail := _NAME_TAIL.match(text, end)) and (
+            not not_a_name(tail.group("word"))
+            or (tail.group("particles") and tail.group("word").lower() not in COMMON_WORDS | FUNCTION_WORDS)
+        ):
+            if eponym_follows(text, tail.end()) or organisation_follows(text, tail.end()):
+                break
+            end = tail.end()
+        head = _NAME_HEAD.search(text, max(0, start - 40), start)
+        if head and _name_head(text, head, known):
+            start = head.start()
+        grown.append(NameSpan(start, end))
+    coordinated: list[NameSpan] = []
+    for span in grown:
+        end = span.end
+        while (after := _COORDINATED_AFTER.match(text, end)) and _namelike(after.group("item"), known):
+            if eponym_follows(text, after.end()) or organisation_follows(text, after.end()):
+                break
+            coordinated.append(NameSpan(after.start("item"), after.end("item")))
+            end = after.end()
+        start = span.start
+        while (before := _COORDINATED_BEFORE.search(text, max(0, start - 60), start)) and _namelike(
+            before.group("item"), known
+        ):
+            item = before.group("item").split()
+            if (
+                _SENTENCE_START.search(text, max(0, before.start() - 3), before.start())
+                and item[0].lower() in FUNCTION_WORDS
+            ):
+                break
+            coordinated.append(NameSpan(before.start("item"), before.end("item")))
+            start = before.start()
+    found = sorted([*grown, *coordinated], key=lambda s: s.start)
+    words = {
+        word
+        for span in found
+        for word in re.findall(rf"[{_UPPER}][{_LOWER}]{{2,}}", text[span.start : span.end])
+        if word.lower() not in FUNCTION_WORDS and word.lower() not in NAME_PARTICLES
+    }
+    repeats = []
+    if words:
+        pattern = re.compile(
+            r"(?<![\w'’-])(?:" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")(?![\w])"
+        )
+        repeats = [NameSpan(m.start(), m.end()) for m in pattern.finditer(text)]
+    return sorted([*found, *repeats], key=lambda s: s.start)
+
+
+def cue_less_names(text: str) -> Iterator[NameSpan]:
+    """ "Surname, Given" opening a sentence ("Okafor, Grace (the patient) ..."), and a run of two or three
+    capitalised words opening a sentence before an age ("Ji-woo Park, 27, ...") that holds a given name
+    or a word no dictionary knows."""
+    known = given_names()
+    for match in _SURNAME_COMMA_GIVEN.finditer(text):
+        given, surname = match.group("given"), match.group("surname")
+        lowered = surname.lower()
+        if (
+            given.lower() in known
+            and not _eponym_word(surname)
+            and not lowered.endswith("ly")
+            and not {lowered} & (FUNCTION_WORDS | COMMON_WORDS | NAME_FOLLOWERS | _CONNECTIVES)
+        ):
+            yield NameSpan(match.start("surname"), match.end("given"))
+    for match in _AGED_RUN.finditer(text):
+        if (
+            _namelike(match.group("run"), known)
+            and match.group("run").split()[0].lower() not in FUNCTION_WORDS
+        ):
+            yield NameSpan(match.start("run"), match.end("run"))

@@ -300,8 +300,34 @@ RULE_CLASSES3: list[tuple[str, str, str]] = [
         "pt chidinma okwuosa, sickle cell, needs a transfusion?",
         "pt [NAME], sickle cell, needs a transfusion?",
     ),
+    (
+        "Surname, Given opening a sentence",
+        "Okoro, Samuel (bed 4) has a fever: cultures first?",
+        "[NAME] (bed 4) has a fever: cultures first?",
+    ),
+    ("titles of other languages", "Sra. Lucía Fernández Ortiz lleva fiebre", "[NAME] lleva fiebre"),
+    (
+        "a name grown over its particles",
+        "Review Beatriz Helena de los Santos after the scan.",
+        "Review [NAME] after the scan.",
+    ),
+    (
+        "every occurrence of a found name's word",
+        "Can Mrs Abernethy take it? Abernethy's eGFR is 40.",
+        "Can [NAME] take it? [NAME]'s eGFR is 40.",
+    ),
+    (
+        "names coordinated with a found one",
+        "Kemi Adebayo, Wojciech Zieliński and Hope Achterberg need repeat bloods.",
+        "[NAME], [NAME] and [NAME] need repeat bloods.",
+    ),
+    ("a run before an age", "Min-jun Choi, 31, has a positive IGRA.", "[NAME], 31, has a positive IGRA."),
 ]
 RULE_CLASS_NEGATIVES3: list[tuple[str, str]] = [
+    ("Surname, Given opening a sentence", "However, Rose (the nurse) said no."),
+    ("names coordinated with a found one", "Pfizer and Moderna vaccines: which is better after a reaction?"),
+    ("a run before an age", "Down Syndrome, 3, and a murmur: echo?"),
+    ("two lower-case words no dictionary knows", "der Patient fährt trotz Hypoglykämien"),
     ("Latin Extended letters", "Are Ménétrier and Ménière eponyms?"),
     ("a given name is no condition by its ending", "Thymomas in Myasthenia: resect?"),
     (
