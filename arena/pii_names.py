@@ -556,33 +556,39 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
     right after it ("María José de la Fuente [Ortega]") and a given name or unknown word right before
     it; the capitalised items coordinated with it that hold a given name or an unknown word ("[Grace
     Adeyemi]"); and every other occurrence of one of its words ("Mrs Ortega ... [Ortega]'s INR").
-    Linear: each name is grown by anchored matches, and the repeats are one regex pass."""
+    Linear: growth never goes back over text an earlier name's growth reached (so a list of a thousand
+    names is walked once), and the repeats are one pass over the text's capitalised words."""
     known = given_names()
-    grown: list[NameSpan] = []
+    found: list[NameSpan] = []
+    reached = 0  # the end of the text that forward growth has walked
     for span in names:
         start, end = span.start, span.end
-        # after a particle any capitalised word is the surname ("da Silva"), else one no dictionary knows
-        while (tail := _NAME_TAIL.match(text, end)) and (
-            not not_a_name(tail.group("word"))
-            or (tail.group("particles") and tail.group("word").lower() not in COMMON_WORDS | FUNCTION_WORDS)
-        ):
-            if eponym_follows(text, tail.end()) or organisation_follows(text, tail.end()):
-                break
-            end = tail.end()
-        head = _NAME_HEAD.search(text, max(0, start - 40), start)
+        if end >= reached:
+            # after a particle any capitalised word is the surname ("da Silva"), else one no dictionary knows
+            while (tail := _NAME_TAIL.match(text, end)) and (
+                not not_a_name(tail.group("word"))
+                or (
+                    tail.group("particles")
+                    and tail.group("word").lower() not in COMMON_WORDS | FUNCTION_WORDS
+                )
+            ):
+                if eponym_follows(text, tail.end()) or organisation_follows(text, tail.end()):
+                    break
+                end = tail.end()
+            reached = end
+            while (after := _COORDINATED_AFTER.match(text, reached)) and _namelike(
+                after.group("item"), known
+            ):
+                if eponym_follows(text, after.end()) or organisation_follows(text, after.end()):
+                    break
+                found.append(NameSpan(after.start("item"), after.end("item")))
+                reached = after.end()
+        floor = found[-1].end if found else 0  # backward steps stop at what is already found
+        head = _NAME_HEAD.search(text, max(floor, start - 40), start)
         if head and _name_head(text, head, known):
             start = head.start()
-        grown.append(NameSpan(start, end))
-    coordinated: list[NameSpan] = []
-    for span in grown:
-        end = span.end
-        while (after := _COORDINATED_AFTER.match(text, end)) and _namelike(after.group("item"), known):
-            if eponym_follows(text, after.end()) or organisation_follows(text, after.end()):
-                break
-            coordinated.append(NameSpan(after.start("item"), after.end("item")))
-            end = after.end()
-        start = span.start
-        while (before := _COORDINATED_BEFORE.search(text, max(0, start - 60), start)) and _namelike(
+        found.append(NameSpan(start, end))
+        while (before := _COORDINATED_BEFORE.search(text, max(floor, start - 60), start)) and _namelike(
             before.group("item"), known
         ):
             item = before.group("item").split()
@@ -591,22 +597,20 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
                 and item[0].lower() in FUNCTION_WORDS
             ):
                 break
-            coordinated.append(NameSpan(before.start("item"), before.end("item")))
+            found.append(NameSpan(before.start("item"), before.end("item")))
             start = before.start()
-    found = sorted([*grown, *coordinated], key=lambda s: s.start)
     words = {
         word
         for span in found
-        for word in re.findall(rf"[{_UPPER}][{_LOWER}]{{2,}}", text[span.start : span.end])
+        for word in _CAPITALISED.findall(text, span.start, span.end)
         if word.lower() not in FUNCTION_WORDS and word.lower() not in NAME_PARTICLES
     }
-    repeats = []
-    if words:
-        pattern = re.compile(
-            r"(?<![\w'’-])(?:" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")(?![\w])"
-        )
-        repeats = [NameSpan(m.start(), m.end()) for m in pattern.finditer(text)]
-    return sorted([*found, *repeats], key=lambda s: s.start)
+    repeats = [NameSpan(m.start(), m.end()) for m in _CAPITALISED_WORD.finditer(text) if m.group() in words]
+    return sorted([*found, *repeats], key=lambda s: (s.start, s.end))
+
+
+_CAPITALISED = re.compile(rf"[{_UPPER}][{_LOWER}]{{2,}}")
+_CAPITALISED_WORD = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{2,}}(?![\w])")
 
 
 def cue_less_names(text: str) -> Iterator[NameSpan]:
