@@ -45,15 +45,17 @@ from enum import StrEnum
 from itertools import pairwise
 
 from arena.pii_names import (
+    FUNCTION_WORDS,
     NAME_WORD,
     NameSpan,
     bare_names,
     cue_less_names,
     eponym_follows,
+    is_english,
     lower_case_names,
     names_beside,
 )
-from arena.pii_places import DUTCH_POSTCODE, place_spans
+from arena.pii_places import DUTCH_POSTCODE, neighbourhood_spans, place_spans
 
 
 class PiiKind(StrEnum):
@@ -140,6 +142,10 @@ _UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 _PREFIX_STREET = (
     r"(?:Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|Calle|Avenida|Avda\.?|Paseo|Plaza|Carrer|Passeig|"
     r"Via|Viale|Piazza|Corso|Largo|Vicolo|Rua|Travessa|Praça|Estrada)"
+)
+# the same types typed in lower case after a house number ("55 rue Saint-Denis"); not "via", "largo"
+_PREFIX_STREET_LOWER = (
+    r"(?:rue|avenue|boulevard|chemin|allée|calle|avenida|paseo|carrer|rua|travessa|praça|estrada)"
 )
 # the street's name after its type: particles ("des", "de la", "dell'") and one to three words
 _STREET_NAME = (
@@ -327,6 +333,9 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.OTHER_ID,
         re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:-])"),
     ),
+    # a post-office box, with the post code a dash joins to it ("P.O. Box 4471-00100"): before the
+    # phone rule, which would take its digits
+    (PiiKind.ADDRESS, re.compile(r"\b(?i:p\.?\s?o\.?\s?box)\s*#?\s*\d{1,6}(?:-\d{3,5})?\b")),
     (
         PiiKind.PHONE,
         re.compile(
@@ -340,14 +349,18 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     # engine uses to skip ahead (one alternation of them all was tried at every position)
     (
         PiiKind.ADDRESS,
-        re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_NAME_WORD}(?:['’]s)?\s+){{1,3}}{_STREET_TYPES}"),
+        # "12 Baker Street", "No. 5 Ogui Road", "4/22 Smith Street" (unit 4, house 22)
+        re.compile(
+            rf"(?:\b(?:No|Nr)\.?\s*)?\b(?:\d{{1,5}}[A-Za-z]?/)?\d{{1,5}}[A-Za-z]?\s+"
+            rf"(?:{_NAME_WORD}(?:['’]s)?\s+){{1,3}}{_STREET_TYPES}"
+        ),
     ),
     # a street type before its name, French, Spanish, Italian, Portuguese style, with its number before
     # ("3 Rue des Lilas") or after ("Calle Mayor 5", "Via Roma 10")
     (
         PiiKind.ADDRESS,
         re.compile(
-            rf"\b\d{{1,5}}[a-z]?,?\s+{_PREFIX_STREET}\s+{_STREET_NAME}"
+            rf"\b\d{{1,5}}[a-z]?,?\s+(?:{_PREFIX_STREET}|{_PREFIX_STREET_LOWER})\s+{_STREET_NAME}"
             rf"|\b{_PREFIX_STREET}\s+{_STREET_NAME},?\s+\d{{1,5}}[a-zA-Z]?\b"
         ),
     ),
@@ -362,12 +375,28 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     # a flat, apartment, suite or post-office box number
     (
         PiiKind.ADDRESS,
-        re.compile(r"\b(?i:flat|apt\.?|apartment|suite|p\.?\s?o\.?\s?box)\s*#?\s*\d{1,5}[A-Za-z]?\b"),
+        re.compile(
+            r"\b(?i:flat|apt\.?|apto\.?|dpto\.?|depto\.?|piso|andar|apartment|suite)\s*#?\s*\d{1,5}[A-Za-z]?\b"
+        ),
     ),
     (PiiKind.ADDRESS, re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b")),  # UK postcode
     # Canadian postal code (letters D, F, I, O, Q, U never appear; the space tells it from "G2P2L2")
     (PiiKind.ADDRESS, re.compile(r"\b[A-CEGHJ-NPR-TVXY]\d[A-CEGHJ-NPR-TV-Z] \d[A-CEGHJ-NPR-TV-Z]\d\b")),
     (PiiKind.ADDRESS, re.compile(rf"\b{_NAME_WORD}(?:\s+{_NAME_WORD})?\s+(?:County|Parish|Borough)\b")),
+    # an Irish county ("Co. Kerry"), a Japanese ward or city ("Setagaya-ku", "Sapporo-shi")
+    (
+        PiiKind.ADDRESS,
+        re.compile(rf"\bCo\.\s?{_NAME_WORD}(?<!Ltd)(?<!Inc)\b|\b[A-Z][a-z]+-(?:ku|shi|cho|machi|mura|gun)\b"),
+    ),
+    # an Australian suburb, state and post code ("Fitzroy VIC 3065"); a Brazilian CEP ("CEP 01310-100");
+    # an Indian PIN code ("PIN 560001")
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"\b(?:{_NAME_WORD}\s+){{1,2}}(?:NSW|VIC|QLD|SA|WA|TAS|NT|ACT)\s+\d{{4}}\b"
+            r"|\bCEP:?\s*\d{5}-?\d{3}\b|\b(?:PIN|[Pp]in ?code|PIN code):?\s*\d{3}\s?\d{3}\b"
+        ),
+    ),
     (
         PiiKind.ADDRESS,
         re.compile(
@@ -382,6 +411,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             rf"(?=\d){_LIVES_AT}\d{{1,5}}[A-Za-z]?,?\s+{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}"
             rf"|(?=\d)(?:(?<=\bof )|(?<=\bat )|(?<=\bto )|(?<=\bfrom ))\d{{1,5}}[A-Za-z]?,?\s+{_NAME_WORD}\s+{_NAME_WORD}"
+            # a block, lot and house number (Japan, Korea), before its district and a comma: "at 3-5-12 Ebisu,"
+            rf"|(?=\d)(?:(?<=\bof )|(?<=\bat )|(?<=\bfrom ))\d{{1,4}}-\d{{1,4}}(?:-\d{{1,4}})?\s+(?=[^\W\d_]{{4}}){_NAME_WORD}(?=,)"
         ),
     ),
     (
@@ -491,19 +522,90 @@ def find_pii(text: str) -> list[PiiFinding]:
         (PiiKind.NAME, lower_case_names(text)),
         (PiiKind.NAME, cue_less_names(text)),
         (PiiKind.ADDRESS, place_spans(text)),
+        (PiiKind.ADDRESS, neighbourhood_spans(text)),
     ):
         found = [PiiFinding(kind, span.start, span.end, text[span.start : span.end]) for span in spans]
         taken = _merge_disjoint(taken, found)
     names = [NameSpan(f.start, f.end) for f in taken if f.kind == PiiKind.NAME]
     if names:
-        taken = _merge_covering(text, taken, names_beside(text, names))
+        taken = _merge_covering(text, taken, names_beside(text, names), PiiKind.NAME)
+    taken = _merge_covering(text, taken, _address_chains(text, taken), PiiKind.ADDRESS)
     return _whole_tokens(text, _with_town_after_address(text, taken))
 
 
-def _merge_covering(text: str, taken: list[PiiFinding], names: list[NameSpan]) -> list[PiiFinding]:
-    """`taken` with the (sorted) name spans that complete a name: overlapping spans joined into one, each
-    taking the place of the findings it holds whole or the names it overlaps; a span that cuts another
-    kind's finding is left out. One sweep over both sorted lists: linear."""
+# One token of an address line: a capitalised word, a short all-capitals one ("NSW", "QC"), a number
+# ("2-14-7", "3º", "22240-003"), a unit word ("apto", "izq.") or a particle ("de", "das").
+_ADDRESS_TOKEN = (
+    rf"(?:{NAME_WORD}|[A-Z]{{2,4}}\b|\d[\w/º°ª-]*|(?i:apto|apt|piso|izq|dcha|dcho|bis|esq)\b\.?"
+    r"|(?:de|da|do|dos|das|del|la|le|des|du|di)\b)"
+)
+_ADDRESS_SEGMENT = rf"(?P<segment>{_ADDRESS_TOKEN}(?:[ \t]+{_ADDRESS_TOKEN}){{0,4}})"
+_SEGMENT_AFTER = re.compile(rf",[ \t]*{_ADDRESS_SEGMENT}(?![\w'’-])")
+_SEGMENT_BEFORE = re.compile(rf"(?<![\w'’-]){_ADDRESS_SEGMENT},[ \t]*$")
+# the county or town right before a post code: "Hampshire SO20 8EH"
+_SEGMENT_BEFORE_POSTCODE = re.compile(rf"(?<![\w'’-]){_ADDRESS_SEGMENT}[ \t]+$")
+_POSTCODE_SHAPE = re.compile(r"[A-Z]{1,2}\d")
+# what may stand before the first line of an address found backwards: "from", "at", "(", an opening
+_ADDRESS_OPENS = re.compile(
+    r"(?:\b(?i:from|in|at|near|of|address:?|lives|village,?)|[(\[]|^|[.!?;:]|\n)[ \t]*$"
+)
+
+
+def _segment_ok(segment: str, anchored: bool) -> bool:
+    """Whether one comma-separated part beside an address is more of it: no function word opening it, a
+    number long enough to be a post code, house or flat ("22240-003", "3º", "2-14-7"), and, beside a
+    town alone (no number in it), capitalised words that are no English words."""
+    words = segment.split()
+    if words[0].lower() in FUNCTION_WORDS or words[0].lower() in {"and", "or", "but", "with"}:
+        return False
+    for word in words:
+        if word[0].isdigit() and sum(ch.isdigit() for ch in word) < 4 and not re.search(r"[-º°ª/]", word):
+            return False  # "45": an age or a dose, not a post code
+        if word[0].isupper() and not word.isupper() and not anchored and is_english(word.lower()):
+            return False
+    return True
+
+
+def _address_chains(text: str, findings: list[PiiFinding]) -> list[NameSpan]:
+    """The comma-separated parts that continue an address (sorted): after it ("27 Awolowo Road, Ikoyi,
+    Lagos", "Flat 204, Sai Krupa Apartments, Indiranagar, Bengaluru 560038") and before it after "from",
+    "at" or a bracket ("from Kibera, Nairobi", "(Rose Cottage, Little Snoring, Norfolk ...)"). Linear:
+    each part is matched once, forward from the last part reached, backward down to the last finding."""
+    chains: list[NameSpan] = []
+    reached = 0
+    for index, finding in enumerate(findings):
+        if finding.kind != PiiKind.ADDRESS or finding.end < reached:
+            continue
+        anchored = any(ch.isdigit() for ch in finding.text)
+        end = finding.end
+        while (after := _SEGMENT_AFTER.match(text, end)) and _segment_ok(after.group("segment"), anchored):
+            chains.append(NameSpan(after.start("segment"), after.end()))
+            end = after.end()
+        reached = end
+        floor = max(findings[index - 1].end if index else 0, chains[-1].end if chains else 0)
+        start, parts = finding.start, []
+        if _POSTCODE_SHAPE.match(finding.text) and (
+            county := _SEGMENT_BEFORE_POSTCODE.search(text, max(floor, start - 40), start)
+        ):
+            parts.append(NameSpan(county.start(), county.end("segment")))
+            start = county.start()
+        # (any capitalised words: what opens them must say it is an address, "from", "at", a bracket)
+        while (before := _SEGMENT_BEFORE.search(text, max(floor, start - 80), start)) and _segment_ok(
+            before.group("segment"), anchored=True
+        ):
+            parts.append(NameSpan(before.start(), before.end("segment")))
+            start = before.start()
+        if parts and _ADDRESS_OPENS.search(text, max(0, start - 12), start):
+            chains.extend(reversed(parts))
+    return sorted(chains, key=lambda span: (span.start, span.end))
+
+
+def _merge_covering(
+    text: str, taken: list[PiiFinding], names: list[NameSpan], kind: PiiKind
+) -> list[PiiFinding]:
+    """`taken` with the (sorted) spans that complete a finding of `kind`: overlapping spans joined into
+    one, each taking the place of the findings it holds whole or those of its kind it overlaps; a span
+    that cuts another kind's finding is left out. One sweep over both sorted lists: linear."""
     joined: list[list[int]] = []
     for span in names:
         if joined and span.start < joined[-1][1]:
@@ -520,13 +622,13 @@ def _merge_covering(text: str, taken: list[PiiFinding], names: list[NameSpan]) -
         while inside < len(taken) and taken[inside].start < end:
             inside += 1
         overlapped = taken[index:inside]
-        if any(f.kind != PiiKind.NAME and (f.start < start or f.end > end) for f in overlapped):
+        if any(f.kind != kind and (f.start < start or f.end > end) for f in overlapped):
             continue  # cuts a finding of another kind: the next sweep step keeps that finding
         start = min([start, *(f.start for f in overlapped)])
         end = max([end, *(f.end for f in overlapped)])
         if merged and merged[-1].end > start:
             continue
-        merged.append(PiiFinding(PiiKind.NAME, start, end, text[start:end]))
+        merged.append(PiiFinding(kind, start, end, text[start:end]))
         index = inside
     merged.extend(taken[index:])
     return merged
