@@ -115,6 +115,13 @@ _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
+_FOREIGN_MONTHS = (
+    r"(?i:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre"
+    r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|se?tiembre|octubre|noviembre|diciembre"
+    r"|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|dezembro"
+    r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
+    r"|januar|februar|märz|juni|juli|oktober|dezember)"
+)
 _NAME_WORD = NAME_WORD
 _UNIT_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine)"
 _TEENS = r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)"
@@ -197,9 +204,14 @@ _NAME_CUES = (
 # groups of digits ("2953 41685 1", "1 84 12 76 451 089 46"), or a UK number plate. Case-sensitive, so
 # "is 7 days" is no id.
 _ID_TOKEN = (
-    r"(?:[A-Z]{2}\d{2}\s?[A-Z]{3}\b"
+    # a GS1 element string of a device's UDI, "(01)00844588003288(21)A7X9921"
+    r"(?:(?:\(\d{2,4}\)[A-Z\d]{1,30}){2,}"
+    # a German number plate, "B-MK 4521", "M-AB 123E"
+    r"|[A-ZÄÖÜ]{1,3}-[A-Z]{1,2}\s\d{1,4}[EH]?\b"
+    r"|[A-Z]{2}\d{2}\s?[A-Z]{3}\b"
     r"|\d{1,5}(?:[ -]\d{1,5}){1,6}(?:[ -][A-Z]{1,2})?(?![\w/-])"  # never ends inside a longer token
-    r"|(?=[A-Z\d/-]*\d)[A-Z\d]++(?:[-/][A-Z\d]++)*+)"
+    # letters and digits joined by dashes, slashes or dots ("UK.FCL.PPL.012345")
+    r"|(?=[A-Z\d/.-]*\d)[A-Z\d]++(?:[-/.][A-Z\d]++)*+)"
 )
 # what may stand between a keyword and its identifier: "no.", "number", "#", "ID", "ref", "Nr.", "n°"
 _ID_LABEL = (
@@ -226,18 +238,21 @@ _NATIONAL_KEYWORDS = (
     r"Versicherungsnummer|Sozialversicherungsnummer|SV-Nummer|Steuer-?ID|Personalausweis(?:nummer)?|"
     r"burgerservicenummer|codice fiscale|tessera sanitaria|tarjeta sanitaria|personnummer|"
     r"henkil[öo]tunnus|health (?:insurance )?number|national id(?:entity)?(?: number)?|identity card|"
-    r"ID card|citizen|Emirates ID|MyKad"
+    r"ID card|citizen|Emirates ID|MyKad|身份证(?:号码?)?"
 )
 _NATIONAL_ACRONYMS = (
     r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|PHIN|HCN|ULI|MSP|HKID|NRIC|TFN|CPR|"
-    r"SVNR"
+    r"SVNR|NIN"
 )
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
     r"IMEI|device|certificate|prescription|employee|badge|student|prescriber|provider|practitioner|"
-    r"transmitter|sensor|receiver|pacemaker|defibrillator|implant|pump"
+    r"transmitter|sensor|receiver|pacemaker|defibrillator|implant|pump|"
+    # number plates in other languages; prisoners', soldiers' and trial subjects' numbers
+    r"Kennzeichen|immatriculation|matr[ií]cula|targa|prisoner|inmate|offender|subject|participant|"
+    rf"(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}"
 )
-_OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|SN|UDI"
+_OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|SN|UDI|CDL"
 
 
 def _keyword_id(keywords: str, acronyms: str) -> re.Pattern[str]:
@@ -250,6 +265,16 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     # linear time on long runs of word characters (the unanchored form was quadratic)
     (PiiKind.EMAIL, re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]+\.[\w.-]*\w")),
     (PiiKind.URL, re.compile(r"\b(?:https?://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]")),
+    # a web address without its scheme, by its top-level domain: "kirstysjourney.example.com",
+    # "instagram.com/some.one"; not a public body's ("nice.org.uk" is an .org: flagged; "cdc.gov" is not)
+    (
+        PiiKind.URL,
+        re.compile(
+            r"(?<![\w@.-])(?:[a-z\d][a-z\d-]*\.)+(?:com|net|org|io|me|info|co|app|blog|site|online|page|xyz)"
+            r"(?:\.[a-z]{2})?(?![\w@-])(?:/[^\s<>\"']*[^\s<>\"'.,;:!?)\]])?",
+            re.I,
+        ),
+    ),
     (PiiKind.SSN, re.compile(r"\b(?:SSN|social security(?: number)?)?\s*:?\s*\b\d{3}-\d{2}-\d{4}\b", re.I)),
     (
         PiiKind.SSN,
@@ -284,13 +309,33 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    # a full date with the month in French, Spanish, Portuguese, Italian or German ("12 mai 1948", "8 de
+    # octubre de 1955", "3. März 1950"); a date written in Chinese or Japanese ("1990年5月12日")
+    (
+        PiiKind.DATE,
+        re.compile(
+            rf"\b\d{{1,2}}(?:\.|er|º|°)?\s+(?:de\s+)?{_FOREIGN_MONTHS}\s+(?:de\s+|del\s+)?\d{{4}}\b"
+            r"|(?<!\d)\d{4}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
+        ),
+    ),
+    # a US month/day or a day/month without a year after a word that dates an event, where the day is over
+    # 12 so it is no fraction ("admitted 11/28", "seen on 28/11"; not "on 1/2 tablet")
+    (
+        PiiKind.DATE,
+        re.compile(
+            r"\b(?i:on|since|admitted|discharged|seen|born|died|dob:?|operated|reviewed)\s+(?P<value>"
+            r"(?:1[0-2]|0?[1-9])/(?:1[3-9]|2\d|3[01])|(?:1[3-9]|2\d|3[01])/(?:1[0-2]|0?[1-9]))(?![/\d.,]\d|\d)"
+            + _NOT_A_UNIT
+        ),
+    ),
     # a day and month without a year after a word that dates an event ("seen on 3 March", "admitted on
     # the 5th of May", "from May 2 to May 9"): Safe Harbor counts every element of a date but the year
     (
         PiiKind.DATE,
         re.compile(
             r"\b(?i:on|since|from|until|till|to|by|before|after|admitted|discharged|born|seen|died|dob:?"
-            r"|date of birth:?)\s+(?i:the\s+)?(?P<value>\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?"
+            # a weekday before the day ("on Tuesday 2nd December")
+            r"|date of birth:?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?)\s+(?i:the\s+)?(?P<value>\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?"
             + _MONTHS
             + r"|"
             + _MONTHS
@@ -313,25 +358,39 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:9\d|1[01]\d)[- ](?:years?|yrs?)[- ]old\b"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[01]\d)\b(?![./-]\d)"
-            r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|yrs?|years)\b(?!\s+ago)"
+            r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|yrs?|years|años|anos|ans|Jahre|anni|jaar)\b(?!\s+ago)"
+            # an age and a sex, "94M", "101 F", where a line or a clause opens (not "99F" after "temp")
+            r"|(?:^|(?<=[\n(,;:]\s)|(?<=[\n(,;:]))(?P<sexed>(?:9\d|1[01]\d)\s?(?-i:[MF]))(?=[\s,;:.)]|$)"
             # spelled out: "ninety-three years old", "a ninety three year old", "aged one hundred and two"
             rf"|\b{_AGE_WORDS}[- ](?:years?|yrs?)[- ](?:old|of age)\b"
             rf"|\b(?:aged?|age:|age of)\s+{_AGE_WORDS}\b"
             # after a person and a verb: "He is ninety-three and", "she's 94 now"; not a weight, a
             # saturation or a time ("he is 92 kg", "she is 94% on air", "he was 90 minutes late")
-            rf"|\b{_AGE_SUBJECT}(?:\s+(?:is|was|turned|turns|will be)|['’]s)\s+(?:now\s+)?"
+            rf"|(?:\b{_AGE_SUBJECT}|(?-i:\b{_TITLES}\.?\s+{_NAME_WORD}))(?:\s+(?:is|was|turned|turns|will be)|['’]s)\s+(?:now\s+)?"
             rf"(?P<value>{_AGE_WORDS}|9\d|1[01]\d)\b(?![.,/:]?\d){_NOT_A_UNIT}",
             re.I,
         ),
     ),
     (PiiKind.IP, re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")),
     # IPv6, full or with "::" ("2001:db8:85a3::8a2e:370:7334"): hex groups of at most four, checked by
-    # the ipaddress module (so "12:30:45", a time, is none)
-    (PiiKind.IP, re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")),
+    # the ipaddress module (so "12:30:45", a time, is none); a colon after it is punctuation
+    (
+        PiiKind.IP,
+        re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?<![^:]:)(?![\w]|:[\w:])"),
+    ),
     # a device's MAC address, "00:1A:2B:3C:4D:5E" or "00-1A-2B-3C-4D-5E"
     (
         PiiKind.OTHER_ID,
         re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:-])"),
+    ),
+    # an IBAN by its shape: a country, two check digits and groups of four ("DE89 3704 0044 0532 0130 00")
+    (PiiKind.RECORD, re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z\d]{4}){3,7}(?:[ ]?[A-Z\d]{1,3})?\b")),
+    # a Chinese resident identity number by its shape: region, birth date, sequence, check (digit or X)
+    (
+        PiiKind.NATIONAL_ID,
+        re.compile(
+            r"(?<![\dA-Za-z])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX](?![\dA-Za-z])"
+        ),
     ),
     # a post-office box, with the post code a dash joins to it ("P.O. Box 4471-00100"): before the
     # phone rule, which would take its digits
@@ -432,6 +491,8 @@ _NOT_NAMES = {
     "reported", "risk", "as", "safety", "care", "education", "experience", "satisfaction", "centred",
     "centered", "preferences", "perspectives", "outcomes",
 }  # fmt: skip
+# "Temp: 99F", "T 101F": a temperature in Fahrenheit, not an age and a sex
+_TEMPERATURE_BEFORE = re.compile(r"\b(?i:temp(?:erature)?|t|fever|pyrexia|febrile)\b\W*$")
 _PHONE_MIN_DIGITS = 9  # shorter digit groups are doses, lab values or years
 _ID_MIN_CHARS = 5  # "plan 10", "case 3": too short to identify anyone
 _YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s*[-–/ ]\s*(?:19|20)\d{2}")
@@ -477,6 +538,8 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
             return False  # "99213 99214 99215", "2010 2015 2020": ascending codes or years, a list
         # "2010-2015", "1990 2000": year ranges, not numbers to dial
         return not _YEAR_RANGE.fullmatch(text.strip())
+    if kind == PiiKind.AGE and match.group("sexed"):
+        return not _TEMPERATURE_BEFORE.search(context, max(0, match.start() - 16), match.start())
     if kind == PiiKind.IP and ":" in text:
         return _public_ipv6(text)
     if kind == PiiKind.IP:
@@ -530,9 +593,17 @@ def find_pii(text: str) -> list[PiiFinding]:
     if names:
         taken = _merge_covering(text, taken, names_beside(text, names), PiiKind.NAME)
     taken = _merge_covering(text, taken, _address_chains(text, taken), PiiKind.ADDRESS)
+    ages = [
+        PiiFinding(PiiKind.AGE, age.start("age"), age.end("age"), age.group("age"))
+        for finding in taken
+        if finding.kind == PiiKind.NAME and (age := _AGE_AFTER_NAME.match(text, finding.end))
+    ]
+    taken = _merge_disjoint(taken, ages)
     return _whole_tokens(text, _with_town_after_address(text, taken))
 
 
+# an age over 89 set off after a name: "Edith Crane, 97, ...", "Edith Crane (97)"
+_AGE_AFTER_NAME = re.compile(r"[ \t]*[,(][ \t]*(?P<age>9\d|1[01]\d)(?=[ \t]*[,;)])")
 # One token of an address line: a capitalised word, a short all-capitals one ("NSW", "QC"), a number
 # ("2-14-7", "3º", "22240-003"), a unit word ("apto", "izq.") or a particle ("de", "das").
 _ADDRESS_TOKEN = (
