@@ -54,6 +54,7 @@ from arena.pii_names import (
     is_english,
     lower_case_names,
     names_beside,
+    product_follows,
 )
 from arena.pii_places import DUTCH_POSTCODE, neighbourhood_spans, place_spans
 
@@ -493,6 +494,14 @@ _NOT_NAMES = {
 }  # fmt: skip
 # "Temp: 99F", "T 101F": a temperature in Fahrenheit, not an age and a sex
 _TEMPERATURE_BEFORE = re.compile(r"\b(?i:temp(?:erature)?|t|fever|pyrexia|febrile)\b\W*$")
+# Words that name a public helpline: the number after them is an organisation's, not a patient's
+_HELPLINE_BEFORE = re.compile(
+    r"\b(?i:help ?line|hotline|poison|crisis line|samaritans|lifeline|advice line|freephone)\b[^.;!?\d]{0,24}$"
+)
+# Keywords of product and billing codes: what follows is a drug's, a device model's or a procedure's code
+_PRODUCT_CODE_BEFORE = re.compile(
+    r"\b(?:NDC|GTIN|UPC|EAN|LOINC|CPT|HCPCS|SNOMED(?: CT)?|ATC|PZN)\b[\s:#]*(?i:code|no\.?|number)?[\s:#]*$"
+)
 _PHONE_MIN_DIGITS = 9  # shorter digit groups are doses, lab values or years
 _ID_MIN_CHARS = 5  # "plan 10", "case 3": too short to identify anyone
 _YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s*[-–/ ]\s*(?:19|20)\d{2}")
@@ -520,8 +529,12 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     text, end = match.group(), match.end()
     digits = sum(ch.isdigit() for ch in text)
     if kind == PiiKind.PHONE:
-        if digits < _PHONE_MIN_DIGITS:
-            return False
+        if digits < _PHONE_MIN_DIGITS or _HELPLINE_BEFORE.search(
+            context, max(0, match.start() - 40), match.start()
+        ):
+            return False  # too short to dial, or a public helpline's number ("Poison Help line 1-800-...")
+        if _PRODUCT_CODE_BEFORE.search(context, max(0, match.start() - 24), match.start()):
+            return False  # a product's code ("NDC 0002-8215-01"), not a number to dial
         groups = re.findall(r"\d+", text)
         if "." in text and re.search(r"\d\s+\d", text):
             return False  # "12.5 13.4 14.2": decimals in a list, not a number to dial
@@ -555,8 +568,8 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         rest = words[1:] if title else words[-2:]
         if title and not rest:
             return False  # a title alone
-        if eponym_follows(context, end):
-            return False  # an eponym ("Dr Foster's rule", "Sister Mary Joseph nodule")
+        if eponym_follows(context, end) or product_follows(context, end):
+            return False  # an eponym ("Dr Foster's rule", "Sister Mary Joseph nodule"), a maker ("Dr. Reddy's generic")
         return not any(word.lower() in _NOT_NAMES for word in rest)
     return True
 

@@ -87,14 +87,21 @@ EPONYM_NOUNS = _words(
     fibres fibers bundle artery vein nerve ligament muscle zone area corpuscles loop cycle solution
     agar medium pattern appearance wave waves circle plexus ganglion organ capsule hypothesis criterion
     class manoeuvres maneuvers definition consensus declaration statement paralysis movement aneurysm
-    mask facial"""
+    mask facial category categories system"""
 )
 # Nouns after a capitalised phrase that make it an organisation, a publication or a trial, not a person
 # ("Cleveland Clinic", "Lancet Commission"); not used after a title ("Dr Patel's clinic" is a person).
 ORGANISATION_NOUNS = _words(
     """clinic clinics university universities institute institutes college school hospital foundation
     journal commission society association academy group company inc ltd plc pharma pharmaceuticals
-    laboratories labs campaign collaboration consortium report standards network agency"""
+    laboratories labs campaign collaboration consortium report standards network agency review reviews
+    library database"""
+)
+# Nouns after a name (past its 's) that make it a drug maker's, not a person's: "Dr. Reddy's generic
+# atorvastatin", "Lupin's biosimilar".
+PRODUCT_NOUNS = _words(
+    """generic generics brand brands biosimilar biosimilars formulation formulations product products
+    tablets capsules"""
 )
 # Drug makers and other organisations whose names look like a person's or a place's ("Eli Lilly",
 # "Bristol Myers Squibb"): the words of the thirty-odd largest pharmaceutical companies' names.
@@ -369,7 +376,9 @@ def bare_names(text: str) -> Iterator[NameSpan]:
         matches = list(re.finditer(_RUN_WORD, run.group()))
         words = [word.group() for word in matches]
         if (
+            # (a maker's word, or an organisation's noun after its first word: "Sun Pharma", "Mayo Clinic")
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
+            or any(word.lower() in ORGANISATION_NOUNS for word in words[1:])
             # a title-case headline ("Could Adult European Pharmacoresistant Epilepsy Patients ...")
             # (a lower-case particle inside says it is a name: "Ana Lúcia Ferreira da Silva")
             or (
@@ -466,9 +475,18 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
 
 
 def organisation_follows(text: str, end: int) -> bool:
-    """Whether the word after `end` makes the phrase an organisation ("Cleveland Clinic")."""
+    """Whether the word after `end` makes the phrase an organisation ("Cleveland Clinic"), a maker
+    ("Dr. Reddy's generic") or an author cited ("Jefferson et al.")."""
+    words = [word.lower() for word in _following_words(text, end)]
+    return bool(words) and (
+        words[0] in ORGANISATION_NOUNS or words[:2] == ["et", "al"] or product_follows(text, end)
+    )
+
+
+def product_follows(text: str, end: int) -> bool:
+    """Whether the word after `end` (past a possessive 's) is a product noun ("Dr. Reddy's generic")."""
     words = _following_words(text, end)
-    return bool(words) and words[0].lower() in ORGANISATION_NOUNS
+    return bool(words) and words[0].lower() in PRODUCT_NOUNS
 
 
 def _following_words(text: str, end: int) -> list[str]:

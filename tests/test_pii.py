@@ -428,8 +428,47 @@ RULE_CLASSES3: list[tuple[str, str, str]] = [
         "See [URL] for his pics.",
     ),
     ("IPv6 before a colon", "Send it from 2a02:c7f:1234::99: now", "Send it from [IP]: now"),
+    (
+        "a classification noun after a place",
+        "Lives in Paris with her son; ASA category 3.",
+        "Lives in [ADDRESS] with her son; ASA category 3.",
+    ),
+    (
+        "a maker's product after a name",
+        "Is Dr. Morepen's clinic open on Sunday?",
+        "Is [NAME]'s clinic open on Sunday?",
+    ),
+    ("an organisation's noun inside a run", "Review Kemi Adeyemi's results.", "Review [NAME]'s results."),
+    (
+        "an author cited",
+        "Chinedu Okafor and his sister both have sickle cell.",
+        "[NAME] and his sister both have sickle cell.",
+    ),
+    (
+        "a review is an organisation's",
+        "She lives in Kingston, review in a week.",
+        "She lives in [ADDRESS], review in a week.",
+    ),
+    (
+        "a product code's keyword",
+        "Call 0161 496 0732 about the NDC list.",
+        "Call [PHONE] about the NDC list.",
+    ),
+    (
+        "a public helpline",
+        "Call her daughter on 0800 689 5652 tonight.",
+        "Call her daughter on [PHONE] tonight.",
+    ),
 ]
 RULE_CLASS_NEGATIVES3: list[tuple[str, str]] = [
+    ("a classification noun after a place", "Paris system category 3 urine cytology: repeat?"),
+    ("a maker's product after a name", "Is Dr. Morepen's generic cetirizine as good?"),
+    ("an organisation's noun inside a run", "Torrent Pharma losartan recall: switch brands?"),
+    ("an author cited", "Chinedu Okafor et al. found what about HbA1c?"),
+    ("a review is an organisation's", "Does the Kingston review of statins hold?"),
+    ("a product code's keyword", "NDC 50090-1234-0 for the inhaler?"),
+    ("a public helpline", "Give the crisis line 0800 689 5652 to every teen?"),
+    ("a public helpline", "Poison control hotline 1-888-555-0100 for a child who ate a battery?"),
     ("months of other languages", "Is 12 mai a holiday in France?"),
     ("a month/day after a dating word", "Take on 1/2 tablet daily or seen 2/3 of patients?"),
     ("a month/day after a dating word", "Start on 12/25 mg twice daily?"),
