@@ -271,7 +271,11 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.URL,
         re.compile(
-            r"(?<![\w@.-])(?:[a-z\d][a-z\d-]*\.)+(?:com|net|org|io|me|info|co|app|blog|site|online|page|xyz)"
+            # a host under a site ("someone.wordpress.com") or a page on one ("tiktok.com/@someone"); a
+            # site's own name alone ("MayoClinic.com", "Cancer.Net") is a public resource
+            r"(?<![\w@.-])(?:[a-z\d][a-z\d-]*\.)(?:(?:[a-z\d][a-z\d-]*\.)+(?=(?:com|net|org|io|me|info|co|app|blog|site|online|page|xyz)(?:\.[a-z]{2})?(?![\w@-]))"
+            r"|(?=(?:com|net|org|io|me|info|co|app|blog|site|online|page|xyz)(?:\.[a-z]{2})?/[^\s<>\"']*[^\s<>\"'.,;:!?)\]]))"
+            r"(?:com|net|org|io|me|info|co|app|blog|site|online|page|xyz)"
             r"(?:\.[a-z]{2})?(?![\w@-])(?:/[^\s<>\"']*[^\s<>\"'.,;:!?)\]])?",
             re.I,
         ),

@@ -189,8 +189,9 @@ _AGE_FOLLOWS = re.compile(
 # a lower-case given name, hyphenated too ("jean-baptiste", "ji-woo")
 _LOWER_GIVEN = rf"[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?"
 # Titles after which one lower-case word that is no English word is a surname ("call mr okafor"); not
-# "ms", which is also multiple sclerosis.
-LOWER_TITLES = _words("dr mr mrs miss prof")
+# "ms" (multiple sclerosis) nor "miss" (a verb: "may miss prediabetes"), and only as typed in lower or
+# title case ("MR angiograms" is magnetic resonance).
+LOWER_TITLES = frozenset({"dr", "mr", "mrs", "prof", "Dr", "Mr", "Mrs", "Prof"})
 # a lower-case surname, with its particles or its hyphen ("de vries", "al-rashid", "murphy-jones")
 _LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
 _LOWER_CUED = re.compile(
@@ -444,8 +445,8 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
     known = given_names()
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
-        if _plain_word(first):
-            continue
+        if _plain_word(first) or ("-" in first and not _known_given(first, known)):
+            continue  # ("called mannose-binding lectin": a hyphenated word is a name only if each part is)
         foreign_first = not is_english(first)
         named = match.group("cue").lower() in {"named", "called"}
         known_first = _known_given(first, known)
@@ -455,7 +456,7 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
         foreign_pair = foreign_first and not is_english(second.split()[-1]) if surname else False
         if not named and not _SET_OFF.match(text, match.end()):
             foreign_pair = False  # unless the cue says it is a name ("named oluwaseun adeyemi")
-        title = (match.group("title") or match.group("cue")).lower() in LOWER_TITLES
+        title = (match.group("title") or match.group("cue")) in LOWER_TITLES
         if surname and (known_first or (foreign_pair and (named or len(first) >= 4))):
             yield NameSpan(match.start("first"), match.end("second"))
         elif foreign_first and (known_first or (title and len(first) >= 3 and "-" not in first)):
@@ -532,9 +533,11 @@ _COORDINATED_AFTER = re.compile(
 _COORDINATED_BEFORE = re.compile(
     rf"(?<![\w'’-])(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?:,[ \t]*|[ \t]+(?:and|&)[ \t]+)$"
 )
-# "Surname, Given" opening the text or a sentence, before a bracket, a dash, a comma or an age
+# "Surname, Given" opening the text or a sentence, before a bracket, a dash or an age (not before a
+# comma: "Anusavice, Shen, Rawls." is a list of authors)
 _SURNAME_COMMA_GIVEN = re.compile(
-    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<surname>{NAME_WORD}),[ \t]+(?P<given>{NAME_WORD})(?=[ \t]*(?:[(—–,-]|\d|$))"
+    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<surname>{NAME_WORD}),[ \t]+(?P<given>{NAME_WORD})"
+    r"(?=[ \t]*(?:[(—–]|-[ \t]|,[ \t]*\d|\d|$))"
 )
 # a run of two or three capitalised words (a given name may be hyphenated in lower case: "Ji-woo") opening
 # a sentence before an age: "Ji-woo Park, 27,"
