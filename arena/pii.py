@@ -56,7 +56,7 @@ from arena.pii_names import (
     names_beside,
     product_follows,
 )
-from arena.pii_places import DUTCH_POSTCODE, neighbourhood_spans, place_spans
+from arena.pii_places import DUTCH_POSTCODE, larger_places, neighbourhood_spans, place_spans
 
 
 class PiiKind(StrEnum):
@@ -641,11 +641,14 @@ _ADDRESS_OPENS = re.compile(
 
 def _segment_ok(segment: str, anchored: bool) -> bool:
     """Whether one comma-separated part beside an address is more of it: no function word opening it, a
-    number long enough to be a post code, house or flat ("22240-003", "3º", "2-14-7"), and, beside a
-    town alone (no number in it), capitalised words that are no English words."""
+    number long enough to be a post code, house or flat ("22240-003", "3º", "2-14-7"), no state or
+    country alone, and, beside a town alone (no number in it), capitalised words that are no English
+    words."""
     words = segment.split()
     if words[0].lower() in FUNCTION_WORDS or words[0].lower() in {"and", "or", "but", "with"}:
         return False
+    if segment in larger_places():
+        return False  # a state or a country: Safe Harbor keeps it ("..., Lagos, Nigeria")
     for word in words:
         if word[0].isdigit() and sum(ch.isdigit() for ch in word) < 4 and not re.search(r"[-º°ª/]", word):
             return False  # "45": an age or a dose, not a post code

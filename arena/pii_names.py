@@ -533,6 +533,26 @@ _COORDINATED_AFTER = re.compile(
 _COORDINATED_BEFORE = re.compile(
     rf"(?<![\w'’-])(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?:,[ \t]*|[ \t]+(?:and|&)[ \t]+)$"
 )
+# the same name in another script in brackets after it: "Li Wei (李伟)", "Olga Ivanova (Ольга Иванова)"
+_OTHER_SCRIPT_AFTER = re.compile(r"[ \t]*[(（][ \t]*(?P<name>[^\x00-\u024f()（）\d]{1,30}?)[ \t]*[)）]")
+# Two or three capitalised Cyrillic or Greek words: a name ("Иванова Мария Петровна")
+_OTHER_CAPITALISED_RUN = re.compile(
+    r"(?<![\w])[А-ЯЁΑ-Ω][а-яёα-ωά-ώ]+(?:[ \t]+[А-ЯЁΑ-Ω][а-яёα-ωά-ώ]+){1,2}(?![\w])"
+)
+# A name in Chinese, Japanese or Korean after the word for "name": "姓名：王芳", "氏名 山田太郎", "이름: 김민준"
+_CJK_NAME = re.compile(
+    r"(?:姓名|氏名|名字|이름)[ \t]*[:：]?[ \t]*(?P<name>[\u4e00-\u9fff\u3040-\u30ff\uac00-\ud7af]{2,5})"
+)
+# A patient's relative, or a measurement with its value, after a word's possessive makes the word a
+# person's name, known or not: "Tavita's mother", "Sizwe's potassium is 6.1" (a drug or a disease has no
+# mother, and no potassium of its own: "Warfarin's INR target", "Crohn's weight loss" are no names).
+_PERSONAL_NOUN = re.compile(
+    r"['’]s[ \t]+(?:(?i:mother|mum|mom|father|dad|wife|husband|son|daughter|partner|carer|gp)\b"
+    r"|(?i:potassium|sodium|inr|egfr|creatinine|hba1c|glucose|haemoglobin|hemoglobin|platelets|ferritin|tsh|"
+    r"psa|cd4(?: count)?|viral load|blood pressure|bp|weight|bmi|temperature|sats)"
+    r"[ \t]+(?:(?:is|was|of|at|now)[ \t]+)?(?:only[ \t]+)?[<>≥≤~]?[ \t]*\d)"
+)
+_POSSESSIVE_WORD = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})(?=['’]s\b)")
 # "Surname, Given" opening the text or a sentence, before a bracket, a dash or an age (not before a
 # comma: "Anusavice, Shen, Rawls." is a list of authors)
 _SURNAME_COMMA_GIVEN = re.compile(
@@ -620,6 +640,9 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
                 break
             found.append(NameSpan(before.start("item"), before.end("item")))
             start = before.start()
+    for span in list(found):
+        if other := _OTHER_SCRIPT_AFTER.match(text, span.end):
+            found.append(NameSpan(other.start("name"), other.end("name")))
     words = {
         word
         for span in found
@@ -634,10 +657,25 @@ _CAPITALISED = re.compile(rf"[{_UPPER}][{_LOWER}]{{2,}}")
 _CAPITALISED_WORD = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{2,}}(?![\w])")
 
 
-def cue_less_names(text: str) -> Iterator[NameSpan]:
-    """ "Surname, Given" opening a sentence ("Okafor, Grace (the patient) ..."), and a run of two or three
-    capitalised words opening a sentence before an age ("Ji-woo Park, 27, ...") that holds a given name
-    or a word no dictionary knows."""
+def cue_less_names(text: str) -> list[NameSpan]:
+    """Names other rules cannot see, sorted and disjoint: "Surname, Given" opening a sentence ("Okafor,
+    Grace (the patient) ..."); a run of two or three capitalised words opening a sentence before an age
+    ("Ji-woo Park, 27, ...") that holds a given name or a word no dictionary knows; two or three
+    capitalised Cyrillic or Greek words; a Chinese, Japanese or Korean name after the word for "name";
+    and a word no dictionary knows before 's and a patient's measurement or relative ("Sizwe's
+    potassium")."""
+    return _disjoint(sorted(_cue_less_names(text), key=lambda span: (span.start, -span.end)))
+
+
+def _disjoint(spans: list[NameSpan]) -> list[NameSpan]:
+    kept: list[NameSpan] = []
+    for span in spans:
+        if not kept or span.start >= kept[-1].end:
+            kept.append(span)
+    return kept
+
+
+def _cue_less_names(text: str) -> Iterator[NameSpan]:
     known = given_names()
     for match in _SURNAME_COMMA_GIVEN.finditer(text):
         given, surname = match.group("given"), match.group("surname")
@@ -649,6 +687,14 @@ def cue_less_names(text: str) -> Iterator[NameSpan]:
             and not {lowered} & (FUNCTION_WORDS | COMMON_WORDS | NAME_FOLLOWERS | _CONNECTIVES)
         ):
             yield NameSpan(match.start("surname"), match.end("given"))
+    for match in _OTHER_CAPITALISED_RUN.finditer(text):
+        yield NameSpan(match.start(), match.end())
+    for match in _CJK_NAME.finditer(text):
+        yield NameSpan(match.start("name"), match.end("name"))
+    for match in _POSSESSIVE_WORD.finditer(text):
+        word = match.group("word")
+        if _PERSONAL_NOUN.match(text, match.end()) and not not_a_name(word) and not _eponym_word(word):
+            yield NameSpan(match.start(), match.end())
     for match in _AGED_RUN.finditer(text):
         if (
             _namelike(match.group("run"), known)

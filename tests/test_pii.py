@@ -459,8 +459,27 @@ RULE_CLASSES3: list[tuple[str, str, str]] = [
         "Call her daughter on 0800 689 5652 tonight.",
         "Call her daughter on [PHONE] tonight.",
     ),
+    (
+        "a name in another script beside it",
+        "Is it safe for Chen Jing (陈静) to take it?",
+        "Is it safe for [NAME] ([NAME]) to take it?",
+    ),
+    ("Cyrillic or Greek capitalised words", "Γεώργιος Παπαδόπουλος, 70, has gout.", "[NAME], 70, has gout."),
+    ("a CJK name after the word for name", "姓名：王芳，女，45岁", "姓名：[NAME]，女，45岁"),
+    ("a possessive before a relative", "Tavita's mother asks about MMR.", "[NAME]'s mother asks about MMR."),
+    (
+        "a possessive before a measured value",
+        "Sizwe's potassium is 6.1 on ramipril.",
+        "[NAME]'s potassium is 6.1 on ramipril.",
+    ),
 ]
 RULE_CLASS_NEGATIVES3: list[tuple[str, str]] = [
+    ("a name in another script beside it", "Is metformin (二甲双胍) safe in CKD?"),
+    ("Cyrillic or Greek capitalised words", "Москва: is TB common there?"),
+    ("a possessive before a relative", "Parkinson's mother-of-all tremors: which drug?"),
+    ("a possessive before a measured value", "Warfarin's INR target in AF?"),
+    ("a possessive before a measured value", "Trimethoprim's potassium effect in CKD?"),
+    ("the parts after an address", "Malaria prophylaxis for Nigeria, Ghana and Togo?"),
     ("a classification noun after a place", "Paris system category 3 urine cytology: repeat?"),
     ("a maker's product after a name", "Is Dr. Morepen's generic cetirizine as good?"),
     ("an organisation's noun inside a run", "Torrent Pharma losartan recall: switch brands?"),
