@@ -120,6 +120,7 @@ _FOREIGN_MONTHS = (
     r"(?i:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre"
     r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|se?tiembre|octubre|noviembre|diciembre"
     r"|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|dezembro"
+    r"|januari|februari|maart|mei|augustus"
     r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
     r"|januar|februar|märz|juni|juli|oktober|dezember)"
 )
@@ -144,7 +145,8 @@ _PARTICLES = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|bin|ibn|be
 _FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
 _STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Boulevard|Blvd|Way|Place|Pl|"
-    r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove)\b\.?"
+    r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove|View|Heights|Rise|Circle|Trail|"
+    r"Parade|Esplanade|Promenade|Quay|Wharf|Vale|Estate)\b\.?"
 )
 _UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 _PREFIX_STREET = (
@@ -363,7 +365,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:9\d|1[01]\d)[- ](?:years?|yrs?)[- ]old\b"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[01]\d)\b(?![./-]\d)"
-            r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|yrs?|years|años|anos|ans|Jahre|anni|jaar)\b(?!\s+ago)"
+            r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|y|yrs?|years|años|anos|ans|Jahre|anni|jaar)\b(?![-/]|\s+ago)"
             # an age and a sex, "94M", "101 F", where a line or a clause opens (not "99F" after "temp")
             r"|(?:^|(?<=[\n(,;:]\s)|(?<=[\n(,;:]))(?P<sexed>(?:9\d|1[01]\d)\s?(?-i:[MF]))(?=[\s,;:.)]|$)"
             # spelled out: "ninety-three years old", "a ninety three year old", "aged one hundred and two"
@@ -469,6 +471,15 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         ),
     ),
     (PiiKind.ADDRESS, re.compile(r"\b(?i:zip|zip code|postal code|postcode)\s*:?\s*\d{5}(?:-\d{4})?\b")),
+    # a post code after its keyword in other languages, with the town after it: "PLZ 80331 München",
+    # "C.P. 06600", "code postal 75011", "〒150-0002"
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"(?:\b(?:PLZ|C\.P\.|(?i:c[óo]digo postal|code postal|postleitzahl|CEP))|〒)\s*:?\s*\d{{3,5}}(?:-\d{{3,4}})?"
+            rf"(?:[ \t]+{_NAME_WORD})?"
+        ),
+    ),
     # a house number and a name without a street type, where the words say it is where someone lives
     (
         PiiKind.ADDRESS,

@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from importlib import resources
 
 # One name-shaped word, unambiguous (so linear): Smith, O'Connell, McDonald, MacKenzie, Al-Sayed, Zoë.
-# Latin-1 and Latin Extended-A/B letters by case ("Wiśniewski", "Łukasz", "Şahin", "Đorđević")
-_UPPER = "A-ZÀ-ÖØ-Þ" + "".join(chr(c) for c in range(0x100, 0x250) if chr(c).isupper())
-_LOWER = "a-zß-öø-ÿ" + "".join(chr(c) for c in range(0x100, 0x250) if chr(c).islower())
+# Latin-1, Latin Extended-A/B and Latin Extended Additional letters by case ("Wiśniewski", "Łukasz",
+# "Şahin", "Đorđević", "Nguyễn Thị")
+_LATIN_EXTENDED = [*range(0x100, 0x250), *range(0x1E00, 0x1F00)]
+_UPPER = "A-ZÀ-ÖØ-Þ" + "".join(chr(c) for c in _LATIN_EXTENDED if chr(c).isupper())
+_LOWER = "a-zß-öø-ÿ" + "".join(chr(c) for c in _LATIN_EXTENDED if chr(c).islower())
 NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}][{_LOWER}]++)?"
 # whole words only: "Ig" of "IgG" is no name
 # a name word, also after a lower-case Arabic article ("al-Rashid", "el-Sayed")
@@ -523,12 +525,12 @@ def eponym_follows(text: str, end: int) -> bool:
 # de la Fuente Ortega", "Fatima Zahra El Amrani", "Esperanza de los Ríos").
 _JOINING_PARTICLE = rf"(?:{_PARTICLE}|los|las|do|della|e|[DV]e|D[ae]|Dos|El|Al|Van|Von|Bin|Ibn)"
 _NAME_TAIL = re.compile(
-    rf"(?P<particles>(?:[ \t]+{_JOINING_PARTICLE}){{0,2}})[ \t]+(?P<word>{_RUN_WORD})(?![\w'’-])"
+    rf"(?P<particles>(?:[ \t]+{_JOINING_PARTICLE}){{0,2}})[ \t]+(?P<word>{_RUN_WORD})(?![\w-]|['’](?!s\b))"
 )
 _NAME_HEAD = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+$")
 # a name coordinated with a found one: "Priya Raghunathan, Tomasz Wiśniewski and Grace Adeyemi"
 _COORDINATED_AFTER = re.compile(
-    rf"(?:,[ \t]*(?:and[ \t]+|&[ \t]+)?|[ \t]+(?:and|&)[ \t]+)(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?![\w'’-])"
+    rf"(?:,[ \t]*(?:and[ \t]+|&[ \t]+)?|[ \t]+(?:and|&)[ \t]+)(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?![\w-]|['’](?!s\b))"
 )
 _COORDINATED_BEFORE = re.compile(
     rf"(?<![\w'’-])(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?:,[ \t]*|[ \t]+(?:and|&)[ \t]+)$"
@@ -556,8 +558,8 @@ _POSSESSIVE_WORD = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})(?=['’]s\b
 # "Surname, Given" opening the text or a sentence, before a bracket, a dash or an age (not before a
 # comma: "Anusavice, Shen, Rawls." is a list of authors)
 _SURNAME_COMMA_GIVEN = re.compile(
-    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<surname>{NAME_WORD}),[ \t]+(?P<given>{NAME_WORD})"
-    r"(?=[ \t]*(?:[(—–]|-[ \t]|,[ \t]*\d|\d|$))"
+    rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<surname>{NAME_WORD}),[ \t]+(?P<given>{NAME_WORD})"
+    r"(?=[ \t]*(?:[(—–]|-[ \t]|,[ \t]*(?:\d|DOB|(?i:born|aged?)\b)|\d|$))"
 )
 # a run of two or three capitalised words (a given name may be hyphenated in lower case: "Ji-woo") opening
 # a sentence before an age: "Ji-woo Park, 27,"
@@ -580,6 +582,12 @@ def _namelike(item: str, known: frozenset[str]) -> bool:
     if any(_eponym_word(word) or word.lower() in ORGANISATION_NOUNS for word in words):
         return False
     return any(word.lower() in known or not not_a_name(word) for word in words)
+
+
+def _ends_in_particle(text: str, start: int, end: int) -> bool:
+    """Whether the name text[start:end] ends in a particle ("Mohammed bin Rashid Al")."""
+    last = text[max(start, end - 6) : end].split()
+    return bool(last) and last[-1].lower() in NAME_PARTICLES
 
 
 def _name_head(text: str, head: re.Match[str], known: frozenset[str]) -> bool:
@@ -609,7 +617,7 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
             while (tail := _NAME_TAIL.match(text, end)) and (
                 not not_a_name(tail.group("word"))
                 or (
-                    tail.group("particles")
+                    (tail.group("particles") or _ends_in_particle(text, start, end))
                     and tail.group("word").lower() not in COMMON_WORDS | FUNCTION_WORDS
                 )
             ):

@@ -472,8 +472,30 @@ RULE_CLASSES3: list[tuple[str, str, str]] = [
         "Sizwe's potassium is 6.1 on ramipril.",
         "[NAME]'s potassium is 6.1 on ramipril.",
     ),
+    (
+        "Latin Extended Additional letters",
+        "Referral for Nguyễn Thị Hoa, 58, with hepatitis B.",
+        "Referral for [NAME], 58, with hepatitis B.",
+    ),
+    (
+        "Surname, Given after a colon",
+        "Patient: Kowalczyk, Zofia, DOB 1.2.1950",
+        "Patient: [NAME], DOB [DATE]",
+    ),
+    ("a name grown past a final particle", "Ask Mohammed bin Rashid Al Maktoum's team", "Ask [NAME]'s team"),
+    ("ages in other layouts", "F, 93 y, falls at night", "F, [AGE 90+], falls at night"),
+    ("more street types", "Lives at 17 Harbour View with her son.", "Lives at [ADDRESS] with her son."),
+    (
+        "a post code after its keyword in other languages",
+        "PLZ 80331 München, Diabetes Typ 2",
+        "[ADDRESS], Diabetes Typ 2",
+    ),
+    ("months of other languages", "geboren op 3 maart 1945", "geboren op [DATE]"),
 ]
 RULE_CLASS_NEGATIVES3: list[tuple[str, str]] = [
+    ("more street types", "Is a 6 Minute Walk Test enough before surgery?"),
+    ("ages in other layouts", "A 95 y-axis value on the plot?"),
+    ("a post code after its keyword in other languages", "CAP 2019 guidelines: which antibiotic?"),
     ("a name in another script beside it", "Is metformin (二甲双胍) safe in CKD?"),
     ("Cyrillic or Greek capitalised words", "Москва: is TB common there?"),
     ("a possessive before a relative", "Parkinson's mother-of-all tremors: which drug?"),
