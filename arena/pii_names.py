@@ -482,7 +482,7 @@ def organisation_follows(text: str, end: int) -> bool:
     ("Dr. Reddy's generic") or an author cited ("Jefferson et al.")."""
     words = [word.lower() for word in _following_words(text, end)]
     return bool(words) and (
-        words[0] in ORGANISATION_NOUNS or words[:2] == ["et", "al"] or product_follows(text, end)
+        words[0] in ORGANISATION_NOUNS or words[0] in PRODUCT_NOUNS or words[:2] == ["et", "al"]
     )
 
 
@@ -584,6 +584,11 @@ def _namelike(item: str, known: frozenset[str]) -> bool:
     return any(word.lower() in known or not not_a_name(word) for word in words)
 
 
+_MAX_TAIL_WORDS = 4  # a name grows by at most four words ("... de la Fuente Ortega")
+_MAX_COORDINATED = 12  # and takes at most twelve names coordinated after it
+_PLAIN_WORDS = COMMON_WORDS | FUNCTION_WORDS
+
+
 def _ends_in_particle(text: str, start: int, end: int) -> bool:
     """Whether the name text[start:end] ends in a particle ("Mohammed bin Rashid Al")."""
     last = text[max(start, end - 6) : end].split()
@@ -614,20 +619,27 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
         start, end = span.start, span.end
         if end >= reached:
             # after a particle any capitalised word is the surname ("da Silva"), else one no dictionary knows
-            while (tail := _NAME_TAIL.match(text, end)) and (
-                not not_a_name(tail.group("word"))
-                or (
-                    (tail.group("particles") or _ends_in_particle(text, start, end))
-                    and tail.group("word").lower() not in COMMON_WORDS | FUNCTION_WORDS
-                )
-            ):
+            for _ in range(_MAX_TAIL_WORDS):
+                tail = _NAME_TAIL.match(text, end)
+                if not tail or not (
+                    not not_a_name(tail.group("word"))
+                    or (
+                        (tail.group("particles") or _ends_in_particle(text, start, end))
+                        and tail.group("word").lower() not in _PLAIN_WORDS
+                    )
+                ):
+                    break
                 if eponym_follows(text, tail.end()) or organisation_follows(text, tail.end()):
                     break
                 end = tail.end()
             reached = end
-            while (after := _COORDINATED_AFTER.match(text, reached)) and _namelike(
-                after.group("item"), known
+            items = 0
+            while (
+                items < _MAX_COORDINATED
+                and (after := _COORDINATED_AFTER.match(text, reached))
+                and _namelike(after.group("item"), known)
             ):
+                items += 1
                 if eponym_follows(text, after.end()) or organisation_follows(text, after.end()):
                     break
                 found.append(NameSpan(after.start("item"), after.end("item")))
