@@ -8,7 +8,11 @@ a cue ("patient peter hughes", "saw siobhan murphy", "husband mohammed al-rashid
 sentence ("jose santos 12/03/1977"). Not when an eponym noun follows ("Ramsay Hunt syndrome", "Lambert
 Eaton myasthenic syndrome"; not looked for past a verb: "Nguyen Van Thanh has hepatitis B"), nor drug
 makers, countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter
-Pylori").
+Pylori", "Sun Pharma", "Dr. Reddy's generic", "Jefferson et al."). Without a cue: "Surname, Given"
+opening a sentence, a run before an age, Cyrillic and Greek capitalised runs, a CJK name after the
+word for "name", a word before 's and a relative or a measured value (cue_less_names). A found name is
+completed by names_beside: grown over the particles and unknown words beside it, the names
+coordinated with it, its spelling in another script in brackets, every other occurrence of its words.
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
 `gender-guesser` package ships; the English words are the lower-case entries of Webster's Second

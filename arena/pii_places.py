@@ -10,7 +10,9 @@ Reading", "wohnt in Berlin", "Reading RG1 2AB", "10115 Berlin"); a place an epon
 organisation follows ("Kawasaki disease", "Milan criteria", "Cleveland Clinic"); a place word inside a
 drug maker's name ("Bristol Myers Squibb"); the few places that name an infection or a clotting factor
 ("Lyme", "factor V Leiden"). A post code beside the place ("10115 Berlin", "1012 AB Amsterdam",
-"Durban 4001") is part of it.
+"Durban 4001", "Chennai 600004") is part of it. neighbourhood_spans finds what the gazetteer cannot: a
+district before its noun ("Wuhou District"), a village after its noun ("her village, Great Ayton"),
+and a town typed in lower case after a cue ("lives in cedar rapids iowa 52402").
 
     from arena.pii_places import place_spans
     [(s.start, s.end) for s in place_spans("She lives in Harrogate.")]
