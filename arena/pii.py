@@ -149,11 +149,11 @@ _FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+(?:{_PARTICLES}\s+)*{
 _STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Boulevard|Blvd|Way|Place|Pl|"
     r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove|View|Heights|Rise|Circle|Trail|"
-    r"Parade|Esplanade|Promenade|Quay|Wharf|Vale|Estate)\b\.?"
+    r"Parade|Esplanade|Promenade|Quay|Wharf|Vale|Estate|Pkwy|Cres|Tce|Terr|Gdns|Cir)\b\.?"
 )
 _UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 _PREFIX_STREET = (
-    r"(?:Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|Calle|Avenida|Avda\.?|Paseo|Plaza|Carrer|Passeig|"
+    r"(?:Rue|Av\.|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|Calle|Avenida|Avda\.?|Paseo|Plaza|Carrer|Passeig|"
     r"Via|Viale|Piazza|Corso|Largo|Vicolo|Rua|Travessa|Praça|Estrada)"
 )
 # the same types typed in lower case after a house number ("55 rue Saint-Denis"); not "via", "largo"
@@ -212,8 +212,9 @@ _NAME_CUES = (
 _ID_TOKEN = (
     # a GS1 element string of a device's UDI, "(01)00844588003288(21)A7X9921"
     r"(?:(?:\(\d{2,4}\)[A-Z\d]{1,30}){2,}"
-    # a German number plate, "B-MK 4521", "M-AB 123E"
+    # a German number plate, "B-MK 4521", "M-AB 123E"; an Indian one, "KA 01 AB 1234"
     r"|[A-ZÄÖÜ]{1,3}-[A-Z]{1,2}\s\d{1,4}[EH]?\b"
+    r"|[A-Z]{2}[ -]?\d{1,2}[ -]?[A-Z]{1,3}[ -]?\d{1,4}\b"
     r"|[A-Z]{2}\d{2}\s?[A-Z]{3}\b"
     r"|\d{1,5}(?:[ -]\d{1,5}){1,6}(?:[ -][A-Z]{1,2})?(?![\w/-])"  # never ends inside a longer token
     # letters and digits joined by dashes, slashes or dots ("UK.FCL.PPL.012345")
@@ -270,6 +271,23 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     # starts only where a run of local-part characters starts, and never gives characters back (++):
     # linear time on long runs of word characters (the unanchored form was quadratic)
     (PiiKind.EMAIL, re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]+\.[\w.-]*\w")),
+    # an e-mail address written to dodge spam filters: "b.okafor[at]gmail.com", "jo (at) mail (dot) com"
+    (
+        PiiKind.EMAIL,
+        re.compile(
+            r"(?<![\w.+-])[\w.+-]++\s*(?:\[at\]|\(at\)|\{at\})\s*[\w-]+(?:\s*(?:\.|\[dot\]|\(dot\))\s*[\w-]+)+",
+            re.I,
+        ),
+    ),
+    # a social-media handle after the network's name: "Instagram @jenny_runs", "TikTok: @someone"
+    (
+        PiiKind.URL,
+        re.compile(
+            r"\b(?i:instagram|twitter|tiktok|facebook|snapchat|telegram|threads|youtube|handle)\b[^@\n]{0,20}?"
+            # (not inside a web address, "tiktok.com/@someone", nor an organisation's in capitals, "@WHO")
+            r"(?P<value>(?<![\w@/])@(?![A-Z]+\b)[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?)"
+        ),
+    ),
     (PiiKind.URL, re.compile(r"\b(?:https?://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]")),
     # a web address without its scheme, by its top-level domain: "kirstysjourney.example.com",
     # "instagram.com/some.one"; not a public body's ("nice.org.uk" is an .org: flagged; "cdc.gov" is not)
@@ -345,7 +363,9 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?i:on|since|from|until|till|to|by|before|after|admitted|discharged|born|seen|died|dob:?"
             # a weekday before the day ("on Tuesday 2nd December")
-            r"|date of birth:?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?)\s+(?i:the\s+)?(?P<value>\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?"
+            r"|date of birth:?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?"
+            # an appointment's date ("follow up 21 Feb", "review 3 June", "booked for 9 May")
+            r"|follow[- ]?up|review|appointment|booked|scheduled|due|dated)\s+(?i:the\s+)?(?P<value>\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?"
             + _MONTHS
             + r"|"
             + _MONTHS
@@ -418,10 +438,11 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     # engine uses to skip ahead (one alternation of them all was tried at every position)
     (
         PiiKind.ADDRESS,
-        # "12 Baker Street", "No. 5 Ogui Road", "4/22 Smith Street" (unit 4, house 22)
+        # "12 Baker Street", "No. 5 Ogui Road", "4/22 Smith Street" (unit 4, house 22), "220 West 98th St"
         re.compile(
             rf"(?:\b(?:No|Nr)\.?\s*)?\b(?:\d{{1,5}}[A-Za-z]?/)?\d{{1,5}}[A-Za-z]?\s+"
-            rf"(?:{_NAME_WORD}(?:['’]s)?\s+){{1,3}}{_STREET_TYPES}"
+            rf"(?:(?:{_NAME_WORD}(?:['’]s)?\s+){{1,3}}"
+            rf"|(?:(?:North|South|East|West|N|S|E|W)\.?\s+)?\d{{1,3}}(?:st|nd|rd|th)\s+){_STREET_TYPES}"
         ),
     ),
     # a street type before its name, French, Spanish, Italian, Portuguese style, with its number before
@@ -446,6 +467,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.ADDRESS,
         re.compile(
             r"\b(?i:flat|apt\.?|apto\.?|dpto\.?|depto\.?|piso|andar|apartment|suite)\s*#?\s*\d{1,5}[A-Za-z]?\b"
+            r"|\bPlot\s+(?:No\.?\s*)?\d{1,5}[A-Za-z]?\b"  # "Plot 14" (Nigeria, Kenya, India)
         ),
     ),
     (PiiKind.ADDRESS, re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b")),  # UK postcode
@@ -638,7 +660,7 @@ _AGE_AFTER_NAME = re.compile(r"[ \t]*[,(][ \t]*(?P<age>9\d|1[01]\d)(?=[ \t]*[,;)
 # One token of an address line: a capitalised word, a short all-capitals one ("NSW", "QC"), a number
 # ("2-14-7", "3º", "22240-003"), a unit word ("apto", "izq.") or a particle ("de", "das").
 _ADDRESS_TOKEN = (
-    rf"(?:{NAME_WORD}|[A-Z]{{2,4}}\b|\d[\w/º°ª-]*|(?i:apto|apt|piso|izq|dcha|dcho|bis|esq)\b\.?"
+    rf"(?:{NAME_WORD}|[A-Z]{{1,4}}\b|\d[\w/º°ª-]*|(?i:apto|apt|piso|izq|dcha|dcho|bis|esq)\b\.?"
     r"|(?:de|da|do|dos|das|del|la|le|des|du|di)\b)"
 )
 _ADDRESS_SEGMENT = rf"(?P<segment>{_ADDRESS_TOKEN}(?:[ \t]+{_ADDRESS_TOKEN}){{0,4}})"

@@ -132,6 +132,8 @@ NON_NAME_SUFFIXES = (
 REGION_WORDS = _words(
     "africa asia europe america americas oceania antarctica arctic atlantic pacific caribbean"
 )
+# Relatives: the word after one, if no dictionary knows it, is a name ("her daughter Chiamaka").
+RELATIVES = _words("wife husband brother sister son daughter mother father partner fiancé fiancée")
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
     """about for with to saw see seen seeing tell told ask asked asks and re dear called named wife husband
@@ -307,8 +309,13 @@ def _eponym_word(word: str) -> bool:
     return (
         lowered in EPONYM_NOUNS
         or lowered.removesuffix("s") in EPONYM_NOUNS
-        # by its ending only if it is no known given name ("Thomas" ends in -omas, "Carcinomas" is none)
-        or (lowered.endswith(MEDICAL_SUFFIXES) and lowered not in given_names())
+        # by its ending only if it is no known given name ("Thomas" ends in -omas, "Carcinomas" is none),
+        # and, short, only if it is a dictionary word ("lipoma" is; "Ifeoma", a name, is not)
+        or (
+            lowered.endswith(MEDICAL_SUFFIXES)
+            and lowered not in given_names()
+            and (len(lowered) >= 7 or is_english(lowered))
+        )
     )
 
 
@@ -365,10 +372,12 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb; or any word that is no
     English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,")."""
     aged = _AGE_FOLLOWS.match(text, end) is not None
-    if (not aged and word.lower() not in known) or not_a_name(word):
-        return False
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
+    # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
+    related = bool(before and before.group(1).lower() in RELATIVES)
+    if (not aged and not related and word.lower() not in known) or not_a_name(word):
+        return False
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
     if aged:
         return cued or opening  # a word no dictionary knows, before an age: "Kalani is a 6-year-old"
@@ -559,6 +568,12 @@ _PERSONAL_NOUN = re.compile(
     r"[ \t]+(?:(?:is|was|of|at|now)[ \t]+)?(?:only[ \t]+)?[<>≥≤~]?[ \t]*\d)"
 )
 _POSSESSIVE_WORD = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})(?=['’]s\b)")
+# a run of one to three capitalised words with its cue after it: "Kalinda (my patient) has asthma",
+# "Tavita, my patient, ..."
+_CUE_AFTER = re.compile(
+    rf"(?<![\w'’-])(?P<run>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})"
+    r"(?=[ \t]*(?:\([ \t]*|,[ \t]*)(?i:(?:my|our|the|a)[ \t]+)?(?i:patient|pt|client)[ \t]*[),])"
+)
 # "Surname, Given" opening the text or a sentence, before a bracket, a dash or an age (not before a
 # comma: "Anusavice, Shen, Rawls." is a list of authors)
 _SURNAME_COMMA_GIVEN = re.compile(
@@ -711,13 +726,23 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and not {lowered} & (FUNCTION_WORDS | COMMON_WORDS | NAME_FOLLOWERS | _CONNECTIVES)
         ):
             yield NameSpan(match.start("surname"), match.end("given"))
+    for match in _CUE_AFTER.finditer(text):
+        if (
+            _namelike(match.group("run"), known)
+            and match.group("run").split()[0].lower() not in FUNCTION_WORDS
+        ):
+            yield NameSpan(match.start("run"), match.end("run"))
     for match in _OTHER_CAPITALISED_RUN.finditer(text):
         yield NameSpan(match.start(), match.end())
     for match in _CJK_NAME.finditer(text):
         yield NameSpan(match.start("name"), match.end("name"))
     for match in _POSSESSIVE_WORD.finditer(text):
         word = match.group("word")
-        if _PERSONAL_NOUN.match(text, match.end()) and not not_a_name(word) and not _eponym_word(word):
+        if (
+            _PERSONAL_NOUN.match(text, match.end())
+            and (word.lower() in known or not not_a_name(word))
+            and not _eponym_word(word)
+        ):
             yield NameSpan(match.start(), match.end())
     for match in _AGED_RUN.finditer(text):
         if (
