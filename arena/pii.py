@@ -538,6 +538,9 @@ _TEMPERATURE_BEFORE = re.compile(r"\b(?i:temp(?:erature)?|t|fever|pyrexia|febril
 _HELPLINE_BEFORE = re.compile(
     r"\b(?i:help ?line|hotline|poison|crisis line|samaritans|lifeline|advice line|freephone)\b[^.;!?\d]{0,24}$"
 )
+_HELPLINE_AFTER = re.compile(
+    r"[^.;!?\d]{0,24}\b(?i:help ?line|hotline|crisis line|suicide line|poison (?:control|centre|center)|advice line)\b"
+)
 # Keywords of product and billing codes: what follows is a drug's, a device model's or a procedure's code
 _PRODUCT_CODE_BEFORE = re.compile(
     r"\b(?:NDC|GTIN|UPC|EAN|LOINC|CPT|HCPCS|SNOMED(?: CT)?|ATC|PZN)\b[\s:#]*(?i:code|no\.?|number)?[\s:#]*$"
@@ -569,8 +572,10 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     text, end = match.group(), match.end()
     digits = sum(ch.isdigit() for ch in text)
     if kind == PiiKind.PHONE:
-        if digits < _PHONE_MIN_DIGITS or _HELPLINE_BEFORE.search(
-            context, max(0, match.start() - 40), match.start()
+        if (
+            digits < _PHONE_MIN_DIGITS
+            or _HELPLINE_BEFORE.search(context, max(0, match.start() - 40), match.start())
+            or _HELPLINE_AFTER.match(context, end)
         ):
             return False  # too short to dial, or a public helpline's number ("Poison Help line 1-800-...")
         if _PRODUCT_CODE_BEFORE.search(context, max(0, match.start() - 24), match.start()):
@@ -646,6 +651,7 @@ def find_pii(text: str) -> list[PiiFinding]:
     if names:
         taken = _merge_covering(text, taken, names_beside(text, names), PiiKind.NAME)
     taken = _merge_covering(text, taken, _address_chains(text, taken), PiiKind.ADDRESS)
+    taken = [finding for finding in taken if not _discoverer(text, finding)]
     ages = [
         PiiFinding(PiiKind.AGE, age.start("age"), age.end("age"), age.group("age"))
         for finding in taken
@@ -653,6 +659,29 @@ def find_pii(text: str) -> list[PiiFinding]:
     ]
     taken = _merge_disjoint(taken, ages)
     return _whole_tokens(text, _with_town_after_address(text, taken))
+
+
+# A name asked about for what its bearer found: "What did Alexander Fleming discover?", "How did Marshall
+# and Warren's work show ...?" (a discoverer, not a patient; never after Mr/Mrs/Ms, who are patients)
+_ASKED_ABOUT = re.compile(r"\b(?i:what|how|why|when|where)\s+did\s+$|(?:^|[.!?]\s*)Did\s+$")
+_DISCOVERY_AFTER = re.compile(
+    rf"(?:\s+(?:and|&)\s+(?:{_NAME_WORD}\s+){{0,2}}{_NAME_WORD})?"
+    # their work's findings ("Marshall and Warren's work show"), or a discoverer's verb ("discover");
+    # not "show" alone, which a patient does on examination
+    r"(?:['’]s?\s+(?i:work|research|studies|study|experiments?|discovery|discoveries|papers?|team)"
+    r"\s+(?i:show|prove|demonstrate|find|reveal|establish|change)"
+    r"|\s+(?i:discover|describe|contribute|teach|invent|propose|introduce|pioneer|develop|first\s+describe))\b"
+)
+
+
+def _discoverer(text: str, finding: PiiFinding) -> bool:
+    """Whether a name (or a place-named person) is asked about for a discovery (see _ASKED_ABOUT)."""
+    if finding.kind not in (PiiKind.NAME, PiiKind.ADDRESS) or any(ch.isdigit() for ch in finding.text):
+        return False
+    if re.match(r"(?:Mrs|Mr|Ms|Miss|Mx)\b", finding.text):
+        return False
+    before = _ASKED_ABOUT.search(text, max(0, finding.start - 16), finding.start)
+    return bool(before) and bool(_DISCOVERY_AFTER.match(text, finding.end))
 
 
 # an age over 89 set off after a name: "Edith Crane, 97, ...", "Edith Crane (97)"

@@ -93,7 +93,8 @@ EPONYM_NOUNS = _words(
     fibres fibers bundle artery vein nerve ligament muscle zone area corpuscles loop cycle solution
     agar medium pattern appearance wave waves circle plexus ganglion organ capsule hypothesis criterion
     class manoeuvres maneuvers definition consensus declaration statement paralysis movement aneurysm
-    mask facial category categories system"""
+    mask facial category categories system shunt shunts splint splints forceps clamp retractor needle
+    stent frame sling brace"""
 )
 # Nouns after a capitalised phrase that make it an organisation, a publication or a trial, not a person
 # ("Cleveland Clinic", "Lancet Commission"); not used after a title ("Dr Patel's clinic" is a person).
@@ -102,6 +103,13 @@ ORGANISATION_NOUNS = _words(
     journal commission society association academy group company inc ltd plc pharma pharmaceuticals
     laboratories labs campaign collaboration consortium report standards network agency review reviews
     library database"""
+)
+# Peoples and ethnic groups: a run holding one names a population, not a person ("Han Chinese",
+# "Ashkenazi Jewish", "Pima Indians").
+DEMONYMS = _words(
+    """chinese japanese korean indian indians african africans american americans european europeans asian
+    asians hispanic hispanics latino latina latinos jewish jews arab arabs caucasian caucasians aboriginal
+    maori inuit polynesian melanesian"""
 )
 # Nouns after a name (past its 's) that make it a drug maker's, not a person's: "Dr. Reddy's generic
 # atorvastatin", "Lupin's biosimilar".
@@ -395,6 +403,7 @@ def bare_names(text: str) -> Iterator[NameSpan]:
             # (a maker's word, or an organisation's noun after its first word: "Sun Pharma", "Mayo Clinic")
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
             or any(word.lower() in ORGANISATION_NOUNS for word in words[1:])
+            or any(word.lower() in DEMONYMS for word in words)
             # a title-case headline ("Could Adult European Pharmacoresistant Epilepsy Patients ...")
             # (a lower-case particle inside says it is a name: "Ana Lúcia Ferreira da Silva")
             or (

@@ -508,8 +508,25 @@ RULE_CLASSES3: list[tuple[str, str, str]] = [
     ("a plot number", "Address: Plot 14, Block C, Lekki.", "Address: [ADDRESS], [ADDRESS], [ADDRESS]."),
     ("an ordinal street", "Apartment 5B, 220 West 98th St, Harlem.", "[ADDRESS], [ADDRESS], [ADDRESS]."),
     ("an Indian number plate", "Plate: KA 01 AB 1234", "Plate: [ID]"),
+    ("a discoverer asked about", "What did Kofi Mensah show at review?", "What did [NAME] show at review?"),
+    (
+        "a helpline named after its number",
+        "Call 0800 123 4567 for her daughter, not the helpline.",
+        "Call [PHONE] for her daughter, not the helpline.",
+    ),
+    ("a population is no name", "Ask Han Jiwoo about the rash.", "Ask [NAME] about the rash."),
+    (
+        "a device noun after a place",
+        "Lives in Denver with a VP shunt.",
+        "Lives in [ADDRESS] with a VP shunt.",
+    ),
 ]
 RULE_CLASS_NEGATIVES3: list[tuple[str, str]] = [
+    ("a discoverer asked about", "What did Alexander Fleming discover in 1928?"),
+    ("a discoverer asked about", "How did Banting and Best's work change diabetes care?"),
+    ("a helpline named after its number", "Is 1-800-273-8255 still the suicide line?"),
+    ("a population is no name", "HLA-B*5801 testing before allopurinol in Han Chinese?"),
+    ("a device noun after a place", "Denver shunt for ascites?"),
     ("a short -oma word is a name", "Is a Lipoma or a Myoma more likely here?"),
     ("an unknown word after a relative", "Her son Metformin-intolerant, which drug?"),
     ("a name with its cue after it", "Ozempic (the patient's choice) or tirzepatide?"),
