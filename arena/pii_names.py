@@ -522,7 +522,9 @@ def _following_words(text: str, end: int) -> list[str]:
 # Verbs after which what follows is said of a person, not part of an eponym ("Nguyen Van Thanh has
 # hepatitis B", "Kalani is a 6-year-old with croup").
 PERSON_VERBS = _words(
-    "has had is was who presents presented reports reported needs takes took says said complains developed"
+    """has had is was who presents presented reports reported needs takes took says said complains developed
+    show shows showed asks asked wants wanted came comes went lives lived underwent received started
+    stopped"""
 )
 
 

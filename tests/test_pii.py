@@ -520,8 +520,14 @@ RULE_CLASSES3: list[tuple[str, str, str]] = [
         "Lives in Denver with a VP shunt.",
         "Lives in [ADDRESS] with a VP shunt.",
     ),
+    (
+        "more person verbs stop the eponym search",
+        "What did Mrs Khan show on examination?",
+        "What did [NAME] show on examination?",
+    ),
 ]
 RULE_CLASS_NEGATIVES3: list[tuple[str, str]] = [
+    ("more person verbs stop the eponym search", "Is Ramsay Hunt syndrome worse in the elderly?"),
     ("a discoverer asked about", "What did Alexander Fleming discover in 1928?"),
     ("a discoverer asked about", "How did Banting and Best's work change diabetes care?"),
     ("a helpline named after its number", "Is 1-800-273-8255 still the suicide line?"),
