@@ -145,7 +145,8 @@ _NOT_A_UNIT = (
     r"degrees|°|on\s+(?:room\s+)?(?:air|oxygen|\d)))"
 )
 _PARTICLES = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|bin|ibn|ben|abu)"
-_FULL_NAME = rf"{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
+# a name after a title, with initials before it ("Mr. K. Osei", "Dr J. R. Hartley")
+_FULL_NAME = rf"(?:[A-Z]\.\s*){{0,3}}{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
 _STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Boulevard|Blvd|Way|Place|Pl|"
     r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove|View|Heights|Rise|Circle|Trail|"
@@ -521,6 +522,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             rf"\b{_TITLES}\.?\s+{_FULL_NAME}"
             rf"|\b{_NAME_CUES}\.?(?:\s+is)?\s*[:,]?\s+{_NAME_WORD}\s+{_NAME_WORD}(?:\s+{_NAME_WORD})?"
             rf"|\b[Nn]ame\s*(?:is|:)\s*{_NAME_WORD},\s*{_NAME_WORD}"  # "name: MacKenzie, Robert"
+            # a patient's initials after the word ("initials J.K.M.", "initials: AB")
+            r"|(?<=\b(?i:initials) )(?:[A-Z]\.\s?){2,4}(?![\w])|(?<=\b(?i:initials): )(?:[A-Z]\.?\s?){2,4}(?![\w])"
         ),
     ),
 )
@@ -613,7 +616,11 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         rest = words[1:] if title else words[-2:]
         if title and not rest:
             return False  # a title alone
-        if eponym_follows(context, end) or product_follows(context, end):
+        # after a title, only an eponym noun right after the name makes it one ("Dr Foster's rule"; not
+        # "Mrs Achterberg need shingles vaccines")
+        if (
+            eponym_follows(context, end, words=1) if title else eponym_follows(context, end)
+        ) or product_follows(context, end):
             return False  # an eponym ("Dr Foster's rule", "Sister Mary Joseph nodule"), a maker ("Dr. Reddy's generic")
         return not any(word.lower() in _NOT_NAMES for word in rest)
     return True

@@ -141,7 +141,9 @@ REGION_WORDS = _words(
     "africa asia europe america americas oceania antarctica arctic atlantic pacific caribbean"
 )
 # Relatives: the word after one, if no dictionary knows it, is a name ("her daughter Chiamaka").
-RELATIVES = _words("wife husband brother sister son daughter mother father partner fiancé fiancée")
+RELATIVES = _words(
+    "wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt"
+)
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
     """about for with to saw see seen seeing tell told ask asked asks and re dear called named wife husband
@@ -187,19 +189,19 @@ FUNCTION_WORDS = _words(
 # Words after which a lower-case given name is a person: "patient peter hughes", "saw siobhan murphy".
 LOWER_NAME_CUES = _words(
     """patient pt client mr mrs ms miss mx dr named called husband wife son daughter mother father
-    brother sister partner carer saw seen seeing reviewed visited examined"""
+    brother sister partner carer saw seen seeing reviewed visited examined name"""
 )
 _APOSTROPHE_SURNAME = re.compile(rf"(?:[OD]['’]|Ma?c|Fitz)[{_UPPER}][{_LOWER}]+")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
 # What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
 _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
-_WORD_BEFORE = re.compile(r"([A-Za-z]+):?[ \t]+$")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+$")
 # An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
 # "Kalani (aged 6)".
 _AGE_FOLLOWS = re.compile(
     r"(?:[ \t]+(?:is|was)[ \t]+(?:a|an|now)[ \t]+\d{1,3}[- ](?:years?|months?|weeks?|days?)[- ]old\b"
     r"|[ \t]+(?:is|was)[ \t]+(?:now[ \t]+)?\d{1,3}[ \t]+(?:years?|months?)\b(?![ \t]+ago)"
-    r"|,[ \t]*(?:aged[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y/o|months?|mo|[MFmf]))?[ \t]*[,;)]"
+    r"|,[ \t]*(?:aged[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y/o|months?|mo|weeks?|days?|[MFmf])(?:[ \t]+old)?)?[ \t]*[,;)]"
     r"|[ \t]+\((?:aged?[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y|months?|mo|[MFmf]))?\))"
 )
 # a lower-case given name, hyphenated too ("jean-baptiste", "ji-woo")
@@ -213,7 +215,7 @@ _LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[
 _LOWER_CUED = re.compile(
     r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[,:]?(?:[ \t]+is)?[ \t]+"
     # a title between the cue and the name: "my patient dr hiroshi tanaka"
-    r"(?:(?P<title>(?i:dr|mr|mrs|miss|prof))\.?[ \t]+)?"
+    r"(?:(?i:name)[ \t]*:?[ \t]+)?(?:(?P<title>(?i:dr|mr|mrs|miss|prof))\.?[ \t]+)?"
     rf"(?P<first>{_LOWER_GIVEN})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
 )
 # two lower-case words opening the text or a sentence ("jose santos 12/03/1977 hba1c 94")
@@ -384,6 +386,10 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
     # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
     related = bool(before and before.group(1).lower() in RELATIVES)
+    if related and before.group(1).lower() in {"patient", "pt"}:
+        # set off by commas only ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent")
+        related = "," in before.group() and text[end : end + 1] == ","
+    cued = cued or related
     if (not aged and not related and word.lower() not in known) or not_a_name(word):
         return False
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
@@ -534,10 +540,10 @@ PERSON_VERBS = _words(
 EPONYM_STOPS = _words("after since during following despite")
 
 
-def eponym_follows(text: str, end: int) -> bool:
-    """Whether one of the three words after `end` (past a possessive 's, up to a verb such as "has")
-    names a condition."""
-    for word in _following_words(text, end):
+def eponym_follows(text: str, end: int, words: int = 3) -> bool:
+    """Whether one of the `words` (up to three) words after `end` (past a possessive 's, up to a verb
+    such as "has") names a condition."""
+    for word in _following_words(text, end)[:words]:
         if word.lower() in PERSON_VERBS or word.lower() in EPONYM_STOPS:
             return False
         if _eponym_word(word):

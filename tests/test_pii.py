@@ -525,8 +525,33 @@ RULE_CLASSES3: list[tuple[str, str, str]] = [
         "What did Mrs Khan show on examination?",
         "What did [NAME] show on examination?",
     ),
+    (
+        "an unknown word after baby",
+        "Question about baby Ayaan, 3 weeks old, jaundiced.",
+        "Question about baby [NAME], 3 weeks old, jaundiced.",
+    ),
+    ("initials after a title", "Regarding Mr. K. Osei, 71, with AF.", "Regarding [NAME], 71, with AF."),
+    (
+        "a patient's initials",
+        "Patient initials J.K.M., 45, with gout.",
+        "Patient initials [NAME], 45, with gout.",
+    ),
+    (
+        "a titled name before a noun that is no eponym's",
+        "Both Mr and Mrs Achterberg need shingles vaccines.",
+        "Both Mr and [NAME] need shingles vaccines.",
+    ),
+    ("a name set off after patient", "My patient, Thabo, is on ART.", "My patient, [NAME], is on ART."),
+    ("a lower-case name after name:", "pt name: svetlana ivanova", "pt name: [NAME]"),
 ]
 RULE_CLASS_NEGATIVES3: list[tuple[str, str]] = [
+    ("an unknown word after baby", "A baby Aspirin a day in pregnancy?"),
+    ("a patient's initials", "What are the initials ABC in trauma?"),
+    (
+        "a titled name before a noun that is no eponym's",
+        "Dr Foster's rule: what is the Wells score threshold?",
+    ),
+    ("a name set off after patient", "pt Tramadol-dependent: which taper?"),
     ("more person verbs stop the eponym search", "Is Ramsay Hunt syndrome worse in the elderly?"),
     ("a discoverer asked about", "What did Alexander Fleming discover in 1928?"),
     ("a discoverer asked about", "How did Banting and Best's work change diabetes care?"),
