@@ -129,9 +129,9 @@ def test_third_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> Non
     # committed before the phirules branch was merged, measured once after: 76.3% recall, 7.9% false
     # alarms, 66.8% complete redaction, all three targets missed (README). This set is now in view: the
     # rules of branch phirules2 were written with its misses in view, and these floors are its in-view
-    # figures (98.2%, 1.1%, 97.8%), so a change that loses ground fails here; they say nothing of new text.
+    # figures (98.2%, 0.0%, 97.8%), so a change that loses ground fails here; they say nothing of new text.
     assert result.recall >= 0.98 and result.complete_redaction_rate >= 0.97
-    assert result.false_alarm_rate <= 0.02
+    assert result.false_alarm_rate <= 0.01
 
 
 def test_the_banks_real_questions_raise_almost_no_alarm() -> None:
