@@ -155,7 +155,9 @@ _STREET_TYPES = (
 _UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 _PREFIX_STREET = (
     r"(?:Rue|Av\.|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|Calle|Avenida|Avda\.?|Paseo|Plaza|Carrer|Passeig|"
-    r"Via|Viale|Piazza|Corso|Largo|Vicolo|Rua|Travessa|Praça|Estrada)"
+    r"Via|Viale|Piazza|Corso|Largo|Vicolo|Rua|Travessa|Praça|Estrada|"
+    # Polish, Indonesian and Malay ones ("ul. Marszałkowska 10", "Jl. Sudirman No. 5", "Jalan Ampang")
+    r"[Uu]l\.|ulica|Jl\.|Jln\.?|Jalan)"
 )
 # the same types typed in lower case after a house number ("55 rue Saint-Denis"); not "via", "largo"
 _PREFIX_STREET_LOWER = (
@@ -258,6 +260,7 @@ _OTHER_ID_KEYWORDS = (
     r"transmitter|sensor|receiver|pacemaker|defibrillator|implant|pump|"
     # number plates in other languages; prisoners', soldiers' and trial subjects' numbers
     r"Kennzeichen|immatriculation|matr[ií]cula|targa|prisoner|inmate|offender|subject|participant|"
+    rf"rx{_NEEDS_LABEL}|"
     rf"(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}"
 )
 _OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|SN|UDI|CDL"
@@ -392,6 +395,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|y|yrs?|years|años|anos|ans|Jahre|anni|jaar)\b(?![-/]|\s+ago)"
             # an age and a sex, "94M", "101 F", where a line or a clause opens (not "99F" after "temp")
             r"|(?:^|(?<=[\n(,;:]\s)|(?<=[\n(,;:]))(?P<sexed>(?:9\d|1[01]\d)\s?(?-i:[MF]))(?=[\s,;:.)]|$)"
+            # a decade over 89: "in her nineties", "in his late nineties", "a 90-something man"
+            r"|\bin\s+(?:his|her)\s+(?:(?:early|mid|late)[- ])?nineties\b|\b9\d-something\b"
             # spelled out: "ninety-three years old", "a ninety three year old", "aged one hundred and two"
             rf"|\b{_AGE_WORDS}[- ](?:years?|yrs?)[- ](?:old|of age)\b"
             rf"|\b(?:aged?|age:|age of)\s+{_AGE_WORDS}\b"
@@ -452,7 +457,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.ADDRESS,
         re.compile(
             rf"\b\d{{1,5}}[a-z]?,?\s+(?:{_PREFIX_STREET}|{_PREFIX_STREET_LOWER})\s+{_STREET_NAME}"
-            rf"|\b{_PREFIX_STREET}\s+{_STREET_NAME},?\s+\d{{1,5}}[a-zA-Z]?\b"
+            rf"|(?<![\w.]){_PREFIX_STREET}\s+{_STREET_NAME},?\s+(?:No\.?\s*)?\d{{1,5}}[a-zA-Z]?(?:/[\dA-Za-z]{{1,4}})?\b"
         ),
     ),
     # German, Dutch and Nordic street names end in their type: "Hauptstraße 12", "Prinsengracht 263"
@@ -461,6 +466,14 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             rf"\b(?:{_NAME_WORD}\s+)?[{_UP}][{_LOW}]*?(?:{_SUFFIX_STREET})\.?\s+\d{{1,4}}[a-z]?\b"
             rf"|\b{_NAME_WORD}\s+(?:Straße|Strasse|Weg|Gasse|Platz|Allee)\s+\d{{1,4}}[a-z]?\b"
+        ),
+    ),
+    # a street without a house number after the words that say someone lives there ("lives on Elm St.")
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"\b(?i:lives|living|resides|residing|moved)\s+(?i:on|off|at|in|to)\s+"
+            rf"(?P<value>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s+{_STREET_TYPES})"
         ),
     ),
     # a flat, apartment, suite or post-office box number
@@ -475,10 +488,12 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     # Canadian postal code (letters D, F, I, O, Q, U never appear; the space tells it from "G2P2L2")
     (PiiKind.ADDRESS, re.compile(r"\b[A-CEGHJ-NPR-TVXY]\d[A-CEGHJ-NPR-TV-Z] \d[A-CEGHJ-NPR-TV-Z]\d\b")),
     (PiiKind.ADDRESS, re.compile(rf"\b{_NAME_WORD}(?:\s+{_NAME_WORD})?\s+(?:County|Parish|Borough)\b")),
-    # an Irish county ("Co. Kerry"), a Japanese ward or city ("Setagaya-ku", "Sapporo-shi")
+    # an Irish county ("Co. Kerry"), a Japanese or Korean ward, city or street ("Setagaya-ku", "Gangnam-gu")
     (
         PiiKind.ADDRESS,
-        re.compile(rf"\bCo\.\s?{_NAME_WORD}(?<!Ltd)(?<!Inc)\b|\b[A-Z][a-z]+-(?:ku|shi|cho|machi|mura|gun)\b"),
+        re.compile(
+            rf"\bCo\.\s?{_NAME_WORD}(?<!Ltd)(?<!Inc)\b|\b[A-Z][a-z]+-(?:ku|shi|cho|machi|mura|gun|gu|dong|si|eup|myeon|ro|gil)\b"
+        ),
     ),
     # an Australian suburb, state and post code ("Fitzroy VIC 3065"); a Brazilian CEP ("CEP 01310-100");
     # an Indian PIN code ("PIN 560001")
@@ -711,6 +726,9 @@ _ADDRESS_OPENS = re.compile(
 )
 
 
+_LEADING_CUE = re.compile(r"(?i:from|in|at|near|lives|living|address|home|the|of|to)\b[ \t]*")
+
+
 def _segment_ok(segment: str, anchored: bool) -> bool:
     """Whether one comma-separated part beside an address is more of it: no function word opening it, a
     number long enough to be a post code, house or flat ("22240-003", "3º", "2-14-7"), no state or
@@ -753,11 +771,18 @@ def _address_chains(text: str, findings: list[PiiFinding]) -> list[NameSpan]:
             parts.append(NameSpan(county.start(), county.end("segment")))
             start = county.start()
         # (any capitalised words: what opens them must say it is an address, "from", "at", a bracket)
-        while (before := _SEGMENT_BEFORE.search(text, max(floor, start - 80), start)) and _segment_ok(
-            before.group("segment"), anchored=True
-        ):
-            parts.append(NameSpan(before.start(), before.end("segment")))
-            start = before.start()
+        while before := _SEGMENT_BEFORE.search(text, max(floor, start - 80), start):
+            # a cue or function word opening the part is no part of it: "From [Dharavi], Mumbai"
+            segment_start = before.start()
+            while lead := _LEADING_CUE.match(text, segment_start, before.end("segment")):
+                segment_start = lead.end()
+            segment = text[segment_start : before.end("segment")]
+            if not segment or not _segment_ok(segment, anchored=True):
+                break
+            parts.append(NameSpan(segment_start, before.end("segment")))
+            start = segment_start
+            if segment_start != before.start():
+                break  # the cue opens the address
         if parts and _ADDRESS_OPENS.search(text, max(0, start - 12), start):
             chains.extend(reversed(parts))
     return sorted(chains, key=lambda span: (span.start, span.end))

@@ -543,8 +543,30 @@ RULE_CLASSES3: list[tuple[str, str, str]] = [
     ),
     ("a name set off after patient", "My patient, Thabo, is on ART.", "My patient, [NAME], is on ART."),
     ("a lower-case name after name:", "pt name: svetlana ivanova", "pt name: [NAME]"),
+    (
+        "a cue opening the part before an address",
+        "From Dharavi, Mumbai 400017 with TB.",
+        "From [ADDRESS], [ADDRESS] with TB.",
+    ),
+    (
+        "Polish and Indonesian street types",
+        "Home: Ul. Marszałkowska 10/12, 00-590 Warszawa.",
+        "Home: [ADDRESS], [ADDRESS].",
+    ),
+    ("Polish and Indonesian street types", "Jl. Sudirman No. 5, Jakarta 10220", "[ADDRESS], [ADDRESS]"),
+    ("a Korean district", "Lives in Gangnam-gu, Seoul.", "Lives in [ADDRESS], [ADDRESS]."),
+    (
+        "a street without a number after lives on",
+        "Lives off Smith Road, near the church.",
+        "Lives off [ADDRESS], near the church.",
+    ),
+    ("a decade over 89", "She is in her nineties and lives alone.", "She is [AGE 90+] and lives alone."),
+    ("a prescription number", "Rx number 1234567 for the refill.", "Rx number [ID] for the refill."),
 ]
 RULE_CLASS_NEGATIVES3: list[tuple[str, str]] = [
+    ("a decade over 89", "Is TAVI safe in nonagenarians or patients in their nineties?"),
+    ("a prescription number", "Rx 2 tabs daily for 10 days?"),
+    ("a street without a number after lives on", "She lives on her own in a flat."),
     ("an unknown word after baby", "A baby Aspirin a day in pregnancy?"),
     ("a patient's initials", "What are the initials ABC in trauma?"),
     (
