@@ -8,7 +8,11 @@ a cue ("patient peter hughes", "saw siobhan murphy", "husband mohammed al-rashid
 sentence ("jose santos 12/03/1977"). Not when an eponym noun follows ("Ramsay Hunt syndrome", "Lambert
 Eaton myasthenic syndrome"; not looked for past a verb: "Nguyen Van Thanh has hepatitis B"), nor drug
 makers, countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter
-Pylori").
+Pylori", "Sun Pharma", "Dr. Reddy's generic", "Jefferson et al."). Without a cue: "Surname, Given"
+opening a sentence, a run before an age, Cyrillic and Greek capitalised runs, a CJK name after the
+word for "name", a word before 's and a relative or a measured value (cue_less_names). A found name is
+completed by names_beside: grown over the particles and unknown words beside it, the names
+coordinated with it, its spelling in another script in brackets, every other occurrence of its words.
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
 `gender-guesser` package ships; the English words are the lower-case entries of Webster's Second
@@ -33,8 +37,11 @@ from dataclasses import dataclass
 from importlib import resources
 
 # One name-shaped word, unambiguous (so linear): Smith, O'Connell, McDonald, MacKenzie, Al-Sayed, Zoë.
-_UPPER = "A-ZÀ-ÖØ-Þ"
-_LOWER = "a-zß-öø-ÿ"
+# Latin-1, Latin Extended-A/B and Latin Extended Additional letters by case ("Wiśniewski", "Łukasz",
+# "Şahin", "Đorđević", "Nguyễn Thị")
+_LATIN_EXTENDED = [*range(0x100, 0x250), *range(0x1E00, 0x1F00)]
+_UPPER = "A-ZÀ-ÖØ-Þ" + "".join(chr(c) for c in _LATIN_EXTENDED if chr(c).isupper())
+_LOWER = "a-zß-öø-ÿ" + "".join(chr(c) for c in _LATIN_EXTENDED if chr(c).islower())
 NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}][{_LOWER}]++)?"
 # whole words only: "Ig" of "IgG" is no name
 # a name word, also after a lower-case Arabic article ("al-Rashid", "el-Sayed")
@@ -45,6 +52,7 @@ _PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|bin
 _RUN = re.compile(
     rf"(?<![\w'’-]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
 )
+_LOWER_PARTICLE_INSIDE = re.compile(rf"[ \t]{_PARTICLE}[ \t]")
 # the (up to three, hyphenated) words after a phrase, past a possessive 's
 _FOLLOWING = re.compile(r"(?:['’]s)?((?:[ \t]+[A-Za-z]+(?:-[A-Za-z]+)*){1,3})")
 # endings of condition names ("hypotrichosis", "myopathy"); not "-ic", which "clinic" and "public" share
@@ -85,14 +93,29 @@ EPONYM_NOUNS = _words(
     fibres fibers bundle artery vein nerve ligament muscle zone area corpuscles loop cycle solution
     agar medium pattern appearance wave waves circle plexus ganglion organ capsule hypothesis criterion
     class manoeuvres maneuvers definition consensus declaration statement paralysis movement aneurysm
-    mask facial"""
+    mask facial category categories system shunt shunts splint splints forceps clamp retractor needle
+    stent frame sling brace"""
 )
 # Nouns after a capitalised phrase that make it an organisation, a publication or a trial, not a person
 # ("Cleveland Clinic", "Lancet Commission"); not used after a title ("Dr Patel's clinic" is a person).
 ORGANISATION_NOUNS = _words(
     """clinic clinics university universities institute institutes college school hospital foundation
     journal commission society association academy group company inc ltd plc pharma pharmaceuticals
-    laboratories labs campaign collaboration consortium report standards network agency"""
+    laboratories labs campaign collaboration consortium report standards network agency review reviews
+    library database"""
+)
+# Peoples and ethnic groups: a run holding one names a population, not a person ("Han Chinese",
+# "Ashkenazi Jewish", "Pima Indians").
+DEMONYMS = _words(
+    """chinese japanese korean indian indians african africans american americans european europeans asian
+    asians hispanic hispanics latino latina latinos jewish jews arab arabs caucasian caucasians aboriginal
+    maori inuit polynesian melanesian"""
+)
+# Nouns after a name (past its 's) that make it a drug maker's, not a person's: "Dr. Reddy's generic
+# atorvastatin", "Lupin's biosimilar".
+PRODUCT_NOUNS = _words(
+    """generic generics brand brands biosimilar biosimilars formulation formulations product products
+    tablets capsules"""
 )
 # Drug makers and other organisations whose names look like a person's or a place's ("Eli Lilly",
 # "Bristol Myers Squibb"): the words of the thirty-odd largest pharmaceutical companies' names.
@@ -117,9 +140,14 @@ NON_NAME_SUFFIXES = (
 REGION_WORDS = _words(
     "africa asia europe america americas oceania antarctica arctic atlantic pacific caribbean"
 )
+# Relatives: the word after one, if no dictionary knows it, is a name ("her daughter Chiamaka").
+RELATIVES = _words(
+    "wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt"
+)
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
-    "about for with to saw see seen seeing tell told ask asked asks and re dear called named"
+    """about for with to saw see seen seeing tell told ask asked asks and re dear called named wife husband
+    brother sister son daughter mother father partner fiancé fiancée"""
 )
 # English endings that Webster's list leaves off its headwords, and Latin ones ("Pigmenti"), each with
 # what to put back: "illnesses" -> "illness", "palsies" -> "palsy", "witnessing" -> "witness".
@@ -161,30 +189,38 @@ FUNCTION_WORDS = _words(
 # Words after which a lower-case given name is a person: "patient peter hughes", "saw siobhan murphy".
 LOWER_NAME_CUES = _words(
     """patient pt client mr mrs ms miss mx dr named called husband wife son daughter mother father
-    brother sister partner carer saw seen seeing reviewed visited examined"""
+    brother sister partner carer saw seen seeing reviewed visited examined name"""
 )
 _APOSTROPHE_SURNAME = re.compile(rf"(?:[OD]['’]|Ma?c|Fitz)[{_UPPER}][{_LOWER}]+")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
 # What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
 _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
-_WORD_BEFORE = re.compile(r"([A-Za-z]+):?[ \t]+$")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+$")
 # An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
 # "Kalani (aged 6)".
 _AGE_FOLLOWS = re.compile(
     r"(?:[ \t]+(?:is|was)[ \t]+(?:a|an|now)[ \t]+\d{1,3}[- ](?:years?|months?|weeks?|days?)[- ]old\b"
     r"|[ \t]+(?:is|was)[ \t]+(?:now[ \t]+)?\d{1,3}[ \t]+(?:years?|months?)\b(?![ \t]+ago)"
-    r"|,[ \t]*(?:aged[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y/o|months?|mo|[MFmf]))?[ \t]*[,;)]"
+    r"|,[ \t]*(?:aged[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y/o|months?|mo|weeks?|days?|[MFmf])(?:[ \t]+old)?)?[ \t]*[,;)]"
     r"|[ \t]+\((?:aged?[ \t]+)?\d{1,3}(?:[ \t]*(?:years?|yrs?|yo|y|months?|mo|[MFmf]))?\))"
 )
+# a lower-case given name, hyphenated too ("jean-baptiste", "ji-woo")
+_LOWER_GIVEN = rf"[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?"
+# Titles after which one lower-case word that is no English word is a surname ("call mr okafor"); not
+# "ms" (multiple sclerosis) nor "miss" (a verb: "may miss prediabetes"), and only as typed in lower or
+# title case ("MR angiograms" is magnetic resonance).
+LOWER_TITLES = frozenset({"dr", "mr", "mrs", "prof", "Dr", "Mr", "Mrs", "Prof"})
 # a lower-case surname, with its particles or its hyphen ("de vries", "al-rashid", "murphy-jones")
 _LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
 _LOWER_CUED = re.compile(
     r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[,:]?(?:[ \t]+is)?[ \t]+"
-    rf"(?P<first>[{_LOWER}]{{2,}})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
+    # a title between the cue and the name: "my patient dr hiroshi tanaka"
+    r"(?:(?i:name)[ \t]*:?[ \t]+)?(?:(?P<title>(?i:dr|mr|mrs|miss|prof))\.?[ \t]+)?"
+    rf"(?P<first>{_LOWER_GIVEN})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
 )
 # two lower-case words opening the text or a sentence ("jose santos 12/03/1977 hba1c 94")
 _LOWER_OPENING = re.compile(
-    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<first>[{_LOWER}]{{2,}})[ \t]+{_LOWER_SURNAME}(?![\w'’-])"
+    rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<first>{_LOWER_GIVEN})[ \t]+{_LOWER_SURNAME}(?![\w'’-])"
 )
 # Words that follow a given name in a sentence without being its surname ("saw siobhan today").
 NAME_FOLLOWERS = _words(
@@ -264,7 +300,7 @@ def is_english(word: str) -> bool:
     )
 
 
-def _not_a_name(word: str) -> bool:
+def not_a_name(word: str) -> bool:
     """An English word, a drug maker's, a country's, or a drug's or organism's ending."""
     lowered = word.lower()
     return (
@@ -283,7 +319,13 @@ def _eponym_word(word: str) -> bool:
     return (
         lowered in EPONYM_NOUNS
         or lowered.removesuffix("s") in EPONYM_NOUNS
-        or lowered.endswith(MEDICAL_SUFFIXES)
+        # by its ending only if it is no known given name ("Thomas" ends in -omas, "Carcinomas" is none),
+        # and, short, only if it is a dictionary word ("lipoma" is; "Ifeoma", a name, is not)
+        or (
+            lowered.endswith(MEDICAL_SUFFIXES)
+            and lowered not in given_names()
+            and (len(lowered) >= 7 or is_english(lowered))
+        )
     )
 
 
@@ -314,9 +356,9 @@ def _foreign_words_span(words: list[str]) -> tuple[int, int] | None:
             start is not None
             and word.lower() in NAME_PARTICLES
             and bool(padded[index + 1])
-            and not _not_a_name(padded[index + 1])
+            and not not_a_name(padded[index + 1])
         )
-        if word and (inner_particle or not _not_a_name(word)):
+        if word and (inner_particle or not not_a_name(word)):
             start = index if start is None else start
             continue
         if start is not None and index - start >= 2:
@@ -340,10 +382,16 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb; or any word that is no
     English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,")."""
     aged = _AGE_FOLLOWS.match(text, end) is not None
-    if (not aged and word.lower() not in known) or _not_a_name(word):
-        return False
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
+    # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
+    related = bool(before and before.group(1).lower() in RELATIVES)
+    if related and before.group(1).lower() in {"patient", "pt"}:
+        # set off by commas only ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent")
+        related = "," in before.group() and text[end : end + 1] == ","
+    cued = cued or related
+    if (not aged and not related and word.lower() not in known) or not_a_name(word):
+        return False
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
     if aged:
         return cued or opening  # a word no dictionary knows, before an age: "Kalani is a 6-year-old"
@@ -358,9 +406,17 @@ def bare_names(text: str) -> Iterator[NameSpan]:
         matches = list(re.finditer(_RUN_WORD, run.group()))
         words = [word.group() for word in matches]
         if (
+            # (a maker's word, or an organisation's noun after its first word: "Sun Pharma", "Mayo Clinic")
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
+            or any(word.lower() in ORGANISATION_NOUNS for word in words[1:])
+            or any(word.lower() in DEMONYMS for word in words)
             # a title-case headline ("Could Adult European Pharmacoresistant Epilepsy Patients ...")
-            or (len(words) >= 4 and sum(is_english(word.lower()) for word in words) >= 2)
+            # (a lower-case particle inside says it is a name: "Ana Lúcia Ferreira da Silva")
+            or (
+                len(words) >= 4
+                and sum(is_english(word.lower()) for word in words) >= 2
+                and not _LOWER_PARTICLE_INSIDE.search(run.group())
+            )
             or eponym_follows(text, run.end())
             or organisation_follows(text, run.end())
         ):
@@ -397,27 +453,48 @@ def _surname_word(word: str, known_first: bool) -> bool:
     )
 
 
+_SET_OFF = re.compile(r"[ \t]*(?:[,;:(]|$)")
+
+
+def _known_given(word: str, known: frozenset[str]) -> bool:
+    """A known given name, or a hyphenated one whose every part is ("jean-baptiste")."""
+    return word in known or ("-" in word and all(part in known for part in word.split("-")))
+
+
+def _plain_word(word: str) -> bool:
+    """A function word, a common word or a drug's or organism's ending: never a lower-case name."""
+    return word in FUNCTION_WORDS or word in COMMON_WORDS or word.endswith(NON_NAME_SUFFIXES)
+
+
 def lower_case_names(text: str) -> Iterator[NameSpan]:
     """Names typed in lower case: after a cue ("patient peter hughes", "named oluwaseun adeyemi",
-    "saw siobhan murphy"), a known given name with its surname (see _surname_word), or a name of two
-    words that are no English word; opening a sentence without a cue, a known given name and a
-    surname that is no English word ("jose santos 12/03/1977 ...")."""
+    "saw siobhan murphy", "my patient dr hiroshi tanaka"), a known given name with its surname (see
+    _surname_word), or a name of two words that are no English word ("patient kwame asante-mensah");
+    a surname alone after a title ("call mr okafor"); opening a sentence without a cue, a known given
+    name and a surname that is no English word ("jose santos 12/03/1977 ...")."""
     known = given_names()
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
-        if first in FUNCTION_WORDS or first in COMMON_WORDS or first.endswith(NON_NAME_SUFFIXES):
-            continue
+        if _plain_word(first) or ("-" in first and not _known_given(first, known)):
+            continue  # ("called mannose-binding lectin": a hyphenated word is a name only if each part is)
         foreign_first = not is_english(first)
         named = match.group("cue").lower() in {"named", "called"}
-        surname = bool(second) and _surname_word(second, first in known and foreign_first)
-        if surname and (first in known or (named and foreign_first and not is_english(second.split()[-1]))):
+        known_first = _known_given(first, known)
+        surname = bool(second) and _surname_word(second, known_first and foreign_first)
+        # two words no dictionary knows, the first long enough to be no acronym ("pt kwame asante-mensah")
+        # (two unknown words are a name only where punctuation sets them off: "der Patient fährt trotz")
+        foreign_pair = foreign_first and not is_english(second.split()[-1]) if surname else False
+        if not named and not _SET_OFF.match(text, match.end()):
+            foreign_pair = False  # unless the cue says it is a name ("named oluwaseun adeyemi")
+        title = (match.group("title") or match.group("cue")) in LOWER_TITLES
+        if surname and (known_first or (foreign_pair and (named or len(first) >= 4))):
             yield NameSpan(match.start("first"), match.end("second"))
-        elif foreign_first and first in known:
+        elif foreign_first and (known_first or (title and len(first) >= 3 and "-" not in first)):
             yield NameSpan(match.start("first"), match.end("first"))
     for match in _LOWER_OPENING.finditer(text):
         first, second = match.group("first"), match.group("second")
         if (
-            first in known
+            _known_given(first, known)
             and not is_english(first)
             and first not in FUNCTION_WORDS
             and first not in COMMON_WORDS
@@ -429,9 +506,18 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
 
 
 def organisation_follows(text: str, end: int) -> bool:
-    """Whether the word after `end` makes the phrase an organisation ("Cleveland Clinic")."""
+    """Whether the word after `end` makes the phrase an organisation ("Cleveland Clinic"), a maker
+    ("Dr. Reddy's generic") or an author cited ("Jefferson et al.")."""
+    words = [word.lower() for word in _following_words(text, end)]
+    return bool(words) and (
+        words[0] in ORGANISATION_NOUNS or words[0] in PRODUCT_NOUNS or words[:2] == ["et", "al"]
+    )
+
+
+def product_follows(text: str, end: int) -> bool:
+    """Whether the word after `end` (past a possessive 's) is a product noun ("Dr. Reddy's generic")."""
     words = _following_words(text, end)
-    return bool(words) and words[0].lower() in ORGANISATION_NOUNS
+    return bool(words) and words[0].lower() in PRODUCT_NOUNS
 
 
 def _following_words(text: str, end: int) -> list[str]:
@@ -442,16 +528,242 @@ def _following_words(text: str, end: int) -> list[str]:
 # Verbs after which what follows is said of a person, not part of an eponym ("Nguyen Van Thanh has
 # hepatitis B", "Kalani is a 6-year-old with croup").
 PERSON_VERBS = _words(
-    "has had is was who presents presented reports reported needs takes took says said complains developed"
+    """has had is was who presents presented reports reported needs takes took says said complains developed
+    show shows showed asks asked wants wanted came comes went lives lived underwent received started
+    stopped"""
 )
 
 
-def eponym_follows(text: str, end: int) -> bool:
-    """Whether one of the three words after `end` (past a possessive 's, up to a verb such as "has")
-    names a condition."""
-    for word in _following_words(text, end):
-        if word.lower() in PERSON_VERBS:
+# Words of time after which a noun is said of the person, not part of an eponym ("Luiz Costa after
+# surgery"); not "for"/"in"/"and", after which an eponym's noun may still come ("Ann Arbor for
+# Hodgkin lymphoma", "Hunt and Hess scale").
+EPONYM_STOPS = _words("after since during following despite")
+
+
+def eponym_follows(text: str, end: int, words: int = 3) -> bool:
+    """Whether one of the `words` (up to three) words after `end` (past a possessive 's, up to a verb
+    such as "has") names a condition."""
+    for word in _following_words(text, end)[:words]:
+        if word.lower() in PERSON_VERBS or word.lower() in EPONYM_STOPS:
             return False
         if _eponym_word(word):
             return True
     return False
+
+
+# What may join a name to the next word of the same name: particles, lower-case or capitalised ("María
+# de la Fuente Ortega", "Fatima Zahra El Amrani", "Esperanza de los Ríos").
+_JOINING_PARTICLE = rf"(?:{_PARTICLE}|los|las|do|della|e|[DV]e|D[ae]|Dos|El|Al|Van|Von|Bin|Ibn)"
+_NAME_TAIL = re.compile(
+    rf"(?P<particles>(?:[ \t]+{_JOINING_PARTICLE}){{0,2}})[ \t]+(?P<word>{_RUN_WORD})(?![\w-]|['’](?!s\b))"
+)
+_NAME_HEAD = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+$")
+# a name coordinated with a found one: "Priya Raghunathan, Tomasz Wiśniewski and Grace Adeyemi"
+_COORDINATED_AFTER = re.compile(
+    rf"(?:,[ \t]*(?:and[ \t]+|&[ \t]+)?|[ \t]+(?:and|&)[ \t]+)(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?![\w-]|['’](?!s\b))"
+)
+_COORDINATED_BEFORE = re.compile(
+    rf"(?<![\w'’-])(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?:,[ \t]*|[ \t]+(?:and|&)[ \t]+)$"
+)
+# the same name in another script in brackets after it: "Li Wei (李伟)", "Olga Ivanova (Ольга Иванова)"
+_OTHER_SCRIPT_AFTER = re.compile(r"[ \t]*[(（][ \t]*(?P<name>[^\x00-\u024f()（）\d]{1,30}?)[ \t]*[)）]")
+# Two or three capitalised Cyrillic or Greek words: a name ("Иванова Мария Петровна")
+_OTHER_CAPITALISED_RUN = re.compile(
+    r"(?<![\w])[А-ЯЁΑ-Ω][а-яёα-ωά-ώ]+(?:[ \t]+[А-ЯЁΑ-Ω][а-яёα-ωά-ώ]+){1,2}(?![\w])"
+)
+# A name in Chinese, Japanese or Korean after the word for "name": "姓名：王芳", "氏名 山田太郎", "이름: 김민준"
+_CJK_NAME = re.compile(
+    r"(?:姓名|氏名|名字|이름)[ \t]*[:：]?[ \t]*(?P<name>[\u4e00-\u9fff\u3040-\u30ff\uac00-\ud7af]{2,5})"
+)
+# A patient's relative, or a measurement with its value, after a word's possessive makes the word a
+# person's name, known or not: "Tavita's mother", "Sizwe's potassium is 6.1" (a drug or a disease has no
+# mother, and no potassium of its own: "Warfarin's INR target", "Crohn's weight loss" are no names).
+_PERSONAL_NOUN = re.compile(
+    r"['’]s[ \t]+(?:(?i:mother|mum|mom|father|dad|wife|husband|son|daughter|partner|carer|gp)\b"
+    r"|(?i:potassium|sodium|inr|egfr|creatinine|hba1c|glucose|haemoglobin|hemoglobin|platelets|ferritin|tsh|"
+    r"psa|cd4(?: count)?|viral load|blood pressure|bp|weight|bmi|temperature|sats)"
+    r"[ \t]+(?:(?:is|was|of|at|now)[ \t]+)?(?:only[ \t]+)?[<>≥≤~]?[ \t]*\d)"
+)
+_POSSESSIVE_WORD = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})(?=['’]s\b)")
+# a run of one to three capitalised words with its cue after it: "Kalinda (my patient) has asthma",
+# "Tavita, my patient, ..."
+_CUE_AFTER = re.compile(
+    rf"(?<![\w'’-])(?P<run>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})"
+    r"(?=[ \t]*(?:\([ \t]*|,[ \t]*)(?i:(?:my|our|the|a)[ \t]+)?(?i:patient|pt|client)[ \t]*[),])"
+)
+# "Surname, Given" opening the text or a sentence, before a bracket, a dash or an age (not before a
+# comma: "Anusavice, Shen, Rawls." is a list of authors)
+_SURNAME_COMMA_GIVEN = re.compile(
+    rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<surname>{NAME_WORD}),[ \t]+(?P<given>{NAME_WORD})"
+    r"(?=[ \t]*(?:[(—–]|-[ \t]|,[ \t]*(?:\d|DOB|(?i:born|aged?)\b)|\d|$))"
+)
+# a run of two or three capitalised words (a given name may be hyphenated in lower case: "Ji-woo") opening
+# a sentence before an age: "Ji-woo Park, 27,"
+_AGED_RUN = re.compile(
+    rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<run>(?:{NAME_WORD}|[{_UPPER}][{_LOWER}]{{1,4}}-[{_LOWER}]{{2,5}})"
+    rf"(?:[ \t]+{NAME_WORD}){{1,2}})(?=(?:,[ \t]*(?:aged[ \t]+)?|[ \t]+\((?:aged?[ \t]+)?)\d{{1,3}}\b)"
+)
+
+
+# Words that open a sentence before a comma without being a surname ("However, James (the registrar) ...").
+_CONNECTIVES = _words(
+    "however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok"
+)
+
+
+def _namelike(item: str, known: frozenset[str]) -> bool:
+    """Whether a capitalised item holds a known given name or a word that is no English word, no drug
+    maker's, country's or drug's, and no eponym's word."""
+    words = re.split(r"[ \t-]+", item)
+    if any(_eponym_word(word) or word.lower() in ORGANISATION_NOUNS for word in words):
+        return False
+    return any(word.lower() in known or not not_a_name(word) for word in words)
+
+
+_MAX_TAIL_WORDS = 4  # a name grows by at most four words ("... de la Fuente Ortega")
+_MAX_COORDINATED = 12  # and takes at most twelve names coordinated after it
+_PLAIN_WORDS = COMMON_WORDS | FUNCTION_WORDS
+
+
+def _ends_in_particle(text: str, start: int, end: int) -> bool:
+    """Whether the name text[start:end] ends in a particle ("Mohammed bin Rashid Al")."""
+    last = text[max(start, end - 6) : end].split()
+    return bool(last) and last[-1].lower() in NAME_PARTICLES
+
+
+def _name_head(text: str, head: re.Match[str], known: frozenset[str]) -> bool:
+    """Whether the capitalised word right before a name is its given name: a known one or a word no
+    dictionary knows, and no function word opening the sentence ("Does")."""
+    word = head.group("word")
+    if word.lower() not in known and not_a_name(word):
+        return False
+    opening = _SENTENCE_START.search(text, max(0, head.start() - 3), head.start())
+    return not (opening and word.lower() in FUNCTION_WORDS)
+
+
+def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
+    """Spans that complete the found `names` (sorted): each grown over the name words and particles
+    right after it ("María José de la Fuente [Ortega]") and a given name or unknown word right before
+    it; the capitalised items coordinated with it that hold a given name or an unknown word ("[Grace
+    Adeyemi]"); and every other occurrence of one of its words ("Mrs Ortega ... [Ortega]'s INR").
+    Linear: growth never goes back over text an earlier name's growth reached (so a list of a thousand
+    names is walked once), and the repeats are one pass over the text's capitalised words."""
+    known = given_names()
+    found: list[NameSpan] = []
+    reached = 0  # the end of the text that forward growth has walked
+    for span in names:
+        start, end = span.start, span.end
+        if end >= reached:
+            # after a particle any capitalised word is the surname ("da Silva"), else one no dictionary knows
+            for _ in range(_MAX_TAIL_WORDS):
+                tail = _NAME_TAIL.match(text, end)
+                if not tail or not (
+                    not not_a_name(tail.group("word"))
+                    or (
+                        (tail.group("particles") or _ends_in_particle(text, start, end))
+                        and tail.group("word").lower() not in _PLAIN_WORDS
+                    )
+                ):
+                    break
+                if eponym_follows(text, tail.end()) or organisation_follows(text, tail.end()):
+                    break
+                end = tail.end()
+            reached = end
+            items = 0
+            while (
+                items < _MAX_COORDINATED
+                and (after := _COORDINATED_AFTER.match(text, reached))
+                and _namelike(after.group("item"), known)
+            ):
+                items += 1
+                if eponym_follows(text, after.end()) or organisation_follows(text, after.end()):
+                    break
+                found.append(NameSpan(after.start("item"), after.end("item")))
+                reached = after.end()
+        floor = found[-1].end if found else 0  # backward steps stop at what is already found
+        head = _NAME_HEAD.search(text, max(floor, start - 40), start)
+        if head and _name_head(text, head, known):
+            start = head.start()
+        found.append(NameSpan(start, end))
+        while (before := _COORDINATED_BEFORE.search(text, max(floor, start - 60), start)) and _namelike(
+            before.group("item"), known
+        ):
+            item = before.group("item").split()
+            if (
+                _SENTENCE_START.search(text, max(0, before.start() - 3), before.start())
+                and item[0].lower() in FUNCTION_WORDS
+            ):
+                break
+            found.append(NameSpan(before.start("item"), before.end("item")))
+            start = before.start()
+    for span in list(found):
+        if other := _OTHER_SCRIPT_AFTER.match(text, span.end):
+            found.append(NameSpan(other.start("name"), other.end("name")))
+    words = {
+        word
+        for span in found
+        for word in _CAPITALISED.findall(text, span.start, span.end)
+        if word.lower() not in FUNCTION_WORDS and word.lower() not in NAME_PARTICLES
+    }
+    repeats = [NameSpan(m.start(), m.end()) for m in _CAPITALISED_WORD.finditer(text) if m.group() in words]
+    return sorted([*found, *repeats], key=lambda s: (s.start, s.end))
+
+
+_CAPITALISED = re.compile(rf"[{_UPPER}][{_LOWER}]{{2,}}")
+_CAPITALISED_WORD = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{2,}}(?![\w])")
+
+
+def cue_less_names(text: str) -> list[NameSpan]:
+    """Names other rules cannot see, sorted and disjoint: "Surname, Given" opening a sentence ("Okafor,
+    Grace (the patient) ..."); a run of two or three capitalised words opening a sentence before an age
+    ("Ji-woo Park, 27, ...") that holds a given name or a word no dictionary knows; two or three
+    capitalised Cyrillic or Greek words; a Chinese, Japanese or Korean name after the word for "name";
+    and a word no dictionary knows before 's and a patient's measurement or relative ("Sizwe's
+    potassium")."""
+    return _disjoint(sorted(_cue_less_names(text), key=lambda span: (span.start, -span.end)))
+
+
+def _disjoint(spans: list[NameSpan]) -> list[NameSpan]:
+    kept: list[NameSpan] = []
+    for span in spans:
+        if not kept or span.start >= kept[-1].end:
+            kept.append(span)
+    return kept
+
+
+def _cue_less_names(text: str) -> Iterator[NameSpan]:
+    known = given_names()
+    for match in _SURNAME_COMMA_GIVEN.finditer(text):
+        given, surname = match.group("given"), match.group("surname")
+        lowered = surname.lower()
+        if (
+            given.lower() in known
+            and not _eponym_word(surname)
+            and not lowered.endswith("ly")
+            and not {lowered} & (FUNCTION_WORDS | COMMON_WORDS | NAME_FOLLOWERS | _CONNECTIVES)
+        ):
+            yield NameSpan(match.start("surname"), match.end("given"))
+    for match in _CUE_AFTER.finditer(text):
+        if (
+            _namelike(match.group("run"), known)
+            and match.group("run").split()[0].lower() not in FUNCTION_WORDS
+        ):
+            yield NameSpan(match.start("run"), match.end("run"))
+    for match in _OTHER_CAPITALISED_RUN.finditer(text):
+        yield NameSpan(match.start(), match.end())
+    for match in _CJK_NAME.finditer(text):
+        yield NameSpan(match.start("name"), match.end("name"))
+    for match in _POSSESSIVE_WORD.finditer(text):
+        word = match.group("word")
+        if (
+            _PERSONAL_NOUN.match(text, match.end())
+            and (word.lower() in known or not not_a_name(word))
+            and not _eponym_word(word)
+        ):
+            yield NameSpan(match.start(), match.end())
+    for match in _AGED_RUN.finditer(text):
+        if (
+            _namelike(match.group("run"), known)
+            and match.group("run").split()[0].lower() not in FUNCTION_WORDS
+        ):
+            yield NameSpan(match.start("run"), match.end("run"))

@@ -10,7 +10,9 @@ Reading", "wohnt in Berlin", "Reading RG1 2AB", "10115 Berlin"); a place an epon
 organisation follows ("Kawasaki disease", "Milan criteria", "Cleveland Clinic"); a place word inside a
 drug maker's name ("Bristol Myers Squibb"); the few places that name an infection or a clotting factor
 ("Lyme", "factor V Leiden"). A post code beside the place ("10115 Berlin", "1012 AB Amsterdam",
-"Durban 4001") is part of it.
+"Durban 4001", "Chennai 600004") is part of it. neighbourhood_spans finds what the gazetteer cannot: a
+district before its noun ("Wuhou District"), a village after its noun ("her village, Great Ayton"),
+and a town typed in lower case after a cue ("lives in cedar rapids iowa 52402").
 
     from arena.pii_places import place_spans
     [(s.start, s.end) for s in place_spans("She lives in Harrogate.")]
@@ -29,6 +31,8 @@ from importlib import resources
 from arena.pii_names import (
     COMMON_WORDS,
     DRUG_MAKER_WORDS,
+    NAME_WORD,
+    ORGANISATION_NOUNS,
     REGION_WORDS,
     NameSpan,
     english_words,
@@ -57,7 +61,8 @@ DUTCH_POSTCODE = r"[1-9]\d{3}[ \t]?(?!IU|UI|MG|ML|KG|MU|GY|CC|MM|CM|AM|PM|BC|AD)
 _POSTCODE_BEFORE = re.compile(
     rf"\b(?:[A-Z]{{1,2}}-)?(?:\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})[ \t]+$"
 )
-_POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}\b(?![./-]\d)")
+# a post code after the town: four digits ("Durban 4001"), or six (an Indian PIN, "Chennai 600004")
+_POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}(?:\d{2})?\b(?![./-]\d)")
 # Places that name an infection or a clotting factor far more often than a home in a clinical question.
 MEDICAL_PLACE_NAMES = frozenset(
     {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"}
@@ -146,3 +151,64 @@ def place_spans(text: str) -> Iterator[NameSpan]:
             continue  # "Reading", "Mobile", "Berlin": only where the words say it is a place
         after = _POSTCODE_AFTER.match(text, end)
         yield NameSpan(before.start() if before else start, after.end() if after else end)
+
+
+# A district, ward or neighbourhood named before its noun ("Wuhou District", "the Al Rawdah district"):
+# one or two capitalised words, one of them no English word ("Lake District" is a region, not flagged).
+_DISTRICT = re.compile(
+    rf"(?<![\w'’-])(?P<name>(?:(?:Al|El|al|el)[ -])?{NAME_WORD}(?:[ \t]+{NAME_WORD})?)[ \t]+"
+    r"(?:[Dd]istrict|[Ss]ubdistrict|[Ww]ard|[Nn]eighbou?rhood|[Ss]uburb|[Qq]uarter|[Tt]ownship|[Pp]refecture)\b"
+)
+# A village, town or suburb named after its noun ("her village, Upper Slaughter", "the town of Ballybeg").
+_CUED_PLACE = re.compile(
+    r"\b(?i:village|town|hamlet|suburb|neighbou?rhood)(?:[ \t]+of|,)?[ \t]+"
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?![\w'’-])"
+)
+# A town typed in lower case after a cue ("lives in cedar rapids", "from zwolle"), with a state and a ZIP
+# code after it ("iowa 52402").
+_LOWER_PLACE = re.compile(
+    r"\b(?i:lives?|living|resides?|moved|based|from)(?:[ \t]+(?:in|to|at|near|from))?[ \t]+"
+    r"(?P<name>[a-zà-ÿ]+(?:[ \t-][a-zà-ÿ]+){0,2})"
+)
+_STATE_ZIP = re.compile(r",?[ \t]+(?:[A-Za-z]+(?:[ \t][A-Za-z]+)?[ \t]+)?\d{5}(?:-\d{4})?\b")
+
+
+def _proper(words: str) -> str:
+    """'cedar rapids' -> 'Cedar Rapids' (each part of a hyphenated word too: 'stoke-on-trent')."""
+    return re.sub(r"[^\W\d_]+", lambda m: m.group().capitalize(), words)
+
+
+def neighbourhood_spans(text: str) -> list[NameSpan]:
+    """Places the gazetteer does not hold or cannot see, sorted: districts and wards before their noun,
+    villages and towns after theirs, and towns typed in lower case after a cue (with a ZIP code after)."""
+    spans = []
+    for match in _DISTRICT.finditer(text):
+        words = re.split(r"[ \t-]+", match.group("name"))
+        if any(not english_word(word) for word in words if word.lower() not in {"al", "el"}):
+            spans.append(NameSpan(match.start("name"), match.end()))
+    for match in _CUED_PLACE.finditer(text):
+        name = match.group("name")
+        if not (eponym_follows(text, match.end()) or organisation_follows(text, match.end())):
+            words = name.lower().split()
+            if words[0] not in COMMON_WORDS and not any(word in ORGANISATION_NOUNS for word in words):
+                spans.append(NameSpan(match.start("name"), match.end("name")))
+    places = place_names()
+    for match in _LOWER_PLACE.finditer(text):
+        words = match.group("name").split()
+        for count in range(len(words), 0, -1):
+            name = " ".join(words[:count])
+            if _proper(name) in places and (count > 1 or not english_word(name)):
+                end = match.start("name") + len(name)
+                state = _STATE_ZIP.match(text, end)
+                spans.append(NameSpan(match.start("name"), state.end() if state else end))
+                break
+    disjoint: list[NameSpan] = []
+    for span in sorted(spans, key=lambda span: (span.start, -span.end)):
+        if not disjoint or span.start >= disjoint[-1].end:
+            disjoint.append(span)
+    return disjoint
+
+
+def english_word(word: str) -> bool:
+    """A word that is ordinary English (its lower case in Webster's list)."""
+    return word.lower() in english_words()
