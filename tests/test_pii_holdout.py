@@ -1,4 +1,4 @@
-"""The patient-data rules measured on three labelled sets written before the rules they first measured,
+"""The patient-data rules measured on four labelled sets written before the rules they first measured,
 and on the bank's real questions (which hold no patient data) as negatives:
 
 - tests/fixtures/phi_holdout.json (108 cases across HIPAA Safe Harbor identifier kinds, 66 hard
@@ -20,7 +20,13 @@ and on the bank's real questions (which hold no patient data) as negatives:
   phirules branch's rules (67.9%, 9.0%, 54.3% before phirules). The rules of branch phirules2 were
   then written with its misses in view (general rule classes, each with an in-sample positive and hard
   negative in tests/test_pii.py), so it is no longer out of sample either: its floors below are the
-  in-view figures, and OUT_OF_SAMPLE keeps the honest one.
+  in-view figures, and OUT_OF_SAMPLE keeps the honest one;
+- tests/fixtures/phi_holdout4.json (261 cases, 345 identifiers in 142 cases, 119 hard negatives),
+  written on the phi4 branch by an author who read neither the rules, their tests nor the earlier
+  sets, committed before phirules2 was merged; measured on the rules before it (82.6%, 5.0%, 65.5%)
+  and once after: recall 90.4%, false alarms 2.5%, complete redaction 83.1%, the honest
+  out-of-sample figure of today's rules. Never tuned on: a rule written with its misses in view makes
+  it in view too, so write a fifth set first.
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
 and the out-of-sample one beside today's.
@@ -46,18 +52,22 @@ SAFE_HARBOR_KINDS = {
 }  # fmt: skip
 HOLDOUT2 = HOLDOUT.with_name("phi_holdout2.json")
 HOLDOUT3 = HOLDOUT.with_name("phi_holdout3.json")
+HOLDOUT4 = HOLDOUT.with_name("phi_holdout4.json")
 # (recall, false alarms, complete redaction) of the rules before the first rule change made after the
-# set was written: the phi branch's (commit 5a4baad) for the first two, phirules' (56547f5) for the third
+# set was written: the phi branch's (commit 5a4baad) for the first two, phirules' (56547f5) for the
+# third, phirules2's (the rules of 1bfd11c) for the fourth
 BEFORE = {
     HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
     HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
     HOLDOUT3.name: "recall 67.9% (186/274), false alarms 9.0% (8/89), complete redaction 54.3% (100/184)",
+    HOLDOUT4.name: "recall 82.6% (285/345), false alarms 5.0% (6/119), complete redaction 65.5% (93/142)",
 }
 # the last figures measured before a rule was written with the set's misses in view
 OUT_OF_SAMPLE = {
     HOLDOUT.name: BEFORE[HOLDOUT.name],
     HOLDOUT2.name: "recall 86.6% (136/157), false alarms 1.2% (1/83), complete redaction 79.5% (97/122)",
     HOLDOUT3.name: "recall 76.3% (209/274), false alarms 7.9% (7/89), complete redaction 66.8% (123/184)",
+    HOLDOUT4.name: "recall 90.4% (312/345), false alarms 2.5% (3/119), complete redaction 83.1% (118/142)",
 }
 
 
@@ -148,6 +158,22 @@ def test_the_banks_real_questions_raise_almost_no_alarm() -> None:
     flagged = [question for question in sample if find_pii(question)]
     print(f"\n{len(flagged)} of {len(sample)} real bank questions flagged: {[q[:60] for q in flagged]}")
     assert len(sample) > 800 and len(flagged) / len(sample) <= 0.01
+
+
+def test_fourth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+    data = json.loads(HOLDOUT4.read_text(encoding="utf-8"))
+    assert "never used to tune the rules" in data["provenance"]
+    cases = load_labelled(HOLDOUT4)
+    positives = [case for case in cases if case.identifiers]
+    assert len(positives) >= 100 and len(cases) - len(positives) >= 100
+    assert {identifier.kind for case in positives for identifier in case.identifiers} >= SAFE_HARBOR_KINDS
+    result = figures(HOLDOUT4)
+    # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind to the rules,
+    # their tests and the earlier sets; measured before phirules2 and once after. The false-alarm
+    # target (<= 5%) is met; recall (>= 95%) and complete redaction are not (README). Measured floors:
+    # a change that loses ground fails here. Tuning on this set's misses makes it in view.
+    assert result.recall >= 0.90 and result.complete_redaction_rate >= 0.83
+    assert result.false_alarm_rate <= 0.05
 
 
 @pytest.mark.parametrize(
