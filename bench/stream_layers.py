@@ -1,0 +1,147 @@
+"""Where a streamed battle pauses: each layer between the engine and the page stamped in one run.
+
+For every battle (the app's UI served from this process, headless Chromium on the same cores, as
+`bench/serve_bench.py` does it), the longest pauses of:
+
+1. the service's yields (`ArenaService.stream_battle`, what the UI handler forwards);
+2. the server's writes of the event stream (Starlette's `StreamingResponse` `send`);
+3. Chromium's network reads (CDP `Network.dataReceived`; CLOCK_MONOTONIC, like `time.monotonic`);
+4. the page's DOM changes (a MutationObserver on both answers).
+
+A pause that appears at 3 but not at 2 lies in the browser, not the server: that is how issue #25's
+vLLM gap was found to be Chromium starved by the engines (README, Benchmarks: streaming).
+
+    python bench/stream_layers.py --backend vllm --tokens 128 --battles 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OBSERVER = """() => { window.__updates = []; const stamp = () => window.__updates.push(performance.now());
+  for (const id of ['answer-a', 'answer-b']) new MutationObserver(stamp).observe(
+    document.getElementById(id), {subtree: true, childList: true, characterData: true}); }"""
+
+
+def longest(stamps: list[float], top: int = 3) -> list[tuple[float, float]]:
+    """The `top` longest pauses between consecutive stamps, as (pause, seconds from the click)."""
+    pauses = sorted(((b - a, a) for a, b in itertools.pairwise(stamps)), reverse=True)[:top]
+    return [(round(pause, 3), round(at, 3)) for pause, at in pauses]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="vllm", choices=["peft", "vllm", "vllm-stock-lora", "llamacpp"])
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--battles", type=int, default=4)
+    args = parser.parse_args()
+
+    import starlette.responses
+    from playwright.sync_api import expect, sync_playwright
+
+    from arena.service import ArenaService
+    from arena.serving.backends import BackendOptions, start_backend
+    from arena.serving.common import GenerationSettings
+    from arena.serving.vllm_config import VLLMSettings
+    from arena.store.battles import ArenaStore
+    from arena.ui import build_ui
+    from bench.serve_bench import QUESTIONS, backend_options
+    from finetune.data import load_dataset_source
+
+    backend = start_backend(backend_options(args.backend, BackendOptions, VLLMSettings))
+    folder = Path(tempfile.mkdtemp(prefix="stream-layers-"))
+    settings = GenerationSettings(max_new_tokens=args.tokens, min_new_tokens=args.tokens)
+    service = ArenaService(
+        backend,
+        ArenaStore(folder / "votes.db"),
+        load_dataset_source("bundled").records,
+        settings=settings,
+        seed=5,
+    )
+    yields: list[float] = []
+    sends: list[float] = []
+    stream_battle = service.stream_battle
+
+    def stamped_stream(*a: object, **k: object):
+        for progress in stream_battle(*a, **k):
+            yields.append(time.monotonic())
+            yield progress
+
+    service.stream_battle = stamped_stream
+    stream_response = starlette.responses.StreamingResponse.stream_response
+
+    async def stamped_response(self, send):  # every write of an event stream, as the server makes it
+        async def stamped_send(message):
+            if message.get("type") == "http.response.body" and message.get("body"):
+                sends.append(time.monotonic())
+            await send(message)
+
+        await stream_response(self, stamped_send)
+
+    starlette.responses.StreamingResponse.stream_response = stamped_response
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo = build_ui(service)
+    demo.queue(default_concurrency_limit=backend.concurrent_battles).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}", wait_until="load")
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            reads: list[float] = []
+            cdp.on("Network.dataReceived", lambda event: reads.append(event["timestamp"]))
+            for index in range(args.battles):
+                if index:
+                    page.click("#new-battle")
+                    expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
+                page.wait_for_selector("#answer-a", timeout=60_000)
+                page.evaluate(OBSERVER)
+                page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
+                clicked_page = page.evaluate("() => performance.now()")
+                clicked = time.monotonic()
+                yields.clear(), sends.clear(), reads.clear()
+                page.click("#ask")
+                expect(page.locator("#vote-model-a")).to_be_enabled(timeout=600_000)
+                dom = [(stamp - clicked_page) / 1000 for stamp in page.evaluate("() => window.__updates")]
+                with sqlite3.connect(folder / "votes.db") as db:
+                    pair = db.execute(
+                        "SELECT contestant_a, contestant_b FROM battles ORDER BY created_at DESC LIMIT 1"
+                    ).fetchone()
+                print(f"battle {index}: {pair[0]} vs {pair[1]}")
+                for layer, stamps in (
+                    ("service yields", yields),
+                    ("server writes", sends),
+                    ("browser reads", reads),
+                ):
+                    relative = [stamp - clicked for stamp in stamps]
+                    print(f"  {layer:15} {len(relative):4} longest pauses (s, at s) {longest(relative)}")
+                print(
+                    f"  {'page changes':15} {len(dom):4} longest pauses (s, at s) {longest(dom)}", flush=True
+                )
+            browser.close()
+    finally:
+        demo.close()
+        backend.close()
+
+
+if __name__ == "__main__":
+    main()
