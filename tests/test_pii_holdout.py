@@ -43,7 +43,16 @@ from pathlib import Path
 import pytest
 
 from arena.pii import find_pii, redact
-from arena.pii_eval import HOLDOUT, PhiScore, load_labelled, report, score
+from arena.pii_eval import (
+    HOLDOUT,
+    Identifier,
+    LabelledCase,
+    PhiScore,
+    leftover_words,
+    load_labelled,
+    report,
+    score,
+)
 from tests.conftest import SHARED_DATA
 
 SAFE_HARBOR_KINDS = {
@@ -188,3 +197,12 @@ def test_fourth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> No
 )
 def test_redaction_leaves_no_fragment(text: str, left: str) -> None:
     assert redact(text) == left
+
+
+def test_a_placeholders_own_words_are_no_leftover() -> None:
+    # "[AGE 90+]" holds "90": the age it replaced is gone, so no fragment is counted for it
+    case = LabelledCase("Edith, 90, fell.", (Identifier("age90", "90"),))
+    assert leftover_words(case, "Edith, [AGE 90+], fell.") == []
+    # a word of the identifier that is still there beside a placeholder is a leftover
+    case = LabelledCase("Ann Lee, 90, fell.", (Identifier("name", "Ann Lee"), Identifier("age90", "90")))
+    assert leftover_words(case, "Ann [NAME], 90, fell.") == ["90", "Ann"]
