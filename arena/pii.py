@@ -146,7 +146,8 @@ _NOT_A_UNIT = (
 )
 _PARTICLES = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|bin|ibn|ben|abu)"
 # a name after a title, with initials before it ("Mr. K. Osei", "Dr J. R. Hartley")
-_FULL_NAME = rf"(?:[A-Z]\.\s*){{0,3}}{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
+# (a middle initial is no "O" of "O'Sullivan": "Mr Declan O'Sullivan")
+_FULL_NAME = rf"(?:[A-Z]\.\s*){{0,3}}{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z'’]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
 _STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Boulevard|Blvd|Way|Place|Pl|"
     r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove|View|Heights|Rise|Circle|Trail|"
@@ -155,7 +156,7 @@ _STREET_TYPES = (
 _UP, _LOW = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 _PREFIX_STREET = (
     r"(?:Rue|Av\.|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|Calle|Avenida|Avda\.?|Paseo|Plaza|Carrer|Passeig|"
-    r"Via|Viale|Piazza|Corso|Largo|Vicolo|Rua|Travessa|Praça|Estrada|"
+    r"Via|Viale|Piazza|Corso|Largo|Vicolo|Rua|Travessa|Praça|Estrada|C/|"
     # Polish, Indonesian and Malay ones ("ul. Marszałkowska 10", "Jl. Sudirman No. 5", "Jalan Ampang")
     r"[Uu]l\.|ulica|Jl\.|Jln\.?|Jalan)"
 )
@@ -220,12 +221,14 @@ _ID_TOKEN = (
     r"|[A-Z]{2}[ -]?\d{1,2}[ -]?[A-Z]{1,3}[ -]?\d{1,4}\b"
     r"|[A-Z]{2}\d{2}\s?[A-Z]{3}\b"
     r"|\d{1,5}(?:[ -]\d{1,5}){1,6}(?:[ -][A-Z]{1,2})?(?![\w/-])"  # never ends inside a longer token
+    r"|[A-Z]{1,4}(?:[ ]\d{2,5}){2,5}(?![\w/-])"  # letters, then groups of digits: "ZGP 882 194 55"
     # letters and digits joined by dashes, slashes or dots ("UK.FCL.PPL.012345")
     r"|(?=[A-Z\d/.-]*\d)[A-Z\d]++(?:[-/.][A-Z\d]++)*+)"
 )
 # what may stand between a keyword and its identifier: "no.", "number", "#", "ID", "ref", "Nr.", "n°"
 _ID_LABEL = (
-    r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|plate|is|ref\.?|reference|code|:))*"
+    r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|plate|is|ref\.?|reference|code|:"
+    r"|(?:on|from)\s+(?:the|his|her|their|my)\s+card))*"
     r"\s*[:#]?\s*"
 )
 # Keywords are families, across countries: the record, insurance, bank and case numbers a clinic or an
@@ -240,7 +243,7 @@ _RECORD_KEYWORDS = (
     r"Fallnummer|Patientennummer|Aktenzeichen|dossier|historia cl[ií]nica|cartella clinica|"
     rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref){_NEEDS_LABEL}"
 )
-_RECORD_ACRONYMS = r"UR|URN|MBI|HICN|IBAN|NHI|HIC|EMR|EHR|EPR|CRN|NHC"
+_RECORD_ACRONYMS = r"UR|URN|MBI|HICN|IBAN|NHI|HIC|EMR|EHR|EPR|CRN|NHC|PID"  # PID: a patient identifier
 _NATIONAL_KEYWORDS = (
     r"national insurance|NI|NINO|health[- ]card|CHI|IHI|individual healthcare identifier|SIN|"
     r"social insurance|Aadhaar|personal (?:identity|health) number|PPSN?|BSN|provincial health|"
@@ -252,7 +255,10 @@ _NATIONAL_KEYWORDS = (
 )
 _NATIONAL_ACRONYMS = (
     r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|PHIN|HCN|ULI|MSP|HKID|NRIC|TFN|CPR|"
-    r"SVNR|NIN"
+    r"SVNR|NIN|"
+    # Korea's resident registration, Vietnam's citizen identity and identity card numbers; a bare "ID"
+    # before a number ("SA ID 8001015009087")
+    r"RRN|CCCD|CMND|ID"
 )
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
@@ -264,6 +270,9 @@ _OTHER_ID_KEYWORDS = (
     rf"(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}"
 )
 _OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|SN|UDI|CDL"
+
+
+_LOCAL_PHONE = re.compile(r"(?<![\w.+/-])[2-9]\d{2}-\d{4}(?![\w/-]|[.,]\d)" + _NOT_A_UNIT)
 
 
 def _keyword_id(keywords: str, acronyms: str) -> re.Pattern[str]:
@@ -428,6 +437,11 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"(?<![\dA-Za-z])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX](?![\dA-Za-z])"
         ),
     ),
+    # a Korean resident registration number by its shape: birth date, a dash, sex digit and six more
+    (
+        PiiKind.NATIONAL_ID,
+        re.compile(r"(?<![\d-])\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])-[1-8]\d{6}(?![\d-])"),
+    ),
     # a post-office box, with the post code a dash joins to it ("P.O. Box 4471-00100"): before the
     # phone rule, which would take its digits
     (PiiKind.ADDRESS, re.compile(r"\b(?i:p\.?\s?o\.?\s?box)\s*#?\s*\d{1,6}(?:-\d{3,5})?\b")),
@@ -440,6 +454,9 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"|(?<![\w+])\+\d{10,14}\b"
         ),
     ),
+    # a local seven-digit number, three digits (the first 2-9), a dash and four: "555-0143"; not a
+    # range of doses or counts ("250-1000 mg", "150-4000/µL", "range 200-1500": see _keep)
+    (PiiKind.PHONE, _LOCAL_PHONE),
     # addresses, one pattern per shape: each then starts with its own character class, which the regex
     # engine uses to skip ahead (one alternation of them all was tried at every position)
     (
@@ -591,7 +608,9 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     digits = sum(ch.isdigit() for ch in text)
     if kind == PiiKind.PHONE:
         if (
-            digits < _PHONE_MIN_DIGITS
+            digits < (7 if match.re is _LOCAL_PHONE else _PHONE_MIN_DIGITS)
+            # "300-1000", "200-1500": a range of round figures, not a local number
+            or (match.re is _LOCAL_PHONE and all(part.endswith("0") for part in text.split("-")))
             or _HELPLINE_BEFORE.search(context, max(0, match.start() - 40), match.start())
             or _HELPLINE_AFTER.match(context, end)
         ):

@@ -646,3 +646,55 @@ def test_each_phirules2_rule_class_redacts_its_identifier_whole(rule: str, text:
 @pytest.mark.parametrize(("rule", "text"), RULE_CLASS_NEGATIVES3, ids=[c[0] for c in RULE_CLASS_NEGATIVES3])
 def test_each_phirules2_rule_class_leaves_its_hard_negative_alone(rule: str, text: str) -> None:
     assert find_pii(text) == []
+
+
+# Rule classes of the phirules3 branch, written with the fourth holdout's misses in view (never its text).
+RULE_CLASSES4: list[tuple[str, str, str]] = [
+    (
+        "an O' or D' surname after a title and a given name",
+        "Mrs Aoife D'Arcy (MRN 5520931) went home.",
+        "[NAME] (MRN [RECORD]) went home.",
+    ),
+    (
+        "a local seven-digit number",
+        "Her daughter's mobile is 487-2291, ring her.",
+        "Her daughter's mobile is [PHONE], ring her.",
+    ),
+    ("a Korean resident registration number", "Lee, 720914-2345678, CKD 3b.", "Lee, [NATIONAL ID], CKD 3b."),
+    (
+        "more national-id keywords",
+        "CMND 079123456789 on file; ID 9202204720082 too.",
+        "CMND [NATIONAL ID] on file; ID [NATIONAL ID] too.",
+    ),
+    ("a patient identifier (PID)", "PID 90233187, post-op day 2.", "PID [RECORD], post-op day 2."),
+    (
+        "an id read off a card, letters then groups of digits",
+        "Member number from the card: HXQ 4410 2287 19, is he covered?",
+        "Member number from the card: [RECORD], is he covered?",
+    ),
+    (
+        "a Spanish street abbreviated C/",
+        "Vive en C/ Alcalá 120, 4ºA, Madrid.",
+        "Vive en [ADDRESS], [ADDRESS], [ADDRESS].",
+    ),
+]
+RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
+    ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
+    ("a local seven-digit number", "Ferritin 300-1000 ng/mL or a dose of 250-1000 mg?"),
+    ("a local seven-digit number", "Platelets 150-4000/uL, range 200-1500."),
+    ("a Korean resident registration number", "Lot 201301-9999999999 of the vaccine?"),
+    ("more national-id keywords", "ID 50 mg, infectious disease (ID) consult?"),
+    ("a patient identifier (PID)", "PID in 2019: doxycycline or ceftriaxone?"),
+    ("an id read off a card, letters then groups of digits", "Card shows CD4 350 200 cells?"),
+    ("a Spanish street abbreviated C/", "C/ S ratio of 2 in the urine?"),
+]
+
+
+@pytest.mark.parametrize(("rule", "text", "redacted"), RULE_CLASSES4, ids=[c[0] for c in RULE_CLASSES4])
+def test_each_phirules3_rule_class_redacts_its_identifier_whole(rule: str, text: str, redacted: str) -> None:
+    assert redact(text) == redacted
+
+
+@pytest.mark.parametrize(("rule", "text"), RULE_CLASS_NEGATIVES4, ids=[c[0] for c in RULE_CLASS_NEGATIVES4])
+def test_each_phirules3_rule_class_leaves_its_hard_negative_alone(rule: str, text: str) -> None:
+    assert find_pii(text) == []
