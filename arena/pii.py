@@ -208,7 +208,9 @@ _TITLE_WORDS = frozenset(
 # People a clinician names beside a patient, and the words that introduce a name.
 _NAME_CUES = (
     r"(?:[Pp]atient|[Pp]t|[Cc]lient|[Dd]aughter|[Ss]on|[Ww]ife|[Hh]usband|[Mm]other|[Ff]ather|[Ss]ister|"
-    r"[Bb]rother|[Pp]artner|[Cc]arer|[Gg]uardian|[Cc]ontact|[Nn]amed?|[Cc]alled)"
+    r"[Bb]rother|[Pp]artner|[Cc]arer|[Gg]uardian|[Cc]ontact|[Nn]amed?|[Cc]alled|"
+    # everyday words for relatives, in lower case only ("my mum, Rose Hall"; not a headline's "Mum Says")
+    r"mum|mom|dad|gran|grandma|grandpa|grandmother|grandfather|aunt|uncle|niece|nephew)"
 )
 # An identifier after its keyword: letters and digits (at least one digit) with dashes or slashes, or
 # groups of digits ("2953 41685 1", "1 84 12 76 451 089 46"), or a UK number plate. Case-sensitive, so
@@ -558,6 +560,17 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"|(?<=\b(?i:initials) )(?:[A-Z]\.\s?){2,4}(?![\w])|(?<=\b(?i:initials): )(?:[A-Z]\.?\s?){2,4}(?![\w])"
         ),
     ),
+    # a name after a form's field label, in capitals too: "surname OKONKWO / forename Ada", "Name: REYES,
+    # Ana"; a patient's initials after the word, before a comma or an age ("pt J.M., 67M")
+    (
+        PiiKind.NAME,
+        re.compile(
+            r"\b(?i:surname|forenames?|first[ -]name|last[ -]name|given[ -]names?|family[ -]name)\b[ \t]*[:=]?[ \t]*"
+            r"(?P<value>[A-Z][A-Za-z'’-]+(?:,[ \t]*[A-Z][A-Za-z'’-]+)?)"
+            r"|\b(?i:name)[ \t]*:[ \t]*(?P<value2>[A-Z]{2,}(?:[ '’-][A-Z]{2,})*,[ \t]*[A-Z][A-Za-z'’-]+)"
+            r"|\b(?i:patient|pt)\.?[ \t]+(?P<value3>(?:[A-Z]\.){2,3})(?=[ \t]*[,(]|[ \t]+\d)"
+        ),
+    ),
 )
 
 # Words that start a capitalised phrase after "patient" without being a name ("patient Has chest pain").
@@ -660,6 +673,9 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     return True
 
 
+_VALUE_GROUPS = ("id", "value", "value2", "value3")
+
+
 def find_pii(text: str) -> list[PiiFinding]:
     """Non-overlapping findings in text order; earlier rules win overlapping spans.
 
@@ -671,8 +687,16 @@ def find_pii(text: str) -> list[PiiFinding]:
         for match in pattern.finditer(text):
             # an identifier after its keyword is replaced alone: "MRN [RECORD]" keeps what it was
             # (an age after "he is" likewise: "He is [AGE 90+]")
-            group = next((name for name in ("id", "value") if name in pattern.groupindex), 0)
-            start, end = match.span(group) if match.group(group) is not None else match.span()
+            # (the first such group of the alternative that matched: "value", "value2" ...)
+            group = next(
+                (
+                    name
+                    for name in _VALUE_GROUPS
+                    if name in pattern.groupindex and match.group(name) is not None
+                ),
+                0,
+            )
+            start, end = match.span(group)
             # trim the leading blanks a rule with an optional keyword may have eaten
             while start < end and text[start].isspace():
                 start += 1

@@ -196,6 +196,10 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
 # What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
 _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+$")
+# a self-introduction before a name: "I'm Kwabena", "my name is Thabo"
+_SELF_INTRODUCTION = re.compile(r"\b(?i:i['’]m|i am|my name is|name['’]s)[ \t]+$")
+# a phone number after a word (seven digits or more): "son Graham 555-0143", "wife Ana (07700 900123)"
+_NUMBER_FOLLOWS = re.compile(r"[ \t]*[(:,]?[ \t]*\+?\d{2,5}(?:[ .-]?\d{2,5}){1,3}\b")
 # An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
 # "Kalani (aged 6)".
 _AGE_FOLLOWS = re.compile(
@@ -222,6 +226,15 @@ _LOWER_CUED = re.compile(
 _LOWER_OPENING = re.compile(
     rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<first>{_LOWER_GIVEN})[ \t]+{_LOWER_SURNAME}(?![\w'’-])"
 )
+# a lower-case O' or D' surname after a lower-case title: "mr o'neill", "dr d'cruz-mehta"
+_LOWER_APOSTROPHE_SURNAME = re.compile(
+    rf"\b(?i:mr|mrs|dr|prof)\.?[ \t]+(?P<name>[od]['’][{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)(?![\w'’-])"
+)
+# an age (and a sex) after a lower-case name: "rose hughes, 94,", "grant morris 58 m"
+_LOWER_AGE_AFTER = re.compile(
+    r",?[ \t]*\d{1,3}[ \t]*(?:[mfMF]|yo|y/o|yrs?|years?(?:[ \t]+old)?)?[ \t]*[,;)]"
+    r"|[ \t]+\d{1,3}[ \t]*(?:[mfMF]|yo|y/o)\b"
+)
 # Words that follow a given name in a sentence without being its surname ("saw siobhan today").
 NAME_FOLLOWERS = _words(
     """today yesterday tomorrow tonight again alone twice once now recently earlier later already still
@@ -241,6 +254,13 @@ class NameSpan:
 def given_names() -> frozenset[str]:
     """The first names of gender-guesser's list (lower case), less COMMON_WORDS; empty if the package
     is not installed (then only names with a cue are found)."""
+    return all_given_names() - COMMON_WORDS
+
+
+@functools.cache
+def all_given_names() -> frozenset[str]:
+    """Every first name of gender-guesser's list (lower case), everyday words too ("Grace", "Graham"):
+    a name only where the words around it say so (an age, a relative, a phone number)."""
     try:
         data = resources.files("gender_guesser").joinpath("data", "nam_dict.txt").read_bytes()
     except (ModuleNotFoundError, FileNotFoundError):
@@ -252,7 +272,7 @@ def given_names() -> frozenset[str]:
         for name in line[3:29].strip().replace("+", " ").split():
             if len(name) >= 2 and name.isalpha():
                 names.add(name.lower())
-    return frozenset(names - COMMON_WORDS)
+    return frozenset(names)
 
 
 @functools.cache
@@ -380,8 +400,15 @@ def _surname_shape_span(words: list[str]) -> tuple[int, int] | None:
 def _lone_given_name(text: str, start: int, end: int, word: str, known: frozenset[str]) -> bool:
     """A known given name that is no English word, alone: after a word that introduces a person
     ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb; or any word that is no
-    English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,")."""
+    English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,"); any
+    given name, everyday words too, before an age ("Hope, 16, ..."), after a relative before an age or
+    a phone number ("father Dang, 44", "son Graham 555-0143"); a word no dictionary knows or a known
+    given name after a self-introduction ("I'm Kwabena")."""
     aged = _AGE_FOLLOWS.match(text, end) is not None
+    if _SELF_INTRODUCTION.search(text, max(0, start - 16), start) and (
+        word.lower() in known or not not_a_name(word)
+    ):
+        return True
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
     # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
@@ -390,6 +417,13 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         # set off by commas only ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent")
         related = "," in before.group() and text[end : end + 1] == ","
     cued = cued or related
+    everyday = word.lower() in all_given_names() and word.lower() not in FUNCTION_WORDS
+    if everyday and not _eponym_word(word):
+        if aged and (cued or _SENTENCE_START.search(text, max(0, start - 3), start)):
+            return True
+        number = _NUMBER_FOLLOWS.match(text, end)
+        if related and number and sum(ch.isdigit() for ch in number.group()) >= 7:
+            return True
     if (not aged and not related and word.lower() not in known) or not_a_name(word):
         return False
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
@@ -453,6 +487,20 @@ def _surname_word(word: str, known_first: bool) -> bool:
     )
 
 
+def _aged_surname(word: str) -> bool:
+    """Whether a lower-case word before an age may be a surname, English or not ("morris", "hughes"):
+    no function, common or time word, verb after a name, adverb, drug's or condition's word."""
+    last = word.split()[-1]
+    return not (
+        last in FUNCTION_WORDS
+        or last in COMMON_WORDS
+        or last in NAME_FOLLOWERS
+        or last in PERSON_VERBS
+        or last.endswith(("ly", *NON_NAME_SUFFIXES))
+        or _eponym_word(last)
+    )
+
+
 _SET_OFF = re.compile(r"[ \t]*(?:[,;:(]|$)")
 
 
@@ -468,13 +516,26 @@ def _plain_word(word: str) -> bool:
 
 def lower_case_names(text: str) -> Iterator[NameSpan]:
     """Names typed in lower case: after a cue ("patient peter hughes", "named oluwaseun adeyemi",
+    "pt hope turner, 91," where an age follows even an everyday given name),
     "saw siobhan murphy", "my patient dr hiroshi tanaka"), a known given name with its surname (see
     _surname_word), or a name of two words that are no English word ("patient kwame asante-mensah");
-    a surname alone after a title ("call mr okafor"); opening a sentence without a cue, a known given
+    a surname alone after a title ("call mr okafor", "mr o'neill"); opening a sentence without a cue, a known given
     name and a surname that is no English word ("jose santos 12/03/1977 ...")."""
     known = given_names()
+    for match in _LOWER_APOSTROPHE_SURNAME.finditer(text):
+        yield NameSpan(match.start("name"), match.end("name"))
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
+        # any given name, everyday words too, and a surname before an age: "patient rose hughes, 94"
+        if (
+            second
+            and first in all_given_names()
+            and first not in FUNCTION_WORDS
+            and _LOWER_AGE_AFTER.match(text, match.end())
+            and _aged_surname(second)
+        ):
+            yield NameSpan(match.start("first"), match.end("second"))
+            continue
         if _plain_word(first) or ("-" in first and not _known_given(first, known)):
             continue  # ("called mannose-binding lectin": a hyphenated word is a name only if each part is)
         foreign_first = not is_english(first)
@@ -566,7 +627,22 @@ _COORDINATED_BEFORE = re.compile(
     rf"(?<![\w'’-])(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?:,[ \t]*|[ \t]+(?:and|&)[ \t]+)$"
 )
 # the same name in another script in brackets after it: "Li Wei (李伟)", "Olga Ivanova (Ольга Иванова)"
-_OTHER_SCRIPT_AFTER = re.compile(r"[ \t]*[(（][ \t]*(?P<name>[^\x00-\u024f()（）\d]{1,30}?)[ \t]*[)）]")
+# (of one to four words: "Leila Haddad (ليلى حداد)")
+_OTHER_SCRIPT_AFTER = re.compile(
+    r"[ \t]*[(（][ \t]*(?P<name>[^\x00-\u024f()（）\d\s]{1,30}(?:[ \t]+[^\x00-\u024f()（）\d\s]{1,30}){0,3})"
+    r"[ \t]*[)）]"
+)
+# a Chinese, Japanese or Korean spelling right after it without brackets: "Wang Fang 王芳,"
+_CJK_AFTER = re.compile(r"[ \t]+(?P<name>[\u4e00-\u9fff\u3040-\u30ff\uac00-\ud7af]{2,5})(?![\w])")
+# the other spelling before it, the found name in brackets: "박서연 (Park Seo-yeon)"
+_OTHER_SCRIPT_BEFORE = re.compile(r"(?<![\w])(?P<name>[^\x00-\u024f()（）\d\s]{2,12})[ \t]*[(（][ \t]*$")
+# a given name in brackets after it, any case, or a capitalised word no dictionary knows: "Mrs Okafor
+# (Ngozi)", "mr o'brien (liam)"; not "Mr Idowu (diabetic)"
+_GIVEN_IN_BRACKETS = re.compile(rf"[ \t]*\([ \t]*(?P<name>[{_UPPER}{_LOWER}][{_LOWER}]+)[ \t]*\)")
+# a Korean or Chinese given name's second syllable after a hyphen: "Min-jun", "Seo-yeon"
+# (after a capitalised syllable of two to four letters ending the name)
+_SYLLABLE_AFTER = re.compile(rf"-[{_LOWER}]{{2,5}}(?![\w'’-])")
+_SYLLABLE_BEFORE = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{1,3}}$")
 # Two or three capitalised Cyrillic or Greek words: a name ("Иванова Мария Петровна")
 _OTHER_CAPITALISED_RUN = re.compile(
     r"(?<![\w])[А-ЯЁΑ-Ω][а-яёα-ωά-ώ]+(?:[ \t]+[А-ЯЁΑ-Ω][а-яёα-ωά-ώ]+){1,2}(?![\w])"
@@ -697,8 +773,23 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
             found.append(NameSpan(before.start("item"), before.end("item")))
             start = before.start()
     for span in list(found):
-        if other := _OTHER_SCRIPT_AFTER.match(text, span.end):
+        end = span.end
+        if _SYLLABLE_BEFORE.search(text, max(0, end - 4), end) and (
+            syllable := _SYLLABLE_AFTER.match(text, end)
+        ):
+            found.append(NameSpan(span.start, syllable.end()))
+            end = syllable.end()
+        other = _OTHER_SCRIPT_AFTER.match(text, end) or _CJK_AFTER.match(text, end)
+        given = _GIVEN_IN_BRACKETS.match(text, end)
+        if other:
             found.append(NameSpan(other.start("name"), other.end("name")))
+        elif given and (
+            given.group("name").lower() in known
+            or (given.group("name")[0].isupper() and not not_a_name(given.group("name")))
+        ):
+            found.append(NameSpan(given.start("name"), given.end("name")))
+        if before := _OTHER_SCRIPT_BEFORE.search(text, max(0, span.start - 16), span.start):
+            found.append(NameSpan(before.start("name"), before.end("name")))
     words = {
         word
         for span in found

@@ -677,6 +677,62 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "Vive en C/ Alcalá 120, 4ºA, Madrid.",
         "Vive en [ADDRESS], [ADDRESS], [ADDRESS].",
     ),
+    (
+        "an everyday given name before an age",
+        "Hope, 16, asks about the pill.",
+        "[NAME], 16, asks about the pill.",
+    ),
+    (
+        "a given name after a relative, before an age or a phone number",
+        "Her husband Dang, 44, and son Graham 0161 496 0732.",
+        "Her husband [NAME], 44, and son [NAME] [PHONE].",
+    ),
+    (
+        "a self-introduction",
+        "Hello, I'm Kwabena and my sugars are high.",
+        "Hello, I'm [NAME] and my sugars are high.",
+    ),
+    (
+        "a name in another script, of several words, in brackets",
+        "Omar Khalil (عمر خليل) has asthma.",
+        "[NAME] ([NAME]) has asthma.",
+    ),
+    (
+        "a CJK spelling after a name without brackets",
+        "Li Na 李娜, 70F, stroke?",
+        "[NAME] [NAME], 70F, stroke?",
+    ),
+    (
+        "the other spelling before a bracketed name, its hyphenated syllable",
+        "최지우 (Kim Ji-woo), 33, asthma.",
+        "[NAME] ([NAME]), 33, asthma.",
+    ),
+    (
+        "a given name in brackets after a name",
+        "Mrs Okonjo (Adaeze) and mr adeyemi (liam) came; Mr Idowu (diabetic) too.",
+        "[NAME] ([NAME]) and mr [NAME] ([NAME]) came; [NAME] (diabetic) too.",
+    ),
+    ("a lower-case O' or D' surname after a title", "call mr o'neill-byrne today", "call mr [NAME] today"),
+    (
+        "a lower-case given name (everyday words too) and surname after a cue, before an age",
+        "pt hope turner, 91, fell; patient bill morris 67 m too",
+        "pt [NAME], [AGE 90+], fell; patient [NAME] 67 m too",
+    ),
+    (
+        "a name after a form's field label",
+        "Last name: OYELARAN; first name Bisi; Name: DUPONT, Marie",
+        "Last name: [NAME]; first name [NAME]; Name: [NAME]",
+    ),
+    (
+        "a patient's initials before a comma or an age",
+        "Patient K.T., 54F, with chest pain.",
+        "Patient [NAME], 54F, with chest pain.",
+    ),
+    (
+        "a relative's everyday word as a cue",
+        "My dad, Peter Holloway, 93, fell.",
+        "My [NAME], [AGE 90+], fell.",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -687,6 +743,24 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("a patient identifier (PID)", "PID in 2019: doxycycline or ceftriaxone?"),
     ("an id read off a card, letters then groups of digits", "Card shows CD4 350 200 cells?"),
     ("a Spanish street abbreviated C/", "C/ S ratio of 2 in the urine?"),
+    ("an everyday given name before an age", "Overall, 17, of the 40 patients relapsed?"),
+    ("a given name after a relative, before an age or a phone number", "Her son Will has asthma; dial 111."),
+    ("a self-introduction", "I'm Diabetic and on metformin: is that ok?"),
+    ("a name in another script, of several words, in brackets", "Is metformin (二甲双胍 片) safe?"),
+    ("a CJK spelling after a name without brackets", "Is the drug 二甲双胍 the same as metformin?"),
+    (
+        "the other spelling before a bracketed name, its hyphenated syllable",
+        "Is an IL-6 (인터루킨) blocker ok?",
+    ),
+    ("a given name in brackets after a name", "Do Graves (disease) patients need RAI?"),
+    ("a lower-case O' or D' surname after a title", "dr said o'clock dosing is fine"),
+    (
+        "a lower-case given name (everyday words too) and surname after a cue, before an age",
+        "patient rose quickly, 90 seconds later",
+    ),
+    ("a name after a form's field label", "Is a first name basis with patients ok? Name: (blank)"),
+    ("a patient's initials before a comma or an age", "pt U.S. citizen with TB?"),
+    ("a relative's everyday word as a cue", "Mum Says Yes: a campaign for vaccines?"),
 ]
 
 
