@@ -681,6 +681,12 @@ _AGED_RUN = re.compile(
 )
 
 
+# a surname before "family" or "household" where it ends a phrase or the family does something: "the
+# Nguyen family —", "Abara household, both ..."; not a protein family ("the Src family kinases")
+_FAMILY_NAME = re.compile(
+    rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+(?i:family|household)"
+    r"(?=[ \t]*(?:[—–,.;:(]|-[ \t])|[ \t]+(?:have|has|are|is|was|were|wants?|asked|asks|says?|said)\b)"
+)
 # Words that open a sentence before a comma without being a surname ("However, James (the registrar) ...").
 _CONNECTIVES = _words(
     "however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok"
@@ -729,6 +735,9 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
     reached = 0  # the end of the text that forward growth has walked
     for span in names:
         start, end = span.start, span.end
+        # the given name before it may reach back to what earlier names found, not only to the names
+        # coordinated after this one ("Aroha Te Whiu, Rotorua": "Aroha")
+        head_floor = found[-1].end if found else 0
         if end >= reached:
             # after a particle any capitalised word is the surname ("da Silva"), else one no dictionary knows
             for _ in range(_MAX_TAIL_WORDS):
@@ -757,7 +766,7 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
                 found.append(NameSpan(after.start("item"), after.end("item")))
                 reached = after.end()
         floor = found[-1].end if found else 0  # backward steps stop at what is already found
-        head = _NAME_HEAD.search(text, max(floor, start - 40), start)
+        head = _NAME_HEAD.search(text, max(head_floor, start - 40), start)
         if head and _name_head(text, head, known):
             start = head.start()
         found.append(NameSpan(start, end))
@@ -809,8 +818,8 @@ def cue_less_names(text: str) -> list[NameSpan]:
     Grace (the patient) ..."); a run of two or three capitalised words opening a sentence before an age
     ("Ji-woo Park, 27, ...") that holds a given name or a word no dictionary knows; two or three
     capitalised Cyrillic or Greek words; a Chinese, Japanese or Korean name after the word for "name";
-    and a word no dictionary knows before 's and a patient's measurement or relative ("Sizwe's
-    potassium")."""
+    a word no dictionary knows before 's and a patient's measurement or relative ("Sizwe's
+    potassium"); and a surname before "family" or "household" ("the Abara family has asked")."""
     return _disjoint(sorted(_cue_less_names(text), key=lambda span: (span.start, -span.end)))
 
 
@@ -852,6 +861,10 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and not _eponym_word(word)
         ):
             yield NameSpan(match.start(), match.end())
+    for match in _FAMILY_NAME.finditer(text):
+        word = match.group("word")
+        if (word.lower() in known or not not_a_name(word)) and not _eponym_word(word) and len(word) >= 3:
+            yield NameSpan(match.start("word"), match.end("word"))
     for match in _AGED_RUN.finditer(text):
         if (
             _namelike(match.group("run"), known)

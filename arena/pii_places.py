@@ -63,6 +63,9 @@ _POSTCODE_BEFORE = re.compile(
 )
 # a post code after the town: four digits ("Durban 4001"), or six (an Indian PIN, "Chennai 600004")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}(?:\d{2})?\b(?![./-]\d)")
+# what a hyphen joins after a place: a state's or province's abbreviation, or "born", "raised" (not
+# "based": "a London-based trial" is a study's)
+_JOINED_AFTER_PLACE = re.compile(r"[A-Z]{2,3}|(?i:born|raised|bred)")
 # Places that name an infection or a clotting factor far more often than a home in a clinical question.
 MEDICAL_PLACE_NAMES = frozenset(
     {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"}
@@ -129,6 +132,12 @@ def place_spans(text: str) -> Iterator[NameSpan]:
                 found = (count, name)
                 break
         if found is None:
+            # a place joined by a hyphen to its state's abbreviation or to "born" ("Campinas-SP",
+            # "Lagos-born"): the place alone
+            head, _, tail = words[index].group().partition("-")
+            if head in places and (_JOINED_AFTER_PLACE.fullmatch(tail) and not english_word(head)):
+                start = words[index].start()
+                yield NameSpan(start, start + len(head))
             index += 1
             continue
         count, name = found

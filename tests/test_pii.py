@@ -733,6 +733,21 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "My dad, Peter Holloway, 93, fell.",
         "My [NAME], [AGE 90+], fell.",
     ),
+    (
+        "a place joined by a hyphen to its state or to born",
+        "Pt from Recife-PE with dengue; Lagos-born mother.",
+        "Pt from [ADDRESS]-PE with dengue; [ADDRESS]-born mother.",
+    ),
+    (
+        "a surname before family or household",
+        "The Abara family — mother and two sons — have TB.",
+        "The [NAME] family — mother and two sons — have TB.",
+    ),
+    (
+        "a given name before a name with places or names coordinated after it",
+        "NHI ABC1234, Wiremu Te Rangi, Gisborne, 9 y/o",
+        "NHI [RECORD], [NAME], [NAME], 9 y/o",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -761,6 +776,18 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("a name after a form's field label", "Is a first name basis with patients ok? Name: (blank)"),
     ("a patient's initials before a comma or an age", "pt U.S. citizen with TB?"),
     ("a relative's everyday word as a cue", "Mum Says Yes: a campaign for vaccines?"),
+    (
+        "a place joined by a hyphen to its state or to born",
+        "Is a London-based trial of a COVID-era drug valid?",
+    ),
+    (
+        "a surname before family or household",
+        "Is the Src family kinase inhibitor or the Bcl-2 family the target?",
+    ),
+    (
+        "a given name before a name with places or names coordinated after it",
+        "Does Carbamazepine, Valproate or Lamotrigine help in pregnancy?",
+    ),
 ]
 
 
