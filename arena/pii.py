@@ -593,6 +593,12 @@ _HELPLINE_AFTER = re.compile(
 _PRODUCT_CODE_BEFORE = re.compile(
     r"\b(?:NDC|GTIN|UPC|EAN|LOINC|CPT|HCPCS|SNOMED(?: CT)?|ATC|PZN)\b[\s:#]*(?i:code|no\.?|number)?[\s:#]*$"
 )
+# A regulator, agency or guideline body and what it did, before a date: the date of a public event
+_PUBLIC_EVENT_BEFORE = re.compile(
+    r"\b(?:FDA|EMA|MHRA|NICE|WHO|CDC|TGA|PMDA|CHMP|ACIP|JCVI|Health Canada)\b[^.;!?\n]{0,30}?"
+    r"\b(?i:approv|licens|authori[sz]|publish|releas|withdr|recall|updat|launch|issu|recommend)\w*"
+    r"[^.;!?\n]{0,30}$"
+)
 _PHONE_MIN_DIGITS = 9  # shorter digit groups are doses, lab values or years
 _ID_MIN_CHARS = 5  # "plan 10", "case 3": too short to identify anyone
 _YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s*[-–/ ]\s*(?:19|20)\d{2}")
@@ -646,6 +652,10 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
             return False  # "99213 99214 99215", "2010 2015 2020": ascending codes or years, a list
         # "2010-2015", "1990 2000": year ranges, not numbers to dial
         return not _YEAR_RANGE.fullmatch(text.strip())
+    if kind == PiiKind.DATE and _PUBLIC_EVENT_BEFORE.search(
+        context, max(0, match.start() - 60), match.start()
+    ):
+        return False  # a regulator's or a publisher's date ("The FDA approved lecanemab on 6 July 2023")
     if kind == PiiKind.AGE and match.group("sexed"):
         return not _TEMPERATURE_BEFORE.search(context, max(0, match.start() - 16), match.start())
     if kind == PiiKind.IP and ":" in text:

@@ -94,7 +94,7 @@ EPONYM_NOUNS = _words(
     agar medium pattern appearance wave waves circle plexus ganglion organ capsule hypothesis criterion
     class manoeuvres maneuvers definition consensus declaration statement paralysis movement aneurysm
     mask facial category categories system shunt shunts splint splints forceps clamp retractor needle
-    stent frame sling brace"""
+    stent frame sling brace protein proteins antigen"""
 )
 # Nouns after a capitalised phrase that make it an organisation, a publication or a trial, not a person
 # ("Cleveland Clinic", "Lancet Commission"); not used after a title ("Dr Patel's clinic" is a person).
@@ -102,7 +102,7 @@ ORGANISATION_NOUNS = _words(
     """clinic clinics university universities institute institutes college school hospital foundation
     journal commission society association academy group company inc ltd plc pharma pharmaceuticals
     laboratories labs campaign collaboration consortium report standards network agency review reviews
-    library database"""
+    library database guide guides guidance handbook manual formulary"""
 )
 # Peoples and ethnic groups: a run holding one names a population, not a person ("Han Chinese",
 # "Ashkenazi Jewish", "Pima Indians").
@@ -195,6 +195,12 @@ _APOSTROPHE_SURNAME = re.compile(rf"(?:[OD]['’]|Ma?c|Fitz)[{_UPPER}][{_LOWER}]
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
 # What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
 _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
+# What only a person does, after a word no dictionary knows opening a sentence: "Nokuthula has been on
+# lithium", "Tavita wants the implant" (not "has been on the market": a drug's)
+_PERSON_PHRASE = re.compile(
+    r"[ \t]+(?:has[ \t]+been[ \t]+on(?![ \t]+(?:the|a|an|backorder|shortage|sale)\b)"
+    r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in|lives)\b"
+)
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+$")
 # a self-introduction before a name: "I'm Kwabena", "my name is Thabo"
 _SELF_INTRODUCTION = re.compile(r"\b(?i:i['’]m|i am|my name is|name['’]s)[ \t]+$")
@@ -424,6 +430,13 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         number = _NUMBER_FOLLOWS.match(text, end)
         if related and number and sum(ch.isdigit() for ch in number.group()) >= 7:
             return True
+    if (
+        _PERSON_PHRASE.match(text, end)
+        and _SENTENCE_START.search(text, max(0, start - 3), start)
+        and not not_a_name(word)
+        and not _eponym_word(word)
+    ):
+        return True  # a word no dictionary knows, then what only a person does: "Nokuthula wants ..."
     if (not aged and not related and word.lower() not in known) or not_a_name(word):
         return False
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
@@ -687,6 +700,15 @@ _FAMILY_NAME = re.compile(
     rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+(?i:family|household)"
     r"(?=[ \t]*(?:[—–,.;:(]|-[ \t])|[ \t]+(?:have|has|are|is|was|were|wants?|asked|asks|says?|said)\b)"
 )
+# names coordinated before a word for a family's members, opening a sentence: "Sipho, Thandeka and
+# Bongani Dlamini are siblings", "Ana and Luis are twins"
+_SIBLING_LIST = re.compile(
+    rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<list>{NAME_WORD}(?:[ \t]+{NAME_WORD})?(?:,[ \t]*{NAME_WORD}(?:[ \t]+{NAME_WORD})?){{0,5}}"
+    rf",?[ \t]+(?:and|&)[ \t]+{NAME_WORD}(?:[ \t]+{NAME_WORD})?)[ \t]+(?:are|were)[ \t]+"
+    r"(?:(?:my|our|her|his|the|all|both)[ \t]+)?(?:[a-z]+[ \t]+)?"
+    r"(?:siblings|brothers|sisters|twins|triplets|cousins|children|kids|sons|daughters)\b"
+)
+_LIST_ITEM = re.compile(rf"{NAME_WORD}(?:[ \t]+{NAME_WORD})?")
 # Words that open a sentence before a comma without being a surname ("However, James (the registrar) ...").
 _CONNECTIVES = _words(
     "however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok"
@@ -819,7 +841,8 @@ def cue_less_names(text: str) -> list[NameSpan]:
     ("Ji-woo Park, 27, ...") that holds a given name or a word no dictionary knows; two or three
     capitalised Cyrillic or Greek words; a Chinese, Japanese or Korean name after the word for "name";
     a word no dictionary knows before 's and a patient's measurement or relative ("Sizwe's
-    potassium"); and a surname before "family" or "household" ("the Abara family has asked")."""
+    potassium"); a surname before "family" or "household" ("the Abara family has asked"); and names
+    coordinated before a word for siblings ("Sipho, Thandeka and Bongani Dlamini are siblings")."""
     return _disjoint(sorted(_cue_less_names(text), key=lambda span: (span.start, -span.end)))
 
 
@@ -861,6 +884,10 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and not _eponym_word(word)
         ):
             yield NameSpan(match.start(), match.end())
+    for match in _SIBLING_LIST.finditer(text):
+        items = list(_LIST_ITEM.finditer(text, match.start("list"), match.end("list")))
+        if not any(word.lower() in FUNCTION_WORDS for item in items for word in item.group().split()):
+            yield from (NameSpan(item.start(), item.end()) for item in items)
     for match in _FAMILY_NAME.finditer(text):
         word = match.group("word")
         if (word.lower() in known or not not_a_name(word)) and not _eponym_word(word) and len(word) >= 3:

@@ -748,6 +748,26 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "NHI ABC1234, Wiremu Te Rangi, Gisborne, 9 y/o",
         "NHI [RECORD], [NAME], [NAME], 9 y/o",
     ),
+    (
+        "a word no dictionary knows opening a sentence, then what only a person does",
+        "Nokuthula has been on lithium for a year; Tavita wants the implant.",
+        "[NAME] has been on lithium for a year; [NAME] wants the implant.",
+    ),
+    (
+        "names coordinated before a word for siblings",
+        "Nkechi, Obinna and Chidi Eze are brothers with sickle cell.",
+        "[NAME], [NAME] and [NAME] are brothers with sickle cell.",
+    ),
+    (
+        "a protein or antigen after a name is an eponym's",
+        "Mr Ode has Bence Jones protein in his urine.",
+        "[NAME] has Bence Jones protein in his urine.",
+    ),
+    (
+        "a public event's date is no patient's",
+        "Seen on 4 May 2024 after the EMA approval, Mr Ode started it.",
+        "Seen on [DATE] after the EMA approval, [NAME] started it.",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -788,6 +808,23 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
         "a given name before a name with places or names coordinated after it",
         "Does Carbamazepine, Valproate or Lamotrigine help in pregnancy?",
     ),
+    (
+        "a word no dictionary knows opening a sentence, then what only a person does",
+        "Mounjaro has been on backorder; Wegovy is on the list too.",
+    ),
+    (
+        "names coordinated before a word for siblings",
+        "Ozempic, Mounjaro and Wegovy are GLP-1 drugs, not siblings.",
+    ),
+    (
+        "a protein or antigen after a name is an eponym's",
+        "Tamm Horsfall protein or Bence Jones protein in the urine?",
+    ),
+    (
+        "a guide or handbook after a name is a publication's",
+        "Does the Sanford Guide or the Johns Hopkins guide say 7 days?",
+    ),
+    ("a public event's date is no patient's", "NICE updated NG28 on 29 June 2022: still metformin first?"),
 ]
 
 
