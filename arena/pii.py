@@ -566,6 +566,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.NAME,
         re.compile(
             r"\b(?i:surname|forenames?|first[ -]name|last[ -]name|given[ -]names?|family[ -]name)\b[ \t]*[:=]?[ \t]*"
+            # (not the next label of a form's header: "Last name First name DOB")
+            r"(?!(?i:first|last|given|family|surname|forename|name|dob|date|sex|age|mrn)\b)"
             r"(?P<value>[A-Z][A-Za-z'’-]+(?:,[ \t]*[A-Z][A-Za-z'’-]+)?)"
             r"|\b(?i:name)[ \t]*:[ \t]*(?P<value2>[A-Z]{2,}(?:[ '’-][A-Z]{2,})*,[ \t]*[A-Z][A-Za-z'’-]+)"
             r"|\b(?i:patient|pt)\.?[ \t]+(?P<value3>(?:[A-Z]\.){2,3})(?=[ \t]*[,(]|[ \t]+\d)"

@@ -111,6 +111,11 @@ DEMONYMS = _words(
     asians hispanic hispanics latino latina latinos jewish jews arab arabs caucasian caucasians aboriginal
     maori inuit polynesian melanesian"""
 )
+# Faiths and diets a person says of themself: "I'm Muslim", "I'm Vegan" (no names)
+BELIEFS = _words(
+    """muslim muslims hindu hindus sikh sikhs buddhist buddhists christian christians catholic catholics
+    protestant jain jains mormon vegan vegetarian pescatarian halal kosher orthodox"""
+)
 # Nouns after a name (past its 's) that make it a drug maker's, not a person's: "Dr. Reddy's generic
 # atorvastatin", "Lupin's biosimilar".
 PRODUCT_NOUNS = _words(
@@ -198,8 +203,8 @@ _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|r
 # What only a person does, after a word no dictionary knows opening a sentence: "Nokuthula has been on
 # lithium", "Tavita wants the implant" (not "has been on the market": a drug's)
 _PERSON_PHRASE = re.compile(
-    r"[ \t]+(?:has[ \t]+been[ \t]+on(?![ \t]+(?:the|a|an|backorder|shortage|sale)\b)"
-    r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in|lives)\b"
+    r"[ \t]+(?:has[ \t]+been[ \t]+on(?![ \t]+(?:the|a|an|backorder|shortage|sale|hold|trial)\b)"
+    r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in)\b"
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+$")
 # a self-introduction before a name: "I'm Kwabena", "my name is Thabo"
@@ -411,8 +416,16 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     a phone number ("father Dang, 44", "son Graham 555-0143"); a word no dictionary knows or a known
     given name after a self-introduction ("I'm Kwabena")."""
     aged = _AGE_FOLLOWS.match(text, end) is not None
+    lowered = word.lower()
     if _SELF_INTRODUCTION.search(text, max(0, start - 16), start) and (
-        word.lower() in known or not not_a_name(word)
+        lowered in known
+        # (a word no dictionary knows, but no people's, faith's or diet's: "I'm Ghanaian", "I'm Sikh")
+        or not (
+            not_a_name(word)
+            or lowered in DEMONYMS
+            or lowered in BELIEFS
+            or lowered.endswith(("ian", "ese", "ish", "ic", "i"))
+        )
     ):
         return True
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
@@ -694,11 +707,12 @@ _AGED_RUN = re.compile(
 )
 
 
-# a surname before "family" or "household" where it ends a phrase or the family does something: "the
-# Nguyen family —", "Abara household, both ..."; not a protein family ("the Src family kinases")
+# a surname before "family" or "household" where it ends a phrase or the family asks something: "the
+# Nguyen family —", "Abara household, both ...", "the Okafor family asked"; not a protein family ("the
+# Src family kinases"), nor a dynasty's traits ("did the Habsburg family have ...")
 _FAMILY_NAME = re.compile(
     rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+(?i:family|household)"
-    r"(?=[ \t]*(?:[—–,.;:(]|-[ \t])|[ \t]+(?:have|has|are|is|was|were|wants?|asked|asks|says?|said)\b)"
+    r"(?=[ \t]*(?:[—–,.;:(]|-[ \t])|[ \t]+(?:wants?|asked|asks|says?|said)\b)"
 )
 # names coordinated before a word for a family's members, opening a sentence: "Sipho, Thandeka and
 # Bongani Dlamini are siblings", "Ana and Luis are twins"

@@ -825,6 +825,13 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
         "Does the Sanford Guide or the Johns Hopkins guide say 7 days?",
     ),
     ("a public event's date is no patient's", "NICE updated NG28 on 29 June 2022: still metformin first?"),
+    ("a self-introduction", "I'm Muslim and fasting; I'm Ghanaian and Vegan too: insulin?"),
+    ("a surname before family or household", "Did the Habsburg family have a jaw deformity?"),
+    ("a name after a form's field label", "Columns: Last name First name DOB"),
+    (
+        "a word no dictionary knows opening a sentence, then what only a person does",
+        "Listeria lives in soil. Aduhelm has been on hold.",
+    ),
 ]
 
 
