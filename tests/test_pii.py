@@ -768,6 +768,16 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "Seen on 4 May 2024 after the EMA approval, Mr Ode started it.",
         "Seen on [DATE] after the EMA approval, [NAME] started it.",
     ),
+    (
+        "a place no gazetteer holds after an age set off by commas and from",
+        "Thabo, 8, from Mdantsane, has rheumatic fever.",
+        "[NAME], 8, from [ADDRESS], has rheumatic fever.",
+    ),
+    (
+        "a town that is an English word between commas after an age",
+        "Aoife Byrne, 58, Bath, on warfarin.",
+        "[NAME], 58, [ADDRESS], on warfarin.",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -831,6 +841,14 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     (
         "a word no dictionary knows opening a sentence, then what only a person does",
         "Listeria lives in soil. Aduhelm has been on hold.",
+    ),
+    (
+        "a place no gazetteer holds after an age set off by commas and from",
+        "Aged 45, from Humira to Rinvoq: is that wise?",
+    ),
+    (
+        "a town that is an English word between commas after an age",
+        "In the trial (n = 40), 12, Reading the label, stopped.",
     ),
 ]
 
