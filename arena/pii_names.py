@@ -10,9 +10,15 @@ Eaton myasthenic syndrome"; not looked for past a verb: "Nguyen Van Thanh has he
 makers, countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter
 Pylori", "Sun Pharma", "Dr. Reddy's generic", "Jefferson et al."). Without a cue: "Surname, Given"
 opening a sentence, a run before an age, Cyrillic and Greek capitalised runs, a CJK name after the
-word for "name", a word before 's and a relative or a measured value (cue_less_names). A found name is
-completed by names_beside: grown over the particles and unknown words beside it, the names
-coordinated with it, its spelling in another script in brackets, every other occurrence of its words.
+word for "name", a word before 's and a relative or a measured value, a surname before "family",
+names coordinated before "are siblings" (cue_less_names). Everyday given names ("Grace", "Graham")
+only where an age, a relative and a phone number, or a self-introduction says so ("Hope, 16,", "son
+Graham 555-0143", "I'm Kwabena"); a word no dictionary knows opening a sentence before what only a
+person does ("Nokuthula has been on lithium"). A found name is completed by names_beside: grown over
+the particles and unknown words beside it and a Korean or Chinese given name's second syllable
+("Min-jun"), the names coordinated with it, its spelling in another script (in brackets, of several
+words; a CJK one after it without brackets; one before it, the name in brackets), a given name in
+brackets after it ("Mrs Okafor (Ngozi)"), every other occurrence of its words.
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
 `gender-guesser` package ships; the English words are the lower-case entries of Webster's Second
