@@ -245,9 +245,11 @@ _RECORD_KEYWORDS = (
     r"account|unit|encounter|accession|claim|billing|subscriber|beneficiary|health plan|plan|episode|"
     r"specimen|admission|referral|sort code|routing|(?:credit|debit|bank) card|"
     r"Fallnummer|Patientennummer|Aktenzeichen|dossier|historia cl[ií]nica|cartella clinica|"
+    r"prontu[áa]rio|expediente|Krankenakte|"
     rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref){_NEEDS_LABEL}"
 )
-_RECORD_ACRONYMS = r"UR|URN|MBI|HICN|IBAN|NHI|HIC|EMR|EHR|EPR|CRN|NHC|PID"  # PID: a patient identifier
+# PID: a patient identifier; UHID: an Indian hospital's unique health id
+_RECORD_ACRONYMS = r"UR|URN|MBI|HICN|IBAN|NHI|HIC|EMR|EHR|EPR|CRN|NHC|PID|UHID"
 _NATIONAL_KEYWORDS = (
     r"national insurance|NI|NINO|health[- ]card|CHI|IHI|individual healthcare identifier|SIN|"
     r"social insurance|Aadhaar|personal (?:identity|health) number|PPSN?|BSN|provincial health|"
@@ -255,14 +257,20 @@ _NATIONAL_KEYWORDS = (
     r"Versicherungsnummer|Sozialversicherungsnummer|SV-Nummer|Steuer-?ID|Personalausweis(?:nummer)?|"
     r"burgerservicenummer|codice fiscale|tessera sanitaria|tarjeta sanitaria|personnummer|"
     r"henkil[öo]tunnus|health (?:insurance )?number|national id(?:entity)?(?: number)?|identity card|"
-    r"ID card|citizen|Emirates ID|MyKad|身份证(?:号码?)?"
+    r"ID card|citizen|Emirates ID|MyKad|身份证(?:号码?)?|"
+    # identity cards of more countries: Latin America's cédula, the Gulf's iqama, Botswana's Omang,
+    # Ghana's and Kenya's cards, Turkey's kimlik, the Philippines' PhilHealth
+    r"c[ée]dula(?: de identidad)?|carn[eé]t?(?: de identidad)?|iqama|omang|ghana card|huduma|kimlik|philhealth"
 )
 _NATIONAL_ACRONYMS = (
     r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|PHIN|HCN|ULI|MSP|HKID|NRIC|TFN|CPR|"
     r"SVNR|NIN|"
     # Korea's resident registration, Vietnam's citizen identity and identity card numbers; a bare "ID"
-    # before a number ("SA ID 8001015009087")
-    r"RRN|CCCD|CMND|ID"
+    # before a number ("SA ID 8001015009087"); Indonesia's, Pakistan's, Zambia's, Chile's, Argentina's,
+    # Sri Lanka's, the Philippines', Singapore's, India's, Romania's, Bulgaria's, Croatia's, Serbia's,
+    # Greece's, Turkey's, Mexico's and Nigeria's
+    r"RRN|CCCD|CMND|ID|NIK|KTP|CNIC|NICOP|NRC|RUT|CUIL|CUIT|NIC|SSS|UMID|PSN|FIN|PAN|ABHA|CNP|EGN|OIB|JMBG|"
+    r"AMKA|TCKN|NSS|BVN"
 )
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"

@@ -778,6 +778,16 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "Aoife Byrne, 58, Bath, on warfarin.",
         "[NAME], 58, [ADDRESS], on warfarin.",
     ),
+    (
+        "identity numbers of more countries",
+        "Cédula 1.234.567.890; NIK 3174012345670001; CNIC 35202-1234567-1; Iqama 2345678901.",
+        "Cédula [NATIONAL ID]; NIK [NATIONAL ID]; CNIC [NATIONAL ID]; Iqama [NATIONAL ID].",
+    ),
+    (
+        "record keywords of more countries",
+        "UHID 20231234567, prontuário 778812, expediente 55120-B.",
+        "UHID [RECORD], prontuário [RECORD], expediente [RECORD].",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -850,6 +860,8 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
         "a town that is an English word between commas after an age",
         "In the trial (n = 40), 12, Reading the label, stopped.",
     ),
+    ("identity numbers of more countries", "PAN 2012 criteria for polyarteritis? FIN 3 days? NRC 5 mg?"),
+    ("record keywords of more countries", "Is the expediente in Spanish the chart? UHID is what?"),
 ]
 
 
