@@ -587,6 +587,15 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
     for match in _LOWER_OPENING.finditer(text):
         first, second = match.group("first"), match.group("second")
         if (
+            first in all_given_names()
+            and first not in FUNCTION_WORDS
+            and _LOWER_AGE_AFTER.match(text, match.end())
+            and _aged_surname(second)
+        ):
+            # any given name and a surname opening a sentence before an age: "rose hughes, 94, ..."
+            yield NameSpan(match.start("first"), match.end("second"))
+            continue
+        if (
             _known_given(first, known)
             and not is_english(first)
             and first not in FUNCTION_WORDS
@@ -719,6 +728,10 @@ _AGED_RUN = re.compile(
 _FAMILY_NAME = re.compile(
     rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+(?i:family|household)"
     r"(?=[ \t]*(?:[—–,.;:(]|-[ \t])|[ \t]+(?:wants?|asked|asks|says?|said)\b)"
+)
+# "SURNAME, Given" in a record's style, opening a line, a sentence or a field: "OKONKWO, Ada (DOB ...)"
+_CAPS_SURNAME_GIVEN = re.compile(
+    rf"(?:^|(?<=[.!?;:|\n])[ \t]*)(?P<surname>[{_UPPER}]{{3,}}(?:[-'’][{_UPPER}]{{2,}})?),[ \t]*(?P<given>{NAME_WORD})"
 )
 # names coordinated before a word for a family's members, opening a sentence: "Sipho, Thandeka and
 # Bongani Dlamini are siblings", "Ana and Luis are twins"
@@ -861,7 +874,7 @@ def cue_less_names(text: str) -> list[NameSpan]:
     ("Ji-woo Park, 27, ...") that holds a given name or a word no dictionary knows; two or three
     capitalised Cyrillic or Greek words; a Chinese, Japanese or Korean name after the word for "name";
     a word no dictionary knows before 's and a patient's measurement or relative ("Sizwe's
-    potassium"); a surname before "family" or "household" ("the Abara family has asked"); and names
+    potassium"); "SURNAME, Given" opening a line or field ("OKONKWO, Ada"); a surname before "family" or "household" ("the Abara family has asked"); and names
     coordinated before a word for siblings ("Sipho, Thandeka and Bongani Dlamini are siblings")."""
     return _disjoint(sorted(_cue_less_names(text), key=lambda span: (span.start, -span.end)))
 
@@ -904,6 +917,9 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and not _eponym_word(word)
         ):
             yield NameSpan(match.start(), match.end())
+    for match in _CAPS_SURNAME_GIVEN.finditer(text):
+        if match.group("given").lower() in known and not is_english(match.group("surname").lower()):
+            yield NameSpan(match.start("surname"), match.end("given"))
     for match in _SIBLING_LIST.finditer(text):
         items = list(_LIST_ITEM.finditer(text, match.start("list"), match.end("list")))
         if not any(word.lower() in FUNCTION_WORDS for item in items for word in item.group().split()):

@@ -788,6 +788,16 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "UHID 20231234567, prontuário 778812, expediente 55120-B.",
         "UHID [RECORD], prontuário [RECORD], expediente [RECORD].",
     ),
+    (
+        "a lower-case given name and surname opening a sentence before an age",
+        "faith hughes, 93, fell twice.",
+        "[NAME], [AGE 90+], fell twice.",
+    ),
+    (
+        "SURNAME, Given opening a line or a field",
+        "Pt: OKONKWO, Ada (DOB 3/4/51) asks about statins.",
+        "Pt: [NAME] (DOB [DATE]) asks about statins.",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -862,6 +872,11 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ),
     ("identity numbers of more countries", "PAN 2012 criteria for polyarteritis? FIN 3 days? NRC 5 mg?"),
     ("record keywords of more countries", "Is the expediente in Spanish the chart? UHID is what?"),
+    (
+        "a lower-case given name and surname opening a sentence before an age",
+        "will power, 3, is that a score?",
+    ),
+    ("SURNAME, Given opening a line or a field", "NOTE: WARNING, John Cunningham virus risk on natalizumab?"),
 ]
 
 
