@@ -148,8 +148,8 @@ _NOT_A_UNIT = (
 )
 _PARTICLES = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|bin|ibn|ben|abu)"
 # a name after a title, with initials before it ("Mr. K. Osei", "Dr J. R. Hartley")
-# (a middle initial is no "O" of "O'Sullivan": "Mr Declan O'Sullivan")
-_FULL_NAME = rf"(?:[A-Z]\.\s*){{0,3}}{_NAME_WORD}(?:\s+[A-Z]\.?(?![a-z'’]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
+# (a middle initial is no "O" of "O'Sullivan" nor the "M" of "Müller": "Mr Declan O'Sullivan")
+_FULL_NAME = rf"(?:[A-Z]\.\s*){{0,3}}{_NAME_WORD}(?:\s+[A-Z]\.?(?![^\W\d_]|['’]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
 _STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Boulevard|Blvd|Way|Place|Pl|"
     r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove|View|Heights|Rise|Circle|Trail|"
@@ -740,9 +740,10 @@ def find_pii(text: str) -> list[PiiFinding]:
     taken = _merge_covering(text, taken, _address_chains(text, taken), PiiKind.ADDRESS)
     taken = [finding for finding in taken if not _discoverer(text, finding)]
     ages = [
-        PiiFinding(PiiKind.AGE, age.start("age"), age.end("age"), age.group("age"))
+        PiiFinding(PiiKind.AGE, age.start(group), age.end(group), age.group(group))
         for finding in taken
         if finding.kind == PiiKind.NAME and (age := _AGE_AFTER_NAME.match(text, finding.end))
+        for group in ("age" if age.group("age") else "age2",)
     ]
     taken = _merge_disjoint(taken, ages)
     return _whole_tokens(text, _with_town_after_address(text, taken))
@@ -772,7 +773,11 @@ def _discoverer(text: str, finding: PiiFinding) -> bool:
 
 
 # an age over 89 set off after a name: "Edith Crane, 97, ...", "Edith Crane (97)"
-_AGE_AFTER_NAME = re.compile(r"[ \t]*[,(][ \t]*(?P<age>9\d|1[01]\d)(?=[ \t]*[,;)])")
+# or after "is"/"was" and a bracket: "Ahmed is 93", "Dad (Ahmed) is 93 and ..." (not "is 93 kg")
+_AGE_AFTER_NAME = re.compile(
+    r"[ \t]*[,(][ \t]*(?P<age>9\d|1[01]\d)(?=[ \t]*[,;)])"
+    r"|\)?[ \t]+(?:is|was|turned|turns)[ \t]+(?:now[ \t]+)?(?P<age2>9\d|1[01]\d)\b(?![.,/:]?\d)" + _NOT_A_UNIT
+)
 # One token of an address line: a capitalised word, a short all-capitals one ("NSW", "QC"), a number
 # ("2-14-7", "3º", "22240-003"), a unit word ("apto", "izq.") or a particle ("de", "das").
 _ADDRESS_TOKEN = (

@@ -153,7 +153,8 @@ REGION_WORDS = _words(
 )
 # Relatives: the word after one, if no dictionary knows it, is a name ("her daughter Chiamaka").
 RELATIVES = _words(
-    "wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt"
+    """wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt mum
+    mom dad grandmother grandfather grandma grandpa gran aunt uncle niece nephew"""
 )
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
@@ -212,7 +213,10 @@ _PERSON_PHRASE = re.compile(
     r"[ \t]+(?:has[ \t]+been[ \t]+on(?![ \t]+(?:the|a|an|backorder|shortage|sale|hold|trial)\b)"
     r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in)\b"
 )
-_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+$")
+# (a bracket may open between them: "Dad (Ahmed) is 93")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+(?:\([ \t]*)?$")
+# an age in brackets with its word after a name: "Mateo (age 3)", "Mateo (aged 3 years)"
+_BRACKETED_AGE = re.compile(r"[ \t]+\((?:aged?|age:)[ \t]*\d{1,3}\b")
 # a self-introduction before a name: "I'm Kwabena", "my name is Thabo"
 _SELF_INTRODUCTION = re.compile(r"\b(?i:i['’]m|i am|my name is|name['’]s)[ \t]+$")
 # a phone number after a word (seven digits or more): "son Graham 555-0143", "wife Ana (07700 900123)"
@@ -446,6 +450,8 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     if everyday and not _eponym_word(word):
         if aged and (cued or _SENTENCE_START.search(text, max(0, start - 3), start)):
             return True
+        if _BRACKETED_AGE.match(text, end):
+            return True  # "give Mateo (age 3) amoxicillin": an age in brackets with its word
         number = _NUMBER_FOLLOWS.match(text, end)
         if related and number and sum(ch.isdigit() for ch in number.group()) >= 7:
             return True

@@ -798,6 +798,26 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "Pt: OKONKWO, Ada (DOB 3/4/51) asks about statins.",
         "Pt: [NAME] (DOB [DATE]) asks about statins.",
     ),
+    (
+        "a middle initial is no first letter of an accented surname",
+        "Frau Anna Özdemir, geb. 03.05.1938, fiel.",
+        "[NAME], geb. [DATE], fiel.",
+    ),
+    (
+        "a name before an age in brackets with its word",
+        "Can I give Tomás (aged 4) ibuprofen?",
+        "Can I give [NAME] (aged 4) ibuprofen?",
+    ),
+    (
+        "a name's age over 89 after is, past a bracket",
+        "Grandpa (Kwesi) is 96 and on apixaban; Mr Obi was 91.",
+        "Grandpa ([NAME]) is [AGE 90+] and on apixaban; [NAME] was [AGE 90+].",
+    ),
+    (
+        "mum, dad and other relatives' words before a name",
+        "My mum Zodwa has been unwell.",
+        "My mum [NAME] has been unwell.",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -877,6 +897,10 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
         "will power, 3, is that a score?",
     ),
     ("SURNAME, Given opening a line or a field", "NOTE: WARNING, John Cunningham virus risk on natalizumab?"),
+    ("a middle initial is no first letter of an accented surname", "Is the Ölçer index valid in Turkey?"),
+    ("a name before an age in brackets with its word", "Give Amoxicillin (age 3 and up) twice daily?"),
+    ("a name's age over 89 after is, past a bracket", "Her weight (kg) is 92 and sats (air) is 94%."),
+    ("mum, dad and other relatives' words before a name", "Her mum Diabetic? Her dad Will is 60."),
 ]
 
 
