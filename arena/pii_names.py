@@ -217,6 +217,12 @@ _PERSON_PHRASE = re.compile(
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+(?:\([ \t]*)?$")
 # an age in brackets with its word after a name: "Mateo (age 3)", "Mateo (aged 3 years)"
 _BRACKETED_AGE = re.compile(r"[ \t]+\((?:aged?|age:)[ \t]*\d{1,3}\b")
+_BRACKET_FOLLOWS = re.compile(r"[ \t]+\(")
+# a person called something: "he's called Dembe", "her son, named Kofi"
+_CALLED_PERSON = re.compile(
+    r"\b(?i:he|she|who|son|daughter|baby|boy|girl|child|brother|sister|husband|wife|patient)"
+    r"(?:['’]s|[ \t]+(?:is|was))?,?[ \t]+(?i:called|named)[ \t]+$"
+)
 # a self-introduction before a name: "I'm Kwabena", "my name is Thabo"
 _SELF_INTRODUCTION = re.compile(r"\b(?i:i['’]m|i am|my name is|name['’]s)[ \t]+$")
 # a phone number after a word (seven digits or more): "son Graham 555-0143", "wife Ana (07700 900123)"
@@ -443,8 +449,13 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
     related = bool(before and before.group(1).lower() in RELATIVES)
     if related and before.group(1).lower() in {"patient", "pt"}:
-        # set off by commas only ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent")
-        related = "," in before.group() and text[end : end + 1] == ","
+        # set off by commas ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent"), or before a
+        # verb a patient does or a bracket ("patient Thandiwe has HIV", "patient Lakshmi (UHID ...)")
+        related = ("," in before.group() and text[end : end + 1] == ",") or bool(
+            _PERSON_FOLLOWS.match(text, end) or _BRACKET_FOLLOWS.match(text, end)
+        )
+        # a known given name after "patient" is a name ("patient Sarah has HIV")
+        cued = cued or word.lower() in known
     cued = cued or related
     everyday = word.lower() in all_given_names() and word.lower() not in FUNCTION_WORDS
     if everyday and not _eponym_word(word):
@@ -462,6 +473,8 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         and not _eponym_word(word)
     ):
         return True  # a word no dictionary knows, then what only a person does: "Nokuthula wants ..."
+    if _CALLED_PERSON.search(text, max(0, start - 24), start) and not not_a_name(word):
+        return True  # "he's called Dembe" (not "a drug called Bortezomib")
     if (not aged and not related and word.lower() not in known) or not_a_name(word):
         return False
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))

@@ -818,6 +818,16 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "My mum Zodwa has been unwell.",
         "My mum [NAME] has been unwell.",
     ),
+    (
+        "a given name after patient without commas; an unknown word before a verb or a bracket",
+        "patient Sarah has HIV; my patient Thandiwe (MRN 4455123) too.",
+        "patient [NAME] has HIV; my patient [NAME] (MRN [RECORD]) too.",
+    ),
+    (
+        "a person called something",
+        "He's called Dembe and her son, named Kofi, is 8.",
+        "He's called [NAME] and her son, named [NAME], is 8.",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -901,6 +911,14 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("a name before an age in brackets with its word", "Give Amoxicillin (age 3 and up) twice daily?"),
     ("a name's age over 89 after is, past a bracket", "Her weight (kg) is 92 and sats (air) is 94%."),
     ("mum, dad and other relatives' words before a name", "Her mum Diabetic? Her dad Will is 60."),
+    (
+        "a given name after patient without commas; an unknown word before a verb or a bracket",
+        "patient Education (PE) and pt Tramadol-dependent: which taper?",
+    ),
+    (
+        "a person called something",
+        "A drug called Bortezomib, exercises called Kegel exercises, a service called PubMed.",
+    ),
 ]
 
 
