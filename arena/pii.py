@@ -413,7 +413,10 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:9\d|1[01]\d)[- ](?:years?|yrs?)[- ]old\b"
             r"|\b(?:aged?|age:)\s*(?:9\d|1[01]\d)\b(?![./-]\d)"
-            r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|y|yrs?|years|años|anos|ans|Jahre|anni|jaar)\b(?![-/]|\s+ago)"
+            # after a form's label and a dash or an equals sign: "Age — 99", "age=94"
+            r"|\bage\s*[—–=-]\s*(?:9\d|1[01]\d)\b(?![./-]\d)"
+            + _NOT_A_UNIT
+            + r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|y|yrs?|years|años|anos|ans|Jahre|anni|jaar)\b(?![-/]|\s+ago)"
             # an age and a sex, "94M", "101 F", where a line or a clause opens (not "99F" after "temp")
             r"|(?:^|(?<=[\n(,;:]\s)|(?<=[\n(,;:]))(?P<sexed>(?:9\d|1[01]\d)\s?(?-i:[MF]))(?=[\s,;:.)]|$)"
             # a decade over 89: "in her nineties", "in his late nineties", "a 90-something man"

@@ -828,6 +828,11 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "He's called Dembe and her son, named Kofi, is 8.",
         "He's called [NAME] and her son, named [NAME], is 8.",
     ),
+    (
+        "an age over 89 after a form's label and a dash or equals sign",
+        "Name — Sven Holm; Age — 99; age=94",
+        "Name — [NAME]; [AGE 90+]; [AGE 90+]",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -918,6 +923,10 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     (
         "a person called something",
         "A drug called Bortezomib, exercises called Kegel exercises, a service called PubMed.",
+    ),
+    (
+        "an age over 89 after a form's label and a dash or equals sign",
+        "Gestational age - 90 days? Age = 92 kg?",
     ),
 ]
 
