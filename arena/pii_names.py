@@ -218,6 +218,7 @@ _WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+(?:\([ \t]*)?$")
 # an age in brackets with its word after a name: "Mateo (age 3)", "Mateo (aged 3 years)"
 _BRACKETED_AGE = re.compile(r"[ \t]+\((?:aged?|age:)[ \t]*\d{1,3}\b")
 _BRACKET_FOLLOWS = re.compile(r"[ \t]+\(")
+_VALUE_FOLLOWS = re.compile(r"[ \t]+(?:is|was)[ \t]+[<>~≥≤]?[ \t]*\d")
 # a person called something: "he's called Dembe", "her son, named Kofi"
 _CALLED_PERSON = re.compile(
     r"\b(?i:he|she|who|son|daughter|baby|boy|girl|child|brother|sister|husband|wife|patient)"
@@ -451,13 +452,21 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     if related and before.group(1).lower() in {"patient", "pt"}:
         # set off by commas ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent"), or before a
         # verb a patient does or a bracket ("patient Thandiwe has HIV", "patient Lakshmi (UHID ...)")
-        related = ("," in before.group() and text[end : end + 1] == ",") or bool(
-            _PERSON_FOLLOWS.match(text, end) or _BRACKET_FOLLOWS.match(text, end)
+        # (a word of three letters or more, not a lab value's: "the patient Hb is 81")
+        related = ("," in before.group() and text[end : end + 1] == ",") or (
+            len(word) >= 3
+            and not _VALUE_FOLLOWS.match(text, end)
+            and bool(_PERSON_FOLLOWS.match(text, end) or _BRACKET_FOLLOWS.match(text, end))
         )
         # a known given name after "patient" is a name ("patient Sarah has HIV")
         cued = cued or word.lower() in known
     cued = cued or related
-    everyday = word.lower() in all_given_names() and word.lower() not in FUNCTION_WORDS
+    # (a relative's word is no given name here: "Son (age 6) with croup")
+    everyday = (
+        word.lower() in all_given_names()
+        and word.lower() not in FUNCTION_WORDS
+        and word.lower() not in RELATIVES
+    )
     if everyday and not _eponym_word(word):
         if aged and (cued or _SENTENCE_START.search(text, max(0, start - 3), start)):
             return True

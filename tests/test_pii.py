@@ -928,6 +928,11 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
         "an age over 89 after a form's label and a dash or equals sign",
         "Gestational age - 90 days? Age = 92 kg?",
     ),
+    (
+        "a given name after patient without commas; an unknown word before a verb or a bracket",
+        "The patient Hb is 81, MCV 72.",
+    ),
+    ("a name before an age in brackets with its word", "Son (age 6) with croup: dexamethasone dose?"),
 ]
 
 
