@@ -265,11 +265,10 @@ _NATIONAL_KEYWORDS = (
 _NATIONAL_ACRONYMS = (
     r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|PHIN|HCN|ULI|MSP|HKID|NRIC|TFN|CPR|"
     r"SVNR|NIN|"
-    # Korea's resident registration, Vietnam's citizen identity and identity card numbers; a bare "ID"
-    # before a number ("SA ID 8001015009087"); Indonesia's, Pakistan's, Zambia's, Chile's, Argentina's,
+    # Korea's resident registration, Vietnam's citizen identity and identity card numbers; Indonesia's, Pakistan's, Zambia's, Chile's, Argentina's,
     # Sri Lanka's, the Philippines', Singapore's, India's, Romania's, Bulgaria's, Croatia's, Serbia's,
     # Greece's, Turkey's, Mexico's and Nigeria's
-    r"RRN|CCCD|CMND|ID|NIK|KTP|CNIC|NICOP|NRC|RUT|CUIL|CUIT|NIC|SSS|UMID|PSN|FIN|PAN|ABHA|CNP|EGN|OIB|JMBG|"
+    r"RRN|CCCD|CMND|NIK|KTP|CNIC|NICOP|NRC|RUT|CUIL|CUIT|NIC|SSS|UMID|PSN|FIN|PAN|ABHA|CNP|EGN|OIB|JMBG|"
     r"AMKA|TCKN|NSS|BVN"
 )
 _OTHER_ID_KEYWORDS = (
@@ -345,6 +344,9 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (PiiKind.NATIONAL_ID, re.compile(r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")),
     (PiiKind.RECORD, _keyword_id(_RECORD_KEYWORDS, _RECORD_ACRONYMS)),
     (PiiKind.OTHER_ID, _keyword_id(_OTHER_ID_KEYWORDS, _OTHER_ID_ACRONYMS)),
+    # a bare "ID" before a number, where no record or licence keyword owns it ("SA ID 8001015009087";
+    # "Patient ID 4471" is a record's)
+    (PiiKind.NATIONAL_ID, _keyword_id("(?!)", "ID")),
     (
         PiiKind.DATE,
         re.compile(

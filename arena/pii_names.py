@@ -218,6 +218,11 @@ _WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+(?:\([ \t]*)?$")
 # an age in brackets with its word after a name: "Mateo (age 3)", "Mateo (aged 3 years)"
 _BRACKETED_AGE = re.compile(r"[ \t]+\((?:aged?|age:)[ \t]*\d{1,3}\b")
 _BRACKET_FOLLOWS = re.compile(r"[ \t]+\(")
+_SEEING = frozenset({"saw", "see", "seen", "seeing", "reviewed", "visited", "examined"})
+# where a clinician sees a patient (not "today": "I saw Ozempic today on the news")
+_TIME_FOLLOWS = re.compile(
+    r"[ \t]+(?:in[ \t]+(?:clinic|surgery|ED|A&E|the[ \t]+(?:clinic|ward|surgery))|on[ \t]+(?:the[ \t]+)?(?:ward|round))\b"
+)
 _VALUE_FOLLOWS = re.compile(r"[ \t]+(?:is|was)[ \t]+[<>~≥≤]?[ \t]*\d")
 # a person called something: "he's called Dembe", "her son, named Kofi"
 _CALLED_PERSON = re.compile(
@@ -484,11 +489,16 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         return True  # a word no dictionary knows, then what only a person does: "Nokuthula wants ..."
     if _CALLED_PERSON.search(text, max(0, start - 24), start) and not not_a_name(word):
         return True  # "he's called Dembe" (not "a drug called Bortezomib")
+    seen = bool(before and before.group(1).lower() in _SEEING)
+    if seen and _TIME_FOLLOWS.match(text, end) and not not_a_name(word):
+        return True  # after a word of seeing, before where: "I saw Emeka in clinic"
     if (not aged and not related and word.lower() not in known) or not_a_name(word):
         return False
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
     if aged:
-        return cued or opening  # a word no dictionary knows, before an age: "Kalani is a 6-year-old"
+        # a word no dictionary knows, before an age: "Kalani is a 6-year-old"; a known given name there
+        # anywhere ("said Leela, 6, needs ...")
+        return cued or opening or word.lower() in known
     return cued or (opening and bool(_PERSON_FOLLOWS.match(text, end)))
 
 
@@ -589,8 +599,9 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
         # any given name, everyday words too, and a surname before an age: "patient rose hughes, 94"
         if (
             second
-            and first in all_given_names()
+            and (first in all_given_names() or (len(first) >= 4 and not is_english(first)))
             and first not in FUNCTION_WORDS
+            and not first.endswith(NON_NAME_SUFFIXES)
             and _LOWER_AGE_AFTER.match(text, match.end())
             and _aged_surname(second)
         ):

@@ -833,6 +833,26 @@ RULE_CLASSES4: list[tuple[str, str, str]] = [
         "Name — Sven Holm; Age — 99; age=94",
         "Name — [NAME]; [AGE 90+]; [AGE 90+]",
     ),
+    (
+        "a known given name before an age anywhere",
+        "Her GP said Leela, 6, needs an inhaler.",
+        "Her GP said [NAME], 6, needs an inhaler.",
+    ),
+    (
+        "a word no dictionary knows after a word of seeing, before where",
+        "I saw Emeka in clinic; reviewed Adaeze on the ward.",
+        "I saw [NAME] in clinic; reviewed [NAME] on the ward.",
+    ),
+    (
+        "two unknown lower-case words after a cue before an age and a sex",
+        "pt nomsa dube 45f, cd4 90",
+        "pt [NAME] 45f, cd4 90",
+    ),
+    (
+        "a bare ID is a record's after a record keyword",
+        "Patient ID: PT-000457-X; SA ID 8001015009087.",
+        "Patient ID: [RECORD]; SA ID [NATIONAL ID].",
+    ),
 ]
 RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
     ("an O' or D' surname after a title and a given name", "Is the O'Donoghue triad a knee injury?"),
@@ -933,6 +953,16 @@ RULE_CLASS_NEGATIVES4: list[tuple[str, str]] = [
         "The patient Hb is 81, MCV 72.",
     ),
     ("a name before an age in brackets with its word", "Son (age 6) with croup: dexamethasone dose?"),
+    ("a known given name before an age anywhere", "Grade 2, 6, or 8: which is it?"),
+    (
+        "a word no dictionary knows after a word of seeing, before where",
+        "I saw Ozempic today on the news; saw ECG changes today.",
+    ),
+    (
+        "two unknown lower-case words after a cue before an age and a sex",
+        "pt ecg shows af 45 m from the door?",
+    ),
+    ("a bare ID is a record's after a record keyword", "ID 50 mg, ID consult 2 days?"),
 ]
 
 
