@@ -11,7 +11,8 @@ sample once, and later rules were written with their misses in view (tests/test_
   the clinician is warned either way);
 - false alarms: negatives with any finding, over all negatives;
 - complete redaction: positive cases where, after `redact`, no word of any identifier is left (a word
-  that also occurs outside the identifiers is only counted if it survives more often than it occurs there).
+  that also occurs outside the identifiers is only counted if it survives more often than it occurs there;
+  the placeholders' own words, "90" in "[AGE 90+]", are not leftovers).
 
 Run as: python -m arena.pii_eval [tests/fixtures/phi_holdout2.json]
 """
@@ -25,10 +26,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena.pii import find_pii, redact
+from arena.pii import PLACEHOLDERS, find_pii, redact
 
 HOLDOUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "phi_holdout.json"
 _WORD = re.compile(r"[^\W_]+")
+# a placeholder's own words ("90" in "[AGE 90+]") are no leftover of the identifier it replaced
+_PLACEHOLDER = re.compile("|".join(re.escape(placeholder) for placeholder in PLACEHOLDERS.values()))
 
 
 @dataclass(frozen=True)
@@ -98,13 +101,14 @@ def _spans(case: LabelledCase) -> list[tuple[Identifier, int, int]]:
 
 def leftover_words(case: LabelledCase, redacted: str) -> list[str]:
     """Words (two characters or more) of the case's identifiers still in `redacted` more often than
-    they occur outside the identifiers in the original text."""
+    they occur outside the identifiers in the original text (a placeholder's own text, "[AGE 90+]", is
+    none)."""
     spans = _spans(case)
     outside = case.text
     for _, start, end in sorted(spans, key=lambda span: -span[1]):
         outside = outside[:start] + " " + outside[end:]
     outside_counts = Counter(_WORD.findall(outside))
-    redacted_counts = Counter(_WORD.findall(redacted))
+    redacted_counts = Counter(_WORD.findall(_PLACEHOLDER.sub(" ", redacted)))
     words = {word for identifier, _, _ in spans for word in _WORD.findall(identifier.text) if len(word) >= 2}
     return sorted(word for word in words if redacted_counts[word] > outside_counts[word])
 

@@ -10,9 +10,15 @@ Eaton myasthenic syndrome"; not looked for past a verb: "Nguyen Van Thanh has he
 makers, countries, drugs (by their stems) or organisations ("Novo Nordisk", "Sri Lanka", "Helicobacter
 Pylori", "Sun Pharma", "Dr. Reddy's generic", "Jefferson et al."). Without a cue: "Surname, Given"
 opening a sentence, a run before an age, Cyrillic and Greek capitalised runs, a CJK name after the
-word for "name", a word before 's and a relative or a measured value (cue_less_names). A found name is
-completed by names_beside: grown over the particles and unknown words beside it, the names
-coordinated with it, its spelling in another script in brackets, every other occurrence of its words.
+word for "name", a word before 's and a relative or a measured value, a surname before "family",
+names coordinated before "are siblings" (cue_less_names). Everyday given names ("Grace", "Graham")
+only where an age, a relative and a phone number, or a self-introduction says so ("Hope, 16,", "son
+Graham 555-0143", "I'm Kwabena"); a word no dictionary knows opening a sentence before what only a
+person does ("Nokuthula has been on lithium"). A found name is completed by names_beside: grown over
+the particles and unknown words beside it and a Korean or Chinese given name's second syllable
+("Min-jun"), the names coordinated with it, its spelling in another script (in brackets, of several
+words; a CJK one after it without brackets; one before it, the name in brackets), a given name in
+brackets after it ("Mrs Okafor (Ngozi)"), every other occurrence of its words.
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
 `gender-guesser` package ships; the English words are the lower-case entries of Webster's Second
@@ -94,7 +100,7 @@ EPONYM_NOUNS = _words(
     agar medium pattern appearance wave waves circle plexus ganglion organ capsule hypothesis criterion
     class manoeuvres maneuvers definition consensus declaration statement paralysis movement aneurysm
     mask facial category categories system shunt shunts splint splints forceps clamp retractor needle
-    stent frame sling brace"""
+    stent frame sling brace protein proteins antigen"""
 )
 # Nouns after a capitalised phrase that make it an organisation, a publication or a trial, not a person
 # ("Cleveland Clinic", "Lancet Commission"); not used after a title ("Dr Patel's clinic" is a person).
@@ -102,7 +108,7 @@ ORGANISATION_NOUNS = _words(
     """clinic clinics university universities institute institutes college school hospital foundation
     journal commission society association academy group company inc ltd plc pharma pharmaceuticals
     laboratories labs campaign collaboration consortium report standards network agency review reviews
-    library database"""
+    library database guide guides guidance handbook manual formulary"""
 )
 # Peoples and ethnic groups: a run holding one names a population, not a person ("Han Chinese",
 # "Ashkenazi Jewish", "Pima Indians").
@@ -110,6 +116,11 @@ DEMONYMS = _words(
     """chinese japanese korean indian indians african africans american americans european europeans asian
     asians hispanic hispanics latino latina latinos jewish jews arab arabs caucasian caucasians aboriginal
     maori inuit polynesian melanesian"""
+)
+# Faiths and diets a person says of themself: "I'm Muslim", "I'm Vegan" (no names)
+BELIEFS = _words(
+    """muslim muslims hindu hindus sikh sikhs buddhist buddhists christian christians catholic catholics
+    protestant jain jains mormon vegan vegetarian pescatarian halal kosher orthodox"""
 )
 # Nouns after a name (past its 's) that make it a drug maker's, not a person's: "Dr. Reddy's generic
 # atorvastatin", "Lupin's biosimilar".
@@ -142,7 +153,8 @@ REGION_WORDS = _words(
 )
 # Relatives: the word after one, if no dictionary knows it, is a name ("her daughter Chiamaka").
 RELATIVES = _words(
-    "wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt"
+    """wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt mum
+    mom dad grandmother grandfather grandma grandpa gran aunt uncle niece nephew"""
 )
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
@@ -195,7 +207,32 @@ _APOSTROPHE_SURNAME = re.compile(rf"(?:[OD]['’]|Ma?c|Fitz)[{_UPPER}][{_LOWER}]
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
 # What follows a first name that opens a sentence: a verb or an age (no possessive: "Bennett's movement").
 _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|reports)\b|,[ \t]*\d)")
-_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+$")
+# What only a person does, after a word no dictionary knows opening a sentence: "Nokuthula has been on
+# lithium", "Tavita wants the implant" (not "has been on the market": a drug's)
+_PERSON_PHRASE = re.compile(
+    r"[ \t]+(?:has[ \t]+been[ \t]+on(?![ \t]+(?:the|a|an|backorder|shortage|sale|hold|trial)\b)"
+    r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in)\b"
+)
+# (a bracket may open between them: "Dad (Ahmed) is 93")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+(?:\([ \t]*)?$")
+# an age in brackets with its word after a name: "Mateo (age 3)", "Mateo (aged 3 years)"
+_BRACKETED_AGE = re.compile(r"[ \t]+\((?:aged?|age:)[ \t]*\d{1,3}\b")
+_BRACKET_FOLLOWS = re.compile(r"[ \t]+\(")
+_SEEING = frozenset({"saw", "see", "seen", "seeing", "reviewed", "visited", "examined"})
+# where a clinician sees a patient (not "today": "I saw Ozempic today on the news")
+_TIME_FOLLOWS = re.compile(
+    r"[ \t]+(?:in[ \t]+(?:clinic|surgery|ED|A&E|the[ \t]+(?:clinic|ward|surgery))|on[ \t]+(?:the[ \t]+)?(?:ward|round))\b"
+)
+_VALUE_FOLLOWS = re.compile(r"[ \t]+(?:is|was)[ \t]+[<>~≥≤]?[ \t]*\d")
+# a person called something: "he's called Dembe", "her son, named Kofi"
+_CALLED_PERSON = re.compile(
+    r"\b(?i:he|she|who|son|daughter|baby|boy|girl|child|brother|sister|husband|wife|patient)"
+    r"(?:['’]s|[ \t]+(?:is|was))?,?[ \t]+(?i:called|named)[ \t]+$"
+)
+# a self-introduction before a name: "I'm Kwabena", "my name is Thabo"
+_SELF_INTRODUCTION = re.compile(r"\b(?i:i['’]m|i am|my name is|name['’]s)[ \t]+$")
+# a phone number after a word (seven digits or more): "son Graham 555-0143", "wife Ana (07700 900123)"
+_NUMBER_FOLLOWS = re.compile(r"[ \t]*[(:,]?[ \t]*\+?\d{2,5}(?:[ .-]?\d{2,5}){1,3}\b")
 # An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
 # "Kalani (aged 6)".
 _AGE_FOLLOWS = re.compile(
@@ -222,6 +259,15 @@ _LOWER_CUED = re.compile(
 _LOWER_OPENING = re.compile(
     rf"(?:^|(?<=[.!?;\n])[ \t]*)(?P<first>{_LOWER_GIVEN})[ \t]+{_LOWER_SURNAME}(?![\w'’-])"
 )
+# a lower-case O' or D' surname after a lower-case title: "mr o'neill", "dr d'cruz-mehta"
+_LOWER_APOSTROPHE_SURNAME = re.compile(
+    rf"\b(?i:mr|mrs|dr|prof)\.?[ \t]+(?P<name>[od]['’][{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)(?![\w'’-])"
+)
+# an age (and a sex) after a lower-case name: "rose hughes, 94,", "grant morris 58 m"
+_LOWER_AGE_AFTER = re.compile(
+    r",?[ \t]*\d{1,3}[ \t]*(?:[mfMF]|yo|y/o|yrs?|years?(?:[ \t]+old)?)?[ \t]*[,;)]"
+    r"|[ \t]+\d{1,3}[ \t]*(?:[mfMF]|yo|y/o)\b"
+)
 # Words that follow a given name in a sentence without being its surname ("saw siobhan today").
 NAME_FOLLOWERS = _words(
     """today yesterday tomorrow tonight again alone twice once now recently earlier later already still
@@ -241,6 +287,13 @@ class NameSpan:
 def given_names() -> frozenset[str]:
     """The first names of gender-guesser's list (lower case), less COMMON_WORDS; empty if the package
     is not installed (then only names with a cue are found)."""
+    return all_given_names() - COMMON_WORDS
+
+
+@functools.cache
+def all_given_names() -> frozenset[str]:
+    """Every first name of gender-guesser's list (lower case), everyday words too ("Grace", "Graham"):
+    a name only where the words around it say so (an age, a relative, a phone number)."""
     try:
         data = resources.files("gender_guesser").joinpath("data", "nam_dict.txt").read_bytes()
     except (ModuleNotFoundError, FileNotFoundError):
@@ -252,7 +305,7 @@ def given_names() -> frozenset[str]:
         for name in line[3:29].strip().replace("+", " ").split():
             if len(name) >= 2 and name.isalpha():
                 names.add(name.lower())
-    return frozenset(names - COMMON_WORDS)
+    return frozenset(names)
 
 
 @functools.cache
@@ -380,21 +433,72 @@ def _surname_shape_span(words: list[str]) -> tuple[int, int] | None:
 def _lone_given_name(text: str, start: int, end: int, word: str, known: frozenset[str]) -> bool:
     """A known given name that is no English word, alone: after a word that introduces a person
     ("about Tomasz", "for Tomasz to"), or opening a sentence before a verb; or any word that is no
-    English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,")."""
+    English word, drug or country there before an age ("Kalani is a 6-year-old", "Kalani, 6,"); any
+    given name, everyday words too, before an age ("Hope, 16, ..."), after a relative before an age or
+    a phone number ("father Dang, 44", "son Graham 555-0143"); a word no dictionary knows or a known
+    given name after a self-introduction ("I'm Kwabena")."""
     aged = _AGE_FOLLOWS.match(text, end) is not None
+    lowered = word.lower()
+    if _SELF_INTRODUCTION.search(text, max(0, start - 16), start) and (
+        lowered in known
+        # (a word no dictionary knows, but no people's, faith's or diet's: "I'm Ghanaian", "I'm Sikh")
+        or not (
+            not_a_name(word)
+            or lowered in DEMONYMS
+            or lowered in BELIEFS
+            or lowered.endswith(("ian", "ese", "ish", "ic", "i"))
+        )
+    ):
+        return True
     before = _WORD_BEFORE.search(text, max(0, start - 12), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
     # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
     related = bool(before and before.group(1).lower() in RELATIVES)
     if related and before.group(1).lower() in {"patient", "pt"}:
-        # set off by commas only ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent")
-        related = "," in before.group() and text[end : end + 1] == ","
+        # set off by commas ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent"), or before a
+        # verb a patient does or a bracket ("patient Thandiwe has HIV", "patient Lakshmi (UHID ...)")
+        # (a word of three letters or more, not a lab value's: "the patient Hb is 81")
+        related = ("," in before.group() and text[end : end + 1] == ",") or (
+            len(word) >= 3
+            and not _VALUE_FOLLOWS.match(text, end)
+            and bool(_PERSON_FOLLOWS.match(text, end) or _BRACKET_FOLLOWS.match(text, end))
+        )
+        # a known given name after "patient" is a name ("patient Sarah has HIV")
+        cued = cued or word.lower() in known
     cued = cued or related
+    # (a relative's word is no given name here: "Son (age 6) with croup")
+    everyday = (
+        word.lower() in all_given_names()
+        and word.lower() not in FUNCTION_WORDS
+        and word.lower() not in RELATIVES
+    )
+    if everyday and not _eponym_word(word):
+        if aged and (cued or _SENTENCE_START.search(text, max(0, start - 3), start)):
+            return True
+        if _BRACKETED_AGE.match(text, end):
+            return True  # "give Mateo (age 3) amoxicillin": an age in brackets with its word
+        number = _NUMBER_FOLLOWS.match(text, end)
+        if related and number and sum(ch.isdigit() for ch in number.group()) >= 7:
+            return True
+    if (
+        _PERSON_PHRASE.match(text, end)
+        and _SENTENCE_START.search(text, max(0, start - 3), start)
+        and not not_a_name(word)
+        and not _eponym_word(word)
+    ):
+        return True  # a word no dictionary knows, then what only a person does: "Nokuthula wants ..."
+    if _CALLED_PERSON.search(text, max(0, start - 24), start) and not not_a_name(word):
+        return True  # "he's called Dembe" (not "a drug called Bortezomib")
+    seen = bool(before and before.group(1).lower() in _SEEING)
+    if seen and _TIME_FOLLOWS.match(text, end) and not not_a_name(word):
+        return True  # after a word of seeing, before where: "I saw Emeka in clinic"
     if (not aged and not related and word.lower() not in known) or not_a_name(word):
         return False
     opening = bool(_SENTENCE_START.search(text, max(0, start - 3), start))
     if aged:
-        return cued or opening  # a word no dictionary knows, before an age: "Kalani is a 6-year-old"
+        # a word no dictionary knows, before an age: "Kalani is a 6-year-old"; a known given name there
+        # anywhere ("said Leela, 6, needs ...")
+        return cued or opening or word.lower() in known
     return cued or (opening and bool(_PERSON_FOLLOWS.match(text, end)))
 
 
@@ -453,6 +557,20 @@ def _surname_word(word: str, known_first: bool) -> bool:
     )
 
 
+def _aged_surname(word: str) -> bool:
+    """Whether a lower-case word before an age may be a surname, English or not ("morris", "hughes"):
+    no function, common or time word, verb after a name, adverb, drug's or condition's word."""
+    last = word.split()[-1]
+    return not (
+        last in FUNCTION_WORDS
+        or last in COMMON_WORDS
+        or last in NAME_FOLLOWERS
+        or last in PERSON_VERBS
+        or last.endswith(("ly", *NON_NAME_SUFFIXES))
+        or _eponym_word(last)
+    )
+
+
 _SET_OFF = re.compile(r"[ \t]*(?:[,;:(]|$)")
 
 
@@ -468,13 +586,27 @@ def _plain_word(word: str) -> bool:
 
 def lower_case_names(text: str) -> Iterator[NameSpan]:
     """Names typed in lower case: after a cue ("patient peter hughes", "named oluwaseun adeyemi",
+    "pt hope turner, 91," where an age follows even an everyday given name),
     "saw siobhan murphy", "my patient dr hiroshi tanaka"), a known given name with its surname (see
     _surname_word), or a name of two words that are no English word ("patient kwame asante-mensah");
-    a surname alone after a title ("call mr okafor"); opening a sentence without a cue, a known given
+    a surname alone after a title ("call mr okafor", "mr o'neill"); opening a sentence without a cue, a known given
     name and a surname that is no English word ("jose santos 12/03/1977 ...")."""
     known = given_names()
+    for match in _LOWER_APOSTROPHE_SURNAME.finditer(text):
+        yield NameSpan(match.start("name"), match.end("name"))
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
+        # any given name, everyday words too, and a surname before an age: "patient rose hughes, 94"
+        if (
+            second
+            and (first in all_given_names() or (len(first) >= 4 and not is_english(first)))
+            and first not in FUNCTION_WORDS
+            and not first.endswith(NON_NAME_SUFFIXES)
+            and _LOWER_AGE_AFTER.match(text, match.end())
+            and _aged_surname(second)
+        ):
+            yield NameSpan(match.start("first"), match.end("second"))
+            continue
         if _plain_word(first) or ("-" in first and not _known_given(first, known)):
             continue  # ("called mannose-binding lectin": a hyphenated word is a name only if each part is)
         foreign_first = not is_english(first)
@@ -493,6 +625,15 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
             yield NameSpan(match.start("first"), match.end("first"))
     for match in _LOWER_OPENING.finditer(text):
         first, second = match.group("first"), match.group("second")
+        if (
+            first in all_given_names()
+            and first not in FUNCTION_WORDS
+            and _LOWER_AGE_AFTER.match(text, match.end())
+            and _aged_surname(second)
+        ):
+            # any given name and a surname opening a sentence before an age: "rose hughes, 94, ..."
+            yield NameSpan(match.start("first"), match.end("second"))
+            continue
         if (
             _known_given(first, known)
             and not is_english(first)
@@ -566,7 +707,22 @@ _COORDINATED_BEFORE = re.compile(
     rf"(?<![\w'’-])(?P<item>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?:,[ \t]*|[ \t]+(?:and|&)[ \t]+)$"
 )
 # the same name in another script in brackets after it: "Li Wei (李伟)", "Olga Ivanova (Ольга Иванова)"
-_OTHER_SCRIPT_AFTER = re.compile(r"[ \t]*[(（][ \t]*(?P<name>[^\x00-\u024f()（）\d]{1,30}?)[ \t]*[)）]")
+# (of one to four words: "Leila Haddad (ليلى حداد)")
+_OTHER_SCRIPT_AFTER = re.compile(
+    r"[ \t]*[(（][ \t]*(?P<name>[^\x00-\u024f()（）\d\s]{1,30}(?:[ \t]+[^\x00-\u024f()（）\d\s]{1,30}){0,3})"
+    r"[ \t]*[)）]"
+)
+# a Chinese, Japanese or Korean spelling right after it without brackets: "Wang Fang 王芳,"
+_CJK_AFTER = re.compile(r"[ \t]+(?P<name>[\u4e00-\u9fff\u3040-\u30ff\uac00-\ud7af]{2,5})(?![\w])")
+# the other spelling before it, the found name in brackets: "박서연 (Park Seo-yeon)"
+_OTHER_SCRIPT_BEFORE = re.compile(r"(?<![\w])(?P<name>[^\x00-\u024f()（）\d\s]{2,12})[ \t]*[(（][ \t]*$")
+# a given name in brackets after it, any case, or a capitalised word no dictionary knows: "Mrs Okafor
+# (Ngozi)", "mr o'brien (liam)"; not "Mr Idowu (diabetic)"
+_GIVEN_IN_BRACKETS = re.compile(rf"[ \t]*\([ \t]*(?P<name>[{_UPPER}{_LOWER}][{_LOWER}]+)[ \t]*\)")
+# a Korean or Chinese given name's second syllable after a hyphen: "Min-jun", "Seo-yeon"
+# (after a capitalised syllable of two to four letters ending the name)
+_SYLLABLE_AFTER = re.compile(rf"-[{_LOWER}]{{2,5}}(?![\w'’-])")
+_SYLLABLE_BEFORE = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{1,3}}$")
 # Two or three capitalised Cyrillic or Greek words: a name ("Иванова Мария Петровна")
 _OTHER_CAPITALISED_RUN = re.compile(
     r"(?<![\w])[А-ЯЁΑ-Ω][а-яёα-ωά-ώ]+(?:[ \t]+[А-ЯЁΑ-Ω][а-яёα-ωά-ώ]+){1,2}(?![\w])"
@@ -605,6 +761,26 @@ _AGED_RUN = re.compile(
 )
 
 
+# a surname before "family" or "household" where it ends a phrase or the family asks something: "the
+# Nguyen family —", "Abara household, both ...", "the Okafor family asked"; not a protein family ("the
+# Src family kinases"), nor a dynasty's traits ("did the Habsburg family have ...")
+_FAMILY_NAME = re.compile(
+    rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+(?i:family|household)"
+    r"(?=[ \t]*(?:[—–,.;:(]|-[ \t])|[ \t]+(?:wants?|asked|asks|says?|said)\b)"
+)
+# "SURNAME, Given" in a record's style, opening a line, a sentence or a field: "OKONKWO, Ada (DOB ...)"
+_CAPS_SURNAME_GIVEN = re.compile(
+    rf"(?:^|(?<=[.!?;:|\n])[ \t]*)(?P<surname>[{_UPPER}]{{3,}}(?:[-'’][{_UPPER}]{{2,}})?),[ \t]*(?P<given>{NAME_WORD})"
+)
+# names coordinated before a word for a family's members, opening a sentence: "Sipho, Thandeka and
+# Bongani Dlamini are siblings", "Ana and Luis are twins"
+_SIBLING_LIST = re.compile(
+    rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<list>{NAME_WORD}(?:[ \t]+{NAME_WORD})?(?:,[ \t]*{NAME_WORD}(?:[ \t]+{NAME_WORD})?){{0,5}}"
+    rf",?[ \t]+(?:and|&)[ \t]+{NAME_WORD}(?:[ \t]+{NAME_WORD})?)[ \t]+(?:are|were)[ \t]+"
+    r"(?:(?:my|our|her|his|the|all|both)[ \t]+)?(?:[a-z]+[ \t]+)?"
+    r"(?:siblings|brothers|sisters|twins|triplets|cousins|children|kids|sons|daughters)\b"
+)
+_LIST_ITEM = re.compile(rf"{NAME_WORD}(?:[ \t]+{NAME_WORD})?")
 # Words that open a sentence before a comma without being a surname ("However, James (the registrar) ...").
 _CONNECTIVES = _words(
     "however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok"
@@ -653,6 +829,9 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
     reached = 0  # the end of the text that forward growth has walked
     for span in names:
         start, end = span.start, span.end
+        # the given name before it may reach back to what earlier names found, not only to the names
+        # coordinated after this one ("Aroha Te Whiu, Rotorua": "Aroha")
+        head_floor = found[-1].end if found else 0
         if end >= reached:
             # after a particle any capitalised word is the surname ("da Silva"), else one no dictionary knows
             for _ in range(_MAX_TAIL_WORDS):
@@ -681,7 +860,7 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
                 found.append(NameSpan(after.start("item"), after.end("item")))
                 reached = after.end()
         floor = found[-1].end if found else 0  # backward steps stop at what is already found
-        head = _NAME_HEAD.search(text, max(floor, start - 40), start)
+        head = _NAME_HEAD.search(text, max(head_floor, start - 40), start)
         if head and _name_head(text, head, known):
             start = head.start()
         found.append(NameSpan(start, end))
@@ -697,8 +876,23 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
             found.append(NameSpan(before.start("item"), before.end("item")))
             start = before.start()
     for span in list(found):
-        if other := _OTHER_SCRIPT_AFTER.match(text, span.end):
+        end = span.end
+        if _SYLLABLE_BEFORE.search(text, max(0, end - 4), end) and (
+            syllable := _SYLLABLE_AFTER.match(text, end)
+        ):
+            found.append(NameSpan(span.start, syllable.end()))
+            end = syllable.end()
+        other = _OTHER_SCRIPT_AFTER.match(text, end) or _CJK_AFTER.match(text, end)
+        given = _GIVEN_IN_BRACKETS.match(text, end)
+        if other:
             found.append(NameSpan(other.start("name"), other.end("name")))
+        elif given and (
+            given.group("name").lower() in known
+            or (given.group("name")[0].isupper() and not not_a_name(given.group("name")))
+        ):
+            found.append(NameSpan(given.start("name"), given.end("name")))
+        if before := _OTHER_SCRIPT_BEFORE.search(text, max(0, span.start - 16), span.start):
+            found.append(NameSpan(before.start("name"), before.end("name")))
     words = {
         word
         for span in found
@@ -718,8 +912,9 @@ def cue_less_names(text: str) -> list[NameSpan]:
     Grace (the patient) ..."); a run of two or three capitalised words opening a sentence before an age
     ("Ji-woo Park, 27, ...") that holds a given name or a word no dictionary knows; two or three
     capitalised Cyrillic or Greek words; a Chinese, Japanese or Korean name after the word for "name";
-    and a word no dictionary knows before 's and a patient's measurement or relative ("Sizwe's
-    potassium")."""
+    a word no dictionary knows before 's and a patient's measurement or relative ("Sizwe's
+    potassium"); "SURNAME, Given" opening a line or field ("OKONKWO, Ada"); a surname before "family" or "household" ("the Abara family has asked"); and names
+    coordinated before a word for siblings ("Sipho, Thandeka and Bongani Dlamini are siblings")."""
     return _disjoint(sorted(_cue_less_names(text), key=lambda span: (span.start, -span.end)))
 
 
@@ -761,6 +956,17 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and not _eponym_word(word)
         ):
             yield NameSpan(match.start(), match.end())
+    for match in _CAPS_SURNAME_GIVEN.finditer(text):
+        if match.group("given").lower() in known and not is_english(match.group("surname").lower()):
+            yield NameSpan(match.start("surname"), match.end("given"))
+    for match in _SIBLING_LIST.finditer(text):
+        items = list(_LIST_ITEM.finditer(text, match.start("list"), match.end("list")))
+        if not any(word.lower() in FUNCTION_WORDS for item in items for word in item.group().split()):
+            yield from (NameSpan(item.start(), item.end()) for item in items)
+    for match in _FAMILY_NAME.finditer(text):
+        word = match.group("word")
+        if (word.lower() in known or not not_a_name(word)) and not _eponym_word(word) and len(word) >= 3:
+            yield NameSpan(match.start("word"), match.end("word"))
     for match in _AGED_RUN.finditer(text):
         if (
             _namelike(match.group("run"), known)

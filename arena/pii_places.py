@@ -50,6 +50,8 @@ _PLACE_CUE = re.compile(
     r"|wohnt|wohnhaft|habite|domicili[ée]e?|vit|vive|reside|abita|mora|woont|bor)"
     r"(?:[ \t]+(?:in|at|of|to|near|à|a|en|em|no|na|i))?[ \t]+$"
 )
+# An age set off by commas before a place set off by commas: "Mary Byrne, 61, Cork, INR 7.9"
+_AGE_BEFORE = re.compile(r"[,)][ \t]*\d{1,3}[ \t]*(?:[MFmf]|yo|y/o|years?|yrs?)?,[ \t]*$")
 # What follows a place in an address: a post code, a US state and ZIP, or a country.
 _ADDRESS_FOLLOWS = re.compile(
     r",?[ \t]+(?:[A-Z]{2}[ \t]+\d{5}\b|[A-Z]{1,2}\d[A-Z\d]?[ \t]+\d[A-Z]{2}\b|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d\b|\d{4,5}\b)"
@@ -63,6 +65,9 @@ _POSTCODE_BEFORE = re.compile(
 )
 # a post code after the town: four digits ("Durban 4001"), or six (an Indian PIN, "Chennai 600004")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}(?:\d{2})?\b(?![./-]\d)")
+# what a hyphen joins after a place: a state's or province's abbreviation, or "born", "raised" (not
+# "based": "a London-based trial" is a study's)
+_JOINED_AFTER_PLACE = re.compile(r"[A-Z]{2,3}|(?i:born|raised|bred)")
 # Places that name an infection or a clotting factor far more often than a home in a clinical question.
 MEDICAL_PLACE_NAMES = frozenset(
     {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"}
@@ -129,6 +134,12 @@ def place_spans(text: str) -> Iterator[NameSpan]:
                 found = (count, name)
                 break
         if found is None:
+            # a place joined by a hyphen to its state's abbreviation or to "born" ("Campinas-SP",
+            # "Lagos-born"): the place alone
+            head, _, tail = words[index].group().partition("-")
+            if head in places and (_JOINED_AFTER_PLACE.fullmatch(tail) and not english_word(head)):
+                start = words[index].start()
+                yield NameSpan(start, start + len(head))
             index += 1
             continue
         count, name = found
@@ -145,7 +156,10 @@ def place_spans(text: str) -> Iterator[NameSpan]:
             continue  # "Bristol" of "Bristol Myers Squibb", "Bristol-Myers"
         before = _POSTCODE_BEFORE.search(text, max(0, start - 12), start)
         cued = bool(
-            before or _PLACE_CUE.search(text, max(0, start - 20), start) or _ADDRESS_FOLLOWS.match(text, end)
+            before
+            or _PLACE_CUE.search(text, max(0, start - 20), start)
+            or _ADDRESS_FOLLOWS.match(text, end)
+            or (_AGE_BEFORE.search(text, max(0, start - 12), start) and text[end : end + 1] == ",")
         )
         if count == 1 and name.lower() in english_words() and not cued:
             continue  # "Reading", "Mobile", "Berlin": only where the words say it is a place
@@ -164,6 +178,13 @@ _CUED_PLACE = re.compile(
     r"\b(?i:village|town|hamlet|suburb|neighbou?rhood)(?:[ \t]+of|,)?[ \t]+"
     rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?![\w'’-])"
 )
+# A place after an age set off by commas and "from" ("Sipho, 6, from Khayelitsha,"; not "Aged 45, from
+# Humira to ..."): one or two capitalised words, one of
+# them no English word (the gazetteer only knows places over 15,000 people)
+_AGED_FROM = re.compile(
+    rf"[,)][ \t]*\d{{1,3}}[ \t]*(?:[MFmf]|yo|y/o|years?(?:[ \t]+old)?|yrs?)?,[ \t]*(?:from|of|in|lives[ \t]+in)[ \t]+"
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)(?![\w'’-])"
+)
 # A town typed in lower case after a cue ("lives in cedar rapids", "from zwolle"), with a state and a ZIP
 # code after it ("iowa 52402").
 _LOWER_PLACE = re.compile(
@@ -180,7 +201,7 @@ def _proper(words: str) -> str:
 
 def neighbourhood_spans(text: str) -> list[NameSpan]:
     """Places the gazetteer does not hold or cannot see, sorted: districts and wards before their noun,
-    villages and towns after theirs, and towns typed in lower case after a cue (with a ZIP code after)."""
+    villages and towns after theirs, a place after an age and "from", and towns typed in lower case after a cue (with a ZIP code after)."""
     spans = []
     for match in _DISTRICT.finditer(text):
         words = re.split(r"[ \t-]+", match.group("name"))
@@ -192,6 +213,12 @@ def neighbourhood_spans(text: str) -> list[NameSpan]:
             words = name.lower().split()
             if words[0] not in COMMON_WORDS and not any(word in ORGANISATION_NOUNS for word in words):
                 spans.append(NameSpan(match.start("name"), match.end("name")))
+    for match in _AGED_FROM.finditer(text):
+        words = match.group("name").split()
+        if any(not english_word(word) for word in words) and not (
+            eponym_follows(text, match.end()) or organisation_follows(text, match.end())
+        ):
+            spans.append(NameSpan(match.start("name"), match.end("name")))
     places = place_names()
     for match in _LOWER_PLACE.finditer(text):
         words = match.group("name").split()

@@ -61,6 +61,10 @@ ADVERSARIAL_UNITS: dict[str, str] = {
     "post codes before towns": "1012 AB, ",
     "name particles": "Ab de al-Ab ",
     "lower-case names": "saw maria de ",
+    "self-introductions": "I'm Ab ",
+    "bracketed words after names": "Ab Cd (Ef) ",
+    "hyphenated syllables": "Kim Ab-ab ",
+    "relatives and numbers": "son Ab 12 ",
     "zero-width": "a\u200b",
     "combining marks": "a\u0301\u0302",
 }
