@@ -1,4 +1,4 @@
-"""The patient-data rules measured on four labelled sets written before the rules they first measured,
+"""The patient-data rules measured on five labelled sets written before the rules they first measured,
 and on the bank's real questions (which hold no patient data) as negatives:
 
 - tests/fixtures/phi_holdout.json (108 cases across HIPAA Safe Harbor identifier kinds, 66 hard
@@ -29,7 +29,13 @@ and on the bank's real questions (which hold no patient data) as negatives:
   written with its misses, fragments and false alarms in view (general rule classes, each with an
   in-sample positive and hard negative in tests/test_pii.py, none a holdout string), so it is no
   longer out of sample either: its floors below are the in-view figures (100%, 0.0%, 100%), which say
-  nothing of new text. The next out-of-sample measure is a fifth set written blind to these rules.
+  nothing of new text;
+- tests/fixtures/phi_holdout5.json (252 cases, 436 identifiers in 134 cases, 118 hard negatives;
+  clinicians' names in signatures and letters are labelled too, and each form of one person's name),
+  written on the phi5 branch blind to the rules, their tests, the README and the earlier sets,
+  committed before phirules3 was merged; measured on the rules before it (85.1%, 4.2%, 57.5%) and
+  once after: recall 86.9%, false alarms 4.2%, complete redaction 61.9%, the honest out-of-sample
+  figure of today's rules. Never tuned on: write a sixth set before tuning on its misses.
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
 and the out-of-sample one beside today's.
@@ -65,14 +71,16 @@ SAFE_HARBOR_KINDS = {
 HOLDOUT2 = HOLDOUT.with_name("phi_holdout2.json")
 HOLDOUT3 = HOLDOUT.with_name("phi_holdout3.json")
 HOLDOUT4 = HOLDOUT.with_name("phi_holdout4.json")
+HOLDOUT5 = HOLDOUT.with_name("phi_holdout5.json")
 # (recall, false alarms, complete redaction) of the rules before the first rule change made after the
 # set was written: the phi branch's (commit 5a4baad) for the first two, phirules' (56547f5) for the
-# third, phirules2's (the rules of 1bfd11c) for the fourth
+# third, phirules2's (the rules of 1bfd11c) for the fourth, phirules3's (3894a1b) for the fifth
 BEFORE = {
     HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
     HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
     HOLDOUT3.name: "recall 67.9% (186/274), false alarms 9.0% (8/89), complete redaction 54.3% (100/184)",
     HOLDOUT4.name: "recall 82.6% (285/345), false alarms 5.0% (6/119), complete redaction 65.5% (93/142)",
+    HOLDOUT5.name: "recall 85.1% (371/436), false alarms 4.2% (5/118), complete redaction 57.5% (77/134)",
 }
 # the last figures measured before a rule was written with the set's misses in view
 OUT_OF_SAMPLE = {
@@ -80,6 +88,7 @@ OUT_OF_SAMPLE = {
     HOLDOUT2.name: "recall 86.6% (136/157), false alarms 1.2% (1/83), complete redaction 79.5% (97/122)",
     HOLDOUT3.name: "recall 76.3% (209/274), false alarms 7.9% (7/89), complete redaction 66.8% (123/184)",
     HOLDOUT4.name: "recall 90.4% (312/345), false alarms 2.5% (3/119), complete redaction 83.1% (118/142)",
+    HOLDOUT5.name: "recall 86.9% (379/436), false alarms 4.2% (5/118), complete redaction 61.9% (83/134)",
 }
 
 
@@ -191,6 +200,22 @@ def test_fourth_holdout_recall_false_alarms_and_redaction() -> None:
     assert result.recall >= 0.99 and result.complete_redaction_rate >= 0.99
     assert result.false_alarm_rate <= 0.01
     assert result.detected_fragments == ()  # nothing that was found is left in part
+
+
+def test_fifth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+    data = json.loads(HOLDOUT5.read_text(encoding="utf-8"))
+    assert "never used to tune the rules" in data["provenance"]
+    cases = load_labelled(HOLDOUT5)
+    positives = [case for case in cases if case.identifiers]
+    assert len(positives) >= 100 and len(cases) - len(positives) >= 100
+    assert {identifier.kind for case in positives for identifier in case.identifiers} >= SAFE_HARBOR_KINDS
+    result = figures(HOLDOUT5)
+    # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind; measured before
+    # phirules3 (85.1%, 4.2%, 57.5%) and once after. The rules that took the fourth set from 90.4% to
+    # 100% recall in view gained 1.8 points here: the false-alarm target is met, recall and complete
+    # redaction are not (README). Measured floors: a change that loses ground fails here.
+    assert result.recall >= 0.86 and result.complete_redaction_rate >= 0.61
+    assert result.false_alarm_rate <= 0.05
 
 
 @pytest.mark.parametrize(
