@@ -8,8 +8,8 @@ For every battle (the app's UI served from this process, headless Chromium on th
 3. Chromium's network reads (CDP `Network.dataReceived`; CLOCK_MONOTONIC, like `time.monotonic`);
 4. the page's DOM changes (a MutationObserver on both answers).
 
-A pause that appears at 3 but not at 2 lies in the browser, not the server: that is how issue #25's
-vLLM gap was found to be Chromium starved by the engines (README, Benchmarks: streaming).
+A pause that appears at 3 but not at 2 lies in the browser, not the server: issue #25's vLLM gap
+does (README, Benchmarks: streaming).
 
     python bench/stream_layers.py --backend vllm --tokens 128 --battles 4
 """

@@ -245,16 +245,16 @@ def test_a_battle_streams_both_sides_at_once_with_telemetry(backend) -> None:
 
 @needs_llamacpp
 @pytest.mark.slow
-def test_lanes_decode_below_the_apps_priority_and_a_local_browsers(backend) -> None:
+def test_lanes_decode_below_the_apps_priority(backend) -> None:
     # Each lane's decode thread (and the ggml workers it starts) runs DECODE_NICE steps nicer than
-    # the app, below Chromium's own nice-5 processes, so streamed updates reach a local page.
+    # the app, so the server thread gets the CPU when a streamed update is due.
     import psutil
 
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     lanes = [thread for thread in threading.enumerate() if thread.name.startswith("medarena-llamacpp-")]
     assert len(lanes) >= len(backend.contestant_names())  # one lane per contestant
     for lane in lanes:
-        assert os.getpriority(os.PRIO_PROCESS, lane.native_id) >= ours + DECODE_NICE > ours + 5
+        assert os.getpriority(os.PRIO_PROCESS, lane.native_id) >= ours + DECODE_NICE > ours
     # ggml's worker threads, started by a lane, inherit its niceness in full: no thread runs at
     # a priority between the app's and the decoders'
     for thread in psutil.Process().threads():

@@ -222,13 +222,10 @@ def weights_memory_mb(model: Any, adapter_names: Sequence[str]) -> dict[str, flo
 
 # Decoding threads run this much nicer than the app's own (Linux niceness is per thread, and the
 # threads and processes a thread starts inherit it): on 2 cores a busy decoder otherwise starves the
-# server thread that sends streamed updates (issue #25 item 4: 13 s without an update on vLLM), and
-# a browser on the same machine too. Chromium runs some of its processes at nice 5 (seen in `ps`
-# during a battle), so decoders at 5 tied with them: the server sent every update within 0.25 s,
-# yet the page's network reads paused up to 3 s behind vLLM's two engine processes. At 10 they rank
-# below (CFS weight 110 against 335): the longest update gap the page saw went from 1.3-2.8 s to
-# 0.35-0.84 s over 8 vLLM battles (README, Benchmarks: streaming).
-DECODE_NICE = 10
+# server thread that sends streamed updates (issue #25 item 4: 13 s without an update on vLLM). Nice
+# 10 was tried against vLLM's remaining browser gap and did not close it on quiet cores (README,
+# Benchmarks: streaming), while it slows decoding more beside other work: 5 stays.
+DECODE_NICE = 5
 
 
 def _lower_priority(thread_id: int, nice: int) -> None:

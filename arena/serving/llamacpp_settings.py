@@ -17,7 +17,7 @@ class LlamaCppSettings:
     sequences: int = 8  # concurrent answers one contestant decodes in one batch
     context_tokens: int = 4096  # KV cache of one contestant, shared by its sequences
     batch_tokens: int = 512  # prompt tokens per compute step (llama.cpp's n_ubatch)
-    decode_nice: int = 10  # decode threads yield to the app's threads and a local browser (DECODE_NICE)
+    decode_nice: int = 5  # decode threads yield to the app's threads (DECODE_NICE; 0: same priority)
 
     def __post_init__(self) -> None:
         if self.threads < 0 or not 1 <= self.sequences <= 64:
