@@ -162,25 +162,19 @@ def measure(kind: str, backend, names: list[str], tokens: int, battles: int, rep
     }
 
 
-def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, float] | None:
-    """The longest gap between streamed updates a real browser saw, over `battles` battles.
+# Stamps every change of either answer on the page (performance.now(), milliseconds).
+PAGE_OBSERVER = """() => { window.__updates = []; const stamp = () => window.__updates.push(performance.now());
+  for (const id of ['answer-a', 'answer-b']) new MutationObserver(stamp).observe(
+    document.getElementById(id), {subtree: true, childList: true, characterData: true}); }"""
 
-    The app's own UI is served from this process (as `python app.py` serves it, backend threads
-    and server threads side by side); headless Chromium, on the same cores, asks, and a
-    MutationObserver stamps every change of either answer. The service's own yields are stamped
-    too: a page gap beside steady yields arose in delivery or in the browser. None when Playwright
-    or Chromium is missing."""
-    import shutil
+
+def serve_stamped_ui(backend, tokens: int, prefix: str):
+    """The app's own UI for `backend` served from this process on a free port (as `python app.py`
+    serves it, backend and server threads side by side), every answer `tokens` long, the service's
+    yields stamped with `time.monotonic()` into the list returned: (url, demo, yields, votes folder)."""
     import socket
     import tempfile
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        return None
-    if chromium is None:
-        return None
     from arena.service import ArenaService
     from arena.serving.common import GenerationSettings
     from arena.store.battles import ArenaStore
@@ -190,18 +184,17 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    folder = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     service = ArenaService(
         backend, ArenaStore(folder / "votes.db"), load_dataset_source("bundled").records,
         settings=GenerationSettings(max_new_tokens=tokens, min_new_tokens=tokens), seed=5,
     )  # fmt: skip
-    # the service's own yields, stamped: a page gap with steady yields lies in delivery or the browser
     yields: list[float] = []
     stream_battle = service.stream_battle
 
     def stamped_stream(*args: object, **kwargs: object):
         for progress in stream_battle(*args, **kwargs):
-            yields.append(time.perf_counter())
+            yields.append(time.monotonic())
             yield progress
 
     service.stream_battle = stamped_stream
@@ -209,23 +202,42 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
     demo.queue(default_concurrency_limit=backend.concurrent_battles).launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
     )
+    return f"http://127.0.0.1:{port}", demo, yields, folder
+
+
+def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, float] | None:
+    """The longest gap between streamed updates a real browser saw, over `battles` battles.
+
+    The app's own UI is served from this process (as `python app.py` serves it, backend threads
+    and server threads side by side); headless Chromium, on the same cores, asks, and a
+    MutationObserver stamps every change of either answer. The service's own yields are stamped
+    too: a page gap beside steady yields arose in delivery or in the browser. None when Playwright
+    or Chromium is missing."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        return None
+    if chromium is None:
+        return None
+    # the service's yields stamped: a page gap with steady yields lies in delivery or the browser
+    url, demo, yields, _ = serve_stamped_ui(backend, tokens, "serve-bench-")
     gaps, firsts, service_gaps = [], [], []
-    observer = """() => { window.__updates = []; const stamp = () => window.__updates.push(performance.now());
-      for (const id of ['answer-a', 'answer-b']) new MutationObserver(stamp).observe(
-        document.getElementById(id), {subtree: true, childList: true, characterData: true}); }"""
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
             )
             page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}", wait_until="load")
+            page.goto(url, wait_until="load")
             for index in range(battles):
                 if index:
                     page.click("#new-battle")
                     expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
                 page.wait_for_selector("#answer-a", timeout=60_000)  # Gradio renders after "load"
-                page.evaluate(observer)
+                page.evaluate(PAGE_OBSERVER)
                 page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
                 clicked = page.evaluate("() => performance.now()")
                 yields.clear()

@@ -19,19 +19,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import shutil
-import socket
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-OBSERVER = """() => { window.__updates = []; const stamp = () => window.__updates.push(performance.now());
-  for (const id of ['answer-a', 'answer-b']) new MutationObserver(stamp).observe(
-    document.getElementById(id), {subtree: true, childList: true, characterData: true}); }"""
 
 
 def longest(stamps: list[float], top: int = 3) -> list[tuple[float, float]]:
@@ -50,35 +44,13 @@ def main() -> None:
     import starlette.responses
     from playwright.sync_api import expect, sync_playwright
 
-    from arena.service import ArenaService
     from arena.serving.backends import BackendOptions, start_backend
-    from arena.serving.common import GenerationSettings
     from arena.serving.vllm_config import VLLMSettings
-    from arena.store.battles import ArenaStore
-    from arena.ui import build_ui
-    from bench.serve_bench import QUESTIONS, backend_options
-    from finetune.data import load_dataset_source
+    from bench.serve_bench import PAGE_OBSERVER, QUESTIONS, backend_options, serve_stamped_ui
 
     backend = start_backend(backend_options(args.backend, BackendOptions, VLLMSettings))
-    folder = Path(tempfile.mkdtemp(prefix="stream-layers-"))
-    settings = GenerationSettings(max_new_tokens=args.tokens, min_new_tokens=args.tokens)
-    service = ArenaService(
-        backend,
-        ArenaStore(folder / "votes.db"),
-        load_dataset_source("bundled").records,
-        settings=settings,
-        seed=5,
-    )
-    yields: list[float] = []
+    url, demo, yields, folder = serve_stamped_ui(backend, args.tokens, "stream-layers-")
     sends: list[float] = []
-    stream_battle = service.stream_battle
-
-    def stamped_stream(*a: object, **k: object):
-        for progress in stream_battle(*a, **k):
-            yields.append(time.monotonic())
-            yield progress
-
-    service.stream_battle = stamped_stream
     stream_response = starlette.responses.StreamingResponse.stream_response
 
     async def stamped_response(self, send):  # every write of an event stream, as the server makes it
@@ -90,13 +62,6 @@ def main() -> None:
         await stream_response(self, stamped_send)
 
     starlette.responses.StreamingResponse.stream_response = stamped_response
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    demo = build_ui(service)
-    demo.queue(default_concurrency_limit=backend.concurrent_battles).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
-    )
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         with sync_playwright() as playwright:
@@ -104,7 +69,7 @@ def main() -> None:
                 executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
             )
             page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}", wait_until="load")
+            page.goto(url, wait_until="load")
             cdp = page.context.new_cdp_session(page)
             cdp.send("Network.enable")
             reads: list[float] = []
@@ -114,7 +79,7 @@ def main() -> None:
                     page.click("#new-battle")
                     expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
                 page.wait_for_selector("#answer-a", timeout=60_000)
-                page.evaluate(OBSERVER)
+                page.evaluate(PAGE_OBSERVER)
                 page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
                 clicked_page = page.evaluate("() => performance.now()")
                 clicked = time.monotonic()

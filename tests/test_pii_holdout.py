@@ -135,6 +135,18 @@ def figures(path: Path) -> PhiScore:
     return result
 
 
+def blind_set_figures(path: Path) -> PhiScore:
+    """A blind set's figures, once it shows it is one: its provenance says it never tuned the rules,
+    it holds at least 100 positive cases and 100 negatives, and every Safe Harbor kind."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert "never used to tune the rules" in data["provenance"]
+    cases = load_labelled(path)
+    positives = [case for case in cases if case.identifiers]
+    assert len(positives) >= 100 and len(cases) - len(positives) >= 100
+    assert {identifier.kind for case in positives for identifier in case.identifiers} >= SAFE_HARBOR_KINDS
+    return figures(path)
+
+
 def test_first_holdout_recall_false_alarms_and_redaction() -> None:
     result = figures(HOLDOUT)
     # Issue targets: recall >= 95%, false alarms <= 5%, no fragment left. Met on this set, which the
@@ -184,13 +196,7 @@ def test_the_banks_real_questions_raise_almost_no_alarm() -> None:
 
 
 def test_fourth_holdout_recall_false_alarms_and_redaction() -> None:
-    data = json.loads(HOLDOUT4.read_text(encoding="utf-8"))
-    assert "never used to tune the rules" in data["provenance"]
-    cases = load_labelled(HOLDOUT4)
-    positives = [case for case in cases if case.identifiers]
-    assert len(positives) >= 100 and len(cases) - len(positives) >= 100
-    assert {identifier.kind for case in positives for identifier in case.identifiers} >= SAFE_HARBOR_KINDS
-    result = figures(HOLDOUT4)
+    result = blind_set_figures(HOLDOUT4)
     # The honest out-of-sample figure (OUT_OF_SAMPLE): written blind to the rules, their tests and
     # the earlier sets; measured before phirules2 and once after: 90.4% recall, 2.5% false alarms,
     # 83.1% complete redaction (recall and redaction targets missed, README). This set is now in view:
@@ -203,13 +209,7 @@ def test_fourth_holdout_recall_false_alarms_and_redaction() -> None:
 
 
 def test_fifth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
-    data = json.loads(HOLDOUT5.read_text(encoding="utf-8"))
-    assert "never used to tune the rules" in data["provenance"]
-    cases = load_labelled(HOLDOUT5)
-    positives = [case for case in cases if case.identifiers]
-    assert len(positives) >= 100 and len(cases) - len(positives) >= 100
-    assert {identifier.kind for case in positives for identifier in case.identifiers} >= SAFE_HARBOR_KINDS
-    result = figures(HOLDOUT5)
+    result = blind_set_figures(HOLDOUT5)
     # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind; measured before
     # phirules3 (85.1%, 4.2%, 57.5%) and once after. The rules that took the fourth set from 90.4% to
     # 100% recall in view gained 1.8 points here: the false-alarm target is met, recall and complete
