@@ -48,6 +48,7 @@ from arena.serving.common import (
     PairUpdate,
     lower_new_children_priority,
 )
+from arena.serving.engine_group import engines_in_own_group
 from arena.serving.protocol import BackendKind, SideEvent, merge_sides, side_telemetry
 from arena.serving.vllm_config import (
     DEFAULT_CUDA_BASES,
@@ -228,7 +229,7 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 cores = sorted(os.sched_getaffinity(0))
                 env = cpu_engine_env(settings, index, cores) if served.device == "cpu" else {}
                 arguments = engine_arguments(served, settings, rank, memory_fraction)
-                with engine_environment(env), lower_new_children_priority():  # vLLM spawns them now
+                with engine_environment(env), lower_new_children_priority(), engines_in_own_group():  # spawned now
                     engine = self._run(self._start_engine(served, arguments))
             except BaseUnavailableError as error:
                 self.warnings.append(f"skipped {spec.key}: {error}")
