@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from arena.serving.common import DECODE_NICE, GenerationSettings
+from arena.serving.engine_group import ENGINE_GROUP_NICE
 from arena.serving.peft_engine import ArenaEngine
 from finetune.loading import LoadedBase, convert_embedded
 
@@ -115,6 +116,22 @@ def test_the_engine_processes_yield_the_cpu_to_the_app(backend) -> None:
     for process in engines:
         for thread in process.threads():
             assert os.getpriority(os.PRIO_PROCESS, thread.id) >= ours + DECODE_NICE, process.cmdline()
+
+
+def test_the_engines_run_in_a_scheduling_group_below_the_apps(backend) -> None:
+    # Niceness ranks threads only inside a session's autogroup: the engines get a session and a
+    # nicer autogroup of their own, so the app and the browser come first (issue #25 item 4).
+    import psutil
+
+    # vLLM names its processes ("VLLM::EngineCore", "VLLM::Worker"); multiprocessing's resource
+    # tracker, started by the app, is no engine
+    engines = [process for process in psutil.Process().children(recursive=True) if "VLLM" in process.name()]
+    assert engines, "the vLLM engine runs no process of its own"
+    for process in engines:
+        assert os.getsid(process.pid) != os.getsid(0), process.cmdline()
+        autogroup = Path(f"/proc/{process.pid}/autogroup")
+        if autogroup.exists():
+            assert autogroup.read_text().strip().endswith(f"nice {ENGINE_GROUP_NICE}"), process.cmdline()
 
 
 def test_cpu_engine_computes_lora_per_adapter_slot(backend) -> None:
