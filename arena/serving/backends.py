@@ -120,6 +120,11 @@ LLAMACPP_REASON = (
 )
 
 
+def first_line(error: Exception) -> str:
+    """Why a backend failed to start, in one line: its message's first line, else its type."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def start_fastest(
     options: BackendOptions,
     *,
@@ -139,7 +144,7 @@ def start_fastest(
     try:
         backend = llamacpp_starter(options)
     except Exception as error:  # any failure to start llama.cpp: vLLM or PEFT still serve the arena
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = first_line(error)
     else:
         # llama.cpp serves a seed model only where its GGUF is at hand: too few contestants must
         # not leave an arena (or an evaluation) that refuses while vLLM or PEFT could serve them.
@@ -192,7 +197,7 @@ def start_auto(
     try:
         started = vllm_starter(options)
     except Exception as error:  # any failure to start vLLM: the PEFT engine still serves the arena
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = first_line(error)
     else:
         # A battle needs two contestants: vLLM skipping bases it cannot serve must not leave an
         # arena that refuses every battle while PEFT could serve them.
