@@ -7,7 +7,8 @@ the same share as the browser's whatever the engines' niceness. On 2 cores the p
 the server (issue #25 item 4: Chromium's network reads paused 1-4 s while the server's writes were
 steady). An engine started inside `engines_in_own_group` calls `setsid` first, so it runs in a new
 session with an autogroup of its own, and raises that group's nice: the app's and the browser's
-sessions are served first, the engines take what is left.
+sessions are served first, the engines take what is left. Only engines on a CPU: on a GPU the
+engines' CPU threads feed the GPU and compete with nothing that streams.
 
 Best effort: without autogroups (`/proc/self/autogroup` absent) only the session changes, and the
 threads' own niceness (`lower_new_children_priority`) still ranks them below the app. A new session

@@ -35,6 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
@@ -229,7 +230,9 @@ class VLLMBackend(ContestantLookup[Contestant]):
                 cores = sorted(os.sched_getaffinity(0))
                 env = cpu_engine_env(settings, index, cores) if served.device == "cpu" else {}
                 arguments = engine_arguments(served, settings, rank, memory_fraction)
-                with engine_environment(env), lower_new_children_priority(), engines_in_own_group():  # spawned now
+                # on a CPU the engines compete with the app and the browser for the same cores
+                own_group = engines_in_own_group() if served.device == "cpu" else nullcontext()
+                with engine_environment(env), lower_new_children_priority(), own_group:  # spawned now
                     engine = self._run(self._start_engine(served, arguments))
             except BaseUnavailableError as error:
                 self.warnings.append(f"skipped {spec.key}: {error}")
