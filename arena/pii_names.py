@@ -161,6 +161,15 @@ LONE_NAME_CUES = _words(
     """about for with to saw see seen seeing tell told ask asked asks and re dear called named wife husband
     brother sister son daughter mother father partner fiancé fiancée"""
 )
+# Everyday three-letter words that may be a part of a compound ("bedside", "outpatient", "metformin").
+_SHORT_PARTS = _words(
+    """met son bed day out off end man men age arm eye ear leg hip toe web set cut pre sub non bio top low
+    saw pot pan tin car bus war sea air sun oil wax pin fat dry wet hot ice dog cat cow pig box key way law
+    row bar cap red new old one two six ten all any can for net per big lay get put run see use lid gum
+    rib jaw lip fin ant bee egg ink ash tar bag cup mat pad dia tri uni"""
+)
+
+
 # English endings that Webster's list leaves off its headwords, and Latin ones ("Pigmenti"), each with
 # what to put back: "illnesses" -> "illness", "palsies" -> "palsy", "witnessing" -> "witness".
 _INFLECTIONS = (
@@ -183,6 +192,13 @@ COMMON_WORDS = _words(
     bishop pope judge chief captain doc dr mr mrs ms mx prof ad ed al la le de du van von der den
     med pharm care cure clinic ward acute chronic normal blood heart brain liver kidney lung bone
     stone sugar salt iron gold silver grey gray green brown white black red blue pink"""
+)
+
+
+# Surnames that are also everyday words, after a known given name ("Kelly Brown", "Harold Young").
+EVERYDAY_SURNAMES = _words(
+    """brown white black green grey gray young king long little rich lane page wade chase hunter major
+    prince love dean bishop judge sterling stone gold silver rose north west"""
 )
 
 
@@ -211,10 +227,15 @@ _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|r
 # lithium", "Tavita wants the implant" (not "has been on the market": a drug's)
 _PERSON_PHRASE = re.compile(
     r"[ \t]+(?:has[ \t]+been[ \t]+on(?![ \t]+(?:the|a|an|backorder|shortage|sale|hold|trial)\b)"
-    r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in)\b"
+    r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in"
+    # what a person does to reach a clinician: "Roisin asked me to", "Precious rang the ward"
+    r"|(?:asked|rang|phoned|emailed|messaged|texted)[ \t]+(?:me|us|the|for|about|if|whether|to)"
+    r"|(?:works|lives|smokes|drinks))\b"
 )
 # (a bracket may open between them: "Dad (Ahmed) is 93")
-_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+(?:\([ \t]*)?$")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?(?:[ \t]+(?:is|was))?[ \t]+(?:\([ \t]*)?$")
+# an age and a sex set off before a word: "94M, Cyril, ...", "58 yo, Tendai,"
+_AGE_SEX_BEFORE = re.compile(r"(?:^|[\n(,;:.])[ \t]*\d{1,3}[ \t]?(?:[MF]|yo|y/o)[ \t]*,[ \t]*$")
 # an age in brackets with its word after a name: "Mateo (age 3)", "Mateo (aged 3 years)"
 _BRACKETED_AGE = re.compile(r"[ \t]+\((?:aged?|age:)[ \t]*\d{1,3}\b")
 _BRACKET_FOLLOWS = re.compile(r"[ \t]+\(")
@@ -231,6 +252,12 @@ _CALLED_PERSON = re.compile(
 )
 # a self-introduction before a name: "I'm Kwabena", "my name is Thabo"
 _SELF_INTRODUCTION = re.compile(r"\b(?i:i['’]m|i am|my name is|name['’]s)[ \t]+$")
+# a caller's or writer's introduction, where only a given name may follow: "This is Pat", "it's Ngozi"
+_CALLER_INTRODUCTION = re.compile(r"(?:^|[.!?'‘“\"(:,]|\bhi|\bhello)[ \t]*(?i:this is|it['’]s|it is)[ \t]+$")
+# a nickname after its cue: "goes by 'Sonny'", "known as Bubba", "nicknamed Tash"
+_NICKNAME_CUE = re.compile(
+    r"\b(?i:goes[ \t]+by|nicknamed)[ \t]+['‘\"“]?$|\b(?i:known[ \t]+as|calls?[ \t]+(?:him|her)self)[ \t]+['‘\"“]$"
+)
 # a phone number after a word (seven digits or more): "son Graham 555-0143", "wife Ana (07700 900123)"
 _NUMBER_FOLLOWS = re.compile(r"[ \t]*[(:,]?[ \t]*\+?\d{2,5}(?:[ .-]?\d{2,5}){1,3}\b")
 # An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
@@ -348,8 +375,14 @@ def is_english(word: str) -> bool:
         undoubled = stem[:-1] if stem[-1] == stem[-2] else stem
         if stem + restored in english or undoubled + restored in english:
             return True
+    # (a part of three letters only if it is an everyday word: "met" + "formin", "parkin" + "son"; not
+    # Webster's rare "khu" + "malo" or "bong" + "ani", which make no word of "Khumalo" or "Bongani")
     return len(word) >= 7 and any(
-        word[:cut] in english and word[cut:] in english for cut in range(3, len(word) - 2)
+        word[:cut] in english
+        and word[cut:] in english
+        and (cut > 3 or word[:cut] in _SHORT_PARTS)
+        and (len(word) - cut > 3 or word[cut:] in _SHORT_PARTS)
+        for cut in range(3, len(word) - 2)
     )
 
 
@@ -385,16 +418,37 @@ def _eponym_word(word: str) -> bool:
 def _given_name_span(words: list[str], known: frozenset[str]) -> tuple[int, int] | None:
     """First..last index of 2-4 words that start at a known given name (particles inside a surname)."""
     for index, first in enumerate(words):
-        if first.lower() not in known:
+        if not _known_given(first.lower(), known):  # ("Lily-Mae": each part a given name)
             continue
         kept = 0
         for position, other in enumerate(words[index + 1 : index + 4], start=index + 1):
             particle = other.lower() in NAME_PARTICLES and position + 1 < len(words)
-            if (other.lower() in COMMON_WORDS and not particle) or kept == 3 or (kept == 2 and not particle):
+            # an everyday word is no surname, unless it is a common one ("Kelly Brown", "Grant Young")
+            common = other.lower() in COMMON_WORDS and other.lower() not in EVERYDAY_SURNAMES
+            if (common and not particle) or kept == 3 or (kept == 2 and not particle):
                 break
             kept += 1
         if kept:
             return index, index + kept
+    return None
+
+
+def _everyday_given_span(text: str, start: int, words: list[str]) -> tuple[int, int] | None:
+    """A given name that is also an everyday word and a word no dictionary knows after it, two words
+    alone, not opening a sentence: "for Hope Mabaso", "Summer Nguyen" (not "Will Ozempic": a drug's
+    ending; not "Can Xyz": a function word)."""
+    if len(words) != 2:
+        return None
+    first, second = words
+    if (
+        first.lower() in all_given_names()
+        and first.lower() not in FUNCTION_WORDS
+        and first.lower() not in RELATIVES
+        and not not_a_name(second)
+        and not _eponym_word(second)
+        and not _SENTENCE_START.search(text, max(0, start - 3), start)
+    ):
+        return 0, 1
     return None
 
 
@@ -450,7 +504,22 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         )
     ):
         return True
-    before = _WORD_BEFORE.search(text, max(0, start - 12), start)
+    if (
+        _CALLER_INTRODUCTION.search(text, max(0, start - 16), start)
+        and lowered in all_given_names()
+        and lowered not in FUNCTION_WORDS
+    ):
+        return True  # "This is Pat, ...", "it's Ngozi here"
+    if _NICKNAME_CUE.search(text, max(0, start - 24), start) and not _eponym_word(word):
+        return True  # "he goes by 'Sonny'"
+    if (
+        _AGE_SEX_BEFORE.search(text, max(0, start - 12), start)
+        and text[end : end + 1] == ","
+        and (lowered in all_given_names() or not not_a_name(word))
+        and lowered not in FUNCTION_WORDS
+    ):
+        return True  # "94M, Cyril, nursing home resident"
+    before = _WORD_BEFORE.search(text, max(0, start - 20), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
     # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
     related = bool(before and before.group(1).lower() in RELATIVES)
@@ -466,6 +535,24 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         # a known given name after "patient" is a name ("patient Sarah has HIV")
         cued = cued or word.lower() in known
     cued = cued or related
+    # after a relative typed in lower case, a capitalised word that is no function, everyday or
+    # drug word, or any given name: "her husband Frank phoned", "his son Yaw", "mum is Rukhsana"
+    if (
+        related
+        # (typed in lower case, or opening a sentence: "Daughter Carol asks"; not a headline's "Mother Nature")
+        and (
+            before.group(1).islower()
+            or bool(_SENTENCE_START.search(text, max(0, before.start() - 3), before.start()))
+        )
+        and before.group(1) not in {"patient", "pt", "baby"}
+        and (lowered in all_given_names() or not not_a_name(word))
+        and lowered not in FUNCTION_WORDS
+        and not lowered.endswith(NON_NAME_SUFFIXES)
+        and not _eponym_word(word)
+        and not _VALUE_FOLLOWS.match(text, end)
+        and text[end : end + 1] != "-"  # "her son Metformin-intolerant": a compound adjective
+    ):
+        return True
     # (a relative's word is no given name here: "Son (age 6) with croup")
     everyday = (
         word.lower() in all_given_names()
@@ -507,8 +594,14 @@ def bare_names(text: str) -> Iterator[NameSpan]:
     after it name a condition (an eponym: "Lambert Eaton myasthenic syndrome") or an organisation."""
     known = given_names()
     for run in _RUN.finditer(text):
-        matches = list(re.finditer(_RUN_WORD, run.group()))
-        words = [word.group() for word in matches]
+        matches = [
+            (run.start() + word.start(), run.start() + word.end())
+            for word in re.finditer(_RUN_WORD, run.group())
+        ]
+        if len(matches) >= 2 and text[slice(*matches[0])].lower() in RELATIVES:
+            matches = matches[1:]  # "Wife Lorraine on scene": the relative is no part of the name
+        words = [text[start:end] for start, end in matches]
+        run_start, run_end = matches[0][0], matches[-1][1]
         if (
             # (a maker's word, or an organisation's noun after its first word: "Sun Pharma", "Mayo Clinic")
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
@@ -519,24 +612,25 @@ def bare_names(text: str) -> Iterator[NameSpan]:
             or (
                 len(words) >= 4
                 and sum(is_english(word.lower()) for word in words) >= 2
-                and not _LOWER_PARTICLE_INSIDE.search(run.group())
+                and not _LOWER_PARTICLE_INSIDE.search(text[run_start:run_end])
             )
-            or eponym_follows(text, run.end())
-            or organisation_follows(text, run.end())
+            or eponym_follows(text, run_end)
+            or organisation_follows(text, run_end)
         ):
             continue
-        span = _given_name_span(words, known) or _foreign_words_span(words) or _surname_shape_span(words)
-        if (
-            span is None
-            and len(words) == 1
-            and _lone_given_name(text, run.start(), run.end(), words[0], known)
-        ):
+        span = (
+            _given_name_span(words, known)
+            or _foreign_words_span(words)
+            or _surname_shape_span(words)
+            or _everyday_given_span(text, run_start, words)
+        )
+        if span is None and len(words) == 1 and _lone_given_name(text, run_start, run_end, words[0], known):
             span = (0, 0)
         if span is not None and not all(
             word.lower() in country_words() for word in words[span[0] : span[1] + 1]
         ):
             first, last = span
-            yield NameSpan(run.start() + matches[first].start(), run.start() + matches[last].end())
+            yield NameSpan(matches[first][0], matches[last][1])
 
 
 def _surname_word(word: str, known_first: bool) -> bool:
@@ -678,7 +772,7 @@ PERSON_VERBS = _words(
 # Words of time after which a noun is said of the person, not part of an eponym ("Luiz Costa after
 # surgery"); not "for"/"in"/"and", after which an eponym's noun may still come ("Ann Arbor for
 # Hodgkin lymphoma", "Hunt and Hess scale").
-EPONYM_STOPS = _words("after since during following despite")
+EPONYM_STOPS = _words("after since during following despite with")
 
 
 def eponym_follows(text: str, end: int, words: int = 3) -> bool:
