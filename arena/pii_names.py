@@ -56,7 +56,8 @@ _RUN_WORD = rf"(?:(?:al|el|ul|ad|ar|as|ash|at|az)[-‐])?{NAME_WORD}"
 # "Ahmad bin Ismail"); the particles take no part in telling a name from English words
 _PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|binti|ibn|ben|bint|abu|y)"
 _RUN = re.compile(
-    rf"(?<![\w'’-]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
+    # (after an opening quote too: "'Marisol Ortiz 23F ...'"; not inside "O'Brien")
+    rf"(?<![\w’-])(?<!\w['’]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
 )
 _LOWER_PARTICLE_INSIDE = re.compile(rf"[ \t]{_PARTICLE}[ \t]")
 # the (up to three, hyphenated) words after a phrase, past a possessive 's
@@ -277,7 +278,7 @@ LOWER_TITLES = frozenset({"dr", "mr", "mrs", "prof", "Dr", "Mr", "Mrs", "Prof"})
 # a lower-case surname, with its particles or its hyphen ("de vries", "al-rashid", "murphy-jones")
 _LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
 _LOWER_CUED = re.compile(
-    r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[,:]?(?:[ \t]+is)?[ \t]+"
+    r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[.,:]?(?:[ \t]+is)?[ \t]+"
     # a title between the cue and the name: "my patient dr hiroshi tanaka"
     r"(?:(?i:name)[ \t]*:?[ \t]+)?(?:(?P<title>(?i:dr|mr|mrs|miss|prof))\.?[ \t]+)?"
     rf"(?P<first>{_LOWER_GIVEN})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
@@ -574,7 +575,9 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         and not _eponym_word(word)
     ):
         return True  # a word no dictionary knows, then what only a person does: "Nokuthula wants ..."
-    if _CALLED_PERSON.search(text, max(0, start - 24), start) and not not_a_name(word):
+    if _CALLED_PERSON.search(text, max(0, start - 24), start) and (
+        not not_a_name(word) or (lowered in all_given_names() and lowered not in FUNCTION_WORDS)
+    ):
         return True  # "he's called Dembe" (not "a drug called Bortezomib")
     seen = bool(before and before.group(1).lower() in _SEEING)
     if seen and _TIME_FOLLOWS.match(text, end) and not not_a_name(word):
@@ -905,9 +908,11 @@ def _name_head(text: str, head: re.Match[str], known: frozenset[str]) -> bool:
     """Whether the capitalised word right before a name is its given name: a known one or a word no
     dictionary knows, and no function word opening the sentence ("Does")."""
     word = head.group("word")
-    if word.lower() not in known and not_a_name(word):
-        return False
     opening = _SENTENCE_START.search(text, max(0, head.start() - 3), head.start())
+    # (any given name, everyday words too, where no sentence opens: "(Hope Akinyi Otieno)")
+    everyday = word.lower() in all_given_names() and not opening and word.lower() not in RELATIVES
+    if word.lower() not in known and not_a_name(word) and not everyday:
+        return False
     return not (opening and word.lower() in FUNCTION_WORDS)
 
 
@@ -994,7 +999,38 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
         if word.lower() not in FUNCTION_WORDS and word.lower() not in NAME_PARTICLES
     }
     repeats = [NameSpan(m.start(), m.end()) for m in _CAPITALISED_WORD.finditer(text) if m.group() in words]
-    return sorted([*found, *repeats], key=lambda s: (s.start, s.end))
+    # the given name before another form of the name ("Ms Bishop ... (Eleanor Bishop)"), and a short
+    # form of it before the full name, in brackets or by a comma ("Jim (James Whitlock)", "This is Pat,
+    # Patricia Kaminski"): each is looked for once, before a repeat or a found name
+    extra = []
+    for index, span in enumerate([*found, *repeats]):
+        repeat = index >= len(found)  # (a found name's head was looked for above)
+        head = _NAME_HEAD.search(text, max(0, span.start - 40), span.start) if repeat else None
+        if head and _name_head(text, head, known):
+            extra.append(NameSpan(head.start(), span.end))
+        short = _SHORT_FORM_BEFORE.search(text, max(0, span.start - 24), span.start)
+        if short and _short_form(short.group("word"), text[span.start : span.end], short.group("comma")):
+            extra.append(NameSpan(short.start("word"), short.end("word")))
+    more = {word for span in extra for word in _CAPITALISED.findall(text, span.start, span.end)} - words
+    more = {word for word in more if word.lower() not in FUNCTION_WORDS}
+    extra += [NameSpan(m.start(), m.end()) for m in _CAPITALISED_WORD.finditer(text) if m.group() in more]
+    return sorted([*found, *repeats, *extra], key=lambda s: (s.start, s.end))
+
+
+# a short form of a name before it, in brackets or set off by a comma: "Jim (James ...", "Pat, Patricia"
+_SHORT_FORM_BEFORE = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]*(?:\([ \t]*|(?P<comma>,)[ \t]*)$")
+
+
+def _short_form(word: str, name: str, comma: str | None) -> bool:
+    """Whether a word before a found name is a short form of it: any given name, or a word no dictionary
+    knows, before the name in brackets; before a comma, a given name with the name's first letter
+    ("Pat, Patricia Kaminski"; not "Thanks, Grace ...")."""
+    lowered = word.lower()
+    if lowered in FUNCTION_WORDS or lowered in RELATIVES or _eponym_word(word):
+        return False
+    if comma:
+        return lowered in all_given_names() and name[:1] == word[:1] and len(name.split()) >= 2
+    return lowered in all_given_names() or not not_a_name(word)
 
 
 _CAPITALISED = re.compile(rf"[{_UPPER}][{_LOWER}]{{2,}}")
