@@ -220,6 +220,11 @@ _NAME_CUES = (
 _ID_TOKEN = (
     # a GS1 element string of a device's UDI, "(01)00844588003288(21)A7X9921"
     r"(?:(?:\(\d{2,4}\)[A-Z\d]{1,30}){2,}"
+    # a prefix of letters (and digits) and one long group of digits: "RN 0473821", "FP10 0345678"
+    # (the prefix no keyword itself: "prescriber NPI 1497758544" is the NPI's number)
+    r"|(?!KEYWORD)[A-Z]{1,4}\d{0,4}[ ]\d{5,12}(?![\w/-])"
+    # a number plate of three letters, three digits and a letter: "KBZ 417Q"
+    r"|[A-Z]{3}[ ]\d{3}[A-Z]\b"
     # a German number plate, "B-MK 4521", "M-AB 123E"; an Indian one, "KA 01 AB 1234"
     r"|[A-ZÄÖÜ]{1,3}-[A-Z]{1,2}\s\d{1,4}[EH]?\b"
     r"|[A-Z]{2}[ -]?\d{1,2}[ -]?[A-Z]{1,3}[ -]?\d{1,4}\b"
@@ -231,8 +236,10 @@ _ID_TOKEN = (
 )
 # what may stand between a keyword and its identifier: "no.", "number", "#", "ID", "ref", "Nr.", "n°"
 _ID_LABEL = (
-    r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|plate|is|ref\.?|reference|code|:"
-    r"|(?:on|from)\s+(?:the|his|her|their|my)\s+card))*"
+    r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|plate|tag|is|ref\.?|reference|code|:"
+    r"|n[úu]mero(?:\s+de)?|(?-i:SN|S/N)\b"
+    # where the number is read: "on the script is", "from her wristband"
+    r"|(?:on|from)\s+(?:the|his|her|their|my)\s+(?:card|script|prescription|form|label|wristband|band|letter|referral)))*"
     r"\s*[:#]?\s*"
 )
 # Keywords are families, across countries: the record, insurance, bank and case numbers a clinic or an
@@ -243,13 +250,19 @@ _NEEDS_LABEL = r"(?=\s*(?:no\b|no\.|nos?\b|number|num\b|nr\b|#|id\b|ID\b|ref\b|r
 _RECORD_KEYWORDS = (
     r"MRN|hospital|hosp|record|patient|insurance|insured|insurer|policy|member|medicare|medicaid|case|chart|"
     r"account|unit|encounter|accession|claim|billing|subscriber|beneficiary|health plan|plan|episode|"
-    r"specimen|admission|referral|sort code|routing|(?:credit|debit|bank) card|"
+    r"specimen|admission|referral|sort code|routing|(?:credit|debit|bank) card|acct|"
+    # incident, coroner's and attendance references: "Datix no. W-2231", "coroner's ref 24-CR-88"
+    r"incident|datix|coroner(?:['’]s)?|attendance|safeguarding|complaint|"
     r"Fallnummer|Patientennummer|Aktenzeichen|dossier|historia cl[ií]nica|cartella clinica|"
     r"prontu[áa]rio|expediente|Krankenakte|"
     rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref){_NEEDS_LABEL}"
 )
 # PID: a patient identifier; UHID: an Indian hospital's unique health id
-_RECORD_ACRONYMS = r"UR|URN|MBI|HICN|IBAN|NHI|HIC|EMR|EHR|EPR|CRN|NHC|PID|UHID"
+_RECORD_ACRONYMS = (
+    r"UR|URN|MBI|HICN|IBAN|NHI|HIC|EMR|EHR|EPR|CRN|NHC|PID|UHID|ACC|ACCT|HAR|"
+    # national health-insurance schemes' member numbers (Kenya, Nigeria, Ghana, Indonesia, India)
+    r"NHIF|SHIF|NHIS|NHIA|BPJS|JKN|PMJAY|CGHS|ESIC"
+)
 _NATIONAL_KEYWORDS = (
     r"national insurance|NI|NINO|health[- ]card|CHI|IHI|individual healthcare identifier|SIN|"
     r"social insurance|Aadhaar|personal (?:identity|health) number|PPSN?|BSN|provincial health|"
@@ -260,7 +273,9 @@ _NATIONAL_KEYWORDS = (
     r"ID card|citizen|Emirates ID|MyKad|身份证(?:号码?)?|"
     # identity cards of more countries: Latin America's cédula, the Gulf's iqama, Botswana's Omang,
     # Ghana's and Kenya's cards, Turkey's kimlik, the Philippines' PhilHealth
-    r"c[ée]dula(?: de identidad)?|carn[eé]t?(?: de identidad)?|iqama|omang|ghana card|huduma|kimlik|philhealth"
+    r"c[ée]dula(?: de identidad)?|carn[eé]t?(?: de identidad)?|iqama|omang|ghana card|huduma|kimlik|philhealth|"
+    # Portugal's health-service user number ("número de utente")
+    r"utente"
 )
 _NATIONAL_ACRONYMS = (
     r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|PHIN|HCN|ULI|MSP|HKID|NRIC|TFN|CPR|"
@@ -278,7 +293,7 @@ _OTHER_ID_KEYWORDS = (
     # number plates in other languages; prisoners', soldiers' and trial subjects' numbers
     r"Kennzeichen|immatriculation|matr[ií]cula|targa|prisoner|inmate|offender|subject|participant|"
     rf"rx{_NEEDS_LABEL}|"
-    rf"(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}"
+    rf"(?:service|asset)\s+tag|(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}"
 )
 _OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|SN|UDI|CDL"
 
@@ -286,8 +301,12 @@ _OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|
 _LOCAL_PHONE = re.compile(r"(?<![\w.+/-])[2-9]\d{2}-\d{4}(?![\w/-]|[.,]\d)" + _NOT_A_UNIT)
 
 
+_ALL_ACRONYMS = rf"(?:{_RECORD_ACRONYMS}|{_NATIONAL_ACRONYMS}|{_OTHER_ID_ACRONYMS}|NHS|SSN|MRN|ID)\b"
+
+
 def _keyword_id(keywords: str, acronyms: str) -> re.Pattern[str]:
-    return re.compile(rf"\b(?:(?i:{keywords})|(?:{acronyms}))\b{_ID_LABEL}(?P<id>{_ID_TOKEN})")
+    token = _ID_TOKEN.replace("(?!KEYWORD)", f"(?!{_ALL_ACRONYMS})")
+    return re.compile(rf"\b(?:(?i:{keywords})|(?:{acronyms}))\b{_ID_LABEL}(?P<id>{token})")
 
 
 # Order matters only for overlapping matches: the first kind listed wins the span.
@@ -569,7 +588,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.NAME,
         re.compile(
             rf"\b{_TITLES}\.?\s+{_FULL_NAME}"
-            rf"|\b{_NAME_CUES}\.?(?:\s+is)?\s*[:,]?\s+{_NAME_WORD}\s+{_NAME_WORD}(?:\s+{_NAME_WORD})?"
+            # (a middle initial inside: "Name: Alma R. Castell", "pt Tom J. Reyes")
+            rf"|\b{_NAME_CUES}\.?(?:\s+is)?\s*[:,]?\s+{_NAME_WORD}(?:\s+[A-Z]\.)?\s+{_NAME_WORD}(?:\s+{_NAME_WORD})?"
             rf"|\b[Nn]ame\s*(?:is|:)\s*{_NAME_WORD},\s*{_NAME_WORD}"  # "name: MacKenzie, Robert"
             # a patient's initials after the word ("initials J.K.M.", "initials: AB")
             r"|(?<=\b(?i:initials) )(?:[A-Z]\.\s?){2,4}(?![\w])|(?<=\b(?i:initials): )(?:[A-Z]\.?\s?){2,4}(?![\w])"

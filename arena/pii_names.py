@@ -850,11 +850,27 @@ _SURNAME_COMMA_GIVEN = re.compile(
     rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<surname>{NAME_WORD}),[ \t]+(?P<given>{NAME_WORD})"
     r"(?=[ \t]*(?:[(—–]|-[ \t]|,[ \t]*(?:\d|DOB|(?i:born|aged?)\b)|\d|$))"
 )
+# a nickname after its cue, in quotes or not: "goes by 'Sonny'", "nicknamed Tash", "known as 'Bubba'"
+_NICKNAME = re.compile(
+    rf"\b(?i:goes[ \t]+by|nicknamed)[ \t]+['‘\"“]?(?P<name>{NAME_WORD})"
+    rf"|\b(?i:known[ \t]+as|calls?[ \t]+(?:him|her)self)[ \t]+['‘\"“](?P<name2>{NAME_WORD})['’\"”]"
+)
+# "Surname, Given" and an age on a line of a list ("2. Osei, Kwabena 74 - sepsis", "- Lamb, Ruth, 88,"):
+# everyday surnames too, where the list's line says it is a person
+_LIST_LINE = r"(?:^|(?<=\n))[ \t]*(?:\d{1,2}[.)]|[-•*–]|(?i:bed|bay|room|rm|cubicle)[ \t]*\d{1,3}[A-Za-z]?[ \t]*[-–—:.)]?)[ \t]*"
+_LIST_SURNAME_GIVEN = re.compile(
+    rf"{_LIST_LINE}(?P<surname>{NAME_WORD}),[ \t]*(?P<given>{NAME_WORD})(?=,?[ \t]+\d{{1,3}}\b)"
+)
+
+
 # a run of two or three capitalised words (a given name may be hyphenated in lower case: "Ji-woo") opening
 # a sentence before an age: "Ji-woo Park, 27,"
 _AGED_RUN = re.compile(
-    rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<run>(?:{NAME_WORD}|[{_UPPER}][{_LOWER}]{{1,4}}-[{_LOWER}]{{2,5}})"
-    rf"(?:[ \t]+{NAME_WORD}){{1,2}})(?=(?:,[ \t]*(?:aged[ \t]+)?|[ \t]+\((?:aged?[ \t]+)?)\d{{1,3}}\b)"
+    # (opening a line of a list too, "Bed 4 - ", "2. ", or a quote: "'Ana Ruiz 23F ...'")
+    rf"(?:^|(?<=[.!?;:\n'‘\"“])[ \t]*|{_LIST_LINE})(?P<run>(?:{NAME_WORD}|[{_UPPER}][{_LOWER}]{{1,4}}-[{_LOWER}]{{2,5}})"
+    rf"(?:[ \t]+{NAME_WORD}){{1,2}})(?=(?:,[ \t]*(?:aged[ \t]+)?|[ \t]+\((?:aged?[ \t]+)?)\d{{1,3}}\b"
+    # an age and a sex, or an age and a dash: "Ana Ruiz 23F RR 30", "Ken Obi 66 - CAP"
+    r"|[ \t]+\d{1,3}[ \t]?[MF]\b|[ \t]+\d{1,3}[ \t]+[-–—][ \t])"
 )
 
 
@@ -1097,6 +1113,13 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
         word = match.group("word")
         if (word.lower() in known or not not_a_name(word)) and not _eponym_word(word) and len(word) >= 3:
             yield NameSpan(match.start("word"), match.end("word"))
+    for match in _NICKNAME.finditer(text):
+        group = "name" if match.group("name") else "name2"
+        if not _eponym_word(match.group(group)):
+            yield NameSpan(match.start(group), match.end(group))
+    for match in _LIST_SURNAME_GIVEN.finditer(text):
+        if match.group("given").lower() in all_given_names() and not _eponym_word(match.group("surname")):
+            yield NameSpan(match.start("surname"), match.end("given"))
     for match in _AGED_RUN.finditer(text):
         if (
             _namelike(match.group("run"), known)
