@@ -222,7 +222,7 @@ _ID_TOKEN = (
     r"(?:(?:\(\d{2,4}\)[A-Z\d]{1,30}){2,}"
     # a prefix of letters (and digits) and one long group of digits: "RN 0473821", "FP10 0345678"
     # (the prefix no keyword itself: "prescriber NPI 1497758544" is the NPI's number)
-    r"|(?!KEYWORD)[A-Z]{1,4}\d{0,4}[ ]\d{5,12}(?![\w/-])"
+    r"|(?!KEYWORD)[A-Z]{1,4}\d{0,4}[ ](?:\d{5,12}|\d{2,5}(?:-\d{2,6}){1,3})(?![\w/-])"
     # a number plate of three letters, three digits and a letter: "KBZ 417Q"
     r"|[A-Z]{3}[ ]\d{3}[A-Z]\b"
     # a German number plate, "B-MK 4521", "M-AB 123E"; an Indian one, "KA 01 AB 1234"
@@ -237,7 +237,7 @@ _ID_TOKEN = (
 # what may stand between a keyword and its identifier: "no.", "number", "#", "ID", "ref", "Nr.", "n°"
 _ID_LABEL = (
     r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|plate|tag|is|ref\.?|reference|code|:"
-    r"|n[úu]mero(?:\s+de)?|(?-i:SN|S/N)\b"
+    r"|n[úu]mero(?:\s+de)?|report"
     # where the number is read: "on the script is", "from her wristband"
     r"|(?:on|from)\s+(?:the|his|her|their|my)\s+(?:card|script|prescription|form|label|wristband|band|letter|referral)))*"
     r"\s*[:#]?\s*"
@@ -301,11 +301,13 @@ _OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|
 _LOCAL_PHONE = re.compile(r"(?<![\w.+/-])[2-9]\d{2}-\d{4}(?![\w/-]|[.,]\d)" + _NOT_A_UNIT)
 
 
-_ALL_ACRONYMS = rf"(?:{_RECORD_ACRONYMS}|{_NATIONAL_ACRONYMS}|{_OTHER_ID_ACRONYMS}|NHS|SSN|MRN|ID)\b"
+# (a licence's own acronym before its number is kept: "NPI [ID]"; a record's prefix is redacted with it,
+# "account [HAR 4455120987]", "serial [SN 41-7765-0092]")
+_LICENCE_ACRONYMS = r"(?:DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|UDI|CDL|NHS|SSN|MRN|ID)\b"
 
 
 def _keyword_id(keywords: str, acronyms: str) -> re.Pattern[str]:
-    token = _ID_TOKEN.replace("(?!KEYWORD)", f"(?!{_ALL_ACRONYMS})")
+    token = _ID_TOKEN.replace("(?!KEYWORD)", f"(?!{_LICENCE_ACRONYMS})")
     return re.compile(rf"\b(?:(?i:{keywords})|(?:{acronyms}))\b{_ID_LABEL}(?P<id>{token})")
 
 
@@ -397,9 +399,18 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.DATE,
         re.compile(
-            r"\b(?i:on|since|admitted|discharged|seen|born|died|dob:?|operated|reviewed)\s+(?P<value>"
+            r"\b(?i:on|since|admitted|discharged|seen|born|died|dob:?|operated|reviewed|placed|inserted|removed"
+            r"|started|stopped|attended|delivered|fell|injured|booked|scheduled|due|dated)\s+(?P<value>"
             r"(?:1[0-2]|0?[1-9])/(?:1[3-9]|2\d|3[01])|(?:1[3-9]|2\d|3[01])/(?:1[0-2]|0?[1-9]))(?![/\d.,]\d|\d)"
             + _NOT_A_UNIT
+        ),
+    ),
+    # any day/month (or month/day) after a word that only dates an event: "admitted 02/12", "born on 4/7"
+    (
+        PiiKind.DATE,
+        re.compile(
+            r"\b(?i:admitted|discharged|born|died|operated|delivered)\s+(?i:on\s+)?(?P<value>"
+            r"(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]|[12]\d|3[01]))(?![/\d.,]\d|\d)" + _NOT_A_UNIT
         ),
     ),
     # a day and month without a year after a word that dates an event ("seen on 3 March", "admitted on
@@ -411,7 +422,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             # a weekday before the day ("on Tuesday 2nd December")
             r"|date of birth:?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?"
             # an appointment's date ("follow up 21 Feb", "review 3 June", "booked for 9 May")
-            r"|follow[- ]?up|review|appointment|booked|scheduled|due|dated)\s+(?i:the\s+)?(?P<value>\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?"
+            # (past "is", "was", "on", "for": "her appointment is 9 May")
+            r"|follow[- ]?up|review|appointment|booked|scheduled|due|dated)\s+(?i:(?:is|was|on|for)\s+)?(?i:the\s+)?(?P<value>\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?"
             + _MONTHS
             + r"|"
             + _MONTHS
@@ -510,7 +522,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.ADDRESS,
         re.compile(
             rf"\b\d{{1,5}}[a-z]?,?\s+(?:{_PREFIX_STREET}|{_PREFIX_STREET_LOWER})\s+{_STREET_NAME}"
-            rf"|(?<![\w.]){_PREFIX_STREET}\s+{_STREET_NAME},?\s+(?:No\.?\s*)?\d{{1,5}}[a-zA-Z]?(?:/[\dA-Za-z]{{1,4}})?\b"
+            rf"|(?<![\w.])(?:{_PREFIX_STREET}|{_PREFIX_STREET_LOWER})\s+{_STREET_NAME},?\s+(?:No\.?\s*)?\d{{1,5}}[a-zA-Z]?(?:/[\dA-Za-z]{{1,4}})?\b"
         ),
     ),
     # German, Dutch and Nordic street names end in their type: "Hauptstraße 12", "Prinsengracht 263"
@@ -526,7 +538,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.ADDRESS,
         re.compile(
             rf"\b(?i:lives|living|resides|residing|moved)\s+(?i:on|off|at|in|to)\s+"
-            rf"(?P<value>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s+{_STREET_TYPES})"
+            rf"(?P<value>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s+(?i:{_STREET_TYPES}))"
         ),
     ),
     # a flat, apartment, suite or post-office box number
@@ -538,6 +550,11 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         ),
     ),
     (PiiKind.ADDRESS, re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b")),  # UK postcode
+    # an Irish Eircode: a routing key ("A96", "D6W") and four letters and digits, both in it ("X2Y3")
+    (
+        PiiKind.ADDRESS,
+        re.compile(r"\b(?:[AC-FHKNPRTV-Y]\d{2}|D6W) (?=[A-Z\d]{0,3}\d)(?=[A-Z\d]{0,3}[A-Z])[A-Z\d]{4}\b"),
+    ),
     # Canadian postal code (letters D, F, I, O, Q, U never appear; the space tells it from "G2P2L2")
     (PiiKind.ADDRESS, re.compile(r"\b[A-CEGHJ-NPR-TVXY]\d[A-CEGHJ-NPR-TV-Z] \d[A-CEGHJ-NPR-TV-Z]\d\b")),
     (PiiKind.ADDRESS, re.compile(rf"\b{_NAME_WORD}(?:\s+{_NAME_WORD})?\s+(?:County|Parish|Borough)\b")),
@@ -545,7 +562,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.ADDRESS,
         re.compile(
-            rf"\bCo\.\s?{_NAME_WORD}(?<!Ltd)(?<!Inc)\b|\b[A-Z][a-z]+-(?:ku|shi|cho|machi|mura|gun|gu|dong|si|eup|myeon|ro|gil)\b"
+            # (a Mexican colonia too: "Col. Roma Norte", "colonia Doctores")
+            rf"\b(?:(?:Co|Col)\.|(?i:colonia))\s?{_NAME_WORD}(?:\s+(?:Norte|Sur|Centro|Oriente|Poniente))?(?<!Ltd)(?<!Inc)\b|\b[A-Z][a-z]+-(?:ku|shi|cho|machi|mura|gun|gu|dong|si|eup|myeon|ro|gil)\b"
         ),
     ),
     # an Australian suburb, state and post code ("Fitzroy VIC 3065"); a Brazilian CEP ("CEP 01310-100");
@@ -570,7 +588,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.ADDRESS,
         re.compile(
-            rf"(?:\b(?:PLZ|C\.P\.|(?i:c[óo]digo postal|code postal|postleitzahl|CEP))|〒)\s*:?\s*\d{{3,5}}(?:-\d{{3,4}})?"
+            rf"(?:\b(?:PLZ|C\.P\.|CP(?=\s*\d{{5}}\b)|(?i:c[óo]digo postal|code postal|postleitzahl|CEP))|〒)\s*:?\s*\d{{3,5}}(?:-\d{{3,4}})?"
             rf"(?:[ \t]+{_NAME_WORD})?"
         ),
     ),
@@ -768,7 +786,7 @@ def find_pii(text: str) -> list[PiiFinding]:
         PiiFinding(PiiKind.AGE, age.start(group), age.end(group), age.group(group))
         for finding in taken
         if finding.kind == PiiKind.NAME and (age := _AGE_AFTER_NAME.match(text, finding.end))
-        for group in ("age" if age.group("age") else "age2",)
+        for group in (next(name for name in ("age", "age2", "age3") if age.group(name)),)
     ]
     taken = _merge_disjoint(taken, ages)
     return _whole_tokens(text, _with_town_after_address(text, taken))
@@ -800,7 +818,10 @@ def _discoverer(text: str, finding: PiiFinding) -> bool:
 # an age over 89 set off after a name: "Edith Crane, 97, ...", "Edith Crane (97)"
 # or after "is"/"was" and a bracket: "Ahmed is 93", "Dad (Ahmed) is 93 and ..." (not "is 93 kg")
 _AGE_AFTER_NAME = re.compile(
-    r"[ \t]*[,(][ \t]*(?P<age>9\d|1[01]\d)(?=[ \t]*[,;)])"
+    # (past a bracket or a dash: "Edith Crane (Edie), 97,", "Mrs Crane — 97, ...")
+    r"(?:[ \t]*\))?[ \t]*(?:[,(]|[—–]|-(?=[ \t]))[ \t]*(?P<age>9\d|1[01]\d)(?=[ \t]*[,;)])"
+    # on a list's line, before a dash: "Crane, Edith 97 - hip #"
+    r"|[ \t]+(?P<age3>9\d|1[01]\d)(?=[ \t]+[-–—][ \t])"
     r"|\)?[ \t]+(?:is|was|turned|turns)[ \t]+(?:now[ \t]+)?(?P<age2>9\d|1[01]\d)\b(?![.,/:]?\d)" + _NOT_A_UNIT
 )
 # One token of an address line: a capitalised word, a short all-capitals one ("NSW", "QC"), a number
@@ -943,7 +964,7 @@ def _with_town_after_address(text: str, findings: list[PiiFinding]) -> list[PiiF
 # on ("OHIP 1234-567-890-AB" is no phone number followed by "-AB").
 _TOKEN_KINDS = frozenset(PiiKind) - {PiiKind.NAME, PiiKind.ADDRESS, PiiKind.EMAIL, PiiKind.URL}
 _JOINED_AFTER = re.compile(r"(?:[-/][^\W_]+)+")
-_JOINED_BEFORE = re.compile(r"[^\W_][-/]$")
+_JOINED_BEFORE = re.compile(r"[^\W_][-/#]$")  # ("ACC#88214477": the prefix a hash joins too)
 
 
 def _whole_tokens(text: str, findings: list[PiiFinding]) -> list[PiiFinding]:
