@@ -37,6 +37,8 @@ from arena.pii_names import (
     NameSpan,
     english_words,
     eponym_follows,
+    given_names,
+    not_a_name,
     organisation_follows,
 )
 
@@ -45,7 +47,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _MAX_WORDS = 4
 # Words before a place that say it is one, for places whose names are also English words.
 _PLACE_CUE = re.compile(
-    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from"
+    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from|home"
     # the same in the languages whose street shapes arena/pii.py knows: "wohnt in", "habite à", "vive en"
     r"|wohnt|wohnhaft|habite|domicili[ée]e?|vit|vive|reside|abita|mora|woont|bor)"
     r"(?:[ \t]+(?:in|at|of|to|near|à|a|en|em|no|na|i))?[ \t]+$"
@@ -61,7 +63,7 @@ DUTCH_POSTCODE = r"[1-9]\d{3}[ \t]?(?!IU|UI|MG|ML|KG|MU|GY|CC|MM|CM|AM|PM|BC|AD)
 # a post code before its town: "10115 Berlin", "75011 Paris", "1012 AB Amsterdam", "00-950 Warszawa",
 # "114 55 Stockholm", "D-10115 Berlin"
 _POSTCODE_BEFORE = re.compile(
-    rf"\b(?:[A-Z]{{1,2}}-)?(?:\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})[ \t]+$"
+    rf"\b(?:[A-Z]{{1,2}}-)?(?:\d{{4}}-\d{{3}}|\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})[ \t]+$"
 )
 # a post code after the town: four digits ("Durban 4001"), or six (an Indian PIN, "Chennai 600004")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}(?:\d{2})?\b(?![./-]\d)")
@@ -140,6 +142,8 @@ def place_spans(text: str) -> Iterator[NameSpan]:
             if head in places and (_JOINED_AFTER_PLACE.fullmatch(tail) and not english_word(head)):
                 start = words[index].start()
                 yield NameSpan(start, start + len(head))
+            elif tail and words[index].group().replace("-", " ") in places:
+                yield NameSpan(words[index].start(), words[index].end())  # "Port-of-Spain"
             index += 1
             continue
         count, name = found
@@ -185,6 +189,19 @@ _AGED_FROM = re.compile(
     rf"[,)][ \t]*\d{{1,3}}[ \t]*(?:[MFmf]|yo|y/o|years?(?:[ \t]+old)?|yrs?)?,[ \t]*(?:from|of|in|lives[ \t]+in)[ \t]+"
     rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)(?![\w'’-])"
 )
+# A place after "from" that a person's age or verb follows ("Ana Lima from Kadıköy has ...", "from
+# Sandyford, 29,"; in lower case too: "from ballymun, 29,"), or set off by commas after a name's age
+# ("Ivan Petrov, 47, Tver, admitted ..."): one to three words, one of them no English word or name
+_PERSON_FROM = re.compile(
+    rf"\bfrom[ \t]+(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}}|[a-zà-ÿ]{{4,}})"
+    r"(?=,[ \t]*\d{1,3}\b|[ \t]+(?:has|had|is|was|presents|presented|came|comes)\b)"
+)
+_AGED_PLACE = re.compile(
+    rf"(?<=[A-Za-z])(?:,[ \t]*|[ \t]+\()\d{{1,3}}[ \t]*(?:[MFmf]|yo|y/o|years?|yrs?)?\)?,[ \t]*"
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)(?=,)"
+)
+
+
 # A town typed in lower case after a cue ("lives in cedar rapids", "from zwolle"), with a state and a ZIP
 # code after it ("iowa 52402").
 _LOWER_PLACE = re.compile(
@@ -217,6 +234,12 @@ def neighbourhood_spans(text: str) -> list[NameSpan]:
         words = match.group("name").split()
         if any(not english_word(word) for word in words) and not (
             eponym_follows(text, match.end()) or organisation_follows(text, match.end())
+        ):
+            spans.append(NameSpan(match.start("name"), match.end("name")))
+    for match in (*_PERSON_FROM.finditer(text), *_AGED_PLACE.finditer(text)):
+        words = re.split(r"[ \t-]+", match.group("name"))
+        if any(not not_a_name(word) and word.lower() not in given_names() for word in words) and not (
+            eponym_follows(text, match.end("name")) or organisation_follows(text, match.end("name"))
         ):
             spans.append(NameSpan(match.start("name"), match.end("name")))
     places = place_names()
