@@ -50,15 +50,18 @@ from enum import StrEnum
 from itertools import pairwise
 
 from arena.pii_names import (
+    COMMON_WORDS,
     FUNCTION_WORDS,
     NAME_WORD,
     NameSpan,
     bare_names,
+    capitals_names,
     cue_less_names,
     eponym_follows,
     is_english,
     lower_case_names,
     names_beside,
+    not_a_name,
     product_follows,
 )
 from arena.pii_places import DUTCH_POSTCODE, larger_places, neighbourhood_spans, place_spans
@@ -772,6 +775,7 @@ def find_pii(text: str) -> list[PiiFinding]:
         (PiiKind.NAME, bare_names(text)),
         (PiiKind.NAME, lower_case_names(text)),
         (PiiKind.NAME, cue_less_names(text)),
+        (PiiKind.NAME, capitals_names(text)),
         (PiiKind.ADDRESS, place_spans(text)),
         (PiiKind.ADDRESS, neighbourhood_spans(text)),
     ):
@@ -801,8 +805,12 @@ _DISCOVERY_AFTER = re.compile(
     # not "show" alone, which a patient does on examination
     r"(?:['’]s?\s+(?i:work|research|studies|study|experiments?|discovery|discoveries|papers?|team)"
     r"\s+(?i:show|prove|demonstrate|find|reveal|establish|change)"
-    r"|\s+(?i:discover|describe|contribute|teach|invent|propose|introduce|pioneer|develop|first\s+describe))\b"
+    # (an adverb between: "did X actually prove", "did X really say"; what they said or wrote)
+    r"|(?:\s+(?i:actually|really|first|ever|originally|famously))?\s+(?i:discover|describe|contribute|teach|invent"
+    r"|propose|introduce|pioneer|develop|prove|say|write|claim|believe|observe|publish|coin))\b"
 )
+# a name opening the text as a topic's heading, "X and a topic —": "Florence Nightingale and sanitation —"
+_TOPIC_HEADING = re.compile(r"[ \t]+(?:and|&)[ \t]+[a-z]+(?:[ \t]+[a-z]+)?[ \t]*[—–:]")
 
 
 def _discoverer(text: str, finding: PiiFinding) -> bool:
@@ -811,6 +819,8 @@ def _discoverer(text: str, finding: PiiFinding) -> bool:
         return False
     if re.match(r"(?:Mrs|Mr|Ms|Miss|Mx)\b", finding.text):
         return False
+    if not text[: finding.start].strip() and _TOPIC_HEADING.match(text, finding.end):
+        return True
     before = _ASKED_ABOUT.search(text, max(0, finding.start - 16), finding.start)
     return bool(before) and bool(_DISCOVERY_AFTER.match(text, finding.end))
 
@@ -835,11 +845,20 @@ _SEGMENT_AFTER = re.compile(rf",[ \t]*{_ADDRESS_SEGMENT}(?![\w'’-])")
 _SEGMENT_BEFORE = re.compile(rf"(?<![\w'’-]){_ADDRESS_SEGMENT},[ \t]*$")
 # the county or town right before a post code: "Hampshire SO20 8EH"
 _SEGMENT_BEFORE_POSTCODE = re.compile(rf"(?<![\w'’-]){_ADDRESS_SEGMENT}[ \t]+$")
+_CAPITALISED_WORDS = re.compile(NAME_WORD)
 _POSTCODE_SHAPE = re.compile(r"[A-Z]{1,2}\d")
 # what may stand before the first line of an address found backwards: "from", "at", "(", an opening
 _ADDRESS_OPENS = re.compile(
     r"(?:\b(?i:from|in|at|near|of|address:?|lives|village,?)|[(\[]|^|[.!?;:]|\n)[ \t]*$"
 )
+
+
+# a unit, flat or block of a building after its street: "221 Kingfisher Way, Unit 3"
+_UNIT_SEGMENT = re.compile(
+    r"(?i:unit|flat|apt|apartment|suite|block|building|floor|level|lot)\.?[ \t]+[\dA-Z]{1,4}\b"
+)
+# the town after an address and "in": "lives on Oak Farm estate in Wexley"
+_TOWN_IN_AFTER = re.compile(rf"[ \t]+in[ \t]+(?P<segment>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)(?![\w'’-])")
 
 
 _LEADING_CUE = re.compile(r"(?i:from|in|at|near|lives|living|address|home|the|of|to)\b[ \t]*")
@@ -851,6 +870,8 @@ def _segment_ok(segment: str, anchored: bool) -> bool:
     country alone, and, beside a town alone (no number in it), capitalised words that are no English
     words."""
     words = segment.split()
+    if _UNIT_SEGMENT.fullmatch(segment):
+        return True  # "Unit 3", "Flat 2B", "Block C"
     if words[0].lower() in FUNCTION_WORDS or words[0].lower() in {"and", "or", "but", "with"}:
         return False
     if segment in larger_places():
@@ -878,6 +899,14 @@ def _address_chains(text: str, findings: list[PiiFinding]) -> list[NameSpan]:
         while (after := _SEGMENT_AFTER.match(text, end)) and _segment_ok(after.group("segment"), anchored):
             chains.append(NameSpan(after.start("segment"), after.end()))
             end = after.end()
+        town = _TOWN_IN_AFTER.match(text, end)
+        if (
+            town
+            and _segment_ok(town.group("segment"), anchored=True)
+            and not any(word.lower() in COMMON_WORDS for word in town.group("segment").split())
+        ):
+            chains.append(NameSpan(town.start("segment"), town.end()))
+            end = town.end()
         reached = end
         floor = max(findings[index - 1].end if index else 0, chains[-1].end if chains else 0)
         start, parts = finding.start, []
@@ -899,7 +928,15 @@ def _address_chains(text: str, findings: list[PiiFinding]) -> list[NameSpan]:
             start = segment_start
             if segment_start != before.start():
                 break  # the cue opens the address
-        if parts and _ADDRESS_OPENS.search(text, max(0, start - 12), start):
+        # (or where a part holds a word no dictionary knows, a neighbourhood: "..., Kolwezi Est, Lubumbashi")
+        if parts and (
+            _ADDRESS_OPENS.search(text, max(0, start - 12), start)
+            or any(
+                not not_a_name(word)
+                for part in parts
+                for word in _CAPITALISED_WORDS.findall(text, part.start, part.end)
+            )
+        ):
             chains.extend(reversed(parts))
     return sorted(chains, key=lambda span: (span.start, span.end))
 

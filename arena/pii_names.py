@@ -54,7 +54,7 @@ NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPE
 _RUN_WORD = rf"(?:(?:al|el|ul|ad|ar|as|ash|at|az)[-‐])?{NAME_WORD}"
 # whole words only, with lower-case particles between them ("Pieter de Vries", "Maria de la Cruz",
 # "Ahmad bin Ismail"); the particles take no part in telling a name from English words
-_PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|binti|ibn|ben|bint|abu|y)"
+_PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|binti|ibn|ben|bint|abu|y|ni|nic)"
 _RUN = re.compile(
     # (after an opening quote too: "'Marisol Ortiz 23F ...'"; not inside "O'Brien")
     rf"(?<![\w’-])(?<!\w['’]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
@@ -101,8 +101,10 @@ EPONYM_NOUNS = _words(
     agar medium pattern appearance wave waves circle plexus ganglion organ capsule hypothesis criterion
     class manoeuvres maneuvers definition consensus declaration statement paralysis movement aneurysm
     mask facial category categories system shunt shunts splint splints forceps clamp retractor needle
-    stent frame sling brace protein proteins antigen"""
+    stent frame sling brace protein proteins antigen nomogram nomograms calculator calculation clearance"""
 )
+# Lab values' abbreviations typed in camel case, which look like a name word ("CrCl", "PaCO").
+LAB_ABBREVIATIONS = _words("crcl clcr paco pao fio spo etco hba")
 # Nouns after a capitalised phrase that make it an organisation, a publication or a trial, not a person
 # ("Cleveland Clinic", "Lancet Commission"); not used after a title ("Dr Patel's clinic" is a person).
 ORGANISATION_NOUNS = _words(
@@ -205,7 +207,7 @@ EVERYDAY_SURNAMES = _words(
 
 # Lower-case words inside a surname ("Mohammed Al Tamimi", "Jan van der Berg"), kept when a name follows.
 NAME_PARTICLES = _words(
-    "al el van von de da di du le la der den ter dos das del bin binti ibn ben bint abu thi"
+    "al el van von de da di du le la der den ter dos das del bin binti ibn ben bint abu thi ni nic"
 )
 
 
@@ -608,6 +610,8 @@ def bare_names(text: str) -> Iterator[NameSpan]:
         if (
             # (a maker's word, or an organisation's noun after its first word: "Sun Pharma", "Mayo Clinic")
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
+            # (a lab value's abbreviation in the run: "Cockcroft-Gault CrCl" is a formula's result)
+            or any(word.lower() in LAB_ABBREVIATIONS for word in words)
             or any(word.lower() in ORGANISATION_NOUNS for word in words[1:])
             or any(word.lower() in DEMONYMS for word in words)
             # a title-case headline ("Could Adult European Pharmacoresistant Epilepsy Patients ...")
@@ -1051,6 +1055,36 @@ def _short_form(word: str, name: str, comma: str | None) -> bool:
 
 _CAPITALISED = re.compile(rf"[{_UPPER}][{_LOWER}]{{2,}}")
 _CAPITALISED_WORD = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{2,}}(?![\w])")
+
+
+# A name typed in capitals after a title in capitals: "MRS ADAEZE NWOSU-EKE DOB ..." (not "MR ANGIOGRAM":
+# an English word; not "MR TAVI" alone: one word no dictionary knows that is no given name)
+_CAPITALS_TITLED = re.compile(
+    r"\b(?:MRS|MR|MS|MISS|DR|PROF)\.?[ \t]+"
+    r"(?P<run>[A-Z]{2,}(?:['’-][A-Z]{2,})*(?:[ \t]+[A-Z]{2,}(?:['’-][A-Z]{2,})*){0,2})\b"
+)
+_CAPITALS_STOPS = frozenset(
+    {"dob", "mrn", "nhs", "aged", "age", "bed", "ward", "and", "with", "has", "is", "was"}
+)
+
+
+def capitals_names(text: str) -> Iterator[NameSpan]:
+    """Names typed in capitals after a title in capitals (see _CAPITALS_TITLED): the words up to the first
+    English word or form label, when the first is a given name or two are words no dictionary knows."""
+    everyone = all_given_names()
+    for match in _CAPITALS_TITLED.finditer(text):
+        kept: list[re.Match[str]] = []
+        for word in re.finditer(r"[A-Z'’-]+", match.group("run")):
+            parts = re.split(r"['’-]", word.group().lower())
+            if word.group().lower() in _CAPITALS_STOPS or not any(
+                part in everyone or not is_english(part) for part in parts
+            ):
+                break
+            kept.append(word)
+        unknown = sum(not is_english(word.group().lower()) for word in kept)
+        if kept and (kept[0].group().lower() in everyone or unknown >= 2):
+            offset = match.start("run")
+            yield NameSpan(offset + kept[0].start(), offset + kept[-1].end())
 
 
 def cue_less_names(text: str) -> list[NameSpan]:
