@@ -54,6 +54,7 @@ from arena.pii_names import (
     FUNCTION_WORDS,
     NAME_WORD,
     NameSpan,
+    all_given_names,
     bare_names,
     capitals_names,
     cue_less_names,
@@ -413,7 +414,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.DATE,
         re.compile(
             r"\b(?i:admitted|discharged|born|died|operated|delivered)\s+(?i:on\s+)?(?P<value>"
-            r"(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]|[12]\d|3[01]))(?![/\d.,]\d|\d)" + _NOT_A_UNIT
+            r"(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]|[12]\d|3[01]))(?![/\d.,]\d|\d)(?!\s+of\b)"
+            + _NOT_A_UNIT
         ),
     ),
     # a day and month without a year after a word that dates an event ("seen on 3 March", "admitted on
@@ -737,6 +739,8 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
             eponym_follows(context, end, words=1) if title else eponym_follows(context, end)
         ) or product_follows(context, end):
             return False  # an eponym ("Dr Foster's rule", "Sister Mary Joseph nodule"), a maker ("Dr. Reddy's generic")
+        if not title and re.search(r"\s[A-Z]\.\s", text) and words[1].lower() not in all_given_names():
+            return False  # a middle initial after a cue follows a given name: not "Name: Vitamin D. Level"
         return not any(word.lower() in _NOT_NAMES for word in rest)
     return True
 

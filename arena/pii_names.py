@@ -449,7 +449,8 @@ def _everyday_given_span(text: str, start: int, words: list[str]) -> tuple[int, 
         and first.lower() not in RELATIVES
         and not not_a_name(second)
         and not _eponym_word(second)
-        and not _SENTENCE_START.search(text, max(0, start - 3), start)
+        # (opening a sentence, no everyday word: "Ama Owusu from ..."; not "Will Ozempic help?")
+        and not (_SENTENCE_START.search(text, max(0, start - 3), start) and first.lower() in COMMON_WORDS)
     ):
         return 0, 1
     return None
@@ -1149,14 +1150,20 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             yield NameSpan(match.start("word"), match.end("word"))
     for match in _NICKNAME.finditer(text):
         group = "name" if match.group("name") else "name2"
-        if not _eponym_word(match.group(group)):
+        if not (_eponym_word(match.group(group)) or eponym_follows(text, match.end(group))):
             yield NameSpan(match.start(group), match.end(group))
     for match in _LIST_SURNAME_GIVEN.finditer(text):
         if match.group("given").lower() in all_given_names() and not _eponym_word(match.group("surname")):
             yield NameSpan(match.start("surname"), match.end("given"))
     for match in _AGED_RUN.finditer(text):
+        # (before an age and a sex or a dash, a word no dictionary knows too: not "Normal Saline 500 - 1000")
+        bare_age = text[match.end() : match.end() + 1] not in {",", " ("}
         if (
             _namelike(match.group("run"), known)
             and match.group("run").split()[0].lower() not in FUNCTION_WORDS
+            and not (
+                bare_age
+                and all(is_english(word.lower()) for word in re.split(r"[ \t-]+", match.group("run")))
+            )
         ):
             yield NameSpan(match.start("run"), match.end("run"))

@@ -194,7 +194,8 @@ _AGED_FROM = re.compile(
 # ("Ivan Petrov, 47, Tver, admitted ..."): one to three words, one of them no English word or name
 _PERSON_FROM = re.compile(
     rf"\bfrom[ \t]+(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}}|[a-zà-ÿ]{{4,}})"
-    r"(?=,[ \t]*\d{1,3}\b|[ \t]+(?:has|had|is|was|presents|presented|came|comes)\b)"
+    r"(?=,[ \t]*\d{1,3}[ \t]*(?:[MFmf]|yo|y/o|years?(?:[ \t]+old)?|yrs?)?[ \t]*[,;)]"
+    r"|[ \t]+(?:has|had|is|was|presents|presented|came|comes)\b)"
 )
 _AGED_PLACE = re.compile(
     rf"(?<=[A-Za-z])(?:,[ \t]*|[ \t]+\()\d{{1,3}}[ \t]*(?:[MFmf]|yo|y/o|years?|yrs?)?\)?,[ \t]*"
