@@ -1019,7 +1019,19 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
         for word in _CAPITALISED.findall(text, span.start, span.end)
         if word.lower() not in FUNCTION_WORDS and word.lower() not in NAME_PARTICLES
     }
-    repeats = [NameSpan(m.start(), m.end()) for m in _CAPITALISED_WORD.finditer(text) if m.group() in words]
+    # (a short form of one of its words too, a given name's first letters: "Funke" of "Funkeyo", "Pat" of
+    # "Patricia"; a given name or a word no dictionary knows, no function word)
+    prefixes = {word[:cut] for word in words for cut in range(3, len(word))}
+    repeats = [
+        NameSpan(m.start(), m.end())
+        for m in _CAPITALISED_WORD.finditer(text)
+        if m.group() in words
+        or (
+            m.group() in prefixes
+            and m.group().lower() not in FUNCTION_WORDS
+            and (m.group().lower() in all_given_names() or not not_a_name(m.group()))
+        )
+    ]
     # the given name before another form of the name ("Ms Bishop ... (Eleanor Bishop)"), and a short
     # form of it before the full name, in brackets or by a comma ("Jim (James Whitlock)", "This is Pat,
     # Patricia Kaminski"): each is looked for once, before a repeat or a found name

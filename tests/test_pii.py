@@ -1125,6 +1125,11 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "pt [NAME], 30, pregnant.",
     ),
     (
+        "a short form of a found name's word elsewhere (no function word)",
+        "Alexandra Petrova, 60, rang. Alex says William Osei is 61. Will he need a statin?",
+        "[NAME], 60, rang. [NAME] says [NAME] is 61. Will he need a statin?",
+    ),
+    (
         "a name asked about for what its bearer said or proved; a title is a patient",
         "Mrs Ada Pole and her son — who consents?",
         "[NAME] and her son — who consents?",
@@ -1191,6 +1196,7 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
         "a name asked about for what its bearer said or proved; a title is a patient",
         "Florence Nightingale and sanitation — what changed?",
     ),
+    ("a short form of a found name's word elsewhere (no function word)", "Is Met short for Metformin?"),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
 ]
