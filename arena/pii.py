@@ -51,8 +51,10 @@ from itertools import pairwise
 
 from arena.pii_names import (
     COMMON_WORDS,
+    EPONYM_NOUNS,
     FUNCTION_WORDS,
     NAME_WORD,
+    ORGANISATION_NOUNS,
     NameSpan,
     all_given_names,
     bare_names,
@@ -888,6 +890,15 @@ def _segment_ok(segment: str, anchored: bool) -> bool:
     return True
 
 
+def _neighbourhood_parts(text: str, parts: list[NameSpan]) -> bool:
+    """Whether the parts before a town name a neighbourhood: a word no dictionary knows ("Kolwezi Est"),
+    no science's name ("Gynaecology") and no organisation's noun ("Civil Hospital", "… Center")."""
+    words = [word for part in parts for word in _CAPITALISED_WORDS.findall(text, part.start, part.end)]
+    return any(
+        not not_a_name(word) and not word.lower().endswith(("logy", "logie", "logia")) for word in words
+    ) and not any(word.lower() in ORGANISATION_NOUNS or word.lower() in EPONYM_NOUNS for word in words)
+
+
 def _address_chains(text: str, findings: list[PiiFinding]) -> list[NameSpan]:
     """The comma-separated parts that continue an address (sorted): after it ("27 Awolowo Road, Ikoyi,
     Lagos", "Flat 204, Sai Krupa Apartments, Indiranagar, Bengaluru 560038") and before it after "from",
@@ -934,12 +945,7 @@ def _address_chains(text: str, findings: list[PiiFinding]) -> list[NameSpan]:
                 break  # the cue opens the address
         # (or where a part holds a word no dictionary knows, a neighbourhood: "..., Kolwezi Est, Lubumbashi")
         if parts and (
-            _ADDRESS_OPENS.search(text, max(0, start - 12), start)
-            or any(
-                not not_a_name(word)
-                for part in parts
-                for word in _CAPITALISED_WORDS.findall(text, part.start, part.end)
-            )
+            _ADDRESS_OPENS.search(text, max(0, start - 12), start) or _neighbourhood_parts(text, parts)
         ):
             chains.extend(reversed(parts))
     return sorted(chains, key=lambda span: (span.start, span.end))

@@ -111,12 +111,14 @@ ORGANISATION_NOUNS = _words(
     """clinic clinics university universities institute institutes college school hospital foundation
     journal commission society association academy group company inc ltd plc pharma pharmaceuticals
     laboratories labs campaign collaboration consortium report standards network agency review reviews
-    library database guide guides guidance handbook manual formulary"""
+    library database guide guides guidance handbook manual formulary center centre centers centres department"""
 )
 # Peoples and ethnic groups: a run holding one names a population, not a person ("Han Chinese",
 # "Ashkenazi Jewish", "Pima Indians").
 DEMONYMS = _words(
     """chinese japanese korean indian indians african africans american americans european europeans asian
+    turkish kurdish polish danish swedish finnish irish scottish welsh british english spanish
+    portuguese vietnamese nepalese sudanese congolese lebanese somali pakistani bangladeshi
     asians hispanic hispanics latino latina latinos jewish jews arab arabs caucasian caucasians aboriginal
     maori inuit polynesian melanesian"""
 )
@@ -169,7 +171,8 @@ _SHORT_PARTS = _words(
     """met son bed day out off end man men age arm eye ear leg hip toe web set cut pre sub non bio top low
     saw pot pan tin car bus war sea air sun oil wax pin fat dry wet hot ice dog cat cow pig box key way law
     row bar cap red new old one two six ten all any can for net per big lay get put run see use lid gum
-    rib jaw lip fin ant bee egg ink ash tar bag cup mat pad dia tri uni"""
+    rib jaw lip fin ant bee egg ink ash tar bag cup mat pad dia tri uni aid col
+    ate ase ide ine ose ism ist ive ous ful let ent ion ure ery ary ory ref"""
 )
 
 
@@ -198,6 +201,12 @@ COMMON_WORDS = _words(
 )
 
 
+# Given names that are also everyday words, before a surname no dictionary knows ("Hope Wanjiru"); not
+# "Major", "King" or "Young", which open a phrase as often as a name.
+EVERYDAY_GIVEN_NAMES = _words(
+    """grace hope faith joy mercy patience precious charity prudence rose iris ivy dawn penny sunny pat sue
+    summer autumn bill mark guy ray don art jack will"""
+)
 # Surnames that are also everyday words, after a known given name ("Kelly Brown", "Harold Young").
 EVERYDAY_SURNAMES = _words(
     """brown white black green grey gray young king long little rich lane page wade chase hunter major
@@ -257,10 +266,6 @@ _CALLED_PERSON = re.compile(
 _SELF_INTRODUCTION = re.compile(r"\b(?i:i['’]m|i am|my name is|name['’]s)[ \t]+$")
 # a caller's or writer's introduction, where only a given name may follow: "This is Pat", "it's Ngozi"
 _CALLER_INTRODUCTION = re.compile(r"(?:^|[.!?'‘“\"(:,]|\bhi|\bhello)[ \t]*(?i:this is|it['’]s|it is)[ \t]+$")
-# a nickname after its cue: "goes by 'Sonny'", "known as Bubba", "nicknamed Tash"
-_NICKNAME_CUE = re.compile(
-    r"\b(?i:goes[ \t]+by|nicknamed)[ \t]+['‘\"“]?$|\b(?i:known[ \t]+as|calls?[ \t]+(?:him|her)self)[ \t]+['‘\"“]$"
-)
 # a phone number after a word (seven digits or more): "son Graham 555-0143", "wife Ana (07700 900123)"
 _NUMBER_FOLLOWS = re.compile(r"[ \t]*[(:,]?[ \t]*\+?\d{2,5}(?:[ .-]?\d{2,5}){1,3}\b")
 # An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
@@ -444,7 +449,7 @@ def _everyday_given_span(text: str, start: int, words: list[str]) -> tuple[int, 
         return None
     first, second = words
     if (
-        first.lower() in all_given_names()
+        (first.lower() in given_names() or first.lower() in EVERYDAY_GIVEN_NAMES)
         and first.lower() not in FUNCTION_WORDS
         and first.lower() not in RELATIVES
         and not not_a_name(second)
@@ -514,8 +519,6 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         and lowered not in FUNCTION_WORDS
     ):
         return True  # "This is Pat, ...", "it's Ngozi here"
-    if _NICKNAME_CUE.search(text, max(0, start - 24), start) and not _eponym_word(word):
-        return True  # "he goes by 'Sonny'"
     if (
         _AGE_SEX_BEFORE.search(text, max(0, start - 12), start)
         and text[end : end + 1] == ","
@@ -1158,7 +1161,12 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             yield from (NameSpan(item.start(), item.end()) for item in items)
     for match in _FAMILY_NAME.finditer(text):
         word = match.group("word")
-        if (word.lower() in known or not not_a_name(word)) and not _eponym_word(word) and len(word) >= 3:
+        if (
+            (word.lower() in known or not not_a_name(word))
+            and not _eponym_word(word)
+            and len(word) >= 3
+            and word.lower() not in DEMONYMS
+        ):
             yield NameSpan(match.start("word"), match.end("word"))
     for match in _NICKNAME.finditer(text):
         group = "name" if match.group("name") else "name2"

@@ -239,6 +239,8 @@ def neighbourhood_spans(text: str) -> list[NameSpan]:
             spans.append(NameSpan(match.start("name"), match.end("name")))
     for match in (*_PERSON_FROM.finditer(text), *_AGED_PLACE.finditer(text)):
         words = re.split(r"[ \t-]+", match.group("name"))
+        if match.group("name") in larger_places() or _proper(match.group("name")) in larger_places():
+            continue  # a state or a country: Safe Harbor keeps it ("a man from California presents")
         if any(not not_a_name(word) and word.lower() not in given_names() for word in words) and not (
             eponym_follows(text, match.end("name")) or organisation_follows(text, match.end("name"))
         ):

@@ -1183,6 +1183,7 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     ("a town after an address and in (not a month)", "in March in Spring"),
     ("a neighbourhood no dictionary knows before a town", "Guidelines, Protocol and Audit."),
     ("a place after from before a person's age or verb", "switched from Mounjaro, 5 mg, to Ozempic."),
+    ("a place after from before a person's age or verb", "A 68-year-old from Tennessee presents with gout."),
     ("a place set off after a name's age", "Smith, 47, Hypertensive, admitted."),
     ("a gazetteer place spelled with hyphens", "a by-the-way note"),
     ("a place after home to", "Is it safe to go home to Sleep?"),
