@@ -31,11 +31,12 @@ is an address (the comma-separated parts beside it: "27 … Road, Ikoyi, Lagos")
 
 tests/test_pii.py is the set the rules were written against; tests/fixtures/phi_holdout.json was
 written before the rules of issue #21, phi_holdout2.json before the phi branch's, phi_holdout3.json
-before the phirules2 branch's and phi_holdout4.json before phirules2 was merged. All four have since
-been looked at, and rules were written with their misses in view (general shapes, no holdout string;
-the phirules3 branch's with the fourth set's), so none is out of sample any more; their first
+before the phirules2 branch's, phi_holdout4.json before phirules2 was merged and phi_holdout5.json
+before phirules3 was merged. All five have since been looked at, and rules were written with their
+misses in view (general shapes, no holdout string; the phirules3 branch's with the fourth set's, the
+phirules4 branch's with the fifth set's), so none is out of sample any more; their first
 measurements are kept in tests/test_pii_holdout.py and the README (`python -m arena.pii_eval
-[PATH]`). The next out-of-sample measure is a fifth set written blind to these rules.
+[PATH]`). The next out-of-sample measure is a sixth set written blind to these rules.
 
     from arena.pii import find_pii, redact
     redact("Mrs Jane Doe, DOB 03/04/1961")   # -> "[NAME], DOB [DATE]"
