@@ -664,6 +664,10 @@ _PUBLIC_EVENT_BEFORE = re.compile(
 )
 _PHONE_MIN_DIGITS = 9  # shorter digit groups are doses, lab values or years
 _ID_MIN_CHARS = 5  # "plan 10", "case 3": too short to identify anyone
+_DAY, _MONTH = r"(?:0?[1-9]|[12]\d|3[01])", r"(?:0?[1-9]|1[0-2])"
+_DATE_SHAPE = re.compile(
+    rf"(?:{_DAY}[./-]{_MONTH}|{_MONTH}[./-]{_DAY})[./-](?:19|20)?\d{{2}}|(?:19|20)\d{{2}}[./-]{_MONTH}[./-]{_DAY}"
+)
 _YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s*[-–/ ]\s*(?:19|20)\d{2}")
 _PRIVATE_IP = re.compile(r"(?:10|127|0)\.|192\.168\.|169\.254\.|172\.(?:1[6-9]|2\d|3[01])\.")
 
@@ -729,7 +733,12 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         return ":" in text or any(ch.isalpha() for ch in text)  # "12-14-16-18-20-22" is a list
     if "id" in match.re.groupindex:  # an identifier after its keyword: long enough, not a year range
         token = match.group("id")
-        return sum(ch.isalnum() for ch in token) >= _ID_MIN_CHARS and not _YEAR_RANGE.fullmatch(token)
+        # (nor a date: "Date of admission: 07.11.2025" is the date rule's)
+        return (
+            sum(ch.isalnum() for ch in token) >= _ID_MIN_CHARS
+            and not _YEAR_RANGE.fullmatch(token)
+            and not _DATE_SHAPE.fullmatch(token)
+        )
     if kind == PiiKind.NAME:
         words = re.findall(r"[^\W\d_'’-]+(?:['’-][^\W\d_]+)*", text)
         title = words[0].lower().rstrip(".") in _TITLE_WORDS

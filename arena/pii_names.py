@@ -159,7 +159,9 @@ REGION_WORDS = _words(
 # Relatives: the word after one, if no dictionary knows it, is a name ("her daughter Chiamaka").
 RELATIVES = _words(
     """wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt mum
-    mom dad grandmother grandfather grandma grandpa gran aunt uncle niece nephew"""
+    mom dad grandmother grandfather grandma grandpa gran aunt uncle niece nephew girlfriend boyfriend
+    fiance fiancee grandson granddaughter stepson stepdaughter stepmother stepfather cousin carer
+    caregiver friend neighbour neighbor flatmate housemate twin"""
 )
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
@@ -245,7 +247,7 @@ _PERSON_PHRASE = re.compile(
     r"|(?:works|lives|smokes|drinks))\b"
 )
 # (a bracket may open between them: "Dad (Ahmed) is 93")
-_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?(?:[ \t]+(?:is|was))?[ \t]+(?:\([ \t]*)?$")
+_WORD_BEFORE = re.compile(r"([^\W\d_]+)[,:]?(?:[ \t]+(?:is|was))?[ \t]+(?:\([ \t]*)?$")
 # an age and a sex set off before a word: "94M, Cyril, ...", "58 yo, Tendai,"
 _AGE_SEX_BEFORE = re.compile(r"(?:^|[\n(,;:.])[ \t]*\d{1,3}[ \t]?(?:[MF]|yo|y/o)[ \t]*,[ \t]*$")
 # an age in brackets with its word after a name: "Mateo (age 3)", "Mateo (aged 3 years)"
@@ -554,7 +556,8 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         and before.group(1) not in {"patient", "pt", "baby"}
         and (lowered in all_given_names() or not not_a_name(word))
         and lowered not in FUNCTION_WORDS
-        and not lowered.endswith(NON_NAME_SUFFIXES)
+        # (a drug's or organism's ending, unless a given name has it: "Marcus", "Isabella")
+        and not (lowered.endswith(NON_NAME_SUFFIXES) and lowered not in all_given_names())
         and not _eponym_word(word)
         and not _VALUE_FOLLOWS.match(text, end)
         and text[end : end + 1] != "-"  # "her son Metformin-intolerant": a compound adjective
@@ -863,6 +866,17 @@ _NICKNAME = re.compile(
     rf"\b(?i:goes[ \t]+by|nicknamed)[ \t]+['‘\"“]?(?P<name>{NAME_WORD})"
     rf"|\b(?i:known[ \t]+as|calls?[ \t]+(?:him|her)self)[ \t]+['‘\"“](?P<name2>{NAME_WORD})['’\"”]"
 )
+# A name signing off a message, after the closing words and a comma, a dash or a new line: "Thanks,
+# Rebecca", "Kind regards,\nDr Tomasz ...", "Best wishes — Aroha" (a given name or a word no dictionary
+# knows first; up to three words)
+_SIGN_OFF = re.compile(
+    r"\b(?i:thanks|thank you|many thanks|regards|kind regards|best regards|warm regards|best wishes|best"
+    r"|cheers|sincerely|yours sincerely|yours faithfully|yours truly|love|with thanks)[ \t]*(?:[,!.—–-][ \t]*\n?|\n)[ \t]*"
+    # (the name ends its line or the text: a signature, not "Thanks, Statins (Atorvastatin) ...")
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?=[ \t]*[,.!]?[ \t]*(?:\n|$))"
+)
+
+
 # "Surname, Given" and an age on a line of a list ("2. Osei, Kwabena 74 - sepsis", "- Lamb, Ruth, 88,"):
 # everyday surnames too, where the list's line says it is a person
 _LIST_LINE = r"(?:^|(?<=\n))[ \t]*(?:\d{1,2}[.)]|[-•*–]|(?i:bed|bay|room|rm|cubicle)[ \t]*\d{1,3}[A-Za-z]?[ \t]*[-–—:.)]?)[ \t]*"
@@ -904,7 +918,8 @@ _SIBLING_LIST = re.compile(
 _LIST_ITEM = re.compile(rf"{NAME_WORD}(?:[ \t]+{NAME_WORD})?")
 # Words that open a sentence before a comma without being a surname ("However, James (the registrar) ...").
 _CONNECTIVES = _words(
-    "however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok"
+    """however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok thanks
+    cheers regards best love sincerely"""
 )
 
 
@@ -1168,6 +1183,15 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and word.lower() not in DEMONYMS
         ):
             yield NameSpan(match.start("word"), match.end("word"))
+    for match in _SIGN_OFF.finditer(text):
+        words = match.group("name").split()
+        first = words[0].lower()
+        if (
+            (first in all_given_names() or not not_a_name(words[0]))
+            and first not in FUNCTION_WORDS
+            and not any(_eponym_word(word) or word.lower() in ORGANISATION_NOUNS for word in words)
+        ):
+            yield NameSpan(match.start("name"), match.end("name"))
     for match in _NICKNAME.finditer(text):
         group = "name" if match.group("name") else "name2"
         if not (_eponym_word(match.group(group)) or eponym_follows(text, match.end(group))):

@@ -1130,6 +1130,21 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "[NAME], 60, rang. [NAME] says [NAME] is 61. Will he need a statin?",
     ),
     (
+        "a name signing off a message",
+        "Can she fly? Thanks,\nRebecca\n\nKind regards — Dr Ilse Vermaak",
+        "Can she fly? Thanks,\n[NAME]\n\nKind regards — [NAME]",
+    ),
+    (
+        "more relatives and carers before a name, a given name with a drug's ending",
+        "His girlfriend Shanice rang; spoke to her fiancé Tomasz and to son (Marcus).",
+        "His girlfriend [NAME] rang; spoke to her fiancé [NAME] and to son ([NAME]).",
+    ),
+    (
+        "a date after a record keyword is a date (a sort code stays a record's)",
+        "Date of admission: 07.11.2025; sort code 20-00-00.",
+        "Date of admission: [DATE]; sort code [RECORD].",
+    ),
+    (
         "a name asked about for what its bearer said or proved; a title is a patient",
         "Mrs Ada Pole and her son — who consents?",
         "[NAME] and her son — who consents?",
@@ -1198,6 +1213,15 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
         "Florence Nightingale and sanitation — what changed?",
     ),
     ("a short form of a found name's word elsewhere (no function word)", "Is Met short for Metformin?"),
+    ("a name signing off a message", "Thanks, Statins (Atorvastatin) work. Best wishes, Type 2 clinic"),
+    (
+        "more relatives and carers before a name, a given name with a drug's ending",
+        "Her friend Diabetic? His carer Insulin-dependent; her neighbour Bacillus?",
+    ),
+    (
+        "a date after a record keyword is a date (a sort code stays a record's)",
+        "Date of admission: 07.11 or 08.11, unsure.",
+    ),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
 ]
