@@ -751,6 +751,15 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
             eponym_follows(context, end, words=1) if title else eponym_follows(context, end)
         ) or product_follows(context, end):
             return False  # an eponym ("Dr Foster's rule", "Sister Mary Joseph nodule"), a maker ("Dr. Reddy's generic")
+        if (
+            words[0].lower() in {"patient", "pt", "client"}
+            and len(words) >= 3
+            and all(
+                len(word) >= 3 and is_english(word.lower()) and word.lower() not in all_given_names()
+                for word in words[1:]
+            )
+        ):
+            return False  # English words after a cue, no given name: "Patient Safety Incident Response"
         if not title and re.search(r"\s[A-Z]\.\s", text) and words[1].lower() not in all_given_names():
             return False  # a middle initial after a cue follows a given name: not "Name: Vitamin D. Level"
         return not any(word.lower() in _NOT_NAMES for word in rest)

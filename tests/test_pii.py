@@ -1145,6 +1145,11 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "Date of admission: [DATE]; sort code [RECORD].",
     ),
     (
+        "English words after 'patient' are a name only with a given name among them",
+        "Patient Ruth Baker fell; patient Sandy Hill too.",
+        "[NAME] fell; [NAME] too.",
+    ),
+    (
         "a name asked about for what its bearer said or proved; a title is a patient",
         "Mrs Ada Pole and her son — who consents?",
         "[NAME] and her son — who consents?",
@@ -1221,6 +1226,10 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     (
         "a date after a record keyword is a date (a sort code stays a record's)",
         "Date of admission: 07.11 or 08.11, unsure.",
+    ),
+    (
+        "English words after 'patient' are a name only with a given name among them",
+        "Patient Safety Incident Response Framework: what is it?",
     ),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
