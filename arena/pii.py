@@ -229,7 +229,7 @@ _ID_TOKEN = (
     r"(?:(?:\(\d{2,4}\)[A-Z\d]{1,30}){2,}"
     # a prefix of letters (and digits) and one long group of digits: "RN 0473821", "FP10 0345678"
     # (the prefix no keyword itself: "prescriber NPI 1497758544" is the NPI's number)
-    r"|(?!KEYWORD)[A-Z]{1,4}\d{0,4}[ ](?:\d{5,12}|\d{2,5}(?:-\d{2,6}){1,3})(?![\w/-])"
+    r"|(?!KEYWORD)[A-Z]{1,4}\d{0,4}[ ](?:\d{5,12}|\d{2,5}(?:[-/]\d{2,6}){1,3})(?![\w/-])"
     # a number plate of three letters, three digits and a letter: "KBZ 417Q"
     r"|[A-Z]{3}[ ]\d{3}[A-Z]\b"
     # a German number plate, "B-MK 4521", "M-AB 123E"; an Indian one, "KA 01 AB 1234"
@@ -300,6 +300,10 @@ _OTHER_ID_KEYWORDS = (
     # number plates in other languages; prisoners', soldiers' and trial subjects' numbers
     r"Kennzeichen|immatriculation|matr[ií]cula|targa|prisoner|inmate|offender|subject|participant|"
     rf"rx{_NEEDS_LABEL}|"
+    # travel, residence and commerce papers; a letter's reference ("our ref JT/AB/4471")
+    rf"visa|(?:residence|work) permit|permit{_NEEDS_LABEL}|invoice|receipt|tracking|waybill|"
+    r"(?:our|your|my|their)\s+ref(?:erence)?|"
+    rf"(?:job|ticket|incident log){_NEEDS_LABEL}|"
     rf"(?:service|asset)\s+tag|(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}"
 )
 _OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|SN|UDI|CDL"
@@ -460,6 +464,10 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             + r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|y|yrs?|years|años|anos|ans|Jahre|anni|jaar)\b(?![-/]|\s+ago)"
             # an age and a sex, "94M", "101 F", where a line or a clause opens (not "99F" after "temp")
             r"|(?:^|(?<=[\n(,;:]\s)|(?<=[\n(,;:]))(?P<sexed>(?:9\d|1[01]\d)\s?(?-i:[MF]))(?=[\s,;:.)]|$)"
+            # a birthday over 89 ("her 93rd birthday"); a sex, then an age, opening a clause ("F, 94")
+            r"|\b(?:9\d|1[01]\d)(?:st|nd|rd|th)(?=\s+birthday\b)"
+            r"|(?:^|(?<=[\n(,;:.]\s)|(?<=[\n(,;:]))(?-i:[MF])\s?[,/]\s?(?P<value2>9\d|1[01]\d)(?=[\s,;:.)]|$)"
+            rf"(?![ \t]*(?:y|yo|y/o|yrs?|years?)\b){_NOT_A_UNIT}"
             # a decade over 89: "in her nineties", "in his late nineties", "a 90-something man"
             r"|\bin\s+(?:his|her)\s+(?:(?:early|mid|late)[- ])?nineties\b|\b9\d-something\b"
             # spelled out: "ninety-three years old", "a ninety three year old", "aged one hundred and two"

@@ -1145,6 +1145,16 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "Date of admission: [DATE]; sort code [RECORD].",
     ),
     (
+        "visas, permits, invoices, tracking numbers, a letter's and a job's reference",
+        "Visa number V448812, residence permit RP-22419, our ref JT/AB/4471, job no. CAD 4471/12.",
+        "Visa number [ID], residence permit [ID], our ref [ID], job no. [ID].",
+    ),
+    (
+        "an age over 89 as a birthday, or after a sex",
+        "Her 93rd birthday was Monday. F, 94, fell.",
+        "Her [AGE 90+] birthday was Monday. F, [AGE 90+], fell.",
+    ),
+    (
         "English words after 'patient' are a name only with a given name among them",
         "Patient Ruth Baker fell; patient Sandy Hill too.",
         "[NAME] fell; [NAME] too.",
@@ -1231,6 +1241,11 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
         "English words after 'patient' are a name only with a given name among them",
         "Patient Safety Incident Response Framework: what is it?",
     ),
+    (
+        "visas, permits, invoices, tracking numbers, a letter's and a job's reference",
+        "Visa for 12 days? Our reference range is 3.5-5. Job done; tracking 2 wks.",
+    ),
+    ("an age over 89 as a birthday, or after a sex", "The 90th percentile; F, 93 mmHg? M, 45."),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
 ]
