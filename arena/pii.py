@@ -156,7 +156,8 @@ _NOT_A_UNIT = (
 _PARTICLES = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|bin|ibn|ben|abu)"
 # a name after a title, with initials before it ("Mr. K. Osei", "Dr J. R. Hartley")
 # (a middle initial is no "O" of "O'Sullivan" nor the "M" of "Müller": "Mr Declan O'Sullivan")
-_FULL_NAME = rf"(?:[A-Z]\.\s*){{0,3}}{_NAME_WORD}(?:\s+[A-Z]\.?(?![^\W\d_]|['’]))?(?:\s+(?:{_PARTICLES}\s+)*{_NAME_WORD}){{0,2}}"
+# (a name stays on its line: "To: Dr A. Kumar\nFrom: ..." is no "Kumar From")
+_FULL_NAME = rf"(?:[A-Z]\.\s*){{0,3}}{_NAME_WORD}(?:[ \t]+[A-Z]\.?(?![^\W\d_]|['’]))?(?:[ \t]+(?:{_PARTICLES}[ \t]+)*{_NAME_WORD}){{0,2}}"
 _STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Court|Ct|Boulevard|Blvd|Way|Place|Pl|"
     r"Crescent|Terrace|Gardens|Square|Sq|Highway|Hwy|Parkway|Row|Mews|Grove|View|Heights|Rise|Circle|Trail|"
@@ -623,7 +624,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             rf"\b{_TITLES}\.?\s+{_FULL_NAME}"
             # (a middle initial inside: "Name: Alma R. Castell", "pt Tom J. Reyes")
-            rf"|\b{_NAME_CUES}\.?(?:\s+is)?\s*[:,]?\s+{_NAME_WORD}(?:\s+[A-Z]\.)?\s+{_NAME_WORD}(?:\s+{_NAME_WORD})?"
+            rf"|\b{_NAME_CUES}\.?(?:\s+is)?\s*[:,]?\s+{_NAME_WORD}(?:[ \t]+[A-Z]\.)?[ \t]+{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?"
             rf"|\b[Nn]ame\s*(?:is|:)\s*{_NAME_WORD},\s*{_NAME_WORD}"  # "name: MacKenzie, Robert"
             # a patient's initials after the word ("initials J.K.M.", "initials: AB")
             r"|(?<=\b(?i:initials) )(?:[A-Z]\.\s?){2,4}(?![\w])|(?<=\b(?i:initials): )(?:[A-Z]\.?\s?){2,4}(?![\w])"
@@ -670,6 +671,8 @@ _PUBLIC_EVENT_BEFORE = re.compile(
     r"\b(?i:approv|licens|authori[sz]|publish|releas|withdr|recall|updat|launch|issu|recommend)\w*"
     r"[^.;!?\n]{0,30}$"
 )
+# cue words before which English words alone make no name ("Patient Safety Incident ...", "Contact Lens Care")
+_CUE_WORDS = frozenset({"patient", "pt", "client", "contact", "carer", "guardian", "partner"})
 _PHONE_MIN_DIGITS = 9  # shorter digit groups are doses, lab values or years
 _ID_MIN_CHARS = 5  # "plan 10", "case 3": too short to identify anyone
 _DAY, _MONTH = r"(?:0?[1-9]|[12]\d|3[01])", r"(?:0?[1-9]|1[0-2])"
@@ -760,7 +763,7 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         ) or product_follows(context, end):
             return False  # an eponym ("Dr Foster's rule", "Sister Mary Joseph nodule"), a maker ("Dr. Reddy's generic")
         if (
-            words[0].lower() in {"patient", "pt", "client"}
+            words[0].lower() in _CUE_WORDS
             and len(words) >= 3
             and all(
                 len(word) >= 3 and is_english(word.lower()) and word.lower() not in all_given_names()

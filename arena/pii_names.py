@@ -166,7 +166,7 @@ RELATIVES = _words(
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
     """about for with to saw see seen seeing tell told ask asked asks and re dear called named wife husband
-    brother sister son daughter mother father partner fiancé fiancée"""
+    brother sister son daughter mother father partner fiancé fiancée nurse midwife matron chaplain"""
 )
 # Everyday three-letter words that may be a part of a compound ("bedside", "outpatient", "metformin").
 _SHORT_PARTS = _words(
@@ -610,8 +610,10 @@ def bare_names(text: str) -> Iterator[NameSpan]:
             (run.start() + word.start(), run.start() + word.end())
             for word in re.finditer(_RUN_WORD, run.group())
         ]
-        if len(matches) >= 2 and text[slice(*matches[0])].lower() in RELATIVES:
-            matches = matches[1:]  # "Wife Lorraine on scene": the relative is no part of the name
+        if len(matches) >= 2 and text[slice(*matches[0])].lower() in RELATIVES | ROLE_WORDS:
+            matches = matches[
+                1:
+            ]  # "Wife Lorraine on scene", "Nurse Bridget": the relative or role is no part of it
         words = [text[start:end] for start, end in matches]
         run_start, run_end = matches[0][0], matches[-1][1]
         if (
@@ -874,6 +876,24 @@ _SIGN_OFF = re.compile(
     r"|cheers|sincerely|yours sincerely|yours faithfully|yours truly|love|with thanks)[ \t]*(?:[,!.—–-][ \t]*\n?|\n)[ \t]*"
     # (the name ends its line or the text: a signature, not "Thanks, Statins (Atorvastatin) ...")
     rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?=[ \t]*[,.!]?[ \t]*(?:\n|$))"
+)
+
+
+# A name in a letter's or a form's field opening a line: "From: Sarah (practice nurse)", "Signed: J. Okoro
+# RN", "Witness — Nurse Bridget O'Hare", "Interpreter: Tran Van Minh" (a given name first, initials, or
+# words no dictionary knows)
+_FIELD_NAME = re.compile(
+    r"(?:^|(?<=[\n|;]))[ \t]*(?i:re|from|to|attn|attention|cc|signed|signature|witness|referrer|referred by"
+    r"|gp|interpreter|contact|carer|nok|next of kin|consultant|requested by|reported by|author|written by"
+    r"|seen by|reviewed by|dictated by|mother|father|guardian)[ \t]*[:—–-][ \t]*"
+    r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Nurse|Sister|Midwife)\.?[ \t]+)?"
+    rf"(?P<name>(?P<initials>(?:[A-Z]\.[ \t]*){{1,2}})?{NAME_WORD}(?:[ \t]+(?:[A-Z]\.[ \t]*)?{NAME_WORD}){{0,2}})"
+    r"(?![\w'’-])"
+)
+# Words of a clinician's or carer's role before a name, no part of it: "Nurse Bridget", "Chaplain Doyle"
+ROLE_WORDS = _words(
+    """nurse midwife matron chaplain doctor physio physiotherapist pharmacist interpreter reverend rev
+    pastor imam rabbi father fr sister brother carer"""
 )
 
 
@@ -1183,6 +1203,21 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and word.lower() not in DEMONYMS
         ):
             yield NameSpan(match.start("word"), match.end("word"))
+    for match in _FIELD_NAME.finditer(text):
+        words = re.split(r"[ \t]+", re.sub(r"[A-Z]\.", " ", match.group("name")).strip())
+        first = words[0].lower()
+        if (
+            (
+                match.group("initials")
+                or (first in all_given_names() and first not in COMMON_WORDS)
+                or (len(words) >= 2 and all(not not_a_name(word) for word in words))
+            )
+            and first not in FUNCTION_WORDS
+            and not any(_eponym_word(word) or word.lower() in ORGANISATION_NOUNS for word in words)
+            and not eponym_follows(text, match.end())
+            and not organisation_follows(text, match.end())
+        ):
+            yield NameSpan(match.start("name"), match.end("name"))
     for match in _SIGN_OFF.finditer(text):
         words = match.group("name").split()
         first = words[0].lower()

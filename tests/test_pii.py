@@ -1155,6 +1155,16 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "Her [AGE 90+] birthday was Monday. F, [AGE 90+], fell.",
     ),
     (
+        "a name in a letter's or form's field opening a line; a titled name stays on its line",
+        "To: Dr A. Kumar\nFrom: Sarah (practice nurse)\nSigned: J. Okoro RN",
+        "To: [NAME]\nFrom: [NAME] (practice nurse)\nSigned: [NAME] RN",
+    ),
+    (
+        "a clinician's or carer's role before a name is no part of it",
+        "Nurse Bridget says he is fine; Chaplain Doyle visited.",
+        "Nurse [NAME] says he is fine; Chaplain [NAME] visited.",
+    ),
+    (
         "English words after 'patient' are a name only with a given name among them",
         "Patient Ruth Baker fell; patient Sandy Hill too.",
         "[NAME] fell; [NAME] too.",
@@ -1246,6 +1256,14 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
         "Visa for 12 days? Our reference range is 3.5-5. Job done; tracking 2 wks.",
     ),
     ("an age over 89 as a birthday, or after a sex", "The 90th percentile; F, 93 mmHg? M, 45."),
+    (
+        "a name in a letter's or form's field opening a line; a titled name stays on its line",
+        "Re: Ozempic shortage\nTo: Cardiology\nFrom: Pfizer\nRe: Hypertension Management",
+    ),
+    (
+        "a clinician's or carer's role before a name is no part of it",
+        "Nurse Practitioner role? Sister Mary Joseph nodule?",
+    ),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
 ]
