@@ -26,8 +26,15 @@ Squibb"), countries and private IP addresses are not flagged. Every rule runs in
 (bench/input_worst_case.py).
 
 A name that is found is completed (arena/pii_names.names_beside: particles and unknown words beside
-it, coordinated names, its spelling in another script, every other occurrence of its words), and so
-is an address (the comma-separated parts beside it: "27 … Road, Ikoyi, Lagos").
+it, coordinated names, its spelling in another script, every other occurrence of its words and of
+their short forms, "Funke" of "Funkeyo", and the given name before another form of it), and so is an
+address (the comma-separated parts beside it: "27 … Road, Ikoyi, Lagos", a unit, "Unit 3", and a town
+after "in"). Names are also found in signatures ("Thanks,\nRebecca"), a letter's or form's fields
+("From: Sarah", "Signed: J. Okoro"), capitals after a title in capitals ("MRS ADWOA KONADU"), list
+and handover lines ("2. Osei, Kwabena 74 - sepsis"), after relatives, callers' introductions and
+nickname cues ("his son Yaw", "This is Pat", "goes by 'Buzz'"), after an age and a sex ("94M,
+Cyril,"); places after a person's "from" or age ("Ivan Petrov, 47, Tver,"); Eircodes, colonias;
+incident, coroner's, account, insurance-scheme, visa and invoice numbers after their keyword.
 
 tests/test_pii.py is the set the rules were written against; tests/fixtures/phi_holdout.json was
 written before the rules of issue #21, phi_holdout2.json before the phi branch's, phi_holdout3.json
