@@ -200,7 +200,7 @@ _LIVES_AT = (
     + ")"
 )
 # English titles and those of other languages ("Sra.", "Mme", "Herr")
-_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Sra|Sr|Dra|Dña|Mme|Mlle|Herr|Frau)"
+_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Sra|Sr|Dra|Dña|Mme|Mlle|Herr|Frau|Sig|Signor|Signora|Senhor|Senhora|Dhr|Mevr)"
 _TITLE_WORDS = frozenset(
     {
         "mrs",
@@ -220,6 +220,13 @@ _TITLE_WORDS = frozenset(
         "mlle",
         "herr",
         "frau",
+        "sig",
+        "signor",
+        "signora",
+        "senhor",
+        "senhora",
+        "dhr",
+        "mevr",
     }
 )
 # People a clinician names beside a patient, and the words that introduce a name.
@@ -629,7 +636,8 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.NAME,
         re.compile(
-            rf"\b{_TITLES}\.?\s+{_FULL_NAME}"
+            # (a second title: "Frau Dr. Schmidt"; an Irish particle first: "Mr Ó Súilleabháin")
+            rf"\b{_TITLES}\.?\s+(?:{_TITLES}\.?\s+)?(?:(?:Ó|Ní|Nic|Mac|Uí)[ \t]+)?{_FULL_NAME}"
             # (a middle initial inside: "Name: Alma R. Castell", "pt Tom J. Reyes")
             rf"|\b{_NAME_CUES}\.?(?:\s+is)?\s*[:,]?\s+{_NAME_WORD}(?:[ \t]+[A-Z]\.)?[ \t]+{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?"
             rf"|\b[Nn]ame\s*(?:is|:)\s*{_NAME_WORD},\s*{_NAME_WORD}"  # "name: MacKenzie, Robert"

@@ -48,7 +48,7 @@ from importlib import resources
 _LATIN_EXTENDED = [*range(0x100, 0x250), *range(0x1E00, 0x1F00)]
 _UPPER = "A-ZÀ-ÖØ-Þ" + "".join(chr(c) for c in _LATIN_EXTENDED if chr(c).isupper())
 _LOWER = "a-zß-öø-ÿ" + "".join(chr(c) for c in _LATIN_EXTENDED if chr(c).islower())
-NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}][{_LOWER}]++)?"
+NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++))?"
 # whole words only: "Ig" of "IgG" is no name
 # a name word, also after a lower-case Arabic article ("al-Rashid", "el-Sayed")
 _RUN_WORD = rf"(?:(?:al|el|ul|ad|ar|as|ash|at|az)[-‐])?{NAME_WORD}"
@@ -285,7 +285,8 @@ _LOWER_GIVEN = rf"[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?"
 # title case ("MR angiograms" is magnetic resonance).
 LOWER_TITLES = frozenset({"dr", "mr", "mrs", "prof", "Dr", "Mr", "Mrs", "Prof"})
 # a lower-case surname, with its particles or its hyphen ("de vries", "al-rashid", "murphy-jones")
-_LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
+# (an O' or D' surname too: "john o'reilly")
+_LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}(?:(?!o['’]clock)[od]['’])?[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
 _LOWER_CUED = re.compile(
     r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[.,:]?(?:[ \t]+is)?[ \t]+"
     # a title between the cue and the name: "my patient dr hiroshi tanaka"
@@ -298,7 +299,10 @@ _LOWER_OPENING = re.compile(
 )
 # a lower-case O' or D' surname after a lower-case title: "mr o'neill", "dr d'cruz-mehta"
 _LOWER_APOSTROPHE_SURNAME = re.compile(
-    rf"\b(?i:mr|mrs|dr|prof)\.?[ \t]+(?P<name>[od]['’][{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)(?![\w'’-])"
+    # (after "ms", "miss", "patient" too: the apostrophe says it is a surname, "ms o'connor-smith")
+    rf"\b(?i:mr|mrs|ms|miss|dr|prof|patient|pt|named|called)\.?[ \t]+(?P<name>[od]['’][{_LOWER}]{{3,}}(?:-[{_LOWER}]{{2,}})?)(?![\w'’-])"
+    # a surname with its particles after a lower-case title: "mr. van der merwe", "dr de souza"
+    rf"|\b(?i:mr|mrs|dr|prof)\.?[ \t]+(?P<name2>(?:{_PARTICLE}[ \t]+){{1,2}}[{_LOWER}]{{3,}}(?:-[{_LOWER}]{{2,}})?)(?![\w'’-])"
 )
 # an age (and a sex) after a lower-case name: "rose hughes, 94,", "grant morris 58 m"
 _LOWER_AGE_AFTER = re.compile(
@@ -694,7 +698,12 @@ def _plain_word(word: str) -> bool:
     return word in FUNCTION_WORDS or word in COMMON_WORDS or word.endswith(NON_NAME_SUFFIXES)
 
 
-def lower_case_names(text: str) -> Iterator[NameSpan]:
+def lower_case_names(text: str) -> list[NameSpan]:
+    """The names of _lower_case_names, sorted and disjoint (its rules find them out of text order)."""
+    return _disjoint(sorted(_lower_case_names(text), key=lambda span: (span.start, -span.end)))
+
+
+def _lower_case_names(text: str) -> Iterator[NameSpan]:
     """Names typed in lower case: after a cue ("patient peter hughes", "named oluwaseun adeyemi",
     "pt hope turner, 91," where an age follows even an everyday given name),
     "saw siobhan murphy", "my patient dr hiroshi tanaka"), a known given name with its surname (see
@@ -703,7 +712,8 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
     name and a surname that is no English word ("jose santos 12/03/1977 ...")."""
     known = given_names()
     for match in _LOWER_APOSTROPHE_SURNAME.finditer(text):
-        yield NameSpan(match.start("name"), match.end("name"))
+        group = "name" if match.group("name") else "name2"
+        yield NameSpan(match.start(group), match.end(group))
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
         # any given name, everyday words too, and a surname before an age: "patient rose hughes, 94"

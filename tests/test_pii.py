@@ -1165,6 +1165,16 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "Nurse [NAME] says he is fine; Chaplain [NAME] visited.",
     ),
     (
+        "apostrophe and particle surnames in lower case after a given name or a title",
+        "my pt john o'reilly 67 has af; mr. van der merwe and ms o'connor-smith, 45, too",
+        "my pt [NAME] 67 has af; mr. [NAME] and ms [NAME], 45, too",
+    ),
+    (
+        "two titles, an Irish particle, Italian and Dutch titles, an O' part after a hyphen",
+        "Frau Dr. Schmidt, Mr Ó Súilleabháin, Sig. Rossi, Mevr. Jansen, Mrs Ann MacDonald-O'Brien",
+        "[NAME], [NAME], [NAME], [NAME], [NAME]",
+    ),
+    (
         "English words after 'patient' are a name only with a given name among them",
         "Patient Ruth Baker fell; patient Sandy Hill too.",
         "[NAME] fell; [NAME] too.",
@@ -1263,6 +1273,14 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     (
         "a clinician's or carer's role before a name is no part of it",
         "Nurse Practitioner role? Sister Mary Joseph nodule?",
+    ),
+    (
+        "apostrophe and particle surnames in lower case after a given name or a title",
+        "dr said o'clock dosing; ms d'or? the ms de novo relapse",
+    ),
+    (
+        "two titles, an Irish particle, Italian and Dutch titles, an O' part after a hyphen",
+        "Sig. sections of a boot? Ó level? Frau and Herr are German words.",
     ),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
