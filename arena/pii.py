@@ -144,6 +144,7 @@ _FOREIGN_MONTHS = (
     r"|januar|februar|märz|juni|juli|oktober|dezember)"
 )
 _NAME_WORD = NAME_WORD
+_FUNCTION_WORDS_RE = "|".join(sorted(word.capitalize() for word in FUNCTION_WORDS))
 _UNIT_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine)"
 _TEENS = r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)"
 # ages over 89 in words: "ninety", "ninety-three", "a hundred", "one hundred and two"
@@ -570,6 +571,17 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             rf"\b(?i:lives|living|resides|residing|moved)\s+(?i:on|off|at|in|to)\s+"
             rf"(?P<value>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s+(?i:{_STREET_TYPES}))"
+        ),
+    ),
+    # a named street without a house number after "on", "at", "off": "a flat on Coronation Street", "at
+    # Beech Court", "lives on the Whitmore estate"; a care home by its name ("Sunnyvale Care Home")
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"\b(?i:on|at|off|near|along)\s+(?:the\s+)?(?P<value>(?!(?:{_FUNCTION_WORDS_RE})\b){_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s+"
+            r"(?:Street|Road|Avenue|Lane|Drive|Close|Crescent|Terrace|Boulevard|Court|Gardens|Square|Estate|estate|Mews))\b"
+            rf"|(?P<value2>(?!(?:{_FUNCTION_WORDS_RE})\b){_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s+"
+            r"(?:Care|Nursing|Residential|Retirement)\s+Homes?)\b"
         ),
     ),
     # a flat, apartment, suite or post-office box number

@@ -47,7 +47,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _MAX_WORDS = 4
 # Words before a place that say it is one, for places whose names are also English words.
 _PLACE_CUE = re.compile(
-    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from|home"
+    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from|home|stays|staying"
     # the same in the languages whose street shapes arena/pii.py knows: "wohnt in", "habite à", "vive en"
     r"|wohnt|wohnhaft|habite|domicili[ée]e?|vit|vive|reside|abita|mora|woont|bor)"
     r"(?:[ \t]+(?:in|at|of|to|near|à|a|en|em|no|na|i))?[ \t]+$"
@@ -197,6 +197,13 @@ _PERSON_FROM = re.compile(
     r"(?=,[ \t]*\d{1,3}[ \t]*(?:[MFmf]|yo|y/o|years?(?:[ \t]+old)?|yrs?)?[ \t]*[,;)]"
     r"|[ \t]+(?:has|had|is|was|presents|presented|came|comes)\b)"
 )
+# A place no gazetteer holds after the words that say someone lives or comes from there: "he stays in
+# Kibera", "moved here from Mabvuku", "she is originally from Tamale" (a word no dictionary knows)
+_HOME_PLACE = re.compile(
+    r"\b(?i:lives|living|stays|staying|resides|residing|moved|grew[ \t]+up|raised|originally|(?:he|she|they|who)"
+    r"(?:[ \t]+(?:is|was|comes|came)|['’]s))(?:[ \t]+(?:here|now))?[ \t]+(?i:in|from|at|near)[ \t]+(?:the[ \t]+)?"
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?![\w'’-])"
+)
 _AGED_PLACE = re.compile(
     rf"(?<=[A-Za-z])(?:,[ \t]*|[ \t]+\()\d{{1,3}}[ \t]*(?:[MFmf]|yo|y/o|years?|yrs?)?\)?,[ \t]*"
     rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)(?=,)"
@@ -237,7 +244,7 @@ def neighbourhood_spans(text: str) -> list[NameSpan]:
             eponym_follows(text, match.end()) or organisation_follows(text, match.end())
         ):
             spans.append(NameSpan(match.start("name"), match.end("name")))
-    for match in (*_PERSON_FROM.finditer(text), *_AGED_PLACE.finditer(text)):
+    for match in (*_PERSON_FROM.finditer(text), *_AGED_PLACE.finditer(text), *_HOME_PLACE.finditer(text)):
         words = re.split(r"[ \t-]+", match.group("name"))
         if match.group("name") in larger_places() or _proper(match.group("name")) in larger_places():
             continue  # a state or a country: Safe Harbor keeps it ("a man from California presents")

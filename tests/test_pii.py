@@ -1175,6 +1175,16 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "[NAME], [NAME], [NAME], [NAME], [NAME]",
     ),
     (
+        "a named street without a number after on or at, a care home by its name",
+        "a flat on Coronation Street; resident at Oakwood Nursing Home",
+        "a flat on [ADDRESS]; resident at [ADDRESS]",
+    ),
+    (
+        "a place no gazetteer holds after the words that say someone lives or comes from there",
+        "He stays in Kibera; moved here from Mabvuku; she is originally from Tamale.",
+        "He stays in [ADDRESS]; moved here from [ADDRESS]; she is originally from [ADDRESS].",
+    ),
+    (
         "English words after 'patient' are a name only with a given name among them",
         "Patient Ruth Baker fell; patient Sandy Hill too.",
         "[NAME] fell; [NAME] too.",
@@ -1281,6 +1291,14 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     (
         "two titles, an Irish particle, Italian and Dutch titles, an O' part after a hyphen",
         "Sig. sections of a boot? Ó level? Frau and Herr are German words.",
+    ),
+    (
+        "a named street without a number after on or at, a care home by its name",
+        "Is it on The Road to recovery? Wall Street Journal article? Does the Care Home need a policy?",
+    ),
+    (
+        "a place no gazetteer holds after the words that say someone lives or comes from there",
+        "He lives in Denial about drinking; she lives in Fear of falls; moved from Metformin to Insulin.",
     ),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
