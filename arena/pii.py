@@ -135,6 +135,11 @@ _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
+# month names in capitals as typed in dates, less "May" (a verb too)
+_CAPITAL_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?"
+    r"|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
 _FOREIGN_MONTHS = (
     r"(?i:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre"
     r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|se?tiembre|octubre|noviembre|diciembre"
@@ -427,7 +432,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.DATE,
         re.compile(
             r"\b(?i:on|since|admitted|discharged|seen|born|died|dob:?|operated|reviewed|placed|inserted|removed"
-            r"|started|stopped|attended|delivered|fell|injured|booked|scheduled|due|dated)\s+(?P<value>"
+            r"|started|stopped|attended|delivered|fell|injured|booked|scheduled|due|dated|taken|dose|lmp|edd|tci)\s+(?P<value>"
             r"(?:1[0-2]|0?[1-9])/(?:1[3-9]|2\d|3[01])|(?:1[3-9]|2\d|3[01])/(?:1[0-2]|0?[1-9]))(?![/\d.,]\d|\d)"
             + _NOT_A_UNIT
         ),
@@ -457,6 +462,17 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             + _MONTHS
             + r"\s+\d{1,2}(?:st|nd|rd|th)?)\b(?![,.]?\s*\d)"
             + _NOT_A_UNIT
+        ),
+    ),
+    # a day before a month by its name without any cue ("Bloods taken 3rd Dec", "EDD 14 July", "(1 Dec)"):
+    # Safe Harbor keeps only the year; not "May" (a verb as often: "2 May help"), not after a phase, a
+    # type or a grade ("Phase 3 Sept"), not the month first ("Mar 3 is when the trial reported")
+    (
+        PiiKind.DATE,
+        re.compile(
+            r"(?<![\d.,/-])\b(?P<uncued>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?"
+            + _CAPITAL_MONTHS
+            + r"\b(?![,.]?\s*\d|\s*(?:%|mg|ml|kg|g\b))"
         ),
     ),
     # month and year of a birth or death ("born in March 1961"): Safe Harbor keeps only the year
@@ -700,6 +716,10 @@ _PUBLIC_EVENT_BEFORE = re.compile(
 )
 # cue words before which English words alone make no name ("Patient Safety Incident ...", "Contact Lens Care")
 _CUE_WORDS = frozenset({"patient", "pt", "client", "contact", "carer", "guardian", "partner"})
+_NUMBERED_BEFORE = re.compile(
+    r"\b(?i:phase|grade|stage|class|level|cycle|table|type|step|part|week|fig|figure|dose|version|chapter"
+    r"|section|day|arm|no|n|group|visit|ward|bed|bay|room)\.?\s*$"
+)
 _PHONE_MIN_DIGITS = 9  # shorter digit groups are doses, lab values or years
 _ID_MIN_CHARS = 5  # "plan 10", "case 3": too short to identify anyone
 _DAY, _MONTH = r"(?:0?[1-9]|[12]\d|3[01])", r"(?:0?[1-9]|1[0-2])"
@@ -761,6 +781,12 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         context, max(0, match.start() - 60), match.start()
     ):
         return False  # a regulator's or a publisher's date ("The FDA approved lecanemab on 6 July 2023")
+    if (
+        kind == PiiKind.DATE
+        and "uncued" in match.re.groupindex
+        and _NUMBERED_BEFORE.search(context, max(0, match.start() - 12), match.start())
+    ):
+        return False  # "Phase 3 Sept trial", "type 2 June update": a number of a phase or a type
     if kind == PiiKind.AGE and match.group("sexed"):
         return not _TEMPERATURE_BEFORE.search(context, max(0, match.start() - 16), match.start())
     if kind == PiiKind.IP and ":" in text:

@@ -1185,6 +1185,11 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "He stays in [ADDRESS]; moved here from [ADDRESS]; she is originally from [ADDRESS].",
     ),
     (
+        "a day before a month's name without a cue; a day/month after a dose, LMP, EDD, TCI",
+        "Bloods taken 3rd Dec; EDD 14 July; fell on Sunday (1 Dec); last dose 14/11; LMP 20/10.",
+        "Bloods taken [DATE]; EDD [DATE]; fell on Sunday ([DATE]); last dose [DATE]; LMP [DATE].",
+    ),
+    (
         "English words after 'patient' are a name only with a given name among them",
         "Patient Ruth Baker fell; patient Sandy Hill too.",
         "[NAME] fell; [NAME] too.",
@@ -1299,6 +1304,10 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     (
         "a place no gazetteer holds after the words that say someone lives or comes from there",
         "He lives in Denial about drinking; she lives in Fear of falls; moved from Metformin to Insulin.",
+    ),
+    (
+        "a day before a month's name without a cue; a day/month after a dose, LMP, EDD, TCI",
+        "Phase 3 Sept trial; type 2 June update; grade 2 May progress; Mar 3 is when it reported; dose 1/2 tab.",
     ),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
