@@ -920,7 +920,8 @@ _AGE_AFTER_NAME = re.compile(
     # (past a bracket or a dash: "Edith Crane (Edie), 97,", "Mrs Crane — 97, ...")
     r"(?:[ \t]*\))?[ \t]*(?:[,(]|[—–]|-(?=[ \t]))[ \t]*(?P<age>9\d|1[01]\d)(?=[ \t]*[,;)])"
     # on a list's line, before a dash: "Crane, Edith 97 - hip #"
-    r"|[ \t]+(?P<age3>9\d|1[01]\d)(?=[ \t]+[-–—][ \t])"
+    # (or before a comma: "Mrs Edna Pike 91, NOF")
+    r"|[ \t]+(?P<age3>9\d|1[01]\d)(?=[ \t]+[-–—][ \t]|,)"
     r"|\)?[ \t]+(?:is|was|turned|turns)[ \t]+(?:now[ \t]+)?(?P<age2>9\d|1[01]\d)\b(?![.,/:]?\d)" + _NOT_A_UNIT
 )
 # One token of an address line: a capitalised word, a short all-capitals one ("NSW", "QC"), a number

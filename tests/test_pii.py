@@ -1073,8 +1073,8 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
     ("a service or asset tag", "asset tag AT-55190.", "asset tag [ID]."),
     (
         "an age over 89 after a name past a bracket or a dash",
-        "Mrs Ida Penrose (Dot), 97, and Mr Alf Tate — 93, fell.",
-        "[NAME] ([NAME]), [AGE 90+], and [NAME] — [AGE 90+], fell.",
+        "Mrs Ida Penrose (Dot), 97, and Mr Alf Tate — 93, fell; Mrs Edna Pike 91, NOF.",
+        "[NAME] ([NAME]), [AGE 90+], and [NAME] — [AGE 90+], fell; [NAME] [AGE 90+], NOF.",
     ),
     (
         "a day and month after more event verbs",
@@ -1236,7 +1236,10 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     ("Portugal's user number", "utente 12 anos."),
     ("a number read on the script", "DEA schedule on the script is II."),
     ("a service or asset tag", "service tag line."),
-    ("an age over 89 after a name past a bracket or a dash", "Weight (kg), 97, stable; sats — 95, ok."),
+    (
+        "an age over 89 after a name past a bracket or a dash",
+        "Weight (kg), 97, stable; sats — 95, ok; Wells 92, 93.",
+    ),
     ("a day and month after more event verbs", "placed 1/2 tablet under tongue."),
     ("any day and month after admitted, born, died", "admitted 1/3 of cases."),
     ("an appointment's day and month after is", "Her review is 14 days."),
