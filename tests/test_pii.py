@@ -1312,6 +1312,10 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
         "a day before a month's name without a cue; a day/month after a dose, LMP, EDD, TCI",
         "Phase 3 Sept trial; type 2 June update; grade 2 May progress; Mar 3 is when it reported; dose 1/2 tab.",
     ),
+    (
+        "a textbook's or atlas's name",
+        "According to Harrison's Principles? Davidson's Principles and Practice?",
+    ),
     ("a nomogram's or calculator's name", "Use the Rumack-Matthew nomogram and the Cockroft calculator."),
     ("a lab value's abbreviation in camel case", "Schwartz-Haycock CrCl for a child?"),
 ]
