@@ -309,6 +309,27 @@ _LOWER_APOSTROPHE_SURNAME = re.compile(
 _LOWER_AGE_AFTER = re.compile(
     r",?[ \t]*\d{1,3}[ \t]*(?:[mfMF]|yo|y/o|yrs?|years?(?:[ \t]+old)?)?[ \t]*[,;)]"
     r"|[ \t]+\d{1,3}[ \t]*(?:[mfMF]|yo|y/o)\b"
+    # or a birth date's or a record's label: "pt: jane doe, dob 1/2/60", "jane doe mrn 4471"
+    r"|,?[ \t]+(?i:dob|d\.o\.b|born|mrn|nhs|hosp(?:ital)?[ \t]+no)\b"
+)
+# a lower-case word no dictionary knows after "patient" set off by a bracket or a comma: "my patient
+# sipho (hiv+)", "pt lindiwe, on art"
+_LOWER_SET_OFF = re.compile(r"[ \t]*[(,]")
+_ENGLISH_ENDINGS = (
+    "ed",
+    "al",
+    "ic",
+    "ous",
+    "ive",
+    "ing",
+    "ly",
+    "ful",
+    "less",
+    "ness",
+    "ment",
+    "ist",
+    "ary",
+    "ory",
 )
 # Words that follow a given name in a sentence without being its surname ("saw siobhan today").
 NAME_FOLLOWERS = _words(
@@ -720,7 +741,16 @@ def _lower_case_names(text: str) -> Iterator[NameSpan]:
         # any given name, everyday words too, and a surname before an age: "patient rose hughes, 94"
         if (
             second
-            and (first in all_given_names() or (len(first) >= 4 and not is_english(first)))
+            # (any word no function, common or drug word, where a sex follows the age: "pt is chidi eze 45m")
+            and (
+                first in all_given_names()
+                or (len(first) >= 4 and not is_english(first))
+                or (
+                    re.match(r"[ \t]+\d{1,3}[ \t]*[mfMF]\b", text[match.end() : match.end() + 8])
+                    and not _plain_word(first)
+                    and not is_english(second.split()[-1])
+                )
+            )
             and first not in FUNCTION_WORDS
             and not first.endswith(NON_NAME_SUFFIXES)
             and _LOWER_AGE_AFTER.match(text, match.end())
@@ -729,6 +759,19 @@ def _lower_case_names(text: str) -> Iterator[NameSpan]:
             yield NameSpan(match.start("first"), match.end("second"))
             continue
         if _plain_word(first) or ("-" in first and not _known_given(first, known)):
+            continue
+        if (
+            not second
+            and match.group("cue").lower() in {"patient", "pt"}
+            and len(first) >= 4
+            and not is_english(first)
+            and not first.endswith(NON_NAME_SUFFIXES)
+            # (no verb or adjective by its ending: "patient died, ...", "patient premenopausal, ...")
+            and (first in all_given_names() or not first.endswith(_ENGLISH_ENDINGS))
+            and first not in PERSON_VERBS
+            and _LOWER_SET_OFF.match(text, match.end())
+        ):
+            yield NameSpan(match.start("first"), match.end("first"))
             continue  # ("called mannose-binding lectin": a hyphenated word is a name only if each part is)
         foreign_first = not is_english(first)
         named = match.group("cue").lower() in {"named", "called"}

@@ -1190,6 +1190,11 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "Bloods taken [DATE]; EDD [DATE]; fell on Sunday ([DATE]); last dose [DATE]; LMP [DATE].",
     ),
     (
+        "lower-case names after a cue before an age and a sex, a birth date's label, or a bracket",
+        "pt is obinna eze 45m; pt: jane doe, dob 1/2/1960; my patient sipho (hiv+)",
+        "pt is [NAME] 45m; pt: [NAME], dob [DATE]; my patient [NAME] (hiv+)",
+    ),
+    (
         "English words after 'patient' are a name only with a given name among them",
         "Patient Ruth Baker fell; patient Sandy Hill too.",
         "[NAME] fell; [NAME] too.",
@@ -1311,6 +1316,10 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     (
         "a day before a month's name without a cue; a day/month after a dose, LMP, EDD, TCI",
         "Phase 3 Sept trial; type 2 June update; grade 2 May progress; Mar 3 is when it reported; dose 1/2 tab.",
+    ),
+    (
+        "lower-case names after a cue before an age and a sex, a birth date's label, or a bracket",
+        "pt has copd 45m; my patient diabetic (type 2); patient metformin, 500 mg; patient died, sadly",
     ),
     (
         "a textbook's or atlas's name",
