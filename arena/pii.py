@@ -898,6 +898,13 @@ _DISCOVERY_AFTER = re.compile(
     r"|(?:\s+(?i:actually|really|first|ever|originally|famously))?\s+(?i:discover|describe|contribute|teach|invent"
     r"|propose|introduce|pioneer|develop|prove|say|write|claim|believe|observe|publish|coin))\b"
 )
+_FIGURE_QUESTION = re.compile(
+    r"(?:^|[.!?]\s+)(?:Did|Was|Were|Who\s+was|Who\s+were|Is\s+it\s+true\s+that)\s+$"
+)
+_PATIENT_CONTEXT = re.compile(
+    r"\d|\b(?i:patient|pt|my|our|her|his|their|mum|mom|dad|wife|husband|son|daughter|bed|ward|clinic|"
+    r"appointment|admitted|seen|dob|mrn|take|taking|tablets?|meds|medication|dose|allerg\w*|symptoms?)\b"
+)
 # a name opening the text as a topic's heading, "X and a topic —": "Florence Nightingale and sanitation —"
 _TOPIC_HEADING = re.compile(r"[ \t]+(?:and|&)[ \t]+[a-z]+(?:[ \t]+[a-z]+)?[ \t]*[—–:]")
 
@@ -909,6 +916,14 @@ def _discoverer(text: str, finding: PiiFinding) -> bool:
     if re.match(r"(?:Mrs|Mr|Ms|Miss|Mx)\b", finding.text):
         return False
     if not text[: finding.start].strip() and _TOPIC_HEADING.match(text, finding.end):
+        return True
+    # a yes/no or who question about a figure, in a text without a patient's context: "Was Florence
+    # Nightingale a statistician?", "Did Rosalind Franklin get the credit?"
+    if (
+        _FIGURE_QUESTION.search(text, max(0, finding.start - 16), finding.start)
+        and len(finding.text.split()) >= 2
+        and not _PATIENT_CONTEXT.search(text)
+    ):
         return True
     before = _ASKED_ABOUT.search(text, max(0, finding.start - 16), finding.start)
     return bool(before) and bool(_DISCOVERY_AFTER.match(text, finding.end))

@@ -473,19 +473,26 @@ def _everyday_given_span(text: str, start: int, words: list[str]) -> tuple[int, 
     """A given name that is also an everyday word and a word no dictionary knows after it, two words
     alone, not opening a sentence: "for Hope Mabaso", "Summer Nguyen" (not "Will Ozempic": a drug's
     ending; not "Can Xyz": a function word)."""
-    if len(words) != 2:
+    lead = int(len(words) == 3 and words[0].lower() in FUNCTION_WORDS)  # "Was Grace Adeyemi seen ...?"
+    if len(words) - lead != 2:
         return None
-    first, second = words
+    first, second = words[lead:]
     if (
         (first.lower() in given_names() or first.lower() in EVERYDAY_GIVEN_NAMES)
         and first.lower() not in FUNCTION_WORDS
         and first.lower() not in RELATIVES
         and not not_a_name(second)
         and not _eponym_word(second)
+        # (a noun's ending is no surname's: "Iris Neovascularization")
+        and not second.lower().endswith(("tion", "sion", "ment", "ity", "ism", "logy", "ness", "ase", "ide"))
         # (opening a sentence, no everyday word: "Ama Owusu from ..."; not "Will Ozempic help?")
-        and not (_SENTENCE_START.search(text, max(0, start - 3), start) and first.lower() in COMMON_WORDS)
+        and not (
+            not lead
+            and _SENTENCE_START.search(text, max(0, start - 3), start)
+            and first.lower() in COMMON_WORDS
+        )
     ):
-        return 0, 1
+        return lead, lead + 1
     return None
 
 

@@ -1004,8 +1004,8 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
     ("a name after an age and a sex", "88F, Winnie, fell at home.", "88F, [NAME], fell at home."),
     (
         "an everyday given name and a surname no dictionary knows",
-        "Please write to Faith Wanjiru about her results.",
-        "Please write to [NAME] about her results.",
+        "Please write to Faith Wanjiru about her results. Was Grace Adeyemi seen?",
+        "Please write to [NAME] about her results. Was [NAME] seen?",
     ),
     (
         "a known given name and an everyday surname",
@@ -1201,8 +1201,8 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
     ),
     (
         "a name asked about for what its bearer said or proved; a title is a patient",
-        "Mrs Ada Pole and her son — who consents?",
-        "[NAME] and her son — who consents?",
+        "Mrs Ada Pole and her son — who consents? Did Kofi Mensah take his tablets?",
+        "[NAME] and her son — who consents? Did [NAME] take his tablets?",
     ),
 ]
 RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
@@ -1218,7 +1218,14 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     ("a caller's introduction before a given name", "It's Ozempic I want; this is May."),
     ("a nickname after its cue", "It goes by Kawasaki disease in Japan."),
     ("a name after an age and a sex", "45M, Smoker, chest pain."),
-    ("an everyday given name and a surname no dictionary knows", "Will Ozempic help?"),
+    (
+        "an everyday given name and a surname no dictionary knows",
+        "Will Ozempic help? Is Iris Neovascularization treatable?",
+    ),
+    (
+        "a name asked about for what its bearer said or proved; a title is a patient",
+        "Was Florence Nightingale a statistician? Did Rosalind Franklin get the credit?",
+    ),
     ("a known given name and an everyday surname", "Paris Green poisoning treatment?"),
     ("a hyphenated given name of two", "Sjögren-Larsson syndrome in a child?"),
     ("a name after an opening quote", "'Ozempic Face' is it real?"),
