@@ -874,7 +874,9 @@ def find_pii(text: str) -> list[PiiFinding]:
     if names:
         taken = _merge_covering(text, taken, names_beside(text, names), PiiKind.NAME)
     taken = _merge_covering(text, taken, _address_chains(text, taken), PiiKind.ADDRESS)
-    taken = [finding for finding in taken if not _discoverer(text, finding)]
+    # (whether the text speaks of a patient at all, looked for once: linear)
+    patient_context = bool(_PATIENT_CONTEXT.search(text))
+    taken = [finding for finding in taken if not _discoverer(text, finding, patient_context)]
     ages = [
         PiiFinding(PiiKind.AGE, age.start(group), age.end(group), age.group(group))
         for finding in taken
@@ -909,7 +911,7 @@ _PATIENT_CONTEXT = re.compile(
 _TOPIC_HEADING = re.compile(r"[ \t]+(?:and|&)[ \t]+[a-z]+(?:[ \t]+[a-z]+)?[ \t]*[—–:]")
 
 
-def _discoverer(text: str, finding: PiiFinding) -> bool:
+def _discoverer(text: str, finding: PiiFinding, patient_context: bool) -> bool:
     """Whether a name (or a place-named person) is asked about for a discovery (see _ASKED_ABOUT)."""
     if finding.kind not in (PiiKind.NAME, PiiKind.ADDRESS) or any(ch.isdigit() for ch in finding.text):
         return False
@@ -922,7 +924,7 @@ def _discoverer(text: str, finding: PiiFinding) -> bool:
     if (
         _FIGURE_QUESTION.search(text, max(0, finding.start - 16), finding.start)
         and len(finding.text.split()) >= 2
-        and not _PATIENT_CONTEXT.search(text)
+        and not patient_context
     ):
         return True
     before = _ASKED_ABOUT.search(text, max(0, finding.start - 16), finding.start)
