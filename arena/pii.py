@@ -278,7 +278,7 @@ _NEEDS_LABEL = r"(?=\s*(?:no\b|no\.|nos?\b|number|num\b|nr\b|#|id\b|ID\b|ref\b|r
 _RECORD_KEYWORDS = (
     r"MRN|hospital|hosp|record|patient|insurance|insured|insurer|policy|member|medicare|medicaid|case|chart|"
     r"account|unit|encounter|accession|claim|billing|subscriber|beneficiary|health plan|plan|episode|"
-    r"specimen|admission|referral|sort code|routing|(?:credit|debit|bank) card|acct|"
+    r"specimen|admission|referral|sort code|routing|(?:credit|debit|bank) card|acct|bank acc|a/c|"
     # incident, coroner's and attendance references: "Datix no. W-2231", "coroner's ref 24-CR-88"
     r"incident|datix|coroner(?:['’]s)?|attendance|safeguarding|complaint|"
     r"Fallnummer|Patientennummer|Aktenzeichen|dossier|historia cl[ií]nica|cartella clinica|"
@@ -550,6 +550,17 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"|(?<![\w+])\+\d{10,14}\b"
         ),
     ),
+    # a number of ten to thirteen digits without spaces after a word for a phone ("his number is
+    # 07700900461", "WhatsApp +2348035550199"), and a UK mobile number by its shape ("07700900461")
+    (
+        PiiKind.PHONE,
+        re.compile(
+            r"(?:\b(?i:phone|mobile|mob|tel|telephone|cell|whatsapp|sms)\b"
+            r"|(?:\b(?i:his|her|their|my|your|our)|['’]s)\s+(?i:number|no\.?))[^\d\n]{0,14}?"
+            r"(?P<value>(?<![\w+])\+?\d{10,13})\b(?![.,]\d)"
+            r"|(?<![\w+])07\d{9}\b(?![.,]\d)"
+        ),
+    ),
     # a local seven-digit number, three digits (the first 2-9), a dash and four: "555-0143"; not a
     # range of doses or counts ("250-1000 mg", "150-4000/µL", "range 200-1500": see _keep)
     (PiiKind.PHONE, _LOCAL_PHONE),
@@ -762,6 +773,8 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         if _PRODUCT_CODE_BEFORE.search(context, max(0, match.start() - 24), match.start()):
             return False  # a product's code ("NDC 0002-8215-01"), not a number to dial
         groups = re.findall(r"\d+", text)
+        if re.search(r"0{6,}$", text):
+            return False  # "1000000000 doses": a round figure, no number to dial
         if "." in text and re.search(r"\d\s+\d", text):
             return False  # "12.5 13.4 14.2": decimals in a list, not a number to dial
         prefixed = bool(re.match(r"\+|00", text))

@@ -1195,6 +1195,11 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "pt is [NAME] 45m; pt: [NAME], dob [DATE]; my patient [NAME] (hiv+)",
     ),
     (
+        "a phone number without spaces after a phone word or someone's number; a UK mobile by shape",
+        "his son's number is 07700900461; WhatsApp +2348035550199; bank acc 12345678",
+        "his son's number is [PHONE]; WhatsApp [PHONE]; bank acc [RECORD]",
+    ),
+    (
         "English words after 'patient' are a name only with a given name among them",
         "Patient Ruth Baker fell; patient Sandy Hill too.",
         "[NAME] fell; [NAME] too.",
@@ -1327,6 +1332,10 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     (
         "lower-case names after a cue before an age and a sex, a birth date's label, or a bracket",
         "pt has copd 45m; my patient diabetic (type 2); patient metformin, 500 mg; patient died, sadly",
+    ),
+    (
+        "a phone number without spaces after a phone word or someone's number; a UK mobile by shape",
+        "number of cases 1234567890 in the trial; the number was 1000000000 doses; or call 18008608747",
     ),
     (
         "a textbook's or atlas's name",
