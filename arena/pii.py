@@ -33,8 +33,10 @@ after "in"). Names are also found in signatures ("Thanks,\nRebecca"), a letter's
 ("From: Sarah", "Signed: J. Okoro"), capitals after a title in capitals ("MRS ADWOA KONADU"), list
 and handover lines ("2. Osei, Kwabena 74 - sepsis"), after relatives, callers' introductions and
 nickname cues ("his son Yaw", "This is Pat", "goes by 'Buzz'"), after an age and a sex ("94M,
-Cyril,"); places after a person's "from" or age ("Ivan Petrov, 47, Tver,"); Eircodes, colonias;
-incident, coroner's, account, insurance-scheme, visa and invoice numbers after their keyword.
+Cyril,"); places after a person's "from" or age ("Ivan Petrov, 47, Tver,"), named streets and care
+homes ("a flat on Coronation Street"); Eircodes, colonias; a day and month without a year ("taken 3rd
+Dec"); incident, coroner's, account, insurance-scheme, visa and invoice numbers after their keyword, a
+phone number without spaces after a phone word.
 
 tests/test_pii.py is the set the rules were written against; tests/fixtures/phi_holdout.json was
 written before the rules of issue #21, phi_holdout2.json before the phi branch's, phi_holdout3.json
