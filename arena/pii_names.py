@@ -18,7 +18,11 @@ person does ("Nokuthula has been on lithium"). A found name is completed by name
 the particles and unknown words beside it and a Korean or Chinese given name's second syllable
 ("Min-jun"), the names coordinated with it, its spelling in another script (in brackets, of several
 words; a CJK one after it without brackets; one before it, the name in brackets), a given name in
-brackets after it ("Mrs Okafor (Ngozi)"), every other occurrence of its words.
+brackets after it ("Mrs Okafor (Ngozi)"), every other occurrence of its words and of their short forms
+("Pat" of "Patricia"), and the given name before another form of it. Also without a title:
+signatures ("Thanks,\nRebecca"), a letter's or form's fields ("From: Sarah"), names in capitals after
+a title in capitals, list and handover lines, relatives', callers' and nicknames ("her husband Frank",
+"This is Pat", "goes by 'Buzz'"), a name after an age and a sex ("94M, Cyril,").
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
 `gender-guesser` package ships; the English words are the lower-case entries of Webster's Second
