@@ -568,7 +568,9 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
     before = _WORD_BEFORE.search(text, max(0, start - 20), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
     # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
-    related = bool(before and before.group(1).lower() in RELATIVES)
+    related = bool(before and before.group(1).lower() in RELATIVES) or bool(
+        before and before.group(1) == "law" and text[max(0, before.start() - 4) : before.start()] == "-in-"
+    )  # ("her daughter-in-law Lan")
     if related and before.group(1).lower() in {"patient", "pt"}:
         # set off by commas ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent"), or before a
         # verb a patient does or a bracket ("patient Thandiwe has HIV", "patient Lakshmi (UHID ...)")
@@ -1124,7 +1126,9 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
     }
     # (a short form of one of its words too, a given name's first letters: "Funke" of "Funkeyo", "Pat" of
     # "Patricia"; a given name or a word no dictionary knows, no function word)
+    # (and the end of a long given name, "Funke" of "Olufunke", "Seun" of "Oluwaseun")
     prefixes = {word[:cut] for word in words for cut in range(3, len(word))}
+    prefixes |= {word[cut:].capitalize() for word in words for cut in range(1, len(word) - 3)}
     repeats = [
         NameSpan(m.start(), m.end())
         for m in _CAPITALISED_WORD.finditer(text)

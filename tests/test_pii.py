@@ -1130,6 +1130,11 @@ RULE_CLASSES5: list[tuple[str, str, str]] = [
         "[NAME], 60, rang. [NAME] says [NAME] is 61. Will he need a statin?",
     ),
     (
+        "the end of a long given name elsewhere; a relative in law",
+        "Mr Oluwaseun Bello rang; Seun is worried. His daughter-in-law Lan visited.",
+        "[NAME] rang; [NAME] is worried. His daughter-in-law [NAME] visited.",
+    ),
+    (
         "a name signing off a message",
         "Can she fly? Thanks,\nRebecca\n\nKind regards — Dr Ilse Vermaak",
         "Can she fly? Thanks,\n[NAME]\n\nKind regards — [NAME]",
@@ -1336,6 +1341,10 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
     (
         "a phone number without spaces after a phone word or someone's number; a UK mobile by shape",
         "number of cases 1234567890 in the trial; the number was 1000000000 doses; or call 18008608747",
+    ),
+    (
+        "the end of a long given name elsewhere; a relative in law",
+        "Goldsmith? Smith criteria; by-law Reading.",
     ),
     (
         "a textbook's or atlas's name",
