@@ -116,7 +116,7 @@ ORGANISATION_NOUNS = _words(
     journal commission society association academy group company inc ltd plc pharma pharmaceuticals
     laboratories labs campaign collaboration consortium report standards network agency review reviews
     library database guide guides guidance handbook manual formulary center centre centers centres department
-    principles textbook textbooks atlas"""
+    principles textbook textbooks atlas hospitals schools colleges"""
 )
 # Peoples and ethnic groups: a run holding one names a population, not a person ("Han Chinese",
 # "Ashkenazi Jewish", "Pima Indians").

@@ -70,6 +70,11 @@ _POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}(?:\d{2})?\b(?![./-]\d)")
 # what a hyphen joins after a place: a state's or province's abbreviation, or "born", "raised" (not
 # "based": "a London-based trial" is a study's)
 _JOINED_AFTER_PLACE = re.compile(r"[A-Z]{2,3}|(?i:born|raised|bred)")
+# What names a thing after a place: "Declaration of Helsinki", "University of Lagos", "Treaty of Rome"
+_NAMED_AFTER_PLACE = re.compile(
+    r"\b(?i:declaration|treaty|convention|consensus|university|universidad|universit[éà]|hospital|school|college"
+    r"|institute|congress|conference|statement|charter|accord|protocol)[ \t]+(?i:of|de|di)[ \t]+$"
+)
 # Places that name an infection or a clotting factor far more often than a home in a clinical question.
 MEDICAL_PLACE_NAMES = frozenset(
     {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"}
@@ -151,6 +156,8 @@ def place_spans(text: str) -> Iterator[NameSpan]:
         index += count
         if eponym_follows(text, end) or organisation_follows(text, end):
             continue
+        if text[end : end + 1].isdigit() or _NAMED_AFTER_PLACE.search(text, max(0, start - 24), start):
+            continue  # "Stockholm3 test", "Declaration of Helsinki", "University of Lagos": a thing's name
         previous = words[index - count - 1] if index - count >= 1 else None
         if previous is not None and text[previous.start() : end] in larger_places():
             continue  # "Lanka" of "Sri Lanka", "Carolina" of "North Carolina"

@@ -1347,6 +1347,10 @@ RULE_CLASS_NEGATIVES5: list[tuple[str, str]] = [
         "Goldsmith? Smith criteria; by-law Reading.",
     ),
     (
+        "a place inside a thing's name: a treaty's, a university's, a test's; hospitals in a city",
+        "Declaration of Helsinki and consent? Stockholm3 test? Alvarado score in Lagos hospitals?",
+    ),
+    (
         "a textbook's or atlas's name",
         "According to Harrison's Principles? Davidson's Principles and Practice?",
     ),
