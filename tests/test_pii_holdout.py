@@ -1,4 +1,4 @@
-"""The patient-data rules measured on five labelled sets written before the rules they first measured,
+"""The patient-data rules measured on six labelled sets written before the rules they first measured,
 and on the bank's real questions (which hold no patient data) as negatives:
 
 - tests/fixtures/phi_holdout.json (108 cases across HIPAA Safe Harbor identifier kinds, 66 hard
@@ -39,7 +39,13 @@ and on the bank's real questions (which hold no patient data) as negatives:
   with its misses, fragments and false alarms in view (general rule classes, each with an in-sample
   positive and hard negative of invented strings in tests/test_pii.py, none a holdout string), so it
   is no longer out of sample either: its floors below are the in-view figures (99.8%, 0.0%, 99.3%),
-  which say nothing of new text. The next out-of-sample measure is a sixth set written blind.
+  which say nothing of new text;
+- tests/fixtures/phi_holdout6.json (314 cases, 615 identifiers in 179 cases, 135 hard negatives;
+  ~20 countries' conventions, several scripts, names in capitals and lower case, biometric and photo
+  identifiers), written on the phi6 branch blind to the rules, their tests, the README and the
+  earlier sets, committed before phirules4 was merged; measured on the rules before it (86.5%, 0.7%,
+  64.2%) and once after: recall 89.3%, false alarms 0.7%, complete redaction 69.3%, the honest
+  out-of-sample figure of today's rules. Never tuned on: write a seventh set before tuning on its misses.
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
 and the out-of-sample one beside today's.
@@ -76,15 +82,18 @@ HOLDOUT2 = HOLDOUT.with_name("phi_holdout2.json")
 HOLDOUT3 = HOLDOUT.with_name("phi_holdout3.json")
 HOLDOUT4 = HOLDOUT.with_name("phi_holdout4.json")
 HOLDOUT5 = HOLDOUT.with_name("phi_holdout5.json")
+HOLDOUT6 = HOLDOUT.with_name("phi_holdout6.json")
 # (recall, false alarms, complete redaction) of the rules before the first rule change made after the
 # set was written: the phi branch's (commit 5a4baad) for the first two, phirules' (56547f5) for the
-# third, phirules2's (the rules of 1bfd11c) for the fourth, phirules3's (3894a1b) for the fifth
+# third, phirules2's (the rules of 1bfd11c) for the fourth, phirules3's (3894a1b) for the fifth, phirules3's
+# (a57ef30, the whole-word scorer of phirules4) for the sixth
 BEFORE = {
     HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
     HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
     HOLDOUT3.name: "recall 67.9% (186/274), false alarms 9.0% (8/89), complete redaction 54.3% (100/184)",
     HOLDOUT4.name: "recall 82.6% (285/345), false alarms 5.0% (6/119), complete redaction 65.5% (93/142)",
     HOLDOUT5.name: "recall 85.1% (371/436), false alarms 4.2% (5/118), complete redaction 57.5% (77/134)",
+    HOLDOUT6.name: "recall 86.5% (532/615), false alarms 0.7% (1/135), complete redaction 64.2% (115/179)",
 }
 # the last figures measured before a rule was written with the set's misses in view
 OUT_OF_SAMPLE = {
@@ -93,6 +102,7 @@ OUT_OF_SAMPLE = {
     HOLDOUT3.name: "recall 76.3% (209/274), false alarms 7.9% (7/89), complete redaction 66.8% (123/184)",
     HOLDOUT4.name: "recall 90.4% (312/345), false alarms 2.5% (3/119), complete redaction 83.1% (118/142)",
     HOLDOUT5.name: "recall 86.9% (379/436), false alarms 4.2% (5/118), complete redaction 61.9% (83/134)",
+    HOLDOUT6.name: "recall 89.3% (549/615), false alarms 0.7% (1/135), complete redaction 69.3% (124/179)",
 }
 
 
@@ -223,6 +233,16 @@ def test_fifth_holdout_recall_false_alarms_and_redaction() -> None:
     # scorer places an identifier where it is a whole word; on it phirules3's rules score 86.7%, 4.2%,
     # 60.4% here: "Funmi" was counted found inside "Funmilayo".)
     assert result.recall >= 0.99 and result.complete_redaction_rate >= 0.99
+    assert result.false_alarm_rate <= 0.01
+
+
+def test_sixth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+    result = blind_set_figures(HOLDOUT6)
+    # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind; measured before
+    # phirules4 (86.5%, 0.7%, 64.2%) and once after. The rules that took the fifth set from 86.9% to
+    # 99.8% recall in view gained 2.8 points here: the false-alarm target is met, recall and complete
+    # redaction are not (README). Measured floors: a change that loses ground fails here.
+    assert result.recall >= 0.89 and result.complete_redaction_rate >= 0.69
     assert result.false_alarm_rate <= 0.01
 
 
