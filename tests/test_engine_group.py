@@ -20,6 +20,9 @@ import pytest
 
 from arena.serving.engine_group import ENGINE_GROUP_NICE, engines_in_own_group
 
+# real processes, and a Python child that imports vLLM: the slow tier
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 AUTOGROUPS = Path("/proc/self/autogroup").exists()
 
