@@ -205,6 +205,27 @@ def serve_stamped_ui(backend, tokens: int, prefix: str):
     return f"http://127.0.0.1:{port}", demo, yields, folder
 
 
+def open_arena_page(playwright, chromium: str | None, url: str):
+    """Headless Chromium (no sandbox, no GPU) with the arena's page at `url` loaded: (browser, page)."""
+    browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page()
+    page.goto(url, wait_until="load")
+    return browser, page
+
+
+def type_question(page, index: int) -> None:
+    """Battle `index`'s question typed (after "New battle" for every battle but the first), with
+    PAGE_OBSERVER stamping the answers' changes from now on; the caller clicks Ask."""
+    from playwright.sync_api import expect
+
+    if index:
+        page.click("#new-battle")
+        expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
+    page.wait_for_selector("#answer-a", timeout=60_000)  # Gradio renders after "load"
+    page.evaluate(PAGE_OBSERVER)
+    page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
+
+
 def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, float] | None:
     """The longest gap between streamed updates a real browser saw, over `battles` battles.
 
@@ -227,18 +248,9 @@ def browser_stream_gaps(backend, tokens: int, battles: int = 2) -> dict[str, flo
     gaps, firsts, service_gaps = [], [], []
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page()
-            page.goto(url, wait_until="load")
+            browser, page = open_arena_page(playwright, chromium, url)
             for index in range(battles):
-                if index:
-                    page.click("#new-battle")
-                    expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
-                page.wait_for_selector("#answer-a", timeout=60_000)  # Gradio renders after "load"
-                page.evaluate(PAGE_OBSERVER)
-                page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
+                type_question(page, index)
                 clicked = page.evaluate("() => performance.now()")
                 yields.clear()
                 page.click("#ask")

@@ -46,7 +46,7 @@ def main() -> None:
 
     from arena.serving.backends import BackendOptions, start_backend
     from arena.serving.vllm_config import VLLMSettings
-    from bench.serve_bench import PAGE_OBSERVER, QUESTIONS, backend_options, serve_stamped_ui
+    from bench.serve_bench import backend_options, open_arena_page, serve_stamped_ui, type_question
 
     backend = start_backend(backend_options(args.backend, BackendOptions, VLLMSettings))
     url, demo, yields, folder = serve_stamped_ui(backend, args.tokens, "stream-layers-")
@@ -65,22 +65,13 @@ def main() -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page()
-            page.goto(url, wait_until="load")
+            browser, page = open_arena_page(playwright, chromium, url)
             cdp = page.context.new_cdp_session(page)
             cdp.send("Network.enable")
             reads: list[float] = []
             cdp.on("Network.dataReceived", lambda event: reads.append(event["timestamp"]))
             for index in range(args.battles):
-                if index:
-                    page.click("#new-battle")
-                    expect(page.locator("#status")).to_contain_text("New battle", timeout=30_000)
-                page.wait_for_selector("#answer-a", timeout=60_000)
-                page.evaluate(PAGE_OBSERVER)
-                page.fill("#question textarea", QUESTIONS[index % len(QUESTIONS)])
+                type_question(page, index)
                 clicked_page = page.evaluate("() => performance.now()")
                 clicked = time.monotonic()
                 yields.clear(), sends.clear(), reads.clear()
