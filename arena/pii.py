@@ -77,7 +77,7 @@ from arena.pii_names import (
     not_a_name,
     product_follows,
 )
-from arena.pii_places import DUTCH_POSTCODE, larger_places, neighbourhood_spans, place_spans
+from arena.pii_places import DUTCH_POSTCODE, larger_places, neighbourhood_spans, place_names, place_spans
 
 
 class PiiKind(StrEnum):
@@ -94,6 +94,7 @@ class PiiKind(StrEnum):
     NATIONAL_ID = "national_id"
     RECORD = "record"
     OTHER_ID = "other_id"
+    PHOTO = "photo"
 
 
 LABELS: dict[PiiKind, str] = {
@@ -110,6 +111,7 @@ LABELS: dict[PiiKind, str] = {
     PiiKind.NATIONAL_ID: "a national insurance or health-card number",
     PiiKind.RECORD: "a medical record, insurance or patient number",
     PiiKind.OTHER_ID: "a licence, vehicle, device or other identifying number",
+    PiiKind.PHOTO: "a photo's file name",
 }
 # Safe Harbor allows ages over 89 only as one category, "90 or older".
 PLACEHOLDERS: dict[PiiKind, str] = {
@@ -266,7 +268,7 @@ _ID_TOKEN = (
 )
 # what may stand between a keyword and its identifier: "no.", "number", "#", "ID", "ref", "Nr.", "n°"
 _ID_LABEL = (
-    r"(?:\s*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|plate|tag|is|ref\.?|reference|code|:"
+    r"(?:[\s-]*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|karte|plate|tag|is|ref\.?|reference|code|:"
     r"|n[úu]mero(?:\s+de)?|report"
     # where the number is read: "on the script is", "from her wristband"
     r"|(?:on|from)\s+(?:the|his|her|their|my)\s+(?:card|script|prescription|form|label|wristband|band|letter|referral)))*"
@@ -285,7 +287,9 @@ _RECORD_KEYWORDS = (
     r"incident|datix|coroner(?:['’]s)?|attendance|safeguarding|complaint|"
     r"Fallnummer|Patientennummer|Aktenzeichen|dossier|historia cl[ií]nica|cartella clinica|"
     r"prontu[áa]rio|expediente|Krankenakte|"
-    rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref){_NEEDS_LABEL}"
+    rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref|acc|IP|OP|inpatient|outpatient){_NEEDS_LABEL}|"
+    # an insurance plan's group number without its label: "group 0705123" (not "group 2", "group 65-74")
+    r"group(?=\s+\d{6,}\b)"
 )
 # PID: a patient identifier; UHID: an Indian hospital's unique health id
 _RECORD_ACRONYMS = (
@@ -305,7 +309,11 @@ _NATIONAL_KEYWORDS = (
     # Ghana's and Kenya's cards, Turkey's kimlik, the Philippines' PhilHealth
     r"c[ée]dula(?: de identidad)?|carn[eé]t?(?: de identidad)?|iqama|omang|ghana card|huduma|kimlik|philhealth|"
     # Portugal's health-service user number ("número de utente")
-    r"utente"
+    r"utente|"
+    # the Nordic countries' personal numbers, Iceland's kennitala, Japan's My Number, a German insurer's card
+    r"f[øo]dselsnummer|f[öo]delsenummer|kennitala|henkilötunnus|my number|(?:Gesundheits|Versicherten)karte|"
+    # a Chinese medical-insurance card number
+    r"医保卡号?|社保卡号?"
 )
 _NATIONAL_ACRONYMS = (
     r"NIR|INSEE|DNI|NIE|NIF|NUSS|CIP|CPF|CURP|PESEL|AHV|OHIP|RAMQ|PHN|PHIN|HCN|ULI|MSP|HKID|NRIC|TFN|CPR|"
@@ -314,7 +322,7 @@ _NATIONAL_ACRONYMS = (
     # Sri Lanka's, the Philippines', Singapore's, India's, Romania's, Bulgaria's, Croatia's, Serbia's,
     # Greece's, Turkey's, Mexico's and Nigeria's
     r"RRN|CCCD|CMND|NIK|KTP|CNIC|NICOP|NRC|RUT|CUIL|CUIT|NIC|SSS|UMID|PSN|FIN|PAN|ABHA|CNP|EGN|OIB|JMBG|"
-    r"AMKA|TCKN|NSS|BVN"
+    r"AMKA|TCKN|NSS|BVN|CIN|KVNR|AOK"
 )
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
@@ -327,12 +335,21 @@ _OTHER_ID_KEYWORDS = (
     rf"visa|(?:residence|work) permit|permit{_NEEDS_LABEL}|invoice|receipt|tracking|waybill|"
     r"(?:our|your|my|their)\s+ref(?:erence)?|"
     rf"(?:job|ticket|incident log){_NEEDS_LABEL}|"
-    rf"(?:service|asset)\s+tag|(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}"
+    rf"(?:service|asset)\s+tag|(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}|"
+    # biometric templates and enrolments: "fingerprint template FP-7731-AX09", "voiceprint enrolment VP-5510"
+    r"barcode|wristband|tail\s+(?:number|no\.?)|"
+    r"(?:finger|voice|palm)[ -]?prints?(?:\s+(?:template|enrol?l?ment|scan|record|hash))?|"
+    r"(?:retina[l]?|iris|face|facial|biometric)\s+(?:template|enrol?l?ment|scan|record|hash|id)"
 )
 _OTHER_ID_ACRONYMS = r"DEA|NPI|GMC|NMC|HCPC|GPhC|AHPRA|UPIN|LANR|RPPS|ADELI|BIG|SN|UDI|CDL"
 
 
 _LOCAL_PHONE = re.compile(r"(?<![\w.+/-])[2-9]\d{2}-\d{4}(?![\w/-]|[.,]\d)" + _NOT_A_UNIT)
+# a local number with a space or a dot after a word for a phone: "her ph is 555 0117", "call 555.0143"
+_CUED_LOCAL_PHONE = re.compile(
+    r"\b(?i:phone|mobile|mob|tel|telephone|cell|ph|call|ring|text|fax)\b[^\d\n]{0,10}?"
+    r"(?P<value>(?<![\w.+/-])[2-9]\d{2}[ .]\d{4})(?![\w/-]|[.,]\d)" + _NOT_A_UNIT
+)
 
 
 # (a licence's own acronym before its number is kept: "NPI [ID]"; a record's prefix is redacted with it,
@@ -393,6 +410,9 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.NHS,
         re.compile(r"\bNHS\s*(?:no\.?|number|#)?\s*:?\s*\d{3}[\s-]?\d{3}[\s-]?\d{4}\b", re.I),
     ),
+    # a Nordic personal number by its shape: a birth date (DDMMYY, or YYMMDD), a dash, a plus or a letter
+    # for the century, three digits and a check ("010203-1234", "131052-308T"); the date is checked
+    (PiiKind.NATIONAL_ID, re.compile(r"(?<![\w-])(?P<birth>\d{6})[-+A]\d{3}[\dA-Z](?![\w-])")),
     (PiiKind.NATIONAL_ID, _keyword_id(_NATIONAL_KEYWORDS, _NATIONAL_ACRONYMS)),
     # UK national insurance number by its shape (two letters, six digits, A-D), with or without spaces:
     # any two letters, since the administrative and example prefixes ("QQ") identify a record too
@@ -495,7 +515,11 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             # after a form's label and a dash or an equals sign: "Age — 99", "age=94"
             r"|\bage\s*[—–=-]\s*(?:9\d|1[01]\d)\b(?![./-]\d)"
             + _NOT_A_UNIT
-            + r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|y|yrs?|years|años|anos|ans|Jahre|anni|jaar)\b(?![-/]|\s+ago)"
+            # (and in other languages: Polish "lata", Czech "let", Nordic "år", Finnish "vuotta", Hungarian
+            # "éves", Vietnamese "tuổi", Japanese "歳", Chinese "岁")
+            + r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|y|yrs?|years|años|anos|ans|Jahre|jährige?r?|anni|jaar|lata|let|år"
+            # (not an anniversary: "100 years of insulin", "100 år av insulin"; "95 years of age" is an age)
+            r"|vuotta|éves|tuổi|yaşında)\b(?![-/]|\s+ago|\s+(?:of(?!\s+age)|av|af|von|since)\b)|(?<!\d)(?:9\d|1[01]\d)\s?[歳岁]"
             # an age and a sex, "94M", "101 F", where a line or a clause opens (not "99F" after "temp")
             r"|(?:^|(?<=[\n(,;:]\s)|(?<=[\n(,;:]))(?P<sexed>(?:9\d|1[01]\d)\s?(?-i:[MF]))(?=[\s,;:.)]|$)"
             # a birthday over 89 ("her 93rd birthday"); a sex, then an age, opening a clause ("F, 94")
@@ -509,7 +533,10 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             rf"|\b(?:aged?|age:|age of)\s+{_AGE_WORDS}\b"
             # after a person and a verb: "He is ninety-three and", "she's 94 now"; not a weight, a
             # saturation or a time ("he is 92 kg", "she is 94% on air", "he was 90 minutes late")
-            rf"|(?:\b{_AGE_SUBJECT}|(?-i:\b{_TITLES}\.?\s+{_NAME_WORD}))(?:\s+(?:is|was|turned|turns|will be)|['’]s)\s+(?:now\s+)?"
+            # an age about to be reached: "turning 92 on 24/12" (not "turning 90 degrees")
+            r"|\bturning\s+(?P<value3>9\d|1[01]\d)\b(?![.,/:]?\d)"
+            + _NOT_A_UNIT
+            + rf"|(?:\b{_AGE_SUBJECT}|(?-i:\b{_TITLES}\.?\s+{_NAME_WORD}))(?:\s+(?:is|was|turned|turns|will be)|['’]s)\s+(?:now\s+)?"
             rf"(?P<value>{_AGE_WORDS}|9\d|1[01]\d)\b(?![.,/:]?\d){_NOT_A_UNIT}",
             re.I,
         ),
@@ -540,6 +567,19 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.NATIONAL_ID,
         re.compile(r"(?<![\d-])\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])-[1-8]\d{6}(?![\d-])"),
     ),
+    # a biometric template's or hash's hex groups after their keyword: "retinal hash 9f3a-77c1-e2b0"
+    (
+        PiiKind.OTHER_ID,
+        re.compile(
+            r"\b(?i:hash|template|biometric|voice ?print|finger ?print|iris|retina[l]?)\b[^\n]{0,20}?"
+            r"(?P<value>(?<![\w-])(?=[\da-f-]*[a-f])(?=[\da-f-]*\d)[\da-f]{4,}(?:-[\da-f]{4,}){1,7})(?![\w-])"
+        ),
+    ),
+    # a photo's file name: a patient's photo is an identifier whatever it shows ("IMG_20261130_0915.jpg")
+    (
+        PiiKind.PHOTO,
+        re.compile(r"(?<![\w./-])[\w.-]*\w\.(?i:jpe?g|png|heic|heif|tiff?|bmp|gif|webp|dng)(?![\w.])"),
+    ),
     # a post-office box, with the post code a dash joins to it ("P.O. Box 4471-00100"): before the
     # phone rule, which would take its digits
     (PiiKind.ADDRESS, re.compile(r"\b(?i:p\.?\s?o\.?\s?box)\s*#?\s*\d{1,6}(?:-\d{3,5})?\b")),
@@ -557,7 +597,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.PHONE,
         re.compile(
-            r"(?:\b(?i:phone|mobile|mob|tel|telephone|cell|whatsapp|sms)\b"
+            r"(?:\b(?i:phone|mobile|mob|tel|telephone|cell|whatsapp|sms|fax|ph)\b"
             r"|(?:\b(?i:his|her|their|my|your|our)|['’]s)\s+(?i:number|no\.?))[^\d\n]{0,14}?"
             r"(?P<value>(?<![\w+])\+?\d{10,13})\b(?![.,]\d)"
             r"|(?<![\w+])07\d{9}\b(?![.,]\d)"
@@ -566,6 +606,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     # a local seven-digit number, three digits (the first 2-9), a dash and four: "555-0143"; not a
     # range of doses or counts ("250-1000 mg", "150-4000/µL", "range 200-1500": see _keep)
     (PiiKind.PHONE, _LOCAL_PHONE),
+    (PiiKind.PHONE, _CUED_LOCAL_PHONE),
     # addresses, one pattern per shape: each then starts with its own character class, which the regex
     # engine uses to skip ahead (one alternation of them all was tried at every position)
     (
@@ -613,6 +654,31 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"(?:Care|Nursing|Residential|Retirement)\s+Homes?)\b"
         ),
     ),
+    # numbered parts of an address, two or more in a row (Pakistan, the Philippines, India, Bangladesh):
+    # "House 12, Street 9", "Blk 5 Lot 12 Phase 2", "H.No. 4-1-27, Sector 15"
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            r"\b(?:House|H\.\s?No\.?|Block|Blk|Lot|Phase|Sector|Street|Gali|Lane|Road|Plot)\s*(?:No\.?\s*)?\d{1,4}[A-Z]?"
+            r"(?:(?:,\s*|\s+)(?:House|H\.\s?No\.?|Block|Blk|Lot|Phase|Sector|Street|Gali|Lane|Road|Plot)\s*(?:No\.?\s*)?"
+            r"\d{1,4}[A-Z]?)+\b"
+        ),
+    ),
+    # a post code and its town after "in" or "from": "in 80331 München" (five digits: "in 2019 Smith" is a year)
+    # (the town no English word, unless the gazetteer knows it: not "from 10000 Units")
+    (
+        PiiKind.ADDRESS,
+        re.compile(rf"\b(?:in|from|aus|à|em|en)\s+(?P<value>\d{{5}}\s+(?P<town>{_NAME_WORD}))"),
+    ),
+    # Vietnamese districts and wards ("Quận 1", "Phường Bến Nghé"); Chinese and Japanese addresses of two
+    # or more administrative units ("杭州市西湖区"; one alone is a word too: "上市", marketed)
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"\b(?:Quận|Huyện|Phường|Thị xã)\s+(?:\d{{1,2}}\b|{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
+            r"|(?:[\u4e00-\u9fff]{1,6}(?:省|市|区|區|县|縣|镇|鎮|乡|鄉|村|町|丁目)){2,}"
+        ),
+    ),
     # a flat, apartment, suite or post-office box number
     (
         PiiKind.ADDRESS,
@@ -635,7 +701,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.ADDRESS,
         re.compile(
             # (a Mexican colonia too: "Col. Roma Norte", "colonia Doctores")
-            rf"\b(?:(?:Co|Col)\.|(?i:colonia))\s?{_NAME_WORD}(?:\s+(?:Norte|Sur|Centro|Oriente|Poniente))?(?<!Ltd)(?<!Inc)\b|\b[A-Z][a-z]+-(?:ku|shi|cho|machi|mura|gun|gu|dong|si|eup|myeon|ro|gil)\b"
+            rf"\b(?:(?:Co|Col)\.|(?i:colonia))\s?{_NAME_WORD}(?:\s+(?:Norte|Sur|Centro|Oriente|Poniente))?(?<!Ltd)(?<!Inc)\b|\b[A-Z][a-z]+-(?:ku|shi|cho|machi|mura|gun|gu|dong|si|eup|myeon|ro|gil)\b(?:,?\s+\d{{3}}-\d{{4}}\b)?"
         ),
     ),
     # an Australian suburb, state and post code ("Fitzroy VIC 3065"); a Brazilian CEP ("CEP 01310-100");
@@ -760,12 +826,18 @@ def _public_ipv6(text: str) -> bool:
     )
 
 
+def _birth_date_digits(digits: str) -> bool:
+    """Whether six digits read as a date, day first (DDMMYY) or year first (YYMMDD)."""
+    first, middle, last = int(digits[:2]), int(digits[2:4]), int(digits[4:])
+    return 1 <= middle <= 12 and (1 <= first <= 31 or 1 <= last <= 31)
+
+
 def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     text, end = match.group(), match.end()
     digits = sum(ch.isdigit() for ch in text)
     if kind == PiiKind.PHONE:
         if (
-            digits < (7 if match.re is _LOCAL_PHONE else _PHONE_MIN_DIGITS)
+            digits < (7 if match.re in (_LOCAL_PHONE, _CUED_LOCAL_PHONE) else _PHONE_MIN_DIGITS)
             # "300-1000", "200-1500": a range of round figures, not a local number
             or (match.re is _LOCAL_PHONE and all(part.endswith("0") for part in text.split("-")))
             or _HELPLINE_BEFORE.search(context, max(0, match.start() - 40), match.start())
@@ -804,6 +876,11 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         return False  # "Phase 3 Sept trial", "type 2 June update": a number of a phase or a type
     if kind == PiiKind.AGE and match.group("sexed"):
         return not _TEMPERATURE_BEFORE.search(context, max(0, match.start() - 16), match.start())
+    if kind == PiiKind.ADDRESS and "town" in match.re.groupindex:
+        town = match.group("town")
+        return not is_english(town.lower()) or town in place_names()
+    if kind == PiiKind.NATIONAL_ID and "birth" in match.re.groupindex:
+        return _birth_date_digits(match.group("birth"))
     if kind == PiiKind.IP and ":" in text:
         return _public_ipv6(text)
     if kind == PiiKind.IP:
@@ -826,9 +903,12 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
             return False  # a title alone
         # after a title, only an eponym noun right after the name makes it one ("Dr Foster's rule"; not
         # "Mrs Achterberg need shingles vaccines")
-        if (
-            eponym_follows(context, end, words=1) if title else eponym_follows(context, end)
-        ) or product_follows(context, end):
+        # (no eponym is a Mr's, Mrs's or Ms's: "Mr Delroy Baptiste's chart" is his)
+        lay_title = title and words[0].lower().rstrip(".") in {"mr", "mrs", "ms", "miss", "mx"}
+        if not lay_title and (
+            (eponym_follows(context, end, words=1) if title else eponym_follows(context, end))
+            or product_follows(context, end)
+        ):
             return False  # an eponym ("Dr Foster's rule", "Sister Mary Joseph nodule"), a maker ("Dr. Reddy's generic")
         if (
             words[0].lower() in _CUE_WORDS
@@ -950,11 +1030,13 @@ def _discoverer(text: str, finding: PiiFinding, patient_context: bool) -> bool:
 # or after "is"/"was" and a bracket: "Ahmed is 93", "Dad (Ahmed) is 93 and ..." (not "is 93 kg")
 _AGE_AFTER_NAME = re.compile(
     # (past a bracket or a dash: "Edith Crane (Edie), 97,", "Mrs Crane — 97, ...")
-    r"(?:[ \t]*\))?[ \t]*(?:[,(]|[—–]|-(?=[ \t]))[ \t]*(?P<age>9\d|1[01]\d)(?=[ \t]*[,;)])"
+    # (or before a full stop: "Mabel Hughes, 95. Norovirus"; spelled: "Jean Baptiste, ninety-one,")
+    rf"(?:[ \t]*\))?[ \t]*(?:[,(]|[—–]|-(?=[ \t]))[ \t]*(?P<age>9\d|1[01]\d|(?i:{_AGE_WORDS}))(?=[ \t]*(?:[,;)]|\.(?!\d)))"
     # on a list's line, before a dash: "Crane, Edith 97 - hip #"
     # (or before a comma: "Mrs Edna Pike 91, NOF")
-    r"|[ \t]+(?P<age3>9\d|1[01]\d)(?=[ \t]+[-–—][ \t]|,)"
-    r"|\)?[ \t]+(?:is|was|turned|turns)[ \t]+(?:now[ \t]+)?(?P<age2>9\d|1[01]\d)\b(?![.,/:]?\d)" + _NOT_A_UNIT
+    r"|[ \t]+(?P<age3>9\d|1[01]\d)(?=[ \t]+[-–—][ \t]|[,)])"
+    r"|\)?[ \t]+(?:is|was|turned|turns|turning)[ \t]+(?:now[ \t]+)?(?P<age2>9\d|1[01]\d)\b(?![.,/:]?\d)"
+    + _NOT_A_UNIT
 )
 # One token of an address line: a capitalised word, a short all-capitals one ("NSW", "QC"), a number
 # ("2-14-7", "3º", "22240-003"), a unit word ("apto", "izq.") or a particle ("de", "das").

@@ -156,6 +156,8 @@ NON_NAME_SUFFIXES = (
     "malacia", "tumor", "tumour", "ular", "ical", "itic", "otic", "atic", "genic", "plegia", "paresis",
     "pathic", "ectomy", "otomy", "ostomy", "plasty", "scopy", "gram", "graphy", "cele", "rrhea", "rrhoea",
     "uria", "emia", "aemia", "oma", "osis", "itis", "algia", "cerebri", "ism",
+    # German compounds of a card's, a number's or a pass's name ("Versichertenkarte", "Krankenkassennummer")
+    "karte", "nummer", "ausweis",
 )  # fmt: skip
 # Continents and oceans: larger than any state, and never a person here ("from Asia").
 REGION_WORDS = _words(
@@ -166,12 +168,21 @@ RELATIVES = _words(
     """wife husband brother sister son daughter mother father partner fiancé fiancée baby patient pt mum
     mom dad grandmother grandfather grandma grandpa gran aunt uncle niece nephew girlfriend boyfriend
     fiance fiancee grandson granddaughter stepson stepdaughter stepmother stepfather cousin carer
-    caregiver friend neighbour neighbor flatmate housemate twin"""
+    caregiver friend neighbour neighbor flatmate housemate twin auntie aunty granny nana grandad granddad
+    stepbrother stepsister"""
+    # the same in the languages the address rules know: French, Spanish, Portuguese, Italian, German,
+    # Dutch, Polish, the Nordic languages ("son fils Étienne", "jego żona Halina", "sąsiad pan Zbigniew")
+    """ fils fille frère sœur soeur mari épouse époux hijo hija hermano hermana esposo esposa marido
+    filho filha irmão irmã figlio figlia fratello sorella marito moglie sohn tochter bruder schwester
+    ehemann ehefrau zoon dochter broer echtgenoot echtgenote żona mąż syn córka brat siostra sąsiad
+    sąsiadka wnuk wnuczka dotter bror syster datter søster"""
 )
 # Words before a lone first name that make it a person's: "about Tomasz", "for Tomasz to".
 LONE_NAME_CUES = _words(
     """about for with to saw see seen seeing tell told ask asked asks and re dear called named wife husband
     brother sister son daughter mother father partner fiancé fiancée nurse midwife matron chaplain"""
+    # titles typed in lower case in other languages: "pani Jadwiga", "pan Zbigniew", "doña Carmen"
+    """ pani pan panią panem don doña dona señora señor senhora senhor signora signor frau herr"""
 )
 # Everyday three-letter words that may be a part of a compound ("bedside", "outpatient", "metformin").
 _SHORT_PARTS = _words(
@@ -1179,9 +1190,12 @@ _CAPITALISED_WORD = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{2,}}(?![\w
 
 # A name typed in capitals after a title in capitals: "MRS ADAEZE NWOSU-EKE DOB ..." (not "MR ANGIOGRAM":
 # an English word; not "MR TAVI" alone: one word no dictionary knows that is no given name)
+_CAPITALS_WORD = r"(?:[A-Z]['’])?[A-Z]{2,}(?:['’-][A-Z]{2,})*"
 _CAPITALS_TITLED = re.compile(
-    r"\b(?:MRS|MR|MS|MISS|DR|PROF)\.?[ \t]+"
-    r"(?P<run>[A-Z]{2,}(?:['’-][A-Z]{2,})*(?:[ \t]+[A-Z]{2,}(?:['’-][A-Z]{2,})*){0,2})\b"
+    r"(?:\b(?:MRS|MR|MS|MISS|DR|PROF)\.?"
+    # or after a word for the patient or a message's subject: "pt ALI HASSAN MOHAMED", "re: ANIL SHARMA"
+    r"|(?P<cue>\b(?:[Pp]t|PT|[Pp]atient|PATIENT|[Rr]e|RE|[Nn]ame|NAME|[Ff]or|FOR)\b[.:]?))[ \t]+"
+    rf"(?P<run>{_CAPITALS_WORD}(?:[ \t]+{_CAPITALS_WORD}){{0,4}})\b"
 )
 _CAPITALS_STOPS = frozenset(
     {"dob", "mrn", "nhs", "aged", "age", "bed", "ward", "and", "with", "has", "is", "was"}
@@ -1196,12 +1210,26 @@ def capitals_names(text: str) -> Iterator[NameSpan]:
         kept: list[re.Match[str]] = []
         for word in re.finditer(r"[A-Z'’-]+", match.group("run")):
             parts = re.split(r"['’-]", word.group().lower())
+            if kept and word.group().lower() in NAME_PARTICLES:
+                kept.append(word)  # "PIETER VAN DER MERWE"
+                continue
+            if (
+                kept
+                and kept[-1].group().lower() in NAME_PARTICLES
+                and word.group().lower() not in _CAPITALS_STOPS
+            ):
+                kept.append(word)  # the surname after its particles, an English word too ("VAN DEN BOSCH")
+                continue
             if word.group().lower() in _CAPITALS_STOPS or not any(
-                part in everyone or not is_english(part) for part in parts
+                len(part) > 1 and (part in everyone or not is_english(part)) for part in parts
             ):
                 break
             kept.append(word)
+        while kept and kept[-1].group().lower() in NAME_PARTICLES:
+            kept.pop()
         unknown = sum(not is_english(word.group().lower()) for word in kept)
+        if match.group("cue") and (len(kept) < 2 or kept[0].group().lower() not in everyone):
+            continue  # after a cue, a given name and one more word: not "re: ANA TITRE", "pt HTN DM"
         if kept and (kept[0].group().lower() in everyone or unknown >= 2):
             offset = match.start("run")
             yield NameSpan(offset + kept[0].start(), offset + kept[-1].end())
@@ -1226,8 +1254,33 @@ def _disjoint(spans: list[NameSpan]) -> list[NameSpan]:
     return kept
 
 
+# A name a bracket says is a relative's: "Francisco (the pt's brother)", "Maureen (his wife)"
+_RELATIVE_IN_BRACKETS = re.compile(
+    rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+\((?:the[ \t]+)?(?:(?i:pt|patient|client)['’]s|(?i:her|his|their|my))[ \t]+"
+    # (the relative is who the bracket names, not a thing of theirs: "Huntington (her father's disease)")
+    r"(?P<relative>[a-z-]+)\b(?=[ \t]*[),;]|[ \t]+(?:who|and|is|was|on|at)\b)"
+)
+# A given name before an age in a list: "(Bertil 96, Ulla 90)", "Bertil 96 and Ulla 90"
+_GIVEN_BEFORE_AGE = re.compile(
+    rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+\d{{1,3}}(?=[ \t]*[,;)]|[ \t]+and\b)"
+)
+
+
 def _cue_less_names(text: str) -> Iterator[NameSpan]:
     known = given_names()
+    for match in _RELATIVE_IN_BRACKETS.finditer(text):
+        word = match.group("word")
+        if (
+            match.group("relative").removeprefix("step").removesuffix("-in-law") in RELATIVES
+            and (word.lower() in all_given_names() or not not_a_name(word))
+            and word.lower() not in FUNCTION_WORDS
+            and not _eponym_word(word)
+        ):
+            yield NameSpan(match.start("word"), match.end("word"))
+    for match in _GIVEN_BEFORE_AGE.finditer(text):
+        word = match.group("word")
+        if word.lower() in known and not is_english(word.lower()) and not _eponym_word(word):
+            yield NameSpan(match.start("word"), match.end("word"))
     for match in _SURNAME_COMMA_GIVEN.finditer(text):
         given, surname = match.group("given"), match.group("surname")
         lowered = surname.lower()

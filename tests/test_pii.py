@@ -1374,3 +1374,196 @@ def test_each_phirules4_rule_class_redacts_its_identifier_whole(rule: str, text:
 @pytest.mark.parametrize(("rule", "text"), RULE_CLASS_NEGATIVES5, ids=[c[0] for c in RULE_CLASS_NEGATIVES5])
 def test_each_phirules4_rule_class_leaves_its_hard_negative_alone(rule: str, text: str) -> None:
     assert find_pii(text) == []
+
+
+# phirules5: general rule classes written with phi_holdout6.json's misses in view (after phi_holdout7.json,
+# the seventh blind set, was committed); each with an invented positive and a hard negative.
+RULE_CLASSES6: list[tuple[str, str, str]] = [
+    (
+        "a photo's file name",
+        "Rash photo attached as scan_leg_0412.JPEG, and the earlier one IMG_4471.heic - cellulitis?",
+        "Rash photo attached as [PHOTO], and the earlier one [PHOTO] - cellulitis?",
+    ),
+    (
+        "a biometric template's id or hash after its keyword",
+        "Her palm print enrolment PV-88231-Q and the iris hash 0a9c-41fe-77d2 failed to match.",
+        "Her palm print enrolment [ID] and the iris hash [ID] failed to match.",
+    ),
+    (
+        "a Nordic personal number by its shape (a birth date, a dash or a plus, four more)",
+        "Henkilö 150381-227K and patient 290755+1142 both on warfarin.",
+        "Henkilö [NATIONAL ID] and patient [NATIONAL ID] both on warfarin.",
+    ),
+    (
+        "a label joined to its keyword by a dash; a German insurer's card",
+        "CPR-nr. 250489-1187, Versichertenkarte Nr. K445566778 - gout?",
+        "CPR-nr. [NATIONAL ID], Versichertenkarte Nr. [NATIONAL ID] - gout?",
+    ),
+    (
+        "an account, an inpatient number or a plan's group number after its keyword",
+        "acc no 40337781, IP no 77/IPD/2291 and group 3340019 on the claim.",
+        "acc no [RECORD], IP no [RECORD] and group [RECORD] on the claim.",
+    ),
+    (
+        "a number over 89 before an age word in another language",
+        "Babcia 93 lata, dziadek 95 år, Oma 91 jährige - sodium low.",
+        "Babcia [AGE 90+], dziadek [AGE 90+], Oma [AGE 90+] - sodium low.",
+    ),
+    (
+        "an age over 89 after a name before a full stop, a bracket, or spelled out",
+        "Resident Winifred Oakes, 97. Also (Sigrun 92, Maj 90) and Ida Brenner, ninety-four, fell.",
+        "Resident [NAME], [AGE 90+]. Also ([NAME] [AGE 90+], [NAME] [AGE 90+]) and [NAME], [AGE 90+], fell.",
+    ),
+    (
+        "an age reached after turning",
+        "She is turning 93 on Friday and wants the shingles jab.",
+        "She is turning [AGE 90+] on Friday and wants the shingles jab.",
+    ),
+    (
+        "a relative or a lower-case title in another language before a given name",
+        "jej córka Agnieszka dzwoni; pan Mirosław i pani Grażyna; son frère Thibault.",
+        "jej córka [NAME] dzwoni; pan [NAME] i pani [NAME]; son frère [NAME].",
+    ),
+    (
+        "names in capitals after a patient cue or a subject line",
+        "Re: TERESA VAN DEN BOSCH and pt JOSE O'HALLORAN-RUIZ, both on lithium.",
+        "Re: [NAME] and pt [NAME], both on lithium.",
+    ),
+    (
+        "a name that a bracket says is a relative's",
+        "Message from Desmond (the patient's stepson) about her insulin.",
+        "Message from [NAME] (the patient's stepson) about her insulin.",
+    ),
+    (
+        "a given name before an age in a list",
+        "Twins (Oskar 4, Elin 4) and their cousin Hamid 9; all have measles contacts.",
+        "Twins ([NAME] 4, [NAME] 4) and their cousin [NAME] 9; all have measles contacts.",
+    ),
+    (
+        "a lower-case city after in, visiting, to or near",
+        "she dialyses in winnipeg and is visiting family in gdansk next week",
+        "she dialyses in [ADDRESS] and is visiting family in [ADDRESS] next week",
+    ),
+    (
+        "numbered parts of an address in a row",
+        "Lives at Plot 44, Sector 11, and before that Blk 9 Lot 3 Phase 1.",
+        "Lives at [ADDRESS], and before that [ADDRESS].",
+    ),
+    (
+        "a post code and its town after in or from",
+        "Wohnt in 50667 Köln, kam aus 20095 Hamburg.",
+        "Wohnt in [ADDRESS], kam aus [ADDRESS].",
+    ),
+    (
+        "Vietnamese districts and wards; Chinese and Japanese addresses of two units",
+        "Nhà ở Quận 7, trước ở Phường Tân Định; 广州市天河区; 大阪市北区.",
+        "Nhà ở [ADDRESS], trước ở [ADDRESS]; [ADDRESS]; [ADDRESS].",
+    ),
+    (
+        "a Japanese ward with its post code",
+        "Lives Setagaya-ku 154-0004, asthma.",
+        "Lives [ADDRESS], asthma.",
+    ),
+    (
+        "a local number with a space after a phone word; a fax number without spaces",
+        "ring 555 0188 or fax:02079460188 for Mr Tan's results",
+        "ring [PHONE] or fax:[PHONE] for [NAME]'s results",
+    ),
+    (
+        "a barcode or wristband number, an aircraft's tail number",
+        "wristband 7710034455120 and tail number G-ABCD12 on the transfer form",
+        "wristband [ID] and tail number [ID] on the transfer form",
+    ),
+    (
+        "a name after Mr, Mrs or Ms before a word that follows eponyms",
+        "Please file it in Mrs Kowalczyk's chart and Mr Baptiste's test results.",
+        "Please file it in [NAME]'s chart and [NAME]'s test results.",
+    ),
+]
+RULE_CLASS_NEGATIVES6: list[tuple[str, str]] = [
+    ("a photo's file name", "Is a chest X-ray in PNG or JPEG format acceptable for the AI triage tool?"),
+    (
+        "a biometric template's id or hash after its keyword",
+        "Fingerprint template matching uses SHA-256; iris scan in uveitis 2 times a year?",
+    ),
+    (
+        "a Nordic personal number by its shape (a birth date, a dash or a plus, four more)",
+        "Order codes 991350-1234 and 123456-7890 from the catalogue; LOINC 2345-7.",
+    ),
+    (
+        "a label joined to its keyword by a dash; a German insurer's card",
+        "Does the CPR-guideline 2021 change compressions? The Versichertenkarte covers dental?",
+    ),
+    (
+        "an account, an inpatient number or a plan's group number after its keyword",
+        "Group B strep in group 2 patients; IP no longer needed; age group 65-74; acc to NICE.",
+    ),
+    (
+        "a number over 89 before an age word in another language",
+        "95 lat temu; 100 år av insulin; 100 years of insulin.",
+    ),
+    (
+        "an age over 89 after a name before a full stop, a bracket, or spelled out",
+        "Parkinson, 1817. Wells (score 4) and Cushing, ninety years later.",
+    ),
+    ("an age reached after turning", "Turning 90 degrees hurts her shoulder; the drug turns 100 this year."),
+    (
+        "a relative or a lower-case title in another language before a given name",
+        "pan Troponin level; son fils unique; don Quixote syndrome.",
+    ),
+    (
+        "names in capitals after a patient cue or a subject line",
+        "Re: ANA TITRE HIGH; pt HTN DM CKD; FOR REVIEW; RE: COPD EXACERBATION.",
+    ),
+    (
+        "a name that a bracket says is a relative's",
+        "Apgar (the baby's score) was 9; Parkinson (her father's disease) genetics?",
+    ),
+    (
+        "a given name before an age in a list",
+        "Grade 3, Stage 4, Wells 4, CURB 2 and Child-Pugh 9; Cohort 2, Group 3.",
+    ),
+    (
+        "a lower-case city after in, visiting, to or near",
+        "in aki; in copd; in vitro; in sepsis; in utero; to lyme; in ebola; in colon cancer",
+    ),
+    (
+        "numbered parts of an address in a row",
+        "Phase 3 trial; Block 2 of the course; Sector 5 of the ward; Street 9 alone.",
+    ),
+    (
+        "a post code and its town after in or from",
+        "Published in 2019 Guidelines; from 10000 Units to 20000 Units daily.",
+    ),
+    (
+        "Vietnamese districts and wards; Chinese and Japanese addresses of two units",
+        "该药已上市; 城市人口; 东京都知事 said nothing.",
+    ),
+    ("a Japanese ward with its post code", "Takotsubo-like 150-200 mg? Kawasaki disease 100-1000 mg/kg?"),
+    (
+        "a local number with a space after a phone word; a fax number without spaces",
+        "call 911 now; text 500 words; ring 300 1000 units; fax 2 pages.",
+    ),
+    (
+        "a barcode or wristband number, an aircraft's tail number",
+        "Barcode scanning cut errors by 41%; wristband colour red; tail number of the cases.",
+    ),
+    (
+        "a name after Mr, Mrs or Ms before a word that follows eponyms",
+        "Dr Snellen's chart and Dr Apgar's score are standard.",
+    ),
+]
+
+
+def test_every_phirules5_rule_class_has_a_positive_and_a_hard_negative() -> None:
+    assert {rule for rule, _, _ in RULE_CLASSES6} == {rule for rule, _ in RULE_CLASS_NEGATIVES6}
+
+
+@pytest.mark.parametrize(("rule", "text", "redacted"), RULE_CLASSES6, ids=[c[0] for c in RULE_CLASSES6])
+def test_each_phirules5_rule_class_redacts_its_identifier_whole(rule: str, text: str, redacted: str) -> None:
+    assert redact(text) == redacted
+
+
+@pytest.mark.parametrize(("rule", "text"), RULE_CLASS_NEGATIVES6, ids=[c[0] for c in RULE_CLASS_NEGATIVES6])
+def test_each_phirules5_rule_class_leaves_its_hard_negative_alone(rule: str, text: str) -> None:
+    assert find_pii(text) == []

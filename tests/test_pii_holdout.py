@@ -236,13 +236,15 @@ def test_fifth_holdout_recall_false_alarms_and_redaction() -> None:
     assert result.false_alarm_rate <= 0.01
 
 
-def test_sixth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+def test_sixth_holdout_recall_false_alarms_and_redaction() -> None:
     result = blind_set_figures(HOLDOUT6)
-    # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind; measured before
-    # phirules4 (86.5%, 0.7%, 64.2%) and once after. The rules that took the fifth set from 86.9% to
-    # 99.8% recall in view gained 2.8 points here: the false-alarm target is met, recall and complete
-    # redaction are not (README). Measured floors: a change that loses ground fails here.
-    assert result.recall >= 0.89 and result.complete_redaction_rate >= 0.69
+    # The honest out-of-sample figure (OUT_OF_SAMPLE): written blind; measured before phirules4 (86.5%,
+    # 0.7%, 64.2%) and once after: 89.3% recall, 0.7% false alarms, 69.3% complete redaction (recall
+    # and redaction targets missed, README). This set is now in view: the rules of branch phirules5
+    # were written with its misses, fragments and false alarm in view, and these floors are its
+    # in-view figures (97.4%, 0.0%, 88.3%), so a change that loses ground fails here; they say
+    # nothing of new text.
+    assert result.recall >= 0.97 and result.complete_redaction_rate >= 0.88
     assert result.false_alarm_rate <= 0.01
 
 
