@@ -44,8 +44,16 @@ and on the bank's real questions (which hold no patient data) as negatives:
   ~20 countries' conventions, several scripts, names in capitals and lower case, biometric and photo
   identifiers), written on the phi6 branch blind to the rules, their tests, the README and the
   earlier sets, committed before phirules4 was merged; measured on the rules before it (86.5%, 0.7%,
-  64.2%) and once after: recall 89.3%, false alarms 0.7%, complete redaction 69.3%, the honest
-  out-of-sample figure of today's rules. Never tuned on: write a seventh set before tuning on its misses.
+  64.2%) and once after: recall 89.3%, false alarms 0.7%, complete redaction 69.3% (OUT_OF_SAMPLE
+  below). The rules of branch phirules5 were then written with its misses, fragments and false alarm
+  in view (general rule classes, each with an invented positive and hard negative in tests/test_pii.py),
+  so its floors below are the in-view figures (97.4%, 0.0%, 88.3%);
+- tests/fixtures/phi_holdout7.json (318 cases, 813 identifiers in 190 cases, 128 hard negatives; 40+
+  countries' conventions, pasted tables, letters and handovers, ten languages), written on the phi7
+  branch blind to the rules, their tests, the README and the earlier sets, committed before phirules5
+  was merged; measured on the rules before it (85.2%, 0.0%, 51.6%) and once after: recall 87.5%, false
+  alarms 0.0%, complete redaction 57.4%, the honest out-of-sample figure of today's rules. Never tuned
+  on: write an eighth set before tuning on its misses.
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
 and the out-of-sample one beside today's.
@@ -83,10 +91,11 @@ HOLDOUT3 = HOLDOUT.with_name("phi_holdout3.json")
 HOLDOUT4 = HOLDOUT.with_name("phi_holdout4.json")
 HOLDOUT5 = HOLDOUT.with_name("phi_holdout5.json")
 HOLDOUT6 = HOLDOUT.with_name("phi_holdout6.json")
+HOLDOUT7 = HOLDOUT.with_name("phi_holdout7.json")
 # (recall, false alarms, complete redaction) of the rules before the first rule change made after the
 # set was written: the phi branch's (commit 5a4baad) for the first two, phirules' (56547f5) for the
 # third, phirules2's (the rules of 1bfd11c) for the fourth, phirules3's (3894a1b) for the fifth, phirules3's
-# (a57ef30, the whole-word scorer of phirules4) for the sixth
+# (a57ef30, the whole-word scorer of phirules4) for the sixth, phirules4's (7bc7038) for the seventh
 BEFORE = {
     HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
     HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
@@ -94,6 +103,7 @@ BEFORE = {
     HOLDOUT4.name: "recall 82.6% (285/345), false alarms 5.0% (6/119), complete redaction 65.5% (93/142)",
     HOLDOUT5.name: "recall 85.1% (371/436), false alarms 4.2% (5/118), complete redaction 57.5% (77/134)",
     HOLDOUT6.name: "recall 86.5% (532/615), false alarms 0.7% (1/135), complete redaction 64.2% (115/179)",
+    HOLDOUT7.name: "recall 85.2% (693/813), false alarms 0.0% (0/128), complete redaction 51.6% (98/190)",
 }
 # the last figures measured before a rule was written with the set's misses in view
 OUT_OF_SAMPLE = {
@@ -103,6 +113,7 @@ OUT_OF_SAMPLE = {
     HOLDOUT4.name: "recall 90.4% (312/345), false alarms 2.5% (3/119), complete redaction 83.1% (118/142)",
     HOLDOUT5.name: "recall 86.9% (379/436), false alarms 4.2% (5/118), complete redaction 61.9% (83/134)",
     HOLDOUT6.name: "recall 89.3% (549/615), false alarms 0.7% (1/135), complete redaction 69.3% (124/179)",
+    HOLDOUT7.name: "recall 87.5% (711/813), false alarms 0.0% (0/128), complete redaction 57.4% (109/190)",
 }
 
 
@@ -245,6 +256,16 @@ def test_sixth_holdout_recall_false_alarms_and_redaction() -> None:
     # in-view figures (97.4%, 0.0%, 88.3%), so a change that loses ground fails here; they say
     # nothing of new text.
     assert result.recall >= 0.97 and result.complete_redaction_rate >= 0.88
+    assert result.false_alarm_rate <= 0.01
+
+
+def test_seventh_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+    result = blind_set_figures(HOLDOUT7)
+    # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind; measured before
+    # phirules5 (85.2%, 0.0%, 51.6%) and once after. The rules that took the sixth set from 89.3% to
+    # 97.4% recall in view gained 2.3 points here: the false-alarm target is met, recall and complete
+    # redaction are not (README). Measured floors: a change that loses ground fails here.
+    assert result.recall >= 0.87 and result.complete_redaction_rate >= 0.57
     assert result.false_alarm_rate <= 0.01
 
 
