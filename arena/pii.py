@@ -150,7 +150,11 @@ _FOREIGN_MONTHS = (
     r"|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|novembro|dezembro"
     r"|januari|februari|maart|mei|augustus"
     r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
-    r"|januar|februar|märz|juni|juli|oktober|dezember)"
+    r"|januar|februar|märz|juni|juli|oktober|dezember"
+    # Nordic, Turkish, Indonesian and Malay, Polish (genitive, as in dates) months and their short forms
+    r"|desember|januari|februari|mars|maj|augusti|ocak|şubat|mart|nisan|mayıs|haziran|temmuz|ağustos|eylül|ekim"
+    r"|kasım|aralık|maret|mei|agustus|desember|des|okt|agu|agt|stycznia|lutego|marca|kwietnia|maja|czerwca"
+    r"|lipca|sierpnia|września|października|listopada|grudnia)"
 )
 _NAME_WORD = NAME_WORD
 _FUNCTION_WORDS_RE = "|".join(sorted(word.capitalize() for word in FUNCTION_WORDS))
@@ -295,7 +299,9 @@ _RECORD_KEYWORDS = (
 _RECORD_ACRONYMS = (
     r"UR|URN|MBI|HICN|IBAN|NHI|HIC|EMR|EHR|EPR|CRN|NHC|PID|UHID|ACC|ACCT|HAR|"
     # national health-insurance schemes' member numbers (Kenya, Nigeria, Ghana, Indonesia, India)
-    r"NHIF|SHIF|NHIS|NHIA|BPJS|JKN|PMJAY|CGHS|ESIC"
+    r"NHIF|SHIF|NHIS|NHIA|BPJS|JKN|PMJAY|CGHS|ESIC|"
+    # a Thai hospital number ("HN 64-018832")
+    r"HN"
 )
 _NATIONAL_KEYWORDS = (
     r"national insurance|NI|NINO|health[- ]card|CHI|IHI|individual healthcare identifier|SIN|"
@@ -309,7 +315,7 @@ _NATIONAL_KEYWORDS = (
     # Ghana's and Kenya's cards, Turkey's kimlik, the Philippines' PhilHealth
     r"c[ée]dula(?: de identidad)?|carn[eé]t?(?: de identidad)?|iqama|omang|ghana card|huduma|kimlik|philhealth|"
     # Portugal's health-service user number ("número de utente")
-    r"utente|"
+    r"utente|teudat zehut|"
     # the Nordic countries' personal numbers, Iceland's kennitala, Japan's My Number, a German insurer's card
     r"f[øo]dselsnummer|f[öo]delsenummer|kennitala|henkilötunnus|my number|(?:Gesundheits|Versicherten)karte|"
     # a Chinese medical-insurance card number
@@ -322,7 +328,7 @@ _NATIONAL_ACRONYMS = (
     # Sri Lanka's, the Philippines', Singapore's, India's, Romania's, Bulgaria's, Croatia's, Serbia's,
     # Greece's, Turkey's, Mexico's and Nigeria's
     r"RRN|CCCD|CMND|NIK|KTP|CNIC|NICOP|NRC|RUT|CUIL|CUIT|NIC|SSS|UMID|PSN|FIN|PAN|ABHA|CNP|EGN|OIB|JMBG|"
-    r"AMKA|TCKN|NSS|BVN|CIN|KVNR|AOK"
+    r"AMKA|TCKN|NSS|BVN|CIN|KVNR|AOK|NID|CC"
 )
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
@@ -338,6 +344,9 @@ _OTHER_ID_KEYWORDS = (
     rf"(?:service|asset)\s+tag|(?:service|enrol?lment|randomi[sz]ation|screening){_NEEDS_LABEL}|"
     # biometric templates and enrolments: "fingerprint template FP-7731-AX09", "voiceprint enrolment VP-5510"
     r"barcode|wristband|tail\s+(?:number|no\.?)|"
+    # an employer's, a police report's, a diploma's or a medical aid's reference; a recognition code
+    rf"employer(?:\s+ref(?:erence)?)?|police\s+report|crime\s+ref(?:erence)?|diploma(?:\s+tescil)?|tescil|"
+    rf"medical\s+aid(?:\s+[A-Z][a-z]+)?|(?:iris|face|facial|voice)\s+recognition(?:\s+code)?|"
     r"(?:finger|voice|palm)[ -]?prints?(?:\s+(?:template|enrol?l?ment|scan|record|hash))?|"
     r"(?:retina[l]?|iris|face|facial|biometric)\s+(?:template|enrol?l?ment|scan|record|hash|id)"
 )
@@ -444,7 +453,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.DATE,
         re.compile(
-            rf"\b\d{{1,2}}(?:\.|er|º|°)?\s+(?:de\s+)?{_FOREIGN_MONTHS}\s+(?:de\s+|del\s+)?\d{{4}}\b"
+            rf"\b\d{{1,2}}(?:\.|er|º|°)?\s+(?:de\s+)?{_FOREIGN_MONTHS}\.?\s+(?:de\s+|del\s+)?\d{{4}}\b"
             r"|(?<!\d)\d{4}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
         ),
     ),
@@ -486,6 +495,40 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             + _NOT_A_UNIT
         ),
     ),
+    # a day and a month in another language or in lower case without a year, after a word that dates an
+    # event ("hospitalisée le 28 novembre", "desde el 3 de diciembre", "fell on 5 december", "since june 3")
+    (
+        PiiKind.DATE,
+        re.compile(
+            r"\b(?i:on|since|from|until|to|by|before|after|admitted|discharged|born|seen|died|le|el|am|den|desde"
+            r"|depuis|seit|vom|il|dal|em|desde|d/c)\s+(?P<value>\d{1,2}(?:\.|er|º)?\s+(?:de\s+)?"
+            # ("may" in lower case is a verb: "since 2 may help")
+            + rf"(?:{_FOREIGN_MONTHS}|(?!may\b)(?i:{_MONTHS}))"
+            + rf"|(?!may\b)(?i:{_MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?)\b(?![,.]?\s*\d)"
+            + _NOT_A_UNIT
+        ),
+    ),
+    # a day and month after a weekday ("d/c Wed 9/12"), after "vom", "am", "seit" in German ("vom 23.11.
+    # bis"), or opening a line of notes ("- 04/12 CXR: RUL opacity"); the month at most 12
+    (
+        PiiKind.DATE,
+        re.compile(
+            r"\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\.?\s+(?P<value>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d])"
+            r"|\b(?i:vom|seit|bis)\s+(?P<value2>(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.)(?!\d)"
+            # (not a dose's fraction: "- 1/2 tab bd")
+            r"|(?m:^)[ \t]*[-•*][ \t]*(?P<value3>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d.])(?=[ \t]+[A-Za-z])"
+            r"(?![ \t]+(?i:tabs?|tablets?|caps?|capsules?|dose|of|x|strength|vial|amp)\b)" + _NOT_A_UNIT
+        ),
+    ),
+    # a day and month after a visit's verb and a few words ("seen in clinic 23/11", "last saw her 20/11")
+    (
+        PiiKind.DATE,
+        re.compile(
+            r"\b(?i:seen|saw|reviewed|visited|admitted|discharged|died)(?:\s+[a-z]+){1,2}\s+(?:on\s+)?"
+            r"(?P<value>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d]|[.,]\d)"
+            r"(?![ \t]+(?i:tabs?|tablets?|caps?|capsules?|dose|of|x|strength|vial|amp)\b)" + _NOT_A_UNIT
+        ),
+    ),
     # a day before a month by its name without any cue ("Bloods taken 3rd Dec", "EDD 14 July", "(1 Dec)"):
     # Safe Harbor keeps only the year; not "May" (a verb as often: "2 May help"), not after a phase, a
     # type or a grade ("Phase 3 Sept"), not the month first ("Mar 3 is when the trial reported")
@@ -519,7 +562,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             # "éves", Vietnamese "tuổi", Japanese "歳", Chinese "岁")
             + r"|\b(?:9\d|1[01]\d)\s*(?:yo|y/o|y|yrs?|years|años|anos|ans|Jahre|jährige?r?|anni|jaar|lata|let|år"
             # (not an anniversary: "100 years of insulin", "100 år av insulin"; "95 years of age" is an age)
-            r"|vuotta|éves|tuổi|yaşında)\b(?![-/]|\s+ago|\s+(?:of(?!\s+age)|av|af|von|since)\b)|(?<!\d)(?:9\d|1[01]\d)\s?[歳岁]"
+            r"|vuotta|éves|tuổi|yaşında|yaş)\b(?![-/]|\s+ago|\s+(?:of(?!\s+age)|av|af|von|since)\b)|(?<!\d)(?:9\d|1[01]\d)\s?[歳岁]"
             # an age and a sex, "94M", "101 F", where a line or a clause opens (not "99F" after "temp")
             r"|(?:^|(?<=[\n(,;:]\s)|(?<=[\n(,;:]))(?P<sexed>(?:9\d|1[01]\d)\s?(?-i:[MF]))(?=[\s,;:.)]|$)"
             # a birthday over 89 ("her 93rd birthday"); a sex, then an age, opening a clause ("F, 94")
@@ -533,6 +576,9 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             rf"|\b(?:aged?|age:|age of)\s+{_AGE_WORDS}\b"
             # after a person and a verb: "He is ninety-three and", "she's 94 now"; not a weight, a
             # saturation or a time ("he is 92 kg", "she is 94% on air", "he was 90 minutes late")
+            # a spelled age over 89 set off by a comma or a dash: "Mr Petrov, ninety-three, lives alone",
+            # "Hussein Jaafar — ninety-nine per his son" (not "ninety per cent")
+            rf"|(?<=[,—–])\s*(?P<value4>{_AGE_WORDS})(?=\s*[,;.)]|\s+per\b(?!\s*cent))"
             # an age about to be reached: "turning 92 on 24/12" (not "turning 90 degrees")
             r"|\bturning\s+(?P<value3>9\d|1[01]\d)\b(?![.,/:]?\d)"
             + _NOT_A_UNIT
@@ -572,13 +618,17 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.OTHER_ID,
         re.compile(
             r"\b(?i:hash|template|biometric|voice ?print|finger ?print|iris|retina[l]?)\b[^\n]{0,20}?"
-            r"(?P<value>(?<![\w-])(?=[\da-f-]*[a-f])(?=[\da-f-]*\d)[\da-f]{4,}(?:-[\da-f]{4,}){1,7})(?![\w-])"
+            # (hex groups with dashes, or one long hex string: "template hash a9f3e17c04b2")
+            r"(?P<value>(?<![\w-])(?=[\da-f-]*[a-f])(?=[\da-f-]*\d)(?:[\da-f]{4,}(?:-[\da-f]{4,}){1,7}|[\da-f]{10,}))(?![\w-])"
         ),
     ),
     # a photo's file name: a patient's photo is an identifier whatever it shows ("IMG_20261130_0915.jpg")
     (
         PiiKind.PHOTO,
-        re.compile(r"(?<![\w./-])[\w.-]*\w\.(?i:jpe?g|png|heic|heif|tiff?|bmp|gif|webp|dng)(?![\w.])"),
+        # (a consultation's video or voice recording too: "consult_recording_MWhite_2026-12-01.mp4")
+        re.compile(
+            r"(?<![\w./-])[\w.-]*\w\.(?i:jpe?g|png|heic|heif|tiff?|bmp|gif|webp|dng|mp4|mov|avi|m4a|wav)(?![\w.])"
+        ),
     ),
     # a post-office box, with the post code a dash joins to it ("P.O. Box 4471-00100"): before the
     # phone rule, which would take its digits
@@ -662,6 +712,16 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"\b(?:House|H\.\s?No\.?|Block|Blk|Lot|Phase|Sector|Street|Gali|Lane|Road|Plot)\s*(?:No\.?\s*)?\d{1,4}[A-Z]?"
             r"(?:(?:,\s*|\s+)(?:House|H\.\s?No\.?|Block|Blk|Lot|Phase|Sector|Street|Gali|Lane|Road|Plot)\s*(?:No\.?\s*)?"
             r"\d{1,4}[A-Z]?)+\b"
+        ),
+    ),
+    # a post code and its town after a comma, as an address line ends: ", 1070 Wien", ", 105 63 Athina",
+    # ", 00-514 Warszawa", ", 2200 København N" (the town no English word, unless the gazetteer knows it;
+    # not a year before a surname: ", 2019 Nakamura et al.")
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"(?<=,)[ \t]*(?P<value>(?:[A-Z]{{1,2}}-)?(?:\d{{4,5}}|\d{{3}}[ ]\d{{2}}|\d{{2}}-\d{{3}})[ \t]+"
+            rf"(?P<town>{_NAME_WORD})(?:[ \t]+[A-Z]\b(?!\.\w))?)(?![ \t]+et[ \t]+al\b)"
         ),
     ),
     # a post code and its town after "in" or "from": "in 80331 München" (five digits: "in 2019 Smith" is a year)
@@ -761,7 +821,13 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             # (not the next label of a form's header: "Last name First name DOB")
             r"(?!(?i:first|last|given|family|surname|forename|name|dob|date|sex|age|mrn)\b)"
             r"(?P<value>[A-Z][A-Za-z'’-]+(?:,[ \t]*[A-Z][A-Za-z'’-]+)?)"
-            r"|\b(?i:name)[ \t]*:[ \t]*(?P<value2>[A-Z]{2,}(?:[ '’-][A-Z]{2,})*,[ \t]*[A-Z][A-Za-z'’-]+)"
+            # ("SURNAME, Given" after a record's field or a subject line, accents and capitals too:
+            # "PATIENT: ABERNATHY, CLAUDE R", "ATTENDING: PATEL, NIRAV MD", "Pt: GONZÁLEZ PÉREZ, Isabel",
+            # "RE OKONJO, Tunde", "MRN 4410287 / HUANG, Mei-Ling /")
+            rf"|(?:\b(?i:name|patient|pt|attending|referring|consultant|requested by|re)\b[ \t]*:?|/)[ \t]*"
+            rf"(?P<value2>[{_UP}]{{2,}}(?:[ '’-][{_UP}]{{2,}})*,[ \t]*[{_UP}][{_UP}{_LOW}'’-]+(?:[ \t]+[{_UP}]\b(?!\.\w))?)"
+            # "Name: NAKAMURA Haruto" (a Japanese, Chinese or Korean order, the surname in capitals)
+            rf"|\b(?i:name)[ \t]*:[ \t]*(?P<value4>[{_UP}]{{2,}}[ \t]+[{_UP}][{_LOW}]+(?:-[{_UP}]?[{_LOW}]+)?)\b"
             r"|\b(?i:patient|pt)\.?[ \t]+(?P<value3>(?:[A-Z]\.){2,3})(?=[ \t]*[,(]|[ \t]+\d)"
         ),
     ),
@@ -878,6 +944,8 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         return not _TEMPERATURE_BEFORE.search(context, max(0, match.start() - 16), match.start())
     if kind == PiiKind.ADDRESS and "town" in match.re.groupindex:
         town = match.group("town")
+        if re.match(r"(?:19|20)\d{2}[ \t]", match.group("value")) and town not in place_names():
+            return False  # a year before a word: ", 2019 Nakamura"
         return not is_english(town.lower()) or town in place_names()
     if kind == PiiKind.NATIONAL_ID and "birth" in match.re.groupindex:
         return _birth_date_digits(match.group("birth"))
@@ -895,6 +963,10 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
             and not _YEAR_RANGE.fullmatch(token)
             and not _DATE_SHAPE.fullmatch(token)
         )
+    if kind == PiiKind.NAME and "value2" in match.re.groupindex and match.group("value2"):
+        # "SURNAME, Given" in a field: the given name a known one or no English word ("Re: COPD, Asthma")
+        given = match.group("value2").partition(",")[2].split()[0].lower()
+        return given in all_given_names() or not is_english(given)
     if kind == PiiKind.NAME:
         words = re.findall(r"[^\W\d_'’-]+(?:['’-][^\W\d_]+)*", text)
         title = words[0].lower().rstrip(".") in _TITLE_WORDS
@@ -925,7 +997,7 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     return True
 
 
-_VALUE_GROUPS = ("id", "value", "value2", "value3")
+_VALUE_GROUPS = ("id", "value", "value2", "value3", "value4")
 
 
 def find_pii(text: str) -> list[PiiFinding]:
@@ -1031,7 +1103,7 @@ def _discoverer(text: str, finding: PiiFinding, patient_context: bool) -> bool:
 _AGE_AFTER_NAME = re.compile(
     # (past a bracket or a dash: "Edith Crane (Edie), 97,", "Mrs Crane — 97, ...")
     # (or before a full stop: "Mabel Hughes, 95. Norovirus"; spelled: "Jean Baptiste, ninety-one,")
-    rf"(?:[ \t]*\))?[ \t]*(?:[,(]|[—–]|-(?=[ \t]))[ \t]*(?P<age>9\d|1[01]\d|(?i:{_AGE_WORDS}))(?=[ \t]*(?:[,;)]|\.(?!\d)))"
+    rf"(?:[ \t]*\))?[ \t]*(?:[,(]|[—–]|-(?=[ \t]))[ \t]*(?P<age>9\d|1[01]\d|(?i:{_AGE_WORDS}))(?=[ \t]*(?:[,;)?]|\.(?!\d)))"
     # on a list's line, before a dash: "Crane, Edith 97 - hip #"
     # (or before a comma: "Mrs Edna Pike 91, NOF")
     r"|[ \t]+(?P<age3>9\d|1[01]\d)(?=[ \t]+[-–—][ \t]|[,)])"

@@ -216,6 +216,8 @@ COMMON_WORDS = _words(
     bishop pope judge chief captain doc dr mr mrs ms mx prof ad ed al la le de du van von der den
     med pharm care cure clinic ward acute chronic normal blood heart brain liver kidney lung bone
     stone sugar salt iron gold silver grey gray green brown white black red blue pink"""
+    # the names of national numbers in other languages, before their number ("Teudat Zehut 123456782")
+    """ teudat zehut kennitala fødselsnummer personnummer henkilötunnus"""
 )
 
 
@@ -1260,6 +1262,20 @@ _RELATIVE_IN_BRACKETS = re.compile(
     # (the relative is who the bracket names, not a thing of theirs: "Huntington (her father's disease)")
     r"(?P<relative>[a-z-]+)\b(?=[ \t]*[),;]|[ \t]+(?:who|and|is|was|on|at)\b)"
 )
+# A caller or writer introducing themselves by their given name where a text or a sentence opens:
+# "Jane here from the practice", "Hi! Nia from the dialysis unit", "Ewa here (practice nurse)"
+_INTRODUCED = re.compile(
+    rf"(?:^|[.!?\n][ \t]*|(?i:hi|hello|hey|morning|evening)[!,.]?[ \t]+)(?P<word>{NAME_WORD})[ \t]+"
+    r"(?:here\b|from[ \t]+(?:the|our|ward|clinic|pharmacy|theatre|dialysis|radiology)\b)"
+)
+# A staff member's or a rank's title before a name: "SN Beatrice", "Nurse Ochieng's", "Sergeant Petrov"
+_STAFF_TITLED = re.compile(
+    r"\b(?:SN|RN|RGN|HCA|Nurse|Sister|Matron|Midwife|Sergeant|Sgt|Captain|Capt|Corporal|Cpl|Lieutenant|Lt"
+    r"|Reverend|Rev|Pastor|Imam|Rabbi)\.?[ \t]+"
+    rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)"
+)
+# "Surname, Given" quoted as a field of a pasted CSV row: "Ellis, Rowan"
+_QUOTED_SURNAME_GIVEN = re.compile(rf"[\"'](?P<name>{NAME_WORD},[ \t]*(?P<given>{NAME_WORD}))[\"']")
 # A given name before an age in a list: "(Bertil 96, Ulla 90)", "Bertil 96 and Ulla 90"
 _GIVEN_BEFORE_AGE = re.compile(
     rf"(?<![\w'’-])(?P<word>{NAME_WORD})[ \t]+\d{{1,3}}(?=[ \t]*[,;)]|[ \t]+and\b)"
@@ -1277,6 +1293,21 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and not _eponym_word(word)
         ):
             yield NameSpan(match.start("word"), match.end("word"))
+    for match in _INTRODUCED.finditer(text):
+        word = match.group("word")
+        if (word.lower() in all_given_names() or not not_a_name(word)) and word.lower() not in FUNCTION_WORDS:
+            yield NameSpan(match.start("word"), match.end("word"))
+    for match in _STAFF_TITLED.finditer(text):
+        words = match.group("name").split()
+        # (each word a given name or no English word: not "Nurse Practitioner", "Sister Mary Joseph nodule")
+        if all(word.lower() in all_given_names() or not is_english(word.lower()) for word in words) and not (
+            eponym_follows(text, match.end("name")) or any(_eponym_word(word) for word in words)
+        ):
+            yield NameSpan(match.start("name"), match.end("name"))
+    for match in _QUOTED_SURNAME_GIVEN.finditer(text):
+        given = match.group("given").lower()
+        if given in all_given_names() or not is_english(given):
+            yield NameSpan(match.start("name"), match.end("name"))
     for match in _GIVEN_BEFORE_AGE.finditer(text):
         word = match.group("word")
         if word.lower() in known and not is_english(word.lower()) and not _eponym_word(word):

@@ -67,7 +67,7 @@ _POSTCODE_BEFORE = re.compile(
     rf"\b(?:[A-Z]{{1,2}}-)?(?:\d{{4}}-\d{{3}}|\d{{4,5}}|{DUTCH_POSTCODE}|\d{{2}}-\d{{3}}|\d{{3}}[ \t]\d{{2}})[ \t]+$"
 )
 # a post code after the town: four to six digits ("Durban 4001", "Islamabad 44000", "Chennai 600004")
-_POSTCODE_AFTER = re.compile(r"[ \t]+\d{4,6}\b(?![./-]\d)")
+_POSTCODE_AFTER = re.compile(r"(?:[ \t]+-)?[ \t]+\d{4,6}\b(?![./-]\d)")
 # what a hyphen joins after a place: a state's or province's abbreviation, or "born", "raised" (not
 # "based": "a London-based trial" is a study's)
 _JOINED_AFTER_PLACE = re.compile(r"[A-Z]{2,3}|(?i:born|raised|bred)")
