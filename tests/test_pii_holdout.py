@@ -55,6 +55,12 @@ and on the bank's real questions (which hold no patient data) as negatives:
   alarms 0.0%, complete redaction 57.4% (OUT_OF_SAMPLE below). The rules of branch phirules6 were then
   written with its misses in view (general rule classes, each with an invented positive and hard
   negative in tests/test_pii.py), so its floors below are the in-view figures (94.1%, 0.0%, 71.6%);
+- tests/fixtures/phi_holdout8.json (355 cases, 744 identifiers in 190 cases, 165 hard negatives; 30+
+  countries, 8 non-Latin scripts), written on the phi8 branch blind to the rules, their tests, the
+  README and the earlier sets, committed before phirules6 was merged; measured on the rules before it
+  (89.4%, 4.2%, 66.3%) and once after: recall 90.5%, false alarms 4.2%, complete redaction 68.4%, the
+  honest out-of-sample figure of today's rules. Never tuned on: write a ninth set before tuning on its
+  misses.
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
 and the out-of-sample one beside today's.
@@ -93,10 +99,12 @@ HOLDOUT4 = HOLDOUT.with_name("phi_holdout4.json")
 HOLDOUT5 = HOLDOUT.with_name("phi_holdout5.json")
 HOLDOUT6 = HOLDOUT.with_name("phi_holdout6.json")
 HOLDOUT7 = HOLDOUT.with_name("phi_holdout7.json")
+HOLDOUT8 = HOLDOUT.with_name("phi_holdout8.json")
 # (recall, false alarms, complete redaction) of the rules before the first rule change made after the
 # set was written: the phi branch's (commit 5a4baad) for the first two, phirules' (56547f5) for the
 # third, phirules2's (the rules of 1bfd11c) for the fourth, phirules3's (3894a1b) for the fifth, phirules3's
-# (a57ef30, the whole-word scorer of phirules4) for the sixth, phirules4's (7bc7038) for the seventh
+# (a57ef30, the whole-word scorer of phirules4) for the sixth, phirules4's (7bc7038) for the seventh,
+# phirules5's (422127d) for the eighth
 BEFORE = {
     HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
     HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
@@ -105,6 +113,7 @@ BEFORE = {
     HOLDOUT5.name: "recall 85.1% (371/436), false alarms 4.2% (5/118), complete redaction 57.5% (77/134)",
     HOLDOUT6.name: "recall 86.5% (532/615), false alarms 0.7% (1/135), complete redaction 64.2% (115/179)",
     HOLDOUT7.name: "recall 85.2% (693/813), false alarms 0.0% (0/128), complete redaction 51.6% (98/190)",
+    HOLDOUT8.name: "recall 89.4% (665/744), false alarms 4.2% (7/165), complete redaction 66.3% (126/190)",
 }
 # the last figures measured before a rule was written with the set's misses in view
 OUT_OF_SAMPLE = {
@@ -115,6 +124,7 @@ OUT_OF_SAMPLE = {
     HOLDOUT5.name: "recall 86.9% (379/436), false alarms 4.2% (5/118), complete redaction 61.9% (83/134)",
     HOLDOUT6.name: "recall 89.3% (549/615), false alarms 0.7% (1/135), complete redaction 69.3% (124/179)",
     HOLDOUT7.name: "recall 87.5% (711/813), false alarms 0.0% (0/128), complete redaction 57.4% (109/190)",
+    HOLDOUT8.name: "recall 90.5% (673/744), false alarms 4.2% (7/165), complete redaction 68.4% (130/190)",
 }
 
 
@@ -269,6 +279,16 @@ def test_seventh_holdout_recall_false_alarms_and_redaction() -> None:
     # 71.6%), so a change that loses ground fails here; they say nothing of new text.
     assert result.recall >= 0.94 and result.complete_redaction_rate >= 0.71
     assert result.false_alarm_rate <= 0.01
+
+
+def test_eighth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+    result = blind_set_figures(HOLDOUT8)
+    # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind; measured before
+    # phirules6 (89.4%, 4.2%, 66.3%) and once after. The rules that took the seventh set from 87.5% to
+    # 94.1% recall in view gained 1.1 points here: the false-alarm target is met (narrowly), recall and
+    # complete redaction are not (README). Measured floors: a change that loses ground fails here.
+    assert result.recall >= 0.90 and result.complete_redaction_rate >= 0.68
+    assert result.false_alarm_rate <= 0.05
 
 
 @pytest.mark.parametrize(
