@@ -259,6 +259,8 @@ _ID_TOKEN = (
     # a prefix of letters (and digits) and one long group of digits: "RN 0473821", "FP10 0345678"
     # (the prefix no keyword itself: "prescriber NPI 1497758544" is the NPI's number)
     r"|(?!KEYWORD)[A-Z]{1,4}\d{0,4}[ ](?:\d{5,12}|\d{2,5}(?:[-/]\d{2,6}){1,3})(?![\w/-])"
+    # letters joined to digits by a hash ("VP#55120934")
+    r"|[A-Z]{1,4}#\d{4,12}(?![\w/-])"
     # a number plate of three letters, three digits and a letter: "KBZ 417Q"
     r"|[A-Z]{3}[ ]\d{3}[A-Z]\b"
     # a German number plate, "B-MK 4521", "M-AB 123E"; an Indian one, "KA 01 AB 1234"
@@ -268,11 +270,14 @@ _ID_TOKEN = (
     r"|\d{1,5}(?:[ -]\d{1,5}){1,6}(?:[ -][A-Z]{1,2})?(?![\w/-])"  # never ends inside a longer token
     r"|[A-Z]{1,4}(?:[ ]\d{2,5}){2,5}(?![\w/-])"  # letters, then groups of digits: "ZGP 882 194 55"
     # letters and digits joined by dashes, slashes or dots ("UK.FCL.PPL.012345")
-    r"|(?=[A-Z\d/.-]*\d)[A-Z\d]++(?:[-/.][A-Z\d]++)*+)"
+    r"|(?=[A-Z\d/.-]*\d)[A-Z\d]++(?:[-/.][A-Z\d]++)*+"
+    # last, so the longer shapes above win: a short plate, "LV 4471"
+    r"|[A-Z]{2,3}[ ]\d{3,4}(?![\w/-]))"
 )
 # what may stand between a keyword and its identifier: "no.", "number", "#", "ID", "ref", "Nr.", "n°"
 _ID_LABEL = (
     r"(?:[\s-]*(?i:no\.?|nos?\b|number|num|nr\.?|n[°º]|#|id|identifier|pin|card|karte|plate|tag|is|ref\.?|reference|code|:"
+    r"|hash|match|as|\([A-Z]{2,5}\)"
     r"|n[úu]mero(?:\s+de)?|report"
     # where the number is read: "on the script is", "from her wristband"
     r"|(?:on|from)\s+(?:the|his|her|their|my)\s+(?:card|script|prescription|form|label|wristband|band|letter|referral)))*"
@@ -291,7 +296,9 @@ _RECORD_KEYWORDS = (
     r"incident|datix|coroner(?:['’]s)?|attendance|safeguarding|complaint|"
     r"Fallnummer|Patientennummer|Aktenzeichen|dossier|historia cl[ií]nica|cartella clinica|"
     r"prontu[áa]rio|expediente|Krankenakte|"
-    rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref|acc|IP|OP|inpatient|outpatient){_NEEDS_LABEL}|"
+    rf"(?:group|file|order|booking|visit|sample|laboratory|lab|reference|ref|acc|IP|OP|inpatient|outpatient|pt){_NEEDS_LABEL}|"
+    # Chinese inpatient, record and outpatient numbers; an Arabic file or patient number
+    r"住院号|病历号|病案号|门诊号|رقم الملف|رقم المريض|"
     # an insurance plan's group number without its label: "group 0705123" (not "group 2", "group 65-74")
     r"group(?=\s+\d{6,}\b)"
 )
@@ -328,7 +335,7 @@ _NATIONAL_ACRONYMS = (
     # Sri Lanka's, the Philippines', Singapore's, India's, Romania's, Bulgaria's, Croatia's, Serbia's,
     # Greece's, Turkey's, Mexico's and Nigeria's
     r"RRN|CCCD|CMND|NIK|KTP|CNIC|NICOP|NRC|RUT|CUIL|CUIT|NIC|SSS|UMID|PSN|FIN|PAN|ABHA|CNP|EGN|OIB|JMBG|"
-    r"AMKA|TCKN|NSS|BVN|CIN|KVNR|AOK|NID|CC"
+    r"AMKA|TCKN|NSS|BVN|CIN|KVNR|AOK|NID|CC|IC|ת\.ז\.?"
 )
 _OTHER_ID_KEYWORDS = (
     r"driver['’]?s licen[cs]e|driving licen[cs]e|licen[cs]e|passport|registration|reg|plate|VIN|serial|S/N|"
@@ -357,7 +364,7 @@ _LOCAL_PHONE = re.compile(r"(?<![\w.+/-])[2-9]\d{2}-\d{4}(?![\w/-]|[.,]\d)" + _N
 # a local number with a space or a dot after a word for a phone: "her ph is 555 0117", "call 555.0143"
 _CUED_LOCAL_PHONE = re.compile(
     r"\b(?i:phone|mobile|mob|tel|telephone|cell|ph|call|ring|text|fax)\b[^\d\n]{0,10}?"
-    r"(?P<value>(?<![\w.+/-])[2-9]\d{2}[ .]\d{4})(?![\w/-]|[.,]\d)" + _NOT_A_UNIT
+    r"(?P<value>(?<![\w.+/-])[2-9]\d{2,3}[ .]\d{4})(?![\w/-]|[.,]\d)" + _NOT_A_UNIT
 )
 
 
@@ -412,7 +419,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.SSN,
         re.compile(
-            r"\b(?i:SSN|social security)(?i:\s*(?:no\.?|number|#|is|:))*\s*\d{3}[ -]?\d{2}[ -]?\d{4}\b"
+            r"\b(?i:SSN|social security)(?i:\s*(?:no\.?|number|#|is|as|:))*\s*\d{3}[ -]?\d{2}[ -]?\d{4}\b"
         ),
     ),
     (
@@ -455,6 +462,12 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         re.compile(
             rf"\b\d{{1,2}}(?:\.|er|º|°)?\s+(?:de\s+)?{_FOREIGN_MONTHS}\.?\s+(?:de\s+|del\s+)?\d{{4}}\b"
             r"|(?<!\d)\d{4}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
+            # a Japanese era's date ("令和8年11月30日"), a Vietnamese one ("15 tháng 8 năm 1970"), a Hungarian
+            # one ("1961. március 5.")
+            r"|(?:令和|平成|昭和)\s?\d{1,2}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
+            r"|\b\d{1,2}\s+tháng\s+\d{1,2}(?:\s+năm\s+\d{4})?"
+            r"|\b\d{4}\.\s*(?:január|február|március|április|május|június|július|augusztus|szeptember|október"
+            r"|november|december)\s+\d{1,2}\."
         ),
     ),
     # a US month/day or a day/month without a year after a word that dates an event, where the day is over
@@ -514,6 +527,11 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.DATE,
         re.compile(
             r"\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\.?\s+(?P<value>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d])"
+            # a weekday and an ordinal day ("INR check on Mon 7th"); a day and month after a time ("at 23:40
+            # on 05/12", "04:10 on 06/12")
+            r"|\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?\.?\s+(?P<value4>(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th))\b"
+            r"|\b\d{1,2}[:.]\d{2}\s+on\s+(?P<value5>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d])"
+            r"(?![ \t]+(?i:tabs?|tablets?|caps?|capsules?|dose|of|x|strength|vial|amp)\b)"
             r"|\b(?i:vom|seit|bis)\s+(?P<value2>(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.)(?!\d)"
             # (not a dose's fraction: "- 1/2 tab bd")
             r"|(?m:^)[ \t]*[-•*][ \t]*(?P<value3>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d.])(?=[ \t]+[A-Za-z])"
@@ -622,6 +640,14 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"(?P<value>(?<![\w-])(?=[\da-f-]*[a-f])(?=[\da-f-]*\d)(?:[\da-f]{4,}(?:-[\da-f]{4,}){1,7}|[\da-f]{10,}))(?![\w-])"
         ),
     ),
+    # a photo's or a photo series' reference after its keyword: "photo ref CAM-0412-LH", "series MP-2026-0981"
+    (
+        PiiKind.PHOTO,
+        re.compile(
+            r"\b(?i:photo(?:graph)?s?|image|picture|series|wound\s+app)\b[^\n\d]{0,12}?(?i:ref(?:erence)?|id|no\.?|series|#)?"
+            r"[ \t:#]*(?P<value>(?<![\w-])(?=[A-Z\d-]*\d)(?=[A-Z\d-]*[A-Z])[A-Z\d]{2,}(?:-[A-Z\d]{2,}){1,4})(?![\w-])"
+        ),
+    ),
     # a photo's file name: a patient's photo is an identifier whatever it shows ("IMG_20261130_0915.jpg")
     (
         PiiKind.PHOTO,
@@ -702,6 +728,19 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
             r"(?:Street|Road|Avenue|Lane|Drive|Close|Crescent|Terrace|Boulevard|Court|Gardens|Square|Estate|estate|Mews))\b"
             rf"|(?P<value2>(?!(?:{_FUNCTION_WORDS_RE})\b){_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}\s+"
             r"(?:Care|Nursing|Residential|Retirement)\s+Homes?)\b"
+        ),
+    ),
+    # streets and blocks of other countries: "Atatürk Cad. No: 58 D: 4" (Turkey), "Door No. 12, 3rd Cross",
+    # "Jayanagar 4th Block" (India), "99/12 Moo 4" (Thailand), "Rue Hamra, Bldg 14"
+    (
+        PiiKind.ADDRESS,
+        re.compile(
+            rf"\b{_NAME_WORD}\s+(?:Cad\.|Caddesi|Sok\.|Sokak|Sk\.|Bulvarı|Blv\.)(?:\s*No\s*[:.]?\s*\d+[A-Z]?)?(?:\s+D\s*[:.]\s*\d+)?"
+            r"|\bDoor\s+No\.?\s*\d+[A-Z]?(?:[/-]\d+)*(?:,\s*\d+(?:st|nd|rd|th)\s+(?:Cross|Main)(?:\s+Road)?)?"
+            rf"|\b(?!(?:Phase|Stage|Block|Sector|Part|Level|Grade|Type|Step|Cycle|Day|Week)\s){_NAME_WORD}\s+\d+(?:st|nd|rd|th)\s+(?:Block|Stage|Phase|Sector)\b"
+            r"|\b\d{1,4}/\d{1,4}\s+Moo\s+\d{1,3}\b"
+            # (a building after a street and a comma: not "Building 3 of the hospital")
+            r"|(?<=,\s)(?:Bldg|Building|Immeuble)\.?\s+\d{1,4}[A-Z]?\b"
         ),
     ),
     # numbered parts of an address, two or more in a row (Pakistan, the Philippines, India, Bangladesh):
@@ -844,7 +883,7 @@ _NOT_NAMES = {
 _TEMPERATURE_BEFORE = re.compile(r"\b(?i:temp(?:erature)?|t|fever|pyrexia|febrile)\b\W*$")
 # Words that name a public helpline: the number after them is an organisation's, not a patient's
 _HELPLINE_BEFORE = re.compile(
-    r"\b(?i:help ?line|hotline|poison|crisis line|samaritans|lifeline|advice line|freephone)\b[^.;!?\d]{0,24}$"
+    r"\b(?i:help ?line|hotline|poison|crisis line|samaritans|lifeline|advice line|freephone)\b[^.;!?\d]{0,40}$"
 )
 _HELPLINE_AFTER = re.compile(
     r"[^.;!?\d]{0,24}\b(?i:help ?line|hotline|crisis line|suicide line|poison (?:control|centre|center)|advice line)\b"
@@ -900,6 +939,8 @@ def _birth_date_digits(digits: str) -> bool:
 
 def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     text, end = match.group(), match.end()
+    if match.re is _CUED_LOCAL_PHONE:
+        text = match.group("value")  # the number alone: "text 2020 2021" is a year range
     digits = sum(ch.isdigit() for ch in text)
     if kind == PiiKind.PHONE:
         if (
@@ -997,7 +1038,7 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     return True
 
 
-_VALUE_GROUPS = ("id", "value", "value2", "value3", "value4")
+_VALUE_GROUPS = ("id", "value", "value2", "value3", "value4", "value5")
 
 
 def find_pii(text: str) -> list[PiiFinding]:
@@ -1043,7 +1084,15 @@ def find_pii(text: str) -> list[PiiFinding]:
     taken = _merge_covering(text, taken, _address_chains(text, taken), PiiKind.ADDRESS)
     # (whether the text speaks of a patient at all, looked for once: linear)
     patient_context = bool(_PATIENT_CONTEXT.search(text))
-    taken = [finding for finding in taken if not _discoverer(text, finding, patient_context)]
+    figures = [finding for finding in taken if _discoverer(text, finding, patient_context)]
+    # (and the figure's name where it comes again: "Who was Sir William Osler and why is Osler's node ...")
+    figure_words = {word for figure in figures for word in re.findall(r"[^\W\d_]+", figure.text)}
+    taken = [
+        finding
+        for finding in taken
+        if finding not in figures
+        and not (finding.kind == PiiKind.NAME and set(re.findall(r"[^\W\d_]+", finding.text)) <= figure_words)
+    ]
     ages = [
         PiiFinding(PiiKind.AGE, age.start(group), age.end(group), age.group(group))
         for finding in taken
@@ -1068,7 +1117,7 @@ _DISCOVERY_AFTER = re.compile(
     r"|propose|introduce|pioneer|develop|prove|say|write|claim|believe|observe|publish|coin))\b"
 )
 _FIGURE_QUESTION = re.compile(
-    r"(?:^|[.!?]\s+)(?:Did|Was|Were|Who\s+was|Who\s+were|Is\s+it\s+true\s+that)\s+$"
+    r"(?:^|[.!?]\s+)(?:Did|Was|Were|Who\s+was|Who\s+were|Is\s+it\s+true\s+that)\s+(?:(?:Sir|Dame|Lord|Lady)\s+)?$"
 )
 _PATIENT_CONTEXT = re.compile(
     r"\d|\b(?i:patient|pt|my|our|her|his|their|mum|mom|dad|wife|husband|son|daughter|bed|ward|clinic|"

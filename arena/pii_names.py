@@ -91,7 +91,7 @@ def _words(text: str) -> frozenset[str]:
 EPONYM_NOUNS = _words(
     """syndrome syndromes disease diseases sign signs rule rules triad law criteria score scores test tests
     phenomenon palsy nodule nodules procedure operation ulcer node nodes manoeuvre maneuver reflex reaction
-    tumour tumor lymphoma sarcoma fracture classification scale method technique equation formula index
+    tumour tumor lymphoma sarcoma fracture classification grading scale method technique equation formula index
     protocol position line lines body bodies cell cells tear hernia pouch canal duct gland glands space
     membrane disorder anomaly malformation ring spot spots stain virus bacillus catheter tube effect
     approach incision deformity contracture stage staging grade type trial study guideline guidelines
@@ -169,7 +169,7 @@ RELATIVES = _words(
     mom dad grandmother grandfather grandma grandpa gran aunt uncle niece nephew girlfriend boyfriend
     fiance fiancee grandson granddaughter stepson stepdaughter stepmother stepfather cousin carer
     caregiver friend neighbour neighbor flatmate housemate twin auntie aunty granny nana grandad granddad
-    stepbrother stepsister"""
+    stepbrother stepsister caller informant"""
     # the same in the languages the address rules know: French, Spanish, Portuguese, Italian, German,
     # Dutch, Polish, the Nordic languages ("son fils Étienne", "jego żona Halina", "sąsiad pan Zbigniew")
     """ fils fille frère sœur soeur mari épouse époux hijo hija hermano hermana esposo esposa marido
@@ -439,6 +439,20 @@ def is_english(word: str) -> bool:
     )
 
 
+def _everyday_word(lowered: str) -> bool:
+    """A word of the everyday vocabulary (the top of a word-frequency list's stand-in: the function,
+    common and country words, and words of four letters or fewer that Webster's list holds)."""
+    return (
+        lowered in COMMON_WORDS
+        or lowered in FUNCTION_WORDS
+        or lowered in REGION_WORDS
+        or lowered in DRUG_MAKER_WORDS
+        or lowered in country_words()
+        or lowered.endswith(NON_NAME_SUFFIXES)
+        or (len(lowered) <= 3 and lowered in english_words())
+    )
+
+
 def not_a_name(word: str) -> bool:
     """An English word, a drug maker's, a country's, or a drug's or organism's ending."""
     lowered = word.lower()
@@ -606,7 +620,19 @@ def _lone_given_name(text: str, start: int, end: int, word: str, known: frozense
             or bool(_SENTENCE_START.search(text, max(0, before.start() - 3), before.start()))
         )
         and before.group(1) not in {"patient", "pt", "baby"}
-        and (lowered in all_given_names() or not not_a_name(word))
+        # (after a relative in lower case, a rare English word too: "husband Chidi", "wife Mere",
+        # "sister Huia"; not an everyday word, a country's or a maker's)
+        and (
+            lowered in all_given_names()
+            or not not_a_name(word)
+            or (
+                before.group(1).islower()
+                and not _everyday_word(lowered)
+                and lowered not in DEMONYMS
+                # (a short word only: "Mere", "Huia", "Chidi"; not "Diabetic" or "Metformin")
+                and len(lowered) <= 6
+            )
+        )
         and lowered not in FUNCTION_WORDS
         # (a drug's or organism's ending, unless a given name has it: "Marcus", "Isabella")
         and not (lowered.endswith(NON_NAME_SUFFIXES) and lowered not in all_given_names())
@@ -1194,9 +1220,10 @@ _CAPITALISED_WORD = re.compile(rf"(?<![\w'’-])[{_UPPER}][{_LOWER}]{{2,}}(?![\w
 # an English word; not "MR TAVI" alone: one word no dictionary knows that is no given name)
 _CAPITALS_WORD = r"(?:[A-Z]['’])?[A-Z]{2,}(?:['’-][A-Z]{2,})*"
 _CAPITALS_TITLED = re.compile(
-    r"(?:\b(?:MRS|MR|MS|MISS|DR|PROF)\.?"
+    r"(?:\b(?:MRS|MR|MS|MISS|DR|PROF)\.?(?P<initials>(?:[ \t]+[A-Z]\.){0,2})"
     # or after a word for the patient or a message's subject: "pt ALI HASSAN MOHAMED", "re: ANIL SHARMA"
-    r"|(?P<cue>\b(?:[Pp]t|PT|[Pp]atient|PATIENT|[Rr]e|RE|[Nn]ame|NAME|[Ff]or|FOR)\b[.:]?))[ \t]+"
+    r"|(?P<cue>\b(?:[Pp]t|PT|[Pp]atient|PATIENT|[Rr]e|RE|[Nn]ame|NAME|[Ff]or|FOR|DAUGHTER|SON|WIFE|HUSBAND"
+    r"|MOTHER|FATHER|SISTER|BROTHER|NOK|CALLER)\b[.:(]?))[ \t]+"
     rf"(?P<run>{_CAPITALS_WORD}(?:[ \t]+{_CAPITALS_WORD}){{0,4}})\b"
 )
 _CAPITALS_STOPS = frozenset(
@@ -1232,6 +1259,12 @@ def capitals_names(text: str) -> Iterator[NameSpan]:
         unknown = sum(not is_english(word.group().lower()) for word in kept)
         if match.group("cue") and (len(kept) < 2 or kept[0].group().lower() not in everyone):
             continue  # after a cue, a given name and one more word: not "re: ANA TITRE", "pt HTN DM"
+        if match.group("initials") and not kept:
+            # a title and initials before one word in capitals: its surname whatever it means ("MR A. KHAN")
+            first = re.match(r"[A-Z'’-]+", match.group("run"))
+            if first and first.group().lower() not in _CAPITALS_STOPS:
+                kept = [first]
+                unknown = 2
         if kept and (kept[0].group().lower() in everyone or unknown >= 2):
             offset = match.start("run")
             yield NameSpan(offset + kept[0].start(), offset + kept[-1].end())
@@ -1274,6 +1307,25 @@ _STAFF_TITLED = re.compile(
     r"|Reverend|Rev|Pastor|Imam|Rabbi)\.?[ \t]+"
     rf"(?P<name>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)"
 )
+# A nickname in quotes inside a name: "Barbara 'Babs' Lowe", "Samuel 'Sammy' Kipchoge"; a nickname in
+# brackets after a name that shares its initial or is said to be one ("SMITH, Doreen (Dot)", "Ricardo
+# Almeida (Rick)", "Elena Morales (Elenita to family)")
+_QUOTED_NICKNAME = re.compile(
+    rf"(?<![\w'’-])(?P<given>{NAME_WORD})[ \t]+['‘\"“](?P<nick>{NAME_WORD})['’\"”][ \t]+(?P<surname>{NAME_WORD}(?:[ \t]+{NAME_WORD})?)"
+)
+_BRACKETED_NICKNAME = re.compile(
+    rf"(?P<given>{NAME_WORD})[ \t]+\((?P<nick>{NAME_WORD})(?P<said>[ \t]+to[ \t]+(?:family|friends|her family|his family))?\)"
+)
+# A numbered list's "Surname, Given": "1) Hollis, Gregory - lap chole 2) Adeyemi, Funmi - hernia"
+_NUMBERED_SURNAME_GIVEN = re.compile(
+    rf"(?:^|[ \t(])\d{{1,2}}[).][ \t]*(?P<name>{NAME_WORD},[ \t]*(?P<given>{NAME_WORD}))(?=[ \t]*[-–—,:(]|[ \t]*$)",
+    re.M,
+)
+# A name in capitals before a sex and a birth date: "NGUYEN VAN AN, M, DOB 1979-02-28"
+_CAPITALS_BEFORE_SEX = re.compile(
+    r"(?<![\w'’-])(?P<name>[A-Z]{2,}(?:[ '’-][A-Z]{2,}){1,3}),[ \t]*(?:[MF]|\d{1,3}[ \t]?[MF]?)[ \t]*,[ \t]*"
+    r"(?:DOB|D\.O\.B|born|\d{1,4}[-/.])"
+)
 # "Surname, Given" quoted as a field of a pasted CSV row: "Ellis, Rowan"
 _QUOTED_SURNAME_GIVEN = re.compile(rf"[\"'](?P<name>{NAME_WORD},[ \t]*(?P<given>{NAME_WORD}))[\"']")
 # A given name before an age in a list: "(Bertil 96, Ulla 90)", "Bertil 96 and Ulla 90"
@@ -1307,6 +1359,34 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
     for match in _QUOTED_SURNAME_GIVEN.finditer(text):
         given = match.group("given").lower()
         if given in all_given_names() or not is_english(given):
+            yield NameSpan(match.start("name"), match.end("name"))
+    for match in _QUOTED_NICKNAME.finditer(text):
+        given, nick = match.group("given"), match.group("nick")
+        if (
+            given.lower() in all_given_names()
+            and given.lower() not in FUNCTION_WORDS | COMMON_WORDS
+            and not _eponym_word(nick)
+            and nick.lower() not in FUNCTION_WORDS
+        ):
+            # (each part alone, so a part another rule found first leaves no fragment beside it)
+            for part in ("given", "nick", "surname"):
+                yield NameSpan(match.start(part), match.end(part))
+    for match in _BRACKETED_NICKNAME.finditer(text):
+        given, nick = match.group("given"), match.group("nick")
+        if (
+            (match.group("said") or (given.lower() in all_given_names() and nick[0] == given[0]))
+            and len(nick) <= 10
+            and nick.lower() not in COMMON_WORDS
+            and nick.lower() not in FUNCTION_WORDS
+        ):
+            yield NameSpan(match.start("nick"), match.end("nick"))
+    for match in _NUMBERED_SURNAME_GIVEN.finditer(text):
+        given = match.group("given").lower()
+        if given in all_given_names() or not is_english(given):
+            yield NameSpan(match.start("name"), match.end("name"))
+    for match in _CAPITALS_BEFORE_SEX.finditer(text):
+        words = re.split(r"[ '’-]", match.group("name").lower())
+        if any(word in all_given_names() or not is_english(word) for word in words):
             yield NameSpan(match.start("name"), match.end("name"))
     for match in _GIVEN_BEFORE_AGE.finditer(text):
         word = match.group("word")

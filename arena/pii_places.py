@@ -53,6 +53,12 @@ _PLACE_CUE = re.compile(
     r"|wohnt|wohnhaft|habite|domicili[ée]e?|vit|vive|reside|abita|mora|woont|bor)"
     r"(?:[ \t]+(?:in|at|of|to|near|à|a|en|em|no|na|i))?[ \t]+$"
 )
+# A travel destination, where a traveller went rather than lives: "travellers returning from Bali",
+# "after a trip to Goa" (Safe Harbor's geography is a person's address)
+_TRAVEL_BEFORE = re.compile(
+    r"\b(?i:returning|returned|back|travell?ers?|travell?ing|travell?ed|trip|holidays?|vacation|flew|flight|safari)"
+    r"(?:[ \t]+(?:from|to|in|at))?[ \t]+$"
+)
 # An age set off by commas before a place set off by commas: "Mary Byrne, 61, Cork, INR 7.9"
 _AGE_BEFORE = re.compile(r"[,)][ \t]*\d{1,3}[ \t]*(?:[MFmf]|yo|y/o|years?|yrs?)?,[ \t]*$")
 # What follows a place in an address: a post code, a US state and ZIP, or a country.
@@ -139,6 +145,12 @@ def place_names() -> frozenset[str]:
     )
 
 
+@functools.cache
+def folded_places() -> frozenset[str]:
+    """The gazetteer's names (`place_names`) folded: lower case, no accents."""
+    return frozenset(folded(name) for name in place_names())
+
+
 def _drug_maker_beside(words: list[re.Match[str]], first: int, after: int) -> bool:
     """Whether the word just before or just after words[first:after] is a drug maker's ("Bristol Myers
     Squibb", "Merck Sharp Dohme"): a maker's name shields the place words inside it."""
@@ -161,7 +173,13 @@ def place_spans(text: str) -> Iterator[NameSpan]:
         for count in range(min(_MAX_WORDS, len(words) - index), 0, -1):
             last = words[index + count - 1]
             name = text[words[index].start() : last.end()]
-            if last.group()[0].isupper() and "  " not in name and name in places:
+            # (or its spelling with or without accents: "Thessaloniki", "İstanbul", "Reykjavik")
+            # (folded only where every word is in title case: not "IgA", "MoCA", "AKI")
+            if (
+                last.group()[0].isupper()
+                and "  " not in name
+                and (name in places or (name.istitle() and folded(name) in folded_places()))
+            ):
                 found = (count, name)
                 break
         if found is None:
@@ -189,6 +207,8 @@ def place_spans(text: str) -> Iterator[NameSpan]:
             continue  # "March", "Best": never
         if _drug_maker_beside(words, index - count, index):
             continue  # "Bristol" of "Bristol Myers Squibb", "Bristol-Myers"
+        if _TRAVEL_BEFORE.search(text, max(0, start - 28), start):
+            continue  # "travellers returning from Bali": a destination, not a home
         before = _POSTCODE_BEFORE.search(text, max(0, start - 12), start)
         cued = bool(
             before
