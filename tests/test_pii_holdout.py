@@ -61,6 +61,11 @@ and on the bank's real questions (which hold no patient data) as negatives:
   (89.4%, 4.2%, 66.3%) and once after: recall 90.5%, false alarms 4.2%, complete redaction 68.4%, the
   out-of-sample figure (OUT_OF_SAMPLE below). The rules of branch phirules7 were then written with its
   misses and false alarms in view, so its floors below are the in-view figures (96.9%, 1.8%, 82.6%);
+- tests/fixtures/phi_holdout9.json (318 cases, 617 identifiers in 168 cases, 150 hard negatives; 25+
+  countries, several scripts), written on the phi9 branch blind to the rules, their tests, the README
+  and the earlier sets, committed before phirules7 was merged; measured on the rules before it (88.2%,
+  2.7%, 62.5%) and once after: recall 88.5%, false alarms 2.7%, complete redaction 62.5%, the honest
+  out-of-sample figure of today's rules. Never tuned on: write a tenth set before tuning on its misses.
 
 Each test prints the figures before the phi branch (BEFORE, measured on the rules of commit 5a4baad)
 and the out-of-sample one beside today's.
@@ -100,11 +105,12 @@ HOLDOUT5 = HOLDOUT.with_name("phi_holdout5.json")
 HOLDOUT6 = HOLDOUT.with_name("phi_holdout6.json")
 HOLDOUT7 = HOLDOUT.with_name("phi_holdout7.json")
 HOLDOUT8 = HOLDOUT.with_name("phi_holdout8.json")
+HOLDOUT9 = HOLDOUT.with_name("phi_holdout9.json")
 # (recall, false alarms, complete redaction) of the rules before the first rule change made after the
 # set was written: the phi branch's (commit 5a4baad) for the first two, phirules' (56547f5) for the
 # third, phirules2's (the rules of 1bfd11c) for the fourth, phirules3's (3894a1b) for the fifth, phirules3's
 # (a57ef30, the whole-word scorer of phirules4) for the sixth, phirules4's (7bc7038) for the seventh,
-# phirules5's (422127d) for the eighth
+# phirules5's (422127d) for the eighth, phirules6's (4698506) for the ninth
 BEFORE = {
     HOLDOUT.name: "recall 93.1% (121/130), false alarms 0.0% (0/66), complete redaction 92.6% (100/108)",
     HOLDOUT2.name: "recall 65.0% (102/157), false alarms 1.2% (1/83), complete redaction 61.5% (75/122)",
@@ -114,6 +120,7 @@ BEFORE = {
     HOLDOUT6.name: "recall 86.5% (532/615), false alarms 0.7% (1/135), complete redaction 64.2% (115/179)",
     HOLDOUT7.name: "recall 85.2% (693/813), false alarms 0.0% (0/128), complete redaction 51.6% (98/190)",
     HOLDOUT8.name: "recall 89.4% (665/744), false alarms 4.2% (7/165), complete redaction 66.3% (126/190)",
+    HOLDOUT9.name: "recall 88.2% (544/617), false alarms 2.7% (4/150), complete redaction 62.5% (105/168)",
 }
 # the last figures measured before a rule was written with the set's misses in view
 OUT_OF_SAMPLE = {
@@ -125,6 +132,7 @@ OUT_OF_SAMPLE = {
     HOLDOUT6.name: "recall 89.3% (549/615), false alarms 0.7% (1/135), complete redaction 69.3% (124/179)",
     HOLDOUT7.name: "recall 87.5% (711/813), false alarms 0.0% (0/128), complete redaction 57.4% (109/190)",
     HOLDOUT8.name: "recall 90.5% (673/744), false alarms 4.2% (7/165), complete redaction 68.4% (130/190)",
+    HOLDOUT9.name: "recall 88.5% (546/617), false alarms 2.7% (4/150), complete redaction 62.5% (105/168)",
 }
 
 
@@ -290,6 +298,16 @@ def test_eighth_holdout_recall_false_alarms_and_redaction() -> None:
     # (96.9%, 1.8%, 82.6%), so a change that loses ground fails here; they say nothing of new text.
     assert result.recall >= 0.96 and result.complete_redaction_rate >= 0.82
     assert result.false_alarm_rate <= 0.02
+
+
+def test_ninth_holdout_never_tuned_on_recall_false_alarms_and_redaction() -> None:
+    result = blind_set_figures(HOLDOUT9)
+    # The honest out-of-sample figure of today's rules (OUT_OF_SAMPLE): written blind; measured before
+    # phirules7 (88.2%, 2.7%, 62.5%) and once after. The rules that took the eighth set from 90.5% to
+    # 96.9% recall in view gained 0.3 points here: the false-alarm target is met, recall and complete
+    # redaction are not (README). Measured floors: a change that loses ground fails here.
+    assert result.recall >= 0.88 and result.complete_redaction_rate >= 0.62
+    assert result.false_alarm_rate <= 0.03
 
 
 @pytest.mark.parametrize(
