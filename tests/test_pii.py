@@ -1555,20 +1555,6 @@ RULE_CLASS_NEGATIVES6: list[tuple[str, str]] = [
 ]
 
 
-def test_every_phirules5_rule_class_has_a_positive_and_a_hard_negative() -> None:
-    assert {rule for rule, _, _ in RULE_CLASSES6} == {rule for rule, _ in RULE_CLASS_NEGATIVES6}
-
-
-@pytest.mark.parametrize(("rule", "text", "redacted"), RULE_CLASSES6, ids=[c[0] for c in RULE_CLASSES6])
-def test_each_phirules5_rule_class_redacts_its_identifier_whole(rule: str, text: str, redacted: str) -> None:
-    assert redact(text) == redacted
-
-
-@pytest.mark.parametrize(("rule", "text"), RULE_CLASS_NEGATIVES6, ids=[c[0] for c in RULE_CLASS_NEGATIVES6])
-def test_each_phirules5_rule_class_leaves_its_hard_negative_alone(rule: str, text: str) -> None:
-    assert find_pii(text) == []
-
-
 # phirules6: general rule classes written with phi_holdout7.json's misses in view (after phi_holdout8.json,
 # the eighth blind set, was begun); each with an invented positive and a hard negative.
 RULE_CLASSES7: list[tuple[str, str, str]] = [
@@ -1706,20 +1692,6 @@ RULE_CLASS_NEGATIVES7: list[tuple[str, str]] = [
 ]
 
 
-def test_every_phirules6_rule_class_has_a_positive_and_a_hard_negative() -> None:
-    assert {rule for rule, _, _ in RULE_CLASSES7} == {rule for rule, _ in RULE_CLASS_NEGATIVES7}
-
-
-@pytest.mark.parametrize(("rule", "text", "redacted"), RULE_CLASSES7, ids=[c[0] for c in RULE_CLASSES7])
-def test_each_phirules6_rule_class_redacts_its_identifier_whole(rule: str, text: str, redacted: str) -> None:
-    assert redact(text) == redacted
-
-
-@pytest.mark.parametrize(("rule", "text"), RULE_CLASS_NEGATIVES7, ids=[c[0] for c in RULE_CLASS_NEGATIVES7])
-def test_each_phirules6_rule_class_leaves_its_hard_negative_alone(rule: str, text: str) -> None:
-    assert find_pii(text) == []
-
-
 # phirules7: general rule classes written with phi_holdout8.json's misses and false alarms in view (after
 # phi_holdout9.json, the ninth blind set, was begun); each with an invented positive and a hard negative.
 RULE_CLASSES8: list[tuple[str, str, str]] = [
@@ -1824,15 +1796,33 @@ RULE_CLASS_NEGATIVES8: list[tuple[str, str]] = [
 ]
 
 
-def test_every_phirules7_rule_class_has_a_positive_and_a_hard_negative() -> None:
-    assert {rule for rule, _, _ in RULE_CLASSES8} == {rule for rule, _ in RULE_CLASS_NEGATIVES8}
+# Each round's (positives, hard negatives), by the branch that wrote it: every class has both.
+ROUNDS = {
+    "phirules5": (RULE_CLASSES6, RULE_CLASS_NEGATIVES6),
+    "phirules6": (RULE_CLASSES7, RULE_CLASS_NEGATIVES7),
+    "phirules7": (RULE_CLASSES8, RULE_CLASS_NEGATIVES8),
+}
+ROUND_POSITIVES = [(branch, *case) for branch, (positives, _) in ROUNDS.items() for case in positives]
+ROUND_NEGATIVES = [(branch, *case) for branch, (_, negatives) in ROUNDS.items() for case in negatives]
 
 
-@pytest.mark.parametrize(("rule", "text", "redacted"), RULE_CLASSES8, ids=[c[0] for c in RULE_CLASSES8])
-def test_each_phirules7_rule_class_redacts_its_identifier_whole(rule: str, text: str, redacted: str) -> None:
+@pytest.mark.parametrize("branch", ROUNDS)
+def test_every_rule_class_of_a_round_has_a_positive_and_a_hard_negative(branch: str) -> None:
+    positives, negatives = ROUNDS[branch]
+    assert {rule for rule, _, _ in positives} == {rule for rule, _ in negatives}
+
+
+@pytest.mark.parametrize(
+    ("branch", "rule", "text", "redacted"), ROUND_POSITIVES, ids=[f"{c[0]}: {c[1]}" for c in ROUND_POSITIVES]
+)
+def test_each_rule_class_of_a_round_redacts_its_identifier_whole(
+    branch: str, rule: str, text: str, redacted: str
+) -> None:
     assert redact(text) == redacted
 
 
-@pytest.mark.parametrize(("rule", "text"), RULE_CLASS_NEGATIVES8, ids=[c[0] for c in RULE_CLASS_NEGATIVES8])
-def test_each_phirules7_rule_class_leaves_its_hard_negative_alone(rule: str, text: str) -> None:
+@pytest.mark.parametrize(
+    ("branch", "rule", "text"), ROUND_NEGATIVES, ids=[f"{c[0]}: {c[1]}" for c in ROUND_NEGATIVES]
+)
+def test_each_rule_class_of_a_round_leaves_its_hard_negative_alone(branch: str, rule: str, text: str) -> None:
     assert find_pii(text) == []
