@@ -53,6 +53,21 @@ def on_haswell(code: str, timeout_s: int = 900) -> subprocess.CompletedProcess[s
     return subprocess.CompletedProcess(result.args, result.returncode, result.stdout, stderr)
 
 
+def battle(kind: str, tokens: int) -> str:
+    """Child code: start `kind` on SmolLM2 and serve its adapter against its base, both answering
+    (`tuned` and `base` name the two contestants afterwards)."""
+    return (
+        "from arena.serving.backends import BackendOptions, start_backend\n"
+        "from arena.serving.common import GenerationSettings\n"
+        f"backend = start_backend(BackendOptions(kind={kind!r}, model_keys=('smollm2-135m',)))\n"
+        "tuned, base = backend.contestant_names()[0], backend.contestant_names()[-1]\n"
+        "final = list(backend.stream_pair('What is sepsis?', tuned, base, "
+        f"GenerationSettings(max_new_tokens={tokens})))[-1]\n"
+        "backend.close()\n"
+        "assert final.finished and final.a.text and final.b.text and not (final.a.error or final.b.error), final\n"
+    )
+
+
 @pytest.mark.skipif(importlib.util.find_spec("unsloth") is None, reason="needs Unsloth (setup.sh --test)")
 def test_a_plain_unsloth_import_dies_there_with_sigill() -> None:
     # The control: Unsloth 2026.10.9 force-imports vllm._C, vLLM's AVX-512 build, which this CPU lacks.
@@ -70,14 +85,8 @@ def test_the_projects_imports_and_a_peft_battle_run_there() -> None:
         "    assert import_unsloth_first('unsloth') and import_unsloth().FastLanguageModel is not None\n"
         "import app, arena.service, arena.ui, arena.serving.backends, arena.serving.peft_engine\n"
         "import arena.serving.llamacpp_backend, arena.serving.remote_backend, arena.serving.vllm_backend\n"
-        "from arena.serving.backends import BackendOptions, start_backend\n"
-        "from arena.serving.common import GenerationSettings\n"
-        "backend = start_backend(BackendOptions(kind='peft', model_keys=('smollm2-135m',)))\n"
-        "tuned, base = backend.contestant_names()[0], backend.contestant_names()[-1]\n"
-        "final = list(backend.stream_pair('What is sepsis?', tuned, base, GenerationSettings(max_new_tokens=6)))[-1]\n"
-        "backend.close()\n"
-        "assert final.finished and final.a.text and final.b.text and not (final.a.error or final.b.error), final\n"
-        "mapped = sorted({line.split()[-1] for line in open('/proc/self/maps') if '/vllm/' in line and '.so' in line})\n"
+        + battle("peft", tokens=6)
+        + "mapped = sorted({line.split()[-1] for line in open('/proc/self/maps') if '/vllm/' in line and '.so' in line})\n"
         "print('SERVED', tuned, '|', base)\n"
         "print('MAPPED', mapped)\n"
     )
@@ -96,14 +105,8 @@ def test_llama_cpps_portable_build_serves_a_battle_there() -> None:
         f"import sys; sys.path.insert(0, {str(PORTABLE_LLAMA_CPP)!r})\n"
         "import llama_cpp\n"
         "print('SYSTEM', llama_cpp.llama_print_system_info().decode())\n"
-        "from arena.serving.backends import BackendOptions, start_backend\n"
-        "from arena.serving.common import GenerationSettings\n"
-        "backend = start_backend(BackendOptions(kind='llamacpp', model_keys=('smollm2-135m',)))\n"
-        "tuned, base = backend.contestant_names()[0], backend.contestant_names()[-1]\n"
-        "final = list(backend.stream_pair('What is sepsis?', tuned, base, GenerationSettings(max_new_tokens=8)))[-1]\n"
-        "backend.close()\n"
-        "assert final.finished and final.a.text and final.b.text and not (final.a.error or final.b.error), final\n"
-        "print('LIBRARY', llama_cpp.__file__)\n"
+        + battle("llamacpp", tokens=8)
+        + "print('LIBRARY', llama_cpp.__file__)\n"
         "print('SERVED', tuned, '|', base)\n"
     )
     assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
